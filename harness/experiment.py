@@ -1,0 +1,402 @@
+"""Experiment definitions: load and validate `experiments/<name>/experiment.toml`, discover them.
+
+Every error names the file, the line (where it can be found) and the key, so a user fixing an
+experiment never reads a traceback. Paths inside a definition must stay in the experiment's
+folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SchemaError, UsageError
+from harness.paths import experiments_dir
+
+SCHEMA_VERSION = 1
+SCENARIOS = ("cold", "warm", "edit-source", "edit-deps", "base-bump")
+SECTIONS = ("calibration", "dockerfile", "image", "bonus")
+EXPECT = ("lower", "higher")
+OPS = ("<", "<=", ">", ">=", "==", "!=")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    dockerfile: str  # relative to the experiment folder
+    context: str = "context"
+    target: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    scenarios: tuple[str, ...] = ("cold",)
+    requires: tuple[str, ...] = ()
+    run: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    metric: str
+    scenario: str = "cold"
+    expect: str | None = None  # lower|higher: candidate vs baseline ratio
+    baseline: str | None = None
+    candidate: str | None = None
+    variant: str | None = None  # absolute check on one variant
+    op: str | None = None
+    value: float | None = None
+    primary: bool = False
+    label: str = ""
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.expect is not None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    path: Path
+    practice: str
+    section: str
+    claim: str
+    article: str
+    summary: str
+    default: bool
+    trials: int
+    compressed: bool
+    probes: tuple[str, ...]
+    metrics: tuple[str, ...]
+    requires: tuple[str, ...]
+    edits: dict[str, Any]
+    variants: tuple[Variant, ...]
+    claims: tuple[Claim, ...]
+    cannot_show: str = ""
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise UsageError(f"experiment {self.name!r} has no variant {name!r}")
+
+    def file(self, rel: str) -> Path:
+        return self.path / rel
+
+    def definition_hash(self) -> str:
+        """sha256 over experiment.toml, the Dockerfiles and the contexts (sorted paths and bytes)."""
+        h = hashlib.sha256()
+        for p in sorted(self.path.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(p.relative_to(self.path).as_posix().encode())
+                h.update(b"\0")
+                h.update(p.read_bytes())
+        return "sha256:" + h.hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as recorded in results files (so reports never need experiments/)."""
+        return {
+            "name": self.name,
+            "practice": self.practice,
+            "section": self.section,
+            "claim": self.claim,
+            "article": self.article,
+            "summary": self.summary,
+            "cannot_show": self.cannot_show,
+            "requires": list(self.requires),
+            "probes": list(self.probes),
+            "metrics": list(self.metrics),
+            "definition_hash": self.definition_hash(),
+            "variants": [
+                {
+                    "name": v.name,
+                    "dockerfile": v.dockerfile,
+                    "target": v.target,
+                    "scenarios": list(v.scenarios),
+                    "requires": list(v.requires),
+                    "description": v.description,
+                }
+                for v in self.variants
+            ],
+            "claims": [
+                {k: getattr(c, k) for k in Claim.__dataclass_fields__ if getattr(c, k) not in (None, "")}
+                for c in self.claims
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Ctx:
+    """Locates keys in the TOML text so errors can name a line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def line_of(self, key: str, table: str | None = None, index: int = 0) -> int | None:
+        start = 0
+        if table is not None:
+            hits = [i for i, ln in enumerate(self.lines) if re.match(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?", ln)]
+            if index < len(hits):
+                start = hits[index]
+            elif hits:
+                start = hits[-1]
+        pat = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        for i in range(start, len(self.lines)):
+            if i > start and table is not None and re.match(r"^\s*\[", self.lines[i]):
+                break
+            if pat.match(self.lines[i]):
+                return i + 1
+        return start + 1 if table is not None else None
+
+    def fail(self, key: str, message: str, table: str | None = None, index: int = 0) -> SchemaError:
+        line = self.line_of(key.split(".")[-1], table, index)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return SchemaError(f"{where}: key '{key}': {message}")
+
+
+def _get(d: dict, key: str, typ: type | tuple, ctx: _Ctx, *, required: bool = False, default: Any = None,
+         table: str | None = None, index: int = 0, qual: str = "") -> Any:
+    full = f"{qual}{key}"
+    if key not in d:
+        if required:
+            raise ctx.fail(full, "is required", table, index)
+        return default
+    val = d[key]
+    if typ is float and isinstance(val, int) and not isinstance(val, bool):
+        val = float(val)
+    ok = isinstance(val, typ) and not (isinstance(val, bool) and typ in (int, float))
+    if not ok:
+        names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+        raise ctx.fail(full, f"must be {names}, got {type(val).__name__}", table, index)
+    return val
+
+
+def _str_list(d: dict, key: str, ctx: _Ctx, *, allowed: tuple[str, ...] | None = None, default=(),
+              table: str | None = None, index: int = 0, qual: str = "") -> tuple[str, ...]:
+    val = _get(d, key, list, ctx, default=list(default), table=table, index=index, qual=qual)
+    out = []
+    for item in val:
+        if not isinstance(item, str):
+            raise ctx.fail(f"{qual}{key}", f"items must be strings, got {type(item).__name__}", table, index)
+        if allowed is not None and item not in allowed:
+            raise ctx.fail(f"{qual}{key}", f"unknown value {item!r} (allowed: {', '.join(allowed)})", table, index)
+        out.append(item)
+    return tuple(out)
+
+
+def _inside(folder: Path, rel: str, key: str, ctx: _Ctx, table: str | None, index: int, *, must_exist: bool,
+            kind: str = "file") -> str:
+    if Path(rel).is_absolute():
+        raise ctx.fail(key, f"path {rel!r} must be relative to the experiment folder", table, index)
+    target = (folder / rel).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise ctx.fail(key, f"path {rel!r} escapes the experiment folder", table, index)
+    if must_exist and not target.exists():
+        raise ctx.fail(key, f"{kind} {rel!r} does not exist", table, index)
+    return rel
+
+
+_TOP_KEYS = {"schema_version", "name", "practice", "section", "claim", "article", "summary", "cannot_show",
+             "default", "trials", "scenarios", "compressed", "probes", "metrics", "requires", "edits",
+             "variants", "claims"}
+_VARIANT_KEYS = {"name", "dockerfile", "context", "target", "build_args", "scenarios", "requires", "run",
+                 "description"}
+_CLAIM_KEYS = {"metric", "scenario", "expect", "baseline", "candidate", "variant", "op", "value", "primary",
+               "label"}
+
+
+def load_experiment(path: Path) -> Experiment:
+    """Load and validate one experiment folder (or its experiment.toml)."""
+    path = Path(path)
+    folder = path.parent if path.name == "experiment.toml" else path
+    toml_path = folder / "experiment.toml"
+    if not toml_path.is_file():
+        raise UsageError(f"{toml_path}: no experiment.toml in {folder}")
+    text = toml_path.read_text(encoding="utf-8", errors="replace")
+    ctx = _Ctx(toml_path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        where = f"{toml_path}:{m.group(1)}" if m else str(toml_path)
+        raise SchemaError(f"{where}: key '(syntax)': invalid TOML: {exc}") from None
+    return _validate(data, folder, ctx)
+
+
+def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ctx.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    version = _get(data, "schema_version", int, ctx, default=SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ctx.fail("schema_version", f"unsupported version {version} (this imagebench reads {SCHEMA_VERSION})")
+    name = _get(data, "name", str, ctx, default=folder.name)
+    if name != folder.name:
+        raise ctx.fail("name", f"{name!r} must equal the folder name {folder.name!r}")
+    if not NAME_RE.match(name):
+        raise ctx.fail("name", "use lower-case letters, digits and '-'")
+    practice = _get(data, "practice", str, ctx, required=True)
+    section = _get(data, "section", str, ctx, default="dockerfile")
+    if section not in SECTIONS:
+        raise ctx.fail("section", f"unknown section {section!r} (allowed: {', '.join(SECTIONS)})")
+    claim = _get(data, "claim", str, ctx, required=True)
+    trials = _get(data, "trials", int, ctx, default=5)
+    if trials < 1 or trials > 1000:
+        raise ctx.fail("trials", "must be between 1 and 1000")
+    default_scen = _str_list(data, "scenarios", ctx, allowed=SCENARIOS, default=("cold",))
+    if not default_scen:
+        raise ctx.fail("scenarios", "must name at least one scenario")
+    edits = _get(data, "edits", dict, ctx, default={})
+    for key in edits:
+        if key not in ("source", "deps", "deps_append"):
+            raise ctx.fail(f"edits.{key}", "unknown key (allowed: source, deps, deps_append)", "edits")
+    raw_variants = _get(data, "variants", list, ctx, required=True)
+    if not raw_variants:
+        raise ctx.fail("variants", "needs at least one [[variants]] table")
+    variants: list[Variant] = []
+    for i, rv in enumerate(raw_variants):
+        variants.append(_variant(rv, i, folder, ctx, default_scen))
+    names = [v.name for v in variants]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ctx.fail("variants.name", f"duplicate variant name {sorted(dup)[0]!r}", "variants")
+    for scen_needs, key in (("edit-source", "source"), ("edit-deps", "deps")):
+        if any(scen_needs in v.scenarios for v in variants) and key not in edits:
+            raise ctx.fail(f"edits.{key}", f"scenario {scen_needs!r} needs [edits] {key}")
+    for key in ("source",):
+        for rel in _get(edits, key, list, ctx, default=[], table="edits", qual="edits."):
+            if not isinstance(rel, str):
+                raise ctx.fail("edits.source", "items must be strings", "edits")
+            _inside(folder, rel, "edits.source", ctx, "edits", 0, must_exist=False)
+    if "deps" in edits:
+        _inside(folder, _get(edits, "deps", str, ctx, table="edits", qual="edits."), "edits.deps", ctx, "edits", 0,
+                must_exist=False)
+    claims = tuple(_claim(rc, i, ctx, set(names)) for i, rc in enumerate(_get(data, "claims", list, ctx, default=[])))
+    return Experiment(
+        name=name,
+        path=folder,
+        practice=practice,
+        section=section,
+        claim=claim,
+        article=_get(data, "article", str, ctx, default=""),
+        summary=_get(data, "summary", str, ctx, default=""),
+        cannot_show=_get(data, "cannot_show", str, ctx, default=""),
+        default=_get(data, "default", bool, ctx, default=False),
+        trials=trials,
+        compressed=_get(data, "compressed", bool, ctx, default=True),
+        probes=_str_list(data, "probes", ctx),
+        metrics=_str_list(data, "metrics", ctx),
+        requires=_str_list(data, "requires", ctx),
+        edits=edits,
+        variants=tuple(variants),
+        claims=claims,
+    )
+
+
+def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, ...]) -> Variant:
+    t = "variants"
+    if not isinstance(rv, dict):
+        raise ctx.fail("variants", "must be an array of tables ([[variants]])")
+    unknown = sorted(set(rv) - _VARIANT_KEYS)
+    if unknown:
+        raise ctx.fail(f"variants[{i}].{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_VARIANT_KEYS))})",
+                       t, i)
+    q = f"variants[{i}]."
+    name = _get(rv, "name", str, ctx, required=True, table=t, index=i, qual=q)
+    if not NAME_RE.match(name):
+        raise ctx.fail(f"{q}name", "use lower-case letters, digits and '-'", t, i)
+    dockerfile = _get(rv, "dockerfile", str, ctx, required=True, table=t, index=i, qual=q)
+    _inside(folder, dockerfile, f"{q}dockerfile", ctx, t, i, must_exist=True, kind="Dockerfile")
+    context = _get(rv, "context", str, ctx, default="context", table=t, index=i, qual=q)
+    _inside(folder, context, f"{q}context", ctx, t, i, must_exist=True, kind="context directory")
+    build_args = _get(rv, "build_args", dict, ctx, default={}, table=t, index=i, qual=q)
+    for k, v in build_args.items():
+        if not isinstance(v, str | int | float) or isinstance(v, bool):
+            raise ctx.fail(f"{q}build_args.{k}", "values must be strings or numbers", t, i)
+    return Variant(
+        name=name,
+        dockerfile=dockerfile,
+        context=context,
+        target=_get(rv, "target", str, ctx, default=None, table=t, index=i, qual=q),
+        build_args={k: str(v) for k, v in build_args.items()},
+        scenarios=_str_list(rv, "scenarios", ctx, allowed=SCENARIOS, default=default_scen, table=t, index=i,
+                            qual=q) or default_scen,
+        requires=_str_list(rv, "requires", ctx, table=t, index=i, qual=q),
+        run=_get(rv, "run", dict, ctx, default={}, table=t, index=i, qual=q),
+        description=_get(rv, "description", str, ctx, default="", table=t, index=i, qual=q),
+    )
+
+
+def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
+    t = "claims"
+    q = f"claims[{i}]."
+    if not isinstance(rc, dict):
+        raise ctx.fail("claims", "must be an array of tables ([[claims]])")
+    unknown = sorted(set(rc) - _CLAIM_KEYS)
+    if unknown:
+        raise ctx.fail(f"{q}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_CLAIM_KEYS))})", t, i)
+    metric = _get(rc, "metric", str, ctx, required=True, table=t, index=i, qual=q)
+    scenario = _get(rc, "scenario", str, ctx, default="cold", table=t, index=i, qual=q)
+    if scenario not in SCENARIOS:
+        raise ctx.fail(f"{q}scenario", f"unknown scenario {scenario!r} (allowed: {', '.join(SCENARIOS)})", t, i)
+    expect = _get(rc, "expect", str, ctx, default=None, table=t, index=i, qual=q)
+    op = _get(rc, "op", str, ctx, default=None, table=t, index=i, qual=q)
+    if (expect is None) == (op is None):
+        raise ctx.fail(f"{q}expect", "give either expect (lower|higher, with baseline and candidate) "
+                       "or op and value (with variant)", t, i)
+    refs: dict[str, str | None] = {}
+    if expect is not None:
+        if expect not in EXPECT:
+            raise ctx.fail(f"{q}expect", f"must be one of {', '.join(EXPECT)}", t, i)
+        for k in ("baseline", "candidate"):
+            refs[k] = _get(rc, k, str, ctx, required=True, table=t, index=i, qual=q)
+        value = None
+    else:
+        if op not in OPS:
+            raise ctx.fail(f"{q}op", f"must be one of {' '.join(OPS)}", t, i)
+        refs["variant"] = _get(rc, "variant", str, ctx, required=True, table=t, index=i, qual=q)
+        value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
+    for k, ref in refs.items():
+        if ref not in variants:
+            raise ctx.fail(f"{q}{k}", f"no variant named {ref!r} (variants: {', '.join(sorted(variants))})", t, i)
+    return Claim(
+        metric=metric,
+        scenario=scenario,
+        expect=expect,
+        baseline=refs.get("baseline"),
+        candidate=refs.get("candidate"),
+        variant=refs.get("variant"),
+        op=op,
+        value=value,
+        primary=_get(rc, "primary", bool, ctx, default=False, table=t, index=i, qual=q),
+        label=_get(rc, "label", str, ctx, default="", table=t, index=i, qual=q),
+    )
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def discover(root: Path | None = None) -> list[Experiment]:
+    """Every experiment under `root` (default: the repository's experiments/), sorted with calibration first."""
+    root = Path(root) if root else experiments_dir()
+    out = [load_experiment(p.parent) for p in sorted(root.glob("*/experiment.toml"))]
+    return sorted(out, key=lambda e: (e.section != "calibration", e.name))
+
+
+def select(names: list[str], *, all_: bool = False, root: Path | None = None) -> list[Experiment]:
+    """The experiments a command named (or the default set / all), failing on unknown names."""
+    catalog = discover(root)
+    by_name = {e.name: e for e in catalog}
+    if all_:
+        return catalog
+    if not names:
+        return [e for e in catalog if e.default]
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise UsageError(f"unknown experiment {unknown[0]!r}; known: {', '.join(sorted(by_name))}")
+    return [by_name[n] for n in names]

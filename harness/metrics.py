@@ -1,0 +1,90 @@
+"""The metric vocabulary: every metric imagebench records, its unit and what it means.
+
+Values are stored in base units (seconds, bytes, counts); formatting happens only in the report.
+`kind` tells analysis how to treat a metric: `time` varies between trials and is compared
+statistically; `exact` must be identical across trials (a difference is a finding); `count` and
+`flag` are small integers (flags are 0/1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    kind: str  # time | exact | count | flag | rate
+    meaning: str
+
+
+_CORE = [
+    Metric("build_seconds", "s", "time", "wall time of the build command"),
+    Metric("build_span_seconds", "s", "time", "first step start to last step end, from BuildKit's events"),
+    Metric("steps_total", "count", "count", "Dockerfile step vertices"),
+    Metric("steps_cached", "count", "count", "Dockerfile step vertices BuildKit reported cached"),
+    Metric("steps_executed", "count", "count", "Dockerfile step vertices that ran"),
+    Metric("image_bytes", "B", "exact", "uncompressed image size as the engine reports it"),
+    Metric("image_bytes_compressed", "B", "exact", "sum of layer sizes in the registry manifest after push"),
+    Metric("layers", "count", "exact", "RootFS layers"),
+    Metric("context_bytes", "B", "exact", "build context after .dockerignore"),
+    Metric("context_sent_bytes", "B", "count", "bytes BuildKit actually sent for the context"),
+    Metric("pull_seconds", "s", "time", "pull from the lab registry"),
+    Metric("push_seconds", "s", "time", "push to the lab registry"),
+    Metric("packages_os", "count", "exact", "installed OS (dpkg/apk) packages in the final image"),
+    Metric("packages_python", "count", "exact", "installed Python distributions in the final image"),
+]
+
+_EXPERIMENT = [
+    Metric("gcc_present", "flag", "flag", "1 when a gcc binary is on PATH in the final image"),
+    Metric("step_seconds_deps", "s", "time", "seconds of the dependency-install step (0 when cached)"),
+    Metric("deps_step_cached", "flag", "flag", "1 when the dependency-install step was cached"),
+    Metric("wasted_bytes", "B", "exact", "bytes of files written in one layer and deleted or overwritten later"),
+    Metric("download_bytes", "B", "count", "bytes served by the lab's package index during the build"),
+    Metric("stop_seconds", "s", "time", "daemon kill event to die event on docker stop"),
+    Metric("stop_forced", "flag", "flag", "1 when docker stop had to send SIGKILL"),
+    Metric("exit_code", "code", "exact", "exit code of the container"),
+    Metric("unhealthy_detect_seconds", "s", "time", "app hang to the health_status: unhealthy event"),
+    Metric("uid", "id", "exact", "effective uid of PID 1"),
+    Metric("gid", "id", "exact", "effective gid of PID 1"),
+    Metric("writable_system_paths", "count", "count", "system paths PID 1's user can write to"),
+    Metric("secret_leaks", "count", "count", "places where the canary secret was found"),
+    Metric("lint_findings", "count", "count", "hadolint findings"),
+    Metric("restart_count", "count", "count", "restarts by the restart policy"),
+    Metric("recovery_seconds", "s", "time", "worker crash to service answering again"),
+    Metric("peak_memory_bytes", "B", "count", "peak memory of the container"),
+    Metric("oom_killed", "flag", "flag", "1 when the container was OOM-killed"),
+    Metric("cpu_throughput_ratio", "ratio", "rate", "work done relative to an unlimited container"),
+    Metric("log_lines_visible", "count", "count", "lines docker logs shows"),
+    Metric("log_bytes_in_layer", "B", "count", "bytes of log files in the container's writable layer"),
+    Metric("heartbeat_p99_seconds", "s", "time", "99th percentile of fchmod heartbeat latency"),
+    Metric("heartbeat_max_seconds", "s", "time", "maximum fchmod heartbeat latency"),
+    Metric("verify_ok", "flag", "flag", "1 when cosign verify accepted the image"),
+    Metric("client_admitted", "flag", "flag", "1 when the client could call the daemon API"),
+    Metric("output_changed", "flag", "flag", "1 when the output image changed between two builds"),
+    Metric("rollback_possible", "flag", "flag", "1 when the previous image can still be pulled by its tag"),
+    Metric("cache_busted", "flag", "flag", "1 when a rebuild executed a step that should have been cached"),
+    Metric("env_file_in_image", "flag", "flag", "1 when .env ended up in the image"),
+    Metric("auto_extracted", "flag", "flag", "1 when ADD extracted an archive"),
+    Metric("argv_overridden", "flag", "flag", "1 when `docker run IMAGE ARGS` replaced the program"),
+]
+
+METRICS: dict[str, Metric] = {m.name: m for m in _CORE + _EXPERIMENT}
+CORE_METRICS: tuple[str, ...] = tuple(m.name for m in _CORE)
+
+
+def register(metric: Metric) -> Metric:
+    """Add an experiment-specific metric (probes call this at import time)."""
+    METRICS.setdefault(metric.name, metric)
+    return METRICS[metric.name]
+
+
+def unit_of(name: str) -> str:
+    m = METRICS.get(name)
+    return m.unit if m else ""
+
+
+def kind_of(name: str) -> str:
+    m = METRICS.get(name)
+    return m.kind if m else "count"

@@ -1,0 +1,142 @@
+"""Run one BuildKit build: `docker buildx build --progress=rawjson --metadata-file --iidfile`.
+
+docker-py cannot drive BuildKit, so builds go through the buildx CLI; its rawjson event stream
+(stderr) is parsed while it arrives by harness.engine.events. `--builder NAME` passes through, so
+any buildx builder can carry the work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.engine.events import BuildEvents, EventParser
+
+
+@dataclass
+class BuildSpec:
+    context: Path
+    dockerfile: Path
+    tag: str | None = None
+    target: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    build_contexts: dict[str, str] = field(default_factory=dict)  # name -> docker-image://...
+    labels: dict[str, str] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+    network: str | None = "host"
+    builder: str | None = None
+    no_cache: bool = False
+    flags: list[str] = field(default_factory=list)
+    timeout: float = 1800.0
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    returncode: int
+    seconds: float  # wall time of the build command
+    events: BuildEvents
+    image_id: str | None
+    metadata: dict
+    error: str  # one line summary ('' when ok)
+    error_text: str  # BuildKit's plain-text error tail
+    command: list[str]
+
+
+def build_command(spec: BuildSpec, metadata_file: Path, iid_file: Path) -> list[str]:
+    cmd = ["docker", "buildx", "build"]
+    if spec.builder:
+        # Non-default builders (docker-container, kubernetes, remote) keep results in their own
+        # cache unless asked to load the image into the engine that inspects and runs it.
+        cmd += ["--builder", spec.builder, "--load"]
+    cmd += ["--progress=rawjson", "--metadata-file", str(metadata_file), "--iidfile", str(iid_file),
+            "-f", str(spec.dockerfile)]
+    if spec.tag:
+        cmd += ["-t", spec.tag]
+    if spec.target:
+        cmd += ["--target", spec.target]
+    if spec.network:
+        cmd += ["--network", spec.network]
+    if spec.no_cache:
+        cmd.append("--no-cache")
+    for k, v in sorted(spec.build_args.items()):
+        cmd += ["--build-arg", f"{k}={v}"]
+    for k, v in sorted(spec.build_contexts.items()):
+        cmd += ["--build-context", f"{k}={v}"]
+    for k, v in sorted(spec.labels.items()):
+        cmd += ["--label", f"{k}={v}"]
+    for s in spec.secrets:
+        cmd += ["--secret", s]
+    cmd += list(spec.flags)
+    cmd.append(str(spec.context))
+    return cmd
+
+
+def _summary(error_text: str, events: BuildEvents, rc: int) -> str:
+    for line in reversed(error_text.strip().splitlines()):
+        if line.startswith("ERROR:"):
+            return line[len("ERROR:"):].strip()
+    for step in events.steps:
+        if step.error:
+            return f"{step.name}: {step.error}"
+    tail = error_text.strip().splitlines()
+    return tail[-1] if tail else f"docker buildx build exited with {rc}"
+
+
+def run_build(spec: BuildSpec, *, redact: set[str] | None = None) -> BuildResult:
+    """Run the build, parsing events as they stream; never raises for a failed build."""
+    with tempfile.TemporaryDirectory(prefix="imagebench-build-") as tmp:
+        meta = Path(tmp) / "metadata.json"
+        iid = Path(tmp) / "iid"
+        cmd = build_command(spec, meta, iid)
+        env = dict(os.environ)
+        env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
+        env.pop("BUILDKIT_PROGRESS", None)
+        parser = EventParser()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env=env, text=True, encoding="utf-8", errors="replace", start_new_session=False)
+        timer = threading.Timer(spec.timeout, lambda: proc.send_signal(signal.SIGTERM))
+        timer.start()
+        try:
+            assert proc.stderr is not None
+            while True:
+                chunk = proc.stderr.read(65536)
+                if not chunk:
+                    break
+                parser.feed(chunk)
+            rc = proc.wait()
+        except BaseException:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - t0
+        events = parser.close()
+        metadata = {}
+        if meta.is_file():
+            try:
+                metadata = json.loads(meta.read_text())
+            except json.JSONDecodeError:
+                metadata = {}
+        image_id = iid.read_text().strip() if iid.is_file() else None
+    ok = rc == 0
+    error_text = events.error_text
+    error = "" if ok else _summary(error_text, events, rc)
+    for secret in redact or ():
+        error = error.replace(secret, "<redacted>")
+        error_text = error_text.replace(secret, "<redacted>")
+    return BuildResult(ok=ok, returncode=rc, seconds=seconds, events=events,
+                       image_id=image_id or events.image_id or metadata.get("containerimage.config.digest"),
+                       metadata=metadata, error=error, error_text=error_text, command=cmd)

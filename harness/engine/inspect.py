@@ -1,0 +1,163 @@
+"""Image inspection through the docker SDK: bytes, layers, history, config, installed packages."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from harness.errors import EngineUnavailable
+
+LABEL = "imagebench.run"
+
+
+@lru_cache(maxsize=1)
+def client():
+    """A docker SDK client negotiated with the daemon (DOCKER_HOST respected)."""
+    import docker
+
+    try:
+        c = docker.from_env(version="auto", timeout=300)
+        c.ping()
+    except Exception as exc:  # docker raises several unrelated types here
+        raise EngineUnavailable(f"Docker engine not answering ({type(exc).__name__}: {str(exc)[:120]})",
+                                hint="start it with scripts/install-engine.sh or check DOCKER_HOST") from None
+    return c
+
+
+def image_facts(image: str) -> dict[str, Any]:
+    """Uncompressed bytes, layer count, per-layer bytes (oldest first), config essentials."""
+    c = client()
+    attrs = c.api.inspect_image(image)
+    history = c.api.history(image)
+    layer_bytes = [int(h.get("Size") or 0) for h in reversed(history) if (h.get("Size") or 0) > 0]
+    cfg = attrs.get("Config") or {}
+    return {
+        "id": attrs["Id"],
+        "bytes": int(attrs.get("Size") or 0),
+        "layers": len((attrs.get("RootFS") or {}).get("Layers") or []),
+        "layer_bytes": layer_bytes,
+        "storage_driver": (attrs.get("GraphDriver") or {}).get("Name"),
+        "user": cfg.get("User") or "",
+        "entrypoint": cfg.get("Entrypoint"),
+        "cmd": cfg.get("Cmd"),
+        "healthcheck": bool(cfg.get("Healthcheck")),
+        "created": attrs.get("Created"),
+    }
+
+
+_PKG_SCRIPT = r"""
+n_os=$( (dpkg-query -W -f '${Package}\n' 2>/dev/null || apk info 2>/dev/null) | wc -l)
+py=$(command -v python3 || command -v python || true)
+if [ -n "$py" ]; then
+  n_py=$("$py" -c 'import importlib.metadata as m; print(len({(d.metadata["Name"] or "").lower() for d in m.distributions()} - {""}))' 2>/dev/null || echo -1)
+else
+  n_py=0
+fi
+gcc=0; command -v gcc >/dev/null 2>&1 && gcc=1
+echo "{\"packages_os\": $n_os, \"packages_python\": $n_py, \"gcc_present\": $gcc}"
+"""
+
+
+def package_counts(image: str, labels: dict[str, str]) -> dict[str, int]:
+    """OS and Python package counts (and whether gcc is on PATH) from a throw-away container.
+
+    Images without a shell (distroless-like) report nothing rather than a wrong zero.
+    """
+    c = client()
+    try:
+        out = c.containers.run(image, ["sh", "-c", _PKG_SCRIPT], entrypoint=[], network_mode="none",
+                               remove=True, labels=labels, user="0", stdout=True, stderr=False)
+    except Exception:
+        return {}
+    try:
+        data = json.loads(out.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
+    return {k: int(v) for k, v in data.items() if isinstance(v, int) and v >= 0}
+
+
+def remove_image(image: str) -> None:
+    import docker.errors
+
+    try:
+        client().images.remove(image, force=True, noprune=False)
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.APIError:
+        pass
+
+
+def labelled_leftovers(label_key: str = LABEL, value: str | None = None) -> dict[str, list[str]]:
+    """Containers, images, networks and volumes that carry the harness label (optionally a run's value)."""
+    c = client()
+    flt = {"label": f"{label_key}={value}" if value else label_key}
+    return {
+        "containers": [x.id for x in c.containers.list(all=True, filters=flt)],
+        "images": [x.id for x in c.images.list(filters=flt)],
+        "networks": [x.id for x in c.networks.list(filters=flt)],
+        "volumes": [x.id for x in c.volumes.list(filters=flt)],
+    }
+
+
+def remove_labelled(label_key: str = LABEL, value: str | None = None) -> dict[str, int]:
+    """Remove everything labelled by the harness (or by one run): containers first, then the rest."""
+    import docker.errors
+
+    c = client()
+    flt = {"label": f"{label_key}={value}" if value else label_key}
+    counts = {"containers": 0, "images": 0, "networks": 0, "volumes": 0}
+    for x in c.containers.list(all=True, filters=flt):
+        try:
+            x.remove(force=True, v=True)
+            counts["containers"] += 1
+        except docker.errors.APIError:
+            pass
+    for x in c.images.list(filters=flt):
+        try:
+            c.images.remove(x.id, force=True)
+            counts["images"] += 1
+        except docker.errors.APIError:
+            pass
+    for x in c.networks.list(filters=flt):
+        try:
+            x.remove()
+            counts["networks"] += 1
+        except docker.errors.APIError:
+            pass
+    for x in c.volumes.list(filters=flt):
+        try:
+            x.remove(force=True)
+            counts["volumes"] += 1
+        except docker.errors.APIError:
+            pass
+    return counts
+
+
+def build_cache_records() -> list[dict]:
+    """The builder's cache records (empty list when pruned)."""
+    return list(client().df().get("BuildCache") or [])
+
+
+def prune_build_cache(builder: str | None = None) -> None:
+    """Prune the whole build cache (all records) and verify it is empty; raise if it is not."""
+    import subprocess
+
+    if builder and builder != "default":
+        subprocess.run(["docker", "buildx", "prune", "-af", "--builder", builder], check=False,
+                       capture_output=True, timeout=600)
+        return
+    client().api.prune_builds(all=True) if _supports_all() else client().api.prune_builds()
+    left = [r for r in build_cache_records() if not r.get("InUse")]
+    if left:
+        subprocess.run(["docker", "builder", "prune", "-af"], check=False, capture_output=True, timeout=600)
+        left = [r for r in build_cache_records() if not r.get("InUse")]
+        if left:
+            raise EngineUnavailable(f"build cache not empty after prune ({len(left)} records); "
+                                    "is another build running on this daemon?")
+
+
+def _supports_all() -> bool:
+    import inspect
+
+    return "all" in inspect.signature(client().api.prune_builds).parameters

@@ -1,0 +1,741 @@
+"""The runner: experiments x variants x scenarios x trials under established cache states.
+
+A run holds the daemon lock for its whole duration, interleaves variants in a seeded shuffled
+order per trial round, establishes every cache state itself (and verifies it), records one
+trial at a time into the run file (atomically), and removes everything it created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.engine import inspect as dinspect
+from harness.engine.buildx import BuildResult, BuildSpec, run_build
+from harness.engine.dockerfile import base_images, read_dockerfile
+from harness.errors import (
+    EngineUnavailable,
+    HarnessError,
+    Interrupted,
+    LabError,
+    UsageError,
+)
+from harness.experiment import Experiment, Variant
+from harness.lock import daemon_lock
+from harness.paths import REPO_ROOT, state_dir
+from harness.paths import results_dir as default_results_dir
+from harness.probes import BuildExtras, ProbeContext, get_probe
+from harness.results import Run, utcnow
+
+LABEL = dinspect.LABEL
+DEPS_HINTS = ("pip install", "pip3 install", "requirements", "apt-get install", "npm ci", "npm install")
+
+
+@dataclass
+class RunOptions:
+    trials: int | None = None  # None: each experiment's own default
+    auto: bool = False  # --trials auto: sample until the median's CI is within +/-3 %
+    auto_cap: int = 15
+    auto_min: int = 5
+    quick: bool = False  # one trial each, cold scenario only where the claim allows
+    seed: int | None = None
+    warmup: bool = False
+    keep_images: bool = False
+    builder: str | None = None
+    results_dir: Path = field(default_factory=default_results_dir)
+    wait_for_lock: bool = True
+    shard: tuple[int, int] | None = None
+    bases: str = "lab"
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    run: Run
+    failed: int
+    ok: int
+    skipped: int
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+
+class Reporter:
+    """Progress callbacks; harness.progress.Progress implements these for terminals and CI logs."""
+
+    def message(self, text: str) -> None: ...
+    def start(self, total: int) -> None: ...
+    def trial_started(self, experiment: str, variant: str, scenario: str, trial: int) -> None: ...
+    def trial_finished(self, status: str, seconds: float, error: str | None = None) -> None: ...
+    def finish(self, run: dict) -> None: ...
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def shard_experiments(experiments: list[Experiment], shard: tuple[int, int] | None) -> list[Experiment]:
+    """Deterministic split: experiments sorted by name, dealt round-robin to n shards (i is 1-based)."""
+    if not shard:
+        return experiments
+    i, n = shard
+    ordered = sorted(experiments, key=lambda e: e.name)
+    mine = {e.name for k, e in enumerate(ordered) if k % n == i - 1}
+    return [e for e in experiments if e.name in mine]
+
+
+def scenarios_for(exp: Experiment, variant: Variant, quick: bool) -> tuple[str, ...]:
+    if not quick:
+        return variant.scenarios
+    claimed = {c.scenario for c in exp.claims}
+    keep = tuple(s for s in variant.scenarios if s in claimed) or variant.scenarios[:1]
+    return keep
+
+
+def make_plan(experiments: list[Experiment], opts: RunOptions, seed: int, *, start_trial: int = 0,
+              rounds: int | None = None) -> list[dict]:
+    """Trial-major plan: for each trial round, the variants in a shuffled (seeded) order."""
+    rng = random.Random(seed)
+    plan: list[dict] = []
+    for exp in experiments:
+        n = rounds if rounds is not None else (1 if opts.quick else (opts.trials or exp.trials))
+        for t in range(start_trial, start_trial + n):
+            variants = list(exp.variants)
+            rng.shuffle(variants)
+            for order, v in enumerate(variants):
+                for scen in scenarios_for(exp, v, opts.quick):
+                    plan.append({"experiment": exp.name, "variant": v.name, "scenario": scen, "trial": t,
+                                 "order": order})
+    return plan
+
+
+# --------------------------------------------------------------------------- signals
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so one code path cleans up after either signal."""
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def git_info() -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": bool(dirty) if dirty is not None else None}
+
+
+def fingerprint(lab: Any, builder: str | None) -> dict[str, Any]:
+    from harness.engine.check import engine_info
+
+    info = engine_info()
+    if builder:
+        info["builder_requested"] = builder
+    fp = {
+        "engine": info,
+        "harness": {"version": __version__, **git_info(), "python": sys.version.split()[0]},
+        "host": {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())},
+        "lab": lab.fingerprint() if lab is not None else None,
+    }
+    return fp
+
+
+def load_lab_or_none(bases: str) -> Any:
+    from harness.lab import load_lab
+
+    lab = load_lab()
+    if bases == "registry" and getattr(lab, "bases_mode", "lab") != "registry":
+        raise UsageError("--bases registry needs a lab started with `imagebench lab up --bases registry`")
+    return lab
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+class Runner:
+    def __init__(self, opts: RunOptions, reporter: Reporter | None = None, lab: Any = None) -> None:
+        self.opts = opts
+        self.reporter = reporter or Reporter()
+        self.lab = lab
+        self.client = dinspect.client()
+        self.run: Run | None = None
+        self.workroot: Path | None = None
+        self._pkg_cache: dict[str, dict] = {}
+        self._base_pins: dict[str, dict] = {}
+        self._tracked: list[tuple[str, str]] = []
+
+    # -- public ---------------------------------------------------------------------------
+    def execute(self, experiments: list[Experiment], *, resume: str | None = None) -> RunOutcome:
+        experiments = shard_experiments(experiments, self.opts.shard)
+        if not experiments and not resume:
+            raise UsageError("nothing to run: no experiment selected" +
+                             (f" for shard {self.opts.shard[0]}/{self.opts.shard[1]}" if self.opts.shard else ""))
+        owner = " ".join(self.opts.command) or "imagebench run"
+        with daemon_lock(wait=self.opts.wait_for_lock, owner=owner, on_wait=self.reporter.message), \
+                sigterm_as_interrupt():
+            if self.lab is None:
+                self.lab = load_lab_or_none(self.opts.bases)
+            self.lab.check_alive()
+            if resume:
+                self.run = Run.open(self.opts.results_dir, resume)
+                by_name = {e.name: e for e in experiments}
+                from harness.experiment import select
+
+                wanted = sorted(self.run.data["experiments"])
+                missing_defs = [n for n in wanted if n not in by_name]
+                if missing_defs:
+                    by_name.update({e.name: e for e in select(missing_defs)})
+                experiments = [by_name[n] for n in wanted]
+                self._check_definitions(experiments)
+                todo = self.run.missing()
+                self.run.data["status"] = "running"
+                self.run.data.setdefault("resumed", []).append({"at": utcnow(), "command": self.opts.command})
+            else:
+                seed = self.opts.seed if self.opts.seed is not None else random.SystemRandom().randrange(2**31)
+                rounds = self.opts.auto_min if self.opts.auto else None
+                plan = make_plan(experiments, self.opts, seed, rounds=rounds)
+                exps = {e.name: self._experiment_record(e) for e in experiments}
+                self.run = Run.create(self.opts.results_dir, command=self.opts.command, seed=seed,
+                                      fingerprint=fingerprint(self.lab, self.opts.builder), experiments=exps,
+                                      plan=plan, options=self._options_record())
+                todo = plan
+            self.workroot = Path(tempfile.mkdtemp(prefix=f"imagebench-{self.run.run_id}-"))
+            status = "failed"
+            try:
+                self._pin_bases(experiments)
+                self._loop(experiments, todo)
+                if self.opts.auto:
+                    self._auto_rounds(experiments)
+                status = "complete"
+            except KeyboardInterrupt:
+                status = "interrupted"
+                raise Interrupted(f"interrupted; results so far kept in {self.run.path}",
+                                  hint=f"imagebench run --resume {self.run.run_id}") from None
+            finally:
+                self._cleanup_run()
+                self.run.finish(status)
+                self.reporter.finish(self.run.data)
+        trials = self.run.trials
+        return RunOutcome(run=self.run, failed=sum(t["status"] == "failed" for t in trials),
+                          ok=sum(t["status"] == "ok" for t in trials),
+                          skipped=sum(t["status"] == "skipped" for t in trials))
+
+    # -- records --------------------------------------------------------------------------
+    def _options_record(self) -> dict:
+        o = self.opts
+        return {"trials": "auto" if o.auto else o.trials, "quick": o.quick, "warmup": o.warmup,
+                "builder": o.builder, "shard": list(o.shard) if o.shard else None, "bases": o.bases,
+                "keep_images": o.keep_images}
+
+    def _experiment_record(self, exp: Experiment) -> dict:
+        rec = exp.to_dict()
+        rec["not_measured"] = {v.name: r for v in exp.variants if (r := self._unmet(exp, v))}
+        return rec
+
+    def _check_definitions(self, experiments: list[Experiment]) -> None:
+        for e in experiments:
+            recorded = self.run.data["experiments"][e.name].get("definition_hash")
+            if recorded and recorded != e.definition_hash():
+                raise UsageError(f"experiment {e.name!r} changed since run {self.run.run_id} started; "
+                                 "resume would mix definitions", hint="start a new run")
+
+    def _unmet(self, exp: Experiment, v: Variant) -> str | None:
+        needs = list(exp.requires) + list(v.requires)
+        for p in exp.probes:
+            with contextlib.suppress(HarnessError):
+                needs += list(get_probe(p).needs)
+        for need in needs:
+            reason = capability_missing(need, self.opts, self.lab)
+            if reason:
+                return reason
+        return None
+
+    # -- bases ----------------------------------------------------------------------------
+    def _pin_bases(self, experiments: list[Experiment]) -> None:
+        """Resolve every public base name once and pin the lab image id for the whole run."""
+        pins = self.run.data.setdefault("bases", {})
+        for exp in experiments:
+            for v in exp.variants:
+                if self._unmet(exp, v):
+                    continue
+                text = read_dockerfile(exp.file(v.dockerfile))
+                for name in base_images(text, v.build_args):
+                    if name in self._base_pins:
+                        continue
+                    ref = self.lab.resolve_base(name)
+                    pin = {"public": name, "lab_tag": ref.lab_tag, "image_id": ref.image_id, "bytes": ref.bytes,
+                           "provenance": ref.provenance}
+                    if name in pins and pins[name]["image_id"] != ref.image_id:
+                        raise LabError(f"base {name} moved since this run started ({pins[name]['image_id'][:19]} -> "
+                                       f"{ref.image_id[:19]})", hint="start a new run")
+                    pins[name] = pin
+                    self._base_pins[name] = pin
+
+    def _build_contexts(self, text: str, build_args: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        contexts, used = {}, {}
+        for name in base_images(text, build_args):
+            pin = self._base_pins.get(name)
+            if pin is None:
+                ref = self.lab.resolve_base(name)
+                pin = {"public": name, "lab_tag": ref.lab_tag, "image_id": ref.image_id}
+                self._base_pins[name] = pin
+            current = self.client.api.inspect_image(pin["lab_tag"])["Id"]
+            if current != pin["image_id"]:
+                raise LabError(f"base {name} ({pin['lab_tag']}) changed during the run; pinned {pin['image_id'][:19]}")
+            if pin["lab_tag"] != name:
+                contexts[name] = f"docker-image://{pin['lab_tag']}"
+            used[name] = pin["image_id"]
+        return contexts, used
+
+    # -- loop -----------------------------------------------------------------------------
+    def _loop(self, experiments: list[Experiment], todo: list[dict]) -> None:
+        by_name = {e.name: e for e in experiments}
+        self.reporter.start(len(todo))
+        if self.opts.warmup:
+            self._warmup(experiments, todo)
+        for entry in todo:
+            exp = by_name[entry["experiment"]]
+            self._one(exp, exp.variant(entry["variant"]), entry)
+
+    def _warmup(self, experiments: list[Experiment], todo: list[dict]) -> None:
+        seen = set()
+        by_name = {e.name: e for e in experiments}
+        for entry in todo:
+            key = (entry["experiment"], entry["variant"])
+            if key in seen:
+                continue
+            seen.add(key)
+            exp = by_name[entry["experiment"]]
+            v = exp.variant(entry["variant"])
+            if self._unmet(exp, v):
+                continue
+            self.reporter.message(f"warm-up (not counted): {exp.name}/{v.name}")
+            with contextlib.suppress(HarnessError):
+                self._trial(exp, v, {**entry, "scenario": "cold", "trial": -1}, record=False)
+
+    def _auto_rounds(self, experiments: list[Experiment]) -> None:
+        """--trials auto: add rounds for (variant, scenario) pairs whose median is not yet within +/-3 %."""
+        from harness.stats import precise_enough
+
+        precision = self.run.data.setdefault("precision", {})
+        for exp in experiments:
+            t = self.opts.auto_min
+            while True:
+                pending = []
+                for v in exp.variants:
+                    for scen in scenarios_for(exp, v, self.opts.quick):
+                        vals = [tr["metrics"].get("build_seconds") for tr in self.run.trials
+                                if tr["experiment"] == exp.name and tr["variant"] == v.name
+                                and tr["scenario"] == scen and tr["status"] == "ok"]
+                        vals = [x for x in vals if x is not None]
+                        key = f"{exp.name}/{v.name}/{scen}"
+                        ok = len(vals) >= 2 and precise_enough(vals, 0.03)
+                        precision[key] = {"n": len(vals), "within_3pct": bool(ok),
+                                          "stopped_by": "precision" if ok else ("cap" if t >= self.opts.auto_cap
+                                                                                else "running")}
+                        if not ok and vals and t < self.opts.auto_cap:
+                            pending.append((v, scen))
+                if not pending:
+                    break
+                rng = random.Random(self.run.data["seed"] + t)
+                rng.shuffle(pending)
+                for order, (v, scen) in enumerate(pending):
+                    entry = {"experiment": exp.name, "variant": v.name, "scenario": scen, "trial": t, "order": order}
+                    self.run.data["plan"].append(entry)
+                    self._one(exp, v, entry)
+                t += 1
+
+    def _one(self, exp: Experiment, v: Variant, entry: dict) -> None:
+        self.reporter.trial_started(exp.name, v.name, entry["scenario"], entry["trial"])
+        t0 = time.perf_counter()
+        reason = self._unmet(exp, v)
+        if reason:
+            rec = {**entry, "status": "skipped", "error": reason, "metrics": {}}
+            self.run.record_trial(rec)
+            self.reporter.trial_finished("skipped", 0.0, reason)
+            return
+        try:
+            rec = self._trial(exp, v, entry)
+        except KeyboardInterrupt:
+            self.run.record_trial({**entry, "status": "interrupted", "error": "interrupted", "metrics": {},
+                                   "ended_at": utcnow()})
+            self.reporter.trial_finished("interrupted", time.perf_counter() - t0, "interrupted")
+            raise
+        except EngineUnavailable as exc:
+            self.run.record_trial({**entry, "status": "failed", "error": str(exc), "metrics": {}})
+            raise EngineUnavailable(f"trial {exp.name}/{v.name}/{entry['scenario']}/#{entry['trial']}: {exc}; "
+                                    f"results so far kept in {self.run.path}") from None
+        except HarnessError as exc:
+            rec = {**entry, "status": "failed", "error": str(exc), "metrics": {}}
+        self.run.record_trial(rec)
+        self.reporter.trial_finished(rec["status"], time.perf_counter() - t0, rec.get("error"))
+
+    # -- one trial ------------------------------------------------------------------------
+    def _trial(self, exp: Experiment, v: Variant, entry: dict, *, record: bool = True) -> dict:
+        scen = entry["scenario"]
+        nonce = os.urandom(6).hex()
+        work = self.workroot / f"{exp.name}-{v.name}-{scen}-{entry['trial']}-{nonce}"
+        work.mkdir(parents=True)
+        ctx_dir = work / "context"
+        src_ctx = (exp.path / v.context)
+        _copy_context(src_ctx, ctx_dir)
+        dockerfile = work / "Dockerfile"
+        shutil.copyfile(exp.file(v.dockerfile), dockerfile)
+        di = exp.path / (v.dockerfile + ".dockerignore")
+        if di.is_file():
+            shutil.copyfile(di, work / "Dockerfile.dockerignore")
+        run_id = self.run.run_id
+        labels = {LABEL: run_id, "imagebench.experiment": exp.name, "imagebench.variant": v.name}
+        tag = f"imagebench-run/{exp.name}:{v.name}-{scen}-{entry['trial']}-{nonce}".replace("--", "-")
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+        build_args = {**self.lab.build_args(), **v.build_args}
+        contexts, base_ids = self._build_contexts(text, build_args)
+        spec = BuildSpec(context=ctx_dir, dockerfile=dockerfile, tag=tag, target=v.target, build_args=build_args,
+                         build_contexts=contexts, labels=labels, builder=self.opts.builder)
+        probes = [get_probe(p) for p in exp.probes]
+        redact: set[str] = set()
+
+        def track(kind: str, ident: str) -> None:
+            self._tracked.append((kind, ident))
+
+        def build(**overrides: Any) -> BuildResult:
+            s = replace(spec, **{k: v_ for k, v_ in overrides.items() if k in BuildSpec.__dataclass_fields__})
+            if "build_args" in overrides:
+                s.build_args = {**spec.build_args, **overrides["build_args"]}
+            if "build_contexts" in overrides:
+                s.build_contexts = {**spec.build_contexts, **overrides["build_contexts"]}
+            res = run_build(s, redact=redact)
+            if res.image_id:
+                track("image", res.image_id)
+            return res
+
+        pctx = ProbeContext(client=self.client, experiment=exp, variant=v, scenario=scen, trial=entry["trial"],
+                            nonce=nonce, workdir=work, context=ctx_dir, dockerfile=dockerfile, labels=labels,
+                            lab=self.lab, tag=tag, build=build, track=track, redact=redact)
+        started = utcnow()
+        metrics: dict[str, float] = {}
+        try:
+            extras = BuildExtras()
+            for p in probes:
+                e = p.before_build(pctx)
+                extras.build_args.update(e.build_args)
+                extras.secrets += e.secrets
+                extras.flags += e.flags
+                redact |= e.redact
+            spec.build_args.update(extras.build_args)
+            spec.secrets = extras.secrets
+            spec.flags = extras.flags
+            self._prepare_scenario(exp, v, scen, spec, build, nonce, work)
+            if hasattr(self.lab, "reset_index_stats"):
+                with contextlib.suppress(Exception):
+                    self.lab.reset_index_stats()
+            result = run_build(spec, redact=redact)
+            if result.image_id:
+                track("image", result.image_id)
+            if not result.ok:
+                self._diagnose_failure(result)
+                raise _TrialFailed(f"build failed: {result.error}", result)
+            metrics.update(self._build_metrics(result, ctx_dir, dockerfile))
+            image = dinspect.image_facts(result.image_id)
+            metrics["image_bytes"] = image["bytes"]
+            metrics["layers"] = image["layers"]
+            pkgs = self._packages(result.image_id, labels)
+            for k in ("packages_os", "packages_python"):
+                if k in pkgs:
+                    metrics[k] = pkgs[k]
+            if "gcc_present" in exp.metrics and "gcc_present" in pkgs:
+                metrics["gcc_present"] = pkgs["gcc_present"]
+            if exp.compressed and self.lab is not None:
+                pushed = self.lab.push(result.image_id, f"imagebench-run/{exp.name}-{v.name}")
+                image["manifest_digest"] = pushed.get("manifest_digest")
+                image["layer_compressed_bytes"] = pushed.get("layer_sizes")
+                metrics["image_bytes_compressed"] = pushed["compressed_bytes"]
+                if pushed.get("push_seconds") is not None:
+                    metrics["push_seconds"] = pushed["push_seconds"]
+            pctx.image = result.image_id
+            for p in probes:
+                values = p.after_build(pctx)
+                metrics.update({k: val for k, val in values.items() if val is not None})
+            trial = {**entry, "status": "ok", "error": None, "started_at": started, "ended_at": utcnow(),
+                     "metrics": _clean(metrics), "image": _image_record(image, tag), "bases": base_ids,
+                     "steps": _steps_record(result), "probe_data": _scrub(pctx.details, redact)}
+            if result.events.error_text.strip():
+                trial["build_warnings"] = _scrub(result.events.error_text.strip()[-2000:], redact)
+            return trial
+        except _TrialFailed as exc:
+            return {**entry, "status": "failed", "error": _scrub(str(exc), redact), "started_at": started,
+                    "ended_at": utcnow(), "metrics": _clean(metrics), "bases": base_ids,
+                    "error_text": _scrub(exc.result.error_text[-4000:], redact),
+                    "steps": _steps_record(exc.result)}
+        except HarnessError as exc:
+            exc.message = _scrub(exc.message, redact)
+            raise
+        finally:
+            for p in probes:
+                with contextlib.suppress(Exception):
+                    p.cleanup(pctx)
+            self._cleanup_trial(keep=self.opts.keep_images)
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _diagnose_failure(self, result: BuildResult) -> None:
+        """Turn a failed build caused by the environment into an error that stops the run clearly."""
+        try:
+            self.client.ping()
+        except Exception:
+            raise EngineUnavailable("the Docker daemon stopped answering") from None
+        if self.lab is not None:
+            try:
+                self.lab.check_alive()
+            except LabError as exc:
+                raise _TrialFailed(f"build failed because the lab is down: {exc}", result) from None
+
+    def _prepare_scenario(self, exp: Experiment, v: Variant, scen: str, spec: BuildSpec,
+                          build: Callable[..., BuildResult], nonce: str, work: Path) -> None:
+        """Establish the cache state the scenario names; verify it where it can be verified."""
+        dinspect.remove_image(spec.tag)
+        dinspect.prune_build_cache(self.opts.builder)
+        if scen == "cold":
+            return
+        prep = build()
+        if not prep.ok:
+            raise _TrialFailed(f"preparation build for {scen} failed: {prep.error}", prep)
+        if scen == "warm":
+            return
+        if scen == "edit-source":
+            for rel in exp.edits.get("source", []):
+                target = spec.context / rel
+                if not target.is_file():
+                    raise UsageError(f"{exp.path}/experiment.toml: edits.source names {rel!r}, "
+                                     "which is not in the context")
+                with open(target, "a", encoding="utf-8") as fh:
+                    fh.write(f"\n# imagebench edit-source {nonce}\n")
+        elif scen == "edit-deps":
+            target = spec.context / exp.edits["deps"]
+            line = exp.edits.get("deps_append") or f"# imagebench edit-deps {nonce}"
+            with open(target, "a", encoding="utf-8") as fh:
+                fh.write(f"\n{line}\n")
+        elif scen == "base-bump":
+            bumped = {}
+            for name, ctxref in spec.build_contexts.items():
+                lab_tag = ctxref.removeprefix("docker-image://")
+                btag = f"imagebench-run/bump:{nonce}-{len(bumped)}"
+                bdir = work / f"bump-{len(bumped)}"
+                bdir.mkdir()
+                (bdir / "Dockerfile").write_text(f"FROM {lab_tag}\nRUN echo {nonce} > /etc/imagebench-bump\n")
+                res = run_build(BuildSpec(context=bdir, dockerfile=bdir / "Dockerfile", tag=btag,
+                                          labels=spec.labels, builder=self.opts.builder, network=None))
+                if not res.ok:
+                    raise _TrialFailed(f"base-bump preparation failed: {res.error}", res)
+                self._tracked.append(("image", btag))
+                bumped[name] = f"docker-image://{btag}"
+            spec.build_contexts = {**spec.build_contexts, **bumped}
+
+    def _build_metrics(self, result: BuildResult, ctx_dir: Path, dockerfile: Path) -> dict[str, float]:
+        ev = result.events
+        m: dict[str, float] = {"build_seconds": result.seconds}
+        if ev.span_seconds is not None:
+            m["build_span_seconds"] = ev.span_seconds
+        counts = ev.counts(True)
+        m.update({k: counts[k] for k in ("steps_total", "steps_cached", "steps_executed") if counts.get(k) is not None})
+        if ev.context_sent_bytes is not None:
+            m["context_sent_bytes"] = ev.context_sent_bytes
+        m["context_bytes"] = context_bytes(ctx_dir, dockerfile)
+        deps = _deps_step(ev)
+        if deps is not None:
+            m["deps_step_cached"] = 1 if deps.cached else 0
+            m["step_seconds_deps"] = deps.seconds
+        return m
+
+    def _packages(self, image_id: str, labels: dict[str, str]) -> dict:
+        if image_id not in self._pkg_cache:
+            self._pkg_cache[image_id] = dinspect.package_counts(image_id, labels)
+        return self._pkg_cache[image_id]
+
+    # -- cleanup --------------------------------------------------------------------------
+    def _cleanup_trial(self, *, keep: bool) -> None:
+        import docker.errors
+
+        for kind, ident in reversed(self._tracked):
+            if kind == "image" and keep:
+                continue
+            with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
+                if kind == "container":
+                    self.client.api.remove_container(ident, force=True, v=True)
+                elif kind == "image":
+                    self.client.api.remove_image(ident, force=True)
+                elif kind == "network":
+                    self.client.api.remove_network(ident)
+                elif kind == "volume":
+                    self.client.api.remove_volume(ident, force=True)
+        self._tracked = []
+
+    def _cleanup_run(self) -> None:
+        with contextlib.suppress(Exception):
+            self._cleanup_trial(keep=self.opts.keep_images)
+        if not self.opts.keep_images:
+            with contextlib.suppress(Exception):
+                dinspect.remove_labelled(LABEL, self.run.run_id)
+        else:
+            with contextlib.suppress(Exception):
+                for x in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run.run_id}"}):
+                    x.remove(force=True, v=True)
+        if self.workroot:
+            shutil.rmtree(self.workroot, ignore_errors=True)
+
+
+class _TrialFailed(HarnessError):
+    def __init__(self, message: str, result: BuildResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def capability_missing(need: str, opts: RunOptions, lab: Any) -> str | None:
+    """Why a requirement is not met here (None when it is)."""
+    if need == "registry-bases":
+        return None if opts.bases == "registry" else "needs public base images (--bases registry); " \
+                                                      "no registry is reachable in lab mode"
+    if need == "shaped-network":
+        prof = getattr(lab, "profile", None)
+        name = prof.get("profile") if isinstance(prof, dict) else getattr(prof, "name", None)
+        return None if name and name != "unlimited" else \
+            "needs a shaped network profile (imagebench lab up --profile 100mbit)"
+    if need.startswith("tool:"):
+        tool = need.split(":", 1)[1]
+        return None if shutil.which(tool) else f"needs the {tool!r} tool on PATH"
+    if need in ("cosign", "hadolint", "docker-compose", "openssl", "dockerd"):
+        return None if shutil.which(need) else f"needs the {need!r} tool on PATH"
+    if need == "compose":
+        return None if (shutil.which("docker-compose") or _has_compose_plugin()) else "needs Docker Compose v2"
+    return None
+
+
+def _has_compose_plugin() -> bool:
+    try:
+        return subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _copy_context(src: Path, dst: Path) -> None:
+    """Copy an experiment's context into the trial's private directory (never results/ or the lab's data)."""
+    src = src.resolve()
+    forbidden = [default_results_dir().resolve(), state_dir().resolve(), Path.home().resolve(), Path("/")]
+    for bad in forbidden:
+        if src == bad or (bad != Path("/") and bad.is_relative_to(src)):
+            raise UsageError(f"refusing build context {src}: it contains {bad} (results, lab data or home)")
+    shutil.copytree(src, dst, symlinks=True)
+
+
+def context_bytes(ctx_dir: Path, dockerfile: Path | None = None) -> int:
+    """Bytes of regular files in the context after .dockerignore (what the context really is)."""
+    from docker.utils.build import exclude_paths
+
+    patterns: list[str] = []
+    ignore = None
+    if dockerfile is not None and Path(str(dockerfile) + ".dockerignore").is_file():
+        ignore = Path(str(dockerfile) + ".dockerignore")
+    elif (ctx_dir / ".dockerignore").is_file():
+        ignore = ctx_dir / ".dockerignore"
+    if ignore is not None:
+        patterns = [ln.strip() for ln in ignore.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    total = 0
+    for rel in exclude_paths(str(ctx_dir), patterns):
+        p = ctx_dir / rel
+        if p.is_file() and not p.is_symlink():
+            total += p.stat().st_size
+    return total
+
+
+def _deps_step(events) -> Any:
+    for s in events.dockerfile_steps():
+        if s.instruction == "RUN" and any(h in s.name for h in DEPS_HINTS):
+            return s
+    return None
+
+
+def _steps_record(result: BuildResult) -> list[dict]:
+    steps = result.events.dockerfile_steps()
+    starts = [s.started for s in steps if s.started is not None]
+    t0 = min(starts) if starts else None
+    out = []
+    for s in steps:
+        out.append({"name": s.name[:200], "stage": s.stage, "index": s.index, "instruction": s.instruction,
+                    "cached": s.cached, "seconds": round(s.seconds, 6),
+                    "start_offset": round(s.started - t0, 6) if (t0 is not None and s.started is not None) else None,
+                    "end_offset": round(s.completed - t0, 6) if (t0 is not None and s.completed is not None)
+                    else None})
+    return out
+
+
+def _image_record(image: dict, tag: str) -> dict:
+    keys = ("id", "bytes", "layers", "layer_bytes", "storage_driver", "manifest_digest", "layer_compressed_bytes",
+            "user", "healthcheck")
+    rec = {k: image.get(k) for k in keys if k in image}
+    rec["tag"] = tag
+    return rec
+
+
+def _clean(metrics: dict) -> dict:
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, bool):
+            v = int(v)
+        if isinstance(v, int | float) and v == v:  # drop NaN
+            out[k] = v
+    return out
+
+
+def _scrub(obj: Any, redact: set[str]) -> Any:
+    """Remove secrets (canaries) from anything that goes to results or logs."""
+    if not redact:
+        return obj
+    if isinstance(obj, str):
+        for s in redact:
+            obj = obj.replace(s, "<redacted>")
+        return obj
+    if isinstance(obj, dict):
+        return {_scrub(k, redact): _scrub(v, redact) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_scrub(x, redact) for x in obj]
+    return obj
+
+
+def run_experiments(experiments: list[Experiment], opts: RunOptions, reporter: Reporter | None = None, *,
+                    resume: str | None = None, lab: Any = None) -> RunOutcome:
+    return Runner(opts, reporter, lab=lab).execute(experiments, resume=resume)

@@ -1,0 +1,119 @@
+"""stop: how long `docker stop` takes, measured from the daemon's own events.
+
+Runs the image, waits until the app says it is ready (run option `ready`, a log line), records
+PID 1's command line, then stops it with a short timeout (`stop_timeout`, default 3 s).
+stop_seconds = die.timeNano - kill(stop signal).timeNano; stop_forced = 1 when a kill(9)
+event followed (the app did not exit within the timeout); exit_code from the die event.
+
+Run options (variant `run = {...}` or `run = {stop = {...}}`):
+  stop_timeout = 3      seconds the daemon waits before SIGKILL
+  ready = "ready"       log line that marks the app as ready (empty: wait `settle` seconds)
+  ready_timeout = 20
+  settle = 0.5          extra pause after ready (lets a shell-form child start)
+  init = false          run with --init (tini as PID 1)
+  command = [...]       override CMD
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.metrics import Metric
+from harness.metrics import register as register_metric
+from harness.probes import Probe, ProbeContext, register
+from harness.probes._containers import (
+    EventWatch,
+    Owned,
+    event_seconds,
+    image_ref,
+    is_action,
+    options,
+    pid1_cmdline,
+    wait_log,
+)
+
+register_metric(Metric("pid1_is_shell", "flag", "flag", "1 when PID 1 is a shell (sh, bash, dash, ash)"))
+
+SHELLS = {"sh", "bash", "dash", "ash", "busybox", "zsh"}
+
+
+def stop_measurement(events: list[dict]) -> dict[str, Any]:
+    """From a container's events after `docker stop`: seconds, forced, exit code, signals (pure)."""
+    kills = [e for e in events if is_action(e, "kill")]
+    signals = [str((e.get("Actor") or {}).get("Attributes", {}).get("signal", "")) for e in kills]
+    first = next((e for e in kills if (e.get("Actor") or {}).get("Attributes", {}).get("signal") != "9"), None)
+    die = next((e for e in events if is_action(e, "die") and (first is None or e["timeNano"] >= first["timeNano"])),
+               None)
+    out: dict[str, Any] = {"signals": signals, "forced": "9" in signals}
+    if first is not None and die is not None:
+        out["seconds"] = event_seconds(first, die)
+    if die is not None:
+        code = (die.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+        out["exit_code"] = int(code) if code not in (None, "") else None
+    return out
+
+
+def is_shell(argv: list[str] | None) -> bool:
+    if not argv:
+        return False
+    return argv[0].rsplit("/", 1)[-1] in SHELLS
+
+
+@register
+class StopProbe(Probe):
+    name = "stop"
+
+    def __init__(self) -> None:
+        self._owned: Owned | None = None
+
+    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        opts = options(ctx, self.name)
+        timeout = int(opts.get("stop_timeout", 3))
+        owned = self._owned = Owned(ctx, self.name)
+        kwargs: dict[str, Any] = {}
+        if opts.get("init"):
+            kwargs["init"] = True
+        if opts.get("command"):
+            kwargs["command"] = list(opts["command"])
+        c = owned.create(image_ref(ctx), **kwargs)
+        details: dict[str, Any] = {"stop_timeout": timeout, "init": bool(opts.get("init"))}
+        ctx.details[self.name] = details
+        with EventWatch(ctx.client, c.id) as watch:
+            c.start()
+            ready = opts.get("ready", "ready")
+            if ready:
+                details["ready"] = wait_log(c, str(ready), float(opts.get("ready_timeout", 20)))
+            time.sleep(float(opts.get("settle", 0.5)))
+            c.reload()
+            if c.attrs["State"]["Status"] != "running":
+                details["error"] = f"container is {c.attrs['State']['Status']} before stop"
+                details["logs_tail"] = c.logs(tail=10).decode("utf-8", "replace")
+                return {}
+            argv = pid1_cmdline(c)
+            details["pid1_cmdline"] = argv
+            try:
+                details["processes"] = [p[-1] for p in (c.top().get("Processes") or [])]
+            except Exception:
+                pass
+            mark = len(watch.snapshot())
+            t0 = time.perf_counter()
+            c.stop(timeout=timeout)
+            details["client_stop_seconds"] = round(time.perf_counter() - t0, 4)
+            watch.wait_for(lambda e: is_action(e, "die"), timeout + 10, start=mark)
+            time.sleep(0.05)  # a late 'stop' event is harmless; die is what we need
+            m = stop_measurement(watch.snapshot()[mark:])
+        details["signals"] = m["signals"]
+        values: dict[str, float] = {"stop_forced": float(m["forced"]), "pid1_is_shell": float(is_shell(argv))}
+        if "seconds" in m:
+            values["stop_seconds"] = m["seconds"]
+        if m.get("exit_code") is not None:
+            values["exit_code"] = float(m["exit_code"])
+        return values
+
+    def cleanup(self, ctx: ProbeContext) -> None:
+        if self._owned is not None:
+            errors = self._owned.cleanup()
+            if errors:
+                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
+            self._owned = None

@@ -20,7 +20,7 @@ from harness.paths import experiments_dir
 SCHEMA_VERSION = 1
 SCENARIOS = ("cold", "warm", "edit-source", "edit-deps", "base-bump")
 SECTIONS = ("calibration", "dockerfile", "image", "bonus")
-EXPECT = ("lower", "higher")
+EXPECT = ("lower", "higher", "delta")
 OPS = ("<", "<=", ">", ">=", "==", "!=")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -42,12 +42,14 @@ class Variant:
 class Claim:
     metric: str
     scenario: str = "cold"
-    expect: str | None = None  # lower|higher: candidate vs baseline ratio
+    expect: str | None = None  # lower|higher: candidate/baseline ratio; delta: candidate - baseline == value
     baseline: str | None = None
     candidate: str | None = None
     variant: str | None = None  # absolute check on one variant
     op: str | None = None
     value: float | None = None
+    tolerance: float | None = None  # expect = "delta": allowed |measured - value| (absolute) ...
+    tolerance_rel: float | None = None  # ... or relative to value
     primary: bool = False
     label: str = ""
 
@@ -207,7 +209,7 @@ _TOP_KEYS = {"schema_version", "name", "practice", "section", "claim", "article"
 _VARIANT_KEYS = {"name", "dockerfile", "context", "target", "build_args", "scenarios", "requires", "run",
                  "description"}
 _CLAIM_KEYS = {"metric", "scenario", "expect", "baseline", "candidate", "variant", "op", "value", "primary",
-               "label"}
+               "label", "tolerance", "tolerance_rel"}
 
 
 def load_experiment(path: Path) -> Experiment:
@@ -356,6 +358,10 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
         for k in ("baseline", "candidate"):
             refs[k] = _get(rc, k, str, ctx, required=True, table=t, index=i, qual=q)
         value = None
+        if expect == "delta":
+            value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
+            if "tolerance" not in rc and "tolerance_rel" not in rc:
+                raise ctx.fail(f"{q}tolerance", "expect = \"delta\" needs tolerance or tolerance_rel", t, i)
     else:
         if op not in OPS:
             raise ctx.fail(f"{q}op", f"must be one of {' '.join(OPS)}", t, i)
@@ -373,6 +379,8 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
         variant=refs.get("variant"),
         op=op,
         value=value,
+        tolerance=_get(rc, "tolerance", float, ctx, default=None, table=t, index=i, qual=q),
+        tolerance_rel=_get(rc, "tolerance_rel", float, ctx, default=None, table=t, index=i, qual=q),
         primary=_get(rc, "primary", bool, ctx, default=False, table=t, index=i, qual=q),
         label=_get(rc, "label", str, ctx, default="", table=t, index=i, qual=q),
     )

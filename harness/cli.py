@@ -1,0 +1,364 @@
+"""`imagebench` command line: parse, call the library, print, map errors to exit codes.
+
+Library code never prints; every HarnessError becomes one line on stderr and its exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import ExitStatus, HarnessError, UsageError
+from harness.paths import results_dir as default_results_dir
+
+
+def _err(text: str) -> None:
+    print(f"imagebench: {text}", file=sys.stderr, flush=True)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        _err(f"{message} (see `{self.prog} --help`)")
+        raise SystemExit(ExitStatus.USAGE)
+
+
+# --------------------------------------------------------------------------- lab
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from harness import lab
+
+    if args.lab_cmd == "up":
+        status = lab.lab_up(profile=args.profile, bases=args.bases,
+                            progress=(lambda m: None) if args.json else (lambda m: print(m, flush=True)))
+        if args.json:
+            _print_json(status)
+        else:
+            print(_lab_summary(status))
+        return 0
+    if args.lab_cmd == "status":
+        status = lab.lab_status()
+        if args.json:
+            _print_json(status)
+        else:
+            print(_lab_summary(status))
+        down = [k for k in ("index", "registry", "apt_proxy") if not (status.get(k) or {}).get("alive")]
+        return ExitStatus.ENVIRONMENT if down else 0
+    if args.lab_cmd == "down":
+        res = lab.lab_down()
+        _print_json(res) if args.json else print("lab stopped (images and wheelhouse kept)")
+        return 0
+    raise UsageError("lab needs one of: up, status, down")
+
+
+def _lab_summary(s: dict) -> str:
+    eng = s.get("engine") or {}
+    lines = [f"engine     {eng.get('engine_version') or eng.get('version')} (buildx {eng.get('buildx_version') or eng.get('buildx')}, "
+             f"storage {eng.get('storage_driver')})"]
+    for b in s.get("bases") or []:
+        size = b.get("bytes")
+        lines.append(f"base       {b.get('lab_tag')}  {(b.get('image_id') or '')[:19]}  "
+                     f"{size / 1e6:.1f} MB" if size else f"base       {b.get('lab_tag')}  (missing)")
+    for key in ("index", "apt_proxy", "registry"):
+        part = s.get(key) or {}
+        state = "up" if part.get("alive") else "DOWN"
+        extra = f", {part.get('packages')} packages" if key == "index" and part.get("packages") is not None else ""
+        lines.append(f"{key:<10} {part.get('url')}  {state}{extra}")
+    net = s.get("network") or {}
+    mbps = (net.get("measured_bps") or 0) * 8 / 1e6
+    lines.append(f"network    {net.get('profile')}  measured {mbps:.1f} Mbit/s")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.experiment import discover
+
+    exps = discover(args.experiments)
+    if args.json:
+        _print_json([{
+            "name": e.name, "practice": e.practice, "section": e.section, "claim": e.claim, "article": e.article,
+            "default": e.default, "variants": [v.name for v in e.variants],
+            "scenarios": sorted({s for v in e.variants for s in v.scenarios}),
+            "requires": sorted(set(e.requires) | {r for v in e.variants for r in v.requires}),
+            "probes": list(e.probes),
+        } for e in exps])
+        return 0
+    width = max((len(e.name) for e in exps), default=10)
+    for e in exps:
+        mark = "*" if e.default else " "
+        print(f"{mark} {e.name:<{width}}  {', '.join(v.name for v in e.variants)}")
+        print(f"  {'':<{width}}  {e.claim}")
+    print("\n* = in the default set (`imagebench run` with no names)")
+    return 0
+
+
+# --------------------------------------------------------------------------- run / compare
+
+
+def _trials_arg(text: str) -> int | str:
+    if text == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a positive integer or 'auto'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
+def _shard_arg(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("use i/n, e.g. 1/2") from None
+    if not (1 <= i <= n):
+        raise argparse.ArgumentTypeError("need 1 <= i <= n")
+    return i, n
+
+
+def _run_options(args: argparse.Namespace, argv: Sequence[str]):
+    from harness.runner import RunOptions
+
+    trials = getattr(args, "trials", None)
+    return RunOptions(
+        trials=None if trials in (None, "auto") else trials,
+        auto=trials == "auto",
+        auto_cap=getattr(args, "max_trials", 15),
+        quick=getattr(args, "quick", False),
+        seed=args.seed,
+        warmup=args.warmup,
+        keep_images=args.keep_images,
+        builder=args.builder,
+        results_dir=Path(args.results),
+        wait_for_lock=not args.no_wait,
+        shard=getattr(args, "shard", None),
+        bases=getattr(args, "bases", "lab"),
+        command=["imagebench", *argv],
+    )
+
+
+def _reporter(args: argparse.Namespace):
+    try:
+        from harness.progress import Progress
+    except ImportError:
+        from harness.runner import Reporter
+
+        return Reporter()
+    return Progress()
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.experiment import select
+    from harness.runner import run_experiments
+
+    opts = _run_options(args, argv)
+    if args.resume:
+        if args.names or args.all:
+            raise UsageError("--resume takes no experiment names; it continues the run's own plan")
+        exps = select([], all_=True, root=args.experiments)
+    else:
+        exps = select(args.names, all_=args.all, root=args.experiments)
+    outcome = run_experiments(exps, opts, _reporter(args), resume=args.resume)
+    print(f"results: {outcome.path}")
+    print(f"trials: {outcome.ok} ok, {outcome.failed} failed, {outcome.skipped} skipped (not measurable here)")
+    return ExitStatus.FAILURE if outcome.failed else 0
+
+
+def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.compare import compare, render_compare
+
+    opts = _run_options(args, argv)
+    outcome, summary = compare(Path(args.a), Path(args.b), context=Path(args.context) if args.context else None,
+                               opts=opts, reporter=_reporter(args))
+    if args.json:
+        _print_json(summary)
+    else:
+        print(render_compare(summary))
+        print(f"results: {outcome.path}")
+    return ExitStatus.FAILURE if outcome.failed else 0
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from harness.results import load_table
+
+    df = load_table(Path(args.results), on_skip=lambda m: _err(f"warning: {m}"))
+    if args.format == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif args.format == "json":
+        sys.stdout.write(df.to_json(orient="records", indent=1) + "\n")
+    else:
+        from harness.report.format import markdown_table
+
+        print(markdown_table(df))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import render_report
+
+    out = Path(args.out) if args.out else Path(args.results) / "report"
+    paths = render_report(Path(args.results), out)
+    print(f"report: {paths.get('html', out / 'index.html')}")
+    print(f"markdown: {paths.get('markdown', out / 'REPORT.md')}")
+    return 0
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from harness.drift import run_drift
+
+    code, text = run_drift(args.images or None, Path(args.results), json_out=args.json)
+    print(text)
+    return code
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from harness.gate import run_gate
+
+    code, text = run_gate(Path(args.baseline), Path(args.current), size_bytes=args.size_bytes,
+                          size_pct=args.size_pct, layers=args.layers, time_ratio=args.time_ratio,
+                          summary=Path(args.summary) if args.summary else None, json_out=args.json)
+    print(text)
+    return code
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.export import run_export
+
+    data = run_export(Path(args.results), fmt=args.format)
+    text = json.dumps(data, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trials", type=_trials_arg, default=None,
+                   help="trials per variant and scenario, or 'auto' (until the median's 95%% CI is within +/-3%%)")
+    p.add_argument("--max-trials", type=int, default=15, help="cap for --trials auto (default 15)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the per-trial variant shuffle (recorded)")
+    p.add_argument("--warmup", action="store_true", help="one uncounted build per variant first")
+    p.add_argument("--keep-images", action="store_true", help="keep the images the run built")
+    p.add_argument("--builder", default=None, help="buildx builder to use (any driver); default: the current one")
+    p.add_argument("--no-wait", action="store_true", help="exit at once if another run holds the daemon lock")
+    p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="imagebench", description="Measure Docker best practices with paired image variants.")
+    parser.add_argument("--version", action="version", version=f"imagebench {__version__}")
+    parser.add_argument("--results", default=str(default_results_dir()),
+                        help="results directory (default: results/ of the checkout)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("lab", help="prepare, inspect or stop the controlled environment")
+    lab_sub = p.add_subparsers(dest="lab_cmd", metavar="up|status|down", parser_class=_Parser)
+    up = lab_sub.add_parser("up", help="engine check, stand-in bases, package index, apt proxy, registry, network")
+    up.add_argument("--profile", default="unlimited", help="network profile: unlimited, 100mbit, 20mbit")
+    up.add_argument("--bases", choices=("lab", "registry"), default="lab",
+                    help="lab stand-ins built offline (default) or public images pulled once and pinned")
+    up.add_argument("--json", action="store_true")
+    st = lab_sub.add_parser("status", help="what runs, versions, bases with digests, measured network rate")
+    st.add_argument("--json", action="store_true")
+    dn = lab_sub.add_parser("down", help="stop what `lab up` started (images and wheelhouse are kept)")
+    dn.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("list", help="the experiment catalog")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
+
+    p = sub.add_parser("run", help="measure experiments; one results file per run")
+    p.add_argument("names", nargs="*", metavar="EXPERIMENT")
+    p.add_argument("--all", action="store_true", help="the whole catalog")
+    p.add_argument("--quick", action="store_true", help="one trial each, only the scenarios the claims need")
+    p.add_argument("--resume", metavar="RUN", default=None, help="measure only the missing trials of RUN")
+    p.add_argument("--shard", type=_shard_arg, default=None, help="i/n: run the i-th of n deterministic shares")
+    p.add_argument("--bases", choices=("lab", "registry"), default="lab")
+    _add_run_flags(p)
+
+    p = sub.add_parser("compare", help="measure two Dockerfiles of your own")
+    p.add_argument("a", metavar="A.Dockerfile")
+    p.add_argument("b", metavar="B.Dockerfile")
+    p.add_argument("--context", default=None, help="build context (default: the folder of A)")
+    p.add_argument("--scenario", action="append", default=None,
+                   choices=("cold", "warm"), help="cache scenarios (default: cold)")
+    p.add_argument("--json", action="store_true")
+    _add_run_flags(p)
+
+    p = sub.add_parser("table", help="the tidy table of everything measured")
+    p.add_argument("--format", choices=("csv", "md", "json"), default="csv")
+
+    p = sub.add_parser("report", help="render index.html, REPORT.md and plots")
+    p.add_argument("--out", default=None, help="output directory (default: RESULTS/report)")
+
+    p = sub.add_parser("drift", help="observe base images now, append to history, flag changes")
+    p.add_argument("--images", nargs="*", default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("gate", help="exit non-zero on a regression between two results directories")
+    p.add_argument("--baseline", required=True)
+    p.add_argument("--current", required=True)
+    p.add_argument("--size-bytes", type=int, default=0, help="allowed growth of exact sizes in bytes (default 0)")
+    p.add_argument("--size-pct", type=float, default=None, help="allowed growth of exact sizes in percent")
+    p.add_argument("--layers", type=int, default=0, help="allowed growth of layer counts")
+    p.add_argument("--time-ratio", type=float, default=1.10,
+                   help="fail when the lower bound of current/baseline time exceeds this (default 1.10)")
+    p.add_argument("--summary", default=None, help="also write the Markdown summary here")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("export", help="results in a format CI trackers read")
+    p.add_argument("--format", choices=("pytest-benchmark",), required=True)
+    p.add_argument("--out", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return ExitStatus.USAGE
+    handlers = {
+        "lab": cmd_lab, "list": cmd_list, "table": cmd_table, "report": cmd_report, "drift": cmd_drift,
+        "gate": cmd_gate, "export": cmd_export,
+    }
+    try:
+        if args.command == "run":
+            return int(cmd_run(args, argv))
+        if args.command == "compare":
+            return int(cmd_compare(args, argv))
+        return int(handlers[args.command](args))
+    except HarnessError as exc:
+        _err(str(exc))
+        return int(exc.exit_status)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

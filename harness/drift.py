@@ -701,6 +701,7 @@ def history(image: str, results_dir: Path | None = None, *, data_dir: Path | Non
             published: list[dict] | None = None):
     """Size over time of one image: published snapshots plus recorded observations, oldest first.
 
+    Repeated snapshots of one unchanged image (same source, digest and date) collapse to one row.
     Columns: observed_at (UTC datetime), image, source (published|registry), digest,
     compressed_bytes, uncompressed_bytes (NaN where unknown), layers, python_version, packages
     (count, NaN where unknown), digest_changed (vs the previous row). Recorded observations of the
@@ -724,6 +725,8 @@ def history(image: str, results_dir: Path | None = None, *, data_dir: Path | Non
     df["observed_at"] = pd.to_datetime(df["observed_at"], utc=True)
     for col in ("compressed_bytes", "uncompressed_bytes", "layers", "packages"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    # repo-info snapshots of an unchanged tag repeat the same facts: keep one row per image version
+    df = df.drop_duplicates(["source", "digest", "observed_at"], keep="first")
     df = df.sort_values("observed_at", kind="stable").reset_index(drop=True)
     prev = df["digest"].shift()
     df["digest_changed"] = prev.notna() & (prev != df["digest"])

@@ -252,8 +252,8 @@ class Owned:
             self.ctx.track("volume", name)
 
     # ---- compose
-    def compose_up(self, services: dict[str, dict], *, timeout: float = 120.0) -> dict[str, str]:
-        """Write a compose file for `services`, `up -d` it, return {service: container id}."""
+    def compose_up(self, services: dict[str, dict], *, start: bool = True, timeout: float = 120.0) -> dict[str, str]:
+        """Write a compose file for `services`, `up -d` it (or only `create` it), return {service: container id}."""
         cmd = compose_command()
         if cmd is None:
             raise RuntimeError("docker compose (v2) is not available")
@@ -264,11 +264,12 @@ class Owned:
         (workdir / "compose.yaml").write_text(json.dumps(doc, indent=2))  # JSON is valid YAML
         self.projects.append((cmd, project, workdir))
         base = [*cmd, "-p", project, "-f", str(workdir / "compose.yaml")]
-        r = subprocess.run([*base, "up", "-d", "--no-build", "--pull", "never"], capture_output=True,
+        verb = ["up", "-d"] if start else ["create"]
+        r = subprocess.run([*base, *verb, "--no-build", "--pull", "never"], capture_output=True,
                            text=True, timeout=timeout, cwd=workdir)
         self._track_project(project)
         if r.returncode != 0:
-            raise RuntimeError(f"docker compose up failed: {(r.stderr or r.stdout).strip()[-400:]}")
+            raise RuntimeError(f"docker compose {verb[0]} failed: {(r.stderr or r.stdout).strip()[-400:]}")
         out = {}
         for name in services:
             q = subprocess.run([*base, "ps", "-aq", name], capture_output=True, text=True, timeout=30, cwd=workdir)

@@ -1,0 +1,228 @@
+"""health: seconds from a deliberate app hang to the daemon's `health_status: unhealthy` event.
+
+The app must offer a way to hang while its process keeps running: by default an HTTP GET on
+`hang_path` (the handler blocks the single-threaded server forever). The probe runs the image,
+waits until the app answers (and, with a healthcheck, until the `healthy` event), triggers the
+hang, checks that the app really stopped answering, then waits for the `unhealthy` event.
+
+Without a healthcheck nothing will ever be reported: the probe waits `observe` seconds, records
+State.Status (still "running") and reports reported_unhealthy = 0 and no detect time.
+
+The healthcheck can come from the image (HEALTHCHECK), from `docker run` flags (run option
+`healthcheck = {test = [...], interval = "1s", timeout = "1s", retries = 2}`) or from a Compose
+file (`compose = true` with the same `healthcheck` table; needs Compose v2).
+
+Run options: port = 8000, health_path = "/health", hang_path = "/hang", ready_timeout = 20,
+observe (seconds to wait for the event; default interval x retries + timeout + 4, at least 6),
+healthcheck = {...}, compose = false.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import urllib.request
+from datetime import datetime
+from typing import Any
+
+from harness.metrics import Metric
+from harness.metrics import register as register_metric
+from harness.probes import Probe, ProbeContext, register
+from harness.probes._containers import (
+    EventWatch,
+    Owned,
+    compose_command,
+    event_time,
+    image_ref,
+    is_action,
+    options,
+)
+
+register_metric(Metric("reported_unhealthy", "flag", "flag",
+                       "1 when the engine reported the hung app unhealthy within the observation window"))
+register_metric(Metric("running_while_hung", "flag", "flag",
+                       "1 when State.Status was still 'running' after the app hung"))
+
+_DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
+_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+
+
+def duration_ns(value: Any) -> int:
+    """'1s', '500ms', '1m30s', or a number of seconds -> nanoseconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value * 1_000_000_000)
+    text = str(value).strip()
+    parts = _DUR.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {value!r}")
+    return int(sum(float(n) * _NS[u] for n, u in parts))
+
+
+def health_window(hc: dict | None, default: float = 6.0) -> float:
+    """Seconds to wait for `unhealthy` given a Healthcheck config (ns values, engine defaults)."""
+    if not hc or not hc.get("Test") or hc["Test"][0] == "NONE":
+        return default
+    interval = (hc.get("Interval") or 30_000_000_000) / 1e9
+    timeout = (hc.get("Timeout") or 30_000_000_000) / 1e9
+    retries = hc.get("Retries") or 3
+    return max(default, (interval + timeout) * retries + 4.0)
+
+
+def engine_healthcheck(spec: dict) -> dict:
+    """Our run-option table -> the engine's HealthConfig (ns durations, capitalised keys)."""
+    test = spec.get("test")
+    if isinstance(test, str):
+        test = ["CMD-SHELL", test]
+    out: dict[str, Any] = {"Test": list(test)}
+    for key, eng in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod")):
+        if key in spec:
+            out[eng] = duration_ns(spec[key])
+    if "retries" in spec:
+        out["Retries"] = int(spec["retries"])
+    return out
+
+
+def compose_healthcheck(spec: dict) -> dict:
+    test = spec.get("test")
+    out: dict[str, Any] = {"test": ["CMD-SHELL", test] if isinstance(test, str) else list(test)}
+    for key in ("interval", "timeout", "start_period"):
+        if key in spec:
+            v = spec[key]
+            out[key] = f"{v}s" if isinstance(v, int | float) else str(v)
+    if "retries" in spec:
+        out["retries"] = int(spec["retries"])
+    return out
+
+
+def http_ok(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return 200 <= r.status < 300
+    except Exception:
+        return False
+
+
+def send_hang(host: str, port: int, path: str) -> None:
+    """Fire the hang request and leave it open (the server blocks on it)."""
+    s = socket.create_connection((host, port), timeout=2)
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: app\r\n\r\n".encode())
+    # keep the socket referenced briefly so the request is read; the server hangs on it anyway
+    time.sleep(0.05)
+    s.close()
+
+
+def container_ip(container: Any) -> str | None:
+    container.reload()
+    nets = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+    for net in nets.values():
+        if net.get("IPAddress"):
+            return net["IPAddress"]
+    return container.attrs.get("NetworkSettings", {}).get("IPAddress") or None
+
+
+def _ts(text: str) -> float | None:
+    """RFC 3339 with nanoseconds -> Unix seconds."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text or "")
+    if not m:
+        return None
+    base = datetime.fromisoformat(m.group(1) + (m.group(3).replace("Z", "+00:00")))
+    return base.timestamp() + float("0." + (m.group(2) or "0"))
+
+
+def health_log(state: dict, t0: float) -> list[dict]:
+    """The engine's last health probes, times relative to t0 (the hang)."""
+    out = []
+    for entry in (state.get("Health") or {}).get("Log") or []:
+        start, end = _ts(entry.get("Start", "")), _ts(entry.get("End", ""))
+        out.append({"start": round(start - t0, 3) if start else None, "end": round(end - t0, 3) if end else None,
+                    "exit": entry.get("ExitCode")})
+    return out
+
+
+@register
+class HealthProbe(Probe):
+    name = "health"
+
+    def __init__(self) -> None:
+        self._owned: Owned | None = None
+
+    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        opts = options(ctx, self.name)
+        owned = self._owned = Owned(ctx, self.name)
+        details: dict[str, Any] = {}
+        ctx.details[self.name] = details
+        image = image_ref(ctx)
+        hc_spec = opts.get("healthcheck")
+        if opts.get("compose"):
+            if compose_command() is None:
+                details["not_measured"] = "docker compose (v2) is not available"
+                return {}
+            svc: dict[str, Any] = {"image": image}
+            if hc_spec:
+                svc["healthcheck"] = compose_healthcheck(hc_spec)
+            details["how"] = "compose"
+            ids = owned.compose_up({"app": svc}, start=False)  # started below, under the event watch
+            c = ctx.client.containers.get(ids["app"])
+        else:
+            kwargs: dict[str, Any] = {}
+            if hc_spec:
+                kwargs["healthcheck"] = engine_healthcheck(hc_spec)
+                details["how"] = "docker run flags"
+            c = owned.create(image, **kwargs)
+        c.reload()
+        hc = c.attrs.get("Config", {}).get("Healthcheck")
+        details.setdefault("how", "HEALTHCHECK" if hc else "none")
+        details["healthcheck"] = hc
+        has_hc = bool(hc and hc.get("Test") and hc["Test"][0] != "NONE")
+        window = float(opts.get("observe") or health_window(hc))
+        details["observe_seconds"] = window
+        port = int(opts.get("port", 8000))
+        with EventWatch(ctx.client, c.id) as watch:
+            c.start()
+            t_start = time.time()
+            ip = container_ip(c)
+            if not ip:
+                details["error"] = "container has no IP address"
+                return {}
+            health_url = f"http://{ip}:{port}{opts.get('health_path', '/health')}"
+            deadline = time.monotonic() + float(opts.get("ready_timeout", 20))
+            while not http_ok(health_url, 0.5):
+                if time.monotonic() > deadline:
+                    details["error"] = "the app never answered"
+                    details["logs_tail"] = c.logs(tail=10).decode("utf-8", "replace")
+                    return {}
+                time.sleep(0.05)
+            if has_hc:
+                ev = watch.wait_for(lambda e: is_action(e, "health_status: healthy"), window)
+                if ev is None:
+                    details["error"] = "never reported healthy"
+                    return {}
+                details["healthy_after_start_seconds"] = round(event_time(ev) - t_start, 3)
+            mark = len(watch.snapshot())
+            t_hang = time.time()
+            send_hang(ip, port, str(opts.get("hang_path", "/hang")))
+            details["app_hung"] = not http_ok(health_url, 1.0)
+            ev = watch.wait_for(lambda e: is_action(e, "health_status: unhealthy"), window, start=mark)
+            if ev is None:
+                time.sleep(max(0.0, t_hang + window - time.time()))
+            c.reload()
+            state = c.attrs.get("State", {})
+            details["state_after"] = state.get("Status")
+            details["health_after"] = (state.get("Health") or {}).get("Status")
+            details["health_log"] = health_log(state, t_hang)
+            details["events"] = [e.get("Action") for e in watch.snapshot()[mark:]]
+        values: dict[str, float] = {
+            "reported_unhealthy": float(ev is not None),
+            "running_while_hung": float(state.get("Status") == "running"),
+        }
+        if ev is not None:
+            values["unhealthy_detect_seconds"] = event_time(ev) - t_hang
+        return values
+
+    def cleanup(self, ctx: ProbeContext) -> None:
+        if self._owned is not None:
+            errors = self._owned.cleanup()
+            if errors:
+                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
+            self._owned = None

@@ -1,0 +1,125 @@
+"""user: who PID 1 really runs as, and what that user can write to.
+
+Runs the image, reads the effective uid/gid of PID 1 (`/proc/<State.Pid>/status` on the host, or
+`cat /proc/1/status` inside), then, as exactly that uid:gid, tries to create a file in each
+system path (`docker exec --user uid:gid`). The count of writable system paths is the metric;
+the list, the passwd entry (name, home, shell) and the app paths go to probe_data.
+
+Run options: paths = [...] (system paths; shell globs allowed), app_paths = ["/app"],
+ready_timeout = 20, command = [...].
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from typing import Any
+
+from harness.metrics import Metric
+from harness.metrics import register as register_metric
+from harness.probes import Probe, ProbeContext, register
+from harness.probes._containers import Owned, image_ref, options, pid1_status, wait_status
+
+register_metric(Metric("login_shell", "flag", "flag", "1 when PID 1's user has a login shell (not nologin/false)"))
+register_metric(Metric("home_exists", "flag", "flag", "1 when PID 1's user has an existing home directory"))
+
+SYSTEM_PATHS = ("/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local/bin", "/usr/local/lib",
+                "/usr/local/lib/python3*/site-packages", "/bin", "/sbin", "/lib", "/root", "/var", "/var/lib",
+                "/opt", "/srv")
+NO_SHELLS = ("nologin", "false")
+
+
+def write_test_script(paths: list[str]) -> str:
+    """sh script: for each path (globs expanded), print 'W path', 'R path' or '- path' (missing)."""
+    words = " ".join(p if any(ch in p for ch in "*?[") else shlex.quote(p) for p in paths)
+    return (
+        f'for d in {words}; do '
+        'if [ ! -d "$d" ]; then echo "- $d"; continue; fi; '
+        'f="$d/.imagebench-w.$$"; '
+        'if (: > "$f") 2>/dev/null; then rm -f "$f"; echo "W $d"; else echo "R $d"; fi; '
+        'done'
+    )
+
+
+def parse_write_test(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"writable": [], "readonly": [], "missing": []}
+    for line in text.splitlines():
+        flag, _, path = line.partition(" ")
+        key = {"W": "writable", "R": "readonly", "-": "missing"}.get(flag)
+        if key and path:
+            out[key].append(path)
+    return out
+
+
+def parse_passwd_line(line: str) -> dict[str, Any] | None:
+    parts = line.strip().split(":")
+    if len(parts) < 7:
+        return None
+    return {"name": parts[0], "uid": int(parts[2]), "gid": int(parts[3]), "home": parts[5], "shell": parts[6]}
+
+
+def has_login_shell(shell: str | None) -> bool:
+    return bool(shell) and shell.rsplit("/", 1)[-1] not in NO_SHELLS
+
+
+@register
+class UserProbe(Probe):
+    name = "user"
+
+    def __init__(self) -> None:
+        self._owned: Owned | None = None
+
+    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        opts = options(ctx, self.name)
+        owned = self._owned = Owned(ctx, self.name)
+        details: dict[str, Any] = {}
+        ctx.details[self.name] = details
+        kwargs: dict[str, Any] = {}
+        if opts.get("command"):
+            kwargs["command"] = list(opts["command"])
+        c = owned.create(image_ref(ctx), **kwargs)
+        details["config_user"] = c.attrs.get("Config", {}).get("User", "")
+        c.start()
+        status = wait_status(c, ("running",), float(opts.get("ready_timeout", 20)))
+        time.sleep(0.2)
+        c.reload()
+        if c.attrs["State"]["Status"] != "running":
+            details["error"] = f"container is {status}, not running"
+            details["logs_tail"] = c.logs(tail=10).decode("utf-8", "replace")
+            return {}
+        st = pid1_status(c)
+        if "uid" not in st:
+            details["error"] = "could not read PID 1's status"
+            return {}
+        uid, gid = st["uid"], st["gid"]
+        details["pid1"] = {"name": st.get("name"), "uids": st.get("uids"), "gids": st.get("gids"),
+                           "groups": st.get("groups")}
+        as_user = f"{uid}:{gid}"
+        paths = list(opts.get("paths") or SYSTEM_PATHS)
+        res = c.exec_run(["sh", "-c", write_test_script(paths)], user=as_user)
+        sysw = parse_write_test(res.output.decode("utf-8", "replace"))
+        details["writable"] = sysw["writable"]
+        details["missing"] = sysw["missing"]
+        app = parse_write_test(c.exec_run(["sh", "-c", write_test_script(list(opts.get("app_paths") or ["/app"]))],
+                                          user=as_user).output.decode("utf-8", "replace"))
+        details["app_writable"] = app["writable"]
+        pw = c.exec_run(["sh", "-c", f"getent passwd {uid} || grep -E '^[^:]*:[^:]*:{uid}:' /etc/passwd"],
+                        user="0")
+        entry = parse_passwd_line(pw.output.decode("utf-8", "replace").splitlines()[0]) if pw.output.strip() else None
+        values: dict[str, float] = {"uid": float(uid), "gid": float(gid),
+                                    "writable_system_paths": float(len(sysw["writable"]))}
+        if entry:
+            details["passwd"] = entry
+            home = c.exec_run(["sh", "-c", f'test -d {shlex.quote(entry["home"])}'], user="0")
+            values["login_shell"] = float(has_login_shell(entry["shell"]))
+            values["home_exists"] = float(home.exit_code == 0)
+        else:
+            details["passwd"] = None  # uid without a passwd entry (USER 12345)
+        return values
+
+    def cleanup(self, ctx: ProbeContext) -> None:
+        if self._owned is not None:
+            errors = self._owned.cleanup()
+            if errors:
+                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
+            self._owned = None

@@ -1,0 +1,42 @@
+# imagebench task runner. The README's two quickstart commands are `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+IB := $(VENV)/bin/imagebench
+PY := $(VENV)/bin/python
+PROFILE ?= unlimited
+TRIALS ?=
+RESULTS ?= results
+
+.PHONY: setup lab run test unit docker bench lint report reference clean-lab
+
+setup:            ## system packages, Docker Engine (only if none answers), .venv
+	bash scripts/setup.sh
+
+lab: setup        ## bring the lab up (idempotent)
+	$(IB) lab up --profile $(PROFILE)
+
+run: lab          ## quickstart 1: lab up, measure the default set, render the report
+	$(IB) run $(if $(TRIALS),--trials $(TRIALS),)
+	$(IB) report
+	@echo "open $(RESULTS)/report/index.html (Markdown: $(RESULTS)/report/REPORT.md)"
+
+test: lab         ## quickstart 2: the whole suite (unit, docker, notebooks, benchmarks once)
+	$(PY) -m pytest tests --benchmark-disable -q
+
+unit:             ## unit tests only (no daemon)
+	$(PY) -m pytest tests/unit -q
+
+docker: lab       ## docker tests only
+	$(PY) -m pytest tests/docker -q
+
+bench: setup      ## pytest-benchmark suite; JSON under .benchmarks/
+	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-autosave
+
+lint:
+	$(VENV)/bin/ruff check .
+
+reference: lab    ## the committed reference run: whole catalog, 5 trials, report
+	bash scripts/reference-run.sh
+
+clean-lab:
+	$(IB) lab down

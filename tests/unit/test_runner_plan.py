@@ -1,0 +1,40 @@
+"""Planning without a daemon: interleaving, seeded shuffles, quick mode, deterministic shards."""
+
+from pathlib import Path
+
+from harness.experiment import discover
+from harness.runner import RunOptions, make_plan, shard_experiments
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def catalog():
+    return discover(REPO / "experiments")
+
+
+def test_plan_is_trial_major_and_seeded():
+    exps = [e for e in catalog() if e.name == "calibration"]
+    a = make_plan(exps, RunOptions(trials=3), seed=7)
+    b = make_plan(exps, RunOptions(trials=3), seed=7)
+    c = make_plan(exps, RunOptions(trials=3), seed=8)
+    assert a == b and a != c
+    assert [p["trial"] for p in a] == sorted(p["trial"] for p in a)  # trial-major: variants interleave
+    per_trial = [[p["variant"] for p in a if p["trial"] == t] for t in range(3)]
+    assert all(sorted(v) == sorted(per_trial[0]) for v in per_trial)
+    assert len({tuple(v) for v in per_trial}) > 1  # the order is shuffled between rounds
+
+
+def test_quick_plan_keeps_claimed_scenarios():
+    exp = next(e for e in catalog() if e.name == "instruction-order")
+    plan = make_plan([exp], RunOptions(quick=True), seed=1)
+    assert {p["scenario"] for p in plan} == {"edit-source"}
+    assert {p["trial"] for p in plan} == {0}
+
+
+def test_shards_partition_the_catalog():
+    exps = catalog()
+    shards = [shard_experiments(exps, (i, 3)) for i in (1, 2, 3)]
+    names = [e.name for s in shards for e in s]
+    assert sorted(names) == sorted(e.name for e in exps)
+    assert len(names) == len(set(names))
+    assert shard_experiments(exps, (2, 3)) == shards[1]

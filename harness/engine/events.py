@@ -24,7 +24,6 @@ Stream facts it relies on (``buildkit-facts.md`` §1):
 
 from __future__ import annotations
 
-import calendar
 import codecs
 import json
 import re
@@ -122,37 +121,20 @@ def parse_step_name(name: str) -> tuple[str | None, str | None, int | None, int 
     return m["plat"], m["stage"], int(m["i"]), int(m["n"]), m["instr"].upper()
 
 
-_day_cache: dict[str, int] = {}
-
-
 def parse_timestamp(ts: str) -> float:
     """RFC3339Nano (as Go writes it) to epoch seconds, truncated to microseconds.
 
-    Fast path for UTC ``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z``; anything else (an offset, an
-    odd shape) goes through `datetime.fromisoformat`. The result equals
-    ``datetime.fromisoformat(ts).timestamp()``.
+    Python >= 3.11's C ``datetime.fromisoformat`` takes the ``Z`` suffix, a trimmed or
+    missing fraction and up to 9 digits (truncating beyond 6); at about 0.8 us a call
+    it is faster than any pure-Python slicing parser. Parsers also memoise per string.
     """
-    if len(ts) >= 20 and ts[-1] == "Z" and ts[10] == "T" and ts[13] == ":" and ts[16] == ":":
-        day = ts[:10]
-        base = _day_cache.get(day)
-        try:
-            if base is None:
-                base = calendar.timegm((int(day[:4]), int(day[5:7]), int(day[8:10]), 0, 0, 0))
-                _day_cache[day] = base
-            whole = base + int(ts[11:13]) * 3600 + int(ts[14:16]) * 60 + int(ts[17:19])
-            if len(ts) == 20:
-                return float(whole)
-            if ts[19] == ".":
-                frac = ts[20:-1]
-                if 0 < len(frac) <= 9 and frac.isdigit():
-                    micros = int(frac[:6].ljust(6, "0"))
-                    return (whole * 1_000_000 + micros) / 1_000_000
-        except ValueError:
-            pass
-    return datetime.fromisoformat(ts).timestamp()
+    return _fromisoformat(ts).timestamp()
 
 
-@dataclass
+_fromisoformat = datetime.fromisoformat
+
+
+@dataclass(slots=True)
 class _Vertex:
     digest: str
     order: int
@@ -221,26 +203,29 @@ class EventParser:
 
     def _drain(self, *, final: bool) -> None:
         buf, pos, n = self._buf, 0, len(self._buf)
-        decode, ws = self._decoder.raw_decode, _WS.match
+        scan, ws, handle = self._decoder.scan_once, _WS.match, self._handle
         self._waiting = False
         while True:
-            pos = ws(buf, pos).end()
-            if pos >= n:
-                self._buf = ""
-                return
-            if buf[pos] != "{":
-                break
+            if buf.startswith("\n{", pos):  # the usual gap between two objects
+                pos += 1
+            else:
+                pos = ws(buf, pos).end()
+                if pos >= n:
+                    self._buf = ""
+                    return
+                if buf[pos] != "{":
+                    break
             try:
-                obj, pos2 = decode(buf, pos)
-            except json.JSONDecodeError as exc:
-                if not final and (exc.pos >= n - _TRUNCATION_SLACK or exc.msg.startswith("Unterminated")):
+                obj, pos2 = scan(buf, pos)
+            except (json.JSONDecodeError, StopIteration) as exc:
+                # the C scanner raises StopIteration(index) for "Expecting value"
+                where, msg = (exc.pos, exc.msg) if isinstance(exc, json.JSONDecodeError) else (exc.value, "")
+                if not final and (where >= n - _TRUNCATION_SLACK or msg.startswith("Unterminated")):
                     self._buf = buf[pos:]
                     self._waiting = True
                     return
                 break
-            if not isinstance(obj, dict):
-                break
-            self._handle(obj)
+            handle(obj)
             pos = pos2
         self._buf = ""
         self._tail = [buf[pos:]]
@@ -296,7 +281,8 @@ class EventParser:
         return t
 
     def _step(self, vx: _Vertex) -> Step:
-        raw = sorted((self._time(s), self._time(c)) for s, c in vx.intervals.items() if c is not None)
+        t = self._time
+        raw = sorted([(t(s), t(c)) for s, c in vx.intervals.items() if c is not None])
         merged: list[list[float]] = []
         for start, stop in raw:
             if merged and start <= merged[-1][1]:
@@ -304,7 +290,7 @@ class EventParser:
                     merged[-1][1] = stop
             else:
                 merged.append([start, stop])
-        starts = [self._time(s) for s in vx.intervals]
+        starts = [t(s) for s in vx.intervals]
         plat, stage, index, total, instr = parse_step_name(vx.name)
         return Step(
             digest=vx.digest,

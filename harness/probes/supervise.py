@@ -1,0 +1,144 @@
+"""supervise: kill the worker process; does anything notice and bring it back?
+
+mode "single": one container from the image (app + worker started by its CMD, e.g. a shell
+script). mode "split": two containers from the same image, the app (image CMD) and the worker
+(`worker_command`). Every container gets the restart policy `restart` (default on-failure).
+
+The probe waits until a process matching `worker_match` runs, SIGKILLs it (host pid: the daemon
+must be local), then polls the containers' processes until a new worker process appears
+(recovered) or `recovery_cap` seconds pass. recovery_seconds is the time to the new worker, or
+the cap when it never came back (recovered = 0). restart_count is the sum of the containers'
+RestartCount; running_while_broken = 1 when, at the cap, a container still says "running" but no
+worker runs in it.
+
+Run options: mode = "single" | "split", worker_match = "worker.py", worker_command = [...],
+restart = "on-failure" | "always" | "no", recovery_cap = 10, ready_timeout = 20.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from harness.metrics import Metric
+from harness.metrics import register as register_metric
+from harness.probes import Probe, ProbeContext, register
+from harness.probes._containers import Owned, image_ref, options, parse_top
+
+register_metric(Metric("recovered", "flag", "flag", "1 when a killed worker came back within the cap"))
+register_metric(Metric("running_while_broken", "flag", "flag",
+                       "1 when the container still said 'running' with its worker dead"))
+register_metric(Metric("zombies", "count", "count", "defunct processes left in the containers"))
+
+
+def worker_pids(procs: list[dict], match: str) -> list[int]:
+    return [p["pid"] for p in procs if match in p["cmd"] and "<defunct>" not in p["cmd"]]
+
+
+def zombie_count(procs: list[dict]) -> int:
+    return sum(1 for p in procs if "<defunct>" in p["cmd"])
+
+
+def restart_policy(name: str) -> dict | None:
+    if not name or name == "no":
+        return None
+    if name == "on-failure":
+        return {"Name": "on-failure", "MaximumRetryCount": 5}
+    return {"Name": name}
+
+
+@register
+class SuperviseProbe(Probe):
+    name = "supervise"
+
+    def __init__(self) -> None:
+        self._owned: Owned | None = None
+
+    def _procs(self, containers: list[Any]) -> dict[str, list[dict]]:
+        out = {}
+        for c in containers:
+            try:
+                c.reload()
+                out[c.id] = parse_top(c.top()) if c.attrs["State"]["Status"] == "running" else []
+            except Exception:
+                out[c.id] = []
+        return out
+
+    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        opts = options(ctx, self.name)
+        owned = self._owned = Owned(ctx, self.name)
+        details: dict[str, Any] = {}
+        ctx.details[self.name] = details
+        image = image_ref(ctx)
+        mode = str(opts.get("mode", "single"))
+        match = str(opts.get("worker_match", "worker.py"))
+        cap = float(opts.get("recovery_cap", 10))
+        policy = restart_policy(str(opts.get("restart", "on-failure")))
+        details.update({"mode": mode, "restart": policy, "recovery_cap": cap})
+        kw: dict[str, Any] = {"restart_policy": policy} if policy else {}
+        containers = [owned.create(image, **kw)]
+        if mode == "split":
+            if not opts.get("worker_command"):
+                details["error"] = "mode 'split' needs worker_command"
+                return {}
+            containers.append(owned.create(image, command=list(opts["worker_command"]), **kw))
+        for c in containers:
+            c.start()
+        deadline = time.monotonic() + float(opts.get("ready_timeout", 20))
+        before: list[int] = []
+        while time.monotonic() < deadline:
+            before = [pid for procs in self._procs(containers).values() for pid in worker_pids(procs, match)]
+            if before:
+                break
+            time.sleep(0.1)
+        if not before:
+            details["error"] = f"no process matching {match!r} started"
+            return {}
+        time.sleep(0.3)
+        victim = before[0]
+        details["killed_pid_host"] = victim
+        t_kill = time.monotonic()
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except OSError as exc:
+            details["error"] = f"cannot kill the worker (pid {victim}): {exc}"
+            return {}
+        recovered_after: float | None = None
+        while time.monotonic() - t_kill < cap:
+            procs = self._procs(containers)
+            now = [pid for ps in procs.values() for pid in worker_pids(ps, match)]
+            if any(pid != victim for pid in now):
+                recovered_after = time.monotonic() - t_kill
+                break
+            time.sleep(0.05)
+        procs = self._procs(containers)
+        restarts = 0
+        states = []
+        broken = False
+        for c in containers:
+            c.reload()
+            st = c.attrs.get("State", {})
+            restarts += int(c.attrs.get("RestartCount") or 0)
+            states.append({"status": st.get("Status"), "exit_code": st.get("ExitCode"),
+                           "restart_count": c.attrs.get("RestartCount"),
+                           "processes": [p["cmd"] for p in procs.get(c.id, [])]})
+        if recovered_after is None:
+            broken = any(s["status"] == "running" for s in states) and not any(
+                worker_pids(ps, match) for ps in procs.values())
+        details["containers"] = states
+        return {
+            "recovered": float(recovered_after is not None),
+            "recovery_seconds": recovered_after if recovered_after is not None else cap,
+            "restart_count": float(restarts),
+            "running_while_broken": float(broken),
+            "zombies": float(sum(zombie_count(ps) for ps in procs.values())),
+        }
+
+    def cleanup(self, ctx: ProbeContext) -> None:
+        if self._owned is not None:
+            errors = self._owned.cleanup()
+            if errors:
+                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
+            self._owned = None

@@ -1,0 +1,380 @@
+"""Analysis of measured results: summaries, claims, verdicts, consistency findings.
+
+Pure functions: run dicts (as `harness.results.load_runs` returns them) and the tidy DataFrame
+(`harness.results.load_table`) in, DataFrames and plain dicts out. No file I/O, no Docker.
+
+Machines are never pooled: every grouping starts with `machine`, because a build time on one
+host says nothing about another. Several runs of one machine are pooled by `summary_table`;
+the report first keeps only the latest run per machine and experiment (`latest_runs`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from harness import stats
+from harness.metrics import kind_of, unit_of
+from harness.report import format as fmt
+
+KEYS = ["machine", "experiment", "variant", "scenario", "metric"]
+SUMMARY_COLUMNS = [*KEYS, "unit", "n", "median", "q1", "q3", "iqr", "mad", "min", "max", "cv"]
+NOT_MEASURED = "not measured here"
+VERDICT_ORDER = ("supported", "not supported", "inconclusive", NOT_MEASURED)
+N_BOOT = 2000
+SEED = 0
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def latest_runs(df):
+    """Keep, per machine and experiment, only the rows of the latest run (run ids sort by time)."""
+    if df.empty:
+        return df.copy()
+    latest = df.groupby(["machine", "experiment"])["run_id"].transform("max")
+    return df[df["run_id"] == latest].reset_index(drop=True)
+
+
+def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
+    """{(machine, experiment): run_id} of the latest run that has ok trials of the experiment,
+    else the latest run that planned it (so a run whose trials all failed is still reported)."""
+    with_ok: dict[tuple[str, str], str] = {}
+    planned: dict[tuple[str, str], str] = {}
+    for run in runs:
+        for name in run.get("experiments", {}):
+            key = (run["machine"], name)
+            planned[key] = max(planned.get(key, ""), run["run_id"])
+        for t in run["trials"]:
+            if t.get("status") == "ok":
+                key = (run["machine"], t["experiment"])
+                with_ok[key] = max(with_ok.get(key, ""), run["run_id"])
+    return {k: with_ok.get(k, v) for k, v in planned.items()}
+
+
+def select_latest(runs: list[dict], df=None):
+    """(runs, df) restricted to the latest run per machine and experiment; trials of other
+    experiments in those runs are dropped from the df, not from the run dicts."""
+    from harness.results import load_table
+
+    chosen = latest_run_ids(runs)
+    if df is None:
+        df = load_table(runs=runs)
+    if df.empty:
+        return runs, df
+    keep = [chosen.get((m, e)) == r for m, e, r in zip(df["machine"], df["experiment"], df["run_id"], strict=True)]
+    return runs, df[keep].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def summary_table(df):
+    """Per machine x experiment x variant x scenario x metric: n, median, q1, q3, iqr, mad, min,
+    max, cv (sample stdev / mean, None when undefined). Sorted by the key columns."""
+    import pandas as pd
+
+    rows = []
+    if not df.empty:
+        for key, group in df.groupby(KEYS, sort=True):
+            s = stats.summarize(group["value"].to_numpy())
+            rows.append([*key, unit_of(key[-1]) or group["unit"].iloc[0], s["n"], s["median"], s["q1"], s["q3"],
+                         s["iqr"], s["mad"], s["min"], s["max"], s["cv"]])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def build_cv(df, metric: str = "build_seconds"):
+    """Coefficient of variation of `metric` per machine x experiment x variant x scenario:
+    how noisy build times were (pyperf warns above 10 %)."""
+    table = summary_table(df[df["metric"] == metric]) if not df.empty else summary_table(df)
+    return table[["machine", "experiment", "variant", "scenario", "n", "median", "cv"]].reset_index(drop=True)
+
+
+def size_consistency(df):
+    """Exact metrics (sizes, layer counts ...) that differ between trials of one variant.
+
+    Sizes should be identical across trials; one that varies is a finding to report, not
+    noise to average. Returns machine, experiment, variant, scenario, metric, n, distinct,
+    min, max, values (sorted distinct values), one row per inconsistent cell.
+    """
+    import pandas as pd
+
+    cols = [*KEYS, "n", "distinct", "min", "max", "values"]
+    if df.empty:
+        return pd.DataFrame([], columns=cols)
+    exact = df[df["metric"].map(kind_of) == "exact"]
+    rows = []
+    for key, group in exact.groupby(KEYS, sort=True):
+        values = sorted(set(group["value"].tolist()))
+        if len(values) > 1:
+            rows.append([*key, len(group), len(values), values[0], values[-1], values])
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def experiments_by_machine(runs: Iterable[dict]) -> dict[str, dict[str, dict]]:
+    """{machine: {experiment: definition}} from the run files (the latest run's definition wins,
+    `not_measured` merged over all runs of the machine)."""
+    out: dict[str, dict[str, dict]] = {}
+    for run in sorted(runs, key=lambda r: r["run_id"]):
+        for name, definition in run.get("experiments", {}).items():
+            previous = out.setdefault(run["machine"], {}).get(name, {})
+            merged = dict(definition)
+            merged["not_measured"] = {**previous.get("not_measured", {}), **definition.get("not_measured", {})}
+            out[run["machine"]][name] = merged
+    return out
+
+
+def _as_definitions(experiments) -> dict[str, dict]:
+    """Accept {name: dict}, a list of dicts or a list of harness.experiment.Experiment."""
+    if experiments is None:
+        return {}
+    if isinstance(experiments, Mapping):
+        return {k: (v.to_dict() if hasattr(v, "to_dict") else dict(v)) for k, v in experiments.items()}
+    out = {}
+    for e in experiments:
+        d = e.to_dict() if hasattr(e, "to_dict") else dict(e)
+        out[d["name"]] = d
+    return out
+
+
+def _values(df, machine, experiment, variant, scenario, metric):
+    sel = df[(df["machine"] == machine) & (df["experiment"] == experiment) & (df["variant"] == variant)
+             & (df["scenario"] == scenario) & (df["metric"] == metric)]
+    return sel.sort_values(["run_id", "trial"])["value"].to_numpy()
+
+
+def _missing_reason(definition: dict, variants: Iterable[str]) -> str:
+    notes = definition.get("not_measured") or {}
+    reasons = [f"{v}: {notes[v]}" for v in variants if v in notes]
+    return "; ".join(reasons) or "no successful trials of " + ", ".join(variants)
+
+
+def evaluate_claims(runs_or_df, experiments=None, *, latest: bool = False, n_boot: int = N_BOOT,
+                    seed: int = SEED) -> list[dict]:
+    """Every claim of every experiment, judged per machine.
+
+    `runs_or_df` is a list of run dicts (experiments then come from the runs) or the tidy
+    DataFrame (then pass `experiments`: {name: definition} or Experiment objects; the machines
+    are those in the DataFrame). With runs and `latest`, only the latest run per machine and
+    experiment counts (what the report shows); otherwise every run of a machine is pooled. Each result dict has machine, experiment, index, kind
+    (ratio|check), metric, unit, scenario, label, primary, baseline, candidate, variant, op,
+    value, expect, n_baseline, n_candidate, baseline_median, candidate_median, median, ratio,
+    low, high, p, verdict, reason and `figure`, the measured figure as text.
+    """
+    df, defs_by_machine = _inputs(runs_or_df, experiments, latest)
+    out = []
+    for machine in sorted(defs_by_machine):
+        for name in sorted(defs_by_machine[machine]):
+            definition = defs_by_machine[machine][name]
+            for index, claim in enumerate(definition.get("claims", [])):
+                out.append(evaluate_claim(df, machine, definition, index, claim, n_boot=n_boot, seed=seed))
+    return out
+
+
+def _inputs(runs_or_df, experiments, latest=False):
+    from harness.results import load_table
+
+    if isinstance(runs_or_df, list):
+        runs = runs_or_df
+        df = select_latest(runs)[1] if latest else load_table(runs=runs)
+        defs = experiments_by_machine(runs)
+        if experiments is not None:
+            given = _as_definitions(experiments)
+            defs = {m: {n: given.get(n, d) for n, d in ds.items()} for m, ds in defs.items()}
+        return df, defs
+    df = runs_or_df
+    given = _as_definitions(experiments)
+    defs = {}
+    for machine in sorted(set(df["machine"])) if not df.empty else []:
+        defs[machine] = dict(given)
+    return df, defs
+
+
+def evaluate_claim(df, machine: str, definition: dict, index: int, claim: dict, *, n_boot: int = N_BOOT,
+                   seed: int = SEED) -> dict:
+    """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims)."""
+    metric, scenario = claim["metric"], claim.get("scenario", "cold")
+    res: dict[str, Any] = {
+        "machine": machine, "experiment": definition["name"], "index": index,
+        "kind": "ratio" if claim.get("expect") else "check", "metric": metric, "unit": unit_of(metric),
+        "scenario": scenario, "label": claim.get("label", ""), "primary": bool(claim.get("primary", False)),
+        "baseline": claim.get("baseline"), "candidate": claim.get("candidate"), "variant": claim.get("variant"),
+        "op": claim.get("op"), "value": claim.get("value"), "expect": claim.get("expect"),
+        "n_baseline": 0, "n_candidate": 0, "baseline_median": None, "candidate_median": None, "median": None,
+        "ratio": None, "low": None, "high": None, "p": None, "yes": None, "verdict": NOT_MEASURED, "reason": None,
+        "figure": "–",
+    }
+    if res["kind"] == "ratio":
+        b = _values(df, machine, definition["name"], res["baseline"], scenario, metric)
+        c = _values(df, machine, definition["name"], res["candidate"], scenario, metric)
+        res["n_baseline"], res["n_candidate"] = len(b), len(c)
+        if len(b) == 0 or len(c) == 0:
+            missing = [v for v, x in ((res["baseline"], b), (res["candidate"], c)) if len(x) == 0]
+            res["reason"] = _missing_reason(definition, missing)
+            return res
+        r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed)
+        res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
+        res["baseline_median"] = stats.summarize(b)["median"]
+        res["candidate_median"] = stats.summarize(c)["median"]
+        res["verdict"] = stats.verdict(r["low"], r["high"], res["expect"]) if r["ratio"] is not None \
+            else "inconclusive"
+        res["figure"] = ratio_figure(res)
+        return res
+    v = _values(df, machine, definition["name"], res["variant"], scenario, metric)
+    res["n_candidate"] = len(v)
+    if len(v) == 0:
+        res["reason"] = _missing_reason(definition, [res["variant"]])
+        return res
+    s = stats.summarize(v)
+    res["median"] = res["candidate_median"] = s["median"]
+    res["yes"] = int((v == 1).sum())
+    ci = stats.median_ci(v)
+    if ci is not None:
+        res["low"], res["high"] = ci
+    res["verdict"] = stats.check(v, res["op"], float(res["value"]))
+    res["figure"] = check_figure(res)
+    return res
+
+
+def ratio_figure(res: dict) -> str:
+    """`410 MB → 55 MB (×0.134, 95 % CI ×0.133–×0.135)`."""
+    m = res["metric"]
+    text = f"{fmt.human_value(m, res['baseline_median'])} → {fmt.human_value(m, res['candidate_median'])}"
+    if res.get("ratio") is None:
+        return text
+    text += f" ({fmt.human_ratio(res['ratio'])}"
+    if res.get("low") is not None and res.get("high") is not None:
+        text += f", 95 % CI {fmt.human_ratio(res['low'])}–{fmt.human_ratio(res['high'])}"
+    return text + ")"
+
+
+def check_figure(res: dict) -> str:
+    """`median 181 ms, n=5 (claim: < 1.00 s)`; for flags `0 of 5 trials yes (claim: == no)`."""
+    m = res["metric"]
+    claim = f"(claim: {res['op']} {fmt.human_value(m, res['value'])})"
+    if kind_of(m) == "flag":
+        return f"{res.get('yes', 0)} of {res['n_candidate']} trials yes {claim}"
+    text = f"median {fmt.human_value(m, res['median'])}"
+    if res.get("low") is not None and res.get("high") is not None and res["low"] != res["high"]:
+        text += f", 95 % CI {fmt.human_interval(m, res['low'], res['high'])}"
+    return f"{text}, n={res['n_candidate']} {claim}"
+
+
+def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None) -> list[dict]:
+    """One verdict per machine x experiment in the runs.
+
+    "not measured here" when the experiment has no ok trial on that machine (reason: the
+    not_measured notes and the distinct errors of failed trials); otherwise "supported" when
+    every claim is, "not supported" when any claim is not, else "inconclusive"; "measured"
+    when the experiment states no claim. Each dict: machine, experiment, practice, section,
+    verdict, reason, ok_trials, failed_trials, claims (the claim dicts), primary (the primary
+    or first claim, or None).
+    """
+    if claims is None:
+        claims = evaluate_claims(runs)
+    defs = experiments_by_machine(runs)
+    chosen = latest_run_ids(runs)
+    ok: dict[tuple[str, str], int] = {}
+    failed: dict[tuple[str, str], list[str]] = {}
+    for run in runs:
+        for t in run["trials"]:
+            key = (run["machine"], t["experiment"])
+            if chosen.get(key) != run["run_id"]:
+                continue
+            if t.get("status") == "ok":
+                ok[key] = ok.get(key, 0) + 1
+            elif t.get("status") == "failed":
+                failed.setdefault(key, []).append(str(t.get("error") or "failed without an error message"))
+    out = []
+    for machine in sorted(defs):
+        for name in _catalog_order(defs[machine]):
+            d = defs[machine][name]
+            key = (machine, name)
+            mine = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
+            errors = sorted(set(failed.get(key, [])))
+            row = {"machine": machine, "experiment": name, "practice": d.get("practice", name),
+                   "section": d.get("section", ""), "claim": d.get("claim", ""), "article": d.get("article", ""),
+                   "ok_trials": ok.get(key, 0), "failed_trials": len(failed.get(key, [])), "claims": mine,
+                   "primary": next((c for c in mine if c["primary"]), mine[0] if mine else None),
+                   "reason": None}
+            if row["ok_trials"] == 0:
+                row["verdict"] = NOT_MEASURED
+                notes = [f"{v}: {r}" for v, r in sorted((d.get("not_measured") or {}).items())]
+                row["reason"] = "; ".join(notes + errors) or "no trials recorded"
+            else:
+                row["verdict"] = combine([c["verdict"] for c in mine])
+                if errors:
+                    row["reason"] = f"{row['failed_trials']} failed trial(s): " + "; ".join(errors)
+            out.append(row)
+    return out
+
+
+def combine(verdicts: list[str]) -> str:
+    if not verdicts:
+        return "measured"
+    if all(v == "supported" for v in verdicts):
+        return "supported"
+    if any(v == "not supported" for v in verdicts):
+        return "not supported"
+    return "inconclusive"
+
+
+def _catalog_order(defs: dict[str, dict]) -> list[str]:
+    """Calibration first (how far to trust the rest), then by name, as the catalog lists them."""
+    return sorted(defs, key=lambda n: (defs[n].get("section") != "calibration", n))
+
+
+def catalog_order(defs: dict[str, dict]) -> list[str]:
+    return _catalog_order(defs)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+STEP_COLUMNS = ["machine", "run_id", "experiment", "variant", "scenario", "trial", "index", "name", "stage",
+                "instruction", "cached", "seconds", "start_offset", "end_offset"]
+
+
+def steps_table(runs: Iterable[dict]):
+    """Step timings of every ok trial: one row per Dockerfile step (offsets in s from the
+    build's first step start)."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        for t in run["trials"]:
+            if t.get("status") != "ok":
+                continue
+            for s in t.get("steps") or []:
+                rows.append([run["machine"], run["run_id"], t["experiment"], t["variant"], t["scenario"],
+                             int(t["trial"]), int(s.get("index", 0)), str(s.get("name", "")),
+                             str(s.get("stage") or ""), str(s.get("instruction") or ""), bool(s.get("cached")),
+                             _num(s.get("seconds")), _num(s.get("start_offset")), _num(s.get("end_offset"))])
+    df = pd.DataFrame(rows, columns=STEP_COLUMNS)
+    return df.sort_values(["machine", "run_id", "experiment", "variant", "scenario", "trial", "index"],
+                          kind="stable").reset_index(drop=True)
+
+
+def _num(x) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def representative_trial(df, machine: str, experiment: str, variant: str, scenario: str,
+                         metric: str = "build_seconds") -> tuple[str, int] | None:
+    """(run_id, trial) whose `metric` is the median of its cell (the lower middle one when n is
+    even; ties broken by run and trial): the build a waterfall shows."""
+    sel = df[(df["machine"] == machine) & (df["experiment"] == experiment) & (df["variant"] == variant)
+             & (df["scenario"] == scenario) & (df["metric"] == metric)]
+    if sel.empty:
+        return None
+    ordered = sel.sort_values(["value", "run_id", "trial"], kind="stable")
+    row = ordered.iloc[(len(ordered) - 1) // 2]
+    return str(row["run_id"]), int(row["trial"])

@@ -1,0 +1,20 @@
+"""The report: tables, plots and the rendered HTML/Markdown of a results directory.
+
+`render_report(results_dir, out_dir)` is the entry point (harness/report/render.py writes every
+file); `plots` holds the pure figure functions, `format` the human formatting of values,
+`published` the published history of python base images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def render_report(results_dir, out_dir=None, *, on_skip=None) -> dict[str, Any]:
+    """See harness.report.render.render_report (imported lazily: matplotlib is slow to import)."""
+    from harness.report.render import render_report as _render
+
+    return _render(results_dir, out_dir, on_skip=on_skip)
+
+
+__all__ = ["render_report"]

@@ -1,0 +1,432 @@
+"""The report's content, assembled from run dicts: every number already formatted, every plot a
+pure callable. No file I/O; render.py turns this model into index.html, REPORT.md and plots.
+
+Ordering is stable everywhere (calibration first, then experiments by name, machines by name,
+variants in their definition's order) so identical results give an identical report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness import analysis
+from harness.metrics import CORE_METRICS, METRICS, kind_of, unit_of
+from harness.report import format as fmt
+from harness.report import plots
+from harness.report.published import SOURCE as PUBLISHED_SOURCE
+from harness.report.published import latest_published, load_published_history
+
+CV_WARN = 0.10  # pyperf warns when the standard deviation is 10 % of the mean
+SCENARIO_ORDER = ["cold", "warm", "edit-source", "edit-deps", "base-bump"]
+
+
+@dataclass
+class PlotSpec:
+    name: str  # file stem, unique in the report
+    caption: str
+    make: Callable[[], Any]  # () -> matplotlib Figure
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    href: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str | Link]]
+    align: list[str] = field(default_factory=list)  # "l" | "r" per column
+
+
+@dataclass
+class Section:
+    anchor: str
+    machine: str
+    experiment: str
+    title: str
+    verdict: str
+    claim: str
+    summary: str
+    article: str
+    reason: str | None
+    claims: Table
+    not_measured: list[str]
+    failures: list[str]
+    metrics: Table
+    plots: list[PlotSpec]
+    waterfall: PlotSpec | None
+    probe_findings: list[str]
+
+
+@dataclass
+class Report:
+    title: str
+    machines: list[str]
+    runs: Table
+    notes: list[str]
+    trust: dict[str, Any]
+    claims: Table
+    forest: PlotSpec | None
+    sections: list[Section]
+    environment: list[dict[str, Any]]
+
+
+def slug(*parts: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(p.lower() for p in parts)).strip("-")
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int = analysis.SEED) -> Report:
+    """The whole report from run dicts (`harness.results.load_runs`)."""
+    runs = sorted(runs, key=lambda r: (r["machine"], r["run_id"]))
+    runs, df = analysis.select_latest(runs)
+    defs = analysis.experiments_by_machine(runs)
+    claims = _claims(df, defs, n_boot, seed)
+    verdicts = analysis.experiment_verdicts(runs, claims)
+    machines = sorted(defs)
+    multi = len(machines) > 1
+    steps = analysis.steps_table(runs)
+    anchors = {(v["machine"], v["experiment"]): slug("exp", v["experiment"], *([v["machine"]] if multi else []))
+               for v in verdicts}
+    sections = [_section(v, defs[v["machine"]][v["experiment"]], df, steps, runs, anchors) for v in
+                _ordered(verdicts)]
+    return Report(
+        title="imagebench report",
+        machines=machines,
+        runs=_runs_table(runs),
+        notes=sorted({w for r in runs for w in r.get("warnings", [])}),
+        trust=_trust(verdicts, df, anchors, multi),
+        claims=_claims_table(verdicts, anchors, multi),
+        forest=_forest(claims, multi),
+        sections=sections,
+        environment=[_environment(m, [r for r in runs if r["machine"] == m]) for m in machines],
+    )
+
+
+def _claims(df, defs, n_boot, seed) -> list[dict]:
+    """Every claim per machine, including those of experiments without any ok trial."""
+    out = []
+    for machine in sorted(defs):
+        mdf = df[df["machine"] == machine]
+        for name in sorted(defs[machine]):
+            for index, claim in enumerate(defs[machine][name].get("claims", [])):
+                out.append(analysis.evaluate_claim(mdf, machine, defs[machine][name], index, claim,
+                                                   n_boot=n_boot, seed=seed))
+    return out
+
+
+def _ordered(verdicts: list[dict]) -> list[dict]:
+    return sorted(verdicts, key=lambda v: (v["section"] != "calibration", v["experiment"], v["machine"]))
+
+
+def _variant_order(definition: dict) -> list[str]:
+    return [v["name"] for v in definition.get("variants", [])]
+
+
+def _runs_table(runs: list[dict]) -> Table:
+    rows = []
+    for r in runs:
+        states = [t.get("status") for t in r["trials"]]
+        rows.append([r["machine"], r["run_id"], str(r.get("status", "")), str(r.get("created_at", ""))[:19] + "Z",
+                     str(states.count("ok")), str(len(states) - states.count("ok")),
+                     " ".join(r.get("command") or [])])
+    return Table(["machine", "run", "status", "started (UTC)", "ok trials", "other trials", "command"], rows,
+                 ["l", "l", "l", "l", "r", "r", "l"])
+
+
+# --------------------------------------------------------------------------- top of the report
+
+
+def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
+    headers = ["practice", "claim", "the article's figure", "measured here (95 % interval)", "verdict", "section"]
+    if multi:
+        headers.insert(0, "machine")
+    rows = []
+    for v in _ordered(verdicts):
+        p = v["primary"]
+        if v["verdict"] == analysis.NOT_MEASURED:
+            measured = f"not measured: {v['reason']}"
+        elif p is None:
+            measured = "no claim stated"
+        elif p["verdict"] == analysis.NOT_MEASURED:
+            measured = f"{p['label'] or p['metric']}: not measured ({p['reason']})"
+        else:
+            measured = f"{p['label'] or p['metric']}: {p['figure']}"
+        row = [v["practice"], v["claim"], v["article"] or "–", measured, v["verdict"],
+               Link(v["experiment"], "#" + anchors[(v["machine"], v["experiment"])])]
+        rows.append([v["machine"], *row] if multi else row)
+    return Table(headers, rows)
+
+
+def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
+    import pandas as pd
+
+    rows = [c for c in claims if c["kind"] == "ratio" and c["ratio"] is not None]
+    if not rows:
+        return None
+    frame = pd.DataFrame([{
+        "label": (f"[{c['machine']}] " if multi else "") + f"{c['experiment']}: {c['label'] or c['metric']}",
+        "ratio": c["ratio"], "low": c["low"], "high": c["high"], "verdict": c["verdict"], "expect": c["expect"],
+    } for c in sorted(rows, key=lambda c: (c["experiment"] != "calibration", c["experiment"], c["machine"],
+                                            c["index"]))])
+    return PlotSpec("claims-forest", "Every ratio claim: candidate / baseline of medians with its 95 % bootstrap "
+                    "interval (log scale). Left of 1 = lower, right = higher; colour = verdict.",
+                    lambda: plots.claims_forest(frame))
+
+
+def _trust(verdicts: list[dict], df, anchors: dict, multi: bool) -> dict[str, Any]:
+    calib = [v for v in _ordered(verdicts) if v["section"] == "calibration"]
+    lines = []
+    for v in calib:
+        where = f" on {v['machine']}" if multi else ""
+        figures = "; ".join(f"{c['label'] or c['metric']}: {c['figure']} → {c['verdict']}" for c in v["claims"])
+        lines.append(f"Calibration `{v['experiment']}`{where}: **{v['verdict']}**"
+                     + (f" ({figures})" if figures else "") + (f". {v['reason']}" if v["reason"] else ""))
+    if not calib:
+        lines.append("No calibration experiment in these results: nothing checks that the harness recovers a "
+                     "known effect, so read every figure below with that in mind.")
+    cv = analysis.build_cv(df)
+    cv = cv[cv["cv"].notna()]
+    noisy = cv[cv["cv"] > CV_WARN]
+    if len(cv):
+        worst = cv.sort_values(["cv", "machine", "experiment", "variant", "scenario"], ascending=[False] + [True] * 4,
+                               kind="stable").iloc[0]
+        lines.append(f"Build-time noise: the coefficient of variation of `build_seconds` has a median of "
+                     f"{fmt.human_percent(cv['cv'].median())} over {len(cv)} variant/scenario cells; the noisiest "
+                     f"is {worst['experiment']} / {worst['variant']} / {worst['scenario']}"
+                     + (f" on {worst['machine']}" if multi else "") + f" at {fmt.human_percent(worst['cv'])}. "
+                     + (f"{len(noisy)} cell(s) exceed {fmt.human_percent(CV_WARN)}: treat small time differences "
+                        "there as noise." if len(noisy) else
+                        f"No cell exceeds {fmt.human_percent(CV_WARN)}."))
+    sizes = analysis.size_consistency(df)
+    findings = []
+    for _, r in sizes.iterrows():
+        findings.append(f"{r['experiment']} / {r['variant']} / {r['scenario']}"
+                        + (f" on {r['machine']}" if multi else "")
+                        + f": `{r['metric']}` took {r['distinct']} different values over {r['n']} trials "
+                        f"({fmt.exact_value(r['metric'], r['min'])} to {fmt.exact_value(r['metric'], r['max'])})")
+    if len(df):
+        lines.append("Sizes are exact: " + ("every size and count that should be identical across trials was."
+                                            if not findings else
+                                            f"{len(findings)} exact metric(s) varied between trials (a finding, "
+                                            "not noise; listed below)."))
+    noisy_rows = [[*([r["machine"]] if multi else []), r["experiment"], r["variant"], r["scenario"], str(r["n"]),
+                   fmt.human_seconds(r["median"]), fmt.human_percent(r["cv"])]
+                  for _, r in noisy.sort_values(["machine", "experiment", "variant", "scenario"]).iterrows()]
+    headers = [*(["machine"] if multi else []), "experiment", "variant", "scenario", "n", "median build", "CV"]
+    return {"lines": lines, "findings": findings,
+            "noisy": Table(headers, noisy_rows, ["l"] * (len(headers) - 3) + ["r", "r", "r"]) if noisy_rows else None}
+
+
+# --------------------------------------------------------------------------- one experiment
+
+
+def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
+    machine, name = v["machine"], v["experiment"]
+    edf = df[(df["machine"] == machine) & (df["experiment"] == name)]
+    order = _variant_order(definition)
+    not_measured = [f"{k}: {r}" for k, r in sorted((definition.get("not_measured") or {}).items())]
+    measured_variants = set(edf["variant"])
+    for variant in order:
+        if variant not in measured_variants and variant not in (definition.get("not_measured") or {}):
+            not_measured.append(f"{variant}: no successful trial")
+    failures = []
+    if v["failed_trials"]:
+        failures.append(f"{v['failed_trials']} trial(s) failed: {v['reason']}")
+    stem = slug(machine, name)
+    plot_specs = [_metric_plot(edf, metric, order, stem) for metric in _metrics_to_plot(definition, v, edf)]
+    return Section(
+        anchor=anchors[(machine, name)], machine=machine, experiment=name,
+        title=f"{definition.get('practice', name)} ({name})", verdict=v["verdict"],
+        claim=definition.get("claim", ""), summary=definition.get("summary", ""),
+        article=definition.get("article", ""), reason=v["reason"] if v["verdict"] == analysis.NOT_MEASURED else None,
+        claims=_section_claims(v["claims"]), not_measured=not_measured, failures=failures,
+        metrics=_metrics_table(edf, order), plots=plot_specs,
+        waterfall=_waterfall(v, definition, edf, steps, stem),
+        probe_findings=_probe_findings(runs, machine, name, order),
+    )
+
+
+def _section_claims(claims: list[dict]) -> Table:
+    rows = []
+    for c in claims:
+        if c["kind"] == "ratio":
+            what = f"{c['candidate']} vs {c['baseline']}: expect {c['expect']}"
+        else:
+            what = f"{c['variant']}: {c['op']} {fmt.human_value(c['metric'], c['value'])}"
+        measured = c["figure"] if c["verdict"] != analysis.NOT_MEASURED else f"not measured ({c['reason']})"
+        rows.append([c["label"] or "–", f"{c['metric']} ({c['scenario']})", what, measured,
+                     fmt.human_pvalue(c["p"]) if c["kind"] == "ratio" else "–", c["verdict"]])
+    return Table(["claim", "metric (scenario)", "comparison", "measured (95 % interval)", "p (Mann-Whitney)",
+                  "verdict"], rows)
+
+
+def _metrics_to_plot(definition: dict, v: dict, edf) -> list[str]:
+    present = set(edf["metric"])
+    wanted = [c["metric"] for c in v["claims"]] + list(definition.get("metrics") or [])
+    if not definition.get("metrics"):
+        wanted += ["build_seconds", "image_bytes_compressed", "image_bytes"]
+    wanted += sorted(m for m in present if m not in CORE_METRICS)  # probe metrics, where present
+    return [m for m in dict.fromkeys(wanted) if m in present]
+
+
+def _metric_plot(edf, metric: str, order: list[str], stem: str) -> PlotSpec:
+    data = edf[edf["metric"] == metric].reset_index(drop=True)
+    meaning = METRICS[metric].meaning if metric in METRICS else metric
+    unit = unit_of(metric) or "value"
+    if kind_of(metric) == "flag":
+        caption = f"`{metric}`: {meaning}; share of trials where it was 1 (n on each bar)."
+    else:
+        caption = (f"`{metric}` ({unit}): {meaning}. One dot per trial, bar = median, band = interquartile range.")
+    return PlotSpec(f"{stem}--{slug(metric)}", caption, lambda: plots.metric_figure(data, metric, order=order))
+
+
+def _metrics_table(edf, order: list[str]) -> Table:
+    table = analysis.summary_table(edf)
+    rank = {v: i for i, v in enumerate(order)}
+    table = table.assign(_v=table["variant"].map(lambda x: rank.get(x, len(rank))),
+                         _s=table["scenario"].map(lambda s: SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else 99))
+    table = table.sort_values(["metric", "_s", "_v", "variant"], kind="stable")
+    rows = []
+    for _, r in table.iterrows():
+        m = r["metric"]
+        spread = "0" if r["iqr"] == 0 else fmt.human_value(m, r["iqr"]) if unit_of(m) in ("B", "s") \
+            else fmt.sig(r["iqr"])
+        rows.append([m, r["scenario"], r["variant"], str(int(r["n"])), fmt.human_value(m, r["median"]), spread,
+                     f"{fmt.human_value(m, r['min'])} – {fmt.human_value(m, r['max'])}",
+                     fmt.human_percent(r["cv"]) if r["cv"] is not None and r["cv"] == r["cv"] else "–"])
+    return Table(["metric", "scenario", "variant", "n", "median", "IQR", "min – max", "CV"], rows,
+                 ["l", "l", "l", "r", "r", "r", "r", "r"])
+
+
+def _waterfall(v: dict, definition: dict, edf, steps, stem: str) -> PlotSpec | None:
+    machine, name = v["machine"], v["experiment"]
+    mine = steps[(steps["machine"] == machine) & (steps["experiment"] == name)]
+    if mine.empty:
+        return None
+    p = v["primary"]
+    scenarios = _ordered_scenarios(set(mine["scenario"]))
+    scenario = p["scenario"] if p and p["scenario"] in scenarios else scenarios[0]
+    if p and p["kind"] == "ratio":
+        variants = [p["baseline"], p["candidate"]]
+    else:
+        variants = _variant_order(definition)[:4]
+    time_metric = "build_span_seconds" if "build_span_seconds" in set(edf["metric"]) else "build_seconds"
+    chosen = []
+    for variant in variants:
+        rep = analysis.representative_trial(edf, machine, name, variant, scenario, time_metric)
+        if rep is None:
+            continue
+        run_id, trial = rep
+        rows = mine[(mine["run_id"] == run_id) & (mine["variant"] == variant) & (mine["scenario"] == scenario)
+                    & (mine["trial"] == trial)]
+        if len(rows):
+            chosen.append(rows)
+    if not chosen:
+        return None
+    import pandas as pd
+
+    data = pd.concat(chosen, ignore_index=True)
+    order = [x for x in variants if x in set(data["variant"])]
+    caption = (f"Build waterfall, scenario `{scenario}`: each bar is a Dockerfile step from its start to its end "
+               f"(s since the build's first step), for the trial with the median `{time_metric}` of each variant. "
+               "Solid orange = executed, grey hatched = cached.")
+    return PlotSpec(f"{stem}--waterfall-{slug(scenario)}", caption, lambda: plots.waterfall(data, order=order))
+
+
+def _ordered_scenarios(present: set[str]) -> list[str]:
+    return [s for s in SCENARIO_ORDER if s in present] + sorted(present - set(SCENARIO_ORDER))
+
+
+def _probe_findings(runs: list[dict], machine: str, name: str, order: list[str]) -> list[str]:
+    """Non-numeric probe findings, one line per variant and probe (first ok trial of the latest run)."""
+    seen: dict[tuple[str, str], str] = {}
+    for run in sorted((r for r in runs if r["machine"] == machine), key=lambda r: r["run_id"], reverse=True):
+        for t in sorted(run["trials"], key=lambda t: (t["variant"], t["scenario"], int(t["trial"]))):
+            if t["experiment"] != name or t.get("status") != "ok":
+                continue
+            for probe, data in sorted((t.get("probe_data") or {}).items()):
+                key = (t["variant"], probe)
+                if key not in seen and data:
+                    text = json.dumps(data, sort_keys=True, default=str)
+                    seen[key] = text if len(text) <= 300 else text[:299] + "…"
+        if seen:
+            break
+    rank = {v: i for i, v in enumerate(order)}
+    return [f"{v} · {p}: {txt}" for (v, p), txt in sorted(seen.items(), key=lambda kv: (rank.get(kv[0][0], 99),
+                                                                                       kv[0]))]
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(d, dict):
+        for k in sorted(d):
+            out += _flatten(d[k], f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
+        for i, x in enumerate(d):
+            out += _flatten(x, f"{prefix}[{i}]")
+    else:
+        out.append((prefix, d if isinstance(d, str) else json.dumps(d, sort_keys=True, default=str)))
+    return out
+
+
+def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
+    run = max(runs, key=lambda r: r["run_id"])
+    fp = dict(run.get("fingerprint") or {})
+    lab = dict(fp.get("lab") or {})
+    bases = lab.pop("bases", []) or []
+    fp["lab"] = lab
+    rows = [[k, v] for k, v in _flatten(fp) if k]
+    history = load_published_history()
+    base_rows = []
+    for b in sorted(bases, key=lambda b: str(b.get("public", ""))):
+        pub = latest_published(history, b.get("public", ""))
+        base_rows.append([
+            str(b.get("public", "–")), str(b.get("lab_tag") or "–"), str(b.get("provenance") or "–"),
+            fmt.short_digest(b.get("image_id"), 16), fmt.human_bytes(b["bytes"]) if b.get("bytes") else "–",
+            fmt.human_bytes(pub["compressed_bytes"]) if pub else "not in the published data",
+            fmt.short_digest(pub["manifest_digest"], 16) if pub else "–",
+            str(pub["observed_at"])[:10] if pub else "–",
+        ])
+    drift = _base_drift(runs, bases)
+    return {
+        "machine": machine, "run_id": run["run_id"],
+        "fingerprint": Table(["key", "value"], rows),
+        "bases": Table(["public image", "lab tag", "provenance", "image id (lab)", "lab size (uncompressed)",
+                        "published size (compressed)", "published amd64 digest", "published"], base_rows)
+        if base_rows else None,
+        "drift": drift,
+        "source": PUBLISHED_SOURCE,
+    }
+
+
+def _base_drift(runs: list[dict], bases: list[dict]) -> list[str]:
+    """Base image ids that trials recorded but the run's fingerprint did not pin (a moving base)."""
+    pinned = {str(b.get("public")): b.get("image_id") for b in bases}
+    seen: dict[str, set[str]] = {}
+    for run in runs:
+        for t in run["trials"]:
+            for public, image_id in (t.get("bases") or {}).items():
+                seen.setdefault(public, set()).add(str(image_id))
+    out = []
+    for public in sorted(seen):
+        ids = seen[public]
+        if len(ids) > 1 or (public in pinned and pinned[public] and ids != {pinned[public]}):
+            out.append(f"{public}: trials used {len(ids)} image id(s) "
+                       f"({', '.join(fmt.short_digest(i, 12) for i in sorted(ids))}); pinned "
+                       f"{fmt.short_digest(pinned.get(public), 12)}")
+    return out

@@ -1,0 +1,285 @@
+"""Figures for the report and the notebooks: pure functions, DataFrame in, matplotlib Figure out.
+
+No file I/O here (harness/report/render.py writes every file) and no pyplot state: figures
+are plain `Figure` objects on an Agg canvas, so they work the same in a notebook kernel. Every figure names its metric
+and unit on the value axis, and for sizes whether the size is compressed or uncompressed.
+Colours are the Okabe-Ito palette (readable with colour-vision deficiencies); cached and
+executed steps differ by colour *and* hatch so a greyscale print still tells them apart.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from harness.metrics import METRICS, kind_of, unit_of
+from harness.report import format as fmt
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+EXECUTED = {"color": "#D55E00", "hatch": "", "label": "executed"}
+CACHED = {"color": "#D9D9D9", "hatch": "///", "label": "cached"}
+VERDICT_COLOURS = {"supported": "#009E73", "not supported": "#D55E00", "inconclusive": "#E69F00"}
+
+RC = {
+    "svg.hashsalt": "imagebench",  # stable ids: identical results give identical SVG
+    "svg.fonttype": "none",  # text stays text in the SVG (small, selectable)
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 110,
+    "path.simplify": False,
+}
+
+
+def apply_style() -> None:
+    """The deterministic style every report figure uses (idempotent)."""
+    matplotlib.rcParams.update(RC)
+
+
+def _figure(width: float, height: float, ncols: int = 1, **kw) -> tuple[Figure, list]:
+    apply_style()
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # the Agg canvas, without touching pyplot's global backend
+    axes = fig.subplots(1, ncols, squeeze=False, **kw)[0]
+    return fig, list(axes)
+
+
+def _order(values, order=None) -> list:
+    present = list(dict.fromkeys(values))
+    if order:
+        first = [v for v in order if v in present]
+        return first + sorted(v for v in present if v not in first)
+    return sorted(present)
+
+
+def _meaning(metric: str) -> str:
+    m = METRICS.get(metric)
+    return f"{metric}: {m.meaning}" if m else metric
+
+
+def value_axis(metric: str, values) -> tuple[float, str]:
+    """(divisor, axis label with unit) for `metric` given the values to plot."""
+    divisor, unit_label = fmt.axis_scale(unit_of(metric), values)
+    return divisor, fmt.metric_axis_label(metric, unit_label or "value")
+
+
+# --------------------------------------------------------------------------- per-variant values
+
+
+def metric_points(df, metric: str, *, order=None, title: str | None = None) -> Figure:
+    """One point per trial for each variant (and scenario), the median as a bar, the IQR as
+    a line: the spread is visible, nothing is averaged away.
+
+    `df` is tidy (variant, scenario, trial, metric, value); rows of other metrics are ignored.
+    """
+    sel = df[df["metric"] == metric]
+    variants = _order(sel["variant"], order)
+    scenarios = _order(sel["scenario"], ["cold", "warm", "edit-source", "edit-deps", "base-bump"])
+    divisor, ylabel = value_axis(metric, sel["value"])
+    fig, (ax,) = _figure(max(4.8, 1.1 * len(variants) * max(1, len(scenarios)) + 1.8), 3.4)
+    width = 0.8 / max(1, len(scenarios))
+    labelled: set[str] = set()
+    for si, scenario in enumerate(scenarios):
+        colour = PALETTE[si % len(PALETTE)]
+        for vi, variant in enumerate(variants):
+            vals = np.sort(sel[(sel["variant"] == variant) & (sel["scenario"] == scenario)]["value"].to_numpy())
+            if vals.size == 0:
+                continue
+            x = vi + (si - (len(scenarios) - 1) / 2) * width
+            y = vals / divisor
+            jitter = np.linspace(-width * 0.25, width * 0.25, y.size) if y.size > 1 else np.zeros(1)
+            q1, med, q3 = np.quantile(y, [0.25, 0.5, 0.75])
+            ax.plot([x, x], [q1, q3], color=colour, linewidth=3, alpha=0.45, solid_capstyle="butt", zorder=2)
+            ax.plot([x - width * 0.38, x + width * 0.38], [med, med], color=colour, linewidth=2, zorder=3)
+            ax.scatter(x + jitter, y, s=14, color=colour, edgecolor="white", linewidth=0.5, zorder=4,
+                       label=None if scenario in labelled else f"scenario: {scenario}")
+            labelled.add(scenario)
+    ax.set_xticks(range(len(variants)), variants)
+    ax.set_xlim(-0.6, len(variants) - 0.4)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("variant")
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", color="#e6e6e6", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(title or _wrap(_meaning(metric), 55), loc="left")
+    if len(scenarios) > 1:
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def flag_shares(df, metric: str, *, order=None, title: str | None = None) -> Figure:
+    """Share of trials where a 0/1 flag was 1, per variant (and scenario), with n on each bar."""
+    sel = df[df["metric"] == metric]
+    variants = _order(sel["variant"], order)
+    scenarios = _order(sel["scenario"], ["cold", "warm", "edit-source", "edit-deps", "base-bump"])
+    fig, (ax,) = _figure(max(4.8, 1.1 * len(variants) * max(1, len(scenarios)) + 1.8), 3.2)
+    width = 0.8 / max(1, len(scenarios))
+    for si, scenario in enumerate(scenarios):
+        for vi, variant in enumerate(variants):
+            vals = sel[(sel["variant"] == variant) & (sel["scenario"] == scenario)]["value"].to_numpy()
+            if vals.size == 0:
+                continue
+            share = float((vals == 1).mean())
+            x = vi + (si - (len(scenarios) - 1) / 2) * width
+            ax.bar(x, share, width * 0.9, color=PALETTE[si % len(PALETTE)],
+                   label=f"scenario: {scenario}" if vi == 0 else None)
+            ax.annotate(f"{int((vals == 1).sum())}/{vals.size}", (x, share), xytext=(0, 2),
+                        textcoords="offset points", ha="center", fontsize=8)
+    ax.set_xticks(range(len(variants)), variants)
+    ax.set_ylim(0, 1.15)
+    ax.set_xlabel("variant")
+    ax.set_ylabel(f"{metric} (share of trials = 1, fraction)")
+    ax.set_title(title or _wrap(_meaning(metric), 55), loc="left")
+    if len(scenarios) > 1:
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def metric_figure(df, metric: str, *, order=None, title: str | None = None) -> Figure:
+    """The plot that fits the metric: shares for flags, points with median and IQR otherwise."""
+    if kind_of(metric) == "flag" or unit_of(metric) == "flag":
+        return flag_shares(df, metric, order=order, title=title)
+    return metric_points(df, metric, order=order, title=title)
+
+
+# --------------------------------------------------------------------------- build waterfall
+
+
+def _short(text: str, n: int = 44) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _wrap(text: str, width: int, lines: int = 2) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(" ".join(str(text).split()), width, max_lines=lines, placeholder="…"))
+
+
+def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
+    """Build waterfalls of paired variants, one panel per variant stacked on a shared time axis
+    (stacked rather than beside each other so step names stay readable on a phone and bar
+    lengths compare directly).
+
+    `steps`: one row per Dockerfile step of one build per variant, with columns variant,
+    index, name, cached, start_offset, end_offset (seconds from the build's first step) and
+    optionally scenario and trial (shown in the panel title).
+    """
+    variants = _order(steps["variant"], order)
+    counts = [max(1, int((steps["variant"] == v).sum())) for v in variants] or [1]
+    height = 0.9 + sum(0.42 + 0.24 * c for c in counts)
+    apply_style()
+    fig = Figure(figsize=(7.5, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(counts), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": counts})[:, 0]
+    right = float(np.nanmax(steps["end_offset"].to_numpy())) if len(steps) else 1.0
+    right = right if right > 0 else 1.0
+    min_width = right * 0.006
+    for ax, variant in zip(axes, variants, strict=False):
+        rows = steps[steps["variant"] == variant].sort_values("index", kind="stable")
+        y = np.arange(len(rows))
+        for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
+            cached = bool(r["cached"])
+            style = CACHED if cached else EXECUTED
+            start, end = float(r["start_offset"]), float(r["end_offset"])
+            ax.barh(yi, max(end - start, min_width), left=start, height=0.72, color=style["color"],
+                    hatch=style["hatch"], edgecolor="#555555", linewidth=0.5)
+            note = "cached" if cached else fmt.human_seconds(end - start)
+            ax.annotate(note, (max(end, start + min_width), yi), xytext=(3, 0), textcoords="offset points",
+                        va="center", fontsize=7, color="#555555")
+        ax.set_yticks(y, [_short(n, 52) for n in rows["name"]], fontsize=7)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.grid(axis="x", color="#e6e6e6", linewidth=0.6)
+        ax.set_axisbelow(True)
+        bits = [variant]
+        if "scenario" in rows and len(rows):
+            bits.append(str(rows["scenario"].iloc[0]))
+        if "trial" in rows and len(rows):
+            bits.append(f"trial {int(rows['trial'].iloc[0])}")
+        executed = int((~rows["cached"].astype(bool)).sum())
+        bits.append(f"{executed} of {len(rows)} steps executed")
+        ax.set_title(" · ".join(bits), fontsize=9, loc="left")
+    axes[-1].set_xlim(0, right * 1.12)
+    axes[-1].set_xlabel("time since the build's first step (s)")
+    handles = [Patch(facecolor=s["color"], hatch=s["hatch"], edgecolor="#555555", label=s["label"])
+               for s in (EXECUTED, CACHED)]
+    axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False,
+                   fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- claims at a glance
+
+
+def claims_forest(claims, *, title: str | None = None) -> Figure:
+    """Ratio candidate / baseline with its 95 % interval per ratio claim, on a log axis.
+
+    `claims`: DataFrame (or list of dicts) with label, ratio, low, high, verdict.
+    """
+    import pandas as pd
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    rows = pd.DataFrame(list(claims) if not hasattr(claims, "columns") else claims)
+    rows = rows[rows["ratio"].notna()].reset_index(drop=True) if len(rows) else rows
+    fig, (ax,) = _figure(8.0, 1.3 + 0.4 * max(1, len(rows)))
+    for i, r in rows.iterrows():
+        colour = VERDICT_COLOURS.get(r["verdict"], "#777777")
+        low = r["low"] if pd.notna(r.get("low")) else r["ratio"]
+        high = r["high"] if pd.notna(r.get("high")) else r["ratio"]
+        ax.plot([low, high], [i, i], color=colour, linewidth=2.5, solid_capstyle="butt")
+        ax.plot([r["ratio"]], [i], marker="o", color=colour, markersize=5)
+    ax.axvline(1.0, color="#333333", linewidth=0.8, linestyle="--")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"×{x:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _pos: ""))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_yticks(range(len(rows)), [_wrap(x, 42) for x in rows.get("label", [])], fontsize=7.5)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("ratio of medians, candidate / baseline (×, log scale; 1 = no change)")
+    handles = [Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize=8)
+    ax.set_title(title or "Effect of each practice with its 95 % interval", loc="left")
+    return fig
+
+
+# --------------------------------------------------------------------------- published base images
+
+
+def published_history(history, tags=None, *, title: str | None = None) -> Figure:
+    """Compressed size over time per python tag (docker-library/repo-info), digest changes marked.
+
+    `history`: `harness.report.published.load_published_history()` or a subset of it.
+    """
+    tags = _order(history["tag"], tags) if tags is None else [t for t in tags if t in set(history["tag"])]
+    sel = history[history["tag"].isin(tags)]
+    divisor, unit_label = fmt.axis_scale("B", sel["compressed_bytes"])
+    fig, (ax,) = _figure(7.5, 3.6)
+    markers = {"full": "s", "slim": "o", "alpine": "^"}
+    for i, tag in enumerate(tags):
+        rows = sel[sel["tag"] == tag].sort_values("observed_at", kind="stable")
+        colour = PALETTE[i % len(PALETTE)]
+        x = rows["observed_at"].dt.tz_localize(None).to_numpy()
+        y = rows["compressed_bytes"].to_numpy() / divisor
+        ax.plot(x, y, color=colour, linewidth=1.2, drawstyle="steps-post",
+                marker=markers.get(rows["flavour"].iloc[0], "o"), markersize=4, label=f"python:{tag}")
+        changed = rows["digest_changed"].to_numpy()
+        if changed.any():
+            ax.scatter(x[changed], y[changed], s=70, facecolor="none", edgecolor=colour, linewidth=1.2, zorder=5)
+    ax.set_yscale("log")
+    ax.set_xlabel("published (UTC, latest layer's Last-Modified)")
+    ax.set_ylabel(f"compressed size ({unit_label}, log scale)")
+    ax.grid(color="#e6e6e6", linewidth=0.6)
+    ax.legend(frameon=False, fontsize=8, loc="best",
+              title="ring = new digest", title_fontsize=8)
+    fig.autofmt_xdate()
+    ax.set_title(title or "Published python images: compressed size over time (linux/amd64)")
+    return fig

@@ -98,9 +98,7 @@ def parse_buildx_inspect(text: str) -> dict:
             out["name"] = value
         elif key == "Driver" and out["driver"] is None:
             out["driver"] = value
-        elif key == "BuildKit version" and out["buildkit_version"] is None:
-            out["buildkit_version"] = value
-        elif key == "BuildKit" and out["buildkit_version"] is None:  # older buildx
+        elif (key == "BuildKit version" and out["buildkit_version"] is None) or (key == "BuildKit" and out["buildkit_version"] is None):
             out["buildkit_version"] = value
         elif key == "Status" and out["status"] is None:
             out["status"] = value

@@ -1,0 +1,203 @@
+"""The lab's base-image catalog (bases.toml): definitions, validation, public-name mapping.
+
+Pure: no Docker, no network.  `load_catalog()` validates; `Catalog.resolve(name)` maps a
+public image name (as written in a `FROM` line) to a lab base, first matching glob wins.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.errors import LabError, SchemaError
+
+BASES_TOML = Path(__file__).with_name("bases.toml")
+SUITES = {"bookworm", "trixie"}
+# bump when the build recipe in builder.py changes in a way that changes the images
+RECIPE_VERSION = 2
+_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_PKG_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+
+@dataclass(frozen=True)
+class BaseDef:
+    key: str
+    tag: str
+    suite: str
+    variant: str
+    packages: tuple[str, ...]
+    python: bool
+    stands_in_for: str
+    cmd: tuple[str, ...]
+    mirror: str
+    security_mirror: str
+    dpkg_excludes: tuple[str, ...]
+    dpkg_includes: tuple[str, ...]
+    official_compressed_bytes: int | None = None
+    official_disk_bytes: int | None = None
+
+    def definition(self) -> dict:
+        d = asdict(self)
+        for k in ("official_compressed_bytes", "official_disk_bytes"):
+            d.pop(k)
+        d["recipe_version"] = RECIPE_VERSION
+        return d
+
+    def definition_hash(self) -> str:
+        blob = json.dumps(self.definition(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class MapRule:
+    pattern: str
+    base: str  # "" = no stand-in
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    bases: dict[str, BaseDef]
+    rules: tuple[MapRule, ...]
+    source: str = field(default=str(BASES_TOML))
+
+    def patterns_for(self, key: str) -> list[str]:
+        return [r.pattern for r in self.rules if r.base == key]
+
+    def mapping_text(self) -> str:
+        """One line: every rule, in order."""
+        parts = []
+        for r in self.rules:
+            target = self.bases[r.base].tag if r.base else f"none ({r.reason or 'no stand-in'})"
+            parts.append(f"{r.pattern} -> {target}")
+        return "; ".join(parts)
+
+    def resolve(self, public_name: str) -> tuple[BaseDef, MapRule]:
+        """Map a public image name to a lab base or raise LabError listing the mapping."""
+        name = normalize_name(public_name)
+        for rule in self.rules:
+            if fnmatch.fnmatchcase(name, rule.pattern):
+                if not rule.base:
+                    raise LabError(
+                        f"no lab base for {public_name}: {rule.reason or 'no stand-in'}",
+                        hint=f"lab mapping ({self.source}): {self.mapping_text()}",
+                    )
+                return self.bases[rule.base], rule
+        raise LabError(
+            f"no lab base maps {public_name}",
+            hint=f"add a [[map]] rule to {self.source} or use --bases registry; "
+            f"lab mapping: {self.mapping_text()}",
+        )
+
+
+def normalize_name(ref: str) -> str:
+    """'docker.io/library/python:3.13-slim@sha256:..' -> 'python:3.13-slim'; 'python' -> 'python:latest'."""
+    name = ref.strip().split("@", 1)[0]
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "library/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        name += ":latest"
+    return name
+
+
+def _req(table: dict, key: str, typ: type, where: str):
+    if key not in table:
+        raise SchemaError(f"{where}: missing `{key}`")
+    value = table[key]
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise SchemaError(f"{where}: `{key}` must be {typ.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
+    """Validate the parsed TOML and build a Catalog; SchemaError naming the bad field."""
+    if data.get("schema") != 1:
+        raise SchemaError(f"{source}: `schema = 1` expected")
+    defaults = data.get("defaults", {})
+    raw = data.get("bases")
+    if not isinstance(raw, dict) or not raw:
+        raise SchemaError(f"{source}: no [bases.*] tables")
+    bases: dict[str, BaseDef] = {}
+    tags: set[str] = set()
+    allowed = {
+        "tag", "suite", "variant", "packages", "python", "stands_in_for", "cmd",
+        "official_compressed_bytes", "official_disk_bytes", "mirror", "security_mirror",
+        "dpkg_excludes", "dpkg_includes",
+    }
+    for key, t in raw.items():
+        where = f"{source} [bases.{key}]"
+        unknown = set(t) - allowed
+        if unknown:
+            raise SchemaError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        tag = _req(t, "tag", str, where)
+        if not _TAG_RE.match(tag) or not tag.startswith("imagebench-lab/"):
+            raise SchemaError(f"{where}: tag {tag!r} must look like imagebench-lab/NAME:TAG")
+        if tag in tags:
+            raise SchemaError(f"{where}: tag {tag} used twice")
+        tags.add(tag)
+        suite = _req(t, "suite", str, where)
+        if suite not in SUITES:
+            raise SchemaError(f"{where}: suite {suite!r} not one of {sorted(SUITES)}")
+        packages = _req(t, "packages", list, where)
+        bad = [p for p in packages if not isinstance(p, str) or not _PKG_RE.match(p)]
+        if bad:
+            raise SchemaError(f"{where}: invalid package name(s) {bad}")
+        python = _req(t, "python", bool, where)
+        if python and "python3-venv" not in packages:
+            raise SchemaError(f"{where}: a python base needs python3-venv (pip comes from its wheel)")
+        if "python3-pip" in packages:
+            raise SchemaError(f"{where}: python3-pip makes pip's site-packages Debian-owned; remove it")
+        cmd = t.get("cmd", ["bash"])
+        if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
+            raise SchemaError(f"{where}: `cmd` must be a list of strings")
+        for opt in ("official_compressed_bytes", "official_disk_bytes"):
+            if opt in t and (not isinstance(t[opt], int) or isinstance(t[opt], bool)):
+                raise SchemaError(f"{where}: `{opt}` must be an integer")
+        bases[key] = BaseDef(
+            key=key,
+            tag=tag,
+            suite=suite,
+            variant=t.get("variant", "minbase"),
+            packages=tuple(packages),
+            python=python,
+            stands_in_for=_req(t, "stands_in_for", str, where),
+            cmd=tuple(cmd),
+            mirror=t.get("mirror", defaults.get("mirror", "http://deb.debian.org/debian")),
+            security_mirror=t.get(
+                "security_mirror", defaults.get("security_mirror", "http://deb.debian.org/debian-security")
+            ),
+            dpkg_excludes=tuple(t.get("dpkg_excludes", defaults.get("dpkg_excludes", []))),
+            dpkg_includes=tuple(t.get("dpkg_includes", defaults.get("dpkg_includes", []))),
+            official_compressed_bytes=t.get("official_compressed_bytes"),
+            official_disk_bytes=t.get("official_disk_bytes"),
+        )
+    rules = []
+    for i, r in enumerate(data.get("map", [])):
+        where = f"{source} [[map]] #{i + 1}"
+        pattern = _req(r, "pattern", str, where)
+        base = _req(r, "base", str, where)
+        if base and base not in bases:
+            raise SchemaError(f"{where}: base {base!r} is not defined (have: {', '.join(bases)})")
+        if not base and not r.get("reason"):
+            raise SchemaError(f"{where}: an unmapped pattern needs a `reason`")
+        rules.append(MapRule(pattern=pattern, base=base, reason=r.get("reason", "")))
+    if not rules:
+        raise SchemaError(f"{source}: no [[map]] rules")
+    return Catalog(bases=bases, rules=tuple(rules), source=source)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    path = path or BASES_TOML
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SchemaError(f"{path}: invalid TOML: {exc}")
+    return parse_catalog(data, source=str(path))

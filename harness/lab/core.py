@@ -1,0 +1,612 @@
+"""lab up / status / down, and the `Lab` handle the runner uses.
+
+State: state_dir()/lab.json (pids, ports, profile, measured rate, base records), data under
+state_dir()/lab/.  Services (all on 127.0.0.1):
+
+    public port (env)                        behind it
+    index     3141 (IMAGEBENCH_INDEX_PORT)    shaper -> harness.lab.index on 13141
+    apt proxy 3142 (IMAGEBENCH_APT_PORT)      shaper -> apt-cacher-ng on 13142
+    registry  5000 (IMAGEBENCH_REGISTRY_PORT) docker-registry (unshaped)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.engine.check import engine_info, require_engine
+from harness.errors import EngineUnavailable, LabError
+from harness.lab import aptproxy, builder, procs, registry, setup, shaper, wheelhouse
+from harness.lab.catalog import Catalog, load_catalog, normalize_name
+from harness.paths import state_dir
+
+STATE_VERSION = 1
+BASES_MODES = ("lab", "registry")
+PUBLIC_REGISTRY_PROBE = "https://registry-1.docker.io/v2/"
+ALPINE_NAMES = ("python:3.13-alpine",)
+
+Progress = Callable[[str], None]
+
+
+# ---- paths and state ------------------------------------------------------------------------
+
+def lab_root() -> Path:
+    p = state_dir() / "lab"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def state_file() -> Path:
+    return state_dir() / "lab.json"
+
+
+def read_state() -> dict:
+    f = state_file()
+    if not f.exists():
+        return {}
+    try:
+        return json.loads(f.read_text())
+    except ValueError:
+        return {}
+
+
+def write_state(state: dict) -> None:
+    f = state_file()
+    tmp = f.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.replace(f)
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One lab up/down at a time."""
+    with open(state_dir() / "lab.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LabError("another `imagebench lab up/down` is running", hint="wait for it to finish")
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ports() -> dict[str, int]:
+    return {
+        "index": procs.port("index"),
+        "index_backend": procs.backend_port("index"),
+        "apt_proxy": procs.port("apt_proxy"),
+        "apt_backend": procs.backend_port("apt_proxy"),
+        "registry": procs.port("registry"),
+    }
+
+
+def urls(p: dict[str, int]) -> dict[str, str]:
+    h = procs.HOST
+    return {
+        "index": f"http://{h}:{p['index']}/simple/",
+        "index_backend": f"http://{h}:{p['index_backend']}/simple/",
+        "apt_proxy": f"http://{h}:{p['apt_proxy']}",
+        "apt_backend": f"http://{h}:{p['apt_backend']}",
+        "registry": f"{h}:{p['registry']}",
+    }
+
+
+# ---- services ---------------------------------------------------------------------------------
+
+def _running(state: dict, name: str) -> dict | None:
+    proc = (state.get("processes") or {}).get(name)
+    return proc if proc and procs.is_ours(proc) else None
+
+
+def _argv_index(root: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "harness.lab.index", "--root", str(root), "--port", str(port)]
+
+
+def _argv_shaper(profile: shaper.Profile, p: dict[str, int]) -> list[str]:
+    return [sys.executable, "-m", "harness.lab.shaper", "--profile", profile.name,
+            "--route", f"{p['index']}:{p['index_backend']}",
+            "--route", f"{p['apt_proxy']}:{p['apt_backend']}"]
+
+
+def check_ports(state: dict, p: dict[str, int]) -> None:
+    """Every port we will bind is free or held by our own recorded process (fail before building)."""
+    ours = {
+        "index": "shaper", "apt_proxy": "shaper", "index_backend": "index",
+        "apt_backend": "apt_proxy", "registry": "registry",
+    }
+    env = {"index": "IMAGEBENCH_INDEX_PORT", "apt_proxy": "IMAGEBENCH_APT_PORT",
+           "registry": "IMAGEBENCH_REGISTRY_PORT", "index_backend": "IMAGEBENCH_INDEX_PORT",
+           "apt_backend": "IMAGEBENCH_APT_PORT"}
+    for key, port in p.items():
+        proc = _running(state, ours[key])
+        if proc and (proc.get("argv_ports") or {}).get(key) == port:
+            continue
+        procs.require_free(port, key.replace("_", " "), env[key])
+
+
+def start_services(state: dict, p: dict[str, int], profile: shaper.Profile, progress: Progress) -> dict:
+    root = lab_root()
+    processes = dict(state.get("processes") or {})
+    wanted = {
+        "apt_proxy": ({"apt_backend": p["apt_backend"]}, None),
+        "index": ({"index_backend": p["index_backend"]}, _argv_index(root / "wheelhouse", p["index_backend"])),
+        "registry": ({"registry": p["registry"]}, None),
+        "shaper": ({"index": p["index"], "apt_proxy": p["apt_proxy"]}, _argv_shaper(profile, p)),
+    }
+    for name, (pmap, argv) in wanted.items():
+        proc = _running(state, name)
+        if proc and proc.get("argv_ports") == pmap and (argv is None or proc["argv"] == argv):
+            continue
+        if proc:  # ours but with other ports or another profile: restart it
+            progress(f"lab: restarting {name}")
+            procs.stop(proc)
+        port = next(iter(pmap.values()))
+        if name == "apt_proxy":
+            new = aptproxy.start(root / "apt-cacher-ng", port)
+        elif name == "registry":
+            new = registry.start(root / "registry", port)
+        else:
+            assert argv is not None
+            new = procs.spawn(name, argv, root / "logs" / f"{name}.log", port=port,
+                              env={"PYTHONPATH": _pythonpath()})
+        rec = new.to_dict()
+        rec["argv_ports"] = pmap
+        processes[name] = rec
+        progress(f"lab: {name} started (pid {new.pid}, port {port})")
+    return processes
+
+
+def _pythonpath() -> str:
+    """Make `python -m harness.lab.*` importable even when the package is not installed."""
+    here = str(Path(__file__).resolve().parents[2])
+    old = os.environ.get("PYTHONPATH")
+    return f"{here}{os.pathsep}{old}" if old else here
+
+
+def stop_services(state: dict) -> dict[str, str]:
+    out = {}
+    for name, proc in (state.get("processes") or {}).items():
+        out[name] = "stopped" if procs.stop(proc) else "not running"
+    return out
+
+
+# ---- bases ------------------------------------------------------------------------------------
+
+def _bases_dir() -> Path:
+    d = lab_root() / "bases"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _load_record(key: str) -> dict | None:
+    f = _bases_dir() / f"{key}.json"
+    if not f.exists():
+        return None
+    with contextlib.suppress(ValueError):
+        return json.loads(f.read_text())
+    return None
+
+
+def _save_record(rec: dict) -> None:
+    f = _bases_dir() / f"{rec['key']}.json"
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec, indent=2))
+    tmp.replace(f)
+
+
+def ensure_base(defn, index_url: str, apt_backend: str, progress: Progress) -> dict:
+    h = builder.effective_hash(defn, index_url)
+    existing = builder.current(defn, h)
+    rec = _load_record(defn.key)
+    if existing:
+        if rec and rec.get("image_id") == existing["image_id"]:
+            rec["skipped"] = True
+            return rec
+        rec = builder.record_from_image(defn, h, existing)
+    else:
+        rec = builder.build(defn, h, _bases_dir() / "work", apt_backend, index_url, progress)
+        progress(f"bases: {defn.tag} built in {rec['build_seconds']:.1f} s, {rec['bytes'] / 1e6:.0f} MB")
+    rec["skipped"] = False
+    _save_record(rec)
+    return rec
+
+
+def push_base(rec: dict, reg: str, progress: Progress) -> dict:
+    """Push a lab base to the local registry once per image id (so it has a registry digest)."""
+    ref = f"{reg}/{rec['lab_tag']}"
+    pushed = rec.get("registry") or {}
+    if pushed.get("image_id") == rec["image_id"] and pushed.get("ref") == ref:
+        with contextlib.suppress(LabError):
+            digest, _layers = registry.compressed_bytes(ref)
+            if digest == pushed.get("manifest_digest"):
+                return rec
+    progress(f"registry: pushing {rec['lab_tag']}")
+    out = registry.push(rec["lab_tag"], reg, rec["lab_tag"])
+    out["image_id"] = rec["image_id"]
+    rec["registry"] = out
+    _save_record(rec)
+    return rec
+
+
+def public_registry_reachable(timeout: float = 5.0) -> tuple[bool, str]:
+    url = os.environ.get("IMAGEBENCH_PUBLIC_REGISTRY_PROBE", PUBLIC_REGISTRY_PROBE)
+    try:
+        urllib.request.urlopen(url, timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return True, url  # 401 from Docker Hub: it answers
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return False, f"{url} ({reason})"
+    return True, url
+
+
+def pull_public(names: list[str], progress: Progress) -> dict[str, dict]:
+    """--bases registry: pull the real images once and pin them by digest."""
+    out = {}
+    for name in names:
+        progress(f"bases: pulling {name}")
+        cp = builder._docker("pull", "--quiet", name, timeout=900)
+        if cp.returncode != 0:
+            raise LabError(f"docker pull {name} failed: {procs.tail_text(cp.stderr)}",
+                           hint="check registry access, or use --bases lab")
+        info = builder.inspect_image(name)
+        if not info:
+            raise LabError(f"{name} pulled but not found locally")
+        s = builder.image_summary(info)
+        digest = next((d for d in s["repo_digests"] if "@" in d), None)
+        out[normalize_name(name)] = {"public": name, "pinned": digest, "image_id": s["image_id"],
+                                     "bytes": s["bytes"], "layers": s["layers"]}
+    return out
+
+
+# ---- lab up / down / status -----------------------------------------------------------------
+
+def measure_profile(p: dict[str, int], profile: shaper.Profile) -> dict:
+    nbytes = 16 * 1024 * 1024 if profile.rate_bps == 0 or profile.rate_bps >= 50e6 else 8 * 1024 * 1024
+    url = f"http://{procs.HOST}:{p['index']}/-/blob"
+    m = shaper.measure(url, nbytes)
+    m["within_15pct"] = shaper.within(m["measured_bps"], profile.rate_bps)
+    m["at"] = time.time()
+    return m
+
+
+def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = print) -> dict:
+    """Bring the lab up (idempotent) and return lab_status()."""
+    if bases not in BASES_MODES:
+        raise LabError(f"unknown --bases {bases!r}", hint="use --bases lab or --bases registry")
+    prof = shaper.get_profile(profile)
+    t0 = time.perf_counter()
+    with _locked():
+        catalog = load_catalog()
+        engine = require_engine()
+        setup.ensure_tools(progress)
+        setup.check_disk({"docker root": engine.get("docker_root_dir"), "state dir": state_dir()})
+        if bases == "registry":
+            ok, where = public_registry_reachable()
+            if not ok:
+                raise LabError(f"--bases registry needs a reachable registry; {where} did not answer",
+                               hint="use --bases lab (the default) on offline machines")
+        state = read_state()
+        p = ports()
+        u = urls(p)
+        check_ports(state, p)
+        processes = start_services(state, p, prof, progress)
+        state.update({"version": STATE_VERSION, "ports": p, "urls": u, "processes": processes,
+                      "bases_mode": bases, "profile": prof.to_dict()})
+        write_state(state)  # pids first: `lab down` can stop them even if what follows fails
+
+        timings: dict[str, float] = {}
+        wh_root = lab_root() / "wheelhouse"
+        pythons = sorted({builder.SUITE_PYTHON[b.suite] for b in catalog.bases.values() if b.python})
+
+        def _wheels():
+            t = time.perf_counter()
+            r = wheelhouse.fill(wh_root, pythons, progress)
+            timings["wheelhouse_s"] = round(time.perf_counter() - t, 2)
+            return r
+
+        def _bases():
+            t = time.perf_counter()
+            order = sorted(catalog.bases.values(), key=lambda b: -len(b.packages))  # biggest first
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="base") as pool:
+                futs = [pool.submit(ensure_base, d, u["index"], u["apt_backend"], progress) for d in order]
+                recs = [f.result() for f in futs]
+            timings["bases_s"] = round(time.perf_counter() - t, 2)
+            return recs
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-up") as pool:
+            fw = pool.submit(_wheels)
+            fb = pool.submit(_bases)
+            wh = fw.result()
+            recs = fb.result()
+
+        t = time.perf_counter()
+        recs = [push_base(r, u["registry"], progress) for r in recs]
+        timings["push_s"] = round(time.perf_counter() - t, 2)
+        state["bases"] = {r["key"]: {k: v for k, v in r.items() if k != "packages"} for r in recs}
+        if bases == "registry":
+            names = sorted({d.stands_in_for for d in catalog.bases.values()} | set(ALPINE_NAMES))
+            state["public_bases"] = pull_public(names, progress)
+        state["wheelhouse"] = {**wh, "root": str(wh_root), "pythons": pythons}
+
+        t = time.perf_counter()
+        m = measure_profile(p, prof)
+        timings["measure_s"] = round(time.perf_counter() - t, 2)
+        state["measurement"] = m
+        if not m["within_15pct"]:
+            progress(f"lab: warning: measured {m['measured_bps'] / 1e6:.1f} Mbit/s, "
+                     f"nominal {prof.rate_bps / 1e6:.0f} Mbit/s (more than 15 % off)")
+        timings["total_s"] = round(time.perf_counter() - t0, 2)
+        state["up_at"] = time.time()
+        state["up_timings"] = timings
+        write_state(state)
+        progress(f"lab: up in {timings['total_s']:.1f} s (profile {prof.name}, "
+                 f"measured {m['measured_bps'] / 1e6:.1f} Mbit/s)")
+    return lab_status()
+
+
+def lab_down() -> dict:
+    """Stop what lab_up started (by recorded pids); keep images, wheelhouse, caches."""
+    with _locked():
+        state = read_state()
+        stopped = stop_services(state)
+        state["processes"] = {}
+        state["down_at"] = time.time()
+        if state:
+            write_state(state)
+    return {"stopped": stopped, "kept": ["base images", "wheelhouse", "apt cache", "registry data"]}
+
+
+def _alive_http(url: str, timeout: float = 3.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return 200 <= r.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except OSError:
+        return False
+
+
+def service_health(state: dict) -> dict[str, bool]:
+    p = state.get("ports") or ports()
+    return {
+        "index": _alive_http(f"http://{procs.HOST}:{p['index_backend']}/-/health")
+        and procs.port_open(p["index"]),
+        "apt_proxy": procs.port_open(p["apt_backend"]) and procs.port_open(p["apt_proxy"]),
+        "registry": registry.alive(p["registry"]),
+        "shaper": _running(state, "shaper") is not None,
+    }
+
+
+def base_entries(catalog: Catalog, state: dict) -> list[dict]:
+    out = []
+    for key, defn in catalog.bases.items():
+        rec = _load_record(key) or {}
+        info = builder.inspect_image(defn.tag)
+        s = builder.image_summary(info) if info else None
+        reg = rec.get("registry") or {}
+        out.append({
+            "key": key,
+            "public_patterns": catalog.patterns_for(key),
+            "lab_tag": defn.tag,
+            "present": s is not None,
+            "image_id": s["image_id"] if s else None,
+            "bytes": s["bytes"] if s else None,
+            "layers": s["layers"] if s else None,
+            "suite": defn.suite,
+            "python": rec.get("python"),
+            "registry_digest": reg.get("manifest_digest") if s and reg.get("image_id") == s["image_id"] else None,
+            "compressed_bytes": reg.get("compressed_bytes"),
+            "provenance": provenance(defn, rec),
+        })
+    return out
+
+
+def provenance(defn, rec: dict) -> dict:
+    return {
+        "stands_in_for": defn.stands_in_for,
+        "built_with": f"mmdebstrap {rec.get('mmdebstrap') or ''}".strip() + " + docker import",
+        "debian_suite": defn.suite,
+        "mirror": defn.mirror,
+        "variant": defn.variant,
+        "requested_packages": list(defn.packages),
+        "packages": rec.get("packages", []),
+        "package_count": len(rec.get("packages", [])),
+        "pip": rec.get("pip"),
+        "definition_hash": rec.get("definition_hash"),
+        "build_seconds": rec.get("build_seconds"),
+        "built_at": rec.get("built_at"),
+        "official_compressed_bytes": defn.official_compressed_bytes,
+        "official_disk_bytes": defn.official_disk_bytes,
+    }
+
+
+def lab_status() -> dict:
+    """What is up and what is down; works with the engine or services down."""
+    state = read_state()
+    try:
+        eng: dict = engine_info()
+    except EngineUnavailable as exc:
+        eng = {"error": str(exc)}
+    catalog = load_catalog()
+    p = state.get("ports") or ports()
+    u = state.get("urls") or urls(p)
+    health = service_health({**state, "ports": p})
+    try:
+        bases_list = base_entries(catalog, state) if "error" not in eng else []
+    except (OSError, ValueError):
+        bases_list = []
+    wh_root = lab_root() / "wheelhouse"
+    prof = state.get("profile") or shaper.PROFILES["unlimited"].to_dict()
+    m = state.get("measurement") or {}
+    down = [k for k, ok in health.items() if not ok]
+    return {
+        "up": not down and bool(state.get("processes")),
+        "down": down,
+        "bases_mode": state.get("bases_mode", "lab"),
+        "engine": eng,
+        "bases": bases_list,
+        "mapping": [{"pattern": r.pattern, "lab_tag": catalog.bases[r.base].tag if r.base else None,
+                     "reason": r.reason or None} for r in catalog.rules],
+        "public_bases": state.get("public_bases", {}),
+        "index": {"url": u["index"], "packages": wheelhouse.count_projects(wh_root),
+                  "files": wheelhouse.count_files(wh_root), "alive": health["index"]},
+        "apt_proxy": {"url": u["apt_proxy"], "alive": health["apt_proxy"]},
+        "registry": {"url": u["registry"], "alive": health["registry"]},
+        "network": {"profile": prof["name"], "rate_bps": prof["rate_bps"], "latency_s": prof["latency_s"],
+                    "measured_bps": m.get("measured_bps"), "ttfb_s": m.get("ttfb_s"),
+                    "within_15pct": m.get("within_15pct"), "shaped_by": "server-side TCP shaper",
+                    "alive": health["shaper"]},
+        "processes": {name: {"pid": pr.get("pid"), "port": pr.get("port"),
+                             "alive": procs.is_ours(pr), "log": pr.get("log")}
+                      for name, pr in (state.get("processes") or {}).items()},
+        "up_timings": state.get("up_timings", {}),
+        "state_file": str(state_file()),
+    }
+
+
+# ---- the runner's handle ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BaseRef:
+    public: str
+    lab_tag: str
+    image_id: str
+    bytes: int
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def build_context(self) -> str:
+        """The value for `--build-context PUBLIC=...` (buildx named context)."""
+        return f"docker-image://{self.lab_tag}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    rate_bps: float
+    latency_s: float
+    measured_bps: float | None
+
+
+class Lab:
+    """A running lab, as recorded in lab.json."""
+
+    def __init__(self, state: dict, catalog: Catalog | None = None):
+        self.state = state
+        self.catalog = catalog or load_catalog()
+        self.ports = state["ports"]
+        self.urls = state["urls"]
+        self.registry: str = self.urls["registry"]
+        self.index_url: str = self.urls["index"]
+        self.apt_proxy_url: str = self.urls["apt_proxy"]
+        self.bases_mode: str = state.get("bases_mode", "lab")
+        prof = state.get("profile") or {}
+        m = state.get("measurement") or {}
+        self.profile = Profile(prof.get("name", "unlimited"), prof.get("rate_bps", 0.0),
+                               prof.get("latency_s", 0.0), m.get("measured_bps"))
+
+    def build_args(self) -> dict[str, str]:
+        no_proxy = "127.0.0.1,localhost"
+        return {
+            "PIP_INDEX_URL": self.index_url,
+            "PIP_TRUSTED_HOST": procs.HOST,
+            "http_proxy": self.apt_proxy_url,
+            "HTTP_PROXY": self.apt_proxy_url,
+            "no_proxy": no_proxy,
+            "NO_PROXY": no_proxy,
+        }
+
+    def resolve_base(self, public_name: str) -> BaseRef:
+        if self.bases_mode == "registry":
+            pinned = (self.state.get("public_bases") or {}).get(normalize_name(public_name))
+            if not pinned:
+                have = ", ".join(sorted(self.state.get("public_bases") or {})) or "none"
+                raise LabError(f"{public_name} was not pulled by `lab up --bases registry`",
+                               hint=f"pinned public bases: {have}")
+            return BaseRef(public_name, pinned["pinned"] or pinned["public"], pinned["image_id"],
+                           pinned["bytes"], {"source": "registry", **pinned})
+        defn, rule = self.catalog.resolve(public_name)
+        info = builder.inspect_image(defn.tag)
+        if not info:
+            raise LabError(f"lab base {defn.tag} (for {public_name}) is missing",
+                           hint="run `imagebench lab up`")
+        s = builder.image_summary(info)
+        rec = _load_record(defn.key) or {}
+        prov = provenance(defn, rec)
+        prov.update({"matched_pattern": rule.pattern, "python": rec.get("python"),
+                     "registry_digest": (rec.get("registry") or {}).get("manifest_digest"),
+                     "compressed_bytes": (rec.get("registry") or {}).get("compressed_bytes")})
+        return BaseRef(public_name, defn.tag, s["image_id"], s["bytes"], prov)
+
+    def index_stats(self) -> dict:
+        url = f"http://{procs.HOST}:{self.ports['index_backend']}/-/stats"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return json.loads(r.read())
+        except OSError as exc:
+            raise LabError(f"the lab index is not answering at {url}: {exc}", hint="run `imagebench lab up`")
+
+    def reset_index_stats(self) -> None:
+        url = f"http://{procs.HOST}:{self.ports['index_backend']}/-/stats/reset"
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10).close()
+        except OSError as exc:
+            raise LabError(f"the lab index is not answering at {url}: {exc}", hint="run `imagebench lab up`")
+
+    def check_alive(self) -> None:
+        health = service_health(self.state)
+        down = [k.replace("_", " ") for k, ok in health.items() if not ok]
+        if down:
+            raise LabError(f"lab {' and '.join(down)} {'is' if len(down) == 1 else 'are'} down",
+                           hint="run `imagebench lab up`")
+
+    def fingerprint(self) -> dict:
+        bases = {}
+        for key, defn in self.catalog.bases.items():
+            rec = _load_record(key) or {}
+            bases[defn.tag] = {
+                "image_id": rec.get("image_id"),
+                "registry_digest": (rec.get("registry") or {}).get("manifest_digest"),
+                "bytes": rec.get("bytes"),
+                "suite": defn.suite,
+                "python": rec.get("python"),
+                "stands_in_for": defn.stands_in_for,
+                "definition_hash": rec.get("definition_hash"),
+                "package_count": len(rec.get("packages", [])),
+            }
+        wh_root = lab_root() / "wheelhouse"
+        return {
+            "bases_mode": self.bases_mode,
+            "bases": bases,
+            "public_bases": self.state.get("public_bases", {}),
+            "mapping_source": self.catalog.source,
+            "profile": {"name": self.profile.name, "rate_bps": self.profile.rate_bps,
+                        "latency_s": self.profile.latency_s, "measured_bps": self.profile.measured_bps},
+            "index_url": self.index_url,
+            "index_packages": wheelhouse.count_projects(wh_root),
+            "index_stamp": (self.state.get("wheelhouse") or {}).get("stamp"),
+            "apt_proxy_url": self.apt_proxy_url,
+            "registry_url": self.registry,
+        }
+
+    def push(self, image_ref: str, repo: str) -> dict:
+        return registry.push(image_ref, self.registry, repo)
+
+
+def load_lab() -> Lab:
+    state = read_state()
+    if not state.get("processes") or not state.get("ports"):
+        raise LabError("lab is not up: run `imagebench lab up`")
+    return Lab(state)

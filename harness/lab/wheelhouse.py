@@ -1,0 +1,189 @@
+"""Filling the lab index's wheelhouse with the host's pip, from one lock (experiments/packages.lock)
+plus the sdists that experiments compile (experiments/sdists.txt).
+
+Wheels are fetched for each lab base's Python and platform (not the host's).  A stamp (hash of
+the lock files and the download recipe) makes a second `lab up` skip the download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.errors import LabError
+from harness.paths import experiments_dir
+
+# Newest first; the bases' glibc is 2.36 (bookworm) and 2.41 (trixie).
+PLATFORMS = (
+    "manylinux_2_36_x86_64", "manylinux_2_35_x86_64", "manylinux_2_34_x86_64", "manylinux_2_31_x86_64",
+    "manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
+)
+RECIPE = 1
+# pip settings of the host that must not leak into the lab's downloads
+_DROP_ENV = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "PIP_NO_INDEX", "PIP_REQUIREMENT",
+             "PIP_ONLY_BINARY", "PIP_NO_BINARY", "PIP_TARGET", "PIP_USER")
+
+
+def lock_paths() -> tuple[Path, Path]:
+    d = experiments_dir()
+    return d / "packages.lock", d / "sdists.txt"
+
+
+def read_requirements(path: Path) -> list[str]:
+    """Pure-ish: requirement lines without comments/blanks; every one must be pinned with ==."""
+    if not path.exists():
+        return []
+    reqs = []
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "==" not in line or any(op in line for op in (">=", "<=", "~=", "!=")):
+            raise LabError(f"{path}:{n}: {line!r} is not pinned with ==", hint="pin every lock entry exactly")
+        reqs.append(line)
+    return reqs
+
+
+def stamp(lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFORMS) -> str:
+    """Pure: what the wheelhouse content depends on."""
+    blob = json.dumps(
+        {"lock": lock_text, "sdists": sdists_text, "pythons": sorted(pythons),
+         "platforms": list(platforms), "recipe": RECIPE},
+        sort_keys=True,
+    ).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def stamp_file(root: Path) -> Path:
+    return root / ".stamp.json"
+
+
+def is_current(root: Path, want: str) -> bool:
+    f = stamp_file(root)
+    if not f.exists():
+        return False
+    try:
+        data = json.loads(f.read_text())
+    except ValueError:
+        return False
+    files = root / "files"
+    return data.get("stamp") == want and files.is_dir() and any(files.iterdir())
+
+
+def pip_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
+    env["PIP_CONFIG_FILE"] = os.devnull  # the host's pip.conf (constraints, extra indexes) stays out
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def download_argv(dest: Path, lock: Path, python: str, index_url: str | None) -> list[str]:
+    """Pure: the host pip command fetching binary wheels of the lock for one Python."""
+    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(dest),
+            "--requirement", str(lock), "--only-binary=:all:", "--implementation", "cp",
+            "--python-version", python, "--abi", f"cp{python.replace('.', '')}"]
+    for p in PLATFORMS:
+        argv += ["--platform", p]
+    if index_url:
+        argv += ["--index-url", index_url]
+    return argv
+
+
+def sdist_filename_matches(filename: str, project: str, version: str) -> bool:
+    """Pure: is `filename` the sdist of project==version (PEP 625 or legacy naming)?"""
+    from harness.lab.index import normalize, project_of
+
+    if not filename.endswith((".tar.gz", ".zip")) or project_of(filename) != normalize(project):
+        return False
+    stem = filename[: -len(".tar.gz")] if filename.endswith(".tar.gz") else filename[: -len(".zip")]
+    return stem.rpartition("-")[2] == version
+
+
+def fetch_sdists(root: Path, requirements: list[str], upstream: str) -> list[str]:
+    """Fetch sdists through the index's own mirror code (pip download would build their metadata)."""
+    from harness.lab.index import Wheelhouse, normalize
+
+    house = Wheelhouse(root, upstream, ttl=0)
+    got = []
+    for req in requirements:
+        name, _, version = (part.strip() for part in req.partition("=="))
+        name = name.split("[", 1)[0]
+        listing = house.upstream_files(normalize(name))
+        match = [f["filename"] for f in listing
+                 if sdist_filename_matches(f["filename"], name, version) and not f.get("yanked")]
+        if not match:
+            raise LabError(f"no sdist of {name}=={version} on {upstream}", hint="fix experiments/sdists.txt")
+        match.sort(key=lambda fn: not fn.endswith(".tar.gz"))
+        try:
+            house.fetch(match[0])
+        except OSError as exc:
+            raise LabError(f"download of {match[0]} failed: {exc}", hint="check that the host reaches PyPI")
+        got.append(match[0])
+    return got
+
+
+def _run(argv: list[str], what: str, timeout: float = 1800.0) -> float:
+    t0 = time.perf_counter()
+    try:
+        cp = subprocess.run(argv, capture_output=True, text=True, env=pip_env(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"pip download of {what} took longer than {timeout:.0f} s", hint="check PyPI access")
+    if cp.returncode != 0:
+        lines = [ln for ln in (cp.stderr or cp.stdout).splitlines() if ln.strip()]
+        err = next((ln for ln in lines if ln.lstrip().lower().startswith("error")),
+                   lines[-1] if lines else "no output")
+        raise LabError(f"pip download of {what} failed: {err.strip()}",
+                       hint="check experiments/packages.lock and that the host reaches PyPI")
+    return time.perf_counter() - t0
+
+
+def fill(root: Path, pythons: list[str], progress=print, force: bool = False) -> dict:
+    """Download the lock's wheels for each Python and the sdists; skip when the stamp matches."""
+    lock, sdists = lock_paths()
+    if not lock.exists():
+        raise LabError(f"{lock} is missing", hint="restore it from git")
+    reqs = read_requirements(lock)
+    src = read_requirements(sdists)
+    want = stamp(lock.read_text(), sdists.read_text() if sdists.exists() else "", pythons)
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    if not force and is_current(root, want):
+        return {"skipped": True, "stamp": want, "files": count_files(root), "seconds": 0.0}
+    index_url = os.environ.get("IMAGEBENCH_UPSTREAM_INDEX") or None
+    timings = {}
+    for py in sorted(set(pythons)):
+        progress(f"wheelhouse: downloading {len(reqs)} locked packages for Python {py}")
+        timings[py] = round(_run(download_argv(files, lock, py, index_url), f"the lock for Python {py}"), 2)
+    if src:
+        progress(f"wheelhouse: downloading {len(src)} sdists")
+        t0 = time.perf_counter()
+        from harness.lab.index import upstream_default
+
+        fetch_sdists(root, src, index_url or upstream_default() or "https://pypi.org/simple/")
+        timings["sdists"] = round(time.perf_counter() - t0, 2)
+    record = {"stamp": want, "pythons": sorted(set(pythons)), "requirements": reqs, "sdists": src,
+              "timings_s": timings, "at": time.time()}
+    tmp = stamp_file(root).with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(stamp_file(root))
+    return {"skipped": False, "stamp": want, "files": count_files(root), "seconds": sum(timings.values())}
+
+
+def count_files(root: Path) -> int:
+    files = root / "files"
+    return sum(1 for p in files.iterdir() if p.is_file() and not p.name.startswith(".")) if files.is_dir() else 0
+
+
+def count_projects(root: Path) -> int:
+    from harness.lab.index import project_of
+
+    files = root / "files"
+    if not files.is_dir():
+        return 0
+    return len({project_of(p.name) for p in files.iterdir() if project_of(p.name)})

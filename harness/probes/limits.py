@@ -1,0 +1,224 @@
+"""limits: a memory hog and a CPU-bound loop, with and without --memory / --cpus.
+
+memory: runs `mem_command` (allocates `mem_mib` MiB in 8 MiB steps, printing "allocated N"),
+polls the container's cgroup peak (cgroup v1 memory.max_usage_in_bytes, v2 memory.peak; the
+stats API as a fallback) until it exits (bounded), then records peak_memory_bytes,
+allocated_bytes (what the app reported before it stopped), oom_killed (State.OOMKilled) and
+exit_code.
+
+cpu: runs `cpu_command` (a busy loop for `cpu_seconds`, printing "ops N rate R cpu S") and records
+cpu_ops_per_second and cpu_share (CPU seconds per wall second: the limit's direct effect, robust to
+other load on the host); with a CPU limit it also runs the same loop once without limits (the
+reference) and records cpu_throughput_ratio = limited / reference (1.0 without a limit).
+
+Limits come from run options `memory = "64m"`, `cpus = 0.5` (docker run flags, swap disabled:
+memswap = memory) or, with `compose = true`, from a Compose file's deploy.resources.limits.
+Other options: mem_mib = 256, cpu_seconds = 2, workloads = ["mem", "cpu"], timeout = 60.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from harness.metrics import Metric
+from harness.metrics import register as register_metric
+from harness.probes import Probe, ProbeContext, register
+from harness.probes._containers import Owned, compose_command, image_ref, options, parse_bytes, wait_exit
+
+register_metric(Metric("allocated_bytes", "B", "count", "memory the hog reported allocated before it stopped"))
+register_metric(Metric("cpu_ops_per_second", "1/s", "rate", "iterations per second of the CPU-bound loop"))
+register_metric(Metric("cpu_share", "ratio", "rate", "CPU seconds the busy loop got per wall-clock second"))
+
+MEM_COMMAND = ["python", "/app/hog.py", "mem", "{mem_mib}"]
+CPU_COMMAND = ["python", "/app/hog.py", "cpu", "{cpu_seconds}"]
+
+
+def cgroup_peak_files(cid: str) -> list[Path]:
+    root = Path("/sys/fs/cgroup")
+    return [
+        root / "memory" / "docker" / cid / "memory.max_usage_in_bytes",  # v1, cgroupfs driver
+        root / "memory" / "system.slice" / f"docker-{cid}.scope" / "memory.max_usage_in_bytes",  # v1, systemd
+        root / "system.slice" / f"docker-{cid}.scope" / "memory.peak",  # v2, systemd
+        root / "docker" / cid / "memory.peak",  # v2, cgroupfs
+    ]
+
+
+def parse_hog_output(text: str) -> dict[str, float]:
+    """'allocated 64' lines (MiB) and an 'ops N rate R' line -> values (pure)."""
+    out: dict[str, float] = {}
+    alloc = [int(m) for m in re.findall(r"^allocated (\d+)", text, re.M)]
+    if alloc:
+        out["allocated_bytes"] = float(max(alloc) * 1024 * 1024)
+    m = re.search(r"^ops (\d+) rate ([\d.]+)(?: cpu ([\d.]+))?", text, re.M)
+    if m:
+        out["ops"] = float(m.group(1))
+        out["cpu_ops_per_second"] = float(m.group(2))
+        if m.group(3):
+            out["cpu_share"] = float(m.group(3))
+    return out
+
+
+def fill(cmd: list[str], values: dict[str, Any]) -> list[str]:
+    return [str(part).format(**values) for part in cmd]
+
+
+class PeakSampler:
+    """Polls a container's cgroup peak memory in a thread until stopped."""
+
+    def __init__(self, container: Any, interval: float = 0.05) -> None:
+        self.container = container
+        self.interval = interval
+        self.peak = 0
+        self.source = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _read(self) -> int | None:
+        for f in cgroup_peak_files(self.container.id):
+            try:
+                value = int(f.read_text().strip())
+                self.source = str(f.parent.parent.name) + "/" + f.name
+                return value
+            except (OSError, ValueError):
+                continue
+        try:
+            stats = self.container.stats(stream=False, one_shot=True)
+            mem = stats.get("memory_stats") or {}
+            value = mem.get("max_usage") or mem.get("usage")
+            if value:
+                self.source = "stats"
+                return int(value)
+        except Exception:
+            pass
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            value = self._read()
+            if value:
+                self.peak = max(self.peak, value)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.peak
+
+
+@register
+class LimitsProbe(Probe):
+    name = "limits"
+
+    def __init__(self) -> None:
+        self._owned: Owned | None = None
+
+    def _limits(self, opts: dict) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        mem = parse_bytes(opts.get("memory"))
+        if mem:
+            kw["mem_limit"] = mem
+            kw["memswap_limit"] = parse_bytes(opts.get("memory_swap")) or mem
+        if opts.get("cpus"):
+            kw["nano_cpus"] = int(float(opts["cpus"]) * 1e9)
+        return kw
+
+    def _containers(self, ctx: ProbeContext, owned: Owned, opts: dict, commands: dict[str, list[str]],
+                    details: dict) -> dict[str, Any]:
+        image = image_ref(ctx)
+        if opts.get("compose"):
+            limits: dict[str, Any] = {}
+            if opts.get("memory"):
+                limits["memory"] = str(opts["memory"])
+            if opts.get("cpus"):
+                limits["cpus"] = str(opts["cpus"])
+            services = {}
+            for name, cmd in commands.items():
+                svc: dict[str, Any] = {"image": image, "command": cmd}
+                if limits:
+                    svc["deploy"] = {"resources": {"limits": limits}}
+                    if "memory" in limits:
+                        svc["memswap_limit"] = limits["memory"]
+                services[name] = svc
+            ids = owned.compose_up(services, start=False)
+            details["how"] = "compose deploy.resources.limits"
+            return {name: ctx.client.containers.get(cid) for name, cid in ids.items()}
+        details["how"] = "docker run flags" if self._limits(opts) else "no limits"
+        return {name: owned.create(image, command=cmd, **self._limits(opts)) for name, cmd in commands.items()}
+
+    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        opts = options(ctx, self.name)
+        owned = self._owned = Owned(ctx, self.name)
+        details: dict[str, Any] = {}
+        ctx.details[self.name] = details
+        if opts.get("compose") and compose_command() is None:
+            details["not_measured"] = "docker compose (v2) is not available"
+            return {}
+        fmt = {"mem_mib": int(opts.get("mem_mib", 256)), "cpu_seconds": float(opts.get("cpu_seconds", 2))}
+        workloads = list(opts.get("workloads") or ["mem", "cpu"])
+        commands = {}
+        if "mem" in workloads:
+            commands["mem"] = fill(list(opts.get("mem_command") or MEM_COMMAND), fmt)
+        if "cpu" in workloads:
+            commands["cpu"] = fill(list(opts.get("cpu_command") or CPU_COMMAND), fmt)
+        timeout = float(opts.get("timeout", 60))
+        containers = self._containers(ctx, owned, opts, commands, details)
+        values: dict[str, float] = {}
+        if "mem" in containers:
+            c = containers["mem"]
+            c.reload()
+            hc = c.attrs.get("HostConfig", {})
+            details["memory_limit_bytes"] = hc.get("Memory") or None
+            sampler = PeakSampler(c)
+            c.start()
+            sampler.start()
+            code = wait_exit(c, timeout)
+            peak = sampler.stop()
+            c.reload()
+            st = c.attrs.get("State", {})
+            out = parse_hog_output(c.logs().decode("utf-8", "replace"))
+            details["mem"] = {"exit_code": code, "peak_source": sampler.source, "timed_out": code is None}
+            values["oom_killed"] = float(bool(st.get("OOMKilled")))
+            if code is not None:
+                values["exit_code"] = float(code)
+            if peak:
+                values["peak_memory_bytes"] = float(peak)
+            if "allocated_bytes" in out:
+                values["allocated_bytes"] = out["allocated_bytes"]
+        if "cpu" in containers:
+            c = containers["cpu"]
+            c.reload()
+            nano = c.attrs.get("HostConfig", {}).get("NanoCpus") or 0
+            quota = c.attrs.get("HostConfig", {}).get("CpuQuota") or 0
+            limited = bool(nano or quota)
+            c.start()
+            wait_exit(c, timeout)
+            out = parse_hog_output(c.logs().decode("utf-8", "replace"))
+            details["cpu"] = {"nano_cpus": nano or None, "ops": out.get("ops")}
+            if "cpu_share" in out:
+                values["cpu_share"] = out["cpu_share"]
+            if "cpu_ops_per_second" in out:
+                values["cpu_ops_per_second"] = out["cpu_ops_per_second"]
+                if not limited:
+                    values["cpu_throughput_ratio"] = 1.0
+                else:
+                    ref = owned.create(image_ref(ctx), command=commands["cpu"])
+                    ref.start()
+                    wait_exit(ref, timeout)
+                    ref_out = parse_hog_output(ref.logs().decode("utf-8", "replace"))
+                    if ref_out.get("cpu_ops_per_second"):
+                        details["cpu"]["reference_ops_per_second"] = ref_out["cpu_ops_per_second"]
+                        values["cpu_throughput_ratio"] = out["cpu_ops_per_second"] / ref_out["cpu_ops_per_second"]
+        return values
+
+    def cleanup(self, ctx: ProbeContext) -> None:
+        if self._owned is not None:
+            errors = self._owned.cleanup()
+            if errors:
+                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
+            self._owned = None

@@ -204,13 +204,13 @@ def export_pytest_benchmark(results_dir: Path | None = None, *, runs: list[dict]
     }
 
 
-def run_export(results_dir: Path, *, format: str = "pytest-benchmark", out: Path | None = None,
+def run_export(results_dir: Path, *, fmt: str = "pytest-benchmark", out: Path | None = None,
                machine: str | None = None) -> dict:
     """What `imagebench export` does: the document, also written to `out` when given (atomically)."""
     from harness.results import atomic_write_json
 
-    if format not in FORMATS:
-        raise UsageError(f"unknown export format {format!r} (formats: {', '.join(FORMATS)})")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r} (formats: {', '.join(FORMATS)})")
     doc = export_pytest_benchmark(results_dir, machine=machine)
     if out is not None:
         out = Path(out)

@@ -82,7 +82,7 @@ def test_export_picks_one_machine(tmp_path, monkeypatch):
     with pytest.raises(SchemaError):
         export_pytest_benchmark(tmp_path / "missing")
     with pytest.raises(UsageError):
-        run_export(tmp_path / "r", format="csv")
+        run_export(tmp_path / "r", fmt="csv")
 
 
 def _compare_cli() -> list[str]:

@@ -77,6 +77,7 @@ class Experiment:
     variants: tuple[Variant, ...]
     claims: tuple[Claim, ...]
     cannot_show: str = ""
+    deps_step: str = ""  # substring naming the dependency-install RUN step (default: pip/apt/npm install)
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -205,7 +206,7 @@ def _inside(folder: Path, rel: str, key: str, ctx: _Ctx, table: str | None, inde
 
 _TOP_KEYS = {"schema_version", "name", "practice", "section", "claim", "article", "summary", "cannot_show",
              "default", "trials", "scenarios", "compressed", "probes", "metrics", "requires", "edits",
-             "variants", "claims"}
+             "variants", "claims", "deps_step"}
 _VARIANT_KEYS = {"name", "dockerfile", "context", "target", "build_args", "scenarios", "requires", "run",
                  "description"}
 _CLAIM_KEYS = {"metric", "scenario", "expect", "baseline", "candidate", "variant", "op", "value", "primary",
@@ -288,6 +289,7 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
         article=_get(data, "article", str, ctx, default=""),
         summary=_get(data, "summary", str, ctx, default=""),
         cannot_show=_get(data, "cannot_show", str, ctx, default=""),
+        deps_step=_get(data, "deps_step", str, ctx, default=""),
         default=_get(data, "default", bool, ctx, default=False),
         trials=trials,
         compressed=_get(data, "compressed", bool, ctx, default=True),

@@ -20,3 +20,24 @@ def tmp_results(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_machine_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGEBENCH_MACHINE", os.environ.get("IMAGEBENCH_MACHINE", "testhost"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """After the suite: nothing labelled by the harness or the tests may remain on the daemon."""
+    if os.environ.get("IMAGEBENCH_SKIP_DOCKER") == "1":
+        return
+    if not any(item.get_closest_marker("docker") for item in getattr(session, "items", [])):
+        return
+    try:
+        from harness.engine.inspect import labelled_leftovers
+        left = {}
+        for key in ("imagebench.run", "imagebench.test"):
+            for kind, ids in labelled_leftovers(key).items():
+                if ids:
+                    left.setdefault(kind, []).extend(ids)
+    except Exception as exc:  # the daemon is gone: nothing to check
+        print(f"\nleftover check skipped: {exc}")
+        return
+    if left:
+        print(f"\nLEFTOVERS on the daemon after the test suite: {left}")
+        session.exitstatus = 1

@@ -1,0 +1,173 @@
+"""The runner against a real engine: cache states, tidy table, failures, interrupt/resume, locking."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import FIXTURE_EXPERIMENTS, REPO, imagebench
+
+from harness.engine.inspect import labelled_leftovers
+from harness.results import load_runs
+
+CORE = ["build_seconds", "build_span_seconds", "steps_total", "steps_cached", "steps_executed", "image_bytes",
+        "image_bytes_compressed", "layers", "context_bytes", "context_sent_bytes", "packages_os",
+        "packages_python"]
+
+
+def only_run(results: Path) -> dict:
+    runs = load_runs(results)
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_tiny_run_every_scenario(lab, busybox_base, tmp_path):
+    """cold/warm/edit-source are established for real; the tidy table has every core metric per trial."""
+    res = tmp_path / "results"
+    p = imagebench("run", "tiny", "--trials", "2", "--seed", "3", results=res)
+    assert p.returncode == 0, p.stderr + p.stdout
+    run = only_run(res)
+    assert run["status"] == "complete"
+    assert len(run["trials"]) == 2 * 2 * 3
+    table = imagebench("table", "--format", "csv", results=res)
+    df = pd.read_csv(io.StringIO(table.stdout))
+    combos = df.groupby(["variant", "scenario", "trial"]).metric.apply(set)
+    assert len(combos) == 12
+    for metrics in combos:
+        missing = set(CORE) - metrics - {"packages_python"}  # busybox has no Python
+        assert not missing, missing
+
+    def metric(variant, scenario, name):
+        return df[(df.variant == variant) & (df.scenario == scenario) & (df.metric == name)].value.tolist()
+
+    # cold: nothing cached except possibly FROM; warm: every step cached
+    for v in ("split", "ordered"):
+        assert all(x >= 3 for x in metric(v, "cold", "steps_executed"))  # WORKDIR, COPY, RUN(s)
+        assert metric(v, "warm", "steps_executed") == [0, 0]
+    # after a source edit the ordered variant keeps the dependency step cached
+    assert metric("ordered", "edit-source", "deps_step_cached") == [1, 1]
+    assert metric("split", "edit-source", "deps_step_cached") == [0, 0]
+    assert max(metric("ordered", "edit-source", "steps_executed")) < min(metric("split", "edit-source",
+                                                                              "steps_executed"))
+    # exact sizes: identical across trials of a variant
+    for v in ("split", "ordered"):
+        assert len(set(metric(v, "cold", "image_bytes"))) == 1
+    # the step data show which steps ran
+    trial = next(t for t in run["trials"] if t["variant"] == "ordered" and t["scenario"] == "edit-source")
+    deps = next(s for s in trial["steps"] if "deps.installed" in s["name"])
+    assert deps["cached"] is True
+    assert run["fingerprint"]["engine"]
+    assert run["bases"]["imagebench-test/busybox:latest"]["image_id"].startswith("sha256:")
+    assert not any(labelled_leftovers("imagebench.run", run["run_id"]).values())
+
+
+def test_failures_are_recorded_and_others_go_on(lab, busybox_base, tmp_path):
+    """A failing build and a Dockerfile syntax error are failed trials; the good variant is measured; exit 1."""
+    res = tmp_path / "results"
+    p = imagebench("run", "broken-build", results=res)
+    assert p.returncode == 1, p.stderr
+    run = only_run(res)
+    by_variant = {t["variant"]: t for t in run["trials"]}
+    assert by_variant["ok"]["status"] == "ok"
+    assert by_variant["fails"]["status"] == "failed"
+    assert "exit code: 3" in by_variant["fails"]["error"]
+    assert by_variant["syntax"]["status"] == "failed"
+    assert "RUNN" in by_variant["syntax"]["error"] or "unknown instruction" in by_variant["syntax"]["error"]
+    assert "1 ok, 2 failed" in p.stdout
+
+
+def test_bad_input_is_one_line(lab, tmp_path):
+    """Unknown experiment and invalid experiment.toml: one line on stderr, documented exit code."""
+    res = tmp_path / "results"
+    p = imagebench("run", "no-such-experiment", results=res)
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and "unknown experiment 'no-such-experiment'" in p.stderr
+    bad = tmp_path / "exps" / "bad"
+    bad.mkdir(parents=True)
+    (bad / "experiment.toml").write_text('practice = "x"\nclaim = "y"\n[[variants]]\nname = "a"\n'
+                                         'dockerfile = "Dockerfile.missing"\n')
+    (bad / "context").mkdir()
+    p = imagebench("run", "bad", results=res, experiments=tmp_path / "exps")
+    assert p.returncode == 4
+    assert "experiment.toml:5: key 'variants[0].dockerfile'" in p.stderr
+    assert p.stderr.count("\n") == 1
+    assert not res.exists() or not list(res.glob("*/*.json"))
+
+
+def _wait_for(predicate, timeout=120.0, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def _build_in_flight() -> bool:
+    out = subprocess.run(["pgrep", "-f", "docker-buildx build|buildx build --progress=rawjson"],
+                         capture_output=True, text=True)
+    return bool(out.stdout.strip())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_then_resume(lab, busybox_base, tmp_path, sig):
+    """Interrupt mid-build: trial marked interrupted, file valid, nothing left, lock free; --resume completes."""
+    res = tmp_path / "results"
+    cmd = [sys.executable, "-m", "harness", "--results", str(res), "run", "tiny", "--trials", "2", "--seed", "5",
+           "--experiments", str(FIXTURE_EXPERIMENTS)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def some_trials_done():
+        runs = load_runs(res, on_skip=lambda m: None) if res.exists() else []
+        return bool(runs) and len(runs[0]["trials"]) >= 3 and _build_in_flight()
+
+    assert _wait_for(some_trials_done), "run did not reach its fourth trial"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    run = only_run(res)
+    assert run["status"] == "interrupted"
+    assert run["trials"][-1]["status"] == "interrupted"
+    assert not any(labelled_leftovers("imagebench.run", run["run_id"]).values())
+    done_before = sum(t["status"] == "ok" for t in run["trials"])
+
+    p = imagebench("run", "--resume", run["run_id"], "--no-wait", results=res)  # lock must be free
+    assert p.returncode == 0, p.stderr
+    final = only_run(res)
+    assert final["status"] == "complete"
+    assert len(final["trials"]) == len(final["plan"]) == 12
+    assert all(t["status"] == "ok" for t in final["trials"])
+    assert {(t["variant"], t["scenario"], t["trial"]) for t in final["trials"]} == \
+        {(p_["variant"], p_["scenario"], p_["trial"]) for p_ in final["plan"]}
+    assert sum(t["status"] == "ok" for t in final["trials"]) > done_before
+    assert not any(labelled_leftovers("imagebench.run", final["run_id"]).values())
+
+
+def test_second_run_waits_or_refuses(lab, busybox_base, tmp_path):
+    """While a run holds the daemon lock, --no-wait exits 5 at once and a plain run waits with a message."""
+    from harness.lock import daemon_lock
+
+    res = tmp_path / "results"
+    with daemon_lock(owner="test holder"):
+        p = imagebench("run", "broken-build", "--no-wait", results=res, timeout=60)
+        assert p.returncode == 5
+        assert "holds the daemon lock" in p.stderr and "test holder" in p.stderr
+        waiting = subprocess.Popen([sys.executable, "-m", "harness", "--results", str(res), "run", "tiny",
+                                    "--trials", "1", "--experiments", str(FIXTURE_EXPERIMENTS)],
+                                   cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        time.sleep(4)
+        assert waiting.poll() is None, "the second run did not wait"
+    out, _ = waiting.communicate(timeout=300)
+    assert waiting.returncode == 0, out
+    assert "waiting for the daemon lock" in out
+    assert json.loads(json.dumps(only_run(res)["status"])) == "complete"

@@ -88,7 +88,9 @@ def metric_points(df, metric: str, *, order=None, title: str | None = None) -> F
     for si, scenario in enumerate(scenarios):
         colour = PALETTE[si % len(PALETTE)]
         for vi, variant in enumerate(variants):
-            vals = np.sort(sel[(sel["variant"] == variant) & (sel["scenario"] == scenario)]["value"].to_numpy())
+            cell = sel[(sel["variant"] == variant) & (sel["scenario"] == scenario)]
+            cell = cell.sort_values([c for c in ("run_id", "trial") if c in cell.columns], kind="stable")
+            vals = cell["value"].to_numpy()  # in trial order, so the spread of points shows no fake trend
             if vals.size == 0:
                 continue
             x = vi + (si - (len(scenarios) - 1) / 2) * width

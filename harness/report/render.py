@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import matplotlib
 
 from harness.report import plots
@@ -114,8 +115,10 @@ def _inline_svg(svg: str, name: str) -> str:
     prefix = re.sub(r"[^A-Za-z0-9]+", "-", name) + "-"
     svg = _ID_REF.sub(lambda m: m.group(1) + prefix + m.group(2), svg)
     head, rest = svg.split(">", 1)
+    width = re.search(r'\swidth="([\d.]+)pt"', head)
     head = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    return f'{head} role="img" aria-label="{name}">{rest}'
+    style = f' style="max-width:{width.group(1)}pt"' if width else ""
+    return f'{head}{style} role="img" aria-label="{name}">{rest}'
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -202,6 +205,15 @@ def _sentence(text: str) -> str:
 # --------------------------------------------------------------------------- HTML
 
 
+def inline_md(text: str) -> markupsafe.Markup:
+    """The little Markdown the model's prose uses (`code`, **bold**, *em*), as safe HTML."""
+    out = str(markupsafe.escape(text))
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    out = re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"<em>\1</em>", out)
+    return markupsafe.Markup(out)
+
+
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -209,6 +221,7 @@ def _env() -> jinja2.Environment:
     env.filters["verdict_class"] = lambda v: "v-" + re.sub(r"[^a-z]+", "-", str(v).lower()).strip("-")
     env.tests["link"] = lambda c: isinstance(c, Link)
     env.filters["sentence"] = _sentence
+    env.filters["inline_md"] = inline_md
     return env
 
 

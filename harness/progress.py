@@ -1,0 +1,201 @@
+"""Progress of a run on the terminal, and the text forms of the tidy table.
+
+`Progress` is what the runner calls while it measures:
+
+    progress = Progress(console=None)      # rich bar with ETA on a TTY, plain lines otherwise
+    progress.start(total_trials)
+    progress.trial_started(experiment, variant, scenario, trial)
+    progress.trial_finished(status, seconds)
+    ...
+    progress.finish(summary_rows)           # the rich summary table
+
+On a terminal it draws a rich progress bar (experiment, variant, scenario, trial, ETA); when
+stdout is not a terminal (CI logs) it prints one plain line per event, so a log stays
+readable. `summary_rows(runs_or_df, verdicts)` builds what `finish` shows.
+
+`table_text(df, fmt)` renders the tidy table for `imagebench table --format csv|md|json`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from harness.report import format as fmt
+
+SUMMARY_FIELDS = ("experiment", "variant", "scenario", "n", "median_build_seconds", "image_bytes", "verdict")
+
+
+class Progress:
+    """Run progress: a rich bar with ETA on a TTY, one plain line per event elsewhere."""
+
+    def __init__(self, console: Console | None = None, *, plain: bool | None = None, stream=None) -> None:
+        self.console = console or Console(file=stream or sys.stderr)
+        self.plain = (not self.console.is_terminal) if plain is None else plain
+        self.total = 0
+        self.done = 0
+        self.counts: dict[str, int] = {}
+        self.current: tuple[str, str, str, int] | None = None
+        self._bar: RichProgress | None = None
+        self._task = None
+        self._t0 = 0.0
+        self._durations: list[float] = []
+
+    # -- the runner's calls ------------------------------------------------------------
+    def start(self, total_trials: int) -> None:
+        self.total, self.done, self.counts = int(total_trials), 0, {}
+        self._t0 = time.monotonic()
+        if self.plain:
+            self._line(f"run: {self.total} trial(s) planned")
+            return
+        self._bar = RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=self.console, transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("starting", total=self.total or None)
+
+    def trial_started(self, experiment: str, variant: str, scenario: str, trial: int) -> None:
+        self.current = (experiment, variant, scenario, int(trial))
+        label = self._label(*self.current)
+        if self.plain:
+            self._line(f"[{self.done + 1}/{self.total}] {label} ...")
+        elif self._bar is not None:
+            self._bar.update(self._task, description=label)
+
+    def trial_finished(self, status: str, seconds: float | None = None) -> None:
+        self.done += 1
+        self.counts[status] = self.counts.get(status, 0) + 1
+        if seconds is not None and math.isfinite(seconds):
+            self._durations.append(float(seconds))
+        label = self._label(*self.current) if self.current else "trial"
+        took = f" in {fmt.human_seconds(seconds)}" if seconds is not None else ""
+        if self.plain:
+            self._line(f"[{self.done}/{self.total}] {label}: {status}{took}{self._eta_text()}")
+        elif self._bar is not None:
+            self._bar.advance(self._task)
+            if status != "ok":
+                self._bar.console.print(f"[yellow]{label}: {status}{took}")
+        self.current = None
+
+    def finish(self, summary_rows: Iterable[dict] | None = None) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description="done")
+            self._bar.stop()
+            self._bar = None
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "no trials"
+        elapsed = fmt.human_seconds(time.monotonic() - self._t0) if self._t0 else "–"
+        self._line(f"run finished: {self.done}/{self.total} trial(s) ({counts}) in {elapsed}")
+        rows = list(summary_rows or [])
+        if rows:
+            self.console.print(summary_table(rows))
+
+    # -- helpers ---------------------------------------------------------------------
+    @staticmethod
+    def _label(experiment: str, variant: str, scenario: str, trial: int) -> str:
+        return f"{experiment} · {variant} · {scenario} · trial {trial}"
+
+    def eta_seconds(self) -> float | None:
+        """Remaining time from the median trial so far (None before the first trial)."""
+        if not self._durations or not self.total:
+            return None
+        ordered = sorted(self._durations)
+        median = ordered[len(ordered) // 2]
+        return max(0, self.total - self.done) * median
+
+    def _eta_text(self) -> str:
+        eta = self.eta_seconds()
+        return f" (ETA {fmt.human_seconds(eta)})" if eta and self.done < self.total else ""
+
+    def _line(self, text: str) -> None:
+        if self.plain:
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            self.console.print(text, markup=False)
+
+
+def summary_table(rows: Iterable[dict]) -> Table:
+    """The rich table `Progress.finish` prints: one row per experiment, variant and scenario."""
+    table = Table(title="imagebench run summary", title_justify="left")
+    for name, justify in (("experiment", "left"), ("variant", "left"), ("scenario", "left"), ("n", "right"),
+                          ("median build", "right"), ("image (uncompressed)", "right"), ("verdict", "left")):
+        table.add_column(name, justify=justify)
+    colours = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
+    for r in rows:
+        verdict = str(r.get("verdict") or "")
+        table.add_row(str(r.get("experiment", "")), str(r.get("variant", "")), str(r.get("scenario", "")),
+                      str(r.get("n", 0)), fmt.human_seconds(r.get("median_build_seconds")),
+                      fmt.human_bytes(r.get("image_bytes")),
+                      f"[{colours[verdict]}]{verdict}[/]" if verdict in colours else verdict)
+    return table
+
+
+def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[dict]:
+    """Rows for `Progress.finish` from run dicts: n ok trials, median build_seconds and image_bytes per
+    experiment/variant/scenario, and the experiment's verdict (from analysis.experiment_verdicts)."""
+    from harness import analysis
+    from harness.results import load_table
+
+    df = load_table(runs=runs)
+    if verdicts is None:
+        verdicts = analysis.experiment_verdicts(runs)
+    verdict_of = {v["experiment"]: v["verdict"] for v in verdicts}
+    out = []
+    if df.empty:
+        return [{"experiment": v["experiment"], "variant": "–", "scenario": "–", "n": 0,
+                 "median_build_seconds": None, "image_bytes": None, "verdict": v["verdict"]} for v in verdicts]
+    for (experiment, variant, scenario), g in df.groupby(["experiment", "variant", "scenario"], sort=True):
+        build = g.loc[g["metric"] == "build_seconds", "value"]
+        size = g.loc[g["metric"] == "image_bytes", "value"]
+        out.append({"experiment": experiment, "variant": variant, "scenario": scenario,
+                    "n": int(g["trial"].nunique()),
+                    "median_build_seconds": float(build.median()) if len(build) else None,
+                    "image_bytes": float(size.median()) if len(size) else None,
+                    "verdict": verdict_of.get(experiment, "")})
+    return out
+
+
+# --------------------------------------------------------------------------- imagebench table
+
+TABLE_FORMATS = ("csv", "md", "json")
+
+
+def table_text(df, fmt_name: str = "csv") -> str:
+    """The tidy table as text: `csv` (RFC 4180, base units), `md` (a Markdown table with values
+    in base units and a human column) or `json` (a list of records)."""
+    from harness.results import TIDY_COLUMNS
+
+    cols = [c for c in TIDY_COLUMNS if c in df.columns]
+    df = df[cols].sort_values([c for c in ("machine", "run_id", "experiment", "variant", "scenario", "trial",
+                                           "metric") if c in cols], kind="stable")
+    if fmt_name == "csv":
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, lineterminator="\n")
+        return buf.getvalue()
+    if fmt_name == "json":
+        records = [{k: _plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+        return json.dumps(records, indent=1) + "\n"
+    if fmt_name == "md":
+        rows = [[*(_plain(row[c]) for c in cols), fmt.human_value(row["metric"], row["value"])]
+                for row in df.to_dict(orient="records")]
+        return fmt.md_table([*cols, "human"], rows, ["r" if c in ("trial", "value") else "l" for c in cols] + ["r"])
+    raise ValueError(f"unknown format {fmt_name!r} (use one of {', '.join(TABLE_FORMATS)})")
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v

@@ -1,0 +1,122 @@
+"""bases.toml: validation, definition hashes, public-name mapping (first match wins)."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import pytest
+
+from harness.errors import LabError, SchemaError
+from harness.lab.catalog import BASES_TOML, load_catalog, normalize_name, parse_catalog
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return tomllib.loads(BASES_TOML.read_text())
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+@pytest.mark.parametrize(
+    ("public", "lab_tag"),
+    [
+        ("python:3.13-slim", "imagebench-lab/python:3.13-slim-trixie"),
+        ("python:3.12.2-slim", "imagebench-lab/python:3.13-slim-trixie"),
+        ("python:3.14-slim-trixie", "imagebench-lab/python:3.13-slim-trixie"),
+        ("python:3.13", "imagebench-lab/python:3.13-trixie"),
+        ("python:3.12-trixie", "imagebench-lab/python:3.13-trixie"),
+        ("python:3.12.2", "imagebench-lab/python:3.13-trixie"),
+        ("python:3.11-slim", "imagebench-lab/python:3.11-slim-bookworm"),
+        ("python:3.11-slim-bookworm", "imagebench-lab/python:3.11-slim-bookworm"),
+        ("debian:trixie-slim", "imagebench-lab/debian:trixie-slim"),
+        ("debian:bookworm-slim", "imagebench-lab/debian:bookworm-slim"),
+        ("docker.io/library/python:3.13-slim@sha256:" + "0" * 64, "imagebench-lab/python:3.13-slim-trixie"),
+        ("python", "imagebench-lab/python:3.13-trixie"),
+    ],
+)
+def test_mapping(catalog, public, lab_tag):
+    base, rule = catalog.resolve(public)
+    assert base.tag == lab_tag
+    assert rule.base == base.key
+
+
+def test_first_match_wins(raw):
+    data = copy.deepcopy(raw)
+    data["map"].insert(0, {"pattern": "python:3.13-slim", "base": "debian-trixie-slim"})
+    cat = parse_catalog(data)
+    assert cat.resolve("python:3.13-slim")[0].key == "debian-trixie-slim"
+    assert cat.resolve("python:3.12-slim")[0].key == "python-3.13-slim-trixie"
+
+
+def test_alpine_needs_registry_mode(catalog):
+    with pytest.raises(LabError, match="needs --bases registry") as exc:
+        catalog.resolve("python:3.12-alpine")
+    assert "python:3.1[2-4]*-slim*" in str(exc.value)
+
+
+def test_unmapped_name_lists_the_mapping(catalog):
+    with pytest.raises(LabError) as exc:
+        catalog.resolve("ubuntu:24.04")
+    text = str(exc.value)
+    assert "no lab base maps ubuntu:24.04" in text
+    assert "\n" not in text
+    for rule in catalog.rules:
+        assert rule.pattern in text
+    assert "imagebench-lab/python:3.13-slim-trixie" in text
+
+
+def test_normalize_name():
+    assert normalize_name("python") == "python:latest"
+    assert normalize_name("docker.io/library/python:3.13") == "python:3.13"
+    assert normalize_name("localhost:5000/x/y") == "localhost:5000/x/y:latest"
+    assert normalize_name("python:3.13@sha256:abc") == "python:3.13"
+
+
+def test_catalog_has_the_four_kinds(catalog):
+    tags = {b.tag for b in catalog.bases.values()}
+    assert {
+        "imagebench-lab/python:3.13-slim-trixie",
+        "imagebench-lab/python:3.13-trixie",
+        "imagebench-lab/debian:trixie-slim",
+        "imagebench-lab/python:3.11-slim-bookworm",
+    } <= tags
+    full = catalog.bases["python-3.13-trixie"]
+    assert {"build-essential", "python3-dev", "curl", "wget", "git", "gnupg"} <= set(full.packages)
+    assert sum(p.endswith("-dev") for p in full.packages) >= 12
+
+
+def test_definition_hash_changes_with_packages(catalog):
+    base = catalog.bases["python-3.13-slim-trixie"]
+    other = type(base)(**{**base.__dict__, "packages": (*base.packages, "curl")})
+    assert base.definition_hash() != other.definition_hash()
+    # the official sizes are documentation, not part of the definition
+    same = type(base)(**{**base.__dict__, "official_disk_bytes": 1})
+    assert base.definition_hash() == same.definition_hash()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("schema"), "schema = 1"),
+        (lambda d: d["bases"]["debian-trixie-slim"].update(tag="debian:trixie-slim"), "imagebench-lab/"),
+        (lambda d: d["bases"]["debian-trixie-slim"].update(suite="sid"), "suite"),
+        (lambda d: d["bases"]["debian-trixie-slim"].update(packages=["Bad Name"]), "invalid package"),
+        (lambda d: d["bases"]["debian-trixie-slim"].update(colour="red"), "unknown field"),
+        (lambda d: d["bases"]["python-3.13-slim-trixie"].update(packages=["python3", "python3-pip",
+                                                                          "python3-venv"]), "python3-pip"),
+        (lambda d: d["bases"]["python-3.13-slim-trixie"].update(packages=["python3"]), "python3-venv"),
+        (lambda d: d["map"].append({"pattern": "x:*", "base": "nope"}), "not defined"),
+        (lambda d: d["map"].append({"pattern": "x:*", "base": ""}), "reason"),
+        (lambda d: d["bases"]["debian-bookworm-slim"].update(tag="imagebench-lab/debian:trixie-slim"), "twice"),
+        (lambda d: d["bases"]["debian-trixie-slim"].update(python="yes"), "must be bool"),
+    ],
+)
+def test_validation_errors(raw, mutate, message):
+    data = copy.deepcopy(raw)
+    mutate(data)
+    with pytest.raises(SchemaError, match=message):
+        parse_catalog(data)

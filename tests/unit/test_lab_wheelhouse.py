@@ -1,0 +1,87 @@
+"""Lock reading, the stamp that makes a second lab up skip downloads, pip command lines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.errors import LabError
+from harness.lab import wheelhouse
+
+
+def test_read_requirements(tmp_path):
+    f = tmp_path / "lock"
+    f.write_text("# comment\nflask==3.1.3  # web\n\nrequests==2.34.2\n")
+    assert wheelhouse.read_requirements(f) == ["flask==3.1.3", "requests==2.34.2"]
+    f.write_text("flask>=3\n")
+    with pytest.raises(LabError, match="not pinned"):
+        wheelhouse.read_requirements(f)
+    assert wheelhouse.read_requirements(tmp_path / "missing") == []
+
+
+def test_repo_lock_is_pinned():
+    lock, sdists = wheelhouse.lock_paths()
+    reqs = wheelhouse.read_requirements(lock)
+    names = {r.split("==")[0].lower() for r in reqs}
+    assert {"flask", "gunicorn", "requests", "setuptools", "wheel"} <= names
+    wheelhouse.read_requirements(sdists)
+
+
+def test_stamp_depends_on_inputs():
+    a = wheelhouse.stamp("flask==1\n", "", ["3.13", "3.11"])
+    assert a == wheelhouse.stamp("flask==1\n", "", ["3.11", "3.13"])
+    assert a != wheelhouse.stamp("flask==2\n", "", ["3.13", "3.11"])
+    assert a != wheelhouse.stamp("flask==1\n", "x==1\n", ["3.13", "3.11"])
+    assert a != wheelhouse.stamp("flask==1\n", "", ["3.13"])
+
+
+def test_is_current(tmp_path):
+    assert not wheelhouse.is_current(tmp_path, "s")
+    (tmp_path / "files").mkdir()
+    wheelhouse.stamp_file(tmp_path).write_text(json.dumps({"stamp": "s"}))
+    assert not wheelhouse.is_current(tmp_path, "s")  # no files: download again
+    (tmp_path / "files" / "a-1.0-py3-none-any.whl").write_bytes(b"")
+    assert wheelhouse.is_current(tmp_path, "s")
+    assert not wheelhouse.is_current(tmp_path, "other")
+
+
+def test_fill_skips_when_stamp_matches(tmp_path, monkeypatch):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "packages.lock").write_text("flask==3.1.3\n")
+    monkeypatch.setenv("IMAGEBENCH_EXPERIMENTS", str(exp))
+    root = tmp_path / "wh"
+    (root / "files").mkdir(parents=True)
+    (root / "files" / "flask-3.1.3-py3-none-any.whl").write_bytes(b"")
+    want = wheelhouse.stamp("flask==3.1.3\n", "", ["3.13"])
+    wheelhouse.stamp_file(root).write_text(json.dumps({"stamp": want}))
+    calls = []
+    monkeypatch.setattr(wheelhouse, "_run", lambda *a, **k: calls.append(a) or 0.0)
+    out = wheelhouse.fill(root, ["3.13"], progress=lambda m: None)
+    assert out["skipped"] and not calls
+    (exp / "packages.lock").write_text("flask==3.1.2\n")
+    out = wheelhouse.fill(root, ["3.13"], progress=lambda m: None)
+    assert not out["skipped"] and len(calls) == 1
+
+
+def test_download_argv_targets_the_image_python(tmp_path):
+    argv = wheelhouse.download_argv(tmp_path, tmp_path / "lock", "3.13", None)
+    assert argv[argv.index("--python-version") + 1] == "3.13"
+    assert argv[argv.index("--abi") + 1] == "cp313"
+    assert "--only-binary=:all:" in argv
+    assert "manylinux_2_17_x86_64" in argv and "manylinux2014_x86_64" in argv
+
+
+def test_pip_env_drops_host_settings(monkeypatch):
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    monkeypatch.setenv("PIP_CERT", "/x.pem")
+    env = wheelhouse.pip_env()
+    assert "PIP_FIND_LINKS" not in env and env["PIP_CERT"] == "/x.pem"
+
+
+def test_sdist_filename_matches():
+    assert wheelhouse.sdist_filename_matches("psutil-7.2.2.tar.gz", "psutil", "7.2.2")
+    assert wheelhouse.sdist_filename_matches("MarkupSafe-3.0.4.tar.gz", "markupsafe", "3.0.4")
+    assert not wheelhouse.sdist_filename_matches("psutil-7.2.1.tar.gz", "psutil", "7.2.2")
+    assert not wheelhouse.sdist_filename_matches("psutil-7.2.2-cp36-abi3-any.whl", "psutil", "7.2.2")

@@ -611,7 +611,7 @@ def render_text(report: DriftReport, *, max_packages: int = 40) -> str:
         size = f"{human_bytes(o.get('compressed_bytes'))} compressed"
         if o.get("uncompressed_bytes") is not None:
             size += f", {human_bytes(o['uncompressed_bytes'])} on disk"
-        lines.append(f"{label:8} {i.image}  {short_digest(o.get('digest'))}  {size}, {o.get('layers')} layers"
+        lines.append(f"{label:8} {i.image}  {short_digest(o.get('digest'))}  {size}, {o.get('layers')} layer{'' if o.get('layers') == 1 else 's'}"
                      + (f", python {o['python_version']}" if o.get("python_version") else ""))
         for err in o.get("errors") or []:
             lines.append(f"         partial: {err}")

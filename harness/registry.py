@@ -184,6 +184,7 @@ class RegistryClient:
         # loopback registries never go through $http_proxy (the engine does the same)
         self._direct = opener or urllib.request.build_opener(urllib.request.ProxyHandler({}))
         self._tokens: dict[tuple[str, str], str] = {}
+        self._down: dict[str, str] = {}  # host -> why it could not be reached (not retried by this client)
 
     # -- public API ------------------------------------------------------------------------
     def resolve(self, ref: str | Reference) -> ManifestInfo:
@@ -271,6 +272,17 @@ class RegistryClient:
 
     def _request(self, r: Reference, path: str, *, accept: str, method: str = "GET") -> tuple[bytes, Any]:
         host = r.api_host
+        if host in self._down:
+            raise RegistryError(f"{r.familiar()}: {self._down[host]}")
+        try:
+            return self._request_once(r, host, path, accept=accept, method=method)
+        except RegistryError as exc:
+            reason = str(exc).split(": ", 1)[-1]
+            if reason.startswith(("cannot reach", "did not answer")):
+                self._down[host] = reason
+            raise
+
+    def _request_once(self, r: Reference, host: str, path: str, *, accept: str, method: str) -> tuple[bytes, Any]:
         url = self._base_url(host) + path
         scope = f"repository:{r.repository}:pull"
         token = self._tokens.get((host, scope))

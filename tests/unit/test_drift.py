@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -398,8 +399,14 @@ def test_registry_timeout_is_reported():
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)  # accepts the connection, never answers
+    client = RegistryClient(timeout=0.5)
     try:
         with pytest.raises(RegistryError, match=r"did not answer in 0\.5 s"):
-            RegistryClient(timeout=0.5).resolve(f"127.0.0.1:{srv.getsockname()[1]}/x/y:1")
+            client.resolve(f"127.0.0.1:{srv.getsockname()[1]}/x/y:1")
+        # the next image on the same registry fails at once with the same reason
+        t0 = time.monotonic()
+        with pytest.raises(RegistryError, match=r"^127\.0\.0\.1:\d+/x/z:2: did not answer in 0\.5 s"):
+            client.resolve(f"127.0.0.1:{srv.getsockname()[1]}/x/z:2")
+        assert time.monotonic() - t0 < 0.4
     finally:
         srv.close()

@@ -278,7 +278,7 @@ class RegistryClient:
             return self._request_once(r, host, path, accept=accept, method=method)
         except RegistryError as exc:
             reason = str(exc).split(": ", 1)[-1]
-            if reason.startswith(("cannot reach", "did not answer")):
+            if reason.startswith("cannot reach") or "did not answer" in reason:
                 self._down[host] = reason
             raise
 

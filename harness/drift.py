@@ -694,7 +694,7 @@ def load_published(data_dir: Path | None = None) -> list[dict]:
 
 
 HISTORY_COLUMNS = ["observed_at", "image", "source", "digest", "compressed_bytes", "uncompressed_bytes",
-                   "layers", "python_version", "packages", "digest_changed"]
+                   "layers", "python_version", "packages", "digest_changed", "tag", "flavour"]
 
 
 def history(image: str, results_dir: Path | None = None, *, data_dir: Path | None = None,
@@ -704,7 +704,8 @@ def history(image: str, results_dir: Path | None = None, *, data_dir: Path | Non
     Repeated snapshots of one unchanged image (same source, digest and date) collapse to one row.
     Columns: observed_at (UTC datetime), image, source (published|registry), digest,
     compressed_bytes, uncompressed_bytes (NaN where unknown), layers, python_version, packages
-    (count, NaN where unknown), digest_changed (vs the previous row). Recorded observations of the
+    (count, NaN where unknown), digest_changed (vs the previous row), tag and flavour (as
+    `harness.report.plots.published_history()` reads them: `3.12-slim`, `slim`). Recorded observations of the
     lab stand-ins are separate images: pass their lab reference to see them.
     """
     import pandas as pd
@@ -721,7 +722,7 @@ def history(image: str, results_dir: Path | None = None, *, data_dir: Path | Non
         "python_version": o.get("python_version"),
         "packages": len(o["packages"]) if isinstance(o.get("packages"), dict) else None,
     } for o in rows]
-    df = pd.DataFrame.from_records(records, columns=HISTORY_COLUMNS[:-1])
+    df = pd.DataFrame.from_records(records, columns=HISTORY_COLUMNS[:-3])
     df["observed_at"] = pd.to_datetime(df["observed_at"], utc=True)
     for col in ("compressed_bytes", "uncompressed_bytes", "layers", "packages"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
@@ -730,7 +731,21 @@ def history(image: str, results_dir: Path | None = None, *, data_dir: Path | Non
     df = df.sort_values("observed_at", kind="stable").reset_index(drop=True)
     prev = df["digest"].shift()
     df["digest_changed"] = prev.notna() & (prev != df["digest"])
+    # the columns harness.report.plots.published_history() reads
+    from harness.report.published import flavour
+
+    df["tag"] = _python_tag(key) or key
+    df["flavour"] = flavour(df["tag"].iloc[0]) if len(df) else "full"
     return df
+
+
+def _python_tag(image: str) -> str | None:
+    """`3.12-slim` for python:3.12-slim (an official python image), else None."""
+    try:
+        ref = parse_ref(image)
+    except HarnessError:
+        return None
+    return ref.tag if ref.registry == DOCKER_HUB and ref.repository == "library/python" else None
 
 
 def published_images(data_dir: Path | None = None) -> list[str]:

@@ -410,3 +410,22 @@ def test_registry_timeout_is_reported():
         assert time.monotonic() - t0 < 0.4
     finally:
         srv.close()
+
+
+def test_history_plots_as_size_over_time():
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from harness.report import plots
+
+    published = drift.load_published()
+    frames = [drift.history(i, published=published) for i in ("python:3.12-slim", "python:3.12-alpine", "python:3.12")]
+    assert [f["tag"].iloc[0] for f in frames] == ["3.12-slim", "3.12-alpine", "3.12"]
+    assert [f["flavour"].iloc[0] for f in frames] == ["slim", "alpine", "full"]
+    fig = plots.published_history(pd.concat(frames, ignore_index=True))
+    (ax,) = fig.axes
+    assert sorted(line.get_label() for line in ax.get_lines()) == ["python:3.12", "python:3.12-alpine",
+                                                                   "python:3.12-slim"]
+    assert all(len(line.get_xdata()) >= 2 for line in ax.get_lines())

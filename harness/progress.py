@@ -119,10 +119,7 @@ class Progress:
         return f" (ETA {fmt.human_seconds(eta)})" if eta and self.done < self.total else ""
 
     def _line(self, text: str) -> None:
-        if self.plain:
-            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
-        else:
-            self.console.print(text, markup=False)
+        self.console.print(text, markup=False, highlight=False, soft_wrap=self.plain)
 
 
 def summary_table(rows: Iterable[dict]) -> Table:

@@ -1,0 +1,176 @@
+"""harness.analysis: summaries, claims, verdicts, consistency findings (no Docker, no files written)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import analysis
+from harness.results import TIDY_COLUMNS, load_runs, load_table
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "results"
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[dict]:
+    return load_runs(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def df(runs):
+    return load_table(runs=runs)
+
+
+def tidy(rows: list[tuple]) -> pd.DataFrame:
+    """rows of (machine, experiment, variant, scenario, trial, metric, value)."""
+    return pd.DataFrame([("run1", m, e, v, s, t, metric, float(x), "")
+                         for m, e, v, s, t, metric, x in rows], columns=TIDY_COLUMNS)
+
+
+def test_summary_table_per_cell():
+    df = tidy([("a", "x", "v", "cold", t, "build_seconds", s) for t, s in enumerate([1.0, 2.0, 3.0, 4.0, 100.0])])
+    table = analysis.summary_table(df)
+    assert list(table.columns) == analysis.SUMMARY_COLUMNS
+    row = table.iloc[0]
+    assert (row["n"], row["median"], row["min"], row["max"]) == (5, 3.0, 1.0, 100.0)
+    assert row["q1"] == 2.0 and row["q3"] == 4.0 and row["iqr"] == 2.0
+    assert row["mad"] == 1.0
+    assert row["unit"] == "s"
+    assert row["cv"] > 1  # one slow trial makes the mean-based CV large; the median stays put
+
+
+def test_machines_are_never_pooled():
+    rows = [(m, "x", "v", "cold", t, "build_seconds", base + t) for m, base in (("fast", 1.0), ("slow", 10.0))
+            for t in range(3)]
+    table = analysis.summary_table(tidy(rows))
+    assert list(table["machine"]) == ["fast", "slow"]
+    assert list(table["median"]) == [2.0, 11.0]
+    assert list(table["n"]) == [3, 3]
+
+
+def test_empty_table_gives_empty_summaries():
+    empty = tidy([])
+    assert analysis.summary_table(empty).empty
+    assert analysis.size_consistency(empty).empty
+    assert analysis.build_cv(empty).empty
+
+
+def test_size_consistency_lists_exact_metrics_that_vary(df):
+    found = analysis.size_consistency(df)
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert (row["experiment"], row["variant"], row["metric"], row["distinct"]) == ("layers", "split", "image_bytes", 2)
+    assert row["values"] == [310_000_000.0, 310_004_096.0]
+
+
+def test_times_that_vary_are_not_size_findings():
+    rows = [("a", "x", "v", "cold", t, "build_seconds", 1.0 + t) for t in range(3)]
+    assert analysis.size_consistency(tidy(rows)).empty
+
+
+def test_build_cv_per_variant(df):
+    cv = analysis.build_cv(df)
+    assert set(cv.columns) == {"machine", "experiment", "variant", "scenario", "n", "median", "cv"}
+    assert ((cv["cv"] > 0) & (cv["cv"] < 1)).all()
+    assert len(cv[cv["machine"] == "synthetic-b"]) == 2
+
+
+def claims_by(claims, experiment, machine="synthetic-a"):
+    return [c for c in claims if c["experiment"] == experiment and c["machine"] == machine]
+
+
+def test_evaluate_claims_ratio_and_check(runs):
+    claims = analysis.evaluate_claims(runs, latest=True)
+    ms = claims_by(claims, "multi-stage")
+    ratio, check = ms
+    assert ratio["kind"] == "ratio" and ratio["verdict"] == "supported"
+    assert ratio["low"] <= ratio["ratio"] <= ratio["high"] < 1
+    assert ratio["baseline_median"] == 410_000_000 and ratio["candidate_median"] == 55_000_000
+    assert "410 MB → 55.0 MB" in ratio["figure"] and "95 % CI" in ratio["figure"]
+    assert check["kind"] == "check" and check["verdict"] == "supported"
+    assert check["figure"].startswith("0 of 5 trials yes")
+    layers = claims_by(claims, "layers")[0]
+    assert layers["verdict"] == "inconclusive" and layers["low"] < 1 < layers["high"]
+
+
+def test_claims_stay_per_machine(runs):
+    claims = analysis.evaluate_claims(runs)
+    b = claims_by(claims, "multi-stage", "synthetic-b")
+    assert [c["n_baseline"] for c in b if c["kind"] == "ratio"] == [3]
+    assert {c["machine"] for c in claims} == {"synthetic-a", "synthetic-b"}
+
+
+def test_claim_on_a_variant_not_measured_says_why(runs):
+    run = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-a"))
+    run["experiments"]["base-image"]["claims"].append(
+        {"metric": "image_bytes", "scenario": "cold", "expect": "lower", "baseline": "full", "candidate": "alpine"})
+    claims = claims_by(analysis.evaluate_claims([run]), "base-image")
+    assert claims[-1]["verdict"] == analysis.NOT_MEASURED
+    assert claims[-1]["reason"] == "alpine: needs --bases registry"
+
+
+def test_evaluate_claims_from_a_dataframe(df, runs):
+    defs = analysis.experiments_by_machine(runs)["synthetic-a"]
+    claims = analysis.evaluate_claims(df[df["machine"] == "synthetic-a"], defs)
+    assert {c["experiment"] for c in claims} == set(defs)
+    assert all(c["machine"] == "synthetic-a" for c in claims)
+
+
+def test_evaluate_claims_accepts_experiment_objects(df, runs):
+    class Fake:
+        def __init__(self, d):
+            self.d = d
+
+        def to_dict(self):
+            return self.d
+
+    defs = analysis.experiments_by_machine(runs)["synthetic-a"]
+    claims = analysis.evaluate_claims(df, [Fake(defs["multi-stage"])])
+    assert {c["experiment"] for c in claims} == {"multi-stage"}
+
+
+def test_experiment_verdicts(runs):
+    verdicts = analysis.experiment_verdicts(runs, analysis.evaluate_claims(runs, latest=True))
+    by = {(v["machine"], v["experiment"]): v for v in verdicts}
+    assert len(by) == 8
+    assert verdicts[0]["experiment"] == "calibration"  # calibration first: how far to trust the rest
+    assert by[("synthetic-a", "multi-stage")]["verdict"] == "supported"
+    assert by[("synthetic-a", "layers")]["verdict"] == "inconclusive"
+    hc = by[("synthetic-a", "healthcheck")]
+    assert hc["verdict"] == analysis.NOT_MEASURED and hc["ok_trials"] == 0 and hc["failed_trials"] == 10
+    assert "never became healthy" in hc["reason"]
+    assert by[("synthetic-a", "multi-stage")]["primary"]["metric"] == "image_bytes_compressed"
+
+
+def test_combine_verdicts():
+    assert analysis.combine(["supported", "supported"]) == "supported"
+    assert analysis.combine(["supported", "not supported", "inconclusive"]) == "not supported"
+    assert analysis.combine(["supported", "inconclusive"]) == "inconclusive"
+    assert analysis.combine(["supported", analysis.NOT_MEASURED]) == "inconclusive"
+    assert analysis.combine([]) == "measured"
+
+
+def test_latest_run_per_machine_and_experiment(runs):
+    old = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-b"))
+    old["run_id"] = "20200101T000000Z-aaaaaa"
+    for t in old["trials"]:
+        t["metrics"] = {k: v * 2 for k, v in t["metrics"].items()}
+    both = [*runs, old]
+    _, latest = analysis.select_latest(both)
+    assert "20200101T000000Z-aaaaaa" not in set(latest["run_id"])
+    assert set(analysis.latest_runs(load_table(runs=both))["run_id"]) == set(latest["run_id"])
+
+
+def test_steps_table_and_representative_trial(runs, df):
+    steps = analysis.steps_table(runs)
+    assert list(steps.columns) == analysis.STEP_COLUMNS
+    assert steps["cached"].dtype == bool
+    rep = analysis.representative_trial(df, "synthetic-a", "multi-stage", "multi", "cold")
+    cell = df[(df["machine"] == "synthetic-a") & (df["experiment"] == "multi-stage") & (df["variant"] == "multi")
+              & (df["metric"] == "build_seconds")]
+    chosen = cell[cell["trial"] == rep[1]]["value"].iloc[0]
+    assert chosen == cell["value"].median()  # odd n: the median trial itself
+    assert analysis.representative_trial(df, "synthetic-a", "nope", "multi", "cold") is None

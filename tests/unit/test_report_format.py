@@ -1,0 +1,121 @@
+"""harness.report.format and harness.progress: human formatting, Markdown tables, the run display."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from harness.progress import Progress, summary_rows, table_text
+from harness.report import format as fmt
+from harness.report.published import flavour, latest_published, load_published_history
+from harness.results import load_runs, load_table
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "results"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0, "0 B"), (830, "830 B"), (1_000, "1.00 kB"), (156_000_000, "156 MB"), (1_020_000_000, "1.02 GB"),
+    (51_800_000, "51.8 MB"), (float("nan"), "–"), (None, "–"),
+])
+def test_human_bytes(value, text):
+    assert fmt.human_bytes(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.0099999, "10.0 ms"), (0.181, "181 ms"), (4.214, "4.21 s"), (9.9999, "10.0 s"), (119.4, "119 s"),
+    (185, "3 min 05 s"), (None, "–"),
+])
+def test_human_seconds(value, text):
+    assert fmt.human_seconds(value) == text
+
+
+def test_human_value_by_unit():
+    assert fmt.human_value("image_bytes", 130e6) == "130 MB"
+    assert fmt.human_value("gcc_present", 1) == "yes"
+    assert fmt.human_value("layers", 5.0) == "5"
+    assert fmt.human_value("stop_seconds", 0.2) == "200 ms"
+    assert fmt.exact_value("image_bytes", 310_004_096) == "310,004,096 B"
+
+
+def test_axis_scale_and_label():
+    assert fmt.axis_scale("B", [1e6, 4.1e8]) == (1e6, "MB")
+    assert fmt.axis_scale("s", [0.1, 0.5]) == (1e-3, "ms")
+    assert fmt.axis_scale("count", [3]) == (1.0, "count")
+    assert fmt.metric_axis_label("image_bytes", "MB") == "image_bytes (uncompressed, MB)"
+    assert fmt.metric_axis_label("image_bytes_compressed", "MB") == "image_bytes_compressed (compressed, MB)"
+
+
+def test_md_table_escapes_pipes():
+    text = fmt.md_table(["a", "b"], [["x|y", 1]], ["l", "r"])
+    assert text == "| a | b |\n| --- | ---: |\n| x\\|y | 1 |\n"
+
+
+def test_published_history():
+    h = load_published_history()
+    assert {"3.12-slim", "3.12-alpine", "3.12"} <= set(h["tag"])
+    for _, g in h.groupby("tag"):
+        assert g["observed_at"].is_monotonic_increasing
+        assert not g["digest_changed"].iloc[0]
+    slim = h[h["tag"] == "3.12-slim"]["compressed_bytes"]
+    assert slim.min() == 43_188_023 and slim.max() == 46_175_163
+    assert flavour("3.12-alpine") == "alpine" and flavour("python:3.12-slim") == "slim" and flavour("3.12") == "full"
+    assert latest_published(h, "python:3.12-slim")["compressed_bytes"] == 46_175_163
+    assert latest_published(h, "debian:bookworm") is None
+
+
+def test_progress_plain_lines_when_not_a_terminal():
+    buf = io.StringIO()
+    p = Progress(Console(file=buf, width=200))
+    assert p.plain
+    p.start(2)
+    p.trial_started("multi-stage", "single", "cold", 1)
+    p.trial_finished("ok", 12.3)
+    p.trial_started("multi-stage", "multi", "cold", 1)
+    p.trial_finished("failed", 2.0)
+    p.finish([{"experiment": "multi-stage", "variant": "multi", "scenario": "cold", "n": 1,
+               "median_build_seconds": 2.0, "image_bytes": 160e6, "verdict": "supported"}])
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "run: 2 trial(s) planned"
+    assert lines[1] == "[1/2] multi-stage · single · cold · trial 1 ..."
+    assert lines[2] == "[1/2] multi-stage · single · cold · trial 1: ok in 12.3 s (ETA 12.3 s)"
+    assert lines[4] == "[2/2] multi-stage · multi · cold · trial 1: failed in 2.00 s"
+    assert lines[5].startswith("run finished: 2/2 trial(s) (1 failed, 1 ok)")
+    out = buf.getvalue()
+    assert "imagebench run summary" in out and "160 MB" in out and "supported" in out
+
+
+def test_progress_bar_on_a_terminal():
+    buf = io.StringIO()
+    p = Progress(Console(file=buf, force_terminal=True, width=120))
+    assert not p.plain
+    p.start(1)
+    p.trial_started("x", "v", "cold", 1)
+    p.trial_finished("ok", 1.0)
+    p.finish()
+    assert "run finished: 1/1" in buf.getvalue()
+
+
+def test_summary_rows_from_runs():
+    runs = [r for r in load_runs(FIXTURE) if r["machine"] == "synthetic-a"]
+    rows = summary_rows(runs)
+    ms = [r for r in rows if r["experiment"] == "multi-stage"]
+    assert [r["variant"] for r in ms] == ["multi", "single"]
+    assert ms[0]["n"] == 5 and ms[0]["image_bytes"] == 160e6 and ms[0]["verdict"] == "supported"
+
+
+def test_table_text_formats():
+    df = load_table(FIXTURE)
+    csv = table_text(df, "csv")
+    assert csv.splitlines()[0] == "run_id,machine,experiment,variant,scenario,trial,metric,value,unit"
+    assert len(csv.splitlines()) == len(df) + 1
+    records = json.loads(table_text(df, "json"))
+    assert len(records) == len(df) and isinstance(records[0]["trial"], int)
+    md = table_text(df.head(3), "md")
+    assert md.splitlines()[0].endswith("| human |") and len(md.splitlines()) == 5
+    assert table_text(df, "csv") == csv  # stable order
+    with pytest.raises(ValueError, match="unknown format"):
+        table_text(df, "xml")

@@ -739,6 +739,30 @@ def history(image: str, results_dir: Path | None = None, *, data_dir: Path | Non
     return df
 
 
+def run_history(image: str, results_dir: Path | None, *, json_out: bool = False) -> tuple[int, str]:
+    """What a `imagebench drift history IMAGE` would print: (exit code, text). One line per image
+    version, published and observed, oldest first; exit 2 when nothing is known about the image."""
+    from harness.report.format import human_bytes, short_digest
+
+    df = history(image, results_dir)
+    if df.empty:
+        known = ", ".join(published_images())
+        raise UsageError(f"no history of {image}: not in the published data ({known}) and never observed")
+    if json_out:
+        records = df.assign(observed_at=df["observed_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_dict("records")
+        clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in records]
+        return int(ExitStatus.OK), json.dumps(clean, indent=1)
+    lines = [f"{canonical(image)}: {len(df)} version(s), {df['observed_at'].min():%Y-%m-%d} to "
+             f"{df['observed_at'].max():%Y-%m-%d}"]
+    for r in df.itertuples(index=False):
+        disk = human_bytes(r.uncompressed_bytes) if r.uncompressed_bytes == r.uncompressed_bytes else "–"
+        lines.append(f"{r.observed_at:%Y-%m-%d %H:%M}  {r.source:9}  {short_digest(r.digest)}  "
+                     f"{human_bytes(r.compressed_bytes):>8} compressed  {disk:>8} on disk  "
+                     f"{int(r.layers) if r.layers == r.layers else '–'} layers  python {r.python_version or '–'}"
+                     + ("  (new digest)" if r.digest_changed else ""))
+    return int(ExitStatus.OK), "\n".join(lines)
+
+
 def _python_tag(image: str) -> str | None:
     """`3.12-slim` for python:3.12-slim (an official python image), else None."""
     try:

@@ -429,3 +429,13 @@ def test_history_plots_as_size_over_time():
     assert sorted(line.get_label() for line in ax.get_lines()) == ["python:3.12", "python:3.12-alpine",
                                                                    "python:3.12-slim"]
     assert all(len(line.get_xdata()) >= 2 for line in ax.get_lines())
+
+
+def test_run_history_text_and_json(tmp_path):
+    code, text = drift.run_history("python:3.12-slim", tmp_path)
+    assert code == 0 and text.startswith("python:3.12-slim: 4 version(s)") and "published" in text
+    code, text = drift.run_history("python:3.12", None, json_out=True)
+    rows = json.loads(text)
+    assert code == 0 and rows[0]["compressed_bytes"] == 410_806_025 and rows[0]["uncompressed_bytes"] is None
+    with pytest.raises(UsageError, match="no history of nope:1"):
+        drift.run_history("nope:1", tmp_path)

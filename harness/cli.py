@@ -150,14 +150,41 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]):
     )
 
 
-def _reporter(args: argparse.Namespace):
-    try:
-        from harness.progress import Progress
-    except ImportError:
-        from harness.runner import Reporter
+class _ProgressReporter:
+    """Adapts harness.progress.Progress (terminal/CI display) to the runner's Reporter callbacks."""
 
-        return Reporter()
-    return Progress()
+    def __init__(self) -> None:
+        from harness.progress import Progress
+
+        self.progress = Progress()
+
+    def message(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def start(self, total: int) -> None:
+        self.progress.start(total)
+
+    def trial_started(self, experiment: str, variant: str, scenario: str, trial: int) -> None:
+        self.progress.trial_started(experiment, variant, scenario, trial)
+
+    def trial_finished(self, status: str, seconds: float, error: str | None = None) -> None:
+        self.progress.trial_finished(status, seconds)
+        if error and status != "ok":
+            print(f"  {status}: {error}", file=sys.stderr, flush=True)
+
+    def finish(self, run: dict) -> None:
+        from harness.progress import summary_rows
+
+        try:
+            rows = summary_rows([run])
+        except Exception as exc:  # the summary is a courtesy; results are already on disk
+            _err(f"warning: no summary table ({exc})")
+            rows = None
+        self.progress.finish(rows)
+
+
+def _reporter(args: argparse.Namespace):
+    return _ProgressReporter()
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:

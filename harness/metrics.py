@@ -68,6 +68,22 @@ _EXPERIMENT = [
     Metric("env_file_in_image", "flag", "flag", "1 when .env ended up in the image"),
     Metric("auto_extracted", "flag", "flag", "1 when ADD extracted an archive"),
     Metric("argv_overridden", "flag", "flag", "1 when `docker run IMAGE ARGS` replaced the program"),
+    # runtime probes (harness/probes: stop, health, user, supervise, limits, logs, heartbeat)
+    Metric("pid1_is_shell", "flag", "flag", "1 when PID 1 is a shell (sh, bash, dash, ash)"),
+    Metric("reported_unhealthy", "flag", "flag", "1 when the engine reported the hung app unhealthy in time"),
+    Metric("running_while_hung", "flag", "flag", "1 when State.Status was still 'running' after the app hung"),
+    Metric("login_shell", "flag", "flag", "1 when PID 1's user has a login shell (not nologin/false)"),
+    Metric("home_exists", "flag", "flag", "1 when PID 1's user has an existing home directory"),
+    Metric("recovered", "flag", "flag", "1 when a killed worker came back within the cap"),
+    Metric("running_while_broken", "flag", "flag", "1 when the container said running with its worker dead"),
+    Metric("zombies", "count", "count", "defunct processes left in the containers"),
+    Metric("allocated_bytes", "B", "count", "memory the hog reported allocated before it stopped"),
+    Metric("cpu_ops_per_second", "1/s", "rate", "iterations per second of the CPU-bound loop"),
+    Metric("cpu_share", "ratio", "rate", "CPU seconds the busy loop got per wall-clock second"),
+    Metric("engine_log_bytes", "B", "count", "bytes in the engine's log file for the container"),
+    Metric("heartbeat_p50_seconds", "s", "time", "median heartbeat (fchmod) latency"),
+    Metric("heartbeat_samples", "count", "count", "heartbeats measured"),
+    Metric("writer_bytes", "B", "count", "bytes the concurrent disk writer wrote (O_DSYNC)"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _CORE + _EXPERIMENT}

@@ -26,8 +26,6 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
 from harness.probes._containers import (
     EventWatch,
@@ -38,11 +36,6 @@ from harness.probes._containers import (
     is_action,
     options,
 )
-
-register_metric(Metric("reported_unhealthy", "flag", "flag",
-                       "1 when the engine reported the hung app unhealthy within the observation window"))
-register_metric(Metric("running_while_hung", "flag", "flag",
-                       "1 when State.Status was still 'running' after the app hung"))
 
 _DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
 _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}

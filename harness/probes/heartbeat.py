@@ -15,14 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
 from harness.probes._containers import Owned, image_ref, options, wait_exit
-
-register_metric(Metric("heartbeat_p50_seconds", "s", "time", "median fchmod heartbeat latency"))
-register_metric(Metric("heartbeat_samples", "count", "count", "heartbeats measured"))
-register_metric(Metric("writer_bytes", "B", "count", "bytes the concurrent disk writer wrote (O_DSYNC)"))
 
 COMMAND = ["python", "/app/heartbeat.py", "{dir}", "--seconds", "{seconds}", "--interval-ms", "{interval_ms}",
            "--op", "{op}", "--writer-mib", "{writer_mib}"]

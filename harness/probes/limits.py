@@ -23,14 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
 from harness.probes._containers import Owned, compose_command, image_ref, options, parse_bytes, wait_exit
-
-register_metric(Metric("allocated_bytes", "B", "count", "memory the hog reported allocated before it stopped"))
-register_metric(Metric("cpu_ops_per_second", "1/s", "rate", "iterations per second of the CPU-bound loop"))
-register_metric(Metric("cpu_share", "ratio", "rate", "CPU seconds the busy loop got per wall-clock second"))
 
 MEM_COMMAND = ["python", "/app/hog.py", "mem", "{mem_mib}"]
 CPU_COMMAND = ["python", "/app/hog.py", "cpu", "{cpu_seconds}"]

@@ -13,12 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
 from harness.probes._containers import Owned, image_ref, options, wait_exit
-
-register_metric(Metric("engine_log_bytes", "B", "count", "bytes in the engine's log file for the container"))
 
 _DIFF_KIND = {0: "C", 1: "A", 2: "D"}
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
 from harness.probes._containers import (
     EventWatch,
@@ -32,8 +30,6 @@ from harness.probes._containers import (
     pid1_cmdline,
     wait_log,
 )
-
-register_metric(Metric("pid1_is_shell", "flag", "flag", "1 when PID 1 is a shell (sh, bash, dash, ash)"))
 
 SHELLS = {"sh", "bash", "dash", "ash", "busybox", "zsh"}
 

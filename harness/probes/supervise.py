@@ -22,15 +22,8 @@ import signal
 import time
 from typing import Any
 
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
 from harness.probes._containers import Owned, image_ref, options, parse_top
-
-register_metric(Metric("recovered", "flag", "flag", "1 when a killed worker came back within the cap"))
-register_metric(Metric("running_while_broken", "flag", "flag",
-                       "1 when the container still said 'running' with its worker dead"))
-register_metric(Metric("zombies", "count", "count", "defunct processes left in the containers"))
 
 
 def worker_pids(procs: list[dict], match: str) -> list[int]:

@@ -15,13 +15,8 @@ import shlex
 import time
 from typing import Any
 
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
 from harness.probes._containers import Owned, image_ref, options, pid1_status, wait_status
-
-register_metric(Metric("login_shell", "flag", "flag", "1 when PID 1's user has a login shell (not nologin/false)"))
-register_metric(Metric("home_exists", "flag", "flag", "1 when PID 1's user has an existing home directory"))
 
 SYSTEM_PATHS = ("/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local/bin", "/usr/local/lib",
                 "/usr/local/lib/python3*/site-packages", "/bin", "/sbin", "/lib", "/root", "/var", "/var/lib",

@@ -1,0 +1,265 @@
+"""Pure parts of the runtime probes (no daemon): event arithmetic, /proc parsing, option handling,
+the experiments' definitions."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import metrics
+from harness.experiment import load_experiment
+from harness.probes import get_probe, known_probes
+from harness.probes._containers import (
+    compose_document,
+    event_seconds,
+    options,
+    parse_bytes,
+    parse_cmdline,
+    parse_proc_status,
+    parse_top,
+    percentile,
+)
+from harness.probes.argv import cli_line, default_cases, overridden
+from harness.probes.health import compose_healthcheck, duration_ns, engine_healthcheck, health_window
+from harness.probes.heartbeat import parse_result
+from harness.probes.limits import fill, parse_hog_output
+from harness.probes.stop import is_shell, stop_measurement
+from harness.probes.supervise import restart_policy, worker_pids, zombie_count
+from harness.probes.user import has_login_shell, parse_passwd_line, parse_write_test, write_test_script
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = {
+    "exec-vs-shell": "stop", "healthcheck": "health", "non-root": "user", "entrypoint-vs-cmd": "argv",
+    "one-process": "supervise", "resource-limits": "limits", "logging": "logs", "gunicorn-heartbeat": "heartbeat",
+}
+
+
+def ev(action: str, t: float, **attrs: str) -> dict:
+    return {"Type": "container", "Action": action, "Actor": {"Attributes": attrs}, "time": int(t),
+            "timeNano": int(t * 1e9)}
+
+
+# --------------------------------------------------------------------------- stop
+
+
+def test_stop_measurement_graceful():
+    m = stop_measurement([ev("kill", 100.0, signal="15"), ev("die", 100.074, exitCode="0"), ev("stop", 100.08)])
+    assert m["seconds"] == pytest.approx(0.074, abs=1e-6)
+    assert m["forced"] is False
+    assert m["exit_code"] == 0
+    assert m["signals"] == ["15"]
+
+
+def test_stop_measurement_forced():
+    evs = [ev("kill", 10.0, signal="15"), ev("kill", 13.0, signal="9"), ev("die", 13.08, exitCode="137"),
+           ev("stop", 13.1)]
+    m = stop_measurement(evs)
+    assert m["seconds"] == pytest.approx(3.08, abs=1e-6)
+    assert m["forced"] is True
+    assert m["exit_code"] == 137
+
+
+def test_stop_measurement_ignores_an_earlier_die():
+    evs = [ev("die", 5.0, exitCode="1"), ev("kill", 10.0, signal="15"), ev("die", 10.5, exitCode="0")]
+    assert stop_measurement(evs)["seconds"] == pytest.approx(0.5)
+
+
+def test_stop_measurement_without_events():
+    m = stop_measurement([])
+    assert "seconds" not in m and m["forced"] is False
+
+
+def test_is_shell():
+    assert is_shell(["/bin/sh", "-c", "python app.py"])
+    assert is_shell(["bash", "start.sh"])
+    assert not is_shell(["python", "app.py"])
+    assert not is_shell(None)
+
+
+def test_event_seconds_falls_back_to_time():
+    assert event_seconds({"time": 1}, {"time": 3}) == 2
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_parse_proc_status():
+    text = "Name:\tpython\nUid:\t10001\t10001\t10001\t10001\nGid:\t0\t10\t0\t0\nGroups:\t10001 27\n"
+    st = parse_proc_status(text)
+    assert st["uid"] == 10001 and st["gid"] == 10
+    assert st["uids"] == [10001] * 4 and st["groups"] == [10001, 27] and st["name"] == "python"
+
+
+def test_parse_cmdline():
+    assert parse_cmdline(b"python\0/app/app.py\0--serve\0") == ["python", "/app/app.py", "--serve"]
+    assert parse_cmdline(b"sh\0-c\0a b\0") == ["sh", "-c", "a b"]
+
+
+def test_parse_top():
+    top = {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+           "Processes": [["root", "123", "100", "0", "10:00", "?", "00:00:00", "python /app/worker.py"],
+                         ["root", "124", "123", "0", "10:00", "?", "00:00:00", "[python] <defunct>"]]}
+    procs = parse_top(top)
+    assert procs[0] == {"pid": 123, "ppid": 100, "cmd": "python /app/worker.py"}
+    assert worker_pids(procs, "worker.py") == [123]
+    assert zombie_count(procs) == 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [("64m", 64 * 1024**2), ("1g", 1024**3), ("512k", 512 * 1024),
+                                                 (1000, 1000), ("64MiB", 64 * 1024**2), ("64M", 64 * 1024**2)])
+def test_parse_bytes(text, expected):
+    assert parse_bytes(text) == expected
+
+
+def test_parse_bytes_rejects_garbage():
+    assert parse_bytes(None) is None
+    with pytest.raises(ValueError):
+        parse_bytes("lots")
+
+
+def test_percentile_nearest_rank():
+    vals = [float(i) for i in range(1, 101)]
+    assert percentile(vals, 50) == 50 and percentile(vals, 99) == 99 and percentile(vals, 100) == 100
+    assert percentile([], 99) is None
+
+
+def test_options_merge_probe_table():
+    ctx = SimpleNamespace(variant=SimpleNamespace(run={"stop_timeout": 3, "stop": {"stop_timeout": 5},
+                                                       "health": {"observe": 9}}))
+    assert options(ctx, "stop") == {"stop_timeout": 5, "health": {"observe": 9}}
+    assert options(ctx, "health")["observe"] == 9
+
+
+def test_compose_document_labels_everything():
+    doc = compose_document({"app": {"image": "x", "labels": {"own": "1"}}}, {"imagebench.run": "r1"})
+    assert doc["services"]["app"]["labels"] == {"imagebench.run": "r1", "own": "1"}
+    assert doc["networks"]["default"]["labels"] == {"imagebench.run": "r1"}
+
+
+# --------------------------------------------------------------------------- health
+
+
+def test_duration_ns():
+    assert duration_ns("1s") == 1_000_000_000
+    assert duration_ns("500ms") == 500_000_000
+    assert duration_ns("1m30s") == 90_000_000_000
+    assert duration_ns(2) == 2_000_000_000
+    with pytest.raises(ValueError):
+        duration_ns("soon")
+
+
+def test_health_window():
+    hc = {"Test": ["CMD", "true"], "Interval": 1_000_000_000, "Timeout": 1_000_000_000, "Retries": 2}
+    assert health_window(hc) == 8.0
+    assert health_window(None) == 6.0
+    assert health_window({"Test": ["NONE"]}) == 6.0
+
+
+def test_healthcheck_translations():
+    spec = {"test": ["CMD", "python", "hc.py"], "interval": "1s", "timeout": "1s", "retries": 2}
+    assert engine_healthcheck(spec) == {"Test": ["CMD", "python", "hc.py"], "Interval": 10**9, "Timeout": 10**9,
+                                        "Retries": 2}
+    assert engine_healthcheck({"test": "curl -f x"})["Test"] == ["CMD-SHELL", "curl -f x"]
+    assert compose_healthcheck({**spec, "interval": 1}) == {"test": ["CMD", "python", "hc.py"], "interval": "1s",
+                                                            "timeout": "1s", "retries": 2}
+
+
+# --------------------------------------------------------------------------- user
+
+
+def test_write_test_script_runs(tmp_path: Path):
+    rw = tmp_path / "rw"
+    rw.mkdir()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    script = write_test_script([str(rw), str(ro), str(tmp_path / "missing"), str(tmp_path / "r*")])
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    res = parse_write_test(out)
+    assert str(rw) in res["writable"]
+    assert str(tmp_path / "missing") in res["missing"]
+    assert res["writable"].count(str(rw)) == 2  # the glob r* expands to rw (and ro)
+    if os.geteuid() != 0:  # root can write anywhere
+        assert str(ro) in res["readonly"]
+    assert not list(rw.iterdir())  # the probe file is removed
+
+
+def test_passwd_and_shell():
+    e = parse_passwd_line("app:x:10001:10001::/nonexistent:/usr/sbin/nologin")
+    assert e == {"name": "app", "uid": 10001, "gid": 10001, "home": "/nonexistent", "shell": "/usr/sbin/nologin"}
+    assert parse_passwd_line("garbage") is None
+    assert not has_login_shell("/usr/sbin/nologin") and not has_login_shell("/bin/false")
+    assert has_login_shell("/bin/bash") and not has_login_shell("")
+
+
+# --------------------------------------------------------------------------- argv
+
+
+def test_argv_cases_and_cli_lines():
+    cases = default_cases(["--port", "9000"], "sh")
+    assert [cli_line(c) for c in cases] == ["docker run IMAGE", "docker run IMAGE --port 9000",
+                                            "docker run --entrypoint sh IMAGE"]
+
+
+def test_overridden():
+    plain = {"argv": ["python", "/app/app.py", "--serve"], "app_ran": True}
+    assert overridden(plain, {"argv": ["--port", "9000"], "app_ran": False}, "app argv:")
+    assert not overridden(plain, {"argv": ["python", "/app/app.py", "--port", "9000"], "app_ran": True}, "app argv:")
+    assert overridden(plain, {"argv": ["--port", "9000"]}, None)
+    assert not overridden(plain, {"argv": ["python", "x"]}, None)
+
+
+# --------------------------------------------------------------------------- supervise, limits, heartbeat
+
+
+def test_restart_policy():
+    assert restart_policy("no") is None
+    assert restart_policy("on-failure") == {"Name": "on-failure", "MaximumRetryCount": 5}
+    assert restart_policy("always") == {"Name": "always"}
+
+
+def test_parse_hog_output():
+    out = parse_hog_output("allocated 8\nallocated 16\nallocated 24\n")
+    assert out == {"allocated_bytes": 24 * 1024 * 1024}
+    cpu = parse_hog_output("ops 2000 rate 1000.5 cpu 0.4987\n")
+    assert cpu == {"ops": 2000.0, "cpu_ops_per_second": 1000.5, "cpu_share": 0.4987}
+    assert parse_hog_output("ops 10 rate 5.0\n")["cpu_ops_per_second"] == 5.0
+    assert fill(["hog.py", "mem", "{mem_mib}"], {"mem_mib": 64}) == ["hog.py", "mem", "64"]
+
+
+def test_heartbeat_parse_result():
+    assert parse_result('noise\n{"n": 3, "p99": 0.1}\n') == {"n": 3, "p99": 0.1}
+    assert parse_result("no json") is None
+
+
+# --------------------------------------------------------------------------- the experiments
+
+
+def test_runtime_probes_registered():
+    for mod in RUNTIME.values():
+        importlib.import_module(f"harness.probes.{mod}")
+    assert set(RUNTIME.values()) <= set(known_probes())
+    for name in RUNTIME.values():
+        assert get_probe(name).name == name
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIME))
+def test_runtime_experiment_definitions(name: str):
+    exp = load_experiment(ROOT / "experiments" / name)
+    assert RUNTIME[name] in exp.probes
+    assert exp.compressed is False
+    for m in exp.metrics:
+        assert m in metrics.METRICS, f"{name}: unknown metric {m}"
+    assert exp.claims and any(c.primary for c in exp.claims)
+    for c in exp.claims:
+        assert c.metric in metrics.METRICS, f"{name}: claim on unknown metric {c.metric}"
+        assert c.metric in exp.metrics, f"{name}: claim metric {c.metric} not in metrics"
+    for v in exp.variants:
+        text = exp.file(v.dockerfile).read_text()
+        assert "# syntax" not in text
+        assert text.startswith("FROM python:3.13-slim")

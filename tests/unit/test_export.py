@@ -86,6 +86,11 @@ def test_export_picks_one_machine(tmp_path, monkeypatch):
 
 
 def _compare_cli() -> list[str]:
+    """The pytest-benchmark console script of the interpreter running the tests (else the one on PATH)."""
+    for name in ("pytest-benchmark", "py.test-benchmark"):
+        exe = Path(sys.executable).parent / name
+        if exe.is_file():
+            return [str(exe)]
     exe = shutil.which("pytest-benchmark") or shutil.which("py.test-benchmark")
     if exe:
         return [exe]

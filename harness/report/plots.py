@@ -256,10 +256,12 @@ def claims_forest(claims, *, title: str | None = None) -> Figure:
 # --------------------------------------------------------------------------- published base images
 
 
-def published_history(history, tags=None, *, title: str | None = None) -> Figure:
-    """Compressed size over time per python tag (docker-library/repo-info), digest changes marked.
+def published_history(history, tags=None, *, log: bool = True, title: str | None = None) -> Figure:
+    """Compressed size over time per python tag (docker-library/repo-info), digest changes ringed.
 
-    `history`: `harness.report.published.load_published_history()` or a subset of it.
+    `history`: `harness.report.published.load_published_history()` (or `harness.drift.history()`
+    frames concatenated): columns tag, flavour, observed_at, compressed_bytes, digest_changed.
+    `log=False` for one tag, so that small changes show.
     """
     tags = _order(history["tag"], tags) if tags is None else [t for t in tags if t in set(history["tag"])]
     sel = history[history["tag"].isin(tags)]
@@ -276,9 +278,16 @@ def published_history(history, tags=None, *, title: str | None = None) -> Figure
         changed = rows["digest_changed"].to_numpy()
         if changed.any():
             ax.scatter(x[changed], y[changed], s=70, facecolor="none", edgecolor=colour, linewidth=1.2, zorder=5)
-    ax.set_yscale("log")
-    ax.set_xlabel("published (UTC, latest layer's Last-Modified)")
-    ax.set_ylabel(f"compressed size ({unit_label}, log scale)")
+    if log:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+    ax.set_xlabel("published (UTC date of the newest layer)")
+    ax.set_ylabel(f"compressed size ({unit_label}{', log scale' if log else ''})")
     ax.grid(color="#e6e6e6", linewidth=0.6)
     ax.legend(frameon=False, fontsize=8, loc="best",
               title="ring = new digest", title_fontsize=8)

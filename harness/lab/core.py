@@ -287,9 +287,9 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
         raise LabError(f"unknown --bases {bases!r}", hint="use --bases lab or --bases registry")
     prof = shaper.get_profile(profile)
     t0 = time.perf_counter()
+    catalog = load_catalog()
+    engine = require_engine()  # before the lock: "no engine" must not wait for another lab up
     with _locked():
-        catalog = load_catalog()
-        engine = require_engine()
         setup.ensure_tools(progress)
         setup.check_disk({"docker root": engine.get("docker_root_dir"), "state dir": state_dir()})
         if bases == "registry":

@@ -86,8 +86,15 @@ class Progress:
         elif self._bar is not None:
             self._bar.advance(self._task)
             if status != "ok":
-                self._bar.console.print(f"[yellow]{label}: {status}{took}")
+                self._bar.console.print(f"{label}: {status}{took}", style="yellow", markup=False, highlight=False)
         self.current = None
+
+    def message(self, text: str) -> None:
+        """A line of its own (warm-up notes, a trial's error), printed above the bar on a terminal."""
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            self._line(text)
 
     def finish(self, summary_rows: Iterable[dict] | None = None) -> None:
         if self._bar is not None:

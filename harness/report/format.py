@@ -161,3 +161,16 @@ def short_digest(digest: str | None, n: int = 12) -> str:
         return "–"
     algo, _, hexpart = str(digest).partition(":")
     return f"{algo}:{hexpart[:n]}" if hexpart else str(digest)[:n]
+
+
+def markdown_table(df) -> str:
+    """A DataFrame as a Markdown table (values as stored; numbers right-aligned)."""
+    align = ["r" if str(t).startswith(("int", "float")) else "l" for t in df.dtypes]
+    rows = ([_cell(v) for v in row] for row in df.itertuples(index=False, name=None))
+    return md_table([str(c) for c in df.columns], rows, align)
+
+
+def _cell(v: object) -> object:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v

@@ -119,3 +119,17 @@ def test_table_text_formats():
     assert table_text(df, "csv") == csv  # stable order
     with pytest.raises(ValueError, match="unknown format"):
         table_text(df, "xml")
+
+
+def test_markdown_table_of_a_dataframe():
+    import pandas as pd
+
+    text = fmt.markdown_table(pd.DataFrame({"metric": ["layers"], "value": [5.0], "trial": [1]}))
+    assert text == "| metric | value | trial |\n| --- | ---: | ---: |\n| layers | 5 | 1 |\n"
+
+
+def test_progress_message_goes_through_the_console():
+    buf = io.StringIO()
+    p = Progress(Console(file=buf, width=200))
+    p.message("warm-up (not counted): x/v")
+    assert buf.getvalue() == "warm-up (not counted): x/v\n"

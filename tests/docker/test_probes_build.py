@@ -80,6 +80,8 @@ class Trial:
     extra_args: dict[str, str] = field(default_factory=dict)
     lab: Any = None
     logs: list[str] = field(default_factory=list)
+    append: dict[str, str] = field(default_factory=dict)  # context file -> line appended before the build
+    replace: dict[str, str] = field(default_factory=dict)  # context file -> new content
 
     def run(self, *probe_names: str) -> tuple[dict[str, float], dict[str, Any], Any]:
         from harness.engine.buildx import BuildSpec, run_build
@@ -93,6 +95,11 @@ class Trial:
         work.mkdir(parents=True)
         ctx_dir = work / "context"
         shutil.copytree(exp.path / v.context, ctx_dir, symlinks=True)
+        for rel, text in self.replace.items():
+            (ctx_dir / rel).write_text(text)
+        for rel, line in self.append.items():
+            with open(ctx_dir / rel, "a", encoding="utf-8") as fh:
+                fh.write(f"\n{line}\n")
         dockerfile = work / "Dockerfile"
         shutil.copyfile(exp.file(v.dockerfile), dockerfile)
         di = exp.path / (v.dockerfile + ".dockerignore")
@@ -101,7 +108,8 @@ class Trial:
         labels = {"imagebench.run": f"test-{nonce}", "imagebench.experiment": exp.name}
         tag = f"imagebench-test/{exp.name}:{v.name}-{nonce}"
         spec = BuildSpec(context=ctx_dir, dockerfile=dockerfile, tag=tag, target=v.target,
-                         build_args={**v.build_args, **self.extra_args},
+                         build_args={**(self.lab.build_args() if hasattr(self.lab, "build_args") else {}),
+                                     **v.build_args, **self.extra_args},
                          build_contexts={"python:3.13-slim": f"docker-image://{self.base}"}, labels=labels,
                          timeout=600)
         redact: set[str] = set()
@@ -362,3 +370,56 @@ def test_layers_wasted_bytes(client, busybox, tmp_path, synthetic_layers):
     assert out["overwrite"][0]["wasted_bytes"] == 1048576
     assert out["split"][1]["layers"]["largest"][0]["path"] == "blob.bin"
     assert all(m["gcc_present"] == 0 for m, _ in out.values())
+
+
+# ---------------------------------------------------------------------------------------- pip-cache
+
+
+def _index_files_cacheable(lab) -> bool:
+    """pip's HTTP cache stores a wheel only when the index's response allows caching (PyPI sends
+    Cache-Control: max-age=..., immutable)."""
+    import urllib.request
+
+    stats = lab.index_stats()  # any file the index has will do
+    name = next(iter(stats.get("files") or {}), "tzdata-2026.6-py2.py3-none-any.whl")
+    base = lab.index_url.split("/simple")[0]
+    req = urllib.request.Request(f"{base}/files/{name}", method="HEAD")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        cc = (r.headers.get("Cache-Control") or "").lower()
+        return ("max-age" in cc and "no-cache" not in cc) or bool(r.headers.get("ETag"))
+
+
+def test_downloads_pip_cache(client, lab, tmp_path):
+    """Bytes counted at the lab index: plain pip downloads everything on every (cache-busted) build;
+    with a cache mount the second build finds the wheels in the mount. (The experiment installs
+    pandas + numpy; the test installs one small wheel to stay quick.)"""
+    wheel = 348210  # tzdata-2026.6-py2.py3-none-any.whl
+
+    def once(variant: str) -> dict[str, float]:
+        nonce = uuid.uuid4().hex[:8]  # a new requirements.txt: the install step cannot be cached
+        t = Trial(client, "pip-cache", variant, LAB_SLIM, tmp_path, lab=lab,
+                  replace={"requirements.txt": f"tzdata==2026.6\n# test {nonce}\n", "app.py": "print(1)\n"})
+        return t.run("downloads")[0]
+
+    def no_mount():
+        # other suites on the same lab reset the index counters before their builds: retry
+        plain = once("plain")
+        assert plain["download_bytes"] >= wheel, plain
+        assert plain["download_files"] == 1, plain
+        no_cache = once("no-cache-dir")
+        assert no_cache["download_bytes"] >= wheel and no_cache["pip_cache_in_image"] == 0, no_cache
+        return plain
+
+    plain = cache_retry(no_mount)
+    if not _index_files_cacheable(lab):
+        pytest.xfail("the lab index sends no caching headers for /files/: pip caches nothing, so the cache "
+                     "mount cannot save downloads (lab fix: Cache-Control: max-age=31536000, immutable)")
+    assert plain["pip_cache_in_image"] >= wheel, plain
+
+    def mount():
+        once("cache-mount")  # fills the mount (or finds it filled by an earlier run)
+        again = once("cache-mount")
+        assert again["pip_cache_in_image"] == 0, again
+        assert again["download_files"] == 0, again
+
+    cache_retry(mount)

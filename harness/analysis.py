@@ -280,6 +280,7 @@ def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None) -> l
     chosen = latest_run_ids(runs)
     ok: dict[tuple[str, str], int] = {}
     failed: dict[tuple[str, str], list[str]] = {}
+    skipped: dict[tuple[str, str], set[str]] = {}
     for run in runs:
         for t in run["trials"]:
             key = (run["machine"], t["experiment"])
@@ -289,6 +290,8 @@ def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None) -> l
                 ok[key] = ok.get(key, 0) + 1
             elif t.get("status") == "failed":
                 failed.setdefault(key, []).append(str(t.get("error") or "failed without an error message"))
+            elif t.get("status") == "skipped":
+                skipped.setdefault(key, set()).add(f"{t['variant']}: {t.get('error') or 'skipped'}")
     out = []
     for machine in sorted(defs):
         for name in _catalog_order(defs[machine]):
@@ -303,8 +306,8 @@ def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None) -> l
                    "reason": None}
             if row["ok_trials"] == 0:
                 row["verdict"] = NOT_MEASURED
-                notes = [f"{v}: {r}" for v, r in sorted((d.get("not_measured") or {}).items())]
-                row["reason"] = "; ".join(notes + errors) or "no trials recorded"
+                notes = {f"{v}: {r}" for v, r in (d.get("not_measured") or {}).items()} | skipped.get(key, set())
+                row["reason"] = "; ".join(sorted(notes) + errors) or "no trials recorded"
             else:
                 row["verdict"] = combine([c["verdict"] for c in mine])
                 if errors:

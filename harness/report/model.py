@@ -371,45 +371,97 @@ def _probe_findings(runs: list[dict], machine: str, name: str, order: list[str])
 # --------------------------------------------------------------------------- environment
 
 
+_SKIP_KEYS = {"packages", "requested_packages"}  # long lists: in the run file, not in the report
+
+
 def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if isinstance(d, dict):
-        for k in sorted(d):
+        for k in sorted(d, key=str):
+            if k in _SKIP_KEYS:
+                continue
             out += _flatten(d[k], f"{prefix}.{k}" if prefix else str(k))
     elif isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
         for i, x in enumerate(d):
             out += _flatten(x, f"{prefix}[{i}]")
     else:
-        out.append((prefix, d if isinstance(d, str) else json.dumps(d, sort_keys=True, default=str)))
+        text = d if isinstance(d, str) else json.dumps(d, sort_keys=True, default=str)
+        out.append((prefix, text if len(text) <= 160 else text[:159] + "…"))
     return out
+
+
+def _provenance_text(p: Any) -> str:
+    """One line from a base's provenance (a dict as the lab records it, or already a string)."""
+    if not p:
+        return "–"
+    if isinstance(p, str):
+        return p
+    if not isinstance(p, dict):
+        return str(p)
+    if p.get("stands_in_for"):
+        bits = [f"lab stand-in for {p['stands_in_for']}"]
+        if p.get("built_with"):
+            bits.append(str(p["built_with"]))
+        if p.get("debian_suite"):
+            bits.append(f"Debian {p['debian_suite']}" + (f" ({p['variant']})" if p.get("variant") else ""))
+        if p.get("package_count"):
+            bits.append(f"{p['package_count']} packages")
+        return ", ".join(bits)
+    return ": ".join(str(p[k]) for k in ("source", "note") if p.get(k)) or json.dumps(p, sort_keys=True)
+
+
+def _bases(run: dict) -> list[dict]:
+    """The run's bases as {public, lab_tag, image_id, bytes, provenance, registry_digest, official_compressed_bytes}:
+    from the pinned `bases` (public name -> pin) or, for older files, the fingerprint's lab bases."""
+    lab = (run.get("fingerprint") or {}).get("lab") or {}
+    lab_bases = lab.get("bases") or {}
+    by_tag = lab_bases if isinstance(lab_bases, dict) else {b.get("lab_tag"): b for b in lab_bases if b}
+    pins = run.get("bases") or {}
+    if isinstance(pins, dict) and pins:
+        items = [{"public": k, **v} for k, v in pins.items() if isinstance(v, dict)]
+    elif isinstance(lab_bases, list):
+        items = [dict(b) for b in lab_bases if isinstance(b, dict)]
+    else:
+        items = [{"public": v.get("stands_in_for") or k, "lab_tag": k, **v} for k, v in lab_bases.items()
+                 if isinstance(v, dict)]
+    out = []
+    for b in items:
+        extra = by_tag.get(b.get("lab_tag")) or {}
+        prov = b.get("provenance")
+        out.append({**b, "registry_digest": b.get("registry_digest") or extra.get("registry_digest"),
+                    "official_compressed_bytes": (prov or {}).get("official_compressed_bytes")
+                    if isinstance(prov, dict) else None})
+    return sorted(out, key=lambda b: str(b.get("public", "")))
 
 
 def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
     run = max(runs, key=lambda r: r["run_id"])
     fp = dict(run.get("fingerprint") or {})
     lab = dict(fp.get("lab") or {})
-    bases = lab.pop("bases", []) or []
+    lab.pop("bases", None)
     fp["lab"] = lab
     rows = [[k, v] for k, v in _flatten(fp) if k]
+    bases = _bases(run)
     history = load_published_history()
     base_rows = []
-    for b in sorted(bases, key=lambda b: str(b.get("public", ""))):
+    for b in bases:
         pub = latest_published(history, b.get("public", ""))
         base_rows.append([
-            str(b.get("public", "–")), str(b.get("lab_tag") or "–"), str(b.get("provenance") or "–"),
-            fmt.short_digest(b.get("image_id"), 16), fmt.human_bytes(b["bytes"]) if b.get("bytes") else "–",
-            fmt.human_bytes(pub["compressed_bytes"]) if pub else "not in the published data",
+            str(b.get("public", "–")), str(b.get("lab_tag") or "–"), _provenance_text(b.get("provenance")),
+            fmt.short_digest(b.get("image_id"), 16), fmt.short_digest(b.get("registry_digest"), 16),
+            fmt.human_bytes(b["bytes"]) if b.get("bytes") else "–",
+            fmt.human_bytes(pub["compressed_bytes"]) + f" ({str(pub['observed_at'])[:10]})" if pub
+            else (fmt.human_bytes(b["official_compressed_bytes"]) + " (bases.toml)"
+                  if b.get("official_compressed_bytes") else "not in the published data"),
             fmt.short_digest(pub["manifest_digest"], 16) if pub else "–",
-            str(pub["observed_at"])[:10] if pub else "–",
         ])
-    drift = _base_drift(runs, bases)
     return {
         "machine": machine, "run_id": run["run_id"],
         "fingerprint": Table(["key", "value"], rows),
-        "bases": Table(["public image", "lab tag", "provenance", "image id (lab)", "lab size (uncompressed)",
-                        "published size (compressed)", "published amd64 digest", "published"], base_rows)
-        if base_rows else None,
-        "drift": drift,
+        "bases": Table(["public image", "lab tag", "provenance", "image id (lab)", "lab registry digest",
+                        "lab size (uncompressed)", "official size (compressed, published)",
+                        "official amd64 digest"], base_rows) if base_rows else None,
+        "drift": _base_drift(runs, bases),
         "source": PUBLISHED_SOURCE,
     }
 

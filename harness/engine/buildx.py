@@ -133,6 +133,8 @@ def run_build(spec: BuildSpec, *, redact: set[str] | None = None) -> BuildResult
         image_id = iid.read_text().strip() if iid.is_file() else None
     ok = rc == 0
     error_text = events.error_text
+    if not ok and events.failed_log:
+        error_text = f"{events.failed_log}\n{error_text}"
     error = "" if ok else _summary(error_text, events, rc)
     for secret in redact or ():
         error = error.replace(secret, "<redacted>")

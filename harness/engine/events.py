@@ -24,6 +24,7 @@ Stream facts it relies on (``buildkit-facts.md`` §1):
 
 from __future__ import annotations
 
+import base64
 import codecs
 import json
 import re
@@ -79,6 +80,7 @@ class BuildEvents:
     span_seconds: float | None  # first start .. last completion, push vertices excluded
     log_bytes: int  # decoded bytes of all vertex logs (RUN output)
     warnings: int = 0  # VertexWarning objects seen (Dockerfile frontend >= 1.8 only)
+    failed_log: str = ""  # last output lines of the vertices that failed (decoded), '' on success
 
     def dockerfile_steps(self) -> tuple[Step, ...]:
         """The vertices that are Dockerfile instructions (``[stage i/n] INSTR``)."""
@@ -165,6 +167,7 @@ class EventParser:
         self._events = 0
         self._image_id: str | None = None
         self._log_bytes = 0
+        self._log_tail: dict[str, list[str]] = {}  # vertex -> last base64 log chunks (decoded only on failure)
         self._warnings = 0
         self._closed = False
 
@@ -272,6 +275,10 @@ class EventParser:
         for log in status.get("logs") or ():
             data = log.get("data") or ""
             self._log_bytes += len(data) * 3 // 4 - data[-2:].count("=")
+            tail = self._log_tail.setdefault(log.get("vertex", ""), [])
+            tail.append(data)
+            if len(tail) > 40:
+                del tail[:-20]
         self._warnings += len(status.get("warnings") or ())
 
     def _time(self, ts: str) -> float:
@@ -319,6 +326,11 @@ class EventParser:
         ends = [s.completed for s in timed if s.completed is not None]
         span = max(ends) - min(starts) if starts and ends else None
         tail = "".join(self._tail).strip() if self._tail is not None else ""
+        failed = []
+        for vx in ordered:
+            if vx.error and vx.digest in self._log_tail:
+                text = b"".join(base64.b64decode(d) for d in self._log_tail[vx.digest]).decode("utf-8", "replace")
+                failed.append(text[-3000:])
         return BuildEvents(
             steps=steps,
             error_text=tail,
@@ -328,6 +340,7 @@ class EventParser:
             span_seconds=span,
             log_bytes=self._log_bytes,
             warnings=self._warnings,
+            failed_log="\n".join(failed).strip(),
         )
 
 

@@ -74,6 +74,7 @@ class Probe:
 
 
 PROBES: dict[str, type[Probe]] = {}
+_loaded = False
 
 
 def register(cls: type[Probe]) -> type[Probe]:
@@ -85,20 +86,22 @@ def register(cls: type[Probe]) -> type[Probe]:
 
 
 def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
     for mod in pkgutil.iter_modules(__path__):
         if not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
 
 
 def get_probe(name: str) -> Probe:
-    if not PROBES:
-        _load_all()
+    _load_all()
     if name not in PROBES:
         raise UsageError(f"unknown probe {name!r}; known: {', '.join(sorted(PROBES)) or '(none)'}")
     return PROBES[name]()
 
 
 def known_probes() -> list[str]:
-    if not PROBES:
-        _load_all()
+    _load_all()
     return sorted(PROBES)

@@ -423,3 +423,27 @@ def test_downloads_pip_cache(client, lab, tmp_path):
         assert again["download_files"] == 0, again
 
     cache_retry(mount)
+
+
+# ---------------------------------------------------------------------------------------- version-tags / sign
+
+
+@pytest.mark.parametrize("variant,metric,expected", [
+    ("base-latest", "output_changed", 1),
+    ("base-digest", "output_changed", 0),
+    ("own-latest", "rollback_possible", 0),
+    ("own-commit", "rollback_possible", 1),
+])
+def test_tags(client, slim, tmp_path, registry, variant, metric, expected):
+    metrics, details, _ = Trial(client, "version-tags", variant, slim, tmp_path, lab=_Lab(registry)).run("tags")
+    assert metrics[metric] == expected, details
+    assert not client.images.list(name=f"{registry}/imagebench-tags/*")
+
+
+@pytest.mark.parametrize("variant,expected", [("unsigned", 0), ("signed", 1), ("tampered", 0)])
+def test_sign(client, busybox, tmp_path, registry, variant, expected):
+    if shutil.which("cosign") is None:
+        pytest.skip("cosign not installed (scripts/install-tools.sh)")
+    metrics, details, _ = Trial(client, "sign-verify", variant, busybox, tmp_path, lab=_Lab(registry)).run("sign")
+    assert metrics["verify_ok"] == expected, details
+    assert details["sign"]["tag_moved"] is (variant == "tampered")

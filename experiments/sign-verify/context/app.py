@@ -1,0 +1,1 @@
+print("signed app", flush=True)

@@ -20,9 +20,17 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
   if [ -n "$missing" ]; then
     log "installing system packages:$missing"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null \
-      || die "apt-get install failed for:$missing"
+    # No service may start during the install (without systemd, apt-cacher-ng's and docker-registry's
+    # init scripts would otherwise start system daemons on 3142/5000, the ports the lab binds).
+    own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+    fi
+    rc=0
+    apt-get update -qq >/dev/null && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+    [ "$own_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+    [ "$rc" -eq 0 ] || die "apt-get install failed for:$missing"
   fi
 else
   for tool in mmdebstrap docker-registry apt-cacher-ng; do

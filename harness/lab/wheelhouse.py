@@ -44,10 +44,28 @@ def read_requirements(path: Path) -> list[str]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        if "==" not in line or any(op in line for op in (">=", "<=", "~=", "!=")):
+        spec = line.split(";", 1)[0]  # an environment marker may follow: `numpy==2.5.5; python_version >= "3.12"`
+        if "==" not in spec or any(op in spec for op in (">=", "<=", "~=", "!=")):
             raise LabError(f"{path}:{n}: {line!r} is not pinned with ==", hint="pin every lock entry exactly")
         reqs.append(line)
     return reqs
+
+
+def for_python(reqs: list[str], python: str) -> list[str]:
+    """Pure: the lock lines whose environment marker holds for `python` (markers stripped)."""
+    try:
+        from packaging.markers import Marker
+    except ImportError:  # pragma: no cover - pip always vendors it
+        from pip._vendor.packaging.markers import Marker
+    env = {"python_version": python, "python_full_version": f"{python}.0", "implementation_name": "cpython",
+           "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
+           "platform_machine": "x86_64", "os_name": "posix"}
+    out = []
+    for line in reqs:
+        spec, _, marker = line.partition(";")
+        if not marker.strip() or Marker(marker.strip()).evaluate(env):
+            out.append(spec.strip())
+    return out
 
 
 def stamp(lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFORMS) -> str:
@@ -138,7 +156,7 @@ def _run(argv: list[str], what: str, timeout: float = 1800.0) -> float:
         lines = [ln for ln in (cp.stderr or cp.stdout).splitlines() if ln.strip()]
         err = next((ln for ln in lines if ln.lstrip().lower().startswith("error")),
                    lines[-1] if lines else "no output")
-        raise LabError(f"pip download of {what} failed: {err.strip()}",
+        raise LabError(f"pip download of {what} failed: {err.split(' (from versions')[0].strip()}",
                        hint="check experiments/packages.lock and that the host reaches PyPI")
     return time.perf_counter() - t0
 
@@ -157,9 +175,13 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         return {"skipped": True, "stamp": want, "files": count_files(root), "seconds": 0.0}
     index_url = os.environ.get("IMAGEBENCH_UPSTREAM_INDEX") or None
     timings = {}
+    skipped: dict[str, list[str]] = {}
     for py in sorted(set(pythons)):
-        progress(f"wheelhouse: downloading {len(reqs)} locked packages for Python {py}")
-        timings[py] = round(_run(download_argv(files, lock, py, index_url), f"the lock for Python {py}"), 2)
+        mine = for_python(reqs, py)
+        progress(f"wheelhouse: downloading {len(mine)} locked packages for Python {py}")
+        t0 = time.perf_counter()
+        skipped[py] = download_for_python(root, files, mine, py, index_url, progress)
+        timings[py] = round(time.perf_counter() - t0, 2)
     if src:
         progress(f"wheelhouse: downloading {len(src)} sdists")
         t0 = time.perf_counter()
@@ -168,11 +190,43 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         fetch_sdists(root, src, index_url or upstream_default() or "https://pypi.org/simple/")
         timings["sdists"] = round(time.perf_counter() - t0, 2)
     record = {"stamp": want, "pythons": sorted(set(pythons)), "requirements": reqs, "sdists": src,
-              "timings_s": timings, "at": time.time()}
+              "unavailable": {py: v for py, v in skipped.items() if v}, "timings_s": timings, "at": time.time()}
     tmp = stamp_file(root).with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2))
     tmp.replace(stamp_file(root))
-    return {"skipped": False, "stamp": want, "files": count_files(root), "seconds": sum(timings.values())}
+    return {"skipped": False, "stamp": want, "files": count_files(root), "seconds": sum(timings.values()),
+            "unavailable": record["unavailable"]}
+
+
+def download_for_python(root: Path, files: Path, reqs: list[str], py: str, index_url: str | None,
+                        progress=print) -> list[str]:
+    """Download all of reqs for one Python; if that fails, line by line, returning the lines that fail.
+
+    One lock serves every base's Python: a pin that has no wheel for an older Python (numpy 2.5 on
+    3.11) must not keep the others out.  Mark such lines `; python_version >= "3.12"` to be explicit.
+    """
+    if not reqs:
+        return []
+    tmp = root / f".lock-{py}.txt"
+    tmp.write_text("\n".join(reqs) + "\n")
+    try:
+        _run(download_argv(files, tmp, py, index_url), f"the lock for Python {py}")
+        return []
+    except LabError as whole:
+        progress(f"wheelhouse: {whole.message}; retrying line by line")
+    failed = []
+    for line in reqs:
+        tmp.write_text(line + "\n")
+        try:
+            _run(download_argv(files, tmp, py, index_url), f"{line} for Python {py}")
+        except LabError as exc:
+            failed.append(line)
+            progress(f"wheelhouse: warning: {exc.message}")
+    tmp.unlink(missing_ok=True)
+    if len(failed) == len(reqs):
+        raise LabError(f"pip download failed for every locked package for Python {py}",
+                       hint="check that the host reaches PyPI (pip download flask)")
+    return failed
 
 
 def count_files(root: Path) -> int:

@@ -85,3 +85,27 @@ def test_sdist_filename_matches():
     assert wheelhouse.sdist_filename_matches("MarkupSafe-3.0.4.tar.gz", "markupsafe", "3.0.4")
     assert not wheelhouse.sdist_filename_matches("psutil-7.2.1.tar.gz", "psutil", "7.2.2")
     assert not wheelhouse.sdist_filename_matches("psutil-7.2.2-cp36-abi3-any.whl", "psutil", "7.2.2")
+
+
+def test_markers_select_lines_per_python(tmp_path):
+    f = tmp_path / "lock"
+    f.write_text('flask==3.1.3\nnumpy==2.5.5; python_version >= "3.12"\n')
+    reqs = wheelhouse.read_requirements(f)
+    assert wheelhouse.for_python(reqs, "3.13") == ["flask==3.1.3", "numpy==2.5.5"]
+    assert wheelhouse.for_python(reqs, "3.11") == ["flask==3.1.3"]
+
+
+def test_line_by_line_fallback(tmp_path, monkeypatch):
+    def fake_run(argv, what, timeout=0):
+        text = open(argv[argv.index("--requirement") + 1]).read()
+        if "numpy" in text:
+            raise LabError(f"pip download of {what} failed: no numpy")
+        return 0.0
+
+    monkeypatch.setattr(wheelhouse, "_run", fake_run)
+    failed = wheelhouse.download_for_python(tmp_path, tmp_path, ["flask==1", "numpy==2"], "3.11", None,
+                                            progress=lambda m: None)
+    assert failed == ["numpy==2"]
+    monkeypatch.setattr(wheelhouse, "_run", lambda *a, **k: (_ for _ in ()).throw(LabError("x")))
+    with pytest.raises(LabError, match="failed for every locked package"):
+        wheelhouse.download_for_python(tmp_path, tmp_path, ["a==1"], "3.11", None, progress=lambda m: None)

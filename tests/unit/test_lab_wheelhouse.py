@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -97,7 +98,7 @@ def test_markers_select_lines_per_python(tmp_path):
 
 def test_line_by_line_fallback(tmp_path, monkeypatch):
     def fake_run(argv, what, timeout=0):
-        text = open(argv[argv.index("--requirement") + 1]).read()
+        text = Path(argv[argv.index("--requirement") + 1]).read_text()
         if "numpy" in text:
             raise LabError(f"pip download of {what} failed: no numpy")
         return 0.0

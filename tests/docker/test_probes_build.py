@@ -447,3 +447,26 @@ def test_sign(client, busybox, tmp_path, registry, variant, expected):
     metrics, details, _ = Trial(client, "sign-verify", variant, busybox, tmp_path, lab=_Lab(registry)).run("sign")
     assert metrics["verify_ok"] == expected, details
     assert details["sign"]["tag_moved"] is (variant == "tampered")
+
+
+# ---------------------------------------------------------------------------------------- daemon-tls
+
+
+def _second_daemons() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if ln.startswith("dockerd") and "/ib-dockerd-" in ln]
+
+
+@pytest.mark.parametrize("variant,expected", [
+    ("plain-tcp", {"no_cert": 1}),
+    ("tls-verify", {"no_cert": 0, "wrong_ca": 0, "right_cert": 1, "plain_http": 0}),
+])
+def test_tls(client, busybox, tmp_path, variant, expected):
+    if shutil.which("dockerd") is None or shutil.which("openssl") is None:
+        pytest.skip("needs dockerd and openssl")
+    metrics, details, _ = Trial(client, "daemon-tls", variant, busybox, tmp_path).run("tls")
+    got = {k.removeprefix("client_admitted_"): v for k, v in metrics.items() if k.startswith("client_admitted_")}
+    assert got == expected, details
+    assert metrics["client_admitted"] == expected["no_cert"]
+    assert not _second_daemons()
+    assert not list(Path("/tmp").glob("ib-dockerd-*"))

@@ -1,0 +1,265 @@
+"""tls: who can call a Docker daemon's API over TCP, with and without TLS client verification.
+
+The probe starts a SECOND dockerd next to the lab's engine, on 127.0.0.1 only, with its own
+--data-root, --exec-root, --pidfile and unix socket in a private temp dir, its own supervised
+containerd (under its exec-root), --bridge=none, --iptables=false, vfs storage and an empty
+config file; it never runs a container. Certificates are made at run time with openssl (EC P-256,
+valid one day): a CA, a server certificate for IP 127.0.0.1, a client certificate from that CA, and
+a second ("wrong") CA with its own client certificate.
+
+Variant option `run = { daemon = "plain" | "tls" }`:
+  plain  -H tcp://127.0.0.1:PORT, no TLS
+  tls    --tlsverify with the CA, the server certificate and key
+
+Clients tried (docker SDK, 5 s timeout, `ping` + `version`):
+  no_cert     plain mode: http://; tls mode: https:// trusting the CA, no client certificate
+  wrong_ca    https:// trusting the CA, client certificate issued by the wrong CA (tls mode only)
+  right_cert  https:// trusting the CA, client certificate issued by the CA (tls mode only)
+  plain_http  http:// against the TLS port (tls mode only)
+
+client_admitted = admitted(no_cert): can a stranger on the network drive the daemon.
+The daemon is stopped and its directories removed at the end of after_build and again in
+cleanup, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import EnvironmentProblem, ProbeFailed, UsageError
+from harness.metrics import Metric
+from harness.metrics import register as register_metric
+from harness.probes import Probe, ProbeContext, register
+
+CASES = ("no_cert", "wrong_ca", "right_cert", "plain_http")
+for _case in CASES:
+    register_metric(Metric(f"client_admitted_{_case}", "flag", "flag",
+                           f"1 when the {_case.replace('_', ' ')} client could call the second daemon's API"))
+START_TIMEOUT = 40.0
+STOP_TIMEOUT = 15.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    exe = shutil.which("openssl")
+    if exe is None:
+        raise EnvironmentProblem("openssl is not on PATH")
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise ProbeFailed(f"openssl {args[0]} failed: {proc.stderr.strip()[-300:]}")
+
+
+def make_certs(d: Path) -> dict[str, Path]:
+    """CA, server cert (IP:127.0.0.1), client cert, wrong CA and its client cert, in `d`."""
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def ca(name: str) -> None:
+        _openssl("req", "-x509", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.pem", "-days", "1",
+                 "-subj", f"/CN=imagebench {name}", cwd=d)
+
+    def leaf(name: str, issuer: str, ext: str) -> None:
+        (d / f"{name}.ext").write_text(ext)
+        _openssl("req", "-new", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+                 "-subj", f"/CN=imagebench {name}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}-key.pem",
+                 "-CAcreateserial", "-out", f"{name}-cert.pem", "-days", "1", "-extfile", f"{name}.ext", cwd=d)
+
+    ca("ca")
+    ca("wrong-ca")
+    leaf("server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    leaf("client", "ca", "extendedKeyUsage=clientAuth\n")
+    leaf("stranger", "wrong-ca", "extendedKeyUsage=clientAuth\n")
+    for p in d.glob("*-key.pem"):
+        p.chmod(0o600)
+    return {k: d / f for k, f in {
+        "ca": "ca.pem", "server_cert": "server-cert.pem", "server_key": "server-key.pem",
+        "client_cert": "client-cert.pem", "client_key": "client-key.pem",
+        "stranger_cert": "stranger-cert.pem", "stranger_key": "stranger-key.pem"}.items()}
+
+
+def dockerd_command(root: Path, port: int, certs: dict[str, Path] | None) -> list[str]:
+    """Pure: the second daemon's command line (nothing shared with the first daemon)."""
+    cmd = ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+           "--pidfile", str(root / "dockerd.pid"), "--config-file", str(root / "daemon.json"),
+           "-H", f"unix://{root / 'docker.sock'}", "-H", f"tcp://127.0.0.1:{port}",
+           "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+           "--storage-driver=vfs", "--containerd-namespace", "imagebench-tls",
+           "--containerd-plugins-namespace", "imagebench-tls-plugins"]
+    if certs is not None:
+        cmd += ["--tlsverify", f"--tlscacert={certs['ca']}", f"--tlscert={certs['server_cert']}",
+                f"--tlskey={certs['server_key']}"]
+    else:
+        cmd += ["--tls=false"]
+    return cmd
+
+
+class SecondDaemon:
+    """A throw-away dockerd; `stop()` is idempotent and removes everything it made."""
+
+    def __init__(self, root: Path, port: int, certs: dict[str, Path] | None) -> None:
+        self.root, self.port, self.certs = root, port, certs
+        self.proc: subprocess.Popen | None = None
+        self.log = root / "dockerd.log"
+
+    def start(self) -> None:
+        exe = shutil.which("dockerd")
+        if exe is None:
+            raise EnvironmentProblem("dockerd is not on PATH")
+        (self.root / "daemon.json").write_text("{}\n")
+        cmd = dockerd_command(self.root, self.port, self.certs)
+        cmd[0] = exe
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        sock = self.root / "docker.sock"
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ProbeFailed(f"second dockerd exited with {self.proc.returncode}: {self.log_tail()}")
+            if sock.exists() and self._port_open() and self._unix_ping():
+                return
+            time.sleep(0.2)
+        raise ProbeFailed(f"second dockerd did not answer within {START_TIMEOUT:.0f} s: {self.log_tail()}")
+
+    def _port_open(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            return True
+        return False
+
+    def _unix_ping(self) -> bool:
+        import docker
+
+        try:
+            c = docker.DockerClient(base_url=f"unix://{self.root / 'docker.sock'}", timeout=5, version="auto")
+            try:
+                return bool(c.ping())
+            finally:
+                c.close()
+        except Exception:
+            return False
+
+    def log_tail(self, n: int = 400) -> str:
+        with contextlib.suppress(OSError):
+            return self.log.read_text(errors="replace")[-n:].replace("\n", " | ")
+        return ""
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+        # its supervised containerd, should it have outlived dockerd
+        pidfile = self.root / "exec" / "containerd" / "containerd.pid"
+        with contextlib.suppress(OSError, ValueError, ProcessLookupError):
+            os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+        self._unmount()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _unmount(self) -> None:
+        with contextlib.suppress(OSError):
+            mounts = [ln.split()[1] for ln in Path("/proc/self/mounts").read_text().splitlines()]
+            for m in sorted((m for m in mounts if m.startswith(str(self.root))), key=len, reverse=True):
+                subprocess.run(["umount", "-l", m], capture_output=True, timeout=10)
+
+
+def try_client(base_url: str, tls: Any = None) -> tuple[bool, str]:
+    """(admitted, what happened): admitted when ping and version both answer."""
+    import docker
+
+    try:
+        c = docker.DockerClient(base_url=base_url, tls=tls, timeout=5, version="1.45")
+        # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the CA given here
+        c.api.trust_env = False
+        try:
+            c.ping()
+            v = c.version()
+            return True, f"API {v.get('ApiVersion')}"
+        finally:
+            c.close()
+    except Exception as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return False, f"{type(exc).__name__}: {msg[:160]}"
+
+
+def try_cases(port: int, certs: dict[str, Path] | None) -> dict[str, tuple[bool, str]]:
+    from docker.tls import TLSConfig
+
+    if certs is None:
+        return {"no_cert": try_client(f"http://127.0.0.1:{port}")}
+    ca = str(certs["ca"])
+    https = f"https://127.0.0.1:{port}"
+    return {
+        "no_cert": try_client(https, TLSConfig(ca_cert=ca, verify=True)),
+        "wrong_ca": try_client(https, TLSConfig(client_cert=(str(certs["stranger_cert"]),
+                                                             str(certs["stranger_key"])), ca_cert=ca, verify=True)),
+        "right_cert": try_client(https, TLSConfig(client_cert=(str(certs["client_cert"]), str(certs["client_key"])),
+                                                  ca_cert=ca, verify=True)),
+        "plain_http": try_client(f"http://127.0.0.1:{port}"),
+    }
+
+
+@register
+class TlsProbe(Probe):
+    name = "tls"
+    needs = ("dockerd", "openssl")
+
+    def __init__(self) -> None:
+        self._daemon: SecondDaemon | None = None
+
+    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        mode = (ctx.variant.run or {}).get("daemon", "")
+        if mode not in ("plain", "tls"):
+            raise UsageError(f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.daemon must be "
+                             "'plain' or 'tls'")
+        # short path: unix socket paths are limited to 107 bytes
+        root = Path(tempfile.mkdtemp(prefix="ib-dockerd-", dir="/tmp"))
+        try:
+            certs = make_certs(root / "certs") if mode == "tls" else None
+            port = _free_port()
+            self._daemon = SecondDaemon(root, port, certs)
+            t0 = time.monotonic()
+            self._daemon.start()
+            started = time.monotonic() - t0
+            cases = try_cases(port, certs)
+        finally:
+            if self._daemon is not None:
+                self._daemon.stop()
+            shutil.rmtree(root, ignore_errors=True)
+        ctx.details[self.name] = {"mode": mode, "daemon_start_seconds": round(started, 2),
+                                  "cases": {k: {"admitted": ok, "result": why} for k, (ok, why) in cases.items()}}
+        out = {f"client_admitted_{k}": 1.0 if ok else 0.0 for k, (ok, _) in cases.items()}
+        out["client_admitted"] = out["client_admitted_no_cert"]
+        return out
+
+    def cleanup(self, ctx: ProbeContext) -> None:
+        if self._daemon is not None:
+            with contextlib.suppress(Exception):
+                self._daemon.stop()
+            self._daemon = None
+
+
+def describe(cases: dict[str, tuple[bool, str]]) -> str:
+    return json.dumps({k: ok for k, (ok, _) in cases.items()}, sort_keys=True)

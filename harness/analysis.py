@@ -198,39 +198,46 @@ def evaluate_claim(df, machine: str, definition: dict, index: int, claim: dict, 
                    seed: int = SEED) -> dict:
     """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims)."""
     metric, scenario = claim["metric"], claim.get("scenario", "cold")
+    expect = claim.get("expect")
+    kind = "delta" if expect == "delta" else "ratio" if expect else "check"
     res: dict[str, Any] = {
         "machine": machine, "experiment": definition["name"], "index": index,
-        "kind": "ratio" if claim.get("expect") else "check", "metric": metric, "unit": unit_of(metric),
+        "kind": kind, "metric": metric, "unit": unit_of(metric),
         "scenario": scenario, "label": claim.get("label", ""), "primary": bool(claim.get("primary", False)),
         "baseline": claim.get("baseline"), "candidate": claim.get("candidate"), "variant": claim.get("variant"),
-        "op": claim.get("op"), "value": claim.get("value"), "expect": claim.get("expect"),
+        "op": claim.get("op"), "value": claim.get("value"), "expect": expect,
+        "tolerance": claim.get("tolerance"), "tolerance_rel": claim.get("tolerance_rel"),
         "n_baseline": 0, "n_candidate": 0, "baseline_median": None, "candidate_median": None, "median": None,
-        "ratio": None, "low": None, "high": None, "p": None, "yes": None, "verdict": NOT_MEASURED, "reason": None,
-        "figure": "–",
+        "ratio": None, "delta": None, "low": None, "high": None, "p": None, "yes": None, "verdict": NOT_MEASURED,
+        "reason": None, "figure": "–",
     }
-    if res["kind"] == "ratio":
-        b = _values(df, machine, definition["name"], res["baseline"], scenario, metric)
-        c = _values(df, machine, definition["name"], res["candidate"], scenario, metric)
-        res["n_baseline"], res["n_candidate"] = len(b), len(c)
-        if len(b) == 0 or len(c) == 0:
-            missing = [v for v, x in ((res["baseline"], b), (res["candidate"], c)) if len(x) == 0]
-            res["reason"] = _missing_reason(definition, missing)
-            return res
-        r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed)
-        res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
-        res["baseline_median"] = stats.summarize(b)["median"]
-        res["candidate_median"] = stats.summarize(c)["median"]
-        res["verdict"] = stats.verdict(r["low"], r["high"], res["expect"]) if r["ratio"] is not None \
-            else "inconclusive"
-        res["figure"] = ratio_figure(res)
+    name = definition["name"]
+    if kind == "check":
+        return _evaluate_check(res, _values(df, machine, name, res["variant"], scenario, metric), definition)
+    b = _values(df, machine, name, res["baseline"], scenario, metric)
+    c = _values(df, machine, name, res["candidate"], scenario, metric)
+    res["n_baseline"], res["n_candidate"] = len(b), len(c)
+    if len(b) == 0 or len(c) == 0:
+        missing = [v for v, x in ((res["baseline"], b), (res["candidate"], c)) if len(x) == 0]
+        res["reason"] = _missing_reason(definition, missing)
         return res
-    v = _values(df, machine, definition["name"], res["variant"], scenario, metric)
+    res["baseline_median"] = stats.summarize(b)["median"]
+    res["candidate_median"] = stats.summarize(c)["median"]
+    if kind == "delta":
+        return _evaluate_delta(res, b, c, n_boot, seed)
+    r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed)
+    res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
+    res["verdict"] = stats.verdict(r["low"], r["high"], expect) if r["ratio"] is not None else "inconclusive"
+    res["figure"] = ratio_figure(res)
+    return res
+
+
+def _evaluate_check(res: dict, v, definition: dict) -> dict:
     res["n_candidate"] = len(v)
     if len(v) == 0:
         res["reason"] = _missing_reason(definition, [res["variant"]])
         return res
-    s = stats.summarize(v)
-    res["median"] = res["candidate_median"] = s["median"]
+    res["median"] = res["candidate_median"] = stats.summarize(v)["median"]
     res["yes"] = int((v == 1).sum())
     ci = stats.median_ci(v)
     if ci is not None:
@@ -238,6 +245,83 @@ def evaluate_claim(df, machine: str, definition: dict, index: int, claim: dict, 
     res["verdict"] = stats.check(v, res["op"], float(res["value"]))
     res["figure"] = check_figure(res)
     return res
+
+
+def delta_ci(baseline, candidate, *, n_boot: int = N_BOOT, seed: int = SEED, conf: float = 0.95) -> dict:
+    """Difference of medians candidate - baseline with a percentile bootstrap interval (each group
+    resampled independently, seeded), the additive twin of `stats.ratio_ci`. Identical values give
+    the degenerate interval [d, d]; fewer than 2 values in a group give no interval."""
+    import numpy as np
+
+    b = np.asarray(baseline, dtype=float)
+    c = np.asarray(candidate, dtype=float)
+    b, c = b[~np.isnan(b)], c[~np.isnan(c)]
+    out: dict[str, Any] = {"delta": None, "low": None, "high": None, "p_value": None}
+    if b.size == 0 or c.size == 0:
+        return out
+    out["delta"] = float(np.median(c) - np.median(b))
+    out["p_value"] = stats.ratio_ci(b, c, n_boot=1, seed=seed)["p_value"]  # the same rank test
+    if b.size < 2 or c.size < 2:
+        return out
+    if np.all(b == b[0]) and np.all(c == c[0]):
+        out["low"] = out["high"] = out["delta"]
+        return out
+    rng = np.random.default_rng(seed)
+    boot_b = np.median(b[rng.integers(0, b.size, size=(n_boot, b.size))], axis=1)
+    boot_c = np.median(c[rng.integers(0, c.size, size=(n_boot, c.size))], axis=1)
+    alpha = (1 - conf) / 2
+    low, high = np.quantile(boot_c - boot_b, [alpha, 1 - alpha])
+    out["low"], out["high"] = float(low), float(high)
+    return out
+
+
+def delta_verdict(low: float | None, high: float | None, value: float, tolerance: float) -> str:
+    """An equivalence judgement: "supported" when the whole interval of the measured difference lies
+    within value ± tolerance, "not supported" when it lies entirely outside, else "inconclusive"."""
+    if low is None or high is None:
+        return "inconclusive"
+    lo, hi = value - tolerance, value + tolerance
+    eps = 1e-9 * max(1.0, abs(value))
+    if low >= lo - eps and high <= hi + eps:
+        return "supported"
+    if high < lo - eps or low > hi + eps:
+        return "not supported"
+    return "inconclusive"
+
+
+def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int) -> dict:
+    d = delta_ci(b, c, n_boot=n_boot, seed=seed)
+    value = float(res["value"] or 0.0)
+    tol = res["tolerance"] if res["tolerance"] is not None else abs(value) * float(res["tolerance_rel"] or 0.0)
+    res["tolerance_abs"] = float(tol)
+    res.update(delta=d["delta"], low=d["low"], high=d["high"], p=d["p_value"])
+    if d["low"] is None:
+        res["reason"] = "fewer than 2 values in a group: no interval"
+    res["verdict"] = delta_verdict(d["low"], d["high"], value, float(tol))
+    res["figure"] = delta_figure(res)
+    return res
+
+
+def delta_figure(res: dict) -> str:
+    """`+1.02 s (95 % CI +0.98 s – +1.07 s; expected +1.00 s ± 50.0 ms)`."""
+    m = res["metric"]
+
+    exact = not (res.get("tolerance_abs") or 0.0)
+    show = fmt.exact_value if exact else fmt.human_value  # an exact claim shows every digit
+
+    def signed(x: float) -> str:
+        return ("+" if x >= 0 else "−") + show(m, abs(x))
+
+    parts = []
+    if res.get("low") is not None and res.get("high") is not None and res["low"] != res["high"]:
+        parts.append(f"95 % CI {signed(res['low'])} – {signed(res['high'])}")
+    elif res.get("low") is not None:
+        parts.append("the same in every trial")
+    tol = res.get("tolerance_abs") or 0.0
+    parts.append(f"expected {signed(float(res['value'] or 0.0))}"
+                 + (f" ± {fmt.human_value(m, tol)}" if tol else " exactly"))
+    head = signed(res["delta"]) if res.get("delta") is not None else "–"
+    return f"{head} ({'; '.join(parts)})"
 
 
 def ratio_figure(res: dict) -> str:

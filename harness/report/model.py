@@ -106,7 +106,7 @@ def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int =
         machines=machines,
         runs=_runs_table(runs),
         notes=sorted({w for r in runs for w in r.get("warnings", [])}),
-        trust=_trust(verdicts, df, anchors, multi),
+        trust=_trust(verdicts, df, anchors, multi, claims),
         claims=_claims_table(verdicts, anchors, multi),
         forest=_forest(claims, multi),
         sections=sections,
@@ -185,7 +185,26 @@ def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
                     lambda: plots.claims_forest(frame))
 
 
-def _trust(verdicts: list[dict], df, anchors: dict, multi: bool) -> dict[str, Any]:
+def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
+    """Calibration: every delta claim's measured effect relative to the injected one, with its tolerance."""
+    import pandas as pd
+
+    rows = [c for c in claims if c["kind"] == "delta" and c["delta"] is not None and c["value"]]
+    if not rows:
+        return None
+    frame = pd.DataFrame([{
+        "label": (f"[{c['machine']}] " if multi else "") + (c["label"] or f"{c['metric']} {c['candidate']}"),
+        "measured": c["delta"] / c["value"],
+        "low": (c["low"] / c["value"]) if c["low"] is not None else None,
+        "high": (c["high"] / c["value"]) if c["high"] is not None else None,
+        "tolerance": (c.get("tolerance_abs") or 0.0) / abs(c["value"]), "verdict": c["verdict"],
+    } for c in sorted(rows, key=lambda c: (c["experiment"], c["machine"], c["index"]))])
+    return PlotSpec("calibration-recovery", "Calibration: each injected effect as measured, relative to what was "
+                    "injected (1 = recovered exactly), with its 95 % bootstrap interval; the grey band is the "
+                    "claim's tolerance.", lambda: plots.recovery(frame))
+
+
+def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[dict]) -> dict[str, Any]:
     calib = [v for v in _ordered(verdicts) if v["section"] == "calibration"]
     lines = []
     for v in calib:
@@ -225,7 +244,7 @@ def _trust(verdicts: list[dict], df, anchors: dict, multi: bool) -> dict[str, An
                    fmt.human_seconds(r["median"]), fmt.human_percent(r["cv"])]
                   for _, r in noisy.sort_values(["machine", "experiment", "variant", "scenario"]).iterrows()]
     headers = [*(["machine"] if multi else []), "experiment", "variant", "scenario", "n", "median build", "CV"]
-    return {"lines": lines, "findings": findings,
+    return {"lines": lines, "findings": findings, "recovery": _recovery(claims, multi),
             "noisy": Table(headers, noisy_rows, ["l"] * (len(headers) - 3) + ["r", "r", "r"]) if noisy_rows else None}
 
 
@@ -263,11 +282,13 @@ def _section_claims(claims: list[dict]) -> Table:
     for c in claims:
         if c["kind"] == "ratio":
             what = f"{c['candidate']} vs {c['baseline']}: expect {c['expect']}"
+        elif c["kind"] == "delta":
+            what = f"{c['candidate']} − {c['baseline']}: expect a difference"
         else:
             what = f"{c['variant']}: {c['op']} {fmt.human_value(c['metric'], c['value'])}"
         measured = c["figure"] if c["verdict"] != analysis.NOT_MEASURED else f"not measured ({c['reason']})"
         rows.append([c["label"] or "–", f"{c['metric']} ({c['scenario']})", what, measured,
-                     fmt.human_pvalue(c["p"]) if c["kind"] == "ratio" else "–", c["verdict"]])
+                     fmt.human_pvalue(c["p"]) if c["kind"] != "check" else "–", c["verdict"]])
     return Table(["claim", "metric (scenario)", "comparison", "measured (95 % interval)", "p (Mann-Whitney)",
                   "verdict"], rows)
 
@@ -318,10 +339,10 @@ def _waterfall(v: dict, definition: dict, edf, steps, stem: str) -> PlotSpec | N
     p = v["primary"]
     scenarios = _ordered_scenarios(set(mine["scenario"]))
     scenario = p["scenario"] if p and p["scenario"] in scenarios else scenarios[0]
-    if p and p["kind"] == "ratio":
-        variants = [p["baseline"], p["candidate"]]
-    else:
-        variants = _variant_order(definition)[:4]
+    with_steps = set(mine.loc[mine["scenario"] == scenario, "variant"])
+    variants = [p["baseline"], p["candidate"]] if p and p["kind"] in ("ratio", "delta") else []
+    if not with_steps & set(variants):  # the claimed pair was not measured: show what was
+        variants = [v for v in _variant_order(definition) if v in with_steps][:4]
     time_metric = "build_span_seconds" if "build_span_seconds" in set(edf["metric"]) else "build_seconds"
     chosen = []
     for variant in variants:

@@ -42,10 +42,18 @@ def apply_style() -> None:
     matplotlib.rcParams.update(RC)
 
 
+def _new_figure(width: float, height: float) -> Figure:
+    """A Figure on an Agg canvas (pyplot's global backend untouched), constrained layout with a little
+    spare room so the PNG (drawn at another dpi with the SVG's layout) never clips a label."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.08, h_pad=0.06)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _figure(width: float, height: float, ncols: int = 1, **kw) -> tuple[Figure, list]:
     apply_style()
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)  # the Agg canvas, without touching pyplot's global backend
+    fig = _new_figure(width, height)
     axes = fig.subplots(1, ncols, squeeze=False, **kw)[0]
     return fig, list(axes)
 
@@ -177,14 +185,13 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
     counts = [max(1, int((steps["variant"] == v).sum())) for v in variants] or [1]
     height = 0.9 + sum(0.42 + 0.24 * c for c in counts)
     apply_style()
-    fig = Figure(figsize=(7.5, height), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _new_figure(7.5, height)
     axes = fig.subplots(len(counts), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": counts})[:, 0]
     right = float(np.nanmax(steps["end_offset"].to_numpy())) if len(steps) else 1.0
     right = right if right > 0 else 1.0
     min_width = right * 0.006
     for ax, variant in zip(axes, variants, strict=False):
-        rows = steps[steps["variant"] == variant].sort_values("index", kind="stable")
+        rows = steps[steps["variant"] == variant].sort_values(["start_offset", "index"], kind="stable")
         y = np.arange(len(rows))
         for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
             cached = bool(r["cached"])
@@ -211,8 +218,7 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
     axes[-1].set_xlabel("time since the build's first step (s)")
     handles = [Patch(facecolor=s["color"], hatch=s["hatch"], edgecolor="#555555", label=s["label"])
                for s in (EXECUTED, CACHED)]
-    axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False,
-                   fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -250,6 +256,34 @@ def claims_forest(claims, *, title: str | None = None) -> Figure:
     handles = [Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items()]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize=8)
     ax.set_title(title or "Effect of each practice with its 95 % interval", loc="left")
+    return fig
+
+
+def recovery(rows, *, title: str | None = None) -> Figure:
+    """Calibration: measured effect / injected effect per delta claim, with interval and tolerance band.
+
+    `rows`: DataFrame with label, measured, low, high (ratios to the injected value), tolerance
+    (relative half-width of the accepted band) and verdict.
+    """
+    import pandas as pd
+
+    fig, (ax,) = _figure(8.0, 1.3 + 0.4 * max(1, len(rows)))
+    for i, r in rows.reset_index(drop=True).iterrows():
+        colour = VERDICT_COLOURS.get(r["verdict"], "#777777")
+        tol = float(r["tolerance"] or 0.0)
+        ax.fill_betweenx([i - 0.35, i + 0.35], 1 - tol, 1 + tol, color="#d9d9d9", linewidth=0)
+        low = r["low"] if pd.notna(r["low"]) else r["measured"]
+        high = r["high"] if pd.notna(r["high"]) else r["measured"]
+        ax.plot([low, high], [i, i], color=colour, linewidth=2.5, solid_capstyle="butt")
+        ax.plot([r["measured"]], [i], marker="o", color=colour, markersize=5)
+    ax.axvline(1.0, color="#333333", linewidth=0.8, linestyle="--")
+    ax.set_yticks(range(len(rows)), [_wrap(x, 42) for x in rows["label"]], fontsize=7.5)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("measured effect / injected effect (×; 1 = recovered exactly)")
+    handles = [Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items()]
+    handles.append(Patch(color="#d9d9d9", label="tolerance"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize=8)
+    ax.set_title(title or "Calibration: known effects recovered", loc="left")
     return fig
 
 

@@ -88,7 +88,7 @@ def _write_bytes(path: Path, payload: bytes) -> None:
 
 
 def _all_plots(report: Report) -> list[PlotSpec]:
-    specs = [report.forest] if report.forest else []
+    specs = [p for p in (report.trust.get("recovery"), report.forest) if p]
     for s in report.sections:
         specs += s.plots
         if s.waterfall:
@@ -100,9 +100,9 @@ def _draw(spec: PlotSpec) -> tuple[str, bytes]:
     with matplotlib.rc_context(plots.RC):
         fig = spec.make()
         svg_buf, png_buf = io.StringIO(), io.BytesIO()
-        fig.savefig(svg_buf, format="svg", metadata=SVG_METADATA)
-        fig.set_layout_engine("none")  # keep the layout just computed: the PNG needs no second pass
         fig.savefig(png_buf, format="png", metadata=PNG_METADATA)
+        fig.set_layout_engine("none")  # keep the layout the PNG computed: the SVG needs no second pass
+        fig.savefig(svg_buf, format="svg", metadata=SVG_METADATA)
     return svg_buf.getvalue(), png_buf.getvalue()
 
 
@@ -151,6 +151,7 @@ def markdown(report: Report) -> str:
         out.append("\n".join(f"> **Note:** {n}" for n in report.notes) + "\n")
     out.append("## How far to trust these numbers\n")
     out.append("\n".join(f"- {line}" for line in report.trust["lines"]) + "\n")
+    out.append(_md_plot(report.trust.get("recovery")))
     if report.trust["findings"]:
         out.append("Sizes that varied between trials:\n\n" + "\n".join(f"- {f}" for f in report.trust["findings"])
                    + "\n")

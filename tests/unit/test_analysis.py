@@ -174,3 +174,28 @@ def test_steps_table_and_representative_trial(runs, df):
     chosen = cell[cell["trial"] == rep[1]]["value"].iloc[0]
     assert chosen == cell["value"].median()  # odd n: the median trial itself
     assert analysis.representative_trial(df, "synthetic-a", "nope", "multi", "cold") is None
+
+
+def test_delta_claims_recover_known_effects(runs):
+    calib = claims_by(analysis.evaluate_claims(runs), "calibration")
+    exact, timed = [c for c in calib if c["kind"] == "delta"]
+    assert exact["verdict"] == "supported" and exact["delta"] == 9_437_184
+    assert exact["figure"] == "+9,437,184 B (the same in every trial; expected +9,437,184 B exactly)"
+    assert timed["verdict"] == "supported"
+    assert timed["low"] <= timed["delta"] <= timed["high"]
+    assert "expected +1.00 s ± 200 ms" in timed["figure"]
+
+
+def test_delta_ci_and_verdict():
+    d = analysis.delta_ci([1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.05])
+    assert d["delta"] == pytest.approx(1.0)
+    assert d["low"] <= 1.0 <= d["high"]
+    same = analysis.delta_ci([5, 5], [7, 7])
+    assert (same["delta"], same["low"], same["high"]) == (2.0, 2.0, 2.0)
+    assert analysis.delta_ci([], [1.0])["delta"] is None
+    assert analysis.delta_ci([1.0], [2.0])["low"] is None
+    assert analysis.delta_verdict(0.98, 1.02, 1.0, 0.05) == "supported"
+    assert analysis.delta_verdict(0.5, 1.2, 1.0, 0.05) == "inconclusive"
+    assert analysis.delta_verdict(1.5, 1.7, 1.0, 0.05) == "not supported"
+    assert analysis.delta_verdict(2.0, 2.0, 2.0, 0.0) == "supported"
+    assert analysis.delta_verdict(None, None, 1.0, 0.1) == "inconclusive"

@@ -209,9 +209,16 @@ def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[di
     lines = []
     for v in calib:
         where = f" on {v['machine']}" if multi else ""
-        figures = "; ".join(f"{c['label'] or c['metric']}: {c['figure']} → {c['verdict']}" for c in v["claims"])
+        counts = {}
+        for c in v["claims"]:
+            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+        tally = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items(), key=lambda kv: (
+            analysis.VERDICT_ORDER.index(kv[0]) if kv[0] in analysis.VERDICT_ORDER else 9, kv[0])))
         lines.append(f"Calibration `{v['experiment']}`{where}: **{v['verdict']}**"
-                     + (f" ({figures})" if figures else "") + (f". {v['reason']}" if v["reason"] else ""))
+                     + (f": of {len(v['claims'])} known effects injected, {tally}" if v["claims"] else "")
+                     + (" (plot below" if any(c["kind"] == "delta" and c["delta"] is not None for c in v["claims"])
+                        else " (") + ("; " if v["claims"] else "") + "details in its section)."
+                     + (f" {v['reason']}" if v["reason"] else ""))
     if not calib:
         lines.append("No calibration experiment in these results: nothing checks that the harness recovers a "
                      "known effect, so read every figure below with that in mind.")

@@ -2,8 +2,10 @@
 
 The probe starts a SECOND dockerd next to the lab's engine, on 127.0.0.1 only, with its own
 --data-root, --exec-root, --pidfile and unix socket in a private temp dir, its own supervised
-containerd (under its exec-root), --bridge=none, --iptables=false, vfs storage and an empty
-config file; it never runs a container. Certificates are made at run time with openssl (EC P-256,
+containerd (under its exec-root), its OWN bridge (`ibtls<hex>`, a /30 from 10.254.0.0/16, created
+before and deleted after), --iptables=false, vfs storage and an empty config file; it never runs a
+container. Not `--bridge=none`: a daemon started with it deletes the host's `docker0` interface
+(moby removeDefaultBridgeInterface), which breaks the first engine's containers. Certificates are made at run time with openssl (EC P-256,
 valid one day): a CA, a server certificate for IP 127.0.0.1, a client certificate from that CA, and
 a second ("wrong") CA with its own client certificate.
 
@@ -93,12 +95,14 @@ def make_certs(d: Path) -> dict[str, Path]:
         "stranger_cert": "stranger-cert.pem", "stranger_key": "stranger-key.pem"}.items()}
 
 
-def dockerd_command(root: Path, port: int, certs: dict[str, Path] | None) -> list[str]:
-    """Pure: the second daemon's command line (nothing shared with the first daemon)."""
+def dockerd_command(root: Path, port: int, certs: dict[str, Path] | None, bridge: str = "ibtls0") -> list[str]:
+    """Pure: the second daemon's command line (nothing shared with the first daemon).
+
+    `bridge` must exist beforehand (see own_bridge); never --bridge=none (it deletes docker0)."""
     cmd = ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
            "--pidfile", str(root / "dockerd.pid"), "--config-file", str(root / "daemon.json"),
            "-H", f"unix://{root / 'docker.sock'}", "-H", f"tcp://127.0.0.1:{port}",
-           "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+           f"--bridge={bridge}", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
            "--storage-driver=vfs", "--containerd-namespace", "imagebench-tls",
            "--containerd-plugins-namespace", "imagebench-tls-plugins"]
     if certs is not None:
@@ -109,6 +113,34 @@ def dockerd_command(root: Path, port: int, certs: dict[str, Path] | None) -> lis
     return cmd
 
 
+def _ip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
+
+
+def own_bridge() -> str:
+    """Create a bridge only the second daemon uses, with a free /30 from 10.254.0.0/16."""
+    if shutil.which("ip") is None:
+        raise EnvironmentProblem("the ip command (iproute2) is needed to give the second daemon its own bridge")
+    used = _ip("-4", "addr").stdout
+    for _ in range(50):
+        n = int.from_bytes(os.urandom(2), "big") & 0x3FFC
+        addr = f"10.254.{n >> 8}.{(n & 0xFC) + 1}"
+        if addr.rsplit(".", 1)[0] + "." not in used:
+            break
+    name = "ibtls" + os.urandom(4).hex()  # 13 characters (interface names: at most 15)
+    r = _ip("link", "add", "name", name, "type", "bridge")
+    if r.returncode != 0:
+        raise EnvironmentProblem(f"cannot create bridge {name}: {r.stderr.strip()}")
+    _ip("addr", "add", f"{addr}/30", "dev", name)
+    _ip("link", "set", name, "up")
+    return name
+
+
+def remove_bridge(name: str | None) -> None:
+    if name and name.startswith("ibtls"):
+        _ip("link", "del", name)
+
+
 class SecondDaemon:
     """A throw-away dockerd; `stop()` is idempotent and removes everything it made."""
 
@@ -116,13 +148,15 @@ class SecondDaemon:
         self.root, self.port, self.certs = root, port, certs
         self.proc: subprocess.Popen | None = None
         self.log = root / "dockerd.log"
+        self.bridge: str | None = None
 
     def start(self) -> None:
         exe = shutil.which("dockerd")
         if exe is None:
             raise EnvironmentProblem("dockerd is not on PATH")
         (self.root / "daemon.json").write_text("{}\n")
-        cmd = dockerd_command(self.root, self.port, self.certs)
+        self.bridge = own_bridge()
+        cmd = dockerd_command(self.root, self.port, self.certs, self.bridge)
         cmd[0] = exe
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -177,6 +211,8 @@ class SecondDaemon:
             os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
         self._unmount()
         shutil.rmtree(self.root, ignore_errors=True)
+        remove_bridge(self.bridge)
+        self.bridge = None
 
     def _unmount(self) -> None:
         with contextlib.suppress(OSError):
@@ -224,7 +260,7 @@ def try_cases(port: int, certs: dict[str, Path] | None) -> dict[str, tuple[bool,
 @register
 class TlsProbe(Probe):
     name = "tls"
-    needs = ("dockerd", "openssl")
+    needs = ("dockerd", "openssl", "tool:ip")
 
     def __init__(self) -> None:
         self._daemon: SecondDaemon | None = None

@@ -470,3 +470,6 @@ def test_tls(client, busybox, tmp_path, variant, expected):
     assert metrics["client_admitted"] == expected["no_cert"]
     assert not _second_daemons()
     assert not list(Path("/tmp").glob("ib-dockerd-*"))
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "ibtls" not in links  # its own bridge is gone
+    assert " docker0:" in links  # and the first engine's bridge was never touched

@@ -223,7 +223,7 @@ def test_dockerd_command_shares_nothing_with_the_first_daemon(tmp_path: Path):
     for flag in ("--data-root", "--exec-root", "--pidfile", "--config-file"):
         assert cmd[cmd.index(flag) + 1].startswith(str(tmp_path))
     assert f"unix://{tmp_path / 'docker.sock'}" in cmd and "tcp://127.0.0.1:23456" in cmd
-    assert "--bridge=none" in cmd and "--iptables=false" in cmd and "--tls=false" in cmd
+    assert "--bridge=ibtls0" in cmd and "--bridge=none" not in cmd and "--iptables=false" in cmd and "--tls=false" in cmd
     assert "/var/run/docker" not in joined and "/var/lib/docker" not in joined
     certs = {k: tmp_path / k for k in ("ca", "server_cert", "server_key")}
     tls = dockerd_command(tmp_path, 1, certs)

@@ -13,8 +13,13 @@ A fresh canary (`secrets.token_hex`) per trial is injected the way the variant s
 Then it searches the places an attacker with the image (or with the engine API) can read:
 `image_config` (inspect), `history` (CreatedBy), each layer tarball of `docker save`
 (`layer N`), and for run-time variants `container_inspect`, `service_inspect`, `secret_inspect`.
+For build-time variants it also rebuilds (cached) and looks at BuildKit's step names, which are
+what a CI log shows: RUN lines are printed with build arguments substituted
+(secret_in_build_output; not counted in secret_leaks, which counts places in the image and the
+engine API).
 
-secret_leaks     number of places where the canary was found
+secret_leaks     number of places (image, history, layers, inspect) where the canary was found
+secret_in_build_output  1 when the build's step names (what a CI log shows) contain it
 secret_delivered 1 when the build step / container really received the secret (compared by
                  SHA-256, so a "0 leaks" cannot come from a secret that never arrived)
 
@@ -47,6 +52,8 @@ SECRET_ID = "api_token"
 HASH_FILE = "/app/token.sha256"
 SWARM_TIMEOUT = 60.0
 
+register_metric(Metric("secret_in_build_output", "flag", "flag",
+                       "1 when BuildKit's progress output (a CI log) shows the canary"))
 register_metric(Metric("secret_delivered", "flag", "flag",
                        "1 when the build step or container really received the secret"))
 
@@ -68,6 +75,15 @@ def find_places(canary: str, *, config: dict | None = None, history: list[dict] 
         if obj is not None and canary in json.dumps(obj):
             places.append(name)
     return places
+
+
+def in_build_output(names: list[str], canary: str, min_prefix: int = 16) -> int:
+    """Pure: how many build step names (BuildKit progress output, i.e. CI logs) show the canary.
+
+    BuildKit prints RUN lines with build arguments substituted and truncates long names, so a
+    leading part of the canary counts too."""
+    head = canary[:min_prefix]
+    return sum(1 for n in names if canary in n or head in n)
 
 
 def config_keys_with(canary: str, config: dict) -> list[str]:
@@ -186,6 +202,12 @@ class SecretsProbe(Probe):
             if note:
                 notes.append(note)
         places = find_places(canary, config=attrs, history=history, layer_hits=hits, inspected=inspected)
+        output_hits = 0
+        if how in ("env", "arg", "arg-stage", "mount") and ctx.build is not None:
+            # the same build again (cached): what its progress output, i.e. a CI log, shows
+            res = ctx.build()
+            if res.ok:
+                output_hits = in_build_output([st.name for st in res.events.steps], canary)
         ctx.details[self.name] = {
             "inject": how,
             "places": places,
@@ -193,11 +215,14 @@ class SecretsProbe(Probe):
             "history_entries_hit": sum(1 for h in history if canary in (h.get("CreatedBy") or "")),
             "layers_hit": len(hits),
             "layers_total": nlayers,
+            "build_output_steps_hit": output_hits,
             "searched": ["image_config", "history", "layers", *inspected],
             "delivered": delivered,
             **({"notes": notes} if notes else {}),
         }
         out = {"secret_leaks": float(len(places))}
+        if how in ("env", "arg", "arg-stage", "mount"):
+            out["secret_in_build_output"] = 1.0 if output_hits else 0.0
         if delivered is not None:
             out["secret_delivered"] = 1.0 if delivered else 0.0
         return out

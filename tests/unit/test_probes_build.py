@@ -22,7 +22,7 @@ from harness.probes.layers import (
     wasted_bytes,
 )
 from harness.probes.lint import Finding, parse_hadolint_json, summarize
-from harness.probes.secrets import config_keys_with, find_places, scrub
+from harness.probes.secrets import config_keys_with, find_places, in_build_output, scrub
 from harness.probes.tags import commit_tag
 from harness.probes.tls import dockerd_command
 
@@ -228,3 +228,12 @@ def test_dockerd_command_shares_nothing_with_the_first_daemon(tmp_path: Path):
     certs = {k: tmp_path / k for k in ("ca", "server_cert", "server_key")}
     tls = dockerd_command(tmp_path, 1, certs)
     assert "--tlsverify" in tls and f"--tlscacert={tmp_path / 'ca'}" in tls
+
+
+def test_in_build_output_catches_truncated_names():
+    canary = "ibcanary" + "cd" * 16
+    names = [f'[2/4] RUN printf %s "{canary}" | sha256sum', f'[fetch 1/2] RUN x "{canary[:20]}',
+             "[3/4] COPY app.py ."]
+    assert in_build_output(names, canary) == 2
+    assert in_build_output(["[1/2] RUN --mount=type=secret,id=api_token sha256sum /run/secrets/api_token"],
+                           canary) == 0

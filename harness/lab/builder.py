@@ -72,6 +72,10 @@ def mmdebstrap_argv(defn: BaseDef, out_dir: Path, apt_proxy: str | None, index_u
             f"{out}/python.txt",
             f'chroot "$1" /usr/local/bin/pip --version > {out}/pip.txt',
         ]
+    for pat in defn.remove:
+        if not pat.startswith("/") or ".." in pat:
+            raise ValueError(f"{defn.key}: remove pattern {pat!r} must be an absolute path without '..'")
+        hooks.append(f'rm -rf "$1"{pat}')
     hooks += [
         # the proxy was for building only; builds get theirs as the http_proxy build argument
         'rm -f "$1"/etc/apt/apt.conf.d/99mmdebstrap',

@@ -40,6 +40,7 @@ class BaseDef:
     dpkg_includes: tuple[str, ...]
     official_compressed_bytes: int | None = None
     official_disk_bytes: int | None = None
+    remove: tuple[str, ...] = ()  # globs deleted from the root filesystem after install (e.g. static libs)
 
     def definition(self) -> dict:
         d = asdict(self)
@@ -130,7 +131,7 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
     allowed = {
         "tag", "suite", "variant", "packages", "python", "stands_in_for", "cmd",
         "official_compressed_bytes", "official_disk_bytes", "mirror", "security_mirror",
-        "dpkg_excludes", "dpkg_includes",
+        "dpkg_excludes", "dpkg_includes", "remove",
     }
     for key, t in raw.items():
         where = f"{source} [bases.{key}]"
@@ -178,6 +179,7 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
             dpkg_includes=tuple(t.get("dpkg_includes", defaults.get("dpkg_includes", []))),
             official_compressed_bytes=t.get("official_compressed_bytes"),
             official_disk_bytes=t.get("official_disk_bytes"),
+            remove=tuple(t.get("remove", [])),
         )
     rules = []
     for i, r in enumerate(data.get("map", [])):

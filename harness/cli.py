@@ -159,7 +159,7 @@ class _ProgressReporter:
         self.progress = Progress()
 
     def message(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        self.progress.message(text)
 
     def start(self, total: int) -> None:
         self.progress.start(total)
@@ -225,14 +225,9 @@ def cmd_table(args: argparse.Namespace) -> int:
     from harness.results import load_table
 
     df = load_table(Path(args.results), on_skip=lambda m: _err(f"warning: {m}"))
-    if args.format == "csv":
-        sys.stdout.write(df.to_csv(index=False))
-    elif args.format == "json":
-        sys.stdout.write(df.to_json(orient="records", indent=1) + "\n")
-    else:
-        from harness.report.format import markdown_table
+    from harness.progress import table_text
 
-        print(markdown_table(df))
+    sys.stdout.write(table_text(df, args.format))
     return 0
 
 

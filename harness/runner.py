@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -504,15 +505,15 @@ class Runner:
                 metrics.update({k: val for k, val in values.items() if val is not None})
             trial = {**entry, "status": "ok", "error": None, "started_at": started, "ended_at": utcnow(),
                      "metrics": _clean(metrics), "image": _image_record(image, tag), "bases": base_ids,
-                     "steps": _steps_record(result), "probe_data": _scrub(pctx.details, redact)}
+                     "steps": _scrub(_steps_record(result), redact), "probe_data": _scrub(pctx.details, redact)}
             if result.events.error_text.strip():
-                trial["build_warnings"] = _scrub(result.events.error_text.strip()[-2000:], redact)
+                trial["build_warnings"] = _scrub(result.events.error_text.strip(), redact)[-2000:]
             return trial
         except _TrialFailed as exc:
             return {**entry, "status": "failed", "error": _scrub(str(exc), redact), "started_at": started,
                     "ended_at": utcnow(), "metrics": _clean(metrics), "bases": base_ids,
-                    "error_text": _scrub(exc.result.error_text[-4000:], redact),
-                    "steps": _steps_record(exc.result)}
+                    "error_text": _scrub(exc.result.error_text, redact)[-4000:],
+                    "steps": _scrub(_steps_record(exc.result), redact)}
         except HarnessError as exc:
             exc.message = _scrub(exc.message, redact)
             raise
@@ -720,7 +721,7 @@ def _steps_record(result: BuildResult) -> list[dict]:
     t0 = min(starts) if starts else None
     out = []
     for s in steps:
-        out.append({"name": s.name[:200], "stage": s.stage, "index": s.index, "instruction": s.instruction,
+        out.append({"name": s.name if len(s.name) <= 300 else s.name[:300] + "...", "stage": s.stage, "index": s.index, "instruction": s.instruction,
                     "cached": s.cached, "seconds": round(s.seconds, 6),
                     "start_offset": round(s.started - t0, 6) if (t0 is not None and s.started is not None) else None,
                     "end_offset": round(s.completed - t0, 6) if (t0 is not None and s.completed is not None)
@@ -747,12 +748,18 @@ def _clean(metrics: dict) -> dict:
 
 
 def _scrub(obj: Any, redact: set[str]) -> Any:
-    """Remove secrets (canaries) from anything that goes to results or logs."""
+    """Remove secrets (canaries) from anything that goes to results or logs.
+
+    Longest secrets first; a string cut short by BuildKit or by us still hides any copy of a
+    secret's first 12 characters (and the rest of that token).
+    """
     if not redact:
         return obj
     if isinstance(obj, str):
-        for s in redact:
+        for s in sorted(redact, key=len, reverse=True):
             obj = obj.replace(s, "<redacted>")
+            if len(s) >= 12 and s[:12] in obj:
+                obj = re.sub(re.escape(s[:12]) + r"\S*", "<redacted>", obj)
         return obj
     if isinstance(obj, dict):
         return {_scrub(k, redact): _scrub(v, redact) for k, v in obj.items()}

@@ -389,6 +389,8 @@ class Handler(BaseHTTPRequestHandler):
         ctype = "application/zip" if name.endswith((".whl", ".zip")) else "application/octet-stream"
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(size))
+        # distribution files never change under one name: let pip's HTTP cache keep them, as PyPI does
+        self.send_header("Cache-Control", "max-age=365000000, immutable, public")
         self.end_headers()
         if head:
             return None

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import FIXTURE_EXPERIMENTS, REPO, imagebench
 
 from harness.engine.inspect import labelled_leftovers
 from harness.results import load_runs
+
+from helpers import FIXTURE_EXPERIMENTS, REPO, imagebench
 
 CORE = ["build_seconds", "build_span_seconds", "steps_total", "steps_cached", "steps_executed", "image_bytes",
         "image_bytes_compressed", "layers", "context_bytes", "context_sent_bytes", "packages_os",
@@ -131,7 +132,7 @@ def test_interrupt_then_resume(lab, busybox_base, tmp_path, sig):
 
     assert _wait_for(some_trials_done), "run did not reach its fourth trial"
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "--resume" in err
     run = only_run(res)
@@ -171,3 +172,22 @@ def test_second_run_waits_or_refuses(lab, busybox_base, tmp_path):
     assert waiting.returncode == 0, out
     assert "waiting for the daemon lock" in out
     assert json.loads(json.dumps(only_run(res)["status"])) == "complete"
+
+
+def test_canary_never_reaches_results_or_logs(lab, tmp_path):
+    """The secrets experiment's per-trial canary appears in no results file and no output line."""
+    res = tmp_path / "results"
+    p = imagebench("run", "secrets", "--quick", results=res, experiments=None, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    run = only_run(res)
+    leaks = {t["variant"]: t["metrics"].get("secret_leaks") for t in run["trials"]}
+    assert leaks["env"] >= 1 and leaks["mount"] == 0
+    text = run_text = "".join(f.read_text() for f in res.rglob("*.json"))
+    assert "ibcanary" not in text
+    assert "ibcanary" not in p.stdout + p.stderr
+    report = imagebench("report", "--out", str(tmp_path / "report"), results=res)
+    assert report.returncode == 0, report.stderr
+    for f in (tmp_path / "report").rglob("*"):
+        if f.is_file() and f.suffix in (".html", ".md", ".svg"):
+            assert "ibcanary" not in f.read_text(errors="replace"), f
+    assert run_text

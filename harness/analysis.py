@@ -226,10 +226,23 @@ def evaluate_claim(df, machine: str, definition: dict, index: int, claim: dict, 
     if kind == "delta":
         return _evaluate_delta(res, b, c, n_boot, seed)
     r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed)
+    if r["ratio"] is not None and r["low"] is None and _exact_single(metric, b, c):
+        r.update(low=r["ratio"], high=r["ratio"], reason=EXACT_REASON)
     res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
     res["verdict"] = stats.verdict(r["low"], r["high"], expect) if r["ratio"] is not None else "inconclusive"
     res["figure"] = ratio_figure(res)
     return res
+
+
+EXACT_REASON = "exact metric with a single value per group: judged on its value"
+
+
+def _exact_single(metric: str, b, c) -> bool:
+    """Sizes, flags and counts are exact: with one trial per group their values are the interval.
+    Times are never judged from one trial."""
+    from harness.metrics import kind_of
+
+    return kind_of(metric) in ("exact", "flag", "count") and min(len(b), len(c)) < 2
 
 
 def _evaluate_check(res: dict, v, definition: dict) -> dict:
@@ -291,6 +304,9 @@ def delta_verdict(low: float | None, high: float | None, value: float, tolerance
 
 def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int) -> dict:
     d = delta_ci(b, c, n_boot=n_boot, seed=seed)
+    if d["delta"] is not None and d["low"] is None and _exact_single(res["metric"], b, c):
+        d.update(low=d["delta"], high=d["delta"])
+        res["reason"] = EXACT_REASON
     value = float(res["value"] or 0.0)
     tol = res["tolerance"] if res["tolerance"] is not None else abs(value) * float(res["tolerance_rel"] or 0.0)
     res["tolerance_abs"] = float(tol)

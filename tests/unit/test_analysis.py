@@ -199,3 +199,24 @@ def test_delta_ci_and_verdict():
     assert analysis.delta_verdict(1.5, 1.7, 1.0, 0.05) == "not supported"
     assert analysis.delta_verdict(2.0, 2.0, 2.0, 0.0) == "supported"
     assert analysis.delta_verdict(None, None, 1.0, 0.1) == "inconclusive"
+
+
+def test_exact_metric_from_one_trial_is_judged_on_its_value():
+    """One trial per variant: a size ratio gets a degenerate interval (a verdict); a time does not."""
+    import pandas as pd
+
+    from harness.analysis import evaluate_claim
+
+    rows = [("r", "m", "e", "a", "cold", 0, "image_bytes", 1000.0, "B"),
+            ("r", "m", "e", "b", "cold", 0, "image_bytes", 400.0, "B"),
+            ("r", "m", "e", "a", "cold", 0, "build_seconds", 2.0, "s"),
+            ("r", "m", "e", "b", "cold", 0, "build_seconds", 1.0, "s")]
+    df = pd.DataFrame(rows, columns=["run_id", "machine", "experiment", "variant", "scenario", "trial",
+                                     "metric", "value", "unit"])
+    definition = {"name": "e", "variants": [{"name": "a"}, {"name": "b"}], "not_measured": {}}
+    size = evaluate_claim(df, "m", definition, 0, {"metric": "image_bytes", "expect": "lower",
+                                                   "baseline": "a", "candidate": "b"})
+    assert size["verdict"] == "supported" and size["low"] == size["high"] == 0.4
+    time_ = evaluate_claim(df, "m", definition, 1, {"metric": "build_seconds", "expect": "lower",
+                                                    "baseline": "a", "candidate": "b"})
+    assert time_["verdict"] == "inconclusive"

@@ -210,7 +210,7 @@ def iter_run_files(results_dir: Path) -> Iterator[Path]:
     if not root.is_dir():
         return
     for p in sorted(root.glob("*/*.json")):
-        if p.parent.name in ("drift", "report", "gate") or p.name.startswith("."):
+        if p.parent.name in ("drift", "report", "gate", "perf") or p.name.startswith("."):
             continue
         yield p
 

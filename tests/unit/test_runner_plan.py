@@ -38,3 +38,27 @@ def test_shards_partition_the_catalog():
     assert sorted(names) == sorted(e.name for e in exps)
     assert len(names) == len(set(names))
     assert shard_experiments(exps, (2, 3)) == shards[1]
+
+
+def test_contexts_never_include_results_home_or_lab_data(tmp_path, monkeypatch):
+    """A context that contains results/, the lab's state or the home directory is refused."""
+    import pytest
+
+    from harness.errors import UsageError
+    from harness.runner import _copy_context
+
+    results = tmp_path / "proj" / "results"
+    results.mkdir(parents=True)
+    monkeypatch.setenv("IMAGEBENCH_RESULTS", str(results))
+    monkeypatch.setenv("IMAGEBENCH_STATE", str(tmp_path / "state"))
+    with pytest.raises(UsageError, match="refusing build context"):
+        _copy_context(tmp_path / "proj", tmp_path / "copy1")
+    with pytest.raises(UsageError, match="refusing build context"):
+        _copy_context(tmp_path, tmp_path / "copy2")  # contains the lab state dir
+    with pytest.raises(UsageError, match="refusing build context"):
+        _copy_context(Path.home(), tmp_path / "copy3")
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (ok / "a").write_text("x")
+    _copy_context(ok, tmp_path / "copy4")
+    assert (tmp_path / "copy4" / "a").read_text() == "x"

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Regenerate the README's generated blocks from committed results (no number typed by hand).
+
+    python scripts/readme_figures.py          # rewrite the blocks in README.md
+    python scripts/readme_figures.py --check  # exit 1 if README.md is not current (a test runs this)
+
+Blocks are delimited by `<!-- BEGIN name -->` / `<!-- END name -->`:
+  claims    the claims table of results/report/REPORT.md
+  plots     a few plots of the reference run
+  perf      suite timings (from the run files' own timestamps) and the harness overhead
+            (results/perf/overhead.json, written by scripts/overhead.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results"
+README = REPO / "README.md"
+
+
+def _section(markdown: str, heading: str) -> str:
+    lines = markdown.splitlines()
+    out, inside = [], False
+    for line in lines:
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line.strip() == f"## {heading}"
+            continue
+        if inside:
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def claims_block() -> str:
+    report = RESULTS / "report" / "REPORT.md"
+    if not report.is_file():
+        return "_No reference run committed yet: run `make reference`._"
+    text = _section(report.read_text(), "Claims")
+    text = text.replace("](#", "](results/report/REPORT.md#").replace("](plots/", "](results/report/plots/")
+    return text + "\n\nThe whole report: [results/report/REPORT.md](results/report/REPORT.md) " \
+                  "(and `results/report/index.html`)."
+
+
+def _runs(folder: Path) -> list[dict]:
+    out = []
+    for p in sorted(folder.glob("*/*.json")):
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("schema") == "imagebench.run":
+            out.append(data)
+    return out
+
+
+def _duration(run: dict) -> float:
+    def ts(s: str) -> datetime:
+        return datetime.fromisoformat(s.replace("Z", "+00:00"))
+    return (ts(run["updated_at"]) - ts(run["created_at"])).total_seconds()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def plots_block() -> str:
+    plots = RESULTS / "report" / "plots"
+    if not plots.is_dir():
+        return "_No reference run committed yet._"
+    wanted = ["calibration-recovery.png", "claims-forest.png"]
+    wanted += sorted(p.name for p in plots.glob("*-multi-stage--image-bytes.png"))[:1]
+    wanted += sorted(p.name for p in plots.glob("*-instruction-order--waterfall-edit-source.png"))[:1]
+    wanted += sorted(p.name for p in plots.glob("*-exec-vs-shell--stop-seconds.png"))[:1]
+    lines = [f"![{name[:-4]}](results/report/plots/{name})" for name in wanted if (plots / name).is_file()]
+    return "\n\n".join(lines) if lines else "_No plots rendered yet._"
+
+
+def perf_block() -> str:
+    rows = []
+    quick = _runs(RESULTS / "perf" / "quick")
+    full = [r for r in _runs(RESULTS) if r.get("options", {}).get("trials") not in (None, 1)]
+    for label, runs, cmd in (("`imagebench run --all --quick`", quick, "one trial each"),
+                             ("`imagebench run --all --trials 5`", full, "the reference run")):
+        for r in runs[-1:]:
+            t = r["trials"]
+            ok = sum(x["status"] == "ok" for x in t)
+            skipped = sum(x["status"] == "skipped" for x in t)
+            failed = sum(x["status"] == "failed" for x in t)
+            cpus = (r["fingerprint"].get("host") or {}).get("cpus")
+            rows.append(f"| {label} ({cmd}) | {_minutes(_duration(r))} | {len(t)} trials: {ok} ok, {failed} failed, "
+                        f"{skipped} not measurable here | {cpus} CPUs, run `{r['run_id']}` |")
+    out = ["| command | wall time | trials | machine |", "| --- | ---: | --- | --- |", *rows] if rows else \
+        ["_Suite timings appear after `make reference`._"]
+    overhead = RESULTS / "perf" / "overhead.json"
+    if overhead.is_file():
+        o = json.loads(overhead.read_text())
+        out += ["", f"Harness overhead (`python scripts/overhead.py --rounds {o['rounds']}`, interleaved, cold cache "
+                f"both ways, trivial build of one `RUN sleep 8`): bare `docker buildx build` median "
+                f"{o['bare_median']:.2f} s, one trial through `imagebench run` median {o['imagebench_median']:.2f} s: "
+                f"ratio **{o['ratio']:.3f}**, {o['overhead_seconds']:.2f} s of harness work per trial "
+                "(start-up, lab check, fingerprint, cache prune and verification, inspection, package counts, "
+                "results file). No registry push is included (pushes are `push_seconds`, reported separately)."]
+    return "\n".join(out)
+
+
+BLOCKS = {"claims": claims_block, "plots": plots_block, "perf": perf_block}
+
+
+def render(text: str) -> str:
+    for name, fn in BLOCKS.items():
+        pat = re.compile(rf"(<!-- BEGIN {name} -->\n)(.*?)(<!-- END {name} -->)", re.S)
+        text = pat.sub(lambda m, fn=fn: m.group(1) + fn() + "\n" + m.group(3), text)
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    current = README.read_text()
+    new = render(current)
+    if args.check:
+        if new != current:
+            print("README.md generated blocks are stale: run `python scripts/readme_figures.py`", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The committed reference run: the whole catalog at 5 trials, its report, the suite timings and
+# the harness-overhead measurement, then the README's generated blocks. Run on a quiet machine
+# (nothing else using the daemon) after `make lab`.
+#
+#   bash scripts/reference-run.sh            # everything (about an hour on 2 cores)
+#   STEPS="quick overhead" bash scripts/reference-run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IB=${IB:-.venv/bin/imagebench}
+PY=${PY:-.venv/bin/python}
+STEPS=${STEPS:-"quick full overhead report readme"}
+TRIALS=${TRIALS:-5}
+mkdir -p results/perf
+
+for step in $STEPS; do
+  case $step in
+    quick)     # suite cost, one trial each; kept apart from the reference results
+      rm -rf results/perf/quick
+      $IB --results results/perf/quick run --all --quick --seed 1 || true ;;
+    full)      # the reference run itself
+      $IB --results results run --all --trials "$TRIALS" --seed 2 || true ;;
+    overhead)
+      $PY scripts/overhead.py --rounds 5 > results/perf/overhead.json ;;
+    report)
+      $IB --results results report ;;
+    readme)
+      $PY scripts/readme_figures.py ;;
+    *) echo "unknown step $step" >&2; exit 2 ;;
+  esac
+done

@@ -191,3 +191,22 @@ def test_canary_never_reaches_results_or_logs(lab, tmp_path):
         if f.is_file() and f.suffix in (".html", ".md", ".svg"):
             assert "ibcanary" not in f.read_text(errors="replace"), f
     assert run_text
+
+
+def test_trials_auto_stops_at_precision_or_cap(lab, busybox_base, tmp_path):
+    """--trials auto samples at least 5 rounds, then until +/-3 % or the cap, and records which stop applied."""
+    res = tmp_path / "results"
+    p = imagebench("run", "quickie", "--trials", "auto", "--max-trials", "7", results=res)
+    assert p.returncode == 0, p.stderr
+    run = only_run(res)
+    assert run["options"]["trials"] == "auto"
+    prec = run["precision"]
+    assert set(prec) == {"quickie/one/cold", "quickie/two/cold"}
+    for key, info in prec.items():
+        n = sum(t["variant"] == key.split("/")[1] and t["status"] == "ok" for t in run["trials"])
+        assert info["n"] == n
+        assert 5 <= n <= 7
+        assert info["stopped_by"] in ("precision", "cap")
+        assert (info["stopped_by"] == "precision") == info["within_3pct"]
+        if info["stopped_by"] == "cap":
+            assert n == 7

@@ -242,9 +242,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from harness.drift import run_drift
+    from harness.drift import Thresholds, run_drift, run_history
 
-    code, text = run_drift(args.images or None, Path(args.results), json_out=args.json)
+    if args.history:
+        code, text = run_history(args.history, Path(args.results), json_out=args.json)
+        print(text)
+        return code
+    thresholds = Thresholds(compressed_bytes=args.size_bytes, uncompressed_bytes=args.size_bytes,
+                            pct=args.size_pct, layers=args.layers, digest=args.digest)
+    code, text = run_drift(args.images or None, Path(args.results), json_out=args.json, thresholds=thresholds)
     print(text)
     return code
 
@@ -335,7 +341,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output directory (default: RESULTS/report)")
 
     p = sub.add_parser("drift", help="observe base images now, append to history, flag changes")
-    p.add_argument("--images", nargs="*", default=None)
+    p.add_argument("--images", nargs="*", default=None, help="image references (default: the lab's bases and "
+                   "python:3.13-slim, 3.12-slim, 3.12-alpine, 3.12 where a registry answers)")
+    p.add_argument("--size-bytes", type=int, default=0, help="allowed size change in bytes (default 0)")
+    p.add_argument("--size-pct", type=float, default=None, help="also require this percent change to flag")
+    p.add_argument("--layers", type=int, default=0, help="allowed change in layer count")
+    p.add_argument("--digest", action="store_true", help="flag a new digest even when nothing else changed")
+    p.add_argument("--history", metavar="IMAGE", default=None,
+                   help="print IMAGE's history (published + observed) instead of observing")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("gate", help="exit non-zero on a regression between two results directories")

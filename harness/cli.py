@@ -209,7 +209,7 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     opts = _run_options(args, argv)
     outcome, summary = compare(Path(args.a), Path(args.b), context=Path(args.context) if args.context else None,
-                               opts=opts, reporter=_reporter(args))
+                               opts=opts, reporter=_reporter(args), scenarios=tuple(args.scenario or ("cold",)))
     if args.json:
         _print_json(summary)
     else:

@@ -210,3 +210,27 @@ def test_trials_auto_stops_at_precision_or_cap(lab, busybox_base, tmp_path):
         assert (info["stopped_by"] == "precision") == info["within_3pct"]
         if info["stopped_by"] == "cap":
             assert n == 7
+
+
+def test_compare_two_dockerfiles_of_your_own(lab, busybox_base, tmp_path):
+    """`imagebench compare` measures a user's pair through the runner and prints medians and the ratio."""
+    ctx = tmp_path / "proj"
+    ctx.mkdir()
+    (ctx / "data.bin").write_bytes(b"\0" * 300_000)
+    (ctx / "Dockerfile.fat").write_text("FROM imagebench-test/busybox:latest\nCOPY data.bin /data.bin\n"
+                                        "RUN cp /data.bin /copy.bin\n")
+    (ctx / "Dockerfile.lean").write_text("FROM imagebench-test/busybox:latest\nCOPY data.bin /data.bin\n")
+    res = tmp_path / "results"
+    p = imagebench("compare", str(ctx / "Dockerfile.fat"), str(ctx / "Dockerfile.lean"), "--trials", "2",
+                   results=res, experiments=None)
+    assert p.returncode == 0, p.stderr
+    assert "image_bytes" in p.stdout and "fat" in p.stdout and "lean" in p.stdout
+    run = only_run(res)
+    assert {t["variant"] for t in run["trials"]} == {"fat", "lean"}
+    sizes = {t["variant"]: t["metrics"]["image_bytes"] for t in run["trials"]}
+    assert sizes["fat"] - sizes["lean"] == 300_000
+    js = imagebench("compare", str(ctx / "Dockerfile.fat"), str(ctx / "Dockerfile.lean"), "--trials", "2",
+                    "--json", results=res, experiments=None)
+    summary = json.loads(js.stdout)
+    row = next(r for r in summary["rows"] if r["metric"] == "image_bytes")
+    assert row["ratio"] < 1 and row["low"] == row["high"]

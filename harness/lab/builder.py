@@ -45,6 +45,21 @@ def pip_conf(index_url: str) -> str:
     )
 
 
+DOCKER_APT_FILES = {
+    # the apt configuration of the official debian images (debuerreotype's docker-* snippets)
+    "clean": (
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+    ),
+    "no-languages": 'Acquire::Languages "none";\n',
+    "gzip-indexes": 'Acquire::GzipIndexes "true";\n',
+    "autoremove-suggests": 'Apt::AutoRemove::SuggestsImportant "false";\n',
+}
+
+
 def mmdebstrap_argv(defn: BaseDef, out_dir: Path, apt_proxy: str | None, index_url: str) -> list[str]:
     """Pure: the mmdebstrap command producing out_dir/rootfs.tar, packages.txt, python.txt."""
     argv = ["mmdebstrap", f"--variant={defn.variant}", "--format=tar", "--quiet"]
@@ -76,6 +91,10 @@ def mmdebstrap_argv(defn: BaseDef, out_dir: Path, apt_proxy: str | None, index_u
         if not pat.startswith("/") or ".." in pat:
             raise ValueError(f"{defn.key}: remove pattern {pat!r} must be an absolute path without '..'")
         hooks.append(f'rm -rf "$1"{pat}')
+    # like the official debian images: downloaded .debs and package caches are deleted after every
+    # install, no translations, gzipped indexes
+    for name, content in DOCKER_APT_FILES.items():
+        hooks.append(f'printf %s {shlex.quote(content)} > "$1"/etc/apt/apt.conf.d/docker-{name}')
     hooks += [
         # the proxy was for building only; builds get theirs as the http_proxy build argument
         'rm -f "$1"/etc/apt/apt.conf.d/99mmdebstrap',

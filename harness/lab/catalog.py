@@ -19,7 +19,7 @@ from harness.errors import LabError, SchemaError
 BASES_TOML = Path(__file__).with_name("bases.toml")
 SUITES = {"bookworm", "trixie"}
 # bump when the build recipe in builder.py changes in a way that changes the images
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3  # 3: official apt configuration (docker-clean etc.)
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _PKG_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 

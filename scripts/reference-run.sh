@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IB=${IB:-.venv/bin/imagebench}
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-"quick full overhead report readme"}
+STEPS=${STEPS:-"quick full pipcache overhead report readme"}
 TRIALS=${TRIALS:-5}
 mkdir -p results/perf
 
@@ -20,6 +20,10 @@ for step in $STEPS; do
       $IB --results results/perf/quick run --all --quick --seed 1 || true ;;
     full)      # the reference run itself
       $IB --results results run --all --trials "$TRIALS" --seed 2 || true ;;
+    pipcache)  # pip-cache needs a shaped network: 100 Mbit/s + 20 ms per request, then back to unlimited
+      $IB lab up --profile 100mbit
+      $IB --results results run pip-cache --seed 3 || true
+      $IB lab up --profile unlimited ;;
     overhead)
       $PY scripts/overhead.py --rounds 5 > results/perf/overhead.json ;;
     report)

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.probes import Probe
+
 TRIAL_LABEL = "imagebench.trial"
 PROBE_LABEL = "imagebench.probe"
 
@@ -432,3 +434,24 @@ def image_ref(ctx: Any) -> str:
 def local_daemon() -> bool:
     host = os.environ.get("DOCKER_HOST", "")
     return host in ("", "unix:///var/run/docker.sock") or host.startswith("unix://")
+
+
+class ContainerProbe(Probe):
+    """A probe that runs containers: `start(ctx)` gives its options, the registry of what it creates
+    and its details dict; `cleanup` removes everything it created and notes what could not be removed."""
+
+    def __init__(self) -> None:
+        self._owned: Owned | None = None
+
+    def start(self, ctx: Any) -> tuple[dict[str, Any], Owned, dict[str, Any]]:
+        self._owned = Owned(ctx, self.name)
+        details: dict[str, Any] = {}
+        ctx.details[self.name] = details
+        return options(ctx, self.name), self._owned, details
+
+    def cleanup(self, ctx: Any) -> None:
+        if self._owned is not None:
+            errors = self._owned.cleanup()
+            if errors:
+                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
+            self._owned = None

@@ -17,8 +17,15 @@ import shlex
 import time
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
-from harness.probes._containers import Owned, image_ref, options, parse_cmdline, read_host_proc, wait_exit
+from harness.probes import ProbeContext, register
+from harness.probes._containers import (
+    ContainerProbe,
+    Owned,
+    image_ref,
+    parse_cmdline,
+    read_host_proc,
+    wait_exit,
+)
 
 
 def cli_line(case: dict) -> str:
@@ -47,11 +54,8 @@ def overridden(plain: dict, with_args: dict, marker: str | None) -> bool:
 
 
 @register
-class ArgvProbe(Probe):
+class ArgvProbe(ContainerProbe):
     name = "argv"
-
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
 
     def _run_case(self, ctx: ProbeContext, owned: Owned, image: str, case: dict, marker: str | None,
                   hold: float) -> dict[str, Any]:
@@ -94,8 +98,7 @@ class ArgvProbe(Probe):
         return row
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
-        owned = self._owned = Owned(ctx, self.name)
+        opts, owned, _ = self.start(ctx)
         image = image_ref(ctx)
         img = ctx.client.images.get(image)
         cfg = img.attrs.get("Config", {})
@@ -110,10 +113,3 @@ class ArgvProbe(Probe):
         if "run" in by and "run-args" in by:
             values["argv_overridden"] = float(overridden(by["run"], by["run-args"], marker))
         return values
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

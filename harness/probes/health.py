@@ -26,15 +26,14 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
+from harness.probes import ProbeContext, register
 from harness.probes._containers import (
+    ContainerProbe,
     EventWatch,
-    Owned,
     compose_command,
     event_time,
     image_ref,
     is_action,
-    options,
 )
 
 _DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
@@ -134,17 +133,11 @@ def health_log(state: dict, t0: float) -> list[dict]:
 
 
 @register
-class HealthProbe(Probe):
+class HealthProbe(ContainerProbe):
     name = "health"
 
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
-
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
-        owned = self._owned = Owned(ctx, self.name)
-        details: dict[str, Any] = {}
-        ctx.details[self.name] = details
+        opts, owned, details = self.start(ctx)
         image = image_ref(ctx)
         hc_spec = opts.get("healthcheck")
         if opts.get("compose"):
@@ -212,10 +205,3 @@ class HealthProbe(Probe):
         if ev is not None:
             values["unhealthy_detect_seconds"] = event_time(ev) - t_hang
         return values
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
-from harness.probes._containers import Owned, image_ref, options, wait_exit
+from harness.probes import ProbeContext, register
+from harness.probes._containers import ContainerProbe, image_ref, wait_exit
 
 COMMAND = ["python", "/app/heartbeat.py", "{dir}", "--seconds", "{seconds}", "--interval-ms", "{interval_ms}",
            "--op", "{op}", "--writer-mib", "{writer_mib}"]
@@ -35,15 +35,11 @@ def parse_result(text: str) -> dict[str, Any] | None:
 
 
 @register
-class HeartbeatProbe(Probe):
+class HeartbeatProbe(ContainerProbe):
     name = "heartbeat"
 
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
-
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
-        owned = self._owned = Owned(ctx, self.name)
+        opts, owned, _ = self.start(ctx)
         fmt = {"dir": str(opts.get("dir", "/tmp")), "seconds": float(opts.get("seconds", 5)),
                "interval_ms": float(opts.get("interval_ms", 10)), "op": str(opts.get("op", "fchmod")),
                "writer_mib": int(opts.get("writer_mib", 64))}
@@ -70,10 +66,3 @@ class HeartbeatProbe(Probe):
             "heartbeat_samples": float(res["n"]),
             "writer_bytes": float(res.get("writer_bytes", 0)),
         }
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

@@ -23,8 +23,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
-from harness.probes._containers import Owned, compose_command, image_ref, options, parse_bytes, wait_exit
+from harness.probes import ProbeContext, register
+from harness.probes._containers import (
+    ContainerProbe,
+    Owned,
+    compose_command,
+    image_ref,
+    parse_bytes,
+    wait_exit,
+)
 
 MEM_COMMAND = ["python", "/app/hog.py", "mem", "{mem_mib}"]
 CPU_COMMAND = ["python", "/app/hog.py", "cpu", "{cpu_seconds}"]
@@ -106,11 +113,8 @@ class PeakSampler:
 
 
 @register
-class LimitsProbe(Probe):
+class LimitsProbe(ContainerProbe):
     name = "limits"
-
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
 
     def _limits(self, opts: dict) -> dict[str, Any]:
         kw: dict[str, Any] = {}
@@ -146,10 +150,7 @@ class LimitsProbe(Probe):
         return {name: owned.create(image, command=cmd, **self._limits(opts)) for name, cmd in commands.items()}
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
-        owned = self._owned = Owned(ctx, self.name)
-        details: dict[str, Any] = {}
-        ctx.details[self.name] = details
+        opts, owned, details = self.start(ctx)
         if opts.get("compose") and compose_command() is None:
             details["not_measured"] = "docker compose (v2) is not available"
             return {}
@@ -209,10 +210,3 @@ class LimitsProbe(Probe):
                         details["cpu"]["reference_ops_per_second"] = ref_out["cpu_ops_per_second"]
                         values["cpu_throughput_ratio"] = out["cpu_ops_per_second"] / ref_out["cpu_ops_per_second"]
         return values
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

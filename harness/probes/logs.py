@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
-from harness.probes._containers import Owned, image_ref, options, wait_exit
+from harness.probes import ProbeContext, register
+from harness.probes._containers import ContainerProbe, image_ref, wait_exit
 
 _DIFF_KIND = {0: "C", 1: "A", 2: "D"}
 
@@ -31,17 +31,11 @@ def inspect_with_size(client: Any, cid: str) -> dict:
 
 
 @register
-class LogsProbe(Probe):
+class LogsProbe(ContainerProbe):
     name = "logs"
 
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
-
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
-        owned = self._owned = Owned(ctx, self.name)
-        details: dict[str, Any] = {}
-        ctx.details[self.name] = details
+        opts, owned, details = self.start(ctx)
         kwargs: dict[str, Any] = {"environment": {"LOG_LINES": str(int(opts.get("lines", 1000)))}}
         if opts.get("command"):
             kwargs["command"] = list(opts["command"])
@@ -68,10 +62,3 @@ class LogsProbe(Probe):
             except OSError:
                 pass
         return values
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

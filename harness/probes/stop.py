@@ -19,14 +19,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
+from harness.probes import ProbeContext, register
 from harness.probes._containers import (
+    ContainerProbe,
     EventWatch,
-    Owned,
     event_seconds,
     image_ref,
     is_action,
-    options,
     pid1_cmdline,
     wait_log,
 )
@@ -57,16 +56,12 @@ def is_shell(argv: list[str] | None) -> bool:
 
 
 @register
-class StopProbe(Probe):
+class StopProbe(ContainerProbe):
     name = "stop"
 
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
-
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
+        opts, owned, _ = self.start(ctx)
         timeout = int(opts.get("stop_timeout", 3))
-        owned = self._owned = Owned(ctx, self.name)
         kwargs: dict[str, Any] = {}
         if opts.get("init"):
             kwargs["init"] = True
@@ -106,10 +101,3 @@ class StopProbe(Probe):
         if m.get("exit_code") is not None:
             values["exit_code"] = float(m["exit_code"])
         return values
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

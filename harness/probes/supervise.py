@@ -22,8 +22,8 @@ import signal
 import time
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
-from harness.probes._containers import Owned, image_ref, options, parse_top
+from harness.probes import ProbeContext, register
+from harness.probes._containers import ContainerProbe, image_ref, parse_top
 
 
 def worker_pids(procs: list[dict], match: str) -> list[int]:
@@ -43,11 +43,8 @@ def restart_policy(name: str) -> dict | None:
 
 
 @register
-class SuperviseProbe(Probe):
+class SuperviseProbe(ContainerProbe):
     name = "supervise"
-
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
 
     def _procs(self, containers: list[Any]) -> dict[str, list[dict]]:
         out = {}
@@ -60,10 +57,7 @@ class SuperviseProbe(Probe):
         return out
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
-        owned = self._owned = Owned(ctx, self.name)
-        details: dict[str, Any] = {}
-        ctx.details[self.name] = details
+        opts, owned, details = self.start(ctx)
         image = image_ref(ctx)
         mode = str(opts.get("mode", "single"))
         match = str(opts.get("worker_match", "worker.py"))
@@ -128,10 +122,3 @@ class SuperviseProbe(Probe):
             "running_while_broken": float(broken),
             "zombies": float(sum(zombie_count(ps) for ps in procs.values())),
         }
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

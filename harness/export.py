@@ -46,6 +46,15 @@ def pb_stats(values: list[float]) -> dict[str, Any]:
     data = [float(v) for v in values]
     if not data:
         raise ValueError("no values")
+    try:  # the installed pytest-benchmark's own statistics, so `compare` agrees with it exactly
+        from pytest_benchmark.stats import Stats
+    except ImportError:
+        Stats = None
+    if Stats is not None:
+        st = Stats()
+        for v in data:
+            st.update(v)
+        return {**{f: getattr(st, f) for f in Stats.fields}, "data": data, "iterations": 1}
     s = sorted(data)
     n = len(s)
     mean = statistics.mean(data)

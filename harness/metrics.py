@@ -96,11 +96,31 @@ def register(metric: Metric) -> Metric:
     return METRICS[metric.name]
 
 
+def _lookup(name: str) -> Metric | None:
+    """A metric by name; probe modules register their own, so load them once before giving up
+    (otherwise a metric's unit and kind would depend on what happened to be imported)."""
+    global _probes_loaded
+    if name not in METRICS and not _probes_loaded:
+        _probes_loaded = True
+        from harness.probes import known_probes
+
+        known_probes()
+    return METRICS.get(name)
+
+
+_probes_loaded = False
+
+
+def get(name: str) -> Metric | None:
+    """The Metric for `name` (probe metrics included), or None."""
+    return _lookup(name)
+
+
 def unit_of(name: str) -> str:
-    m = METRICS.get(name)
+    m = _lookup(name)
     return m.unit if m else ""
 
 
 def kind_of(name: str) -> str:
-    m = METRICS.get(name)
+    m = _lookup(name)
     return m.kind if m else "count"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import analysis
-from harness.metrics import CORE_METRICS, METRICS, kind_of, unit_of
+from harness.metrics import CORE_METRICS, get, kind_of, unit_of
 from harness.report import format as fmt
 from harness.report import plots
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
@@ -311,7 +311,7 @@ def _metrics_to_plot(definition: dict, v: dict, edf) -> list[str]:
 
 def _metric_plot(edf, metric: str, order: list[str], stem: str) -> PlotSpec:
     data = edf[edf["metric"] == metric].reset_index(drop=True)
-    meaning = METRICS[metric].meaning if metric in METRICS else metric
+    meaning = m.meaning if (m := get(metric)) else metric
     unit = unit_of(metric) or "value"
     if kind_of(metric) == "flag":
         caption = f"`{metric}`: {meaning}; share of trials where it was 1 (n on each bar)."

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from harness.metrics import METRICS, kind_of, unit_of
+from harness.metrics import get, kind_of, unit_of
 from harness.report import format as fmt
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -67,7 +67,7 @@ def _order(values, order=None) -> list:
 
 
 def _meaning(metric: str) -> str:
-    m = METRICS.get(metric)
+    m = get(metric)
     return f"{metric}: {m.meaning}" if m else metric
 
 

@@ -515,6 +515,8 @@ class Runner:
             for p in probes:
                 values = p.after_build(pctx)
                 metrics.update({k: val for k, val in values.items() if val is not None})
+            if exp.compressed and self.lab is not None:
+                metrics["pull_seconds"] = self._pull_back(pushed["ref"], result.image_id)
             trial = {**entry, "status": "ok", "error": None, "started_at": started, "ended_at": utcnow(),
                      "metrics": _clean(metrics), "image": _image_record(image, tag), "bases": base_ids,
                      "steps": _scrub(_steps_record(result), redact), "probe_data": _scrub(pctx.details, redact)}
@@ -535,6 +537,21 @@ class Runner:
                     p.cleanup(pctx)
             self._cleanup_trial(keep=self.opts.keep_images)
             shutil.rmtree(work, ignore_errors=True)
+
+    def _pull_back(self, ref: str, image_id: str) -> float:
+        """Seconds to pull the pushed image back from the lab registry after removing it locally.
+
+        Layers that are still present locally (the lab base's) are not transferred: this is what a
+        host that already has the base pulls for this image."""
+        dinspect.remove_image(image_id)
+        t0 = time.perf_counter()
+        cp = subprocess.run(["docker", "pull", "-q", ref], capture_output=True, text=True, timeout=900)
+        seconds = time.perf_counter() - t0
+        if cp.returncode != 0:
+            raise LabError(f"pull of {ref} from the lab registry failed: {(cp.stderr or cp.stdout).strip()[-200:]}",
+                           hint="is the lab registry up? `imagebench lab status`")
+        self._tracked.append(("image", ref))
+        return seconds
 
     def _diagnose_failure(self, result: BuildResult) -> None:
         """Turn a failed build caused by the environment into an error that stops the run clearly."""

@@ -86,7 +86,7 @@ def plots_block() -> str:
 def perf_block() -> str:
     rows = []
     quick = _runs(RESULTS / "perf" / "quick")
-    full = [r for r in _runs(RESULTS) if r.get("options", {}).get("trials") not in (None, 1)]
+    full = [r for r in _runs(RESULTS) if "--all" in r.get("command", []) and not r.get("options", {}).get("quick")]
     for label, runs, cmd in (("`imagebench run --all --quick`", quick, "one trial each"),
                              ("`imagebench run --all --trials 5`", full, "the reference run")):
         for r in runs[-1:]:

@@ -20,8 +20,8 @@ from harness.results import load_runs
 from helpers import FIXTURE_EXPERIMENTS, REPO, imagebench
 
 CORE = ["build_seconds", "build_span_seconds", "steps_total", "steps_cached", "steps_executed", "image_bytes",
-        "image_bytes_compressed", "layers", "context_bytes", "context_sent_bytes", "packages_os",
-        "packages_python"]
+        "image_bytes_compressed", "push_seconds", "pull_seconds", "layers", "context_bytes",
+        "context_sent_bytes", "packages_os", "packages_python"]
 
 
 def only_run(results: Path) -> dict:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from harness.experiment import Experiment, Variant
 from harness.lock import daemon_lock
 from harness.paths import REPO_ROOT, state_dir
 from harness.paths import results_dir as default_results_dir
-from harness.probes import BuildExtras, ProbeContext, get_probe
+from harness.probes import ProbeContext, collect_extras, get_probe
 from harness.results import Run, utcnow
 
 LABEL = dinspect.LABEL
@@ -458,12 +458,7 @@ class Runner:
             self._tracked.append((kind, ident))
 
         def build(**overrides: Any) -> BuildResult:
-            s = replace(spec, **{k: v_ for k, v_ in overrides.items() if k in BuildSpec.__dataclass_fields__})
-            if "build_args" in overrides:
-                s.build_args = {**spec.build_args, **overrides["build_args"]}
-            if "build_contexts" in overrides:
-                s.build_contexts = {**spec.build_contexts, **overrides["build_contexts"]}
-            res = run_build(s, redact=redact)
+            res = run_build(spec.with_overrides(**overrides), redact=redact)
             if res.image_id:
                 track("image", res.image_id)
             return res
@@ -474,13 +469,7 @@ class Runner:
         started = utcnow()
         metrics: dict[str, float] = {}
         try:
-            extras = BuildExtras()
-            for p in probes:
-                e = p.before_build(pctx)
-                extras.build_args.update(e.build_args)
-                extras.secrets += e.secrets
-                extras.flags += e.flags
-                redact |= e.redact
+            extras = collect_extras(probes, pctx)
             spec.build_args.update(extras.build_args)
             spec.secrets = extras.secrets
             spec.flags = extras.flags
@@ -628,20 +617,7 @@ class Runner:
 
     # -- cleanup --------------------------------------------------------------------------
     def _cleanup_trial(self, *, keep: bool) -> None:
-        import docker.errors
-
-        for kind, ident in reversed(self._tracked):
-            if kind == "image" and keep:
-                continue
-            with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
-                if kind == "container":
-                    self.client.api.remove_container(ident, force=True, v=True)
-                elif kind == "image":
-                    self.client.api.remove_image(ident, force=True)
-                elif kind == "network":
-                    self.client.api.remove_network(ident)
-                elif kind == "volume":
-                    self.client.api.remove_volume(ident, force=True)
+        dinspect.remove_tracked(self._tracked, keep_images=keep)
         self._tracked = []
 
     def _cleanup_run(self) -> None:

@@ -36,6 +36,17 @@ class BuildSpec:
     flags: list[str] = field(default_factory=list)
     timeout: float = 1800.0
 
+    def with_overrides(self, **overrides) -> BuildSpec:
+        """A copy with fields replaced; build_args and build_contexts are merged, not replaced."""
+        from dataclasses import replace
+
+        spec = replace(self, **{k: v for k, v in overrides.items() if k in BuildSpec.__dataclass_fields__})
+        if "build_args" in overrides:
+            spec.build_args = {**self.build_args, **overrides["build_args"]}
+        if "build_contexts" in overrides:
+            spec.build_contexts = {**self.build_contexts, **overrides["build_contexts"]}
+        return spec
+
 
 @dataclass
 class BuildResult:

@@ -88,6 +88,27 @@ def remove_image(image: str) -> None:
         pass
 
 
+def remove_tracked(tracked: list[tuple[str, str]], *, keep_images: bool = False) -> None:
+    """Remove what a trial created, newest first: ("container"|"image"|"network"|"volume", id)."""
+    import docker.errors
+
+    api = client().api
+    for kind, ident in reversed(tracked):
+        if kind == "image" and keep_images:
+            continue
+        try:
+            if kind == "container":
+                api.remove_container(ident, force=True, v=True)
+            elif kind == "image":
+                api.remove_image(ident, force=True)
+            elif kind == "network":
+                api.remove_network(ident)
+            elif kind == "volume":
+                api.remove_volume(ident, force=True)
+        except docker.errors.APIError:
+            pass
+
+
 def labelled_leftovers(label_key: str = LABEL, value: str | None = None) -> dict[str, list[str]]:
     """Containers, images, networks and volumes that carry the harness label (optionally a run's value)."""
     c = client()

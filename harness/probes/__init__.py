@@ -73,6 +73,19 @@ class Probe:
         return None
 
 
+def collect_extras(probes: list[Probe], ctx: ProbeContext) -> BuildExtras:
+    """Every probe's before_build, merged into one BuildExtras; secrets to redact go into ctx.redact."""
+    extras = BuildExtras()
+    for p in probes:
+        e = p.before_build(ctx)
+        extras.build_args.update(e.build_args)
+        extras.secrets += e.secrets
+        extras.flags += e.flags
+        ctx.redact |= e.redact
+    extras.redact = set(ctx.redact)
+    return extras
+
+
 PROBES: dict[str, type[Probe]] = {}
 _loaded = False
 

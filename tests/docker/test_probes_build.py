@@ -86,8 +86,9 @@ class Trial:
 
     def run(self, *probe_names: str) -> tuple[dict[str, float], dict[str, Any], Any]:
         from harness.engine.buildx import BuildSpec, run_build
+        from harness.engine.inspect import remove_tracked
         from harness.experiment import load_experiment
-        from harness.probes import BuildExtras, ProbeContext, get_probe
+        from harness.probes import ProbeContext, collect_extras, get_probe
 
         exp = load_experiment(self.experiment if isinstance(self.experiment, Path) else EXPERIMENTS / self.experiment)
         v = exp.variant(self.variant)
@@ -117,14 +118,7 @@ class Trial:
         tracked: list[tuple[str, str]] = []
 
         def build(**overrides):
-            from dataclasses import replace
-
-            s = replace(spec, **{k: x for k, x in overrides.items() if k in BuildSpec.__dataclass_fields__})
-            if "build_args" in overrides:
-                s.build_args = {**spec.build_args, **overrides["build_args"]}
-            if "build_contexts" in overrides:
-                s.build_contexts = {**spec.build_contexts, **overrides["build_contexts"]}
-            res = run_build(s, redact=redact)
+            res = run_build(spec.with_overrides(**overrides), redact=redact)
             self.logs.append(res.error_text)
             if res.image_id:
                 tracked.append(("image", res.image_id))
@@ -136,13 +130,7 @@ class Trial:
                            tag=tag, build=build, track=lambda k, i: tracked.append((k, i)), redact=redact)
         metrics: dict[str, float] = {}
         try:
-            extras = BuildExtras()
-            for p in probes:
-                e = p.before_build(ctx)
-                extras.build_args.update(e.build_args)
-                extras.secrets += e.secrets
-                extras.flags += e.flags
-                redact |= e.redact
+            extras = collect_extras(probes, ctx)
             spec.build_args.update(extras.build_args)
             spec.secrets, spec.flags = extras.secrets, extras.flags
             result = run_build(spec, redact=redact)
@@ -158,16 +146,7 @@ class Trial:
             for p in probes:
                 with contextlib.suppress(Exception):
                     p.cleanup(ctx)
-            for kind, ident in reversed(tracked):
-                with contextlib.suppress(Exception):
-                    if kind == "container":
-                        self.client.api.remove_container(ident, force=True, v=True)
-                    elif kind == "image":
-                        self.client.api.remove_image(ident, force=True)
-                    elif kind == "network":
-                        self.client.api.remove_network(ident)
-                    elif kind == "volume":
-                        self.client.api.remove_volume(ident, force=True)
+            remove_tracked(tracked)
             with contextlib.suppress(Exception):
                 self.client.api.remove_image(tag, force=True)
             self.redacted = set(redact)

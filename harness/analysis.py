@@ -63,7 +63,9 @@ def select_latest(runs: list[dict], df=None):
         df = load_table(runs=runs)
     if df.empty:
         return runs, df
-    keep = [chosen.get((m, e)) == r for m, e, r in zip(df["machine"], df["experiment"], df["run_id"], strict=True)]
+    keep = [
+        chosen.get((m, e)) == r for m, e, r in zip(df["machine"], df["experiment"], df["run_id"], strict=True)
+    ]
     return runs, df[keep].reset_index(drop=True)
 
 
@@ -79,8 +81,21 @@ def summary_table(df):
     if not df.empty:
         for key, group in df.groupby(KEYS, sort=True):
             s = stats.summarize(group["value"].to_numpy())
-            rows.append([*key, unit_of(key[-1]) or group["unit"].iloc[0], s["n"], s["median"], s["q1"], s["q3"],
-                         s["iqr"], s["mad"], s["min"], s["max"], s["cv"]])
+            rows.append(
+                [
+                    *key,
+                    unit_of(key[-1]) or group["unit"].iloc[0],
+                    s["n"],
+                    s["median"],
+                    s["q1"],
+                    s["q3"],
+                    s["iqr"],
+                    s["mad"],
+                    s["min"],
+                    s["max"],
+                    s["cv"],
+                ]
+            )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -123,7 +138,10 @@ def experiments_by_machine(runs: Iterable[dict]) -> dict[str, dict[str, dict]]:
         for name, definition in run.get("experiments", {}).items():
             previous = out.setdefault(run["machine"], {}).get(name, {})
             merged = dict(definition)
-            merged["not_measured"] = {**previous.get("not_measured", {}), **definition.get("not_measured", {})}
+            merged["not_measured"] = {
+                **previous.get("not_measured", {}),
+                **definition.get("not_measured", {}),
+            }
             out[run["machine"]][name] = merged
     return out
 
@@ -142,8 +160,13 @@ def _as_definitions(experiments) -> dict[str, dict]:
 
 
 def _values(df, machine, experiment, variant, scenario, metric):
-    sel = df[(df["machine"] == machine) & (df["experiment"] == experiment) & (df["variant"] == variant)
-             & (df["scenario"] == scenario) & (df["metric"] == metric)]
+    sel = df[
+        (df["machine"] == machine)
+        & (df["experiment"] == experiment)
+        & (df["variant"] == variant)
+        & (df["scenario"] == scenario)
+        & (df["metric"] == metric)
+    ]
     return sel.sort_values(["run_id", "trial"])["value"].to_numpy()
 
 
@@ -153,8 +176,15 @@ def _missing_reason(definition: dict, variants: Iterable[str]) -> str:
     return "; ".join(reasons) or "no successful trials of " + ", ".join(variants)
 
 
-def evaluate_claims(runs_or_df, experiments=None, *, latest: bool = False, with_p: bool = True, n_boot: int = N_BOOT,
-                    seed: int = SEED) -> list[dict]:
+def evaluate_claims(
+    runs_or_df,
+    experiments=None,
+    *,
+    latest: bool = False,
+    with_p: bool = True,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+) -> list[dict]:
     """Every claim of every experiment, judged per machine.
 
     `runs_or_df` is a list of run dicts (experiments then come from the runs) or the tidy
@@ -171,8 +201,11 @@ def evaluate_claims(runs_or_df, experiments=None, *, latest: bool = False, with_
         for name in sorted(defs_by_machine[machine]):
             definition = defs_by_machine[machine][name]
             for index, claim in enumerate(definition.get("claims", [])):
-                out.append(evaluate_claim(df, machine, definition, index, claim, n_boot=n_boot, seed=seed,
-                                          with_p=with_p))
+                out.append(
+                    evaluate_claim(
+                        df, machine, definition, index, claim, n_boot=n_boot, seed=seed, with_p=with_p
+                    )
+                )
     return out
 
 
@@ -195,22 +228,53 @@ def _inputs(runs_or_df, experiments, latest=False):
     return df, defs
 
 
-def evaluate_claim(df, machine: str, definition: dict, index: int, claim: dict, *, n_boot: int = N_BOOT,
-                   seed: int = SEED, with_p: bool = True) -> dict:
+def evaluate_claim(
+    df,
+    machine: str,
+    definition: dict,
+    index: int,
+    claim: dict,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    with_p: bool = True,
+) -> dict:
     """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims)."""
     metric, scenario = claim["metric"], claim.get("scenario", "cold")
     expect = claim.get("expect")
     kind = "delta" if expect == "delta" else "ratio" if expect else "check"
     res: dict[str, Any] = {
-        "machine": machine, "experiment": definition["name"], "index": index,
-        "kind": kind, "metric": metric, "unit": unit_of(metric),
-        "scenario": scenario, "label": claim.get("label", ""), "primary": bool(claim.get("primary", False)),
-        "baseline": claim.get("baseline"), "candidate": claim.get("candidate"), "variant": claim.get("variant"),
-        "op": claim.get("op"), "value": claim.get("value"), "expect": expect,
-        "tolerance": claim.get("tolerance"), "tolerance_rel": claim.get("tolerance_rel"),
-        "n_baseline": 0, "n_candidate": 0, "baseline_median": None, "candidate_median": None, "median": None,
-        "ratio": None, "delta": None, "low": None, "high": None, "p": None, "yes": None, "verdict": NOT_MEASURED,
-        "reason": None, "figure": "–",
+        "machine": machine,
+        "experiment": definition["name"],
+        "index": index,
+        "kind": kind,
+        "metric": metric,
+        "unit": unit_of(metric),
+        "scenario": scenario,
+        "label": claim.get("label", ""),
+        "primary": bool(claim.get("primary", False)),
+        "baseline": claim.get("baseline"),
+        "candidate": claim.get("candidate"),
+        "variant": claim.get("variant"),
+        "op": claim.get("op"),
+        "value": claim.get("value"),
+        "expect": expect,
+        "tolerance": claim.get("tolerance"),
+        "tolerance_rel": claim.get("tolerance_rel"),
+        "n_baseline": 0,
+        "n_candidate": 0,
+        "baseline_median": None,
+        "candidate_median": None,
+        "median": None,
+        "ratio": None,
+        "delta": None,
+        "low": None,
+        "high": None,
+        "p": None,
+        "yes": None,
+        "verdict": NOT_MEASURED,
+        "reason": None,
+        "figure": "–",
     }
     name = definition["name"]
     if kind == "check":
@@ -261,8 +325,9 @@ def _evaluate_check(res: dict, v, definition: dict) -> dict:
     return res
 
 
-def delta_ci(baseline, candidate, *, n_boot: int = N_BOOT, seed: int = SEED, conf: float = 0.95,
-             with_p: bool = True) -> dict:
+def delta_ci(
+    baseline, candidate, *, n_boot: int = N_BOOT, seed: int = SEED, conf: float = 0.95, with_p: bool = True
+) -> dict:
     """Difference of medians candidate - baseline with a percentile bootstrap interval (each group
     resampled independently, seeded), the additive twin of `stats.ratio_ci`. Identical values give
     the degenerate interval [d, d]; fewer than 2 values in a group give no interval."""
@@ -310,7 +375,9 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
         d.update(low=d["delta"], high=d["delta"])
         res["reason"] = EXACT_REASON
     value = float(res["value"] or 0.0)
-    tol = res["tolerance"] if res["tolerance"] is not None else abs(value) * float(res["tolerance_rel"] or 0.0)
+    tol = (
+        res["tolerance"] if res["tolerance"] is not None else abs(value) * float(res["tolerance_rel"] or 0.0)
+    )
     res["tolerance_abs"] = float(tol)
     res.update(delta=d["delta"], low=d["low"], high=d["high"], p=d["p_value"])
     if d["low"] is None:
@@ -336,8 +403,10 @@ def delta_figure(res: dict) -> str:
     elif res.get("low") is not None:
         parts.append("the same in every trial")
     tol = res.get("tolerance_abs") or 0.0
-    parts.append(f"expected {signed(float(res['value'] or 0.0))}"
-                 + (f" ± {fmt.human_value(m, tol)}" if tol else " exactly"))
+    parts.append(
+        f"expected {signed(float(res['value'] or 0.0))}"
+        + (f" ± {fmt.human_value(m, tol)}" if tol else " exactly")
+    )
     head = signed(res["delta"]) if res.get("delta") is not None else "–"
     return f"{head} ({'; '.join(parts)})"
 
@@ -366,7 +435,9 @@ def check_figure(res: dict) -> str:
     return f"{text}, n={res['n_candidate']} {claim}"
 
 
-def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None, *, with_p: bool = True) -> list[dict]:
+def experiment_verdicts(
+    runs: list[dict], claims: list[dict] | None = None, *, with_p: bool = True
+) -> list[dict]:
     """One verdict per machine x experiment in the runs.
 
     "not measured here" when the experiment has no ok trial on that machine (reason: the
@@ -401,14 +472,24 @@ def experiment_verdicts(runs: list[dict], claims: list[dict] | None = None, *, w
             key = (machine, name)
             mine = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
             errors = sorted(set(failed.get(key, [])))
-            row = {"machine": machine, "experiment": name, "practice": d.get("practice", name),
-                   "section": d.get("section", ""), "claim": d.get("claim", ""), "article": d.get("article", ""),
-                   "ok_trials": ok.get(key, 0), "failed_trials": len(failed.get(key, [])), "claims": mine,
-                   "primary": next((c for c in mine if c["primary"]), mine[0] if mine else None),
-                   "reason": None}
+            row = {
+                "machine": machine,
+                "experiment": name,
+                "practice": d.get("practice", name),
+                "section": d.get("section", ""),
+                "claim": d.get("claim", ""),
+                "article": d.get("article", ""),
+                "ok_trials": ok.get(key, 0),
+                "failed_trials": len(failed.get(key, [])),
+                "claims": mine,
+                "primary": next((c for c in mine if c["primary"]), mine[0] if mine else None),
+                "reason": None,
+            }
             if row["ok_trials"] == 0:
                 row["verdict"] = NOT_MEASURED
-                notes = {f"{v}: {r}" for v, r in (d.get("not_measured") or {}).items()} | skipped.get(key, set())
+                notes = {f"{v}: {r}" for v, r in (d.get("not_measured") or {}).items()} | skipped.get(
+                    key, set()
+                )
                 row["reason"] = "; ".join(sorted(notes) + errors) or "no trials recorded"
             else:
                 row["verdict"] = combine([c["verdict"] for c in mine])
@@ -440,8 +521,22 @@ def catalog_order(defs: dict[str, dict]) -> list[str]:
 # --------------------------------------------------------------------------- steps
 
 
-STEP_COLUMNS = ["machine", "run_id", "experiment", "variant", "scenario", "trial", "index", "name", "stage",
-                "instruction", "cached", "seconds", "start_offset", "end_offset"]
+STEP_COLUMNS = [
+    "machine",
+    "run_id",
+    "experiment",
+    "variant",
+    "scenario",
+    "trial",
+    "index",
+    "name",
+    "stage",
+    "instruction",
+    "cached",
+    "seconds",
+    "start_offset",
+    "end_offset",
+]
 
 
 def steps_table(runs: Iterable[dict]):
@@ -455,13 +550,28 @@ def steps_table(runs: Iterable[dict]):
             if t.get("status") != "ok":
                 continue
             for s in t.get("steps") or []:
-                rows.append([run["machine"], run["run_id"], t["experiment"], t["variant"], t["scenario"],
-                             int(t["trial"]), int(s.get("index", 0)), str(s.get("name", "")),
-                             str(s.get("stage") or ""), str(s.get("instruction") or ""), bool(s.get("cached")),
-                             _num(s.get("seconds")), _num(s.get("start_offset")), _num(s.get("end_offset"))])
+                rows.append(
+                    [
+                        run["machine"],
+                        run["run_id"],
+                        t["experiment"],
+                        t["variant"],
+                        t["scenario"],
+                        int(t["trial"]),
+                        int(s.get("index", 0)),
+                        str(s.get("name", "")),
+                        str(s.get("stage") or ""),
+                        str(s.get("instruction") or ""),
+                        bool(s.get("cached")),
+                        _num(s.get("seconds")),
+                        _num(s.get("start_offset")),
+                        _num(s.get("end_offset")),
+                    ]
+                )
     df = pd.DataFrame(rows, columns=STEP_COLUMNS)
-    return df.sort_values(["machine", "run_id", "experiment", "variant", "scenario", "trial", "index"],
-                          kind="stable").reset_index(drop=True)
+    return df.sort_values(
+        ["machine", "run_id", "experiment", "variant", "scenario", "trial", "index"], kind="stable"
+    ).reset_index(drop=True)
 
 
 def _num(x) -> float:
@@ -472,12 +582,18 @@ def _num(x) -> float:
     return v
 
 
-def representative_trial(df, machine: str, experiment: str, variant: str, scenario: str,
-                         metric: str = "build_seconds") -> tuple[str, int] | None:
+def representative_trial(
+    df, machine: str, experiment: str, variant: str, scenario: str, metric: str = "build_seconds"
+) -> tuple[str, int] | None:
     """(run_id, trial) whose `metric` is the median of its cell (the lower middle one when n is
     even; ties broken by run and trial): the build a waterfall shows."""
-    sel = df[(df["machine"] == machine) & (df["experiment"] == experiment) & (df["variant"] == variant)
-             & (df["scenario"] == scenario) & (df["metric"] == metric)]
+    sel = df[
+        (df["machine"] == machine)
+        & (df["experiment"] == experiment)
+        & (df["variant"] == variant)
+        & (df["scenario"] == scenario)
+        & (df["metric"] == metric)
+    ]
     if sel.empty:
         return None
     ordered = sel.sort_values(["value", "run_id", "trial"], kind="stable")

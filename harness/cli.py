@@ -38,8 +38,11 @@ def cmd_lab(args: argparse.Namespace) -> int:
     from harness import lab
 
     if args.lab_cmd == "up":
-        status = lab.lab_up(profile=args.profile, bases=args.bases,
-                            progress=(lambda m: None) if args.json else (lambda m: print(m, flush=True)))
+        status = lab.lab_up(
+            profile=args.profile,
+            bases=args.bases,
+            progress=(lambda m: None) if args.json else (lambda m: print(m, flush=True)),
+        )
         if args.json:
             _print_json(status)
         else:
@@ -62,16 +65,25 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 def _lab_summary(s: dict) -> str:
     eng = s.get("engine") or {}
-    lines = [f"engine     {eng.get('engine_version') or eng.get('version')} (buildx {eng.get('buildx_version') or eng.get('buildx')}, "
-             f"storage {eng.get('storage_driver')})"]
+    lines = [
+        f"engine     {eng.get('engine_version') or eng.get('version')} (buildx {eng.get('buildx_version') or eng.get('buildx')}, "
+        f"storage {eng.get('storage_driver')})"
+    ]
     for b in s.get("bases") or []:
         size = b.get("bytes")
-        lines.append(f"base       {b.get('lab_tag')}  {(b.get('image_id') or '')[:19]}  "
-                     f"{size / 1e6:.1f} MB" if size else f"base       {b.get('lab_tag')}  (missing)")
+        lines.append(
+            f"base       {b.get('lab_tag')}  {(b.get('image_id') or '')[:19]}  {size / 1e6:.1f} MB"
+            if size
+            else f"base       {b.get('lab_tag')}  (missing)"
+        )
     for key in ("index", "apt_proxy", "registry"):
         part = s.get(key) or {}
         state = "up" if part.get("alive") else "DOWN"
-        extra = f", {part.get('packages')} packages" if key == "index" and part.get("packages") is not None else ""
+        extra = (
+            f", {part.get('packages')} packages"
+            if key == "index" and part.get("packages") is not None
+            else ""
+        )
         lines.append(f"{key:<10} {part.get('url')}  {state}{extra}")
     net = s.get("network") or {}
     mbps = (net.get("measured_bps") or 0) / 1e6  # bits per second
@@ -87,13 +99,23 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     exps = discover(args.experiments)
     if args.json:
-        _print_json([{
-            "name": e.name, "practice": e.practice, "section": e.section, "claim": e.claim, "article": e.article,
-            "default": e.default, "variants": [v.name for v in e.variants],
-            "scenarios": sorted({s for v in e.variants for s in v.scenarios}),
-            "requires": sorted(set(e.requires) | {r for v in e.variants for r in v.requires}),
-            "probes": list(e.probes),
-        } for e in exps])
+        _print_json(
+            [
+                {
+                    "name": e.name,
+                    "practice": e.practice,
+                    "section": e.section,
+                    "claim": e.claim,
+                    "article": e.article,
+                    "default": e.default,
+                    "variants": [v.name for v in e.variants],
+                    "scenarios": sorted({s for v in e.variants for s in v.scenarios}),
+                    "requires": sorted(set(e.requires) | {r for v in e.variants for r in v.requires}),
+                    "probes": list(e.probes),
+                }
+                for e in exps
+            ]
+        )
         return 0
     width = max((len(e.name) for e in exps), default=10)
     for e in exps:
@@ -200,7 +222,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         exps = select(args.names, all_=args.all, root=args.experiments)
     outcome = run_experiments(exps, opts, _reporter(args), resume=args.resume)
     print(f"results: {outcome.path}")
-    print(f"trials: {outcome.ok} ok, {outcome.failed} failed, {outcome.skipped} skipped (not measurable here)")
+    print(
+        f"trials: {outcome.ok} ok, {outcome.failed} failed, {outcome.skipped} skipped (not measurable here)"
+    )
     return ExitStatus.FAILURE if outcome.failed else 0
 
 
@@ -208,8 +232,14 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.compare import compare, render_compare
 
     opts = _run_options(args, argv)
-    outcome, summary = compare(Path(args.a), Path(args.b), context=Path(args.context) if args.context else None,
-                               opts=opts, reporter=_reporter(args), scenarios=tuple(args.scenario or ("cold",)))
+    outcome, summary = compare(
+        Path(args.a),
+        Path(args.b),
+        context=Path(args.context) if args.context else None,
+        opts=opts,
+        reporter=_reporter(args),
+        scenarios=tuple(args.scenario or ("cold",)),
+    )
     if args.json:
         _print_json(summary)
     else:
@@ -248,8 +278,13 @@ def cmd_drift(args: argparse.Namespace) -> int:
         code, text = run_history(args.history, Path(args.results), json_out=args.json)
         print(text)
         return code
-    thresholds = Thresholds(compressed_bytes=args.size_bytes, uncompressed_bytes=args.size_bytes,
-                            pct=args.size_pct, layers=args.layers, digest=args.digest)
+    thresholds = Thresholds(
+        compressed_bytes=args.size_bytes,
+        uncompressed_bytes=args.size_bytes,
+        pct=args.size_pct,
+        layers=args.layers,
+        digest=args.digest,
+    )
     code, text = run_drift(args.images or None, Path(args.results), json_out=args.json, thresholds=thresholds)
     print(text)
     return code
@@ -258,9 +293,16 @@ def cmd_drift(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from harness.gate import run_gate
 
-    code, text = run_gate(Path(args.baseline), Path(args.current), size_bytes=args.size_bytes,
-                          size_pct=args.size_pct, layers=args.layers, time_ratio=args.time_ratio,
-                          summary=Path(args.summary) if args.summary else None, json_out=args.json)
+    code, text = run_gate(
+        Path(args.baseline),
+        Path(args.current),
+        size_bytes=args.size_bytes,
+        size_pct=args.size_pct,
+        layers=args.layers,
+        time_ratio=args.time_ratio,
+        summary=Path(args.summary) if args.summary else None,
+        json_out=args.json,
+    )
     print(text)
     return code
 
@@ -282,30 +324,47 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--trials", type=_trials_arg, default=None,
-                   help="trials per variant and scenario, or 'auto' (until the median's 95%% CI is within +/-3%%)")
+    p.add_argument(
+        "--trials",
+        type=_trials_arg,
+        default=None,
+        help="trials per variant and scenario, or 'auto' (until the median's 95%% CI is within +/-3%%)",
+    )
     p.add_argument("--max-trials", type=int, default=15, help="cap for --trials auto (default 15)")
     p.add_argument("--seed", type=int, default=None, help="seed of the per-trial variant shuffle (recorded)")
     p.add_argument("--warmup", action="store_true", help="one uncounted build per variant first")
     p.add_argument("--keep-images", action="store_true", help="keep the images the run built")
-    p.add_argument("--builder", default=None, help="buildx builder to use (any driver); default: the current one")
+    p.add_argument(
+        "--builder", default=None, help="buildx builder to use (any driver); default: the current one"
+    )
     p.add_argument("--no-wait", action="store_true", help="exit at once if another run holds the daemon lock")
     p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="imagebench", description="Measure Docker best practices with paired image variants.")
+    parser = _Parser(
+        prog="imagebench", description="Measure Docker best practices with paired image variants."
+    )
     parser.add_argument("--version", action="version", version=f"imagebench {__version__}")
-    parser.add_argument("--results", default=str(default_results_dir()),
-                        help="results directory (default: results/ of the checkout)")
+    parser.add_argument(
+        "--results",
+        default=str(default_results_dir()),
+        help="results directory (default: results/ of the checkout)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("lab", help="prepare, inspect or stop the controlled environment")
     lab_sub = p.add_subparsers(dest="lab_cmd", metavar="up|status|down", parser_class=_Parser)
-    up = lab_sub.add_parser("up", help="engine check, stand-in bases, package index, apt proxy, registry, network")
+    up = lab_sub.add_parser(
+        "up", help="engine check, stand-in bases, package index, apt proxy, registry, network"
+    )
     up.add_argument("--profile", default="unlimited", help="network profile: unlimited, 100mbit, 20mbit")
-    up.add_argument("--bases", choices=("lab", "registry"), default="lab",
-                    help="lab stand-ins built offline (default) or public images pulled once and pinned")
+    up.add_argument(
+        "--bases",
+        choices=("lab", "registry"),
+        default="lab",
+        help="lab stand-ins built offline (default) or public images pulled once and pinned",
+    )
     up.add_argument("--json", action="store_true")
     st = lab_sub.add_parser("status", help="what runs, versions, bases with digests, measured network rate")
     st.add_argument("--json", action="store_true")
@@ -321,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="the whole catalog")
     p.add_argument("--quick", action="store_true", help="one trial each, only the scenarios the claims need")
     p.add_argument("--resume", metavar="RUN", default=None, help="measure only the missing trials of RUN")
-    p.add_argument("--shard", type=_shard_arg, default=None, help="i/n: run the i-th of n deterministic shares")
+    p.add_argument(
+        "--shard", type=_shard_arg, default=None, help="i/n: run the i-th of n deterministic shares"
+    )
     p.add_argument("--bases", choices=("lab", "registry"), default="lab")
     _add_run_flags(p)
 
@@ -329,8 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", metavar="A.Dockerfile")
     p.add_argument("b", metavar="B.Dockerfile")
     p.add_argument("--context", default=None, help="build context (default: the folder of A)")
-    p.add_argument("--scenario", action="append", default=None,
-                   choices=("cold", "warm"), help="cache scenarios (default: cold)")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=None,
+        choices=("cold", "warm"),
+        help="cache scenarios (default: cold)",
+    )
     p.add_argument("--json", action="store_true")
     _add_run_flags(p)
 
@@ -341,24 +407,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output directory (default: RESULTS/report)")
 
     p = sub.add_parser("drift", help="observe base images now, append to history, flag changes")
-    p.add_argument("--images", nargs="*", default=None, help="image references (default: the lab's bases and "
-                   "python:3.13-slim, 3.12-slim, 3.12-alpine, 3.12 where a registry answers)")
+    p.add_argument(
+        "--images",
+        nargs="*",
+        default=None,
+        help="image references (default: the lab's bases and "
+        "python:3.13-slim, 3.12-slim, 3.12-alpine, 3.12 where a registry answers)",
+    )
     p.add_argument("--size-bytes", type=int, default=0, help="allowed size change in bytes (default 0)")
     p.add_argument("--size-pct", type=float, default=None, help="also require this percent change to flag")
     p.add_argument("--layers", type=int, default=0, help="allowed change in layer count")
     p.add_argument("--digest", action="store_true", help="flag a new digest even when nothing else changed")
-    p.add_argument("--history", metavar="IMAGE", default=None,
-                   help="print IMAGE's history (published + observed) instead of observing")
+    p.add_argument(
+        "--history",
+        metavar="IMAGE",
+        default=None,
+        help="print IMAGE's history (published + observed) instead of observing",
+    )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("gate", help="exit non-zero on a regression between two results directories")
     p.add_argument("--baseline", required=True)
     p.add_argument("--current", required=True)
-    p.add_argument("--size-bytes", type=int, default=0, help="allowed growth of exact sizes in bytes (default 0)")
+    p.add_argument(
+        "--size-bytes", type=int, default=0, help="allowed growth of exact sizes in bytes (default 0)"
+    )
     p.add_argument("--size-pct", type=float, default=None, help="allowed growth of exact sizes in percent")
     p.add_argument("--layers", type=int, default=0, help="allowed growth of layer counts")
-    p.add_argument("--time-ratio", type=float, default=1.10,
-                   help="fail when the lower bound of current/baseline time exceeds this (default 1.10)")
+    p.add_argument(
+        "--time-ratio",
+        type=float,
+        default=1.10,
+        help="fail when the lower bound of current/baseline time exceeds this (default 1.10)",
+    )
     p.add_argument("--summary", default=None, help="also write the Markdown summary here")
     p.add_argument("--json", action="store_true")
 
@@ -376,8 +457,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return ExitStatus.USAGE
     handlers = {
-        "lab": cmd_lab, "list": cmd_list, "table": cmd_table, "report": cmd_report, "drift": cmd_drift,
-        "gate": cmd_gate, "export": cmd_export,
+        "lab": cmd_lab,
+        "list": cmd_list,
+        "table": cmd_table,
+        "report": cmd_report,
+        "drift": cmd_drift,
+        "gate": cmd_gate,
+        "export": cmd_export,
     }
     try:
         if args.command == "run":

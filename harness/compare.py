@@ -15,8 +15,14 @@ from harness.errors import UsageError
 from harness.experiment import Claim, Experiment, Variant
 from harness.runner import RunOptions, RunOutcome, run_experiments
 
-SUMMARY_METRICS = ("build_seconds", "image_bytes", "image_bytes_compressed", "layers", "steps_executed",
-                   "context_bytes")
+SUMMARY_METRICS = (
+    "build_seconds",
+    "image_bytes",
+    "image_bytes_compressed",
+    "layers",
+    "steps_executed",
+    "context_bytes",
+)
 
 
 def _variant_name(path: Path, other: Path) -> str:
@@ -28,7 +34,9 @@ def _variant_name(path: Path, other: Path) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", name).strip("-") or "a"
 
 
-def make_pair(a: Path, b: Path, context: Path | None, folder: Path, scenarios: tuple[str, ...] = ("cold",)) -> Experiment:
+def make_pair(
+    a: Path, b: Path, context: Path | None, folder: Path, scenarios: tuple[str, ...] = ("cold",)
+) -> Experiment:
     for p in (a, b):
         if not p.is_file():
             raise UsageError(f"Dockerfile not found: {p}")
@@ -49,16 +57,39 @@ def make_pair(a: Path, b: Path, context: Path | None, folder: Path, scenarios: t
         Variant(name=na, dockerfile="A.Dockerfile", context=str(context), scenarios=scenarios),
         Variant(name=nb, dockerfile="B.Dockerfile", context=str(context), scenarios=scenarios),
     )
-    claims = tuple(Claim(metric=m, scenario=scenarios[0], expect="lower", baseline=na, candidate=nb)
-                   for m in ("image_bytes", "build_seconds"))
-    return Experiment(name="compare", path=folder, practice="compare", section="dockerfile",
-                      claim=f"{b.name} against {a.name}", article="", summary="", default=False, trials=5,
-                      compressed=True, probes=(), metrics=("gcc_present",), requires=(), edits={},
-                      variants=variants, claims=claims)
+    claims = tuple(
+        Claim(metric=m, scenario=scenarios[0], expect="lower", baseline=na, candidate=nb)
+        for m in ("image_bytes", "build_seconds")
+    )
+    return Experiment(
+        name="compare",
+        path=folder,
+        practice="compare",
+        section="dockerfile",
+        claim=f"{b.name} against {a.name}",
+        article="",
+        summary="",
+        default=False,
+        trials=5,
+        compressed=True,
+        probes=(),
+        metrics=("gcc_present",),
+        requires=(),
+        edits={},
+        variants=variants,
+        claims=claims,
+    )
 
 
-def compare(a: Path, b: Path, *, context: Path | None, opts: RunOptions, reporter=None,
-            scenarios: tuple[str, ...] = ("cold",)) -> tuple[RunOutcome, dict[str, Any]]:
+def compare(
+    a: Path,
+    b: Path,
+    *,
+    context: Path | None,
+    opts: RunOptions,
+    reporter=None,
+    scenarios: tuple[str, ...] = ("cold",),
+) -> tuple[RunOutcome, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="imagebench-compare-") as tmp:
         folder = Path(tmp) / "compare"
         folder.mkdir()
@@ -83,9 +114,16 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
         if len(va) == 0 or len(vb) == 0:
             continue
         r = ratio_ci(va, vb, seed=run.get("seed", 0) % (2**31))
-        rows.append({"metric": metric, "unit": sub.unit.iloc[0], base: float(np.median(va)),
-                     cand: float(np.median(vb)), "n": min(len(va), len(vb)),
-                     **{k: r.get(k) for k in ("ratio", "low", "high", "p_value")}})
+        rows.append(
+            {
+                "metric": metric,
+                "unit": sub.unit.iloc[0],
+                base: float(np.median(va)),
+                cand: float(np.median(vb)),
+                "n": min(len(va), len(vb)),
+                **{k: r.get(k) for k in ("ratio", "low", "high", "p_value")},
+            }
+        )
     failed = [f"{t['variant']}: {t.get('error')}" for t in run["trials"] if t["status"] == "failed"]
     return {"run_id": run["run_id"], "baseline": base, "candidate": cand, "rows": rows, "failed": failed}
 
@@ -105,8 +143,15 @@ def render_compare(summary: dict[str, Any]) -> str:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
         ci = "-" if r["low"] is None else f"{r['low']:.3f} - {r['high']:.3f}"
         p = "-" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        table.add_row(r["metric"], human_value(r["metric"], r[base]), human_value(r["metric"], r[cand]), str(r["n"]),
-                      ratio, ci, p)
+        table.add_row(
+            r["metric"],
+            human_value(r["metric"], r[base]),
+            human_value(r["metric"], r[cand]),
+            str(r["n"]),
+            ratio,
+            ci,
+            p,
+        )
     console = Console(record=True, width=110)
     with console.capture() as cap:
         console.print(table)

@@ -104,7 +104,7 @@ def _pm_version_key(version: str) -> list:
             # '~' sorts before everything, even the end; letters before non-letters
             out.append((*(-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in alpha), 0))
             out.append(int(digits) if digits else 0)
-            s = s[len(alpha) + len(digits):]
+            s = s[len(alpha) + len(digits) :]
         out.append((0,))  # the end: after '~', before anything else
         return out
 
@@ -161,8 +161,14 @@ def parse_probe(text: str) -> tuple[str | None, dict[str, str] | None, str | Non
 # --------------------------------------------------------------------------- observing
 
 
-def observe(image_ref: str, *, registry: RegistryClient | None = None, client: Any = None,
-            inspect: bool = True, keep_image: bool = False) -> dict:
+def observe(
+    image_ref: str,
+    *,
+    registry: RegistryClient | None = None,
+    client: Any = None,
+    inspect: bool = True,
+    keep_image: bool = False,
+) -> dict:
     """Observe one image tag now.
 
     The registry gives the digest, layers and compressed size (RegistryError, exit 3, when it
@@ -181,14 +187,26 @@ def observe(image_ref: str, *, registry: RegistryClient | None = None, client: A
     registry = registry or RegistryClient()
     info = registry.resolve(ref)
     obs: dict[str, Any] = {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-        "image": ref.familiar(), "registry": ref.registry, "repository": ref.repository, "tag": ref.tag,
-        "digest": info.digest, "index_digest": info.index_digest, "image_id": info.config_digest,
-        "compressed_bytes": info.compressed_bytes, "uncompressed_bytes": None,
-        "layers": len(info.layers), "layer_digests": [layer["digest"] for layer in info.layers],
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "image": ref.familiar(),
+        "registry": ref.registry,
+        "repository": ref.repository,
+        "tag": ref.tag,
+        "digest": info.digest,
+        "index_digest": info.index_digest,
+        "image_id": info.config_digest,
+        "compressed_bytes": info.compressed_bytes,
+        "uncompressed_bytes": None,
+        "layers": len(info.layers),
+        "layer_digests": [layer["digest"] for layer in info.layers],
         "layer_sizes": [layer["size"] for layer in info.layers],
-        "package_manager": None, "packages": None, "python_version": None,
-        "observed_at": utcnow(), "source": "registry", "errors": [],
+        "package_manager": None,
+        "packages": None,
+        "python_version": None,
+        "observed_at": utcnow(),
+        "source": "registry",
+        "errors": [],
     }
     if inspect:
         try:
@@ -235,8 +253,9 @@ def _inspect_in_engine(obs: dict, pinned, client: Any, *, keep_image: bool) -> N
         obs["image_id"] = image.id or obs["image_id"]
         engine_layers = len((image.attrs.get("RootFS") or {}).get("Layers") or [])
         if engine_layers and engine_layers != obs["layers"]:
-            obs["errors"].append(f"{obs['image']}: engine counts {engine_layers} layers, "
-                                 f"the manifest {obs['layers']}")
+            obs["errors"].append(
+                f"{obs['image']}: engine counts {engine_layers} layers, the manifest {obs['layers']}"
+            )
         out = _run_probe(client, name)
         obs["package_manager"], obs["packages"], obs["python_version"] = parse_probe(out)
     except docker.errors.DockerException as exc:
@@ -250,19 +269,24 @@ def _inspect_in_engine(obs: dict, pinned, client: Any, *, keep_image: bool) -> N
 def _run_probe(client: Any, image: str) -> str:
     import docker.errors
 
-    container = client.containers.create(image, command=["sh", "-c", PROBE_SCRIPT], entrypoint=[],
-                                         network_mode="none", user="0", detach=True)
+    container = client.containers.create(
+        image, command=["sh", "-c", PROBE_SCRIPT], entrypoint=[], network_mode="none", user="0", detach=True
+    )
     try:
         container.start()
         try:
             status = container.wait(timeout=PROBE_TIMEOUT)
         except Exception:
-            raise EnvironmentProblem(f"{image}: the package probe did not finish in {PROBE_TIMEOUT:g} s") from None
+            raise EnvironmentProblem(
+                f"{image}: the package probe did not finish in {PROBE_TIMEOUT:g} s"
+            ) from None
         out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
         if "@@end" not in out:
             err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace").strip()
-            raise EnvironmentProblem(f"{image}: package probe failed (exit {status.get('StatusCode')}): "
-                                     f"{(err.splitlines() or ['no output'])[-1][:200]}")
+            raise EnvironmentProblem(
+                f"{image}: package probe failed (exit {status.get('StatusCode')}): "
+                f"{(err.splitlines() or ['no output'])[-1][:200]}"
+            )
         return out
     finally:
         with contextlib.suppress(docker.errors.DockerException):
@@ -317,7 +341,9 @@ def read_observations(path: Path, *, on_skip: Callable[[str], None] | None = Non
                 if not isinstance(obs, dict) or obs.get("schema") != SCHEMA or not obs.get("observed_at"):
                     raise ValueError("not a drift observation")
                 if int(obs.get("schema_version", 0)) > SCHEMA_VERSION:
-                    raise ValueError(f"schema_version {obs.get('schema_version')} is newer than this imagebench")
+                    raise ValueError(
+                        f"schema_version {obs.get('schema_version')} is newer than this imagebench"
+                    )
             except (ValueError, TypeError) as exc:
                 msg = f"{path}:{number}: skipped corrupt observation ({str(exc)[:80]})"
                 if on_skip:
@@ -363,8 +389,13 @@ def diff_packages(before: dict[str, str] | None, after: dict[str, str] | None) -
             continue
         target = upgraded if compare_versions(after[n], before[n]) > 0 else downgraded
         target[n] = {"before": before[n], "after": after[n]}
-    return {"added": added, "removed": removed, "upgraded": upgraded, "downgraded": downgraded,
-            "changed": len(added) + len(removed) + len(upgraded) + len(downgraded)}
+    return {
+        "added": added,
+        "removed": removed,
+        "upgraded": upgraded,
+        "downgraded": downgraded,
+        "changed": len(added) + len(removed) + len(upgraded) + len(downgraded),
+    }
 
 
 def diff(prev: dict, cur: dict) -> dict:
@@ -378,17 +409,28 @@ def diff(prev: dict, cur: dict) -> dict:
     pkgs = diff_packages(prev.get("packages"), cur.get("packages"))
     return {
         "image": cur.get("image") or prev.get("image"),
-        "from": {"observed_at": prev.get("observed_at"), "digest": prev.get("digest"), "source": prev.get("source")},
-        "to": {"observed_at": cur.get("observed_at"), "digest": cur.get("digest"), "source": cur.get("source")},
+        "from": {
+            "observed_at": prev.get("observed_at"),
+            "digest": prev.get("digest"),
+            "source": prev.get("source"),
+        },
+        "to": {
+            "observed_at": cur.get("observed_at"),
+            "digest": cur.get("digest"),
+            "source": cur.get("source"),
+        },
         "digest_changed": prev.get("digest") != cur.get("digest"),
         "image_id_changed": prev.get("image_id") != cur.get("image_id"),
         "compressed_bytes": _delta(prev.get("compressed_bytes"), cur.get("compressed_bytes")),
         "uncompressed_bytes": _delta(prev.get("uncompressed_bytes"), cur.get("uncompressed_bytes")),
         "layers": layers,
         "packages": pkgs,
-        "python_version": {"before": prev.get("python_version"), "after": cur.get("python_version"),
-                           "changed": prev.get("python_version") != cur.get("python_version")
-                           and None not in (prev.get("python_version"), cur.get("python_version"))},
+        "python_version": {
+            "before": prev.get("python_version"),
+            "after": cur.get("python_version"),
+            "changed": prev.get("python_version") != cur.get("python_version")
+            and None not in (prev.get("python_version"), cur.get("python_version")),
+        },
     }
 
 
@@ -418,8 +460,10 @@ def judge(d: dict, thresholds: Thresholds | None = None) -> list[str]:
     """The reasons `d` (a diff) is drift beyond `thresholds`; empty when it is not."""
     t = thresholds or Thresholds()
     reasons = []
-    for key, limit, label in (("compressed_bytes", t.compressed_bytes, "compressed size"),
-                              ("uncompressed_bytes", t.uncompressed_bytes, "uncompressed size")):
+    for key, limit, label in (
+        ("compressed_bytes", t.compressed_bytes, "compressed size"),
+        ("uncompressed_bytes", t.uncompressed_bytes, "uncompressed size"),
+    ):
         delta, pct = d[key]["delta"], d[key]["pct"]
         if delta is None or abs(delta) <= limit:
             continue
@@ -486,9 +530,15 @@ class DriftReport:
         return int(ExitStatus.OK)
 
     def to_dict(self) -> dict:
-        return {"schema": "imagebench.drift-report", "schema_version": 1, "observed_at": self.observed_at,
-                "exit_code": self.exit_code, "thresholds": asdict(self.thresholds), "notes": self.notes,
-                "images": [asdict(i) for i in self.images]}
+        return {
+            "schema": "imagebench.drift-report",
+            "schema_version": 1,
+            "observed_at": self.observed_at,
+            "exit_code": self.exit_code,
+            "thresholds": asdict(self.thresholds),
+            "notes": self.notes,
+            "images": [asdict(i) for i in self.images],
+        }
 
 
 def _previous_view(history: list[dict]) -> dict | None:
@@ -506,9 +556,16 @@ def _previous_view(history: list[dict]) -> dict | None:
     return prev
 
 
-def drift(images: Iterable[str], results_dir: Path, thresholds: Thresholds | None = None, *,
-          registry: RegistryClient | None = None, client: Any = None,
-          observe_fn: Callable[[str], dict] | None = None, on_skip=None) -> DriftReport:
+def drift(
+    images: Iterable[str],
+    results_dir: Path,
+    thresholds: Thresholds | None = None,
+    *,
+    registry: RegistryClient | None = None,
+    client: Any = None,
+    observe_fn: Callable[[str], dict] | None = None,
+    on_skip=None,
+) -> DriftReport:
     """Observe each image, append the observation to its history, diff against the previous one.
 
     An image that cannot be observed gets status "error" with a one-line reason; the others go on.
@@ -539,8 +596,17 @@ def drift(images: Iterable[str], results_dir: Path, thresholds: Thresholds | Non
         if prev is None:
             entry.status = "first"
         else:
-            entry.previous = {k: prev.get(k) for k in ("observed_at", "digest", "compressed_bytes",
-                                                       "uncompressed_bytes", "layers", "python_version")}
+            entry.previous = {
+                k: prev.get(k)
+                for k in (
+                    "observed_at",
+                    "digest",
+                    "compressed_bytes",
+                    "uncompressed_bytes",
+                    "layers",
+                    "python_version",
+                )
+            }
             entry.diff = diff(prev, obs)
             entry.reasons = judge(entry.diff, thresholds)
             if entry.reasons:
@@ -555,8 +621,14 @@ def drift(images: Iterable[str], results_dir: Path, thresholds: Thresholds | Non
 
 def _anything_changed(d: dict) -> bool:
     pk = d.get("packages") or {}
-    return bool(d["digest_changed"] or d["compressed_bytes"]["delta"] or d["uncompressed_bytes"]["delta"]
-                or d["layers"]["changed"] or pk.get("changed") or d["python_version"]["changed"])
+    return bool(
+        d["digest_changed"]
+        or d["compressed_bytes"]["delta"]
+        or d["uncompressed_bytes"]["delta"]
+        or d["layers"]["changed"]
+        or pk.get("changed")
+        or d["python_version"]["changed"]
+    )
 
 
 # --------------------------------------------------------------------------- tracked images
@@ -601,18 +673,27 @@ def render_text(report: DriftReport, *, max_packages: int = 40) -> str:
     lines = [f"drift: {len(report.images)} image(s): {head or 'none'} (exit {report.exit_code})"]
     lines += [f"note: {n}" for n in report.notes]
     for i in report.images:
-        label = {"first": "FIRST", "unchanged": "ok", "changed": "changed", "drifted": "DRIFTED",
-                 "error": "ERROR"}[i.status]
+        label = {
+            "first": "FIRST",
+            "unchanged": "ok",
+            "changed": "changed",
+            "drifted": "DRIFTED",
+            "error": "ERROR",
+        }[i.status]
         if i.status == "error":
             error = i.error or "not observed"
-            lines.append(f"{label:8} {error}" if error.startswith(i.image) else f"{label:8} {i.image}: {error}")
+            lines.append(
+                f"{label:8} {error}" if error.startswith(i.image) else f"{label:8} {i.image}: {error}"
+            )
             continue
         o = i.observation or {}
         size = f"{human_bytes(o.get('compressed_bytes'))} compressed"
         if o.get("uncompressed_bytes") is not None:
             size += f", {human_bytes(o['uncompressed_bytes'])} on disk"
-        lines.append(f"{label:8} {i.image}  {short_digest(o.get('digest'))}  {size}, {o.get('layers')} layer{'' if o.get('layers') == 1 else 's'}"
-                     + (f", python {o['python_version']}" if o.get("python_version") else ""))
+        lines.append(
+            f"{label:8} {i.image}  {short_digest(o.get('digest'))}  {size}, {o.get('layers')} layer{'' if o.get('layers') == 1 else 's'}"
+            + (f", python {o['python_version']}" if o.get("python_version") else "")
+        )
         for err in o.get("errors") or []:
             lines.append(f"         partial: {err}")
         if i.status == "first":
@@ -620,14 +701,21 @@ def render_text(report: DriftReport, *, max_packages: int = 40) -> str:
             continue
         d = i.diff or {}
         if i.previous:
-            lines.append(f"         since {i.previous.get('observed_at')}"
-                         + (f": digest {short_digest(d['from']['digest'])} -> {short_digest(d['to']['digest'])}"
-                            if d.get("digest_changed") else ": same digest"))
+            lines.append(
+                f"         since {i.previous.get('observed_at')}"
+                + (
+                    f": digest {short_digest(d['from']['digest'])} -> {short_digest(d['to']['digest'])}"
+                    if d.get("digest_changed")
+                    else ": same digest"
+                )
+            )
         for r in i.reasons:
             lines.append(f"         - {r}")
         if d.get("layers", {}).get("added") and not any(r.startswith("layers") for r in i.reasons):
-            lines.append(f"         layers replaced: {len(d['layers']['removed'])} removed, "
-                         f"{len(d['layers']['added'])} added")
+            lines.append(
+                f"         layers replaced: {len(d['layers']['removed'])} removed, "
+                f"{len(d['layers']['added'])} added"
+            )
         pk = d.get("packages")
         if pk and pk["changed"]:
             shown = 0
@@ -643,9 +731,15 @@ def render_text(report: DriftReport, *, max_packages: int = 40) -> str:
     return "\n".join(lines)
 
 
-def run_drift(images: list[str] | None, results_dir: Path, *, json_out: bool = False,
-              thresholds: Thresholds | None = None, registry: RegistryClient | None = None,
-              client: Any = None) -> tuple[int, str]:
+def run_drift(
+    images: list[str] | None,
+    results_dir: Path,
+    *,
+    json_out: bool = False,
+    thresholds: Thresholds | None = None,
+    registry: RegistryClient | None = None,
+    client: Any = None,
+) -> tuple[int, str]:
     """What `imagebench drift` does: (exit code, text to print). `images` None = default_images()."""
     notes: list[str] = []
     if not images:
@@ -675,30 +769,64 @@ def load_published(data_dir: Path | None = None) -> list[dict]:
         raise EnvironmentProblem(f"cannot read the published history: {exc}") from None
     by_snapshot: dict[tuple[str, str], list] = {}
     for row in layers.itertuples(index=False):
-        by_snapshot.setdefault((row.tag, row.repo_info_commit), []).append((row.layer_digest, int(row.layer_bytes)))
+        by_snapshot.setdefault((row.tag, row.repo_info_commit), []).append(
+            (row.layer_digest, int(row.layer_bytes))
+        )
     out = []
     for row in tags.itertuples(index=False):
         layer_list = by_snapshot.get((row.tag, row.repo_info_commit), [])
-        out.append({
-            "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-            "image": f"python:{row.tag}", "registry": DOCKER_HUB, "repository": "library/python", "tag": row.tag,
-            "digest": row.manifest_digest, "index_digest": row.index_digest, "image_id": row.image_id,
-            "compressed_bytes": int(row.compressed_bytes), "uncompressed_bytes": None,
-            "layers": int(row.layer_count), "layer_digests": [d for d, _ in layer_list],
-            "layer_sizes": [s for _, s in layer_list],
-            "package_manager": None, "packages": None, "python_version": str(row.python_version),
-            "observed_at": row.observed_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "source": "published",
-            "base_distro": row.base_distro, "repo_info_commit": row.repo_info_commit, "errors": [],
-        })
+        out.append(
+            {
+                "schema": SCHEMA,
+                "schema_version": SCHEMA_VERSION,
+                "image": f"python:{row.tag}",
+                "registry": DOCKER_HUB,
+                "repository": "library/python",
+                "tag": row.tag,
+                "digest": row.manifest_digest,
+                "index_digest": row.index_digest,
+                "image_id": row.image_id,
+                "compressed_bytes": int(row.compressed_bytes),
+                "uncompressed_bytes": None,
+                "layers": int(row.layer_count),
+                "layer_digests": [d for d, _ in layer_list],
+                "layer_sizes": [s for _, s in layer_list],
+                "package_manager": None,
+                "packages": None,
+                "python_version": str(row.python_version),
+                "observed_at": row.observed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "source": "published",
+                "base_distro": row.base_distro,
+                "repo_info_commit": row.repo_info_commit,
+                "errors": [],
+            }
+        )
     return sorted(out, key=lambda o: (o["image"], o["observed_at"]))
 
 
-HISTORY_COLUMNS = ["observed_at", "image", "source", "digest", "compressed_bytes", "uncompressed_bytes",
-                   "layers", "python_version", "packages", "digest_changed", "tag", "flavour"]
+HISTORY_COLUMNS = [
+    "observed_at",
+    "image",
+    "source",
+    "digest",
+    "compressed_bytes",
+    "uncompressed_bytes",
+    "layers",
+    "python_version",
+    "packages",
+    "digest_changed",
+    "tag",
+    "flavour",
+]
 
 
-def history(image: str, results_dir: Path | None = None, *, data_dir: Path | None = None,
-            published: list[dict] | None = None):
+def history(
+    image: str,
+    results_dir: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    published: list[dict] | None = None,
+):
     """Size over time of one image: published snapshots plus recorded observations, oldest first.
 
     Repeated snapshots of one unchanged image (same source, digest and date) collapse to one row.
@@ -711,17 +839,27 @@ def history(image: str, results_dir: Path | None = None, *, data_dir: Path | Non
     import pandas as pd
 
     key = canonical(image)
-    rows = [o for o in (published if published is not None else load_published(data_dir))
-            if canonical(o["image"]) == key]
+    rows = [
+        o
+        for o in (published if published is not None else load_published(data_dir))
+        if canonical(o["image"]) == key
+    ]
     if results_dir is not None:
         rows += [o for o in load_observations(results_dir, image) if canonical(o.get("image", "")) == key]
-    records = [{
-        "observed_at": o["observed_at"], "image": key, "source": o.get("source", "registry"),
-        "digest": o.get("digest"), "compressed_bytes": o.get("compressed_bytes"),
-        "uncompressed_bytes": o.get("uncompressed_bytes"), "layers": o.get("layers"),
-        "python_version": o.get("python_version"),
-        "packages": len(o["packages"]) if isinstance(o.get("packages"), dict) else None,
-    } for o in rows]
+    records = [
+        {
+            "observed_at": o["observed_at"],
+            "image": key,
+            "source": o.get("source", "registry"),
+            "digest": o.get("digest"),
+            "compressed_bytes": o.get("compressed_bytes"),
+            "uncompressed_bytes": o.get("uncompressed_bytes"),
+            "layers": o.get("layers"),
+            "python_version": o.get("python_version"),
+            "packages": len(o["packages"]) if isinstance(o.get("packages"), dict) else None,
+        }
+        for o in rows
+    ]
     df = pd.DataFrame.from_records(records, columns=HISTORY_COLUMNS[:-3])
     df["observed_at"] = pd.to_datetime(df["observed_at"], utc=True)
     for col in ("compressed_bytes", "uncompressed_bytes", "layers", "packages"):
@@ -749,17 +887,23 @@ def run_history(image: str, results_dir: Path | None, *, json_out: bool = False)
         known = ", ".join(published_images())
         raise UsageError(f"no history of {image}: not in the published data ({known}) and never observed")
     if json_out:
-        records = df.assign(observed_at=df["observed_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_dict("records")
+        records = df.assign(observed_at=df["observed_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_dict(
+            "records"
+        )
         clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in records]
         return int(ExitStatus.OK), json.dumps(clean, indent=1)
-    lines = [f"{canonical(image)}: {len(df)} version(s), {df['observed_at'].min():%Y-%m-%d} to "
-             f"{df['observed_at'].max():%Y-%m-%d}"]
+    lines = [
+        f"{canonical(image)}: {len(df)} version(s), {df['observed_at'].min():%Y-%m-%d} to "
+        f"{df['observed_at'].max():%Y-%m-%d}"
+    ]
     for r in df.itertuples(index=False):
         disk = human_bytes(r.uncompressed_bytes) if r.uncompressed_bytes == r.uncompressed_bytes else "–"
-        lines.append(f"{r.observed_at:%Y-%m-%d %H:%M}  {r.source:9}  {short_digest(r.digest)}  "
-                     f"{human_bytes(r.compressed_bytes):>8} compressed  {disk:>8} on disk  "
-                     f"{int(r.layers) if r.layers == r.layers else '–'} layers  python {r.python_version or '–'}"
-                     + ("  (new digest)" if r.digest_changed else ""))
+        lines.append(
+            f"{r.observed_at:%Y-%m-%d %H:%M}  {r.source:9}  {short_digest(r.digest)}  "
+            f"{human_bytes(r.compressed_bytes):>8} compressed  {disk:>8} on disk  "
+            f"{int(r.layers) if r.layers == r.layers else '–'} layers  python {r.python_version or '–'}"
+            + ("  (new digest)" if r.digest_changed else "")
+        )
     return int(ExitStatus.OK), "\n".join(lines)
 
 

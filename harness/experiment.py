@@ -143,7 +143,11 @@ class _Ctx:
     def line_of(self, key: str, table: str | None = None, index: int = 0) -> int | None:
         start = 0
         if table is not None:
-            hits = [i for i, ln in enumerate(self.lines) if re.match(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?", ln)]
+            hits = [
+                i
+                for i, ln in enumerate(self.lines)
+                if re.match(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?", ln)
+            ]
             if index < len(hits):
                 start = hits[index]
             elif hits:
@@ -162,8 +166,18 @@ class _Ctx:
         return SchemaError(f"{where}: key '{key}': {message}")
 
 
-def _get(d: dict, key: str, typ: type | tuple, ctx: _Ctx, *, required: bool = False, default: Any = None,
-         table: str | None = None, index: int = 0, qual: str = "") -> Any:
+def _get(
+    d: dict,
+    key: str,
+    typ: type | tuple,
+    ctx: _Ctx,
+    *,
+    required: bool = False,
+    default: Any = None,
+    table: str | None = None,
+    index: int = 0,
+    qual: str = "",
+) -> Any:
     full = f"{qual}{key}"
     if key not in d:
         if required:
@@ -179,21 +193,41 @@ def _get(d: dict, key: str, typ: type | tuple, ctx: _Ctx, *, required: bool = Fa
     return val
 
 
-def _str_list(d: dict, key: str, ctx: _Ctx, *, allowed: tuple[str, ...] | None = None, default=(),
-              table: str | None = None, index: int = 0, qual: str = "") -> tuple[str, ...]:
+def _str_list(
+    d: dict,
+    key: str,
+    ctx: _Ctx,
+    *,
+    allowed: tuple[str, ...] | None = None,
+    default=(),
+    table: str | None = None,
+    index: int = 0,
+    qual: str = "",
+) -> tuple[str, ...]:
     val = _get(d, key, list, ctx, default=list(default), table=table, index=index, qual=qual)
     out = []
     for item in val:
         if not isinstance(item, str):
             raise ctx.fail(f"{qual}{key}", f"items must be strings, got {type(item).__name__}", table, index)
         if allowed is not None and item not in allowed:
-            raise ctx.fail(f"{qual}{key}", f"unknown value {item!r} (allowed: {', '.join(allowed)})", table, index)
+            raise ctx.fail(
+                f"{qual}{key}", f"unknown value {item!r} (allowed: {', '.join(allowed)})", table, index
+            )
         out.append(item)
     return tuple(out)
 
 
-def _inside(folder: Path, rel: str, key: str, ctx: _Ctx, table: str | None, index: int, *, must_exist: bool,
-            kind: str = "file") -> str:
+def _inside(
+    folder: Path,
+    rel: str,
+    key: str,
+    ctx: _Ctx,
+    table: str | None,
+    index: int,
+    *,
+    must_exist: bool,
+    kind: str = "file",
+) -> str:
     if Path(rel).is_absolute():
         raise ctx.fail(key, f"path {rel!r} must be relative to the experiment folder", table, index)
     target = (folder / rel).resolve()
@@ -204,13 +238,52 @@ def _inside(folder: Path, rel: str, key: str, ctx: _Ctx, table: str | None, inde
     return rel
 
 
-_TOP_KEYS = {"schema_version", "name", "practice", "section", "claim", "article", "summary", "cannot_show",
-             "default", "trials", "scenarios", "compressed", "probes", "metrics", "requires", "edits",
-             "variants", "claims", "deps_step"}
-_VARIANT_KEYS = {"name", "dockerfile", "context", "target", "build_args", "scenarios", "requires", "run",
-                 "description"}
-_CLAIM_KEYS = {"metric", "scenario", "expect", "baseline", "candidate", "variant", "op", "value", "primary",
-               "label", "tolerance", "tolerance_rel"}
+_TOP_KEYS = {
+    "schema_version",
+    "name",
+    "practice",
+    "section",
+    "claim",
+    "article",
+    "summary",
+    "cannot_show",
+    "default",
+    "trials",
+    "scenarios",
+    "compressed",
+    "probes",
+    "metrics",
+    "requires",
+    "edits",
+    "variants",
+    "claims",
+    "deps_step",
+}
+_VARIANT_KEYS = {
+    "name",
+    "dockerfile",
+    "context",
+    "target",
+    "build_args",
+    "scenarios",
+    "requires",
+    "run",
+    "description",
+}
+_CLAIM_KEYS = {
+    "metric",
+    "scenario",
+    "expect",
+    "baseline",
+    "candidate",
+    "variant",
+    "op",
+    "value",
+    "primary",
+    "label",
+    "tolerance",
+    "tolerance_rel",
+}
 
 
 def load_experiment(path: Path) -> Experiment:
@@ -237,7 +310,9 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
         raise ctx.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
     version = _get(data, "schema_version", int, ctx, default=SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
-        raise ctx.fail("schema_version", f"unsupported version {version} (this imagebench reads {SCHEMA_VERSION})")
+        raise ctx.fail(
+            "schema_version", f"unsupported version {version} (this imagebench reads {SCHEMA_VERSION})"
+        )
     name = _get(data, "name", str, ctx, default=folder.name)
     if name != folder.name:
         raise ctx.fail("name", f"{name!r} must equal the folder name {folder.name!r}")
@@ -277,9 +352,18 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
                 raise ctx.fail("edits.source", "items must be strings", "edits")
             _inside(folder, rel, "edits.source", ctx, "edits", 0, must_exist=False)
     if "deps" in edits:
-        _inside(folder, _get(edits, "deps", str, ctx, table="edits", qual="edits."), "edits.deps", ctx, "edits", 0,
-                must_exist=False)
-    claims = tuple(_claim(rc, i, ctx, set(names)) for i, rc in enumerate(_get(data, "claims", list, ctx, default=[])))
+        _inside(
+            folder,
+            _get(edits, "deps", str, ctx, table="edits", qual="edits."),
+            "edits.deps",
+            ctx,
+            "edits",
+            0,
+            must_exist=False,
+        )
+    claims = tuple(
+        _claim(rc, i, ctx, set(names)) for i, rc in enumerate(_get(data, "claims", list, ctx, default=[]))
+    )
     return Experiment(
         name=name,
         path=folder,
@@ -308,8 +392,9 @@ def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, 
         raise ctx.fail("variants", "must be an array of tables ([[variants]])")
     unknown = sorted(set(rv) - _VARIANT_KEYS)
     if unknown:
-        raise ctx.fail(f"variants[{i}].{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_VARIANT_KEYS))})",
-                       t, i)
+        raise ctx.fail(
+            f"variants[{i}].{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_VARIANT_KEYS))})", t, i
+        )
     q = f"variants[{i}]."
     name = _get(rv, "name", str, ctx, required=True, table=t, index=i, qual=q)
     if not NAME_RE.match(name):
@@ -328,8 +413,10 @@ def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, 
         context=context,
         target=_get(rv, "target", str, ctx, default=None, table=t, index=i, qual=q),
         build_args={k: str(v) for k, v in build_args.items()},
-        scenarios=_str_list(rv, "scenarios", ctx, allowed=SCENARIOS, default=default_scen, table=t, index=i,
-                            qual=q) or default_scen,
+        scenarios=_str_list(
+            rv, "scenarios", ctx, allowed=SCENARIOS, default=default_scen, table=t, index=i, qual=q
+        )
+        or default_scen,
         requires=_str_list(rv, "requires", ctx, table=t, index=i, qual=q),
         run=_get(rv, "run", dict, ctx, default={}, table=t, index=i, qual=q),
         description=_get(rv, "description", str, ctx, default="", table=t, index=i, qual=q),
@@ -347,12 +434,18 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
     metric = _get(rc, "metric", str, ctx, required=True, table=t, index=i, qual=q)
     scenario = _get(rc, "scenario", str, ctx, default="cold", table=t, index=i, qual=q)
     if scenario not in SCENARIOS:
-        raise ctx.fail(f"{q}scenario", f"unknown scenario {scenario!r} (allowed: {', '.join(SCENARIOS)})", t, i)
+        raise ctx.fail(
+            f"{q}scenario", f"unknown scenario {scenario!r} (allowed: {', '.join(SCENARIOS)})", t, i
+        )
     expect = _get(rc, "expect", str, ctx, default=None, table=t, index=i, qual=q)
     op = _get(rc, "op", str, ctx, default=None, table=t, index=i, qual=q)
     if (expect is None) == (op is None):
-        raise ctx.fail(f"{q}expect", "give either expect (lower|higher, with baseline and candidate) "
-                       "or op and value (with variant)", t, i)
+        raise ctx.fail(
+            f"{q}expect",
+            "give either expect (lower|higher, with baseline and candidate) or op and value (with variant)",
+            t,
+            i,
+        )
     refs: dict[str, str | None] = {}
     if expect is not None:
         if expect not in EXPECT:
@@ -363,7 +456,7 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
         if expect == "delta":
             value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
             if "tolerance" not in rc and "tolerance_rel" not in rc:
-                raise ctx.fail(f"{q}tolerance", "expect = \"delta\" needs tolerance or tolerance_rel", t, i)
+                raise ctx.fail(f"{q}tolerance", 'expect = "delta" needs tolerance or tolerance_rel', t, i)
     else:
         if op not in OPS:
             raise ctx.fail(f"{q}op", f"must be one of {' '.join(OPS)}", t, i)
@@ -371,7 +464,9 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
         value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
     for k, ref in refs.items():
         if ref not in variants:
-            raise ctx.fail(f"{q}{k}", f"no variant named {ref!r} (variants: {', '.join(sorted(variants))})", t, i)
+            raise ctx.fail(
+                f"{q}{k}", f"no variant named {ref!r} (variants: {', '.join(sorted(variants))})", t, i
+            )
     return Claim(
         metric=metric,
         scenario=scenario,

@@ -71,11 +71,24 @@ def pb_stats(values: list[float]) -> dict[str, Any]:
     iqr_outliers = sum(1 for v in data if v < q1 - 1.5 * iqr or v > q3 + 1.5 * iqr)
     total = sum(data)
     return {
-        "min": s[0], "max": s[-1], "mean": mean, "stddev": stddev, "rounds": n,
-        "median": statistics.median(data), "iqr": iqr, "q1": q1, "q3": q3,
-        "iqr_outliers": iqr_outliers, "stddev_outliers": stddev_outliers,
-        "outliers": f"{stddev_outliers};{iqr_outliers}", "ld15iqr": ld15iqr, "hd15iqr": hd15iqr,
-        "ops": (n / total) if total else 0, "total": total, "data": data, "iterations": 1,
+        "min": s[0],
+        "max": s[-1],
+        "mean": mean,
+        "stddev": stddev,
+        "rounds": n,
+        "median": statistics.median(data),
+        "iqr": iqr,
+        "q1": q1,
+        "q3": q3,
+        "iqr_outliers": iqr_outliers,
+        "stddev_outliers": stddev_outliers,
+        "outliers": f"{stddev_outliers};{iqr_outliers}",
+        "ld15iqr": ld15iqr,
+        "hd15iqr": hd15iqr,
+        "ops": (n / total) if total else 0,
+        "total": total,
+        "data": data,
+        "iterations": 1,
     }
 
 
@@ -89,7 +102,7 @@ def _quartiles(s: list[float]) -> tuple[float, float]:
         if r == 1:
             return 0.25 * s[k - 1] + 0.75 * s[k], 0.75 * s[3 * k] + 0.25 * s[3 * k + 1]
         return 0.75 * s[k] + 0.25 * s[k + 1], 0.25 * s[3 * k + 1] + 0.75 * s[3 * k + 2]
-    return statistics.median(s[: n // 2]), statistics.median(s[n // 2:])
+    return statistics.median(s[: n // 2]), statistics.median(s[n // 2 :])
 
 
 # --------------------------------------------------------------------------- export
@@ -131,7 +144,10 @@ def _machine_info(machine: str, runs: list[dict]) -> dict:
         "python_build": ["", ""],
         "release": engine.get("kernel") or "",
         "system": "Linux",
-        "cpu": {"count": engine.get("cpus") or host.get("cpus"), "arch_string_raw": engine.get("architecture")},
+        "cpu": {
+            "count": engine.get("cpus") or host.get("cpus"),
+            "arch_string_raw": engine.get("architecture"),
+        },
         "imagebench": {
             "machine": machine,
             "engine_version": engine.get("engine_version"),
@@ -158,8 +174,9 @@ def _commit_info(runs: list[dict]) -> dict:
     }
 
 
-def export_pytest_benchmark(results_dir: Path | None = None, *, runs: list[dict] | None = None,
-                            machine: str | None = None) -> dict:
+def export_pytest_benchmark(
+    results_dir: Path | None = None, *, runs: list[dict] | None = None, machine: str | None = None
+) -> dict:
     """The results as one pytest-benchmark JSON document (see the module docstring)."""
     from harness.analysis import select_latest
     from harness.results import load_runs
@@ -188,20 +205,35 @@ def export_pytest_benchmark(results_dir: Path | None = None, *, runs: list[dict]
                 if kind_of(metric) != "time":
                     continue
                 param = f"{variant}-{scenario}"
-                extra = {"experiment": experiment, "variant": variant, "scenario": scenario, "metric": metric,
-                         "unit": unit_of(metric) or "s", "machine": chosen,
-                         "run_ids": sorted(set(g["run_id"])), **extra_metrics}
-                benchmarks.append({
-                    "group": f"{experiment}/{scenario}/{metric}",
-                    "name": f"{experiment}:{metric}[{param}]",
-                    "fullname": f"experiments/{experiment}::{metric}[{param}]",
-                    "params": {"variant": variant, "scenario": scenario},
-                    "param": param,
-                    "extra_info": extra,
-                    "options": {"disable_gc": False, "timer": "imagebench", "min_rounds": len(g),
-                                "max_time": 0.0, "min_time": 0.0, "warmup": False},
-                    "stats": pb_stats(g["value"].tolist()),
-                })
+                extra = {
+                    "experiment": experiment,
+                    "variant": variant,
+                    "scenario": scenario,
+                    "metric": metric,
+                    "unit": unit_of(metric) or "s",
+                    "machine": chosen,
+                    "run_ids": sorted(set(g["run_id"])),
+                    **extra_metrics,
+                }
+                benchmarks.append(
+                    {
+                        "group": f"{experiment}/{scenario}/{metric}",
+                        "name": f"{experiment}:{metric}[{param}]",
+                        "fullname": f"experiments/{experiment}::{metric}[{param}]",
+                        "params": {"variant": variant, "scenario": scenario},
+                        "param": param,
+                        "extra_info": extra,
+                        "options": {
+                            "disable_gc": False,
+                            "timer": "imagebench",
+                            "min_rounds": len(g),
+                            "max_time": 0.0,
+                            "min_time": 0.0,
+                            "warmup": False,
+                        },
+                        "stats": pb_stats(g["value"].tolist()),
+                    }
+                )
     used = {r for r in df["run_id"]} if not df.empty else set()
     used_runs = [r for r in mine if r["run_id"] in used] or mine
     return {
@@ -213,8 +245,9 @@ def export_pytest_benchmark(results_dir: Path | None = None, *, runs: list[dict]
     }
 
 
-def run_export(results_dir: Path, *, fmt: str = "pytest-benchmark", out: Path | None = None,
-               machine: str | None = None) -> dict:
+def run_export(
+    results_dir: Path, *, fmt: str = "pytest-benchmark", out: Path | None = None, machine: str | None = None
+) -> dict:
     """What `imagebench export` does: the document, also written to `out` when given (atomically)."""
     from harness.results import atomic_write_json
 

@@ -94,10 +94,19 @@ class GateResult:
         return int(ExitStatus.OK if self.passed else ExitStatus.FAILURE)
 
     def to_dict(self) -> dict:
-        return {"schema": "imagebench.gate", "schema_version": 1, "passed": self.passed,
-                "exit_code": self.exit_code, "baseline": self.baseline_dir, "current": self.current_dir,
-                "thresholds": self.thresholds, "machines": self.machines, "notes": self.notes,
-                "failures": [asdict(c) for c in self.failures], "checks": [asdict(c) for c in self.checks]}
+        return {
+            "schema": "imagebench.gate",
+            "schema_version": 1,
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "baseline": self.baseline_dir,
+            "current": self.current_dir,
+            "thresholds": self.thresholds,
+            "machines": self.machines,
+            "notes": self.notes,
+            "failures": [asdict(c) for c in self.failures],
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 # --------------------------------------------------------------------------- loading
@@ -114,8 +123,10 @@ def _load(directory: Path, label: str, notes: list[str]) -> tuple[list[dict], An
     runs = load_runs(directory, on_skip=skipped.append)
     notes.extend(f"{label}: {s}" for s in skipped)
     if not runs:
-        raise SchemaError(f"{label} results {directory} hold no readable run file"
-                          + (f" ({len(skipped)} skipped)" if skipped else ""))
+        raise SchemaError(
+            f"{label} results {directory} hold no readable run file"
+            + (f" ({len(skipped)} skipped)" if skipped else "")
+        )
     _, df = select_latest(runs)
     return runs, df
 
@@ -144,28 +155,67 @@ def _validate(size_bytes, size_pct, layers, time_ratio, conf) -> None:
 # --------------------------------------------------------------------------- the gate
 
 
-def gate(baseline_dir: Path, current_dir: Path, *, size_bytes: int = 0, size_pct: float | None = None,
-         layers: int = 0, time_ratio: float = 1.10, conf: float = 0.95, n_boot: int = N_BOOT,
-         seed: int = SEED) -> GateResult:
+def gate(
+    baseline_dir: Path,
+    current_dir: Path,
+    *,
+    size_bytes: int = 0,
+    size_pct: float | None = None,
+    layers: int = 0,
+    time_ratio: float = 1.10,
+    conf: float = 0.95,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+) -> GateResult:
     """Compare `current_dir` with `baseline_dir` (see the module docstring for the rules)."""
     _validate(size_bytes, size_pct, layers, time_ratio, conf)
-    result = GateResult(str(baseline_dir), str(current_dir), thresholds={
-        "size_bytes": size_bytes, "size_pct": size_pct, "layers": layers, "time_ratio": time_ratio, "conf": conf})
+    result = GateResult(
+        str(baseline_dir),
+        str(current_dir),
+        thresholds={
+            "size_bytes": size_bytes,
+            "size_pct": size_pct,
+            "layers": layers,
+            "time_ratio": time_ratio,
+            "conf": conf,
+        },
+    )
     base_runs, base = _load(baseline_dir, "baseline", result.notes)
     cur_runs, cur = _load(current_dir, "current", result.notes)
     base, cur = _pair_machines(base, cur, result)
 
-    base_groups = {k: g["value"].to_numpy() for k, g in base.groupby(KEY, sort=True)} if not base.empty else {}
+    base_groups = (
+        {k: g["value"].to_numpy() for k, g in base.groupby(KEY, sort=True)} if not base.empty else {}
+    )
     cur_groups = {k: g["value"].to_numpy() for k, g in cur.groupby(KEY, sort=True)} if not cur.empty else {}
     for key in sorted(set(base_groups) & set(cur_groups)):
-        check = _compare(key, base_groups[key], cur_groups[key], size_bytes=size_bytes, size_pct=size_pct,
-                         layers=layers, time_ratio=time_ratio, conf=conf, n_boot=n_boot, seed=seed,
-                         notes=result.notes)
+        check = _compare(
+            key,
+            base_groups[key],
+            cur_groups[key],
+            size_bytes=size_bytes,
+            size_pct=size_pct,
+            layers=layers,
+            time_ratio=time_ratio,
+            conf=conf,
+            n_boot=n_boot,
+            seed=seed,
+            notes=result.notes,
+        )
         if check is not None:
             result.checks.append(check)
     _note_one_sided(base_groups, cur_groups, result.notes)
-    result.checks.extend(_verdict_checks(base, cur, _definitions(base_runs), _definitions(cur_runs),
-                                         n_boot=n_boot, seed=seed, notes=result.notes))
+    result.checks.extend(
+        _verdict_checks(
+            base,
+            cur,
+            _definitions(base_runs),
+            _definitions(cur_runs),
+            n_boot=n_boot,
+            seed=seed,
+            notes=result.notes,
+        )
+    )
     return result
 
 
@@ -178,11 +228,15 @@ def _pair_machines(base, cur, result: GateResult):
         dropped = sorted((set(bm) | set(cm)) - set(common))
         if dropped:
             result.notes.append(f"machines on one side only, not compared: {', '.join(dropped)}")
-        return (base[base["machine"].isin(common)].reset_index(drop=True),
-                cur[cur["machine"].isin(common)].reset_index(drop=True))
-    result.notes.append(f"no machine in common (baseline: {', '.join(bm) or 'none'}; current: "
-                        f"{', '.join(cm) or 'none'}): results pooled across machines, so time ratios "
-                        "include the difference between the machines")
+        return (
+            base[base["machine"].isin(common)].reset_index(drop=True),
+            cur[cur["machine"].isin(common)].reset_index(drop=True),
+        )
+    result.notes.append(
+        f"no machine in common (baseline: {', '.join(bm) or 'none'}; current: "
+        f"{', '.join(cm) or 'none'}): results pooled across machines, so time ratios "
+        "include the difference between the machines"
+    )
     base, cur = base.copy(), cur.copy()
     base["machine"] = POOLED
     cur["machine"] = POOLED
@@ -195,21 +249,32 @@ def _median(values) -> float:
     return float(np.median(values))
 
 
-def _compare(key, b, c, *, size_bytes, size_pct, layers, time_ratio, conf, n_boot, seed, notes) -> Check | None:
+def _compare(
+    key, b, c, *, size_bytes, size_pct, layers, time_ratio, conf, n_boot, seed, notes
+) -> Check | None:
     from harness import stats
     from harness.report import format as fmt
 
     machine, experiment, variant, scenario, metric = key
     kind = kind_of(metric)
-    base = {"machine": machine, "experiment": experiment, "variant": variant, "scenario": scenario,
-            "metric": metric, "n_baseline": len(b), "n_current": len(c)}
+    base = {
+        "machine": machine,
+        "experiment": experiment,
+        "variant": variant,
+        "scenario": scenario,
+        "metric": metric,
+        "n_baseline": len(b),
+        "n_current": len(c),
+    }
     where = f"{experiment}/{variant}/{scenario}"
     if kind == "exact":
         for side, values in (("baseline", b), ("current", c)):
             if len(set(values.tolist())) > 1:
-                notes.append(f"{where}: {metric} differs between {side} trials "
-                             f"({fmt.human_value(metric, min(values))} – {fmt.human_value(metric, max(values))}); "
-                             "compared by the median")
+                notes.append(
+                    f"{where}: {metric} differs between {side} trials "
+                    f"({fmt.human_value(metric, min(values))} – {fmt.human_value(metric, max(values))}); "
+                    "compared by the median"
+                )
         mb, mc = _median(b), _median(c)
         delta = mc - mb
         pct = (100.0 * delta / mb) if mb else None
@@ -218,38 +283,72 @@ def _compare(key, b, c, *, size_bytes, size_pct, layers, time_ratio, conf, n_boo
             over_pct = size_pct is None or pct is None or pct > size_pct
             status = "fail" if (over_bytes and over_pct) else "improved" if delta < 0 else "pass"
             limit = f"{size_bytes:,} B" + (f" and {size_pct:g} %" if size_pct is not None else "")
-            msg = (f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
-                   f"{fmt.human_value(metric, mc)} ({int(delta):+,} B"
-                   + (f", {_pct(pct)}" if pct is not None else "") + ")")
+            msg = (
+                f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
+                f"{fmt.human_value(metric, mc)} ({int(delta):+,} B"
+                + (f", {_pct(pct)}" if pct is not None else "")
+                + ")"
+            )
             if status == "fail":
                 msg += f": grew by more than {limit}"
-            return Check(kind="size", status=status, baseline=mb, current=mc, delta=delta, pct=pct,
-                         message=msg, **base)
+            return Check(
+                kind="size", status=status, baseline=mb, current=mc, delta=delta, pct=pct, message=msg, **base
+            )
         if metric in LAYER_METRICS:
             status = "fail" if delta > layers else "improved" if delta < 0 else "pass"
             msg = f"{variant} ({experiment}, {scenario}): layers {int(mb)} → {int(mc)}"
             if status == "fail":
                 msg += f": more than {layers} extra layer(s)"
-            return Check(kind="layers", status=status, baseline=mb, current=mc, delta=delta, pct=pct,
-                         message=msg, **base)
+            return Check(
+                kind="layers",
+                status=status,
+                baseline=mb,
+                current=mc,
+                delta=delta,
+                pct=pct,
+                message=msg,
+                **base,
+            )
         status = "changed" if mb != mc else "pass"
-        return Check(kind="exact", status=status, baseline=mb, current=mc, delta=delta, pct=pct,
-                     message=f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
-                             f"{fmt.human_value(metric, mc)} (reported, not gated)", **base)
+        return Check(
+            kind="exact",
+            status=status,
+            baseline=mb,
+            current=mc,
+            delta=delta,
+            pct=pct,
+            message=f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
+            f"{fmt.human_value(metric, mc)} (reported, not gated)",
+            **base,
+        )
     if kind == "time":
         r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, conf=conf)
         mb, mc = _median(b), _median(c)
-        check = Check(kind="time", status="pass", baseline=mb, current=mc, delta=mc - mb,
-                      pct=(100.0 * (mc - mb) / mb) if mb else None, ratio=r["ratio"], low=r["low"],
-                      high=r["high"], p_value=r["p_value"], **base)
-        head = (f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
-                f"{fmt.human_value(metric, mc)}")
+        check = Check(
+            kind="time",
+            status="pass",
+            baseline=mb,
+            current=mc,
+            delta=mc - mb,
+            pct=(100.0 * (mc - mb) / mb) if mb else None,
+            ratio=r["ratio"],
+            low=r["low"],
+            high=r["high"],
+            p_value=r["p_value"],
+            **base,
+        )
+        head = (
+            f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
+            f"{fmt.human_value(metric, mc)}"
+        )
         if r["ratio"] is None or r["low"] is None:
             check.status = "skipped"
             check.message = f"{head}: not judged ({r['reason']})"
             return check
-        ci = f"{fmt.human_ratio(r['ratio'])}, {round(conf * 100):d} % CI {fmt.human_ratio(r['low'])}–" \
-             f"{fmt.human_ratio(r['high'])}"
+        ci = (
+            f"{fmt.human_ratio(r['ratio'])}, {round(conf * 100):d} % CI {fmt.human_ratio(r['low'])}–"
+            f"{fmt.human_ratio(r['high'])}"
+        )
         if r["low"] > time_ratio:
             check.status = "fail"
             check.message = f"{head} ({ci}): slower, the interval is above {fmt.human_ratio(time_ratio)}"
@@ -268,19 +367,33 @@ def _note_one_sided(base_groups: dict, cur_groups: dict, notes: list[str]) -> No
 
     only_base = sorted(cells(base_groups) - cells(cur_groups))
     only_cur = sorted(cells(cur_groups) - cells(base_groups))
-    for label, items in (("in the baseline only (not measured now)", only_base),
-                         ("new in the current results (no baseline)", only_cur)):
+    for label, items in (
+        ("in the baseline only (not measured now)", only_base),
+        ("new in the current results (no baseline)", only_cur),
+    ):
         if items:
             by_exp: dict[str, list[str]] = {}
             for _m, e, v, s in items:
                 by_exp.setdefault(e, []).append(f"{v}/{s}")
-            notes.append(f"{label}: " + "; ".join(f"{e} ({', '.join(sorted(set(vs)))})"
-                                                   for e, vs in sorted(by_exp.items())))
+            notes.append(
+                f"{label}: "
+                + "; ".join(f"{e} ({', '.join(sorted(set(vs)))})" for e, vs in sorted(by_exp.items()))
+            )
 
 
 def _claim_id(c: dict) -> tuple:
-    return (c["machine"], c["experiment"], c["metric"], c["scenario"], c.get("baseline"), c.get("candidate"),
-            c.get("variant"), c.get("op"), c.get("value"), c.get("expect"))
+    return (
+        c["machine"],
+        c["experiment"],
+        c["metric"],
+        c["scenario"],
+        c.get("baseline"),
+        c.get("candidate"),
+        c.get("variant"),
+        c.get("op"),
+        c.get("value"),
+        c.get("expect"),
+    )
 
 
 def _claim_name(c: dict) -> str:
@@ -306,7 +419,9 @@ def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> l
             continue
         if a is None or a["verdict"] == NOT_MEASURED:
             if b["experiment"] in set(cur["experiment"]) or a is not None:
-                notes.append(f"claim not measured in the current results: {b['experiment']}: {_claim_name(b)}")
+                notes.append(
+                    f"claim not measured in the current results: {b['experiment']}: {_claim_name(b)}"
+                )
             continue
         if a["verdict"] == b["verdict"]:
             status = "pass"
@@ -318,11 +433,26 @@ def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> l
             status = "changed"
         variant = a.get("candidate") or a.get("variant") or ""
         msg = f"{a['experiment']}: {_claim_name(a)}: {b['verdict']} → {a['verdict']} ({a.get('figure', '')})"
-        out.append(Check(kind="verdict", machine=a["machine"], experiment=a["experiment"], variant=variant,
-                         scenario=a["scenario"], metric=a["metric"], status=status, baseline=b["verdict"],
-                         current=a["verdict"], ratio=a.get("ratio"), low=a.get("low"), high=a.get("high"),
-                         p_value=a.get("p"), n_baseline=int(a.get("n_baseline") or 0),
-                         n_current=int(a.get("n_candidate") or 0), message=msg))
+        out.append(
+            Check(
+                kind="verdict",
+                machine=a["machine"],
+                experiment=a["experiment"],
+                variant=variant,
+                scenario=a["scenario"],
+                metric=a["metric"],
+                status=status,
+                baseline=b["verdict"],
+                current=a["verdict"],
+                ratio=a.get("ratio"),
+                low=a.get("low"),
+                high=a.get("high"),
+                p_value=a.get("p"),
+                n_baseline=int(a.get("n_baseline") or 0),
+                n_current=int(a.get("n_candidate") or 0),
+                message=msg,
+            )
+        )
     return out
 
 
@@ -337,18 +467,22 @@ def _pct(p: float) -> str:
 
 def _threshold_text(t: dict) -> str:
     size = f"{t['size_bytes']:,} B" + (f" and {t['size_pct']:g} %" if t.get("size_pct") is not None else "")
-    return (f"sizes may grow by at most {size}; layers by at most {t['layers']}; a time fails when the "
-            f"lower bound of its {round(t['conf'] * 100):d} % interval of current/baseline is above "
-            f"×{t['time_ratio']:.2f}; a supported claim must stay supported")
+    return (
+        f"sizes may grow by at most {size}; layers by at most {t['layers']}; a time fails when the "
+        f"lower bound of its {round(t['conf'] * 100):d} % interval of current/baseline is above "
+        f"×{t['time_ratio']:.2f}; a supported claim must stay supported"
+    )
 
 
 def render_text(result: GateResult) -> str:
     """A short plain-text summary for the terminal."""
     n_fail = len(result.failures)
     head = "PASS" if result.passed else f"FAIL: {n_fail} regression{'s' if n_fail != 1 else ''}"
-    lines = [f"gate: {head} ({len(result.checks)} checks; baseline {result.baseline_dir}, "
-             f"current {result.current_dir}; exit {result.exit_code})",
-             f"thresholds: {_threshold_text(result.thresholds)}"]
+    lines = [
+        f"gate: {head} ({len(result.checks)} checks; baseline {result.baseline_dir}, "
+        f"current {result.current_dir}; exit {result.exit_code})",
+        f"thresholds: {_threshold_text(result.thresholds)}",
+    ]
     for c in result.failures:
         lines.append(f"  FAIL  [{c.kind}] {c.message}")
     for c in result.improvements:
@@ -380,23 +514,55 @@ def render_markdown(result: GateResult) -> str:
         return f"{c.baseline} → {c.current}" if c.kind == "verdict" else ""
 
     def table(checks: list[Check]) -> str:
-        return md_table(["status", "kind", "experiment", "variant", "scenario", "metric", "baseline", "current",
-                         "change", "machine"],
-                        [[c.status, c.kind, c.experiment, c.variant, c.scenario, c.metric,
-                          value(c, c.baseline), value(c, c.current), change(c), c.machine] for c in checks],
-                        ["l", "l", "l", "l", "l", "l", "r", "r", "r", "l"])
+        return md_table(
+            [
+                "status",
+                "kind",
+                "experiment",
+                "variant",
+                "scenario",
+                "metric",
+                "baseline",
+                "current",
+                "change",
+                "machine",
+            ],
+            [
+                [
+                    c.status,
+                    c.kind,
+                    c.experiment,
+                    c.variant,
+                    c.scenario,
+                    c.metric,
+                    value(c, c.baseline),
+                    value(c, c.current),
+                    change(c),
+                    c.machine,
+                ]
+                for c in checks
+            ],
+            ["l", "l", "l", "l", "l", "l", "r", "r", "r", "l"],
+        )
 
     n_fail = len(result.failures)
     title = "passed" if result.passed else f"failed: {n_fail} regression{'s' if n_fail != 1 else ''}"
-    out = [f"## imagebench gate: {title}", "",
-           f"Baseline `{md_escape(result.baseline_dir)}` vs current `{md_escape(result.current_dir)}`, "
-           f"machines compared: {', '.join(result.machines.get('compared', [])) or 'none'}. "
-           f"Exit code {result.exit_code}.", "",
-           f"Thresholds: {_threshold_text(result.thresholds)}.", ""]
+    out = [
+        f"## imagebench gate: {title}",
+        "",
+        f"Baseline `{md_escape(result.baseline_dir)}` vs current `{md_escape(result.current_dir)}`, "
+        f"machines compared: {', '.join(result.machines.get('compared', [])) or 'none'}. "
+        f"Exit code {result.exit_code}.",
+        "",
+        f"Thresholds: {_threshold_text(result.thresholds)}.",
+        "",
+    ]
     if result.failures:
         out += ["### Regressions", ""]
-        out += [f"- **{md_escape(c.experiment)} / {md_escape(c.variant)}** ({c.kind}): {md_escape(c.message)}"
-                for c in result.failures]
+        out += [
+            f"- **{md_escape(c.experiment)} / {md_escape(c.variant)}** ({c.kind}): {md_escape(c.message)}"
+            for c in result.failures
+        ]
         out.append("")
     if result.improvements:
         out += ["### Improvements", ""]
@@ -407,21 +573,42 @@ def render_markdown(result: GateResult) -> str:
         counts[c.status] = counts.get(c.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
     if result.checks:
-        out += [f"<details><summary>All {len(result.checks)} checks ({summary})</summary>", "",
-                table(result.checks), "</details>", ""]
+        out += [
+            f"<details><summary>All {len(result.checks)} checks ({summary})</summary>",
+            "",
+            table(result.checks),
+            "</details>",
+            "",
+        ]
     if result.notes:
         out += ["### Notes", ""] + [f"- {md_escape(n)}" for n in result.notes] + [""]
     return "\n".join(out)
 
 
-def run_gate(baseline: Path, current: Path, *, size_bytes: int = 0, size_pct: float | None = None,
-             layers: int = 0, time_ratio: float = 1.10, conf: float = 0.95, summary: Path | None = None,
-             json_out: bool = False) -> tuple[int, str]:
+def run_gate(
+    baseline: Path,
+    current: Path,
+    *,
+    size_bytes: int = 0,
+    size_pct: float | None = None,
+    layers: int = 0,
+    time_ratio: float = 1.10,
+    conf: float = 0.95,
+    summary: Path | None = None,
+    json_out: bool = False,
+) -> tuple[int, str]:
     """What `imagebench gate` does: (exit code, text to print). With `summary`, the Markdown summary is
     appended to that file (e.g. $GITHUB_STEP_SUMMARY, which other steps write to as well).
     Raises UsageError (2) for bad thresholds and SchemaError (4) for unreadable results."""
-    result = gate(baseline, current, size_bytes=size_bytes, size_pct=size_pct, layers=layers,
-                  time_ratio=time_ratio, conf=conf)
+    result = gate(
+        baseline,
+        current,
+        size_bytes=size_bytes,
+        size_pct=size_pct,
+        layers=layers,
+        time_ratio=time_ratio,
+        conf=conf,
+    )
     if summary:
         try:
             with open(summary, "a", encoding="utf-8") as fh:

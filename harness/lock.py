@@ -31,8 +31,13 @@ def holder(path: Path | None = None) -> dict | None:
 
 
 @contextlib.contextmanager
-def daemon_lock(*, wait: bool = True, owner: str = "", on_wait: Callable[[str], None] | None = None,
-                timeout: float | None = None) -> Iterator[Path]:
+def daemon_lock(
+    *,
+    wait: bool = True,
+    owner: str = "",
+    on_wait: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+) -> Iterator[Path]:
     """Hold the daemon lock. With wait=False raise LockBusy at once when another run holds it."""
     path = lock_path()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -43,8 +48,10 @@ def daemon_lock(*, wait: bool = True, owner: str = "", on_wait: Callable[[str], 
             info = holder(path) or {}
             who = f"pid {info.get('pid')} ({info.get('owner', '?')}) since {info.get('since', '?')}"
             if not wait:
-                raise LockBusy(f"another imagebench run holds the daemon lock: {who}",
-                               hint="wait for it, or drop --no-wait to queue") from None
+                raise LockBusy(
+                    f"another imagebench run holds the daemon lock: {who}",
+                    hint="wait for it, or drop --no-wait to queue",
+                ) from None
             if on_wait:
                 on_wait(f"waiting for the daemon lock held by {who}")
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -57,8 +64,17 @@ def daemon_lock(*, wait: bool = True, owner: str = "", on_wait: Callable[[str], 
                         raise LockBusy(f"gave up waiting for the daemon lock held by {who}") from None
                     time.sleep(0.5)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "owner": owner,
-                                  "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode(), 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "owner": owner,
+                    "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ).encode(),
+            0,
+        )
         yield path
     finally:
         with contextlib.suppress(OSError):

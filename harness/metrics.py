@@ -40,7 +40,9 @@ _EXPERIMENT = [
     Metric("gcc_present", "flag", "flag", "1 when a gcc binary is on PATH in the final image"),
     Metric("step_seconds_deps", "s", "time", "seconds of the dependency-install step (0 when cached)"),
     Metric("deps_step_cached", "flag", "flag", "1 when the dependency-install step was cached"),
-    Metric("wasted_bytes", "B", "exact", "bytes of files written in one layer and deleted or overwritten later"),
+    Metric(
+        "wasted_bytes", "B", "exact", "bytes of files written in one layer and deleted or overwritten later"
+    ),
     Metric("download_bytes", "B", "count", "bytes served by the lab's package index during the build"),
     Metric("stop_seconds", "s", "time", "daemon kill event to die event on docker stop"),
     Metric("stop_forced", "flag", "flag", "1 when docker stop had to send SIGKILL"),
@@ -71,7 +73,9 @@ _EXPERIMENT = [
     # runtime probes (harness/probes: stop, health, user, supervise, limits, logs, heartbeat)
     Metric("pid1_is_shell", "flag", "flag", "1 when PID 1 is a shell (sh, bash, dash, ash)"),
     Metric("reported_unhealthy", "flag", "flag", "1 when the engine reported the hung app unhealthy in time"),
-    Metric("running_while_hung", "flag", "flag", "1 when State.Status was still 'running' after the app hung"),
+    Metric(
+        "running_while_hung", "flag", "flag", "1 when State.Status was still 'running' after the app hung"
+    ),
     Metric("login_shell", "flag", "flag", "1 when PID 1's user has a login shell (not nologin/false)"),
     Metric("home_exists", "flag", "flag", "1 when PID 1's user has an existing home directory"),
     Metric("recovered", "flag", "flag", "1 when a killed worker came back within the cap"),

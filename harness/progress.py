@@ -59,9 +59,14 @@ class Progress:
             self._line(f"run: {self.total} trial(s) planned")
             return
         self._bar = RichProgress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=self.console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
         )
         self._bar.start()
         self._task = self._bar.add_task("starting", total=self.total or None)
@@ -86,7 +91,9 @@ class Progress:
         elif self._bar is not None:
             self._bar.advance(self._task)
             if status != "ok":
-                self._bar.console.print(f"{label}: {status}{took}", style="yellow", markup=False, highlight=False)
+                self._bar.console.print(
+                    f"{label}: {status}{took}", style="yellow", markup=False, highlight=False
+                )
         self.current = None
 
     def message(self, text: str) -> None:
@@ -132,16 +139,28 @@ class Progress:
 def summary_table(rows: Iterable[dict]) -> Table:
     """The rich table `Progress.finish` prints: one row per experiment, variant and scenario."""
     table = Table(title="imagebench run summary", title_justify="left")
-    for name, justify in (("experiment", "left"), ("variant", "left"), ("scenario", "left"), ("n", "right"),
-                          ("median build", "right"), ("image (uncompressed)", "right"), ("verdict", "left")):
+    for name, justify in (
+        ("experiment", "left"),
+        ("variant", "left"),
+        ("scenario", "left"),
+        ("n", "right"),
+        ("median build", "right"),
+        ("image (uncompressed)", "right"),
+        ("verdict", "left"),
+    ):
         table.add_column(name, justify=justify)
     colours = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
     for r in rows:
         verdict = str(r.get("verdict") or "")
-        table.add_row(str(r.get("experiment", "")), str(r.get("variant", "")), str(r.get("scenario", "")),
-                      str(r.get("n", 0)), fmt.human_seconds(r.get("median_build_seconds")),
-                      fmt.human_bytes(r.get("image_bytes")),
-                      f"[{colours[verdict]}]{verdict}[/]" if verdict in colours else verdict)
+        table.add_row(
+            str(r.get("experiment", "")),
+            str(r.get("variant", "")),
+            str(r.get("scenario", "")),
+            str(r.get("n", 0)),
+            fmt.human_seconds(r.get("median_build_seconds")),
+            fmt.human_bytes(r.get("image_bytes")),
+            f"[{colours[verdict]}]{verdict}[/]" if verdict in colours else verdict,
+        )
     return table
 
 
@@ -166,8 +185,9 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
         for t in r.get("trials", []):
             if t.get("status") != "ok":
                 continue
-            cell = cells.setdefault((t["experiment"], t["variant"], t["scenario"]),
-                                    {"trials": [], "build": [], "size": []})
+            cell = cells.setdefault(
+                (t["experiment"], t["variant"], t["scenario"]), {"trials": [], "build": [], "size": []}
+            )
             m = t.get("metrics") or {}
             cell["trials"].append(t["trial"])
             if m.get("build_seconds") is not None:
@@ -175,13 +195,30 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
             if m.get("image_bytes") is not None:
                 cell["size"].append(float(m["image_bytes"]))
     if not cells:
-        return [{"experiment": v["experiment"], "variant": "–", "scenario": "–", "n": 0,
-                 "median_build_seconds": None, "image_bytes": None, "verdict": v["verdict"]} for v in verdicts]
-    return [{"experiment": e, "variant": v, "scenario": sc, "n": len(set(c["trials"])),
-             "median_build_seconds": median(c["build"]) if c["build"] else None,
-             "image_bytes": median(c["size"]) if c["size"] else None,
-             "verdict": verdict_of.get(e, "")}
-            for (e, v, sc), c in sorted(cells.items())]
+        return [
+            {
+                "experiment": v["experiment"],
+                "variant": "–",
+                "scenario": "–",
+                "n": 0,
+                "median_build_seconds": None,
+                "image_bytes": None,
+                "verdict": v["verdict"],
+            }
+            for v in verdicts
+        ]
+    return [
+        {
+            "experiment": e,
+            "variant": v,
+            "scenario": sc,
+            "n": len(set(c["trials"])),
+            "median_build_seconds": median(c["build"]) if c["build"] else None,
+            "image_bytes": median(c["size"]) if c["size"] else None,
+            "verdict": verdict_of.get(e, ""),
+        }
+        for (e, v, sc), c in sorted(cells.items())
+    ]
 
 
 # --------------------------------------------------------------------------- imagebench table
@@ -195,8 +232,14 @@ def table_text(df, fmt_name: str = "csv") -> str:
     from harness.results import TIDY_COLUMNS
 
     cols = [c for c in TIDY_COLUMNS if c in df.columns]
-    df = df[cols].sort_values([c for c in ("machine", "run_id", "experiment", "variant", "scenario", "trial",
-                                           "metric") if c in cols], kind="stable")
+    df = df[cols].sort_values(
+        [
+            c
+            for c in ("machine", "run_id", "experiment", "variant", "scenario", "trial", "metric")
+            if c in cols
+        ],
+        kind="stable",
+    )
     if fmt_name == "csv":
         buf = io.StringIO()
         df.to_csv(buf, index=False, lineterminator="\n")
@@ -205,9 +248,13 @@ def table_text(df, fmt_name: str = "csv") -> str:
         records = [{k: _plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
         return json.dumps(records, indent=1) + "\n"
     if fmt_name == "md":
-        rows = [[*(_plain(row[c]) for c in cols), fmt.human_value(row["metric"], row["value"])]
-                for row in df.to_dict(orient="records")]
-        return fmt.md_table([*cols, "human"], rows, ["r" if c in ("trial", "value") else "l" for c in cols] + ["r"])
+        rows = [
+            [*(_plain(row[c]) for c in cols), fmt.human_value(row["metric"], row["value"])]
+            for row in df.to_dict(orient="records")
+        ]
+        return fmt.md_table(
+            [*cols, "human"], rows, ["r" if c in ("trial", "value") else "l" for c in cols] + ["r"]
+        )
     raise ValueError(f"unknown format {fmt_name!r} (use one of {', '.join(TABLE_FORMATS)})")
 
 

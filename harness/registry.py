@@ -162,9 +162,13 @@ class ManifestInfo:
 
     def to_dict(self) -> dict:
         return {
-            "reference": self.reference, "digest": self.digest, "media_type": self.media_type,
-            "index_digest": self.index_digest, "config_digest": self.config_digest,
-            "layers": self.layers, "compressed_bytes": self.compressed_bytes,
+            "reference": self.reference,
+            "digest": self.digest,
+            "media_type": self.media_type,
+            "index_digest": self.index_digest,
+            "config_digest": self.config_digest,
+            "layers": self.layers,
+            "compressed_bytes": self.compressed_bytes,
         }
 
 
@@ -176,8 +180,13 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 class RegistryClient:
     """Anonymous, read-only registry client. `timeout` is per HTTP request, in seconds."""
 
-    def __init__(self, *, timeout: float = 15.0, platform: str = "linux/amd64",
-                 opener: urllib.request.OpenerDirector | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 15.0,
+        platform: str = "linux/amd64",
+        opener: urllib.request.OpenerDirector | None = None,
+    ) -> None:
         self.timeout = timeout
         self.os, _, self.arch = platform.partition("/")
         self._opener = opener or urllib.request.build_opener()
@@ -197,17 +206,32 @@ class RegistryClient:
             entry = self._pick_platform(r, body)
             body, media_type, digest = self._get_manifest(r, entry["digest"])
             if digest != entry["digest"]:
-                raise RegistryError(f"{r.familiar()}: {r.api_host} served a manifest whose digest "
-                                    f"{digest} differs from the index entry {entry['digest']}")
+                raise RegistryError(
+                    f"{r.familiar()}: {r.api_host} served a manifest whose digest "
+                    f"{digest} differs from the index entry {entry['digest']}"
+                )
         if "layers" not in body or "config" not in body:
             version = body.get("schemaVersion")
-            raise RegistryError(f"{r.familiar()}: unsupported manifest (schemaVersion {version}, "
-                                f"{media_type or 'no media type'}) from {r.api_host}")
-        layers = [{"digest": layer.get("digest"), "size": int(layer.get("size") or 0),
-                   "mediaType": layer.get("mediaType")} for layer in body["layers"]]
-        return ManifestInfo(reference=str(ref), digest=digest, media_type=media_type,
-                            index_digest=index_digest, config_digest=body["config"]["digest"],
-                            layers=layers)
+            raise RegistryError(
+                f"{r.familiar()}: unsupported manifest (schemaVersion {version}, "
+                f"{media_type or 'no media type'}) from {r.api_host}"
+            )
+        layers = [
+            {
+                "digest": layer.get("digest"),
+                "size": int(layer.get("size") or 0),
+                "mediaType": layer.get("mediaType"),
+            }
+            for layer in body["layers"]
+        ]
+        return ManifestInfo(
+            reference=str(ref),
+            digest=digest,
+            media_type=media_type,
+            index_digest=index_digest,
+            config_digest=body["config"]["digest"],
+            layers=layers,
+        )
 
     def config(self, ref: str | Reference, info: ManifestInfo | None = None) -> dict:
         """The image config blob (architecture, os, config.Env, rootfs, history)."""
@@ -267,8 +291,10 @@ class RegistryClient:
                 continue
             if plat.get("os") == self.os and plat.get("architecture") == self.arch:
                 return entry
-        raise RegistryError(f"{r.familiar()}: no {self.os}/{self.arch} manifest in the index "
-                            f"(platforms: {', '.join(sorted(set(seen))) or 'none'})")
+        raise RegistryError(
+            f"{r.familiar()}: no {self.os}/{self.arch} manifest in the index "
+            f"(platforms: {', '.join(sorted(set(seen))) or 'none'})"
+        )
 
     def _request(self, r: Reference, path: str, *, accept: str, method: str = "GET") -> tuple[bytes, Any]:
         host = r.api_host
@@ -282,7 +308,9 @@ class RegistryClient:
                 self._down[host] = reason
             raise
 
-    def _request_once(self, r: Reference, host: str, path: str, *, accept: str, method: str) -> tuple[bytes, Any]:
+    def _request_once(
+        self, r: Reference, host: str, path: str, *, accept: str, method: str
+    ) -> tuple[bytes, Any]:
         url = self._base_url(host) + path
         scope = f"repository:{r.repository}:pull"
         token = self._tokens.get((host, scope))
@@ -302,12 +330,15 @@ class RegistryClient:
                         token = self._fetch_token(r, params, scope)
                         self._tokens[(host, scope)] = token
                         continue
-                    raise RegistryError(f"{r.familiar()}: {host} requires authentication "
-                                        f"({challenge or 'no challenge'}); only anonymous pulls work")
+                    raise RegistryError(
+                        f"{r.familiar()}: {host} requires authentication "
+                        f"({challenge or 'no challenge'}); only anonymous pulls work"
+                    )
                 if exc.code == 404:
                     raise RegistryError(f"{r.familiar()}: not found on {host} ({path.rsplit('/', 1)[-1]})")
-                raise RegistryError(f"{r.familiar()}: {host} answered HTTP {exc.code} {exc.reason} "
-                                    f"for {method} {path}") from None
+                raise RegistryError(
+                    f"{r.familiar()}: {host} answered HTTP {exc.code} {exc.reason} for {method} {path}"
+                ) from None
             except urllib.error.URLError as exc:
                 raise RegistryError(f"{r.familiar()}: cannot reach {host}: {_reason(exc.reason)}") from None
             except TimeoutError:
@@ -329,11 +360,13 @@ class RegistryClient:
         except urllib.error.HTTPError as exc:
             raise RegistryError(f"{r.familiar()}: token service {realm_host}: HTTP {exc.code}") from None
         except urllib.error.URLError as exc:
-            raise RegistryError(f"{r.familiar()}: cannot reach token service {realm_host}: "
-                                f"{_reason(exc.reason)}") from None
+            raise RegistryError(
+                f"{r.familiar()}: cannot reach token service {realm_host}: {_reason(exc.reason)}"
+            ) from None
         except TimeoutError:
-            raise RegistryError(f"{r.familiar()}: token service {realm_host} did not answer within "
-                                f"{self.timeout:g} s") from None
+            raise RegistryError(
+                f"{r.familiar()}: token service {realm_host} did not answer within {self.timeout:g} s"
+            ) from None
         except (OSError, ValueError) as exc:
             raise RegistryError(f"{r.familiar()}: token service {realm_host}: bad answer {exc}") from None
         token = data.get("token") or data.get("access_token")

@@ -59,8 +59,17 @@ class Run:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def create(cls, results_dir: Path, *, command: list[str], seed: int, fingerprint: dict,
-               experiments: dict[str, dict], plan: list[dict], options: dict) -> Run:
+    def create(
+        cls,
+        results_dir: Path,
+        *,
+        command: list[str],
+        seed: int,
+        fingerprint: dict,
+        experiments: dict[str, dict],
+        plan: list[dict],
+        options: dict,
+    ) -> Run:
         machine = machine_name()
         folder = Path(results_dir) / machine
         folder.mkdir(parents=True, exist_ok=True)
@@ -165,8 +174,10 @@ def atomic_write_json(path: Path, data: Any, *, exclusive: bool = False) -> None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if exc.errno == 28:  # ENOSPC
-            raise EnvironmentProblem(f"no space left on device writing {path}; previous results kept",
-                                     hint="free disk space and rerun with --resume") from None
+            raise EnvironmentProblem(
+                f"no space left on device writing {path}; previous results kept",
+                hint="free disk space and rerun with --resume",
+            ) from None
         raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -190,13 +201,21 @@ def read_run_file(path: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SchemaError(f"{path}: not a readable JSON results file ({exc})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise SchemaError(f"{path}: not an imagebench run file (no \"schema\": \"{SCHEMA}\")")
+        raise SchemaError(f'{path}: not an imagebench run file (no "schema": "{SCHEMA}")')
     version = data.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise SchemaError(f"{path}: schema_version {version!r} is newer than this imagebench reads "
-                          f"({SCHEMA_VERSION}); upgrade imagebench")
-    for key, typ in (("run_id", str), ("machine", str), ("trials", list), ("plan", list),
-                     ("experiments", dict), ("fingerprint", dict)):
+        raise SchemaError(
+            f"{path}: schema_version {version!r} is newer than this imagebench reads "
+            f"({SCHEMA_VERSION}); upgrade imagebench"
+        )
+    for key, typ in (
+        ("run_id", str),
+        ("machine", str),
+        ("trials", list),
+        ("plan", list),
+        ("experiments", dict),
+        ("fingerprint", dict),
+    ):
         if not isinstance(data.get(key), typ):
             raise SchemaError(f"{path}: field {key!r} missing or not a {typ.__name__}")
     for t in data["trials"]:
@@ -238,8 +257,17 @@ def tidy_rows(runs: Iterable[dict]) -> Iterator[tuple]:
             for metric, value in (t.get("metrics") or {}).items():
                 if value is None or isinstance(value, bool | str):
                     continue
-                yield (run["run_id"], run["machine"], t["experiment"], t["variant"], t["scenario"],
-                       int(t["trial"]), metric, float(value), unit_of(metric))
+                yield (
+                    run["run_id"],
+                    run["machine"],
+                    t["experiment"],
+                    t["variant"],
+                    t["scenario"],
+                    int(t["trial"]),
+                    metric,
+                    float(value),
+                    unit_of(metric),
+                )
 
 
 def load_table(results_dir: Path | None = None, *, runs: list[dict] | None = None, on_skip=None):

@@ -105,8 +105,14 @@ def scenarios_for(exp: Experiment, variant: Variant, quick: bool) -> tuple[str, 
     return keep
 
 
-def make_plan(experiments: list[Experiment], opts: RunOptions, seed: int, *, start_trial: int = 0,
-              rounds: int | None = None) -> list[dict]:
+def make_plan(
+    experiments: list[Experiment],
+    opts: RunOptions,
+    seed: int,
+    *,
+    start_trial: int = 0,
+    rounds: int | None = None,
+) -> list[dict]:
     """Trial-major plan: for each trial round, the variants in a shuffled (seeded) order."""
     rng = random.Random(seed)
     plan: list[dict] = []
@@ -117,8 +123,15 @@ def make_plan(experiments: list[Experiment], opts: RunOptions, seed: int, *, sta
             rng.shuffle(variants)
             for order, v in enumerate(variants):
                 for scen in scenarios_for(exp, v, opts.quick):
-                    plan.append({"experiment": exp.name, "variant": v.name, "scenario": scen, "trial": t,
-                                 "order": order})
+                    plan.append(
+                        {
+                            "experiment": exp.name,
+                            "variant": v.name,
+                            "scenario": scen,
+                            "trial": t,
+                            "order": order,
+                        }
+                    )
     return plan
 
 
@@ -149,8 +162,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def git_info() -> dict[str, Any]:
     def git(*args: str) -> str | None:
         try:
-            return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
-                                  timeout=10, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
 
@@ -203,11 +217,15 @@ class Runner:
     def execute(self, experiments: list[Experiment], *, resume: str | None = None) -> RunOutcome:
         experiments = shard_experiments(experiments, self.opts.shard)
         if not experiments and not resume:
-            raise UsageError("nothing to run: no experiment selected" +
-                             (f" for shard {self.opts.shard[0]}/{self.opts.shard[1]}" if self.opts.shard else ""))
+            raise UsageError(
+                "nothing to run: no experiment selected"
+                + (f" for shard {self.opts.shard[0]}/{self.opts.shard[1]}" if self.opts.shard else "")
+            )
         owner = " ".join(self.opts.command) or "imagebench run"
-        with daemon_lock(wait=self.opts.wait_for_lock, owner=owner, on_wait=self.reporter.message), \
-                sigterm_as_interrupt():
+        with (
+            daemon_lock(wait=self.opts.wait_for_lock, owner=owner, on_wait=self.reporter.message),
+            sigterm_as_interrupt(),
+        ):
             if self.lab is None:
                 self.lab = load_lab_or_none(self.opts.bases)
             self.lab.check_alive()
@@ -226,15 +244,24 @@ class Runner:
                 self.run.data["status"] = "running"
                 self.run.data.setdefault("resumed", []).append({"at": utcnow(), "command": self.opts.command})
             else:
-                seed = self.opts.seed if self.opts.seed is not None else random.SystemRandom().randrange(2**31)
+                seed = (
+                    self.opts.seed if self.opts.seed is not None else random.SystemRandom().randrange(2**31)
+                )
                 rounds = self.opts.auto_min if self.opts.auto else None
                 plan = make_plan(experiments, self.opts, seed, rounds=rounds)
                 exps = {e.name: self._experiment_record(e) for e in experiments}
                 # The fingerprint (several docker/buildx calls) is taken while the run prepares its
                 # first trial; it is in the file from the first trial on.
                 self._fp_thread = _Background(fingerprint, self.lab, self.opts.builder)
-                self.run = Run.create(self.opts.results_dir, command=self.opts.command, seed=seed,
-                                      fingerprint={}, experiments=exps, plan=plan, options=self._options_record())
+                self.run = Run.create(
+                    self.opts.results_dir,
+                    command=self.opts.command,
+                    seed=seed,
+                    fingerprint={},
+                    experiments=exps,
+                    plan=plan,
+                    options=self._options_record(),
+                )
                 todo = plan
             self.workroot = Path(tempfile.mkdtemp(prefix=f"imagebench-{self.run.run_id}-"))
             status = "failed"
@@ -246,8 +273,10 @@ class Runner:
                 status = "complete"
             except KeyboardInterrupt:
                 status = "interrupted"
-                raise Interrupted(f"interrupted; results so far kept in {self.run.path}",
-                                  hint=f"imagebench run --resume {self.run.run_id}") from None
+                raise Interrupted(
+                    f"interrupted; results so far kept in {self.run.path}",
+                    hint=f"imagebench run --resume {self.run.run_id}",
+                ) from None
             finally:
                 if self._fp_thread is not None:
                     self.run.data["fingerprint"] = self._fp_thread.result()
@@ -256,16 +285,25 @@ class Runner:
                 self.run.finish(status)
                 self.reporter.finish(self.run.data)
         trials = self.run.trials
-        return RunOutcome(run=self.run, failed=sum(t["status"] == "failed" for t in trials),
-                          ok=sum(t["status"] == "ok" for t in trials),
-                          skipped=sum(t["status"] == "skipped" for t in trials))
+        return RunOutcome(
+            run=self.run,
+            failed=sum(t["status"] == "failed" for t in trials),
+            ok=sum(t["status"] == "ok" for t in trials),
+            skipped=sum(t["status"] == "skipped" for t in trials),
+        )
 
     # -- records --------------------------------------------------------------------------
     def _options_record(self) -> dict:
         o = self.opts
-        return {"trials": "auto" if o.auto else o.trials, "quick": o.quick, "warmup": o.warmup,
-                "builder": o.builder, "shard": list(o.shard) if o.shard else None, "bases": o.bases,
-                "keep_images": o.keep_images}
+        return {
+            "trials": "auto" if o.auto else o.trials,
+            "quick": o.quick,
+            "warmup": o.warmup,
+            "builder": o.builder,
+            "shard": list(o.shard) if o.shard else None,
+            "bases": o.bases,
+            "keep_images": o.keep_images,
+        }
 
     def _experiment_record(self, exp: Experiment) -> dict:
         rec = exp.to_dict()
@@ -276,8 +314,11 @@ class Runner:
         for e in experiments:
             recorded = self.run.data["experiments"][e.name].get("definition_hash")
             if recorded and recorded != e.definition_hash():
-                raise UsageError(f"experiment {e.name!r} changed since run {self.run.run_id} started; "
-                                 "resume would mix definitions", hint="start a new run")
+                raise UsageError(
+                    f"experiment {e.name!r} changed since run {self.run.run_id} started; "
+                    "resume would mix definitions",
+                    hint="start a new run",
+                )
 
     def _unmet(self, exp: Experiment, v: Variant) -> str | None:
         needs = list(exp.requires) + list(v.requires)
@@ -304,8 +345,11 @@ class Runner:
                         continue
                     pin = self._resolve(name)
                     if name in pins and pins[name]["image_id"] != pin["image_id"]:
-                        raise LabError(f"base {name} moved since this run started ({pins[name]['image_id'][:19]} -> "
-                                       f"{pin['image_id'][:19]})", hint="start a new run")
+                        raise LabError(
+                            f"base {name} moved since this run started ({pins[name]['image_id'][:19]} -> "
+                            f"{pin['image_id'][:19]})",
+                            hint="start a new run",
+                        )
                     pins[name] = pin
                     self._base_pins[name] = pin
 
@@ -320,10 +364,20 @@ class Runner:
                 attrs = self.client.api.inspect_image(name)
             except docker.errors.ImageNotFound:
                 raise exc from None
-            return {"public": name, "lab_tag": name, "image_id": attrs["Id"], "bytes": attrs.get("Size"),
-                    "provenance": {"source": "local image", "note": "not a lab stand-in; used as found"}}
-        return {"public": name, "lab_tag": ref.lab_tag, "image_id": ref.image_id, "bytes": ref.bytes,
-                "provenance": ref.provenance}
+            return {
+                "public": name,
+                "lab_tag": name,
+                "image_id": attrs["Id"],
+                "bytes": attrs.get("Size"),
+                "provenance": {"source": "local image", "note": "not a lab stand-in; used as found"},
+            }
+        return {
+            "public": name,
+            "lab_tag": ref.lab_tag,
+            "image_id": ref.image_id,
+            "bytes": ref.bytes,
+            "provenance": ref.provenance,
+        }
 
     def _build_contexts(self, text: str, build_args: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         contexts, used = {}, {}
@@ -333,7 +387,9 @@ class Runner:
                 pin = self._base_pins[name] = self._resolve(name)
             current = self.client.api.inspect_image(pin["lab_tag"])["Id"]
             if current != pin["image_id"]:
-                raise LabError(f"base {name} ({pin['lab_tag']}) changed during the run; pinned {pin['image_id'][:19]}")
+                raise LabError(
+                    f"base {name} ({pin['lab_tag']}) changed during the run; pinned {pin['image_id'][:19]}"
+                )
             if pin["lab_tag"] != name:
                 contexts[name] = f"docker-image://{pin['lab_tag']}"
             used[name] = pin["image_id"]
@@ -376,15 +432,24 @@ class Runner:
                 pending = []
                 for v in exp.variants:
                     for scen in scenarios_for(exp, v, self.opts.quick):
-                        vals = [tr["metrics"].get("build_seconds") for tr in self.run.trials
-                                if tr["experiment"] == exp.name and tr["variant"] == v.name
-                                and tr["scenario"] == scen and tr["status"] == "ok"]
+                        vals = [
+                            tr["metrics"].get("build_seconds")
+                            for tr in self.run.trials
+                            if tr["experiment"] == exp.name
+                            and tr["variant"] == v.name
+                            and tr["scenario"] == scen
+                            and tr["status"] == "ok"
+                        ]
                         vals = [x for x in vals if x is not None]
                         key = f"{exp.name}/{v.name}/{scen}"
                         ok = len(vals) >= 2 and precise_enough(vals, 0.03)
-                        precision[key] = {"n": len(vals), "within_3pct": bool(ok),
-                                          "stopped_by": "precision" if ok else ("cap" if t >= self.opts.auto_cap
-                                                                                else "running")}
+                        precision[key] = {
+                            "n": len(vals),
+                            "within_3pct": bool(ok),
+                            "stopped_by": "precision"
+                            if ok
+                            else ("cap" if t >= self.opts.auto_cap else "running"),
+                        }
                         if not ok and vals and t < self.opts.auto_cap:
                             pending.append((v, scen))
                 if not pending:
@@ -392,7 +457,13 @@ class Runner:
                 rng = random.Random(self.run.data["seed"] + t)
                 rng.shuffle(pending)
                 for order, (v, scen) in enumerate(pending):
-                    entry = {"experiment": exp.name, "variant": v.name, "scenario": scen, "trial": t, "order": order}
+                    entry = {
+                        "experiment": exp.name,
+                        "variant": v.name,
+                        "scenario": scen,
+                        "trial": t,
+                        "order": order,
+                    }
                     self.run.data["plan"].append(entry)
                     self._one(exp, v, entry)
                 t += 1
@@ -415,14 +486,23 @@ class Runner:
         try:
             rec = self._trial(exp, v, entry)
         except KeyboardInterrupt:
-            self._record({**entry, "status": "interrupted", "error": "interrupted", "metrics": {},
-                                   "ended_at": utcnow()})
+            self._record(
+                {
+                    **entry,
+                    "status": "interrupted",
+                    "error": "interrupted",
+                    "metrics": {},
+                    "ended_at": utcnow(),
+                }
+            )
             self.reporter.trial_finished("interrupted", time.perf_counter() - t0, "interrupted")
             raise
         except EngineUnavailable as exc:
             self._record({**entry, "status": "failed", "error": str(exc), "metrics": {}})
-            raise EngineUnavailable(f"trial {exp.name}/{v.name}/{entry['scenario']}/#{entry['trial']}: {exc}; "
-                                    f"results so far kept in {self.run.path}") from None
+            raise EngineUnavailable(
+                f"trial {exp.name}/{v.name}/{entry['scenario']}/#{entry['trial']}: {exc}; "
+                f"results so far kept in {self.run.path}"
+            ) from None
         except HarnessError as exc:
             rec = {**entry, "status": "failed", "error": str(exc), "metrics": {}}
         self._record(rec)
@@ -436,7 +516,7 @@ class Runner:
         work = self.workroot / f"{exp.name}-{v.name}-{scen}-{entry['trial']}-{nonce}"
         work.mkdir(parents=True)
         ctx_dir = work / "context"
-        src_ctx = (exp.path / v.context)
+        src_ctx = exp.path / v.context
         _copy_context(src_ctx, ctx_dir)
         dockerfile = work / "Dockerfile"
         shutil.copyfile(exp.file(v.dockerfile), dockerfile)
@@ -449,8 +529,16 @@ class Runner:
         text = dockerfile.read_text(encoding="utf-8", errors="replace")
         build_args = {**self.lab.build_args(), **v.build_args}
         contexts, base_ids = self._build_contexts(text, build_args)
-        spec = BuildSpec(context=ctx_dir, dockerfile=dockerfile, tag=tag, target=v.target, build_args=build_args,
-                         build_contexts=contexts, labels=labels, builder=self.opts.builder)
+        spec = BuildSpec(
+            context=ctx_dir,
+            dockerfile=dockerfile,
+            tag=tag,
+            target=v.target,
+            build_args=build_args,
+            build_contexts=contexts,
+            labels=labels,
+            builder=self.opts.builder,
+        )
         probes = [get_probe(p) for p in exp.probes]
         redact: set[str] = set()
 
@@ -463,9 +551,23 @@ class Runner:
                 track("image", res.image_id)
             return res
 
-        pctx = ProbeContext(client=self.client, experiment=exp, variant=v, scenario=scen, trial=entry["trial"],
-                            nonce=nonce, workdir=work, context=ctx_dir, dockerfile=dockerfile, labels=labels,
-                            lab=self.lab, tag=tag, build=build, track=track, redact=redact)
+        pctx = ProbeContext(
+            client=self.client,
+            experiment=exp,
+            variant=v,
+            scenario=scen,
+            trial=entry["trial"],
+            nonce=nonce,
+            workdir=work,
+            context=ctx_dir,
+            dockerfile=dockerfile,
+            labels=labels,
+            lab=self.lab,
+            tag=tag,
+            build=build,
+            track=track,
+            redact=redact,
+        )
         started = utcnow()
         metrics: dict[str, float] = {}
         try:
@@ -506,17 +608,33 @@ class Runner:
                 metrics.update({k: val for k, val in values.items() if val is not None})
             if exp.compressed and self.lab is not None:
                 metrics["pull_seconds"] = self._pull_back(pushed["ref"], result.image_id)
-            trial = {**entry, "status": "ok", "error": None, "started_at": started, "ended_at": utcnow(),
-                     "metrics": _clean(metrics), "image": _image_record(image, tag), "bases": base_ids,
-                     "steps": _scrub(_steps_record(result), redact), "probe_data": _scrub(pctx.details, redact)}
+            trial = {
+                **entry,
+                "status": "ok",
+                "error": None,
+                "started_at": started,
+                "ended_at": utcnow(),
+                "metrics": _clean(metrics),
+                "image": _image_record(image, tag),
+                "bases": base_ids,
+                "steps": _scrub(_steps_record(result), redact),
+                "probe_data": _scrub(pctx.details, redact),
+            }
             if result.events.error_text.strip():
                 trial["build_warnings"] = _scrub(result.events.error_text.strip(), redact)[-2000:]
             return trial
         except _TrialFailed as exc:
-            return {**entry, "status": "failed", "error": _scrub(str(exc), redact), "started_at": started,
-                    "ended_at": utcnow(), "metrics": _clean(metrics), "bases": base_ids,
-                    "error_text": _scrub(exc.result.error_text, redact)[-4000:],
-                    "steps": _scrub(_steps_record(exc.result), redact)}
+            return {
+                **entry,
+                "status": "failed",
+                "error": _scrub(str(exc), redact),
+                "started_at": started,
+                "ended_at": utcnow(),
+                "metrics": _clean(metrics),
+                "bases": base_ids,
+                "error_text": _scrub(exc.result.error_text, redact)[-4000:],
+                "steps": _scrub(_steps_record(exc.result), redact),
+            }
         except HarnessError as exc:
             exc.message = _scrub(exc.message, redact)
             raise
@@ -537,8 +655,10 @@ class Runner:
         cp = subprocess.run(["docker", "pull", "-q", ref], capture_output=True, text=True, timeout=900)
         seconds = time.perf_counter() - t0
         if cp.returncode != 0:
-            raise LabError(f"pull of {ref} from the lab registry failed: {(cp.stderr or cp.stdout).strip()[-200:]}",
-                           hint="is the lab registry up? `imagebench lab status`")
+            raise LabError(
+                f"pull of {ref} from the lab registry failed: {(cp.stderr or cp.stdout).strip()[-200:]}",
+                hint="is the lab registry up? `imagebench lab status`",
+            )
         self._tracked.append(("image", ref))
         return seconds
 
@@ -554,8 +674,16 @@ class Runner:
             except LabError as exc:
                 raise _TrialFailed(f"build failed because the lab is down: {exc}", result) from None
 
-    def _prepare_scenario(self, exp: Experiment, v: Variant, scen: str, spec: BuildSpec,
-                          build: Callable[..., BuildResult], nonce: str, work: Path) -> None:
+    def _prepare_scenario(
+        self,
+        exp: Experiment,
+        v: Variant,
+        scen: str,
+        spec: BuildSpec,
+        build: Callable[..., BuildResult],
+        nonce: str,
+        work: Path,
+    ) -> None:
         """Establish the cache state the scenario names; verify it where it can be verified."""
         dinspect.remove_image(spec.tag)
         dinspect.prune_build_cache(self.opts.builder)
@@ -570,8 +698,9 @@ class Runner:
             for rel in exp.edits.get("source", []):
                 target = spec.context / rel
                 if not target.is_file():
-                    raise UsageError(f"{exp.path}/experiment.toml: edits.source names {rel!r}, "
-                                     "which is not in the context")
+                    raise UsageError(
+                        f"{exp.path}/experiment.toml: edits.source names {rel!r}, which is not in the context"
+                    )
                 with open(target, "a", encoding="utf-8") as fh:
                     fh.write(f"\n# imagebench edit-source {nonce}\n")
         elif scen == "edit-deps":
@@ -587,8 +716,16 @@ class Runner:
                 bdir = work / f"bump-{len(bumped)}"
                 bdir.mkdir()
                 (bdir / "Dockerfile").write_text(f"FROM {lab_tag}\nRUN echo {nonce} > /etc/imagebench-bump\n")
-                res = run_build(BuildSpec(context=bdir, dockerfile=bdir / "Dockerfile", tag=btag,
-                                          labels=spec.labels, builder=self.opts.builder, network=None))
+                res = run_build(
+                    BuildSpec(
+                        context=bdir,
+                        dockerfile=bdir / "Dockerfile",
+                        tag=btag,
+                        labels=spec.labels,
+                        builder=self.opts.builder,
+                        network=None,
+                    )
+                )
                 if not res.ok:
                     raise _TrialFailed(f"base-bump preparation failed: {res.error}", res)
                 self._tracked.append(("image", btag))
@@ -628,7 +765,9 @@ class Runner:
                 dinspect.remove_labelled(LABEL, self.run.run_id)
         else:
             with contextlib.suppress(Exception):
-                for x in self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run.run_id}"}):
+                for x in self.client.containers.list(
+                    all=True, filters={"label": f"{LABEL}={self.run.run_id}"}
+                ):
                     x.remove(force=True, v=True)
         if self.workroot:
             shutil.rmtree(self.workroot, ignore_errors=True)
@@ -671,26 +810,36 @@ class _TrialFailed(HarnessError):
 def capability_missing(need: str, opts: RunOptions, lab: Any) -> str | None:
     """Why a requirement is not met here (None when it is)."""
     if need == "registry-bases":
-        return None if opts.bases == "registry" else "needs public base images (--bases registry); " \
-                                                      "no registry is reachable in lab mode"
+        return (
+            None
+            if opts.bases == "registry"
+            else "needs public base images (--bases registry); no registry is reachable in lab mode"
+        )
     if need == "shaped-network":
         prof = getattr(lab, "profile", None)
         name = prof.get("profile") if isinstance(prof, dict) else getattr(prof, "name", None)
-        return None if name and name != "unlimited" else \
-            "needs a shaped network profile (imagebench lab up --profile 100mbit)"
+        return (
+            None
+            if name and name != "unlimited"
+            else "needs a shaped network profile (imagebench lab up --profile 100mbit)"
+        )
     if need.startswith("tool:"):
         tool = need.split(":", 1)[1]
         return None if shutil.which(tool) else f"needs the {tool!r} tool on PATH"
     if need in ("cosign", "hadolint", "docker-compose", "openssl", "dockerd"):
         return None if shutil.which(need) else f"needs the {need!r} tool on PATH"
     if need == "compose":
-        return None if (shutil.which("docker-compose") or _has_compose_plugin()) else "needs Docker Compose v2"
+        return (
+            None if (shutil.which("docker-compose") or _has_compose_plugin()) else "needs Docker Compose v2"
+        )
     return None
 
 
 def _has_compose_plugin() -> bool:
     try:
-        return subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10).returncode == 0
+        return (
+            subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10).returncode == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -716,7 +865,9 @@ def context_bytes(ctx_dir: Path, dockerfile: Path | None = None) -> int:
     elif (ctx_dir / ".dockerignore").is_file():
         ignore = ctx_dir / ".dockerignore"
     if ignore is not None:
-        patterns = [ln.strip() for ln in ignore.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        patterns = [
+            ln.strip() for ln in ignore.read_text().splitlines() if ln.strip() and not ln.startswith("#")
+        ]
     total = 0
     for rel in exclude_paths(str(ctx_dir), patterns):
         p = ctx_dir / rel
@@ -751,17 +902,37 @@ def _steps_record(result: BuildResult) -> list[dict]:
     t0 = min(starts) if starts else None
     out = []
     for s in steps:
-        out.append({"name": s.name if len(s.name) <= 300 else s.name[:300] + "...", "stage": s.stage, "index": s.index, "instruction": s.instruction,
-                    "cached": s.cached, "seconds": round(s.seconds, 6),
-                    "start_offset": round(s.started - t0, 6) if (t0 is not None and s.started is not None) else None,
-                    "end_offset": round(s.completed - t0, 6) if (t0 is not None and s.completed is not None)
-                    else None})
+        out.append(
+            {
+                "name": s.name if len(s.name) <= 300 else s.name[:300] + "...",
+                "stage": s.stage,
+                "index": s.index,
+                "instruction": s.instruction,
+                "cached": s.cached,
+                "seconds": round(s.seconds, 6),
+                "start_offset": round(s.started - t0, 6)
+                if (t0 is not None and s.started is not None)
+                else None,
+                "end_offset": round(s.completed - t0, 6)
+                if (t0 is not None and s.completed is not None)
+                else None,
+            }
+        )
     return out
 
 
 def _image_record(image: dict, tag: str) -> dict:
-    keys = ("id", "bytes", "layers", "layer_bytes", "storage_driver", "manifest_digest", "layer_compressed_bytes",
-            "user", "healthcheck")
+    keys = (
+        "id",
+        "bytes",
+        "layers",
+        "layer_bytes",
+        "storage_driver",
+        "manifest_digest",
+        "layer_compressed_bytes",
+        "user",
+        "healthcheck",
+    )
     rec = {k: image.get(k) for k in keys if k in image}
     rec["tag"] = tag
     return rec
@@ -798,6 +969,12 @@ def _scrub(obj: Any, redact: set[str]) -> Any:
     return obj
 
 
-def run_experiments(experiments: list[Experiment], opts: RunOptions, reporter: Reporter | None = None, *,
-                    resume: str | None = None, lab: Any = None) -> RunOutcome:
+def run_experiments(
+    experiments: list[Experiment],
+    opts: RunOptions,
+    reporter: Reporter | None = None,
+    *,
+    resume: str | None = None,
+    lab: Any = None,
+) -> RunOutcome:
     return Runner(opts, reporter, lab=lab).execute(experiments, resume=resume)

@@ -33,9 +33,25 @@ def prune() -> None:
 def bare(ctx: Path, lab_tag: str) -> float:
     prune()
     t0 = time.perf_counter()
-    subprocess.run(["docker", "buildx", "build", "--progress=quiet", "-f", str(EXP / "overhead" / "Dockerfile"),
-                    "--build-context", f"debian:trixie-slim=docker-image://{lab_tag}", "--network", "host",
-                    "-t", "imagebench-overhead:bare", str(ctx)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--progress=quiet",
+            "-f",
+            str(EXP / "overhead" / "Dockerfile"),
+            "--build-context",
+            f"debian:trixie-slim=docker-image://{lab_tag}",
+            "--network",
+            "host",
+            "-t",
+            "imagebench-overhead:bare",
+            str(ctx),
+        ],
+        check=True,
+        capture_output=True,
+    )
     seconds = time.perf_counter() - t0
     subprocess.run(["docker", "rmi", "-f", "imagebench-overhead:bare"], capture_output=True)
     return seconds
@@ -43,8 +59,22 @@ def bare(ctx: Path, lab_tag: str) -> float:
 
 def harness(results: Path) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "harness", "--results", str(results), "run", "overhead",
-                    "--experiments", str(EXP)], check=True, capture_output=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--results",
+            str(results),
+            "run",
+            "overhead",
+            "--experiments",
+            str(EXP),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     return time.perf_counter() - t0
 
 
@@ -66,9 +96,20 @@ def main() -> int:
                 else:
                     harness_s.append(harness(Path(tmp) / "results"))
     b, h = statistics.median(bare_s), statistics.median(harness_s)
-    print(json.dumps({"rounds": args.rounds, "bare_seconds": bare_s, "imagebench_seconds": harness_s,
-                      "bare_median": round(b, 3), "imagebench_median": round(h, 3),
-                      "ratio": round(h / b, 3), "overhead_seconds": round(h - b, 3)}, indent=1))
+    print(
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "bare_seconds": bare_s,
+                "imagebench_seconds": harness_s,
+                "bare_median": round(b, 3),
+                "imagebench_median": round(h, 3),
+                "ratio": round(h / b, 3),
+                "overhead_seconds": round(h - b, 3),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -45,8 +45,10 @@ def claims_block() -> str:
         return "_No reference run committed yet: run `make reference`._"
     text = _section(report.read_text(), "Claims")
     text = text.replace("](#", "](results/report/REPORT.md#").replace("](plots/", "](results/report/plots/")
-    return text + "\n\nThe whole report: [results/report/REPORT.md](results/report/REPORT.md) " \
-                  "(and `results/report/index.html`)."
+    return (
+        text + "\n\nThe whole report: [results/report/REPORT.md](results/report/REPORT.md) "
+        "(and `results/report/index.html`)."
+    )
 
 
 def _runs(folder: Path) -> list[dict]:
@@ -64,6 +66,7 @@ def _runs(folder: Path) -> list[dict]:
 def _duration(run: dict) -> float:
     def ts(s: str) -> datetime:
         return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
     return (ts(run["updated_at"]) - ts(run["created_at"])).total_seconds()
 
 
@@ -86,28 +89,40 @@ def plots_block() -> str:
 def perf_block() -> str:
     rows = []
     quick = _runs(RESULTS / "perf" / "quick")
-    full = [r for r in _runs(RESULTS) if "--all" in r.get("command", []) and not r.get("options", {}).get("quick")]
-    for label, runs, cmd in (("`imagebench run --all --quick`", quick, "one trial each"),
-                             ("`imagebench run --all --trials 5`", full, "the reference run")):
+    full = [
+        r for r in _runs(RESULTS) if "--all" in r.get("command", []) and not r.get("options", {}).get("quick")
+    ]
+    for label, runs, cmd in (
+        ("`imagebench run --all --quick`", quick, "one trial each"),
+        ("`imagebench run --all --trials 5`", full, "the reference run"),
+    ):
         for r in runs[-1:]:
             t = r["trials"]
             ok = sum(x["status"] == "ok" for x in t)
             skipped = sum(x["status"] == "skipped" for x in t)
             failed = sum(x["status"] == "failed" for x in t)
             cpus = (r["fingerprint"].get("host") or {}).get("cpus")
-            rows.append(f"| {label} ({cmd}) | {_minutes(_duration(r))} | {len(t)} trials: {ok} ok, {failed} failed, "
-                        f"{skipped} not measurable here | {cpus} CPUs, run `{r['run_id']}` |")
-    out = ["| command | wall time | trials | machine |", "| --- | ---: | --- | --- |", *rows] if rows else \
-        ["_Suite timings appear after `make reference`._"]
+            rows.append(
+                f"| {label} ({cmd}) | {_minutes(_duration(r))} | {len(t)} trials: {ok} ok, {failed} failed, "
+                f"{skipped} not measurable here | {cpus} CPUs, run `{r['run_id']}` |"
+            )
+    out = (
+        ["| command | wall time | trials | machine |", "| --- | ---: | --- | --- |", *rows]
+        if rows
+        else ["_Suite timings appear after `make reference`._"]
+    )
     overhead = RESULTS / "perf" / "overhead.json"
     if overhead.is_file():
         o = json.loads(overhead.read_text())
-        out += ["", f"Harness overhead (`python scripts/overhead.py --rounds {o['rounds']}`, interleaved, cold cache "
-                f"both ways, trivial build of one `RUN sleep 8`): bare `docker buildx build` median "
-                f"{o['bare_median']:.2f} s, one trial through `imagebench run` median {o['imagebench_median']:.2f} s: "
-                f"ratio **{o['ratio']:.3f}**, {o['overhead_seconds']:.2f} s of harness work per trial "
-                "(start-up, lab check, fingerprint, cache prune and verification, inspection, package counts, "
-                "results file). No registry push is included (pushes are `push_seconds`, reported separately)."]
+        out += [
+            "",
+            f"Harness overhead (`python scripts/overhead.py --rounds {o['rounds']}`, interleaved, cold cache "
+            f"both ways, trivial build of one `RUN sleep 8`): bare `docker buildx build` median "
+            f"{o['bare_median']:.2f} s, one trial through `imagebench run` median {o['imagebench_median']:.2f} s: "
+            f"ratio **{o['ratio']:.3f}**, {o['overhead_seconds']:.2f} s of harness work per trial "
+            "(start-up, lab check, fingerprint, cache prune and verification, inspection, package counts, "
+            "results file). No registry push is included (pushes are `push_seconds`, reported separately).",
+        ]
     return "\n".join(out)
 
 
@@ -129,7 +144,10 @@ def main() -> int:
     new = render(current)
     if args.check:
         if new != current:
-            print("README.md generated blocks are stale: run `python scripts/readme_figures.py`", file=sys.stderr)
+            print(
+                "README.md generated blocks are stale: run `python scripts/readme_figures.py`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     README.write_text(new)

@@ -30,6 +30,7 @@ def pytest_sessionfinish(session, exitstatus):
         return
     try:
         from harness.engine.inspect import labelled_leftovers
+
         left = {}
         for key in ("imagebench.run", "imagebench.test"):
             for kind, ids in labelled_leftovers(key).items():

@@ -67,8 +67,15 @@ def build_command(spec: BuildSpec, metadata_file: Path, iid_file: Path) -> list[
         # Non-default builders (docker-container, kubernetes, remote) keep results in their own
         # cache unless asked to load the image into the engine that inspects and runs it.
         cmd += ["--builder", spec.builder, "--load"]
-    cmd += ["--progress=rawjson", "--metadata-file", str(metadata_file), "--iidfile", str(iid_file),
-            "-f", str(spec.dockerfile)]
+    cmd += [
+        "--progress=rawjson",
+        "--metadata-file",
+        str(metadata_file),
+        "--iidfile",
+        str(iid_file),
+        "-f",
+        str(spec.dockerfile),
+    ]
     if spec.tag:
         cmd += ["-t", spec.tag]
     if spec.target:
@@ -93,7 +100,7 @@ def build_command(spec: BuildSpec, metadata_file: Path, iid_file: Path) -> list[
 def _summary(error_text: str, events: BuildEvents, rc: int) -> str:
     for line in reversed(error_text.strip().splitlines()):
         if line.startswith("ERROR:"):
-            return line[len("ERROR:"):].strip()
+            return line[len("ERROR:") :].strip()
     for step in events.steps:
         if step.error:
             return f"{step.name}: {step.error}"
@@ -112,8 +119,17 @@ def run_build(spec: BuildSpec, *, redact: set[str] | None = None) -> BuildResult
         env.pop("BUILDKIT_PROGRESS", None)
         parser = EventParser()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                env=env, text=True, encoding="utf-8", errors="replace", start_new_session=False)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=False,
+        )
         timer = threading.Timer(spec.timeout, lambda: proc.send_signal(signal.SIGTERM))
         timer.start()
         try:
@@ -150,6 +166,14 @@ def run_build(spec: BuildSpec, *, redact: set[str] | None = None) -> BuildResult
     for secret in redact or ():
         error = error.replace(secret, "<redacted>")
         error_text = error_text.replace(secret, "<redacted>")
-    return BuildResult(ok=ok, returncode=rc, seconds=seconds, events=events,
-                       image_id=image_id or events.image_id or metadata.get("containerimage.config.digest"),
-                       metadata=metadata, error=error, error_text=error_text, command=cmd)
+    return BuildResult(
+        ok=ok,
+        returncode=rc,
+        seconds=seconds,
+        events=events,
+        image_id=image_id or events.image_id or metadata.get("containerimage.config.digest"),
+        metadata=metadata,
+        error=error,
+        error_text=error_text,
+        command=cmd,
+    )

@@ -40,9 +40,7 @@ def _docker(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess
             "the docker CLI is not on PATH", hint="run scripts/install-engine.sh as root, or install Docker"
         )
     try:
-        return subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
+        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise EngineUnavailable(
             f"`docker {' '.join(args)}` did not answer within {timeout:.0f} s",
@@ -98,7 +96,9 @@ def parse_buildx_inspect(text: str) -> dict:
             out["name"] = value
         elif key == "Driver" and out["driver"] is None:
             out["driver"] = value
-        elif (key == "BuildKit version" and out["buildkit_version"] is None) or (key == "BuildKit" and out["buildkit_version"] is None):
+        elif (key == "BuildKit version" and out["buildkit_version"] is None) or (
+            key == "BuildKit" and out["buildkit_version"] is None
+        ):
             out["buildkit_version"] = value
         elif key == "Status" and out["status"] is None:
             out["status"] = value

@@ -167,7 +167,9 @@ class EventParser:
         self._events = 0
         self._image_id: str | None = None
         self._log_bytes = 0
-        self._log_tail: dict[str, list[str]] = {}  # vertex -> last base64 log chunks (decoded only on failure)
+        self._log_tail: dict[
+            str, list[str]
+        ] = {}  # vertex -> last base64 log chunks (decoded only on failure)
         self._warnings = 0
         self._closed = False
 
@@ -329,7 +331,9 @@ class EventParser:
         failed = []
         for vx in ordered:
             if vx.error and vx.digest in self._log_tail:
-                text = b"".join(base64.b64decode(d) for d in self._log_tail[vx.digest]).decode("utf-8", "replace")
+                text = b"".join(base64.b64decode(d) for d in self._log_tail[vx.digest]).decode(
+                    "utf-8", "replace"
+                )
                 failed.append(text[-3000:])
         return BuildEvents(
             steps=steps,

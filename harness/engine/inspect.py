@@ -20,8 +20,10 @@ def client():
         c = docker.from_env(version="auto", timeout=300)
         c.ping()
     except Exception as exc:  # docker raises several unrelated types here
-        raise EngineUnavailable(f"Docker engine not answering ({type(exc).__name__}: {str(exc)[:120]})",
-                                hint="start it with scripts/install-engine.sh or check DOCKER_HOST") from None
+        raise EngineUnavailable(
+            f"Docker engine not answering ({type(exc).__name__}: {str(exc)[:120]})",
+            hint="start it with scripts/install-engine.sh or check DOCKER_HOST",
+        ) from None
     return c
 
 
@@ -66,8 +68,17 @@ def package_counts(image: str, labels: dict[str, str]) -> dict[str, int]:
     """
     c = client()
     try:
-        out = c.containers.run(image, ["sh", "-c", _PKG_SCRIPT], entrypoint=[], network_mode="none",
-                               remove=True, labels=labels, user="0", stdout=True, stderr=False)
+        out = c.containers.run(
+            image,
+            ["sh", "-c", _PKG_SCRIPT],
+            entrypoint=[],
+            network_mode="none",
+            remove=True,
+            labels=labels,
+            user="0",
+            stdout=True,
+            stderr=False,
+        )
     except Exception:
         return {}
     try:
@@ -165,8 +176,12 @@ def prune_build_cache(builder: str | None = None) -> None:
     import subprocess
 
     if builder and builder != "default":
-        subprocess.run(["docker", "buildx", "prune", "-af", "--builder", builder], check=False,
-                       capture_output=True, timeout=600)
+        subprocess.run(
+            ["docker", "buildx", "prune", "-af", "--builder", builder],
+            check=False,
+            capture_output=True,
+            timeout=600,
+        )
         return
     client().api.prune_builds(all=True) if _supports_all() else client().api.prune_builds()
     left = [r for r in build_cache_records() if not r.get("InUse")]
@@ -174,8 +189,10 @@ def prune_build_cache(builder: str | None = None) -> None:
         subprocess.run(["docker", "builder", "prune", "-af"], check=False, capture_output=True, timeout=600)
         left = [r for r in build_cache_records() if not r.get("InUse")]
         if left:
-            raise EngineUnavailable(f"build cache not empty after prune ({len(left)} records); "
-                                    "is another build running on this daemon?")
+            raise EngineUnavailable(
+                f"build cache not empty after prune ({len(left)} records); "
+                "is another build running on this daemon?"
+            )
 
 
 def _supports_all() -> bool:

@@ -49,9 +49,7 @@ def prepare(root: Path, port: int) -> Path:
     for d in (conf, root / "cache", root / "log", root / "run"):
         d.mkdir(parents=True, exist_ok=True)
     upstream = os.environ.get("IMAGEBENCH_APT_UPSTREAM_PROXY")
-    (conf / "acng.conf").write_text(
-        config_text(port, root / "cache", root / "log", root / "run", upstream)
-    )
+    (conf / "acng.conf").write_text(config_text(port, root / "cache", root / "log", root / "run", upstream))
     return conf
 
 

@@ -83,8 +83,7 @@ def mmdebstrap_argv(defn: BaseDef, out_dir: Path, apt_proxy: str | None, index_u
             'chroot "$1" python3 -m venv --system-site-packages /usr/local',
             'rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED',
             f'printf %s {conf} > "$1"/etc/pip.conf',
-            'chroot "$1" python3 -c "import platform; print(platform.python_version())" > '
-            f"{out}/python.txt",
+            f'chroot "$1" python3 -c "import platform; print(platform.python_version())" > {out}/python.txt',
             f'chroot "$1" /usr/local/bin/pip --version > {out}/pip.txt',
         ]
     for pat in defn.remove:
@@ -100,13 +99,18 @@ def mmdebstrap_argv(defn: BaseDef, out_dir: Path, apt_proxy: str | None, index_u
         'rm -f "$1"/etc/apt/apt.conf.d/99mmdebstrap',
         'rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/apt/archives/*.deb '
         '"$1"/var/log/apt/* "$1"/tmp/*',
-        f'chroot "$1" dpkg-query -W -f=\'${{Package}}=${{Version}}\\n\' > {out}/packages.txt',
+        f"chroot \"$1\" dpkg-query -W -f='${{Package}}=${{Version}}\\n' > {out}/packages.txt",
     ]
     for h in hooks:
         argv.append(f"--customize-hook={h}")
     suite, m, sec = defn.suite, defn.mirror, defn.security_mirror
-    argv += [suite, str(out_dir / "rootfs.tar"),
-             f"deb {m} {suite} main", f"deb {m} {suite}-updates main", f"deb {sec} {suite}-security main"]
+    argv += [
+        suite,
+        str(out_dir / "rootfs.tar"),
+        f"deb {m} {suite} main",
+        f"deb {m} {suite}-updates main",
+        f"deb {sec} {suite}-security main",
+    ]
     return argv
 
 
@@ -158,8 +162,9 @@ def current(defn: BaseDef, def_hash: str) -> dict | None:
     return s if s["labels"].get(LABEL_DEF) == def_hash else None
 
 
-def build(defn: BaseDef, def_hash: str, work_root: Path, apt_proxy: str | None, index_url: str,
-          progress=print) -> dict:
+def build(
+    defn: BaseDef, def_hash: str, work_root: Path, apt_proxy: str | None, index_url: str, progress=print
+) -> dict:
     """Build one base; returns its record.  Never leaves a partial image under the lab tag."""
     if shutil.which("mmdebstrap") is None:
         raise LabError("mmdebstrap is missing", hint="run `imagebench lab up` as root (it installs it)")
@@ -218,19 +223,47 @@ def build(defn: BaseDef, def_hash: str, work_root: Path, apt_proxy: str | None, 
 
 def record_from_image(defn: BaseDef, def_hash: str, s: dict) -> dict:
     """Rebuild a base's record from the image itself (state dir lost, image kept)."""
-    cp = _docker("run", "--rm", "--network=none", "--entrypoint", "dpkg-query", defn.tag,
-                 "-W", "-f=${Package}=${Version}\n", timeout=120)
+    cp = _docker(
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint",
+        "dpkg-query",
+        defn.tag,
+        "-W",
+        "-f=${Package}=${Version}\n",
+        timeout=120,
+    )
     packages = sorted(ln for ln in cp.stdout.splitlines() if ln.strip()) if cp.returncode == 0 else []
     python = None
     if defn.python:
-        cp = _docker("run", "--rm", "--network=none", defn.tag, "python3", "-c",
-                     "import platform; print(platform.python_version())", timeout=120)
+        cp = _docker(
+            "run",
+            "--rm",
+            "--network=none",
+            defn.tag,
+            "python3",
+            "-c",
+            "import platform; print(platform.python_version())",
+            timeout=120,
+        )
         python = cp.stdout.strip() or None
     return {
-        "key": defn.key, "lab_tag": defn.tag, "image_id": s["image_id"], "bytes": s["bytes"],
-        "layers": s["layers"], "suite": defn.suite, "python": python, "pip": None,
-        "packages": packages, "stands_in_for": defn.stands_in_for, "definition_hash": def_hash,
-        "build_seconds": None, "mmdebstrap_seconds": None, "built_at": None, "mmdebstrap": None,
+        "key": defn.key,
+        "lab_tag": defn.tag,
+        "image_id": s["image_id"],
+        "bytes": s["bytes"],
+        "layers": s["layers"],
+        "suite": defn.suite,
+        "python": python,
+        "pip": None,
+        "packages": packages,
+        "stands_in_for": defn.stands_in_for,
+        "definition_hash": def_hash,
+        "build_seconds": None,
+        "mmdebstrap_seconds": None,
+        "built_at": None,
+        "mmdebstrap": None,
     }
 
 

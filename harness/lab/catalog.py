@@ -129,9 +129,20 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
     bases: dict[str, BaseDef] = {}
     tags: set[str] = set()
     allowed = {
-        "tag", "suite", "variant", "packages", "python", "stands_in_for", "cmd",
-        "official_compressed_bytes", "official_disk_bytes", "mirror", "security_mirror",
-        "dpkg_excludes", "dpkg_includes", "remove",
+        "tag",
+        "suite",
+        "variant",
+        "packages",
+        "python",
+        "stands_in_for",
+        "cmd",
+        "official_compressed_bytes",
+        "official_disk_bytes",
+        "mirror",
+        "security_mirror",
+        "dpkg_excludes",
+        "dpkg_includes",
+        "remove",
     }
     for key, t in raw.items():
         where = f"{source} [bases.{key}]"

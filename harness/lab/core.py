@@ -40,6 +40,7 @@ Progress = Callable[[str], None]
 
 # ---- paths and state ------------------------------------------------------------------------
 
+
 def lab_root() -> Path:
     p = state_dir() / "lab"
     p.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,7 @@ def urls(p: dict[str, int]) -> dict[str, str]:
 
 # ---- services ---------------------------------------------------------------------------------
 
+
 def _running(state: dict, name: str) -> dict | None:
     proc = (state.get("processes") or {}).get(name)
     return proc if proc and procs.is_ours(proc) else None
@@ -114,20 +116,35 @@ def _argv_index(root: Path, port: int) -> list[str]:
 
 
 def _argv_shaper(profile: shaper.Profile, p: dict[str, int]) -> list[str]:
-    return [sys.executable, "-m", "harness.lab.shaper", "--profile", profile.name,
-            "--route", f"{p['index']}:{p['index_backend']}",
-            "--route", f"{p['apt_proxy']}:{p['apt_backend']}"]
+    return [
+        sys.executable,
+        "-m",
+        "harness.lab.shaper",
+        "--profile",
+        profile.name,
+        "--route",
+        f"{p['index']}:{p['index_backend']}",
+        "--route",
+        f"{p['apt_proxy']}:{p['apt_backend']}",
+    ]
 
 
 def check_ports(state: dict, p: dict[str, int]) -> None:
     """Every port we will bind is free or held by our own recorded process (fail before building)."""
     ours = {
-        "index": "shaper", "apt_proxy": "shaper", "index_backend": "index",
-        "apt_backend": "apt_proxy", "registry": "registry",
+        "index": "shaper",
+        "apt_proxy": "shaper",
+        "index_backend": "index",
+        "apt_backend": "apt_proxy",
+        "registry": "registry",
     }
-    env = {"index": "IMAGEBENCH_INDEX_PORT", "apt_proxy": "IMAGEBENCH_APT_PORT",
-           "registry": "IMAGEBENCH_REGISTRY_PORT", "index_backend": "IMAGEBENCH_INDEX_PORT",
-           "apt_backend": "IMAGEBENCH_APT_PORT"}
+    env = {
+        "index": "IMAGEBENCH_INDEX_PORT",
+        "apt_proxy": "IMAGEBENCH_APT_PORT",
+        "registry": "IMAGEBENCH_REGISTRY_PORT",
+        "index_backend": "IMAGEBENCH_INDEX_PORT",
+        "apt_backend": "IMAGEBENCH_APT_PORT",
+    }
     for key, port in p.items():
         proc = _running(state, ours[key])
         if proc and (proc.get("argv_ports") or {}).get(key) == port:
@@ -140,7 +157,10 @@ def start_services(state: dict, p: dict[str, int], profile: shaper.Profile, prog
     processes = dict(state.get("processes") or {})
     wanted = {
         "apt_proxy": ({"apt_backend": p["apt_backend"]}, None),
-        "index": ({"index_backend": p["index_backend"]}, _argv_index(root / "wheelhouse", p["index_backend"])),
+        "index": (
+            {"index_backend": p["index_backend"]},
+            _argv_index(root / "wheelhouse", p["index_backend"]),
+        ),
         "registry": ({"registry": p["registry"]}, None),
         "shaper": ({"index": p["index"], "apt_proxy": p["apt_proxy"]}, _argv_shaper(profile, p)),
     }
@@ -158,8 +178,9 @@ def start_services(state: dict, p: dict[str, int], profile: shaper.Profile, prog
             new = registry.start(root / "registry", port)
         else:
             assert argv is not None
-            new = procs.spawn(name, argv, root / "logs" / f"{name}.log", port=port,
-                              env={"PYTHONPATH": _pythonpath()})
+            new = procs.spawn(
+                name, argv, root / "logs" / f"{name}.log", port=port, env={"PYTHONPATH": _pythonpath()}
+            )
         rec = new.to_dict()
         rec["argv_ports"] = pmap
         processes[name] = rec
@@ -182,6 +203,7 @@ def stop_services(state: dict) -> dict[str, str]:
 
 
 # ---- bases ------------------------------------------------------------------------------------
+
 
 def _bases_dir() -> Path:
     d = lab_root() / "bases"
@@ -258,19 +280,27 @@ def pull_public(names: list[str], progress: Progress) -> dict[str, dict]:
         progress(f"bases: pulling {name}")
         cp = builder._docker("pull", "--quiet", name, timeout=900)
         if cp.returncode != 0:
-            raise LabError(f"docker pull {name} failed: {procs.tail_text(cp.stderr)}",
-                           hint="check registry access, or use --bases lab")
+            raise LabError(
+                f"docker pull {name} failed: {procs.tail_text(cp.stderr)}",
+                hint="check registry access, or use --bases lab",
+            )
         info = builder.inspect_image(name)
         if not info:
             raise LabError(f"{name} pulled but not found locally")
         s = builder.image_summary(info)
         digest = next((d for d in s["repo_digests"] if "@" in d), None)
-        out[normalize_name(name)] = {"public": name, "pinned": digest, "image_id": s["image_id"],
-                                     "bytes": s["bytes"], "layers": s["layers"]}
+        out[normalize_name(name)] = {
+            "public": name,
+            "pinned": digest,
+            "image_id": s["image_id"],
+            "bytes": s["bytes"],
+            "layers": s["layers"],
+        }
     return out
 
 
 # ---- lab up / down / status -----------------------------------------------------------------
+
 
 def measure_profile(p: dict[str, int], profile: shaper.Profile) -> dict:
     nbytes = 16 * 1024 * 1024 if profile.rate_bps == 0 or profile.rate_bps >= 50e6 else 8 * 1024 * 1024
@@ -295,15 +325,25 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
         if bases == "registry":
             ok, where = public_registry_reachable()
             if not ok:
-                raise LabError(f"--bases registry needs a reachable registry; {where} did not answer",
-                               hint="use --bases lab (the default) on offline machines")
+                raise LabError(
+                    f"--bases registry needs a reachable registry; {where} did not answer",
+                    hint="use --bases lab (the default) on offline machines",
+                )
         state = read_state()
         p = ports()
         u = urls(p)
         check_ports(state, p)
         processes = start_services(state, p, prof, progress)
-        state.update({"version": STATE_VERSION, "ports": p, "urls": u, "processes": processes,
-                      "bases_mode": bases, "profile": prof.to_dict()})
+        state.update(
+            {
+                "version": STATE_VERSION,
+                "ports": p,
+                "urls": u,
+                "processes": processes,
+                "bases_mode": bases,
+                "profile": prof.to_dict(),
+            }
+        )
         write_state(state)  # pids first: `lab down` can stop them even if what follows fails
 
         timings: dict[str, float] = {}
@@ -345,14 +385,18 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
         timings["measure_s"] = round(time.perf_counter() - t, 2)
         state["measurement"] = m
         if not m["within_15pct"]:
-            progress(f"lab: warning: measured {m['measured_bps'] / 1e6:.1f} Mbit/s, "
-                     f"nominal {prof.rate_bps / 1e6:.0f} Mbit/s (more than 15 % off)")
+            progress(
+                f"lab: warning: measured {m['measured_bps'] / 1e6:.1f} Mbit/s, "
+                f"nominal {prof.rate_bps / 1e6:.0f} Mbit/s (more than 15 % off)"
+            )
         timings["total_s"] = round(time.perf_counter() - t0, 2)
         state["up_at"] = time.time()
         state["up_timings"] = timings
         write_state(state)
-        progress(f"lab: up in {timings['total_s']:.1f} s (profile {prof.name}, "
-                 f"measured {m['measured_bps'] / 1e6:.1f} Mbit/s)")
+        progress(
+            f"lab: up in {timings['total_s']:.1f} s (profile {prof.name}, "
+            f"measured {m['measured_bps'] / 1e6:.1f} Mbit/s)"
+        )
     return lab_status()
 
 
@@ -396,20 +440,24 @@ def base_entries(catalog: Catalog, state: dict) -> list[dict]:
         info = builder.inspect_image(defn.tag)
         s = builder.image_summary(info) if info else None
         reg = rec.get("registry") or {}
-        out.append({
-            "key": key,
-            "public_patterns": catalog.patterns_for(key),
-            "lab_tag": defn.tag,
-            "present": s is not None,
-            "image_id": s["image_id"] if s else None,
-            "bytes": s["bytes"] if s else None,
-            "layers": s["layers"] if s else None,
-            "suite": defn.suite,
-            "python": rec.get("python"),
-            "registry_digest": reg.get("manifest_digest") if s and reg.get("image_id") == s["image_id"] else None,
-            "compressed_bytes": reg.get("compressed_bytes"),
-            "provenance": provenance(defn, rec),
-        })
+        out.append(
+            {
+                "key": key,
+                "public_patterns": catalog.patterns_for(key),
+                "lab_tag": defn.tag,
+                "present": s is not None,
+                "image_id": s["image_id"] if s else None,
+                "bytes": s["bytes"] if s else None,
+                "layers": s["layers"] if s else None,
+                "suite": defn.suite,
+                "python": rec.get("python"),
+                "registry_digest": reg.get("manifest_digest")
+                if s and reg.get("image_id") == s["image_id"]
+                else None,
+                "compressed_bytes": reg.get("compressed_bytes"),
+                "provenance": provenance(defn, rec),
+            }
+        )
     return out
 
 
@@ -457,26 +505,49 @@ def lab_status() -> dict:
         "bases_mode": state.get("bases_mode", "lab"),
         "engine": eng,
         "bases": bases_list,
-        "mapping": [{"pattern": r.pattern, "lab_tag": catalog.bases[r.base].tag if r.base else None,
-                     "reason": r.reason or None} for r in catalog.rules],
+        "mapping": [
+            {
+                "pattern": r.pattern,
+                "lab_tag": catalog.bases[r.base].tag if r.base else None,
+                "reason": r.reason or None,
+            }
+            for r in catalog.rules
+        ],
         "public_bases": state.get("public_bases", {}),
-        "index": {"url": u["index"], "packages": wheelhouse.count_projects(wh_root),
-                  "files": wheelhouse.count_files(wh_root), "alive": health["index"]},
+        "index": {
+            "url": u["index"],
+            "packages": wheelhouse.count_projects(wh_root),
+            "files": wheelhouse.count_files(wh_root),
+            "alive": health["index"],
+        },
         "apt_proxy": {"url": u["apt_proxy"], "alive": health["apt_proxy"]},
         "registry": {"url": u["registry"], "alive": health["registry"]},
-        "network": {"profile": prof["name"], "rate_bps": prof["rate_bps"], "latency_s": prof["latency_s"],
-                    "measured_bps": m.get("measured_bps"), "ttfb_s": m.get("ttfb_s"),
-                    "within_15pct": m.get("within_15pct"), "shaped_by": "server-side TCP shaper",
-                    "alive": health["shaper"]},
-        "processes": {name: {"pid": pr.get("pid"), "port": pr.get("port"),
-                             "alive": procs.is_ours(pr), "log": pr.get("log")}
-                      for name, pr in (state.get("processes") or {}).items()},
+        "network": {
+            "profile": prof["name"],
+            "rate_bps": prof["rate_bps"],
+            "latency_s": prof["latency_s"],
+            "measured_bps": m.get("measured_bps"),
+            "ttfb_s": m.get("ttfb_s"),
+            "within_15pct": m.get("within_15pct"),
+            "shaped_by": "server-side TCP shaper",
+            "alive": health["shaper"],
+        },
+        "processes": {
+            name: {
+                "pid": pr.get("pid"),
+                "port": pr.get("port"),
+                "alive": procs.is_ours(pr),
+                "log": pr.get("log"),
+            }
+            for name, pr in (state.get("processes") or {}).items()
+        },
         "up_timings": state.get("up_timings", {}),
         "state_file": str(state_file()),
     }
 
 
 # ---- the runner's handle ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BaseRef:
@@ -514,8 +585,12 @@ class Lab:
         self.bases_mode: str = state.get("bases_mode", "lab")
         prof = state.get("profile") or {}
         m = state.get("measurement") or {}
-        self.profile = Profile(prof.get("name", "unlimited"), prof.get("rate_bps", 0.0),
-                               prof.get("latency_s", 0.0), m.get("measured_bps"))
+        self.profile = Profile(
+            prof.get("name", "unlimited"),
+            prof.get("rate_bps", 0.0),
+            prof.get("latency_s", 0.0),
+            m.get("measured_bps"),
+        )
 
     def build_args(self) -> dict[str, str]:
         no_proxy = "127.0.0.1,localhost"
@@ -533,21 +608,34 @@ class Lab:
             pinned = (self.state.get("public_bases") or {}).get(normalize_name(public_name))
             if not pinned:
                 have = ", ".join(sorted(self.state.get("public_bases") or {})) or "none"
-                raise LabError(f"{public_name} was not pulled by `lab up --bases registry`",
-                               hint=f"pinned public bases: {have}")
-            return BaseRef(public_name, pinned["pinned"] or pinned["public"], pinned["image_id"],
-                           pinned["bytes"], {"source": "registry", **pinned})
+                raise LabError(
+                    f"{public_name} was not pulled by `lab up --bases registry`",
+                    hint=f"pinned public bases: {have}",
+                )
+            return BaseRef(
+                public_name,
+                pinned["pinned"] or pinned["public"],
+                pinned["image_id"],
+                pinned["bytes"],
+                {"source": "registry", **pinned},
+            )
         defn, rule = self.catalog.resolve(public_name)
         info = builder.inspect_image(defn.tag)
         if not info:
-            raise LabError(f"lab base {defn.tag} (for {public_name}) is missing",
-                           hint="run `imagebench lab up`")
+            raise LabError(
+                f"lab base {defn.tag} (for {public_name}) is missing", hint="run `imagebench lab up`"
+            )
         s = builder.image_summary(info)
         rec = _load_record(defn.key) or {}
         prov = provenance(defn, rec)
-        prov.update({"matched_pattern": rule.pattern, "python": rec.get("python"),
-                     "registry_digest": (rec.get("registry") or {}).get("manifest_digest"),
-                     "compressed_bytes": (rec.get("registry") or {}).get("compressed_bytes")})
+        prov.update(
+            {
+                "matched_pattern": rule.pattern,
+                "python": rec.get("python"),
+                "registry_digest": (rec.get("registry") or {}).get("manifest_digest"),
+                "compressed_bytes": (rec.get("registry") or {}).get("compressed_bytes"),
+            }
+        )
         return BaseRef(public_name, defn.tag, s["image_id"], s["bytes"], prov)
 
     def index_stats(self) -> dict:
@@ -569,8 +657,10 @@ class Lab:
         health = service_health(self.state)
         down = [k.replace("_", " ") for k, ok in health.items() if not ok]
         if down:
-            raise LabError(f"lab {' and '.join(down)} {'is' if len(down) == 1 else 'are'} down",
-                           hint="run `imagebench lab up`")
+            raise LabError(
+                f"lab {' and '.join(down)} {'is' if len(down) == 1 else 'are'} down",
+                hint="run `imagebench lab up`",
+            )
 
     def fingerprint(self) -> dict:
         bases = {}
@@ -592,8 +682,12 @@ class Lab:
             "bases": bases,
             "public_bases": self.state.get("public_bases", {}),
             "mapping_source": self.catalog.source,
-            "profile": {"name": self.profile.name, "rate_bps": self.profile.rate_bps,
-                        "latency_s": self.profile.latency_s, "measured_bps": self.profile.measured_bps},
+            "profile": {
+                "name": self.profile.name,
+                "rate_bps": self.profile.rate_bps,
+                "latency_s": self.profile.latency_s,
+                "measured_bps": self.profile.measured_bps,
+            },
             "index_url": self.index_url,
             "index_packages": wheelhouse.count_projects(wh_root),
             "index_stamp": (self.state.get("wheelhouse") or {}).get("stamp"),

@@ -78,11 +78,15 @@ class _Anchors(HTMLParser):
         if "=" in frag:
             k, v = frag.split("=", 1)
             hashes[k] = v
-        self.files.append({
-            "filename": filename, "url": url, "hashes": hashes,
-            "requires-python": a.get("data-requires-python"),
-            "yanked": a.get("data-yanked") is not None,
-        })
+        self.files.append(
+            {
+                "filename": filename,
+                "url": url,
+                "hashes": hashes,
+                "requires-python": a.get("data-requires-python"),
+                "yanked": a.get("data-yanked") is not None,
+            }
+        )
 
 
 def parse_upstream(body: bytes, content_type: str, base_url: str) -> list[dict]:
@@ -97,10 +101,15 @@ def parse_upstream(body: bytes, content_type: str, base_url: str) -> list[dict]:
     out = []
     for f in files:
         url = urllib.parse.urljoin(base_url, f["url"])
-        out.append({
-            "filename": f["filename"], "url": url, "hashes": f.get("hashes") or {},
-            "requires-python": f.get("requires-python"), "yanked": bool(f.get("yanked")),
-        })
+        out.append(
+            {
+                "filename": f["filename"],
+                "url": url,
+                "hashes": f.get("hashes") or {},
+                "requires-python": f.get("requires-python"),
+                "yanked": bool(f.get("yanked")),
+            }
+        )
     return out
 
 
@@ -118,7 +127,7 @@ def render_project_page(project: str, files: list[dict]) -> bytes:
             attrs += ' data-yanked=""'
         rows.append(f"    <a {attrs}>{html.escape(f['filename'])}</a><br/>")
     return (
-        "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
+        '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.0">'
         f"<title>Links for {html.escape(project)}</title></head><body>\n"
         f"<h1>Links for {html.escape(project)}</h1>\n" + "\n".join(rows) + "\n</body></html>\n"
     ).encode()
@@ -247,13 +256,17 @@ class Wheelhouse:
         entries = {}
         for f in self.upstream_files(project):
             entries[f["filename"]] = {
-                "filename": f["filename"], "sha256": (f.get("hashes") or {}).get("sha256"),
-                "requires-python": f.get("requires-python"), "yanked": f.get("yanked", False),
+                "filename": f["filename"],
+                "sha256": (f.get("hashes") or {}).get("sha256"),
+                "requires-python": f.get("requires-python"),
+                "yanked": f.get("yanked", False),
             }
         for p in self.local().get(project, []):
             entries[p.name] = {
-                "filename": p.name, "sha256": self.sha256(p),
-                "requires-python": self.requires_python(p), "yanked": False,
+                "filename": p.name,
+                "sha256": self.sha256(p),
+                "requires-python": self.requires_python(p),
+                "yanked": False,
             }
         return list(entries.values())
 
@@ -288,9 +301,13 @@ class Stats:
     def snapshot(self, house: Wheelhouse) -> dict:
         with self._lock:
             return {
-                "bytes_served": self.bytes_served, "requests": self.requests, "pages": self.pages,
-                "files": {k: dict(v) for k, v in self.files.items()}, "since": self.since,
-                "upstream_fetches": house.upstream_fetches, "upstream_bytes": house.upstream_bytes,
+                "bytes_served": self.bytes_served,
+                "requests": self.requests,
+                "pages": self.pages,
+                "files": {k: dict(v) for k, v in self.files.items()},
+                "since": self.since,
+                "upstream_fetches": house.upstream_fetches,
+                "upstream_bytes": house.upstream_bytes,
             }
 
 
@@ -418,8 +435,9 @@ class Handler(BaseHTTPRequestHandler):
             left -= len(block)
 
 
-def make_server(root: Path, port: int, host: str = "127.0.0.1", upstream: str | None = None,
-                ttl: float = 86400.0) -> IndexServer:
+def make_server(
+    root: Path, port: int, host: str = "127.0.0.1", upstream: str | None = None, ttl: float = 86400.0
+) -> IndexServer:
     return IndexServer((host, port), Wheelhouse(root, upstream, ttl=ttl))
 
 

@@ -142,16 +142,28 @@ def is_ours(proc: dict) -> bool:
     return not argv or argv[: len(proc["argv"])] == proc["argv"][: len(argv)] or argv == proc["argv"]
 
 
-def spawn(name: str, argv: list[str], log: Path, *, port: int | None = None, env: dict | None = None,
-          wait_s: float = 20.0) -> Proc:
+def spawn(
+    name: str,
+    argv: list[str],
+    log: Path,
+    *,
+    port: int | None = None,
+    env: dict | None = None,
+    wait_s: float = 20.0,
+) -> Proc:
     """Start a detached server (own session, survives the CLI), wait until its port answers."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
         fh.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
         fh.flush()
         p = subprocess.Popen(
-            argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})}, close_fds=True,
+            argv,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            close_fds=True,
         )
     proc = Proc(name=name, pid=p.pid, argv=argv, port=port, log=str(log), started_at=time.time())
     if port is not None:
@@ -166,8 +178,9 @@ def spawn(name: str, argv: list[str], log: Path, *, port: int | None = None, env
                 return proc
             time.sleep(0.1)
         stop(proc.to_dict())
-        raise LabError(f"the lab {name} did not listen on {HOST}:{port} within {wait_s:.0f} s",
-                       hint=f"see {log}")
+        raise LabError(
+            f"the lab {name} did not listen on {HOST}:{port} within {wait_s:.0f} s", hint=f"see {log}"
+        )
     return proc
 
 

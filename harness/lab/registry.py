@@ -18,12 +18,14 @@ from harness.errors import LabError
 from harness.lab import procs
 
 BINARY = "docker-registry"
-MANIFEST_ACCEPT = ", ".join([
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-])
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
 INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -48,7 +50,9 @@ def config_text(root: Path, port: int) -> str:
 def start(root: Path, port: int) -> procs.Proc:
     binary = shutil.which(BINARY)
     if not binary:
-        raise LabError("docker-registry is not installed", hint="run `imagebench lab up` as root to install it")
+        raise LabError(
+            "docker-registry is not installed", hint="run `imagebench lab up` as root to install it"
+        )
     procs.require_free(port, "registry", "IMAGEBENCH_REGISTRY_PORT")
     (root / "data").mkdir(parents=True, exist_ok=True)
     conf = root / "config.yml"
@@ -79,8 +83,9 @@ def _get(url: str, accept: str, timeout: float = 30.0) -> tuple[dict, dict]:
     except urllib.error.HTTPError as exc:
         raise LabError(f"registry answered {exc.code} for {url}", hint="was the image pushed?")
     except OSError as exc:
-        raise LabError(f"registry at {url.split('/v2/')[0]} is not answering: {exc}",
-                       hint="run `imagebench lab up`")
+        raise LabError(
+            f"registry at {url.split('/v2/')[0]} is not answering: {exc}", hint="run `imagebench lab up`"
+        )
 
 
 def compressed_bytes(ref: str, platform: str = "linux/amd64") -> tuple[str, list[int]]:
@@ -93,8 +98,12 @@ def compressed_bytes(ref: str, platform: str = "linux/amd64") -> tuple[str, list
     if mtype in INDEX_TYPES or "manifests" in manifest:
         os_, arch = platform.split("/")[:2]
         chosen = next(
-            (m for m in manifest["manifests"]
-             if m.get("platform", {}).get("os") == os_ and m.get("platform", {}).get("architecture") == arch),
+            (
+                m
+                for m in manifest["manifests"]
+                if m.get("platform", {}).get("os") == os_
+                and m.get("platform", {}).get("architecture") == arch
+            ),
             None,
         )
         if chosen is None:
@@ -122,11 +131,15 @@ def push(image_ref: str, registry: str, repo: str, timeout: float = 900.0) -> di
     if tag.returncode != 0:
         raise LabError(f"cannot tag {image_ref} as {target}: {procs.tail_text(tag.stderr)}")
     t0 = time.perf_counter()
-    cp = subprocess.run(["docker", "push", "--quiet", target], capture_output=True, text=True, timeout=timeout)
+    cp = subprocess.run(
+        ["docker", "push", "--quiet", target], capture_output=True, text=True, timeout=timeout
+    )
     seconds = time.perf_counter() - t0
     if cp.returncode != 0:
-        raise LabError(f"push of {target} failed: {procs.tail_text(cp.stderr or cp.stdout)}",
-                       hint="is the lab registry up? `imagebench lab status`")
+        raise LabError(
+            f"push of {target} failed: {procs.tail_text(cp.stderr or cp.stdout)}",
+            hint="is the lab registry up? `imagebench lab status`",
+        )
     digest, layers = compressed_bytes(target)
     return {
         "ref": target,

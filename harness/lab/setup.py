@@ -35,37 +35,56 @@ def ensure_tools(progress=print) -> list[str]:
         return []
     pkgs = [TOOLS[c] for c in missing]
     if os.geteuid() != 0:
-        raise LabError(f"{', '.join(missing)} missing and installing needs root",
-                       hint=f"run as root, or: apt-get install {' '.join(pkgs)}")
+        raise LabError(
+            f"{', '.join(missing)} missing and installing needs root",
+            hint=f"run as root, or: apt-get install {' '.join(pkgs)}",
+        )
     if not shutil.which("apt-get"):
-        raise LabError(f"{', '.join(missing)} missing and there is no apt-get",
-                       hint="the lab's bases need Debian tools: run on Debian bookworm or newer")
+        raise LabError(
+            f"{', '.join(missing)} missing and there is no apt-get",
+            hint="the lab's bases need Debian tools: run on Debian bookworm or newer",
+        )
     progress(f"lab: installing {' '.join(pkgs)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     # keep apt-cacher-ng's init script from starting a system-wide daemon on 3142 (no systemd here)
     own_policy = not POLICY_RC_D.exists()
     try:
         if own_policy:
-            POLICY_RC_D.write_text("#!/bin/sh\n# imagebench lab up: no service starts during install\nexit 101\n")
+            POLICY_RC_D.write_text(
+                "#!/bin/sh\n# imagebench lab up: no service starts during install\nexit 101\n"
+            )
             POLICY_RC_D.chmod(0o755)
-        up = subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True, env=env, timeout=600)
+        up = subprocess.run(
+            ["apt-get", "update", "-qq"], capture_output=True, text=True, env=env, timeout=600
+        )
         if up.returncode != 0:
-            raise LabError(f"apt-get update failed while installing {' '.join(pkgs)}",
-                           hint="check the Debian mirror, or install them yourself")
-        cp = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs],
-                            capture_output=True, text=True, env=env, timeout=1200)
+            raise LabError(
+                f"apt-get update failed while installing {' '.join(pkgs)}",
+                hint="check the Debian mirror, or install them yourself",
+            )
+        cp = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *pkgs],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1200,
+        )
         if cp.returncode != 0:
             last = [ln for ln in cp.stderr.splitlines() if ln.strip()]
-            raise LabError(f"cannot install {' '.join(pkgs)}: {last[-1] if last else 'apt-get failed'}",
-                           hint=f"install them yourself: apt-get install {' '.join(pkgs)}")
+            raise LabError(
+                f"cannot install {' '.join(pkgs)}: {last[-1] if last else 'apt-get failed'}",
+                hint=f"install them yourself: apt-get install {' '.join(pkgs)}",
+            )
     finally:
         if own_policy:
             with contextlib.suppress(OSError):
                 POLICY_RC_D.unlink()
     still = missing_tools()
     if still:
-        raise LabError(f"{', '.join(still)} still missing after apt-get install",
-                       hint=f"install them yourself: apt-get install {' '.join(TOOLS[c] for c in still)}")
+        raise LabError(
+            f"{', '.join(still)} still missing after apt-get install",
+            hint=f"install them yourself: apt-get install {' '.join(TOOLS[c] for c in still)}",
+        )
     return pkgs
 
 

@@ -77,7 +77,9 @@ class Shaper:
     async def start(self) -> None:
         for listen, up_host, up_port in self.routes:
             srv = await asyncio.start_server(
-                lambda r, w, h=up_host, p=up_port: self._handle(r, w, h, p), self.host, listen,
+                lambda r, w, h=up_host, p=up_port: self._handle(r, w, h, p),
+                self.host,
+                listen,
                 reuse_address=True,
             )
             self.servers.append(srv)
@@ -187,8 +189,13 @@ def within(measured_bps: float, nominal_bps: float, tolerance: float = 0.15) -> 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.lab.shaper", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="unlimited", choices=sorted(PROFILES))
-    ap.add_argument("--route", action="append", required=True, type=parse_route,
-                    help="LISTEN:UPSTREAM_PORT or LISTEN:HOST:PORT (repeatable)")
+    ap.add_argument(
+        "--route",
+        action="append",
+        required=True,
+        type=parse_route,
+        help="LISTEN:UPSTREAM_PORT or LISTEN:HOST:PORT (repeatable)",
+    )
     ap.add_argument("--host", default="127.0.0.1")
     args = ap.parse_args(argv)
     asyncio.run(_run(PROFILES[args.profile], args.route, args.host))

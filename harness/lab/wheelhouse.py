@@ -20,14 +20,31 @@ from harness.paths import experiments_dir
 
 # Newest first; the bases' glibc is 2.36 (bookworm) and 2.41 (trixie).
 PLATFORMS = (
-    "manylinux_2_36_x86_64", "manylinux_2_35_x86_64", "manylinux_2_34_x86_64", "manylinux_2_31_x86_64",
-    "manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
-    "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64",
+    "manylinux_2_36_x86_64",
+    "manylinux_2_35_x86_64",
+    "manylinux_2_34_x86_64",
+    "manylinux_2_31_x86_64",
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_24_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
 )
 RECIPE = 1
 # pip settings of the host that must not leak into the lab's downloads
-_DROP_ENV = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "PIP_NO_INDEX", "PIP_REQUIREMENT",
-             "PIP_ONLY_BINARY", "PIP_NO_BINARY", "PIP_TARGET", "PIP_USER")
+_DROP_ENV = (
+    "PIP_FIND_LINKS",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_CONSTRAINT",
+    "PIP_NO_INDEX",
+    "PIP_REQUIREMENT",
+    "PIP_ONLY_BINARY",
+    "PIP_NO_BINARY",
+    "PIP_TARGET",
+    "PIP_USER",
+)
 
 
 def lock_paths() -> tuple[Path, Path]:
@@ -44,7 +61,9 @@ def read_requirements(path: Path) -> list[str]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        spec = line.split(";", 1)[0]  # an environment marker may follow: `numpy==2.5.5; python_version >= "3.12"`
+        spec = line.split(";", 1)[
+            0
+        ]  # an environment marker may follow: `numpy==2.5.5; python_version >= "3.12"`
         if "==" not in spec or any(op in spec for op in (">=", "<=", "~=", "!=")):
             raise LabError(f"{path}:{n}: {line!r} is not pinned with ==", hint="pin every lock entry exactly")
         reqs.append(line)
@@ -57,9 +76,16 @@ def for_python(reqs: list[str], python: str) -> list[str]:
         from packaging.markers import Marker
     except ImportError:  # pragma: no cover - pip always vendors it
         from pip._vendor.packaging.markers import Marker
-    env = {"python_version": python, "python_full_version": f"{python}.0", "implementation_name": "cpython",
-           "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
-           "platform_machine": "x86_64", "os_name": "posix"}
+    env = {
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "os_name": "posix",
+    }
     out = []
     for line in reqs:
         spec, _, marker = line.partition(";")
@@ -71,8 +97,13 @@ def for_python(reqs: list[str], python: str) -> list[str]:
 def stamp(lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFORMS) -> str:
     """Pure: what the wheelhouse content depends on."""
     blob = json.dumps(
-        {"lock": lock_text, "sdists": sdists_text, "pythons": sorted(pythons),
-         "platforms": list(platforms), "recipe": RECIPE},
+        {
+            "lock": lock_text,
+            "sdists": sdists_text,
+            "pythons": sorted(pythons),
+            "platforms": list(platforms),
+            "recipe": RECIPE,
+        },
         sort_keys=True,
     ).encode()
     return hashlib.sha256(blob).hexdigest()
@@ -103,9 +134,24 @@ def pip_env() -> dict:
 
 def download_argv(dest: Path, lock: Path, python: str, index_url: str | None) -> list[str]:
     """Pure: the host pip command fetching binary wheels of the lock for one Python."""
-    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(dest),
-            "--requirement", str(lock), "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", python, "--abi", f"cp{python.replace('.', '')}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--dest",
+        str(dest),
+        "--requirement",
+        str(lock),
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python,
+        "--abi",
+        f"cp{python.replace('.', '')}",
+    ]
     for p in PLATFORMS:
         argv += ["--platform", p]
     if index_url:
@@ -133,8 +179,11 @@ def fetch_sdists(root: Path, requirements: list[str], upstream: str) -> list[str
         name, _, version = (part.strip() for part in req.partition("=="))
         name = name.split("[", 1)[0]
         listing = house.upstream_files(normalize(name))
-        match = [f["filename"] for f in listing
-                 if sdist_filename_matches(f["filename"], name, version) and not f.get("yanked")]
+        match = [
+            f["filename"]
+            for f in listing
+            if sdist_filename_matches(f["filename"], name, version) and not f.get("yanked")
+        ]
         if not match:
             raise LabError(f"no sdist of {name}=={version} on {upstream}", hint="fix experiments/sdists.txt")
         match.sort(key=lambda fn: not fn.endswith(".tar.gz"))
@@ -154,10 +203,14 @@ def _run(argv: list[str], what: str, timeout: float = 1800.0) -> float:
         raise LabError(f"pip download of {what} took longer than {timeout:.0f} s", hint="check PyPI access")
     if cp.returncode != 0:
         lines = [ln for ln in (cp.stderr or cp.stdout).splitlines() if ln.strip()]
-        err = next((ln for ln in lines if ln.lstrip().lower().startswith("error")),
-                   lines[-1] if lines else "no output")
-        raise LabError(f"pip download of {what} failed: {err.split(' (from versions')[0].strip()}",
-                       hint="check experiments/packages.lock and that the host reaches PyPI")
+        err = next(
+            (ln for ln in lines if ln.lstrip().lower().startswith("error")),
+            lines[-1] if lines else "no output",
+        )
+        raise LabError(
+            f"pip download of {what} failed: {err.split(' (from versions')[0].strip()}",
+            hint="check experiments/packages.lock and that the host reaches PyPI",
+        )
     return time.perf_counter() - t0
 
 
@@ -189,17 +242,30 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
 
         fetch_sdists(root, src, index_url or upstream_default() or "https://pypi.org/simple/")
         timings["sdists"] = round(time.perf_counter() - t0, 2)
-    record = {"stamp": want, "pythons": sorted(set(pythons)), "requirements": reqs, "sdists": src,
-              "unavailable": {py: v for py, v in skipped.items() if v}, "timings_s": timings, "at": time.time()}
+    record = {
+        "stamp": want,
+        "pythons": sorted(set(pythons)),
+        "requirements": reqs,
+        "sdists": src,
+        "unavailable": {py: v for py, v in skipped.items() if v},
+        "timings_s": timings,
+        "at": time.time(),
+    }
     tmp = stamp_file(root).with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=2))
     tmp.replace(stamp_file(root))
-    return {"skipped": False, "stamp": want, "files": count_files(root), "seconds": sum(timings.values()),
-            "unavailable": record["unavailable"]}
+    return {
+        "skipped": False,
+        "stamp": want,
+        "files": count_files(root),
+        "seconds": sum(timings.values()),
+        "unavailable": record["unavailable"],
+    }
 
 
-def download_for_python(root: Path, files: Path, reqs: list[str], py: str, index_url: str | None,
-                        progress=print) -> list[str]:
+def download_for_python(
+    root: Path, files: Path, reqs: list[str], py: str, index_url: str | None, progress=print
+) -> list[str]:
     """Download all of reqs for one Python; if that fails, line by line, returning the lines that fail.
 
     One lock serves every base's Python: a pin that has no wheel for an older Python (numpy 2.5 on
@@ -224,14 +290,18 @@ def download_for_python(root: Path, files: Path, reqs: list[str], py: str, index
             progress(f"wheelhouse: warning: {exc.message}")
     tmp.unlink(missing_ok=True)
     if len(failed) == len(reqs):
-        raise LabError(f"pip download failed for every locked package for Python {py}",
-                       hint="check that the host reaches PyPI (pip download flask)")
+        raise LabError(
+            f"pip download failed for every locked package for Python {py}",
+            hint="check that the host reaches PyPI (pip download flask)",
+        )
     return failed
 
 
 def count_files(root: Path) -> int:
     files = root / "files"
-    return sum(1 for p in files.iterdir() if p.is_file() and not p.name.startswith(".")) if files.is_dir() else 0
+    return (
+        sum(1 for p in files.iterdir() if p.is_file() and not p.name.startswith(".")) if files.is_dir() else 0
+    )
 
 
 def count_projects(root: Path) -> int:

@@ -125,7 +125,9 @@ def event_time(ev: dict) -> float:
 
 
 def is_action(ev: dict, action: str) -> bool:
-    return ev.get("Type", "container") == "container" and (ev.get("Action") or ev.get("status") or "") == action
+    return (
+        ev.get("Type", "container") == "container" and (ev.get("Action") or ev.get("status") or "") == action
+    )
 
 
 class EventWatch:
@@ -254,7 +256,9 @@ class Owned:
             self.ctx.track("volume", name)
 
     # ---- compose
-    def compose_up(self, services: dict[str, dict], *, start: bool = True, timeout: float = 120.0) -> dict[str, str]:
+    def compose_up(
+        self, services: dict[str, dict], *, start: bool = True, timeout: float = 120.0
+    ) -> dict[str, str]:
         """Write a compose file for `services`, `up -d` it (or only `create` it), return {service: container id}."""
         cmd = compose_command()
         if cmd is None:
@@ -267,14 +271,21 @@ class Owned:
         self.projects.append((cmd, project, workdir))
         base = [*cmd, "-p", project, "-f", str(workdir / "compose.yaml")]
         verb = ["up", "-d"] if start else ["create"]
-        r = subprocess.run([*base, *verb, "--no-build", "--pull", "never"], capture_output=True,
-                           text=True, timeout=timeout, cwd=workdir)
+        r = subprocess.run(
+            [*base, *verb, "--no-build", "--pull", "never"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=workdir,
+        )
         self._track_project(project)
         if r.returncode != 0:
             raise RuntimeError(f"docker compose {verb[0]} failed: {(r.stderr or r.stdout).strip()[-400:]}")
         out = {}
         for name in services:
-            q = subprocess.run([*base, "ps", "-aq", name], capture_output=True, text=True, timeout=30, cwd=workdir)
+            q = subprocess.run(
+                [*base, "ps", "-aq", name], capture_output=True, text=True, timeout=30, cwd=workdir
+            )
             ids = q.stdout.split()
             if ids:
                 full = self.client.containers.get(ids[0]).id
@@ -300,9 +311,24 @@ class Owned:
         errors: list[str] = []
         for cmd, project, workdir in self.projects:
             try:
-                subprocess.run([*cmd, "-p", project, "-f", str(workdir / "compose.yaml"), "down", "-v",
-                                "--remove-orphans", "-t", "0"], capture_output=True, text=True, timeout=60,
-                               cwd=workdir)
+                subprocess.run(
+                    [
+                        *cmd,
+                        "-p",
+                        project,
+                        "-f",
+                        str(workdir / "compose.yaml"),
+                        "down",
+                        "-v",
+                        "--remove-orphans",
+                        "-t",
+                        "0",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    cwd=workdir,
+                )
             except Exception as exc:
                 errors.append(f"compose down {project}: {exc}")
             shutil.rmtree(workdir, ignore_errors=True)

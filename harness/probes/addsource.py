@@ -39,10 +39,22 @@ from harness.metrics import Metric
 from harness.metrics import register as register_metric
 from harness.probes import BuildExtras, Probe, ProbeContext, register
 
-register_metric(Metric("add_change_detected", "flag", "flag",
-                       "1 when a rebuild after the remote file changed executed the ADD step again"))
-register_metric(Metric("add_refetch_bytes", "B", "count",
-                       "bytes the URL's server sent during a rebuild with the file unchanged"))
+register_metric(
+    Metric(
+        "add_change_detected",
+        "flag",
+        "flag",
+        "1 when a rebuild after the remote file changed executed the ADD step again",
+    )
+)
+register_metric(
+    Metric(
+        "add_refetch_bytes",
+        "B",
+        "count",
+        "bytes the URL's server sent during a rebuild with the file unchanged",
+    )
+)
 register_metric(Metric("added_bytes", "B", "exact", "size of the layer the ADD/COPY step produced"))
 
 PAYLOAD_BYTES = 256 * 1024
@@ -124,7 +136,7 @@ def step_of(events: Any, instructions: tuple[str, ...] = ("ADD", "COPY")) -> Any
     if not steps:
         return None
     same = [s for s in steps if s.name == steps[-1].name]
-    return max(same, key=lambda s: (s.started if s.started is not None else float("-inf")))
+    return max(same, key=lambda s: s.started if s.started is not None else float("-inf"))
 
 
 def layer_bytes_for(history: list[dict], instruction: str) -> int | None:
@@ -164,8 +176,10 @@ class AddSourceProbe(Probe):
     def _opts(self, ctx: ProbeContext) -> dict[str, Any]:
         run = dict(ctx.variant.run or {})
         if run.get("source") not in ("url", "tar"):
-            raise UsageError(f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: "
-                             f"run.source must be 'url' or 'tar'")
+            raise UsageError(
+                f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: "
+                f"run.source must be 'url' or 'tar'"
+            )
         run.setdefault("dest", "/opt/payload")
         run.setdefault("member", "hello.txt")
         return run
@@ -239,12 +253,18 @@ class AddSourceProbe(Probe):
             raise ProbeFailed(f"rebuild after the change failed: {res2.error}")
         step2 = step_of(res2.events, ("ADD",))
         changed = step2 is not None and not step2.cached
-        details.update(first_build_bytes=first, unchanged_rebuild_requests=reqs_unchanged,
-                       validators="ETag + Last-Modified" if srv.etag else "Last-Modified only",
-                       image_changed_unchanged_source=bool(res.image_id and res.image_id != ctx.image),
-                       image_changed_after_edit=bool(res2.image_id and res2.image_id != ctx.image))
-        return {"cache_busted": 1.0 if busted else 0.0, "add_refetch_bytes": float(refetch),
-                "add_change_detected": 1.0 if changed else 0.0}
+        details.update(
+            first_build_bytes=first,
+            unchanged_rebuild_requests=reqs_unchanged,
+            validators="ETag + Last-Modified" if srv.etag else "Last-Modified only",
+            image_changed_unchanged_source=bool(res.image_id and res.image_id != ctx.image),
+            image_changed_after_edit=bool(res2.image_id and res2.image_id != ctx.image),
+        )
+        return {
+            "cache_busted": 1.0 if busted else 0.0,
+            "add_refetch_bytes": float(refetch),
+            "add_change_detected": 1.0 if changed else 0.0,
+        }
 
     def cleanup(self, ctx: ProbeContext) -> None:
         if self._server is not None:

@@ -57,8 +57,9 @@ def overridden(plain: dict, with_args: dict, marker: str | None) -> bool:
 class ArgvProbe(ContainerProbe):
     name = "argv"
 
-    def _run_case(self, ctx: ProbeContext, owned: Owned, image: str, case: dict, marker: str | None,
-                  hold: float) -> dict[str, Any]:
+    def _run_case(
+        self, ctx: ProbeContext, owned: Owned, image: str, case: dict, marker: str | None, hold: float
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         if case.get("command") is not None:
             kwargs["command"] = list(case["command"])
@@ -103,11 +104,17 @@ class ArgvProbe(ContainerProbe):
         img = ctx.client.images.get(image)
         cfg = img.attrs.get("Config", {})
         marker = opts.get("marker", "app argv:") or None
-        cases = opts.get("cases") or default_cases(list(opts.get("args", ["--port", "9000"])),
-                                                    str(opts.get("entrypoint", "sh")))
-        table = [self._run_case(ctx, owned, image, case, marker, float(opts.get("hold", 5))) for case in cases]
-        ctx.details[self.name] = {"image_entrypoint": cfg.get("Entrypoint"), "image_cmd": cfg.get("Cmd"),
-                                  "table": table}
+        cases = opts.get("cases") or default_cases(
+            list(opts.get("args", ["--port", "9000"])), str(opts.get("entrypoint", "sh"))
+        )
+        table = [
+            self._run_case(ctx, owned, image, case, marker, float(opts.get("hold", 5))) for case in cases
+        ]
+        ctx.details[self.name] = {
+            "image_entrypoint": cfg.get("Entrypoint"),
+            "image_cmd": cfg.get("Cmd"),
+            "table": table,
+        }
         by = {r["case"]: r for r in table}
         values: dict[str, float] = {}
         if "run" in by and "run-args" in by:

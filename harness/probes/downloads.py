@@ -24,8 +24,12 @@ from harness.metrics import Metric
 from harness.metrics import register as register_metric
 from harness.probes import BuildExtras, Probe, ProbeContext, register
 
-register_metric(Metric("download_files", "count", "count", "package files the lab's index served during the build"))
-register_metric(Metric("pip_cache_in_image", "B", "exact", "bytes of pip's cache directory left in the final image"))
+register_metric(
+    Metric("download_files", "count", "count", "package files the lab's index served during the build")
+)
+register_metric(
+    Metric("pip_cache_in_image", "B", "exact", "bytes of pip's cache directory left in the final image")
+)
 
 PIP_CACHE = "/root/.cache/pip"
 
@@ -73,7 +77,9 @@ class DownloadsProbe(Probe):
         total, nfiles, per_file = summarize_stats(ctx.lab.index_stats())
         out = {"download_bytes": float(total), "download_files": float(nfiles)}
         if ctx.image:
-            out["pip_cache_in_image"] = float(dir_bytes(ctx.client, ctx.image, PIP_CACHE, ctx.labels, ctx.track))
+            out["pip_cache_in_image"] = float(
+                dir_bytes(ctx.client, ctx.image, PIP_CACHE, ctx.labels, ctx.track)
+            )
         prof = getattr(ctx.lab, "profile", None)
         ctx.details[self.name] = {
             "largest_files": dict(sorted(per_file.items(), key=lambda kv: -kv[1])[:10]),

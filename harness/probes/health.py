@@ -127,8 +127,13 @@ def health_log(state: dict, t0: float) -> list[dict]:
     out = []
     for entry in (state.get("Health") or {}).get("Log") or []:
         start, end = _ts(entry.get("Start", "")), _ts(entry.get("End", ""))
-        out.append({"start": round(start - t0, 3) if start else None, "end": round(end - t0, 3) if end else None,
-                    "exit": entry.get("ExitCode")})
+        out.append(
+            {
+                "start": round(start - t0, 3) if start else None,
+                "end": round(end - t0, 3) if end else None,
+                "exit": entry.get("ExitCode"),
+            }
+        )
     return out
 
 

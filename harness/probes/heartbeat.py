@@ -18,8 +18,19 @@ from typing import Any
 from harness.probes import ProbeContext, register
 from harness.probes._containers import ContainerProbe, image_ref, wait_exit
 
-COMMAND = ["python", "/app/heartbeat.py", "{dir}", "--seconds", "{seconds}", "--interval-ms", "{interval_ms}",
-           "--op", "{op}", "--writer-mib", "{writer_mib}"]
+COMMAND = [
+    "python",
+    "/app/heartbeat.py",
+    "{dir}",
+    "--seconds",
+    "{seconds}",
+    "--interval-ms",
+    "{interval_ms}",
+    "--op",
+    "{op}",
+    "--writer-mib",
+    "{writer_mib}",
+]
 
 
 def parse_result(text: str) -> dict[str, Any] | None:
@@ -40,9 +51,13 @@ class HeartbeatProbe(ContainerProbe):
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, _ = self.start(ctx)
-        fmt = {"dir": str(opts.get("dir", "/tmp")), "seconds": float(opts.get("seconds", 5)),
-               "interval_ms": float(opts.get("interval_ms", 10)), "op": str(opts.get("op", "fchmod")),
-               "writer_mib": int(opts.get("writer_mib", 64))}
+        fmt = {
+            "dir": str(opts.get("dir", "/tmp")),
+            "seconds": float(opts.get("seconds", 5)),
+            "interval_ms": float(opts.get("interval_ms", 10)),
+            "op": str(opts.get("op", "fchmod")),
+            "writer_mib": int(opts.get("writer_mib", 64)),
+        }
         cmd = [str(p).format(**fmt) for p in (opts.get("command") or COMMAND)]
         if opts.get("writer") is False:
             cmd.append("--no-writer")

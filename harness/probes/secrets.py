@@ -52,18 +52,33 @@ SECRET_ID = "api_token"
 HASH_FILE = "/app/token.sha256"
 SWARM_TIMEOUT = 60.0
 
-register_metric(Metric("secret_in_build_output", "flag", "flag",
-                       "1 when BuildKit's progress output (a CI log) shows the canary"))
-register_metric(Metric("secret_delivered", "flag", "flag",
-                       "1 when the build step or container really received the secret"))
+register_metric(
+    Metric(
+        "secret_in_build_output",
+        "flag",
+        "flag",
+        "1 when BuildKit's progress output (a CI log) shows the canary",
+    )
+)
+register_metric(
+    Metric(
+        "secret_delivered", "flag", "flag", "1 when the build step or container really received the secret"
+    )
+)
 
 
 def scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "<redacted>") if secret else text
 
 
-def find_places(canary: str, *, config: dict | None = None, history: list[dict] | None = None,
-                layer_hits: list[int] | None = None, inspected: dict[str, Any] | None = None) -> list[str]:
+def find_places(
+    canary: str,
+    *,
+    config: dict | None = None,
+    history: list[dict] | None = None,
+    layer_hits: list[int] | None = None,
+    inspected: dict[str, Any] | None = None,
+) -> list[str]:
     """Pure: the names of the places holding the canary (never the canary itself)."""
     places: list[str] = []
     if config is not None and canary in json.dumps(config):
@@ -146,8 +161,10 @@ class SecretsProbe(Probe):
     def _inject(self, ctx: ProbeContext) -> str:
         how = (ctx.variant.run or {}).get("inject", "")
         if how not in INJECTIONS:
-            raise UsageError(f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.inject must be one "
-                             f"of {', '.join(INJECTIONS)} (got {how!r})")
+            raise UsageError(
+                f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.inject must be one "
+                f"of {', '.join(INJECTIONS)} (got {how!r})"
+            )
         return how
 
     def before_build(self, ctx: ProbeContext) -> BuildExtras:
@@ -171,7 +188,9 @@ class SecretsProbe(Probe):
             exc.message = scrub(exc.message, self._canary)
             raise
         except Exception as exc:  # docker errors may quote arguments: scrub before anything sees them
-            raise ProbeFailed(f"secrets probe: {scrub(f'{type(exc).__name__}: {exc}', self._canary)}") from None
+            raise ProbeFailed(
+                f"secrets probe: {scrub(f'{type(exc).__name__}: {exc}', self._canary)}"
+            ) from None
 
     def _measure(self, ctx: ProbeContext) -> dict[str, float]:
         if not ctx.image or not self._canary:
@@ -229,8 +248,15 @@ class SecretsProbe(Probe):
 
     # ---------------------------------------------------------------- run time
     def _runtime_env(self, ctx: ProbeContext, canary: str, digest: str) -> tuple[bool, dict[str, Any]]:
-        c = ctx.client.containers.run(ctx.image, entrypoint=["sleep"], command=["300"], detach=True,
-                                      environment={BUILD_ARG: canary}, labels=ctx.labels, network_disabled=True)
+        c = ctx.client.containers.run(
+            ctx.image,
+            entrypoint=["sleep"],
+            command=["300"],
+            detach=True,
+            environment={BUILD_ARG: canary},
+            labels=ctx.labels,
+            network_disabled=True,
+        )
         self._containers.append(c.id)
         ctx.track("container", c.id)
         res = c.exec_run(["sh", "-c", f'printf %s "${BUILD_ARG}" | sha256sum'])
@@ -253,10 +279,15 @@ class SecretsProbe(Probe):
         name = f"imagebench-{ctx.nonce}-{SECRET_ID}"
         self._secret = client.secrets.create(name=name, data=canary.encode(), labels=ctx.labels)
         self._service = client.services.create(
-            ctx.image, command=["sleep"], args=["300"], name=f"imagebench-secrets-{ctx.nonce}",
-            labels=ctx.labels, container_labels=ctx.labels,
+            ctx.image,
+            command=["sleep"],
+            args=["300"],
+            name=f"imagebench-secrets-{ctx.nonce}",
+            labels=ctx.labels,
+            container_labels=ctx.labels,
             secrets=[docker.types.SecretReference(self._secret.id, name, filename=SECRET_ID)],
-            restart_policy=docker.types.RestartPolicy(condition="none"))
+            restart_policy=docker.types.RestartPolicy(condition="none"),
+        )
         cid = None
         deadline = time.monotonic() + SWARM_TIMEOUT
         while time.monotonic() < deadline and cid is None:
@@ -291,8 +322,9 @@ class SecretsProbe(Probe):
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:  # the secret can go only once the task's container is gone
                 with contextlib.suppress(Exception):
-                    if not client.containers.list(all=True, filters={"label": f"com.docker.swarm.service.id="
-                                                                               f"{self._service.id}"}):
+                    if not client.containers.list(
+                        all=True, filters={"label": f"com.docker.swarm.service.id={self._service.id}"}
+                    ):
                         break
                 time.sleep(0.3)
         if self._secret is not None:

@@ -33,12 +33,27 @@ MODES = ("none", "key", "tampered")
 def cosign(args: list[str], home: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     exe = shutil.which("cosign")
     if exe is None:
-        raise EnvironmentProblem("cosign is not on PATH", hint="scripts/install-tools.sh (apt-get install cosign/trixie)")
-    env = {**os.environ, "COSIGN_PASSWORD": "", "HOME": str(home), "XDG_CONFIG_HOME": str(home),
-           "TUF_ROOT": str(home / "tuf"), "SIGSTORE_NO_CACHE": "1"}
+        raise EnvironmentProblem(
+            "cosign is not on PATH", hint="scripts/install-tools.sh (apt-get install cosign/trixie)"
+        )
+    env = {
+        **os.environ,
+        "COSIGN_PASSWORD": "",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home),
+        "TUF_ROOT": str(home / "tuf"),
+        "SIGSTORE_NO_CACHE": "1",
+    }
     try:
-        return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, cwd=home, env=env,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [exe, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=home,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         raise ProbeFailed(f"cosign {args[0]} took more than {timeout:.0f} s") from None
 
@@ -61,8 +76,10 @@ class SignProbe(Probe):
             return {}
         mode = (ctx.variant.run or {}).get("sign", "")
         if mode not in MODES:
-            raise UsageError(f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.sign must be "
-                             f"one of {', '.join(MODES)}")
+            raise UsageError(
+                f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.sign must be "
+                f"one of {', '.join(MODES)}"
+            )
         home = ctx.workdir / "cosign"
         home.mkdir(exist_ok=True)
         gen = cosign(["generate-key-pair"], home)
@@ -73,12 +90,16 @@ class SignProbe(Probe):
         digest = push(ctx.client, ctx.image, repo, tag)
         details: dict[str, Any] = {"mode": mode, "signed_digest": None, "tag_digest_at_verify": digest}
         if mode in ("key", "tampered"):
-            s = cosign(["sign", "--yes", "--key", "cosign.key", "--tlog-upload=false", f"{repo}@{digest}"], home)
+            s = cosign(
+                ["sign", "--yes", "--key", "cosign.key", "--tlog-upload=false", f"{repo}@{digest}"], home
+            )
             if s.returncode != 0:
                 raise ProbeFailed(f"cosign sign failed: {last_line(s.stderr)}")
             details["signed_digest"] = digest
         if mode == "tampered":
-            c = ctx.client.containers.create(ctx.image, command=["true"], labels=ctx.labels, network_disabled=True)
+            c = ctx.client.containers.create(
+                ctx.image, command=["true"], labels=ctx.labels, network_disabled=True
+            )
             self._containers.append(c.id)
             ctx.track("container", c.id)
             import io

@@ -37,9 +37,13 @@ def stop_measurement(events: list[dict]) -> dict[str, Any]:
     """From a container's events after `docker stop`: seconds, forced, exit code, signals (pure)."""
     kills = [e for e in events if is_action(e, "kill")]
     signals = [str((e.get("Actor") or {}).get("Attributes", {}).get("signal", "")) for e in kills]
-    first = next((e for e in kills if (e.get("Actor") or {}).get("Attributes", {}).get("signal") != "9"), None)
-    die = next((e for e in events if is_action(e, "die") and (first is None or e["timeNano"] >= first["timeNano"])),
-               None)
+    first = next(
+        (e for e in kills if (e.get("Actor") or {}).get("Attributes", {}).get("signal") != "9"), None
+    )
+    die = next(
+        (e for e in events if is_action(e, "die") and (first is None or e["timeNano"] >= first["timeNano"])),
+        None,
+    )
     out: dict[str, Any] = {"signals": signals, "forced": "9" in signals}
     if first is not None and die is not None:
         out["seconds"] = event_seconds(first, die)

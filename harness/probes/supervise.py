@@ -108,12 +108,18 @@ class SuperviseProbe(ContainerProbe):
             c.reload()
             st = c.attrs.get("State", {})
             restarts += int(c.attrs.get("RestartCount") or 0)
-            states.append({"status": st.get("Status"), "exit_code": st.get("ExitCode"),
-                           "restart_count": c.attrs.get("RestartCount"),
-                           "processes": [p["cmd"] for p in procs.get(c.id, [])]})
+            states.append(
+                {
+                    "status": st.get("Status"),
+                    "exit_code": st.get("ExitCode"),
+                    "restart_count": c.attrs.get("RestartCount"),
+                    "processes": [p["cmd"] for p in procs.get(c.id, [])],
+                }
+            )
         if recovered_after is None:
             broken = any(s["status"] == "running" for s in states) and not any(
-                worker_pids(ps, match) for ps in procs.values())
+                worker_pids(ps, match) for ps in procs.values()
+            )
         details["containers"] = states
         return {
             "recovered": float(recovered_after is not None),

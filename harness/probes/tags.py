@@ -88,15 +88,21 @@ class TagsProbe(Probe):
             return "base", run["base"]
         if run.get("push_as") in ("latest", "commit"):
             return "push_as", run["push_as"]
-        raise UsageError(f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: set run.base "
-                         "('tag'|'digest') or run.push_as ('latest'|'commit')")
+        raise UsageError(
+            f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: set run.base "
+            "('tag'|'digest') or run.push_as ('latest'|'commit')"
+        )
 
     def _base_image(self, ctx: ProbeContext, release: int) -> str:
         if ctx.build is None:
             raise ProbeFailed("the tags probe needs the runner's build callback")
         base_df = Path(ctx.experiment.path) / "base.Dockerfile"
-        res = ctx.build(dockerfile=base_df, build_args={"RELEASE": str(release)},
-                        tag=f"imagebench-tags/base-{ctx.nonce}:release-{release}", target=None)
+        res = ctx.build(
+            dockerfile=base_df,
+            build_args={"RELEASE": str(release)},
+            tag=f"imagebench-tags/base-{ctx.nonce}:release-{release}",
+            target=None,
+        )
         if not res.ok or not res.image_id:
             raise ProbeFailed(f"building base release {release} failed: {res.error}")
         ctx.track("image", res.image_id)
@@ -132,9 +138,13 @@ class TagsProbe(Probe):
         if not res.ok or not res.image_id:
             raise ProbeFailed(f"rebuild after the base tag moved failed: {res.error}")
         changed = res.image_id != ctx.image
-        ctx.details[self.name] = {"from": "tag :latest" if how == "tag" else "pinned digest",
-                                  "base_digest_first": self._v1_digest, "base_digest_moved_to": d2,
-                                  "first_image": ctx.image, "rebuilt_image": res.image_id}
+        ctx.details[self.name] = {
+            "from": "tag :latest" if how == "tag" else "pinned digest",
+            "base_digest_first": self._v1_digest,
+            "base_digest_moved_to": d2,
+            "first_image": ctx.image,
+            "rebuilt_image": res.image_id,
+        }
         return {"output_changed": 1.0 if changed else 0.0}
 
     def _rollback(self, ctx: ProbeContext, how: str) -> dict[str, float]:
@@ -150,7 +160,11 @@ class TagsProbe(Probe):
         push(ctx.client, res.image_id, repo, tag2)
         got = pull_id(ctx.client, repo, tag1, ctx.track)
         ok = got == ctx.image
-        ctx.details[self.name] = {"first_tag": tag1, "second_tag": tag2,
-                                  "first_tag_now_gives": "first image" if ok else
-                                  ("second image" if got == res.image_id else "nothing")}
+        ctx.details[self.name] = {
+            "first_tag": tag1,
+            "second_tag": tag2,
+            "first_tag_now_gives": "first image"
+            if ok
+            else ("second image" if got == res.image_id else "nothing"),
+        }
         return {"rollback_possible": 1.0 if ok else 0.0}

@@ -45,8 +45,14 @@ from harness.probes import Probe, ProbeContext, register
 
 CASES = ("no_cert", "wrong_ca", "right_cert", "plain_http")
 for _case in CASES:
-    register_metric(Metric(f"client_admitted_{_case}", "flag", "flag",
-                           f"1 when the {_case.replace('_', ' ')} client could call the second daemon's API"))
+    register_metric(
+        Metric(
+            f"client_admitted_{_case}",
+            "flag",
+            "flag",
+            f"1 when the {_case.replace('_', ' ')} client could call the second daemon's API",
+        )
+    )
 START_TIMEOUT = 40.0
 STOP_TIMEOUT = 15.0
 
@@ -72,15 +78,53 @@ def make_certs(d: Path) -> dict[str, Path]:
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
     def ca(name: str) -> None:
-        _openssl("req", "-x509", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.pem", "-days", "1",
-                 "-subj", f"/CN=imagebench {name}", cwd=d)
+        _openssl(
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            f"{name}-key.pem",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN=imagebench {name}",
+            cwd=d,
+        )
 
     def leaf(name: str, issuer: str, ext: str) -> None:
         (d / f"{name}.ext").write_text(ext)
-        _openssl("req", "-new", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
-                 "-subj", f"/CN=imagebench {name}", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.pem", "-CAkey", f"{issuer}-key.pem",
-                 "-CAcreateserial", "-out", f"{name}-cert.pem", "-days", "1", "-extfile", f"{name}.ext", cwd=d)
+        _openssl(
+            "req",
+            "-new",
+            *ec,
+            "-keyout",
+            f"{name}-key.pem",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN=imagebench {name}",
+            cwd=d,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            f"{issuer}.pem",
+            "-CAkey",
+            f"{issuer}-key.pem",
+            "-CAcreateserial",
+            "-out",
+            f"{name}-cert.pem",
+            "-days",
+            "1",
+            "-extfile",
+            f"{name}.ext",
+            cwd=d,
+        )
 
     ca("ca")
     ca("wrong-ca")
@@ -89,25 +133,58 @@ def make_certs(d: Path) -> dict[str, Path]:
     leaf("stranger", "wrong-ca", "extendedKeyUsage=clientAuth\n")
     for p in d.glob("*-key.pem"):
         p.chmod(0o600)
-    return {k: d / f for k, f in {
-        "ca": "ca.pem", "server_cert": "server-cert.pem", "server_key": "server-key.pem",
-        "client_cert": "client-cert.pem", "client_key": "client-key.pem",
-        "stranger_cert": "stranger-cert.pem", "stranger_key": "stranger-key.pem"}.items()}
+    return {
+        k: d / f
+        for k, f in {
+            "ca": "ca.pem",
+            "server_cert": "server-cert.pem",
+            "server_key": "server-key.pem",
+            "client_cert": "client-cert.pem",
+            "client_key": "client-key.pem",
+            "stranger_cert": "stranger-cert.pem",
+            "stranger_key": "stranger-key.pem",
+        }.items()
+    }
 
 
-def dockerd_command(root: Path, port: int, certs: dict[str, Path] | None, bridge: str = "ibtls0") -> list[str]:
+def dockerd_command(
+    root: Path, port: int, certs: dict[str, Path] | None, bridge: str = "ibtls0"
+) -> list[str]:
     """Pure: the second daemon's command line (nothing shared with the first daemon).
 
     `bridge` must exist beforehand (see own_bridge); never --bridge=none (it deletes docker0)."""
-    cmd = ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-           "--pidfile", str(root / "dockerd.pid"), "--config-file", str(root / "daemon.json"),
-           "-H", f"unix://{root / 'docker.sock'}", "-H", f"tcp://127.0.0.1:{port}",
-           f"--bridge={bridge}", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-           "--storage-driver=vfs", "--containerd-namespace", "imagebench-tls",
-           "--containerd-plugins-namespace", "imagebench-tls-plugins"]
+    cmd = [
+        "dockerd",
+        "--data-root",
+        str(root / "data"),
+        "--exec-root",
+        str(root / "exec"),
+        "--pidfile",
+        str(root / "dockerd.pid"),
+        "--config-file",
+        str(root / "daemon.json"),
+        "-H",
+        f"unix://{root / 'docker.sock'}",
+        "-H",
+        f"tcp://127.0.0.1:{port}",
+        f"--bridge={bridge}",
+        "--iptables=false",
+        "--ip6tables=false",
+        "--ip-forward=false",
+        "--ip-masq=false",
+        "--storage-driver=vfs",
+        "--containerd-namespace",
+        "imagebench-tls",
+        "--containerd-plugins-namespace",
+        "imagebench-tls-plugins",
+    ]
     if certs is not None:
-        cmd += ["--tlsverify", f"--tlscacert={certs['ca']}", f"--tlscert={certs['server_cert']}",
-                f"--tlskey={certs['server_key']}"]
+        cmd += [
+            "--tlsverify",
+            f"--tlscacert={certs['ca']}",
+            f"--tlscert={certs['server_cert']}",
+            f"--tlskey={certs['server_key']}",
+        ]
     else:
         cmd += ["--tls=false"]
     return cmd
@@ -120,7 +197,9 @@ def _ip(*args: str) -> subprocess.CompletedProcess:
 def own_bridge() -> str:
     """Create a bridge only the second daemon uses, with a free /30 from 10.254.0.0/16."""
     if shutil.which("ip") is None:
-        raise EnvironmentProblem("the ip command (iproute2) is needed to give the second daemon its own bridge")
+        raise EnvironmentProblem(
+            "the ip command (iproute2) is needed to give the second daemon its own bridge"
+        )
     used = _ip("-4", "addr").stdout
     for _ in range(50):
         n = int.from_bytes(os.urandom(2), "big") & 0x3FFC
@@ -159,8 +238,9 @@ class SecondDaemon:
         cmd = dockerd_command(self.root, self.port, self.certs, self.bridge)
         cmd[0] = exe
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         sock = self.root / "docker.sock"
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -249,10 +329,18 @@ def try_cases(port: int, certs: dict[str, Path] | None) -> dict[str, tuple[bool,
     https = f"https://127.0.0.1:{port}"
     return {
         "no_cert": try_client(https, TLSConfig(ca_cert=ca, verify=True)),
-        "wrong_ca": try_client(https, TLSConfig(client_cert=(str(certs["stranger_cert"]),
-                                                             str(certs["stranger_key"])), ca_cert=ca, verify=True)),
-        "right_cert": try_client(https, TLSConfig(client_cert=(str(certs["client_cert"]), str(certs["client_key"])),
-                                                  ca_cert=ca, verify=True)),
+        "wrong_ca": try_client(
+            https,
+            TLSConfig(
+                client_cert=(str(certs["stranger_cert"]), str(certs["stranger_key"])), ca_cert=ca, verify=True
+            ),
+        ),
+        "right_cert": try_client(
+            https,
+            TLSConfig(
+                client_cert=(str(certs["client_cert"]), str(certs["client_key"])), ca_cert=ca, verify=True
+            ),
+        ),
         "plain_http": try_client(f"http://127.0.0.1:{port}"),
     }
 
@@ -268,8 +356,10 @@ class TlsProbe(Probe):
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         mode = (ctx.variant.run or {}).get("daemon", "")
         if mode not in ("plain", "tls"):
-            raise UsageError(f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.daemon must be "
-                             "'plain' or 'tls'")
+            raise UsageError(
+                f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.daemon must be "
+                "'plain' or 'tls'"
+            )
         # short path: unix socket paths are limited to 107 bytes
         root = Path(tempfile.mkdtemp(prefix="ib-dockerd-", dir="/tmp"))
         try:
@@ -284,8 +374,11 @@ class TlsProbe(Probe):
             if self._daemon is not None:
                 self._daemon.stop()
             shutil.rmtree(root, ignore_errors=True)
-        ctx.details[self.name] = {"mode": mode, "daemon_start_seconds": round(started, 2),
-                                  "cases": {k: {"admitted": ok, "result": why} for k, (ok, why) in cases.items()}}
+        ctx.details[self.name] = {
+            "mode": mode,
+            "daemon_start_seconds": round(started, 2),
+            "cases": {k: {"admitted": ok, "result": why} for k, (ok, why) in cases.items()},
+        }
         out = {f"client_admitted_{k}": 1.0 if ok else 0.0 for k, (ok, _) in cases.items()}
         out["client_admitted"] = out["client_admitted_no_cert"]
         return out

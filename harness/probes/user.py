@@ -18,9 +18,24 @@ from typing import Any
 from harness.probes import ProbeContext, register
 from harness.probes._containers import ContainerProbe, image_ref, pid1_status, wait_status
 
-SYSTEM_PATHS = ("/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local/bin", "/usr/local/lib",
-                "/usr/local/lib/python3*/site-packages", "/bin", "/sbin", "/lib", "/root", "/var", "/var/lib",
-                "/opt", "/srv")
+SYSTEM_PATHS = (
+    "/etc",
+    "/usr",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/local/bin",
+    "/usr/local/lib",
+    "/usr/local/lib/python3*/site-packages",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/root",
+    "/var",
+    "/var/lib",
+    "/opt",
+    "/srv",
+)
 NO_SHELLS = ("nologin", "false")
 
 
@@ -28,11 +43,11 @@ def write_test_script(paths: list[str]) -> str:
     """sh script: for each path (globs expanded), print 'W path', 'R path' or '- path' (missing)."""
     words = " ".join(p if any(ch in p for ch in "*?[") else shlex.quote(p) for p in paths)
     return (
-        f'for d in {words}; do '
+        f"for d in {words}; do "
         'if [ ! -d "$d" ]; then echo "- $d"; continue; fi; '
         'f="$d/.imagebench-w.$$"; '
         'if (: > "$f") 2>/dev/null; then rm -f "$f"; echo "W $d"; else echo "R $d"; fi; '
-        'done'
+        "done"
     )
 
 
@@ -81,25 +96,40 @@ class UserProbe(ContainerProbe):
             details["error"] = "could not read PID 1's status"
             return {}
         uid, gid = st["uid"], st["gid"]
-        details["pid1"] = {"name": st.get("name"), "uids": st.get("uids"), "gids": st.get("gids"),
-                           "groups": st.get("groups")}
+        details["pid1"] = {
+            "name": st.get("name"),
+            "uids": st.get("uids"),
+            "gids": st.get("gids"),
+            "groups": st.get("groups"),
+        }
         as_user = f"{uid}:{gid}"
         paths = list(opts.get("paths") or SYSTEM_PATHS)
         res = c.exec_run(["sh", "-c", write_test_script(paths)], user=as_user)
         sysw = parse_write_test(res.output.decode("utf-8", "replace"))
         details["writable"] = sysw["writable"]
         details["missing"] = sysw["missing"]
-        app = parse_write_test(c.exec_run(["sh", "-c", write_test_script(list(opts.get("app_paths") or ["/app"]))],
-                                          user=as_user).output.decode("utf-8", "replace"))
+        app = parse_write_test(
+            c.exec_run(
+                ["sh", "-c", write_test_script(list(opts.get("app_paths") or ["/app"]))], user=as_user
+            ).output.decode("utf-8", "replace")
+        )
         details["app_writable"] = app["writable"]
-        pw = c.exec_run(["sh", "-c", f"getent passwd {uid} || grep -E '^[^:]*:[^:]*:{uid}:' /etc/passwd"],
-                        user="0")
-        entry = parse_passwd_line(pw.output.decode("utf-8", "replace").splitlines()[0]) if pw.output.strip() else None
-        values: dict[str, float] = {"uid": float(uid), "gid": float(gid),
-                                    "writable_system_paths": float(len(sysw["writable"]))}
+        pw = c.exec_run(
+            ["sh", "-c", f"getent passwd {uid} || grep -E '^[^:]*:[^:]*:{uid}:' /etc/passwd"], user="0"
+        )
+        entry = (
+            parse_passwd_line(pw.output.decode("utf-8", "replace").splitlines()[0])
+            if pw.output.strip()
+            else None
+        )
+        values: dict[str, float] = {
+            "uid": float(uid),
+            "gid": float(gid),
+            "writable_system_paths": float(len(sysw["writable"])),
+        }
         if entry:
             details["passwd"] = entry
-            home = c.exec_run(["sh", "-c", f'test -d {shlex.quote(entry["home"])}'], user="0")
+            home = c.exec_run(["sh", "-c", f"test -d {shlex.quote(entry['home'])}"], user="0")
             values["login_shell"] = float(has_login_shell(entry["shell"]))
             values["home_exists"] = float(home.exit_code == 0)
         else:

@@ -146,7 +146,9 @@ def md_escape(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: Sequence[str] | None = None) -> str:
+def md_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], align: Sequence[str] | None = None
+) -> str:
     """A GitHub-flavoured Markdown table (no tabulate dependency). align: 'l' or 'r' per column."""
     align = list(align or ["l"] * len(headers))
     sep = ["---:" if a == "r" else "---" for a in align]

@@ -97,10 +97,13 @@ def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int =
     machines = sorted(defs)
     multi = len(machines) > 1
     steps = analysis.steps_table(runs)
-    anchors = {(v["machine"], v["experiment"]): slug("exp", v["experiment"], *([v["machine"]] if multi else []))
-               for v in verdicts}
-    sections = [_section(v, defs[v["machine"]][v["experiment"]], df, steps, runs, anchors) for v in
-                _ordered(verdicts)]
+    anchors = {
+        (v["machine"], v["experiment"]): slug("exp", v["experiment"], *([v["machine"]] if multi else []))
+        for v in verdicts
+    }
+    sections = [
+        _section(v, defs[v["machine"]][v["experiment"]], df, steps, runs, anchors) for v in _ordered(verdicts)
+    ]
     return Report(
         title="imagebench report",
         machines=machines,
@@ -121,8 +124,11 @@ def _claims(df, defs, n_boot, seed) -> list[dict]:
         mdf = df[df["machine"] == machine]
         for name in sorted(defs[machine]):
             for index, claim in enumerate(defs[machine][name].get("claims", [])):
-                out.append(analysis.evaluate_claim(mdf, machine, defs[machine][name], index, claim,
-                                                   n_boot=n_boot, seed=seed))
+                out.append(
+                    analysis.evaluate_claim(
+                        mdf, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed
+                    )
+                )
     return out
 
 
@@ -138,18 +144,36 @@ def _runs_table(runs: list[dict]) -> Table:
     rows = []
     for r in runs:
         states = [t.get("status") for t in r["trials"]]
-        rows.append([r["machine"], r["run_id"], str(r.get("status", "")), str(r.get("created_at", ""))[:19] + "Z",
-                     str(states.count("ok")), str(len(states) - states.count("ok")),
-                     " ".join(r.get("command") or [])])
-    return Table(["machine", "run", "status", "started (UTC)", "ok trials", "other trials", "command"], rows,
-                 ["l", "l", "l", "l", "r", "r", "l"])
+        rows.append(
+            [
+                r["machine"],
+                r["run_id"],
+                str(r.get("status", "")),
+                str(r.get("created_at", ""))[:19] + "Z",
+                str(states.count("ok")),
+                str(len(states) - states.count("ok")),
+                " ".join(r.get("command") or []),
+            ]
+        )
+    return Table(
+        ["machine", "run", "status", "started (UTC)", "ok trials", "other trials", "command"],
+        rows,
+        ["l", "l", "l", "l", "r", "r", "l"],
+    )
 
 
 # --------------------------------------------------------------------------- top of the report
 
 
 def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
-    headers = ["practice", "claim", "the article's figure", "measured here (95 % interval)", "verdict", "section"]
+    headers = [
+        "practice",
+        "claim",
+        "the article's figure",
+        "measured here (95 % interval)",
+        "verdict",
+        "section",
+    ]
     if multi:
         headers.insert(0, "machine")
     rows = []
@@ -163,8 +187,14 @@ def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
             measured = f"{p['label'] or p['metric']}: not measured ({p['reason']})"
         else:
             measured = f"{p['label'] or p['metric']}: {p['figure']}"
-        row = [v["practice"], v["claim"], v["article"] or "–", measured, v["verdict"],
-               Link(v["experiment"], "#" + anchors[(v["machine"], v["experiment"])])]
+        row = [
+            v["practice"],
+            v["claim"],
+            v["article"] or "–",
+            measured,
+            v["verdict"],
+            Link(v["experiment"], "#" + anchors[(v["machine"], v["experiment"])]),
+        ]
         rows.append([v["machine"], *row] if multi else row)
     return Table(headers, rows)
 
@@ -175,14 +205,29 @@ def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
     rows = [c for c in claims if c["kind"] == "ratio" and c["ratio"] is not None]
     if not rows:
         return None
-    frame = pd.DataFrame([{
-        "label": (f"[{c['machine']}] " if multi else "") + f"{c['experiment']}: {c['label'] or c['metric']}",
-        "ratio": c["ratio"], "low": c["low"], "high": c["high"], "verdict": c["verdict"], "expect": c["expect"],
-    } for c in sorted(rows, key=lambda c: (c["experiment"] != "calibration", c["experiment"], c["machine"],
-                                            c["index"]))])
-    return PlotSpec("claims-forest", "Every ratio claim: candidate / baseline of medians with its 95 % bootstrap "
-                    "interval (log scale). Left of 1 = lower, right = higher; colour = verdict.",
-                    lambda: plots.claims_forest(frame))
+    frame = pd.DataFrame(
+        [
+            {
+                "label": (f"[{c['machine']}] " if multi else "")
+                + f"{c['experiment']}: {c['label'] or c['metric']}",
+                "ratio": c["ratio"],
+                "low": c["low"],
+                "high": c["high"],
+                "verdict": c["verdict"],
+                "expect": c["expect"],
+            }
+            for c in sorted(
+                rows,
+                key=lambda c: (c["experiment"] != "calibration", c["experiment"], c["machine"], c["index"]),
+            )
+        ]
+    )
+    return PlotSpec(
+        "claims-forest",
+        "Every ratio claim: candidate / baseline of medians with its 95 % bootstrap "
+        "interval (log scale). Left of 1 = lower, right = higher; colour = verdict.",
+        lambda: plots.claims_forest(frame),
+    )
 
 
 def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
@@ -192,16 +237,27 @@ def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
     rows = [c for c in claims if c["kind"] == "delta" and c["delta"] is not None and c["value"]]
     if not rows:
         return None
-    frame = pd.DataFrame([{
-        "label": (f"[{c['machine']}] " if multi else "") + (c["label"] or f"{c['metric']} {c['candidate']}"),
-        "measured": c["delta"] / c["value"],
-        "low": (c["low"] / c["value"]) if c["low"] is not None else None,
-        "high": (c["high"] / c["value"]) if c["high"] is not None else None,
-        "tolerance": (c.get("tolerance_abs") or 0.0) / abs(c["value"]), "verdict": c["verdict"],
-    } for c in sorted(rows, key=lambda c: (c["experiment"], c["machine"], c["index"]))])
-    return PlotSpec("calibration-recovery", "Calibration: each injected effect as measured, relative to what was "
-                    "injected (1 = recovered exactly), with its 95 % bootstrap interval; the grey band is the "
-                    "claim's tolerance.", lambda: plots.recovery(frame))
+    frame = pd.DataFrame(
+        [
+            {
+                "label": (f"[{c['machine']}] " if multi else "")
+                + (c["label"] or f"{c['metric']} {c['candidate']}"),
+                "measured": c["delta"] / c["value"],
+                "low": (c["low"] / c["value"]) if c["low"] is not None else None,
+                "high": (c["high"] / c["value"]) if c["high"] is not None else None,
+                "tolerance": (c.get("tolerance_abs") or 0.0) / abs(c["value"]),
+                "verdict": c["verdict"],
+            }
+            for c in sorted(rows, key=lambda c: (c["experiment"], c["machine"], c["index"]))
+        ]
+    )
+    return PlotSpec(
+        "calibration-recovery",
+        "Calibration: each injected effect as measured, relative to what was "
+        "injected (1 = recovered exactly), with its 95 % bootstrap interval; the grey band is the "
+        "claim's tolerance.",
+        lambda: plots.recovery(frame),
+    )
 
 
 def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[dict]) -> dict[str, Any]:
@@ -212,47 +268,103 @@ def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[di
         counts = {}
         for c in v["claims"]:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-        tally = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items(), key=lambda kv: (
-            analysis.VERDICT_ORDER.index(kv[0]) if kv[0] in analysis.VERDICT_ORDER else 9, kv[0])))
-        lines.append(f"Calibration `{v['experiment']}`{where}: **{v['verdict']}**"
-                     + (f": of {len(v['claims'])} known effects injected, {tally}" if v["claims"] else "")
-                     + (" (plot below" if any(c["kind"] == "delta" and c["delta"] is not None for c in v["claims"])
-                        else " (") + ("; " if v["claims"] else "") + "details in its section)."
-                     + (f" {v['reason']}" if v["reason"] else ""))
+        tally = ", ".join(
+            f"{n} {verdict}"
+            for verdict, n in sorted(
+                counts.items(),
+                key=lambda kv: (
+                    analysis.VERDICT_ORDER.index(kv[0]) if kv[0] in analysis.VERDICT_ORDER else 9,
+                    kv[0],
+                ),
+            )
+        )
+        lines.append(
+            f"Calibration `{v['experiment']}`{where}: **{v['verdict']}**"
+            + (f": of {len(v['claims'])} known effects injected, {tally}" if v["claims"] else "")
+            + (
+                " (plot below"
+                if any(c["kind"] == "delta" and c["delta"] is not None for c in v["claims"])
+                else " ("
+            )
+            + ("; " if v["claims"] else "")
+            + "details in its section)."
+            + (f" {v['reason']}" if v["reason"] else "")
+        )
     if not calib:
-        lines.append("No calibration experiment in these results: nothing checks that the harness recovers a "
-                     "known effect, so read every figure below with that in mind.")
+        lines.append(
+            "No calibration experiment in these results: nothing checks that the harness recovers a "
+            "known effect, so read every figure below with that in mind."
+        )
     cv = analysis.build_cv(df)
     cv = cv[cv["cv"].notna()]
     noisy = cv[cv["cv"] > CV_WARN]
     if len(cv):
-        worst = cv.sort_values(["cv", "machine", "experiment", "variant", "scenario"], ascending=[False] + [True] * 4,
-                               kind="stable").iloc[0]
-        lines.append(f"Build-time noise: the coefficient of variation of `build_seconds` has a median of "
-                     f"{fmt.human_percent(cv['cv'].median())} over {len(cv)} variant/scenario cells; the noisiest "
-                     f"is {worst['experiment']} / {worst['variant']} / {worst['scenario']}"
-                     + (f" on {worst['machine']}" if multi else "") + f" at {fmt.human_percent(worst['cv'])}. "
-                     + (f"{len(noisy)} cell(s) exceed {fmt.human_percent(CV_WARN)}: treat small time differences "
-                        "there as noise." if len(noisy) else
-                        f"No cell exceeds {fmt.human_percent(CV_WARN)}."))
+        worst = cv.sort_values(
+            ["cv", "machine", "experiment", "variant", "scenario"],
+            ascending=[False] + [True] * 4,
+            kind="stable",
+        ).iloc[0]
+        lines.append(
+            f"Build-time noise: the coefficient of variation of `build_seconds` has a median of "
+            f"{fmt.human_percent(cv['cv'].median())} over {len(cv)} variant/scenario cells; the noisiest "
+            f"is {worst['experiment']} / {worst['variant']} / {worst['scenario']}"
+            + (f" on {worst['machine']}" if multi else "")
+            + f" at {fmt.human_percent(worst['cv'])}. "
+            + (
+                f"{len(noisy)} cell(s) exceed {fmt.human_percent(CV_WARN)}: treat small time differences "
+                "there as noise."
+                if len(noisy)
+                else f"No cell exceeds {fmt.human_percent(CV_WARN)}."
+            )
+        )
     sizes = analysis.size_consistency(df)
     findings = []
     for _, r in sizes.iterrows():
-        findings.append(f"{r['experiment']} / {r['variant']} / {r['scenario']}"
-                        + (f" on {r['machine']}" if multi else "")
-                        + f": `{r['metric']}` took {r['distinct']} different values over {r['n']} trials "
-                        f"({fmt.exact_value(r['metric'], r['min'])} to {fmt.exact_value(r['metric'], r['max'])})")
+        findings.append(
+            f"{r['experiment']} / {r['variant']} / {r['scenario']}"
+            + (f" on {r['machine']}" if multi else "")
+            + f": `{r['metric']}` took {r['distinct']} different values over {r['n']} trials "
+            f"({fmt.exact_value(r['metric'], r['min'])} to {fmt.exact_value(r['metric'], r['max'])})"
+        )
     if len(df):
-        lines.append("Sizes are exact: " + ("every size and count that should be identical across trials was."
-                                            if not findings else
-                                            f"{len(findings)} exact metric(s) varied between trials (a finding, "
-                                            "not noise; listed below)."))
-    noisy_rows = [[*([r["machine"]] if multi else []), r["experiment"], r["variant"], r["scenario"], str(r["n"]),
-                   fmt.human_seconds(r["median"]), fmt.human_percent(r["cv"])]
-                  for _, r in noisy.sort_values(["machine", "experiment", "variant", "scenario"]).iterrows()]
-    headers = [*(["machine"] if multi else []), "experiment", "variant", "scenario", "n", "median build", "CV"]
-    return {"lines": lines, "findings": findings, "recovery": _recovery(claims, multi),
-            "noisy": Table(headers, noisy_rows, ["l"] * (len(headers) - 3) + ["r", "r", "r"]) if noisy_rows else None}
+        lines.append(
+            "Sizes are exact: "
+            + (
+                "every size and count that should be identical across trials was."
+                if not findings
+                else f"{len(findings)} exact metric(s) varied between trials (a finding, "
+                "not noise; listed below)."
+            )
+        )
+    noisy_rows = [
+        [
+            *([r["machine"]] if multi else []),
+            r["experiment"],
+            r["variant"],
+            r["scenario"],
+            str(r["n"]),
+            fmt.human_seconds(r["median"]),
+            fmt.human_percent(r["cv"]),
+        ]
+        for _, r in noisy.sort_values(["machine", "experiment", "variant", "scenario"]).iterrows()
+    ]
+    headers = [
+        *(["machine"] if multi else []),
+        "experiment",
+        "variant",
+        "scenario",
+        "n",
+        "median build",
+        "CV",
+    ]
+    return {
+        "lines": lines,
+        "findings": findings,
+        "recovery": _recovery(claims, multi),
+        "noisy": Table(headers, noisy_rows, ["l"] * (len(headers) - 3) + ["r", "r", "r"])
+        if noisy_rows
+        else None,
+    }
 
 
 # --------------------------------------------------------------------------- one experiment
@@ -273,12 +385,20 @@ def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
     stem = slug(machine, name)
     plot_specs = [_metric_plot(edf, metric, order, stem) for metric in _metrics_to_plot(definition, v, edf)]
     return Section(
-        anchor=anchors[(machine, name)], machine=machine, experiment=name,
-        title=f"{definition.get('practice', name)} ({name})", verdict=v["verdict"],
-        claim=definition.get("claim", ""), summary=definition.get("summary", ""),
-        article=definition.get("article", ""), reason=v["reason"] if v["verdict"] == analysis.NOT_MEASURED else None,
-        claims=_section_claims(v["claims"]), not_measured=not_measured, failures=failures,
-        metrics=_metrics_table(edf, order), plots=plot_specs,
+        anchor=anchors[(machine, name)],
+        machine=machine,
+        experiment=name,
+        title=f"{definition.get('practice', name)} ({name})",
+        verdict=v["verdict"],
+        claim=definition.get("claim", ""),
+        summary=definition.get("summary", ""),
+        article=definition.get("article", ""),
+        reason=v["reason"] if v["verdict"] == analysis.NOT_MEASURED else None,
+        claims=_section_claims(v["claims"]),
+        not_measured=not_measured,
+        failures=failures,
+        metrics=_metrics_table(edf, order),
+        plots=plot_specs,
         waterfall=_waterfall(v, definition, edf, steps, stem),
         probe_findings=_probe_findings(runs, machine, name, order),
     )
@@ -294,10 +414,27 @@ def _section_claims(claims: list[dict]) -> Table:
         else:
             what = f"{c['variant']}: {c['op']} {fmt.human_value(c['metric'], c['value'])}"
         measured = c["figure"] if c["verdict"] != analysis.NOT_MEASURED else f"not measured ({c['reason']})"
-        rows.append([c["label"] or "–", f"{c['metric']} ({c['scenario']})", what, measured,
-                     fmt.human_pvalue(c["p"]) if c["kind"] != "check" else "–", c["verdict"]])
-    return Table(["claim", "metric (scenario)", "comparison", "measured (95 % interval)", "p (Mann-Whitney)",
-                  "verdict"], rows)
+        rows.append(
+            [
+                c["label"] or "–",
+                f"{c['metric']} ({c['scenario']})",
+                what,
+                measured,
+                fmt.human_pvalue(c["p"]) if c["kind"] != "check" else "–",
+                c["verdict"],
+            ]
+        )
+    return Table(
+        [
+            "claim",
+            "metric (scenario)",
+            "comparison",
+            "measured (95 % interval)",
+            "p (Mann-Whitney)",
+            "verdict",
+        ],
+        rows,
+    )
 
 
 def _metrics_to_plot(definition: dict, v: dict, edf) -> list[str]:
@@ -316,26 +453,49 @@ def _metric_plot(edf, metric: str, order: list[str], stem: str) -> PlotSpec:
     if kind_of(metric) == "flag":
         caption = f"`{metric}`: {meaning}; share of trials where it was 1 (n on each bar)."
     else:
-        caption = (f"`{metric}` ({unit}): {meaning}. One dot per trial, bar = median, band = interquartile range.")
-    return PlotSpec(f"{stem}--{slug(metric)}", caption, lambda: plots.metric_figure(data, metric, order=order))
+        caption = (
+            f"`{metric}` ({unit}): {meaning}. One dot per trial, bar = median, band = interquartile range."
+        )
+    return PlotSpec(
+        f"{stem}--{slug(metric)}", caption, lambda: plots.metric_figure(data, metric, order=order)
+    )
 
 
 def _metrics_table(edf, order: list[str]) -> Table:
     table = analysis.summary_table(edf)
     rank = {v: i for i, v in enumerate(order)}
-    table = table.assign(_v=table["variant"].map(lambda x: rank.get(x, len(rank))),
-                         _s=table["scenario"].map(lambda s: SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else 99))
+    table = table.assign(
+        _v=table["variant"].map(lambda x: rank.get(x, len(rank))),
+        _s=table["scenario"].map(lambda s: SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else 99),
+    )
     table = table.sort_values(["metric", "_s", "_v", "variant"], kind="stable")
     rows = []
     for _, r in table.iterrows():
         m = r["metric"]
-        spread = "0" if r["iqr"] == 0 else fmt.human_value(m, r["iqr"]) if unit_of(m) in ("B", "s") \
+        spread = (
+            "0"
+            if r["iqr"] == 0
+            else fmt.human_value(m, r["iqr"])
+            if unit_of(m) in ("B", "s")
             else fmt.sig(r["iqr"])
-        rows.append([m, r["scenario"], r["variant"], str(int(r["n"])), fmt.human_value(m, r["median"]), spread,
-                     f"{fmt.human_value(m, r['min'])} – {fmt.human_value(m, r['max'])}",
-                     fmt.human_percent(r["cv"]) if r["cv"] is not None and r["cv"] == r["cv"] else "–"])
-    return Table(["metric", "scenario", "variant", "n", "median", "IQR", "min – max", "CV"], rows,
-                 ["l", "l", "l", "r", "r", "r", "r", "r"])
+        )
+        rows.append(
+            [
+                m,
+                r["scenario"],
+                r["variant"],
+                str(int(r["n"])),
+                fmt.human_value(m, r["median"]),
+                spread,
+                f"{fmt.human_value(m, r['min'])} – {fmt.human_value(m, r['max'])}",
+                fmt.human_percent(r["cv"]) if r["cv"] is not None and r["cv"] == r["cv"] else "–",
+            ]
+        )
+    return Table(
+        ["metric", "scenario", "variant", "n", "median", "IQR", "min – max", "CV"],
+        rows,
+        ["l", "l", "l", "r", "r", "r", "r", "r"],
+    )
 
 
 def _waterfall(v: dict, definition: dict, edf, steps, stem: str) -> PlotSpec | None:
@@ -357,8 +517,12 @@ def _waterfall(v: dict, definition: dict, edf, steps, stem: str) -> PlotSpec | N
         if rep is None:
             continue
         run_id, trial = rep
-        rows = mine[(mine["run_id"] == run_id) & (mine["variant"] == variant) & (mine["scenario"] == scenario)
-                    & (mine["trial"] == trial)]
+        rows = mine[
+            (mine["run_id"] == run_id)
+            & (mine["variant"] == variant)
+            & (mine["scenario"] == scenario)
+            & (mine["trial"] == trial)
+        ]
         if len(rows):
             chosen.append(rows)
     if not chosen:
@@ -367,10 +531,14 @@ def _waterfall(v: dict, definition: dict, edf, steps, stem: str) -> PlotSpec | N
 
     data = pd.concat(chosen, ignore_index=True)
     order = [x for x in variants if x in set(data["variant"])]
-    caption = (f"Build waterfall, scenario `{scenario}`: each bar is a Dockerfile step from its start to its end "
-               f"(s since the build's first step), for the trial with the median `{time_metric}` of each variant. "
-               "Solid orange = executed, grey hatched = cached.")
-    return PlotSpec(f"{stem}--waterfall-{slug(scenario)}", caption, lambda: plots.waterfall(data, order=order))
+    caption = (
+        f"Build waterfall, scenario `{scenario}`: each bar is a Dockerfile step from its start to its end "
+        f"(s since the build's first step), for the trial with the median `{time_metric}` of each variant. "
+        "Solid orange = executed, grey hatched = cached."
+    )
+    return PlotSpec(
+        f"{stem}--waterfall-{slug(scenario)}", caption, lambda: plots.waterfall(data, order=order)
+    )
 
 
 def _ordered_scenarios(present: set[str]) -> list[str]:
@@ -392,8 +560,10 @@ def _probe_findings(runs: list[dict], machine: str, name: str, order: list[str])
         if seen:
             break
     rank = {v: i for i, v in enumerate(order)}
-    return [f"{v} · {p}: {txt}" for (v, p), txt in sorted(seen.items(), key=lambda kv: (rank.get(kv[0][0], 99),
-                                                                                       kv[0]))]
+    return [
+        f"{v} · {p}: {txt}"
+        for (v, p), txt in sorted(seen.items(), key=lambda kv: (rank.get(kv[0][0], 99), kv[0]))
+    ]
 
 
 # --------------------------------------------------------------------------- environment
@@ -450,15 +620,24 @@ def _bases(run: dict) -> list[dict]:
     elif isinstance(lab_bases, list):
         items = [dict(b) for b in lab_bases if isinstance(b, dict)]
     else:
-        items = [{"public": v.get("stands_in_for") or k, "lab_tag": k, **v} for k, v in lab_bases.items()
-                 if isinstance(v, dict)]
+        items = [
+            {"public": v.get("stands_in_for") or k, "lab_tag": k, **v}
+            for k, v in lab_bases.items()
+            if isinstance(v, dict)
+        ]
     out = []
     for b in items:
         extra = by_tag.get(b.get("lab_tag")) or {}
         prov = b.get("provenance")
-        out.append({**b, "registry_digest": b.get("registry_digest") or extra.get("registry_digest"),
-                    "official_compressed_bytes": (prov or {}).get("official_compressed_bytes")
-                    if isinstance(prov, dict) else None})
+        out.append(
+            {
+                **b,
+                "registry_digest": b.get("registry_digest") or extra.get("registry_digest"),
+                "official_compressed_bytes": (prov or {}).get("official_compressed_bytes")
+                if isinstance(prov, dict)
+                else None,
+            }
+        )
     return sorted(out, key=lambda b: str(b.get("public", "")))
 
 
@@ -474,21 +653,43 @@ def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
     base_rows = []
     for b in bases:
         pub = latest_published(history, b.get("public", ""))
-        base_rows.append([
-            str(b.get("public", "–")), str(b.get("lab_tag") or "–"), _provenance_text(b.get("provenance")),
-            fmt.short_digest(b.get("image_id"), 16), fmt.short_digest(b.get("registry_digest"), 16),
-            fmt.human_bytes(b["bytes"]) if b.get("bytes") else "–",
-            fmt.human_bytes(pub["compressed_bytes"]) + f" ({str(pub['observed_at'])[:10]})" if pub
-            else (fmt.human_bytes(b["official_compressed_bytes"]) + " (bases.toml)"
-                  if b.get("official_compressed_bytes") else "not in the published data"),
-            fmt.short_digest(pub["manifest_digest"], 16) if pub else "–",
-        ])
+        base_rows.append(
+            [
+                str(b.get("public", "–")),
+                str(b.get("lab_tag") or "–"),
+                _provenance_text(b.get("provenance")),
+                fmt.short_digest(b.get("image_id"), 16),
+                fmt.short_digest(b.get("registry_digest"), 16),
+                fmt.human_bytes(b["bytes"]) if b.get("bytes") else "–",
+                fmt.human_bytes(pub["compressed_bytes"]) + f" ({str(pub['observed_at'])[:10]})"
+                if pub
+                else (
+                    fmt.human_bytes(b["official_compressed_bytes"]) + " (bases.toml)"
+                    if b.get("official_compressed_bytes")
+                    else "not in the published data"
+                ),
+                fmt.short_digest(pub["manifest_digest"], 16) if pub else "–",
+            ]
+        )
     return {
-        "machine": machine, "run_id": run["run_id"],
+        "machine": machine,
+        "run_id": run["run_id"],
         "fingerprint": Table(["key", "value"], rows),
-        "bases": Table(["public image", "lab tag", "provenance", "image id (lab)", "lab registry digest",
-                        "lab size (uncompressed)", "official size (compressed, published)",
-                        "official amd64 digest"], base_rows) if base_rows else None,
+        "bases": Table(
+            [
+                "public image",
+                "lab tag",
+                "provenance",
+                "image id (lab)",
+                "lab registry digest",
+                "lab size (uncompressed)",
+                "official size (compressed, published)",
+                "official amd64 digest",
+            ],
+            base_rows,
+        )
+        if base_rows
+        else None,
         "drift": _base_drift(runs, bases),
         "source": PUBLISHED_SOURCE,
     }
@@ -506,7 +707,9 @@ def _base_drift(runs: list[dict], bases: list[dict]) -> list[str]:
     for public in sorted(seen):
         ids = seen[public]
         if len(ids) > 1 or (public in pinned and pinned[public] and ids != {pinned[public]}):
-            out.append(f"{public}: trials used {len(ids)} image id(s) "
-                       f"({', '.join(fmt.short_digest(i, 12) for i in sorted(ids))}); pinned "
-                       f"{fmt.short_digest(pinned.get(public), 12)}")
+            out.append(
+                f"{public}: trials used {len(ids)} image id(s) "
+                f"({', '.join(fmt.short_digest(i, 12) for i in sorted(ids))}); pinned "
+                f"{fmt.short_digest(pinned.get(public), 12)}"
+            )
     return out

@@ -107,8 +107,16 @@ def metric_points(df, metric: str, *, order=None, title: str | None = None) -> F
             q1, med, q3 = np.quantile(y, [0.25, 0.5, 0.75])
             ax.plot([x, x], [q1, q3], color=colour, linewidth=3, alpha=0.45, solid_capstyle="butt", zorder=2)
             ax.plot([x - width * 0.38, x + width * 0.38], [med, med], color=colour, linewidth=2, zorder=3)
-            ax.scatter(x + jitter, y, s=14, color=colour, edgecolor="white", linewidth=0.5, zorder=4,
-                       label=None if scenario in labelled else f"scenario: {scenario}")
+            ax.scatter(
+                x + jitter,
+                y,
+                s=14,
+                color=colour,
+                edgecolor="white",
+                linewidth=0.5,
+                zorder=4,
+                label=None if scenario in labelled else f"scenario: {scenario}",
+            )
             labelled.add(scenario)
     ax.set_xticks(range(len(variants)), variants)
     ax.set_xlim(-0.6, len(variants) - 0.4)
@@ -137,10 +145,21 @@ def flag_shares(df, metric: str, *, order=None, title: str | None = None) -> Fig
                 continue
             share = float((vals == 1).mean())
             x = vi + (si - (len(scenarios) - 1) / 2) * width
-            ax.bar(x, share, width * 0.9, color=PALETTE[si % len(PALETTE)],
-                   label=f"scenario: {scenario}" if vi == 0 else None)
-            ax.annotate(f"{int((vals == 1).sum())}/{vals.size}", (x, share), xytext=(0, 2),
-                        textcoords="offset points", ha="center", fontsize=8)
+            ax.bar(
+                x,
+                share,
+                width * 0.9,
+                color=PALETTE[si % len(PALETTE)],
+                label=f"scenario: {scenario}" if vi == 0 else None,
+            )
+            ax.annotate(
+                f"{int((vals == 1).sum())}/{vals.size}",
+                (x, share),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(variants)), variants)
     ax.set_ylim(0, 1.15)
     ax.set_xlabel("variant")
@@ -186,7 +205,9 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
     height = 0.9 + sum(0.42 + 0.24 * c for c in counts)
     apply_style()
     fig = _new_figure(7.5, height)
-    axes = fig.subplots(len(counts), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": counts})[:, 0]
+    axes = fig.subplots(len(counts), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": counts})[
+        :, 0
+    ]
     right = float(np.nanmax(steps["end_offset"].to_numpy())) if len(steps) else 1.0
     right = right if right > 0 else 1.0
     min_width = right * 0.006
@@ -197,11 +218,26 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
             cached = bool(r["cached"])
             style = CACHED if cached else EXECUTED
             start, end = float(r["start_offset"]), float(r["end_offset"])
-            ax.barh(yi, max(end - start, min_width), left=start, height=0.72, color=style["color"],
-                    hatch=style["hatch"], edgecolor="#555555", linewidth=0.5)
+            ax.barh(
+                yi,
+                max(end - start, min_width),
+                left=start,
+                height=0.72,
+                color=style["color"],
+                hatch=style["hatch"],
+                edgecolor="#555555",
+                linewidth=0.5,
+            )
             note = "cached" if cached else fmt.human_seconds(end - start)
-            ax.annotate(note, (max(end, start + min_width), yi), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=7, color="#555555")
+            ax.annotate(
+                note,
+                (max(end, start + min_width), yi),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+                color="#555555",
+            )
         ax.set_yticks(y, [_short(n, 52) for n in rows["name"]], fontsize=7)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.grid(axis="x", color="#e6e6e6", linewidth=0.6)
@@ -216,8 +252,10 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
         ax.set_title(" · ".join(bits), fontsize=9, loc="left")
     axes[-1].set_xlim(0, right * 1.12)
     axes[-1].set_xlabel("time since the build's first step (s)")
-    handles = [Patch(facecolor=s["color"], hatch=s["hatch"], edgecolor="#555555", label=s["label"])
-               for s in (EXECUTED, CACHED)]
+    handles = [
+        Patch(facecolor=s["color"], hatch=s["hatch"], edgecolor="#555555", label=s["label"])
+        for s in (EXECUTED, CACHED)
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -307,11 +345,21 @@ def published_history(history, tags=None, *, log: bool = True, title: str | None
         colour = PALETTE[i % len(PALETTE)]
         x = rows["observed_at"].dt.tz_localize(None).to_numpy()
         y = rows["compressed_bytes"].to_numpy() / divisor
-        ax.plot(x, y, color=colour, linewidth=1.2, drawstyle="steps-post",
-                marker=markers.get(rows["flavour"].iloc[0], "o"), markersize=4, label=f"python:{tag}")
+        ax.plot(
+            x,
+            y,
+            color=colour,
+            linewidth=1.2,
+            drawstyle="steps-post",
+            marker=markers.get(rows["flavour"].iloc[0], "o"),
+            markersize=4,
+            label=f"python:{tag}",
+        )
         changed = rows["digest_changed"].to_numpy()
         if changed.any():
-            ax.scatter(x[changed], y[changed], s=70, facecolor="none", edgecolor=colour, linewidth=1.2, zorder=5)
+            ax.scatter(
+                x[changed], y[changed], s=70, facecolor="none", edgecolor=colour, linewidth=1.2, zorder=5
+            )
     if log:
         from matplotlib.ticker import FuncFormatter
 
@@ -323,8 +371,7 @@ def published_history(history, tags=None, *, log: bool = True, title: str | None
     ax.set_xlabel("published (UTC date of the newest layer)")
     ax.set_ylabel(f"compressed size ({unit_label}{', log scale' if log else ''})")
     ax.grid(color="#e6e6e6", linewidth=0.6)
-    ax.legend(frameon=False, fontsize=8, loc="best",
-              title="ring = new digest", title_fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="best", title="ring = new digest", title_fontsize=8)
     fig.autofmt_xdate()
     ax.set_title(title or "Published python images: compressed size over time (linux/amd64)")
     return fig

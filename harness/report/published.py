@@ -23,11 +23,13 @@ def load_published_history(path: Path | None = None):
     import pandas as pd
 
     df = pd.read_csv(path or DATA_DIR / "python-tags.csv")
-    df = df.rename(columns={
-        "amd64_total_compressed_bytes": "compressed_bytes",
-        "amd64_manifest_digest": "manifest_digest",
-        "amd64_image_id": "image_id",
-    })
+    df = df.rename(
+        columns={
+            "amd64_total_compressed_bytes": "compressed_bytes",
+            "amd64_manifest_digest": "manifest_digest",
+            "amd64_image_id": "image_id",
+        }
+    )
     df["observed_at"] = pd.to_datetime(df["observed_at"], utc=True)
     df["flavour"] = df["tag"].map(flavour)
     df = df.sort_values(["tag", "observed_at", "repo_info_commit"], kind="stable").reset_index(drop=True)

@@ -111,7 +111,7 @@ _ID_REF = re.compile(r'(\bid="|url\(#|href="#)([A-Za-z_][\w.:-]*)')
 
 def _inline_svg(svg: str, name: str) -> str:
     """An SVG document made fit to inline: no XML prolog, ids unique per figure, scales to its box."""
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     prefix = re.sub(r"[^A-Za-z0-9]+", "-", name) + "-"
     svg = _ID_REF.sub(lambda m: m.group(1) + prefix + m.group(2), svg)
     head, rest = svg.split(">", 1)
@@ -131,8 +131,10 @@ def _md_cell(cell: str | Link) -> str:
 
 def md_table(table: Table) -> str:
     align = table.align or ["l"] * len(table.headers)
-    lines = ["| " + " | ".join(table.headers) + " |",
-             "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |"]
+    lines = [
+        "| " + " | ".join(table.headers) + " |",
+        "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |",
+    ]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
     return "\n".join(lines) + "\n"
 
@@ -144,29 +146,42 @@ def _md_plot(spec: PlotSpec | None) -> str:
 
 
 def markdown(report: Report) -> str:
-    out = [f"# {report.title}\n",
-           "Rendered by `imagebench report` from the run files; no number below was typed by hand. "
-           "Regenerate with `imagebench report --results <dir>`.\n"]
+    out = [
+        f"# {report.title}\n",
+        "Rendered by `imagebench report` from the run files; no number below was typed by hand. "
+        "Regenerate with `imagebench report --results <dir>`.\n",
+    ]
     if report.notes:
         out.append("\n".join(f"> **Note:** {n}" for n in report.notes) + "\n")
     out.append("## How far to trust these numbers\n")
     out.append("\n".join(f"- {line}" for line in report.trust["lines"]) + "\n")
     out.append(_md_plot(report.trust.get("recovery")))
     if report.trust["findings"]:
-        out.append("Sizes that varied between trials:\n\n" + "\n".join(f"- {f}" for f in report.trust["findings"])
-                   + "\n")
+        out.append(
+            "Sizes that varied between trials:\n\n"
+            + "\n".join(f"- {f}" for f in report.trust["findings"])
+            + "\n"
+        )
     if report.trust["noisy"]:
         out.append("Noisy build times (CV above 10 %):\n\n" + md_table(report.trust["noisy"]))
     out.append("## Claims\n")
-    out.append("Ratios are candidate / baseline of medians with a 95 % bootstrap interval; a verdict is "
-               "*inconclusive* when the interval crosses 1.\n")
+    out.append(
+        "Ratios are candidate / baseline of medians with a 95 % bootstrap interval; a verdict is "
+        "*inconclusive* when the interval crosses 1.\n"
+    )
     out.append(md_table(report.claims))
     out.append(_md_plot(report.forest))
     for s in report.sections:
-        out.append(f'<a id="{s.anchor}"></a>\n\n## {s.title}' + (f" · {s.machine}" if len(report.machines) > 1
-                                                                  else "") + "\n")
-        out.append(f"**Verdict: {s.verdict}.** Claim: {_sentence(s.claim)}"
-                   + (f" Article: {_sentence(s.article)}" if s.article else "") + "\n")
+        out.append(
+            f'<a id="{s.anchor}"></a>\n\n## {s.title}'
+            + (f" · {s.machine}" if len(report.machines) > 1 else "")
+            + "\n"
+        )
+        out.append(
+            f"**Verdict: {s.verdict}.** Claim: {_sentence(s.claim)}"
+            + (f" Article: {_sentence(s.article)}" if s.article else "")
+            + "\n"
+        )
         if s.summary:
             out.append(s.summary + "\n")
         for line in ([s.reason] if s.reason else []) + s.failures:
@@ -181,14 +196,19 @@ def markdown(report: Report) -> str:
         if s.probe_findings:
             out.append("Probe findings:\n\n" + "\n".join(f"- `{x}`" for x in s.probe_findings) + "\n")
         if s.metrics.rows:
-            out.append(f"<details><summary>All metrics of {s.experiment}</summary>\n\n{md_table(s.metrics)}\n"
-                       "</details>\n")
+            out.append(
+                f"<details><summary>All metrics of {s.experiment}</summary>\n\n{md_table(s.metrics)}\n"
+                "</details>\n"
+            )
     out.append("## Environment\n")
     for env in report.environment:
         out.append(f"### {env['machine']} (run {env['run_id']})\n")
         if env["bases"]:
-            out.append("Base images. Lab sizes are uncompressed, as the engine reports them; published sizes are "
-                       f"compressed transfer sizes from {env['source']}: compare with care.\n\n" + md_table(env["bases"]))
+            out.append(
+                "Base images. Lab sizes are uncompressed, as the engine reports them; published sizes are "
+                f"compressed transfer sizes from {env['source']}: compare with care.\n\n"
+                + md_table(env["bases"])
+            )
         for line in env["drift"]:
             out.append(f"> Base image moved during the run: {line}\n")
         out.append(f"<details><summary>Fingerprint</summary>\n\n{md_table(env['fingerprint'])}\n</details>\n")
@@ -216,9 +236,14 @@ def inline_md(text: str) -> markupsafe.Markup:
 
 
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["verdict_class"] = lambda v: "v-" + re.sub(r"[^a-z]+", "-", str(v).lower()).strip("-")
     env.tests["link"] = lambda c: isinstance(c, Link)
     env.filters["sentence"] = _sentence

@@ -37,6 +37,10 @@ def lab():
 
 @pytest.fixture(scope="session")
 def busybox_base() -> str:
-    out = subprocess.run(["bash", str(REPO / "tests/fixtures/make_busybox_base.sh")], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(REPO / "tests/fixtures/make_busybox_base.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1]

@@ -17,8 +17,9 @@ MiB = 1 << 20
 
 def test_calibration_recovers_injected_effects(lab, tmp_path):
     res = tmp_path / "results"
-    p = imagebench("run", "calibration", "--trials", "7", "--warmup", results=res, experiments=None,
-                   timeout=1200)
+    p = imagebench(
+        "run", "calibration", "--trials", "7", "--warmup", results=res, experiments=None, timeout=1200
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     df = pd.read_csv(io.StringIO(imagebench("table", "--format", "csv", results=res).stdout))
 

@@ -34,8 +34,20 @@ def build(lab, tmp_path: Path, dockerfile: str, public: str) -> tuple[str, subpr
     (tmp_path / "Dockerfile").write_text(dockerfile)
     tag = f"imagebench-test/lab-{uuid.uuid4().hex[:10]}:1"
     base = lab.resolve_base(public)
-    argv = ["docker", "buildx", "build", "--no-cache", "--network=host", "--progress=plain", "--label", TEST_LABEL,
-            "--build-context", f"{public}={base.build_context}", "-t", tag]
+    argv = [
+        "docker",
+        "buildx",
+        "build",
+        "--no-cache",
+        "--network=host",
+        "--progress=plain",
+        "--label",
+        TEST_LABEL,
+        "--build-context",
+        f"{public}={base.build_context}",
+        "-t",
+        tag,
+    ]
     for k, v in lab.build_args().items():
         argv += ["--build-arg", f"{k}={v}"]
     cp = subprocess.run([*argv, str(tmp_path)], capture_output=True, text=True, timeout=900)
@@ -68,10 +80,22 @@ def test_status_acceptance(lab):
 def test_bases_behave_like_official_images(lab):
     tag = lab.resolve_base("python:3.13-slim").lab_tag
     cp = subprocess.run(
-        ["docker", "run", "--rm", "--network=none", "--label", TEST_LABEL, tag, "sh", "-c",
-         "for c in python python3 pip pip3; do command -v $c; done && python -m pip --version && cat /etc/pip.conf "
-         "&& echo PIPCHECK=$PIP_DISABLE_PIP_VERSION_CHECK && pip list --format=freeze"],
-        capture_output=True, text=True, timeout=120,
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network=none",
+            "--label",
+            TEST_LABEL,
+            tag,
+            "sh",
+            "-c",
+            "for c in python python3 pip pip3; do command -v $c; done && python -m pip --version && cat /etc/pip.conf "
+            "&& echo PIPCHECK=$PIP_DISABLE_PIP_VERSION_CHECK && pip list --format=freeze",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert cp.returncode == 0, cp.stderr
     out = cp.stdout
@@ -121,10 +145,21 @@ def test_apt_install_gcc_through_the_proxy(lab, tmp_path):
 def test_shaped_profile_measured_within_15_percent(lab):
     """A 100mbit shaper in front of the lab's index (a private one: the lab's own profile is left alone)."""
     port = _free_port()
-    argv = [sys.executable, "-m", "harness.lab.shaper", "--profile", "100mbit",
-            "--route", f"{port}:{lab.ports['index_backend']}"]
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    argv = [
+        sys.executable,
+        "-m",
+        "harness.lab.shaper",
+        "--profile",
+        "100mbit",
+        "--route",
+        f"{port}:{lab.ports['index_backend']}",
+    ]
+    p = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -90,7 +90,9 @@ class Trial:
         from harness.experiment import load_experiment
         from harness.probes import ProbeContext, collect_extras, get_probe
 
-        exp = load_experiment(self.experiment if isinstance(self.experiment, Path) else EXPERIMENTS / self.experiment)
+        exp = load_experiment(
+            self.experiment if isinstance(self.experiment, Path) else EXPERIMENTS / self.experiment
+        )
         v = exp.variant(self.variant)
         nonce = uuid.uuid4().hex[:12]
         work = self.tmp / f"{self.variant}-{nonce}"
@@ -109,11 +111,21 @@ class Trial:
             shutil.copyfile(di, work / "Dockerfile.dockerignore")
         labels = {"imagebench.run": f"test-{nonce}", "imagebench.experiment": exp.name}
         tag = f"imagebench-test/{exp.name}:{v.name}-{nonce}"
-        spec = BuildSpec(context=ctx_dir, dockerfile=dockerfile, tag=tag, target=v.target,
-                         build_args={**(self.lab.build_args() if hasattr(self.lab, "build_args") else {}),
-                                     **v.build_args, **self.extra_args},
-                         build_contexts={"python:3.13-slim": f"docker-image://{self.base}"}, labels=labels,
-                         timeout=600, no_cache=self.no_cache)
+        spec = BuildSpec(
+            context=ctx_dir,
+            dockerfile=dockerfile,
+            tag=tag,
+            target=v.target,
+            build_args={
+                **(self.lab.build_args() if hasattr(self.lab, "build_args") else {}),
+                **v.build_args,
+                **self.extra_args,
+            },
+            build_contexts={"python:3.13-slim": f"docker-image://{self.base}"},
+            labels=labels,
+            timeout=600,
+            no_cache=self.no_cache,
+        )
         redact: set[str] = set()
         tracked: list[tuple[str, str]] = []
 
@@ -125,9 +137,23 @@ class Trial:
             return res
 
         probes = [get_probe(n) for n in probe_names]
-        ctx = ProbeContext(client=self.client, experiment=exp, variant=v, scenario="cold", trial=0, nonce=nonce,
-                           workdir=work, context=ctx_dir, dockerfile=dockerfile, labels=labels, lab=self.lab,
-                           tag=tag, build=build, track=lambda k, i: tracked.append((k, i)), redact=redact)
+        ctx = ProbeContext(
+            client=self.client,
+            experiment=exp,
+            variant=v,
+            scenario="cold",
+            trial=0,
+            nonce=nonce,
+            workdir=work,
+            context=ctx_dir,
+            dockerfile=dockerfile,
+            labels=labels,
+            lab=self.lab,
+            tag=tag,
+            build=build,
+            track=lambda k, i: tracked.append((k, i)),
+            redact=redact,
+        )
         metrics: dict[str, float] = {}
         try:
             extras = collect_extras(probes, ctx)
@@ -195,9 +221,11 @@ def registry(tmp_path_factory):
     port = _free_port()
     (root / "config.yml").write_text(
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
-        f"{root / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen([exe, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+        f"{root / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen(
+        [exe, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -218,13 +246,16 @@ def registry(tmp_path_factory):
 # ---------------------------------------------------------------------------------------- secrets
 
 
-@pytest.mark.parametrize("variant,leaks,places", [
-    ("env", True, {"image_config", "history"}),
-    ("arg", True, {"history"}),
-    ("arg-stage", False, set()),
-    ("mount", False, set()),
-    ("runtime-env", True, {"container_inspect"}),
-])
+@pytest.mark.parametrize(
+    "variant,leaks,places",
+    [
+        ("env", True, {"image_config", "history"}),
+        ("arg", True, {"history"}),
+        ("arg-stage", False, set()),
+        ("mount", False, set()),
+        ("runtime-env", True, {"container_inspect"}),
+    ],
+)
 def test_secrets_canary(client, slim, tmp_path, variant, leaks, places):
     # no cache: a secret mount is not part of the cache key, so a cached step would hold an older canary
     t = Trial(client, "secrets", variant, slim, tmp_path, no_cache=True)
@@ -324,11 +355,11 @@ def _ignore(client, slim, tmp_path):
 
 _SYNTH = {
     "split": "FROM python:3.13-slim\nRUN head -c 3145728 /dev/urandom > /blob.bin\nRUN echo v1 > /etc/app.conf\n"
-             "RUN rm /blob.bin\n",
+    "RUN rm /blob.bin\n",
     "combined": "FROM python:3.13-slim\nRUN head -c 3145728 /dev/urandom > /blob.bin && rm /blob.bin "
-                "&& echo v1 > /etc/app.conf\n",
+    "&& echo v1 > /etc/app.conf\n",
     "overwrite": "FROM python:3.13-slim\nRUN head -c 1048576 /dev/urandom > /blob.bin\n"
-                 "RUN head -c 1024 /dev/urandom > /blob.bin\n",
+    "RUN head -c 1024 /dev/urandom > /blob.bin\n",
 }
 
 
@@ -382,8 +413,15 @@ def test_downloads_pip_cache(client, lab, tmp_path):
 
     def once(variant: str) -> dict[str, float]:
         nonce = uuid.uuid4().hex[:8]  # a new requirements.txt: the install step cannot be cached
-        t = Trial(client, "pip-cache", variant, LAB_SLIM, tmp_path, lab=lab,
-                  replace={"requirements.txt": f"tzdata==2026.6\n# test {nonce}\n", "app.py": "print(1)\n"})
+        t = Trial(
+            client,
+            "pip-cache",
+            variant,
+            LAB_SLIM,
+            tmp_path,
+            lab=lab,
+            replace={"requirements.txt": f"tzdata==2026.6\n# test {nonce}\n", "app.py": "print(1)\n"},
+        )
         return t.run("downloads")[0]
 
     def no_mount():
@@ -397,8 +435,10 @@ def test_downloads_pip_cache(client, lab, tmp_path):
 
     plain = cache_retry(no_mount)
     if not _index_files_cacheable(lab):
-        pytest.xfail("the lab index sends no caching headers for /files/: pip caches nothing, so the cache "
-                     "mount cannot save downloads (lab fix: Cache-Control: max-age=31536000, immutable)")
+        pytest.xfail(
+            "the lab index sends no caching headers for /files/: pip caches nothing, so the cache "
+            "mount cannot save downloads (lab fix: Cache-Control: max-age=31536000, immutable)"
+        )
     assert plain["pip_cache_in_image"] >= wheel, plain
 
     def mount():
@@ -413,14 +453,19 @@ def test_downloads_pip_cache(client, lab, tmp_path):
 # ---------------------------------------------------------------------------------------- version-tags / sign
 
 
-@pytest.mark.parametrize("variant,metric,expected", [
-    ("base-latest", "output_changed", 1),
-    ("base-digest", "output_changed", 0),
-    ("own-latest", "rollback_possible", 0),
-    ("own-commit", "rollback_possible", 1),
-])
+@pytest.mark.parametrize(
+    "variant,metric,expected",
+    [
+        ("base-latest", "output_changed", 1),
+        ("base-digest", "output_changed", 0),
+        ("own-latest", "rollback_possible", 0),
+        ("own-commit", "rollback_possible", 1),
+    ],
+)
 def test_tags(client, slim, tmp_path, registry, variant, metric, expected):
-    metrics, details, _ = Trial(client, "version-tags", variant, slim, tmp_path, lab=_Lab(registry)).run("tags")
+    metrics, details, _ = Trial(client, "version-tags", variant, slim, tmp_path, lab=_Lab(registry)).run(
+        "tags"
+    )
     assert metrics[metric] == expected, details
     assert not client.images.list(name=f"{registry}/imagebench-tags/*")
 
@@ -429,7 +474,9 @@ def test_tags(client, slim, tmp_path, registry, variant, metric, expected):
 def test_sign(client, busybox, tmp_path, registry, variant, expected):
     if shutil.which("cosign") is None:
         pytest.skip("cosign not installed (scripts/install-tools.sh)")
-    metrics, details, _ = Trial(client, "sign-verify", variant, busybox, tmp_path, lab=_Lab(registry)).run("sign")
+    metrics, details, _ = Trial(client, "sign-verify", variant, busybox, tmp_path, lab=_Lab(registry)).run(
+        "sign"
+    )
     assert metrics["verify_ok"] == expected, details
     assert details["sign"]["tag_moved"] is (variant == "tampered")
 
@@ -442,15 +489,20 @@ def _second_daemons() -> list[str]:
     return [ln for ln in out.splitlines() if ln.startswith("dockerd") and "/ib-dockerd-" in ln]
 
 
-@pytest.mark.parametrize("variant,expected", [
-    ("plain-tcp", {"no_cert": 1}),
-    ("tls-verify", {"no_cert": 0, "wrong_ca": 0, "right_cert": 1, "plain_http": 0}),
-])
+@pytest.mark.parametrize(
+    "variant,expected",
+    [
+        ("plain-tcp", {"no_cert": 1}),
+        ("tls-verify", {"no_cert": 0, "wrong_ca": 0, "right_cert": 1, "plain_http": 0}),
+    ],
+)
 def test_tls(client, busybox, tmp_path, variant, expected):
     if shutil.which("dockerd") is None or shutil.which("openssl") is None:
         pytest.skip("needs dockerd and openssl")
     metrics, details, _ = Trial(client, "daemon-tls", variant, busybox, tmp_path).run("tls")
-    got = {k.removeprefix("client_admitted_"): v for k, v in metrics.items() if k.startswith("client_admitted_")}
+    got = {
+        k.removeprefix("client_admitted_"): v for k, v in metrics.items() if k.startswith("client_admitted_")
+    }
     assert got == expected, details
     assert metrics["client_admitted"] == expected["no_cert"]
     assert not _second_daemons()

@@ -29,13 +29,21 @@ LAB_SLIM = "imagebench-lab/python:3.13-slim-trixie"
 LABEL = "imagebench.test=runtime"
 
 IMAGES = {
-    ("exec-vs-shell", "exec"), ("exec-vs-shell", "shell"),
-    ("healthcheck", "none"), ("healthcheck", "healthcheck"),
-    ("non-root", "root"), ("non-root", "user"), ("non-root", "nologin"),
-    ("entrypoint-vs-cmd", "cmd"), ("entrypoint-vs-cmd", "entrypoint"), ("entrypoint-vs-cmd", "both"),
-    ("one-process", "one"), ("one-process", "split"),
+    ("exec-vs-shell", "exec"),
+    ("exec-vs-shell", "shell"),
+    ("healthcheck", "none"),
+    ("healthcheck", "healthcheck"),
+    ("non-root", "root"),
+    ("non-root", "user"),
+    ("non-root", "nologin"),
+    ("entrypoint-vs-cmd", "cmd"),
+    ("entrypoint-vs-cmd", "entrypoint"),
+    ("entrypoint-vs-cmd", "both"),
+    ("one-process", "one"),
+    ("one-process", "split"),
     ("resource-limits", "unlimited"),
-    ("logging", "stdout"), ("logging", "file"),
+    ("logging", "stdout"),
+    ("logging", "file"),
     ("gunicorn-heartbeat", "tmp"),
 }
 
@@ -63,10 +71,28 @@ def images(client):
         exp = load_experiment(EXPERIMENTS / key[0])
         v = exp.variant(key[1])
         tag = f"imagebench-test/runtime-{key[0]}:{key[1]}"
-        subprocess.run(["docker", "buildx", "build", "-q", "--network", "host",
-                        "--build-context", f"python:3.13-slim=docker-image://{LAB_SLIM}",
-                        "--label", LABEL, "-f", str(exp.file(v.dockerfile)), "-t", tag, str(exp.file(v.context))],
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                "docker",
+                "buildx",
+                "build",
+                "-q",
+                "--network",
+                "host",
+                "--build-context",
+                f"python:3.13-slim=docker-image://{LAB_SLIM}",
+                "--label",
+                LABEL,
+                "-f",
+                str(exp.file(v.dockerfile)),
+                "-t",
+                tag,
+                str(exp.file(v.context)),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         return key, tag
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -89,10 +115,21 @@ def run_probe(client, images, experiment: str, variant: str, probe: str, **run: 
     tag = images[(experiment, variant)]
     nonce = uuid.uuid4().hex
     tracked: list[tuple[str, str]] = []
-    ctx = ProbeContext(client=client, experiment=exp, variant=v, scenario="cold", trial=0, nonce=nonce,
-                       workdir=Path("/tmp"), context=exp.file(v.context), dockerfile=exp.file(v.dockerfile),
-                       labels={"imagebench.run": f"test-{nonce[:8]}", "imagebench.test": "runtime"},
-                       image=tag, tag=tag, track=lambda kind, ident: tracked.append((kind, ident)))
+    ctx = ProbeContext(
+        client=client,
+        experiment=exp,
+        variant=v,
+        scenario="cold",
+        trial=0,
+        nonce=nonce,
+        workdir=Path("/tmp"),
+        context=exp.file(v.context),
+        dockerfile=exp.file(v.dockerfile),
+        labels={"imagebench.run": f"test-{nonce[:8]}", "imagebench.test": "runtime"},
+        image=tag,
+        tag=tag,
+        track=lambda kind, ident: tracked.append((kind, ident)),
+    )
     p = get_probe(probe)
     try:
         values = p.after_build(ctx)
@@ -229,8 +266,9 @@ def test_split_worker_is_restarted(client, images):
 
 
 def test_memory_limit_oom_kills(client, images):
-    values, _details = run_probe(client, images, "resource-limits", "unlimited", "limits", memory="64m",
-                                mem_mib=160, workloads=["mem"])
+    values, _details = run_probe(
+        client, images, "resource-limits", "unlimited", "limits", memory="64m", mem_mib=160, workloads=["mem"]
+    )
     assert values["oom_killed"] == 1
     assert values["exit_code"] == 137
     assert values["peak_memory_bytes"] <= 64 * 1024 * 1024
@@ -238,8 +276,9 @@ def test_memory_limit_oom_kills(client, images):
 
 
 def test_unlimited_hog_allocates_everything(client, images):
-    values, _details = run_probe(client, images, "resource-limits", "unlimited", "limits", mem_mib=96,
-                                workloads=["mem"])
+    values, _details = run_probe(
+        client, images, "resource-limits", "unlimited", "limits", mem_mib=96, workloads=["mem"]
+    )
     assert values["oom_killed"] == 0
     assert values["exit_code"] == 0
     assert values["allocated_bytes"] == 96 * 1024 * 1024
@@ -247,8 +286,9 @@ def test_unlimited_hog_allocates_everything(client, images):
 
 
 def test_cpu_limit_caps_the_loop(client, images):
-    values, details = run_probe(client, images, "resource-limits", "unlimited", "limits", cpus=0.5,
-                                cpu_seconds=1.5, workloads=["cpu"])
+    values, details = run_probe(
+        client, images, "resource-limits", "unlimited", "limits", cpus=0.5, cpu_seconds=1.5, workloads=["cpu"]
+    )
     assert values["cpu_share"] <= 0.56
     assert 0 < values["cpu_throughput_ratio"] < 1.0
     assert details["cpu"]["nano_cpus"] == 500_000_000
@@ -273,12 +313,17 @@ def test_docker_logs_sees_stdout_only(client, images):
 
 def test_heartbeat_latency_tmp_and_shm(client, images):
     tmp, td = run_probe(client, images, "gunicorn-heartbeat", "tmp", "heartbeat", seconds=1.5, writer_mib=16)
-    shm, sd = run_probe(client, images, "gunicorn-heartbeat", "tmp", "heartbeat", seconds=1.5, writer_mib=16,
-                        dir="/dev/shm")
+    shm, sd = run_probe(
+        client, images, "gunicorn-heartbeat", "tmp", "heartbeat", seconds=1.5, writer_mib=16, dir="/dev/shm"
+    )
     for values, details, where in ((tmp, td, "/tmp"), (shm, sd, "/dev/shm")):
         assert details["result"]["dir"] == where
         assert values["heartbeat_samples"] >= 50
-        assert 0 < values["heartbeat_p50_seconds"] <= values["heartbeat_p99_seconds"] <= values[
-            "heartbeat_max_seconds"]
+        assert (
+            0
+            < values["heartbeat_p50_seconds"]
+            <= values["heartbeat_p99_seconds"]
+            <= values["heartbeat_max_seconds"]
+        )
         assert values["heartbeat_max_seconds"] < 1.5
         assert values["writer_bytes"] >= 16 * 1024 * 1024

@@ -29,10 +29,25 @@ def second_daemon(tmp_path_factory, busybox_base):
     subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     subprocess.run(["ip", "addr", "add", "10.231.77.1/24", "dev", bridge], check=True)
     log = open(root / "dockerd.log", "w")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-                             "--pidfile", str(root / "docker.pid"), "-H", f"unix://{sock}", f"--bridge={bridge}",
-                             "--iptables=false", "--ip6tables=false"], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            "dockerd",
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "--pidfile",
+            str(root / "docker.pid"),
+            "-H",
+            f"unix://{sock}",
+            f"--bridge={bridge}",
+            "--iptables=false",
+            "--ip6tables=false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
     try:
         for _ in range(60):
@@ -67,8 +82,17 @@ def test_daemon_dies_mid_run(lab, second_daemon, tmp_path):
     """The engine stops during a build: a one-line error names the trial; finished trials stay on disk."""
     proc, env = second_daemon
     res = tmp_path / "results"
-    cmd = ["python", "-m", "harness", "--results", str(res), "run", "sleepy", "--experiments",
-           str(FIXTURE_EXPERIMENTS)]
+    cmd = [
+        "python",
+        "-m",
+        "harness",
+        "--results",
+        str(res),
+        "run",
+        "sleepy",
+        "--experiments",
+        str(FIXTURE_EXPERIMENTS),
+    ]
     run = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -125,12 +149,16 @@ def test_shards_merge_like_one_run(lab, busybox_base, tmp_path):
     def run(results, *extra):
         p = imagebench("run", *names, "--trials", "1", *extra, results=results, experiments=None)
         assert p.returncode == 0, p.stderr
+
     run(whole, *exps)
     run(split, "--shard", "1/2", *exps)
     run(split, "--shard", "2/2", *exps)
 
     def shape(results):
         df = pd.read_csv(io.StringIO(imagebench("table", "--format", "csv", results=results).stdout))
-        return sorted(map(tuple, df[["experiment", "variant", "scenario", "trial", "metric"]].values.tolist()))
+        return sorted(
+            map(tuple, df[["experiment", "variant", "scenario", "trial", "metric"]].values.tolist())
+        )
+
     assert len(load_runs(split)) == 2
     assert shape(whole) == shape(split)

@@ -19,9 +19,22 @@ from harness.results import load_runs
 
 from helpers import FIXTURE_EXPERIMENTS, REPO, imagebench
 
-CORE = ["build_seconds", "build_span_seconds", "steps_total", "steps_cached", "steps_executed", "image_bytes",
-        "image_bytes_compressed", "push_seconds", "pull_seconds", "layers", "context_bytes",
-        "context_sent_bytes", "packages_os", "packages_python"]
+CORE = [
+    "build_seconds",
+    "build_span_seconds",
+    "steps_total",
+    "steps_cached",
+    "steps_executed",
+    "image_bytes",
+    "image_bytes_compressed",
+    "push_seconds",
+    "pull_seconds",
+    "layers",
+    "context_bytes",
+    "context_sent_bytes",
+    "packages_os",
+    "packages_python",
+]
 
 
 def only_run(results: Path) -> dict:
@@ -56,8 +69,9 @@ def test_tiny_run_every_scenario(lab, busybox_base, tmp_path):
     # after a source edit the ordered variant keeps the dependency step cached
     assert metric("ordered", "edit-source", "deps_step_cached") == [1, 1]
     assert metric("split", "edit-source", "deps_step_cached") == [0, 0]
-    assert max(metric("ordered", "edit-source", "steps_executed")) < min(metric("split", "edit-source",
-                                                                              "steps_executed"))
+    assert max(metric("ordered", "edit-source", "steps_executed")) < min(
+        metric("split", "edit-source", "steps_executed")
+    )
     # exact sizes: identical across trials of a variant
     for v in ("split", "ordered"):
         assert len(set(metric(v, "cold", "image_bytes"))) == 1
@@ -93,8 +107,9 @@ def test_bad_input_is_one_line(lab, tmp_path):
     assert p.stderr.count("\n") == 1 and "unknown experiment 'no-such-experiment'" in p.stderr
     bad = tmp_path / "exps" / "bad"
     bad.mkdir(parents=True)
-    (bad / "experiment.toml").write_text('practice = "x"\nclaim = "y"\n[[variants]]\nname = "a"\n'
-                                         'dockerfile = "Dockerfile.missing"\n')
+    (bad / "experiment.toml").write_text(
+        'practice = "x"\nclaim = "y"\n[[variants]]\nname = "a"\ndockerfile = "Dockerfile.missing"\n'
+    )
     (bad / "context").mkdir()
     p = imagebench("run", "bad", results=res, experiments=tmp_path / "exps")
     assert p.returncode == 4
@@ -113,8 +128,9 @@ def _wait_for(predicate, timeout=120.0, step=0.1):
 
 
 def _build_in_flight() -> bool:
-    out = subprocess.run(["pgrep", "-f", "docker-buildx build|buildx build --progress=rawjson"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["pgrep", "-f", "docker-buildx build|buildx build --progress=rawjson"], capture_output=True, text=True
+    )
     return bool(out.stdout.strip())
 
 
@@ -122,8 +138,21 @@ def _build_in_flight() -> bool:
 def test_interrupt_then_resume(lab, busybox_base, tmp_path, sig):
     """Interrupt mid-build: trial marked interrupted, file valid, nothing left, lock free; --resume completes."""
     res = tmp_path / "results"
-    cmd = [sys.executable, "-m", "harness", "--results", str(res), "run", "tiny", "--trials", "2", "--seed", "5",
-           "--experiments", str(FIXTURE_EXPERIMENTS)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "--results",
+        str(res),
+        "run",
+        "tiny",
+        "--trials",
+        "2",
+        "--seed",
+        "5",
+        "--experiments",
+        str(FIXTURE_EXPERIMENTS),
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def some_trials_done():
@@ -147,8 +176,9 @@ def test_interrupt_then_resume(lab, busybox_base, tmp_path, sig):
     assert final["status"] == "complete"
     assert len(final["trials"]) == len(final["plan"]) == 12
     assert all(t["status"] == "ok" for t in final["trials"])
-    assert {(t["variant"], t["scenario"], t["trial"]) for t in final["trials"]} == \
-        {(p_["variant"], p_["scenario"], p_["trial"]) for p_ in final["plan"]}
+    assert {(t["variant"], t["scenario"], t["trial"]) for t in final["trials"]} == {
+        (p_["variant"], p_["scenario"], p_["trial"]) for p_ in final["plan"]
+    }
     assert sum(t["status"] == "ok" for t in final["trials"]) > done_before
     assert not any(labelled_leftovers("imagebench.run", final["run_id"]).values())
 
@@ -162,10 +192,26 @@ def test_second_run_waits_or_refuses(lab, busybox_base, tmp_path):
         p = imagebench("run", "broken-build", "--no-wait", results=res, timeout=60)
         assert p.returncode == 5
         assert "holds the daemon lock" in p.stderr and "test holder" in p.stderr
-        waiting = subprocess.Popen([sys.executable, "-m", "harness", "--results", str(res), "run", "tiny",
-                                    "--trials", "1", "--experiments", str(FIXTURE_EXPERIMENTS)],
-                                   cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        waiting = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "--results",
+                str(res),
+                "run",
+                "tiny",
+                "--trials",
+                "1",
+                "--experiments",
+                str(FIXTURE_EXPERIMENTS),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         time.sleep(4)
         assert waiting.poll() is None, "the second run did not wait"
     out, _ = waiting.communicate(timeout=300)
@@ -217,20 +263,36 @@ def test_compare_two_dockerfiles_of_your_own(lab, busybox_base, tmp_path):
     ctx = tmp_path / "proj"
     ctx.mkdir()
     (ctx / "data.bin").write_bytes(b"\0" * 300_000)
-    (ctx / "Dockerfile.fat").write_text("FROM imagebench-test/busybox:latest\nCOPY data.bin /data.bin\n"
-                                        "RUN cp /data.bin /copy.bin\n")
+    (ctx / "Dockerfile.fat").write_text(
+        "FROM imagebench-test/busybox:latest\nCOPY data.bin /data.bin\nRUN cp /data.bin /copy.bin\n"
+    )
     (ctx / "Dockerfile.lean").write_text("FROM imagebench-test/busybox:latest\nCOPY data.bin /data.bin\n")
     res = tmp_path / "results"
-    p = imagebench("compare", str(ctx / "Dockerfile.fat"), str(ctx / "Dockerfile.lean"), "--trials", "2",
-                   results=res, experiments=None)
+    p = imagebench(
+        "compare",
+        str(ctx / "Dockerfile.fat"),
+        str(ctx / "Dockerfile.lean"),
+        "--trials",
+        "2",
+        results=res,
+        experiments=None,
+    )
     assert p.returncode == 0, p.stderr
     assert "image_bytes" in p.stdout and "fat" in p.stdout and "lean" in p.stdout
     run = only_run(res)
     assert {t["variant"] for t in run["trials"]} == {"fat", "lean"}
     sizes = {t["variant"]: t["metrics"]["image_bytes"] for t in run["trials"]}
     assert sizes["fat"] - sizes["lean"] == 300_000
-    js = imagebench("compare", str(ctx / "Dockerfile.fat"), str(ctx / "Dockerfile.lean"), "--trials", "2",
-                    "--json", results=res, experiments=None)
+    js = imagebench(
+        "compare",
+        str(ctx / "Dockerfile.fat"),
+        str(ctx / "Dockerfile.lean"),
+        "--trials",
+        "2",
+        "--json",
+        results=res,
+        experiments=None,
+    )
     summary = json.loads(js.stdout)
     row = next(r for r in summary["rows"] if r["metric"] == "image_bytes")
     assert row["ratio"] < 1 and row["low"] == row["high"]

@@ -26,12 +26,16 @@ def df(runs):
 
 def tidy(rows: list[tuple]) -> pd.DataFrame:
     """rows of (machine, experiment, variant, scenario, trial, metric, value)."""
-    return pd.DataFrame([("run1", m, e, v, s, t, metric, float(x), "")
-                         for m, e, v, s, t, metric, x in rows], columns=TIDY_COLUMNS)
+    return pd.DataFrame(
+        [("run1", m, e, v, s, t, metric, float(x), "") for m, e, v, s, t, metric, x in rows],
+        columns=TIDY_COLUMNS,
+    )
 
 
 def test_summary_table_per_cell():
-    df = tidy([("a", "x", "v", "cold", t, "build_seconds", s) for t, s in enumerate([1.0, 2.0, 3.0, 4.0, 100.0])])
+    df = tidy(
+        [("a", "x", "v", "cold", t, "build_seconds", s) for t, s in enumerate([1.0, 2.0, 3.0, 4.0, 100.0])]
+    )
     table = analysis.summary_table(df)
     assert list(table.columns) == analysis.SUMMARY_COLUMNS
     row = table.iloc[0]
@@ -43,8 +47,11 @@ def test_summary_table_per_cell():
 
 
 def test_machines_are_never_pooled():
-    rows = [(m, "x", "v", "cold", t, "build_seconds", base + t) for m, base in (("fast", 1.0), ("slow", 10.0))
-            for t in range(3)]
+    rows = [
+        (m, "x", "v", "cold", t, "build_seconds", base + t)
+        for m, base in (("fast", 1.0), ("slow", 10.0))
+        for t in range(3)
+    ]
     table = analysis.summary_table(tidy(rows))
     assert list(table["machine"]) == ["fast", "slow"]
     assert list(table["median"]) == [2.0, 11.0]
@@ -62,7 +69,12 @@ def test_size_consistency_lists_exact_metrics_that_vary(df):
     found = analysis.size_consistency(df)
     assert len(found) == 1
     row = found.iloc[0]
-    assert (row["experiment"], row["variant"], row["metric"], row["distinct"]) == ("layers", "split", "image_bytes", 2)
+    assert (row["experiment"], row["variant"], row["metric"], row["distinct"]) == (
+        "layers",
+        "split",
+        "image_bytes",
+        2,
+    )
     assert row["values"] == [310_000_000.0, 310_004_096.0]
 
 
@@ -106,7 +118,14 @@ def test_claims_stay_per_machine(runs):
 def test_claim_on_a_variant_not_measured_says_why(runs):
     run = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-a"))
     run["experiments"]["base-image"]["claims"].append(
-        {"metric": "image_bytes", "scenario": "cold", "expect": "lower", "baseline": "full", "candidate": "alpine"})
+        {
+            "metric": "image_bytes",
+            "scenario": "cold",
+            "expect": "lower",
+            "baseline": "full",
+            "candidate": "alpine",
+        }
+    )
     claims = claims_by(analysis.evaluate_claims([run]), "base-image")
     assert claims[-1]["verdict"] == analysis.NOT_MEASURED
     assert claims[-1]["reason"] == "alpine: needs --bases registry"
@@ -169,8 +188,12 @@ def test_steps_table_and_representative_trial(runs, df):
     assert list(steps.columns) == analysis.STEP_COLUMNS
     assert steps["cached"].dtype == bool
     rep = analysis.representative_trial(df, "synthetic-a", "multi-stage", "multi", "cold")
-    cell = df[(df["machine"] == "synthetic-a") & (df["experiment"] == "multi-stage") & (df["variant"] == "multi")
-              & (df["metric"] == "build_seconds")]
+    cell = df[
+        (df["machine"] == "synthetic-a")
+        & (df["experiment"] == "multi-stage")
+        & (df["variant"] == "multi")
+        & (df["metric"] == "build_seconds")
+    ]
     chosen = cell[cell["trial"] == rep[1]]["value"].iloc[0]
     assert chosen == cell["value"].median()  # odd n: the median trial itself
     assert analysis.representative_trial(df, "synthetic-a", "nope", "multi", "cold") is None
@@ -207,16 +230,40 @@ def test_exact_metric_from_one_trial_is_judged_on_its_value():
 
     from harness.analysis import evaluate_claim
 
-    rows = [("r", "m", "e", "a", "cold", 0, "image_bytes", 1000.0, "B"),
-            ("r", "m", "e", "b", "cold", 0, "image_bytes", 400.0, "B"),
-            ("r", "m", "e", "a", "cold", 0, "build_seconds", 2.0, "s"),
-            ("r", "m", "e", "b", "cold", 0, "build_seconds", 1.0, "s")]
-    df = pd.DataFrame(rows, columns=["run_id", "machine", "experiment", "variant", "scenario", "trial",
-                                     "metric", "value", "unit"])
+    rows = [
+        ("r", "m", "e", "a", "cold", 0, "image_bytes", 1000.0, "B"),
+        ("r", "m", "e", "b", "cold", 0, "image_bytes", 400.0, "B"),
+        ("r", "m", "e", "a", "cold", 0, "build_seconds", 2.0, "s"),
+        ("r", "m", "e", "b", "cold", 0, "build_seconds", 1.0, "s"),
+    ]
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "run_id",
+            "machine",
+            "experiment",
+            "variant",
+            "scenario",
+            "trial",
+            "metric",
+            "value",
+            "unit",
+        ],
+    )
     definition = {"name": "e", "variants": [{"name": "a"}, {"name": "b"}], "not_measured": {}}
-    size = evaluate_claim(df, "m", definition, 0, {"metric": "image_bytes", "expect": "lower",
-                                                   "baseline": "a", "candidate": "b"})
+    size = evaluate_claim(
+        df,
+        "m",
+        definition,
+        0,
+        {"metric": "image_bytes", "expect": "lower", "baseline": "a", "candidate": "b"},
+    )
     assert size["verdict"] == "supported" and size["low"] == size["high"] == 0.4
-    time_ = evaluate_claim(df, "m", definition, 1, {"metric": "build_seconds", "expect": "lower",
-                                                    "baseline": "a", "candidate": "b"})
+    time_ = evaluate_claim(
+        df,
+        "m",
+        definition,
+        1,
+        {"metric": "build_seconds", "expect": "lower", "baseline": "a", "candidate": "b"},
+    )
     assert time_["verdict"] == "inconclusive"

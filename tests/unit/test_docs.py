@@ -16,8 +16,11 @@ README = (REPO / "README.md").read_text()
 
 
 def test_generated_blocks_are_current():
-    p = subprocess.run([sys.executable, str(REPO / "scripts" / "readme_figures.py"), "--check"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "readme_figures.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
 
 
@@ -26,8 +29,9 @@ def test_quickstart_test_command_is_ci():
     assert "```sh\nmake run\nmake test\n```" in README
 
 
-@pytest.mark.parametrize("command", ["lab", "list", "run", "compare", "table", "report", "drift", "gate",
-                                     "export"])
+@pytest.mark.parametrize(
+    "command", ["lab", "list", "run", "compare", "table", "report", "drift", "gate", "export"]
+)
 def test_every_command_is_documented_and_has_help(command, capsys):
     assert f"`imagebench {command}" in README
     with pytest.raises(SystemExit) as exc:

@@ -27,18 +27,38 @@ from harness.registry import (
 # --------------------------------------------------------------------------- helpers
 
 
-def obs(digest="sha256:" + "a" * 64, *, packages=None, compressed=1000, uncompressed=3000, layers=None,
-        python="3.13.5", image="127.0.0.1:5000/imagebench-lab/python:3.13-slim-trixie",
-        at="2026-11-01T00:00:00Z") -> dict:
+def obs(
+    digest="sha256:" + "a" * 64,
+    *,
+    packages=None,
+    compressed=1000,
+    uncompressed=3000,
+    layers=None,
+    python="3.13.5",
+    image="127.0.0.1:5000/imagebench-lab/python:3.13-slim-trixie",
+    at="2026-11-01T00:00:00Z",
+) -> dict:
     layers = layers if layers is not None else ["sha256:" + "1" * 64]
     return {
-        "schema": drift.SCHEMA, "schema_version": drift.SCHEMA_VERSION, "image": image,
-        "digest": digest, "index_digest": None, "image_id": "sha256:" + digest[-64:][::-1],
-        "compressed_bytes": compressed, "uncompressed_bytes": uncompressed,
-        "layers": len(layers), "layer_digests": layers, "layer_sizes": [compressed],
+        "schema": drift.SCHEMA,
+        "schema_version": drift.SCHEMA_VERSION,
+        "image": image,
+        "digest": digest,
+        "index_digest": None,
+        "image_id": "sha256:" + digest[-64:][::-1],
+        "compressed_bytes": compressed,
+        "uncompressed_bytes": uncompressed,
+        "layers": len(layers),
+        "layer_digests": layers,
+        "layer_sizes": [compressed],
         "package_manager": "dpkg",
-        "packages": dict(packages if packages is not None else {"libc6": "2.41-12", "zlib1g": "1:1.3.dfsg-3"}),
-        "python_version": python, "observed_at": at, "source": "registry", "errors": [],
+        "packages": dict(
+            packages if packages is not None else {"libc6": "2.41-12", "zlib1g": "1:1.3.dfsg-3"}
+        ),
+        "python_version": python,
+        "observed_at": at,
+        "source": "registry",
+        "errors": [],
     }
 
 
@@ -59,11 +79,13 @@ class FakeObserver:
 
 
 def test_parse_probe_dpkg_keeps_installed_packages_only():
-    out = ("@@pm dpkg\n"
-           "ii \tlibc6\t2.41-12\n"
-           "rc \told-conf\t1.0-1\n"
-           "ii \tpython3.13\t3.13.5-2\n"
-           "@@python\n3.13.5\n@@end\n")
+    out = (
+        "@@pm dpkg\n"
+        "ii \tlibc6\t2.41-12\n"
+        "rc \told-conf\t1.0-1\n"
+        "ii \tpython3.13\t3.13.5-2\n"
+        "@@python\n3.13.5\n@@end\n"
+    )
     pm, packages, python = drift.parse_probe(out)
     assert pm == "dpkg"
     assert packages == {"libc6": "2.41-12", "python3.13": "3.13.5-2"}
@@ -79,11 +101,22 @@ def test_parse_probe_without_package_manager():
     assert drift.parse_probe("@@pm none\n@@python\n3.12.1\n@@end\n") == (None, None, "3.12.1")
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ("1.0", "1.0~rc1", 1), ("1.0", "1.0.1", -1), ("1:0.1", "2.0", 1), ("2.36-9+deb12u4", "2.36-9+deb12u10", -1),
-    ("3.0.15-r0", "3.0.15-r1", -1), ("1.2.3", "1.2.3", 0), ("1.0-1", "1.0-1~bpo1", 1), ("10", "9", 1),
-    ("1.0+dfsg", "1.0", 1), ("1.0~~", "1.0~", -1), ("1.0-0", "1.0", 0),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("1.0", "1.0~rc1", 1),
+        ("1.0", "1.0.1", -1),
+        ("1:0.1", "2.0", 1),
+        ("2.36-9+deb12u4", "2.36-9+deb12u10", -1),
+        ("3.0.15-r0", "3.0.15-r1", -1),
+        ("1.2.3", "1.2.3", 0),
+        ("1.0-1", "1.0-1~bpo1", 1),
+        ("10", "9", 1),
+        ("1.0+dfsg", "1.0", 1),
+        ("1.0~~", "1.0~", -1),
+        ("1.0-0", "1.0", 0),
+    ],
+)
 def test_compare_versions_follows_dpkg(a, b, expected):
     assert drift.compare_versions(a, b) == expected
     assert drift.compare_versions(b, a) == -expected
@@ -94,9 +127,14 @@ def test_compare_versions_follows_dpkg(a, b, expected):
 
 def test_diff_lists_packages_added_removed_upgraded_downgraded():
     before = obs(packages={"libc6": "2.41-11", "zlib1g": "1:1.3-1", "curl": "8.14-1", "tzdata": "2025b-4"})
-    after = obs("sha256:" + "b" * 64, compressed=1500, uncompressed=2500, python="3.13.7",
-                packages={"libc6": "2.41-12", "zlib1g": "1:1.3-1", "tzdata": "2025a-1", "libffi8": "3.4.8-2"},
-                layers=["sha256:" + "1" * 64, "sha256:" + "2" * 64])
+    after = obs(
+        "sha256:" + "b" * 64,
+        compressed=1500,
+        uncompressed=2500,
+        python="3.13.7",
+        packages={"libc6": "2.41-12", "zlib1g": "1:1.3-1", "tzdata": "2025a-1", "libffi8": "3.4.8-2"},
+        layers=["sha256:" + "1" * 64, "sha256:" + "2" * 64],
+    )
     d = drift.diff(before, after)
     assert d["digest_changed"] is True
     assert d["packages"]["added"] == {"libffi8": "3.4.8-2"}
@@ -167,7 +205,9 @@ def test_append_is_line_per_observation_and_corrupt_lines_are_skipped(tmp_path):
 def test_history_path_slug():
     p = drift.history_path(Path("/r"), "127.0.0.1:5000/imagebench-lab/python:3.13-slim-trixie")
     assert p == Path("/r/drift/127.0.0.1_5000_imagebench-lab_python_3.13-slim-trixie.jsonl")
-    assert drift.history_path(Path("/r"), "docker.io/library/python:3.12-slim").name == "python_3.12-slim.jsonl"
+    assert (
+        drift.history_path(Path("/r"), "docker.io/library/python:3.12-slim").name == "python_3.12-slim.jsonl"
+    )
 
 
 # --------------------------------------------------------------------------- drift() and exit codes
@@ -196,10 +236,14 @@ def test_drift_first_then_change_then_nothing(tmp_path):
 
 
 def test_drift_error_is_one_line_per_image_and_others_continue(tmp_path):
-    fake = FakeObserver({
-        "python:3.13-slim": [RegistryError("python:3.13-slim: cannot reach registry-1.docker.io: no route")],
-        LAB: [obs()],
-    })
+    fake = FakeObserver(
+        {
+            "python:3.13-slim": [
+                RegistryError("python:3.13-slim: cannot reach registry-1.docker.io: no route")
+            ],
+            LAB: [obs()],
+        }
+    )
     report = drift.drift(["python:3.13-slim", LAB], tmp_path, observe_fn=fake)
     assert [i.status for i in report.images] == ["error", "first"]
     assert report.exit_code == ExitStatus.ENVIRONMENT == 3
@@ -207,8 +251,12 @@ def test_drift_error_is_one_line_per_image_and_others_continue(tmp_path):
     assert "ERROR    python:3.13-slim: cannot reach registry-1.docker.io: no route" in text
     assert not drift.history_path(tmp_path, "python:3.13-slim").exists()
     # drift found wins over an environment problem
-    fake = FakeObserver({"python:3.13-slim": [RegistryError("python:3.13-slim: down")],
-                         LAB: [obs("sha256:" + "e" * 64, compressed=5000)]})
+    fake = FakeObserver(
+        {
+            "python:3.13-slim": [RegistryError("python:3.13-slim: down")],
+            LAB: [obs("sha256:" + "e" * 64, compressed=5000)],
+        }
+    )
     assert drift.drift(["python:3.13-slim", LAB], tmp_path, observe_fn=fake).exit_code == 1
 
 
@@ -220,7 +268,9 @@ def test_partial_observation_keeps_comparing_packages_with_the_last_full_one(tmp
     drift.drift([LAB], tmp_path, observe_fn=fake)
     assert drift.drift([LAB], tmp_path, observe_fn=fake).exit_code == 3  # partial: environment
     report = drift.drift([LAB], tmp_path, observe_fn=fake)
-    assert report.images[0].diff["packages"]["upgraded"] == {"libc6": {"before": "2.41-12", "after": "2.41-13"}}
+    assert report.images[0].diff["packages"]["upgraded"] == {
+        "libc6": {"before": "2.41-12", "after": "2.41-13"}
+    }
 
 
 def test_run_drift_json_and_text(tmp_path, monkeypatch):
@@ -245,8 +295,11 @@ def test_published_history_gives_sizes_over_time():
     images = {o["image"] for o in published}
     assert {"python:3.12-slim", "python:3.12-alpine", "python:3.12"} <= images
     assert all(o["source"] == "published" and o["packages"] is None for o in published)
-    ranges = {"python:3.12-slim": (43_188_023, 46_175_163), "python:3.12-alpine": (18_022_162, 20_601_472),
-              "python:3.12": (410_806_025, 410_944_833)}
+    ranges = {
+        "python:3.12-slim": (43_188_023, 46_175_163),
+        "python:3.12-alpine": (18_022_162, 20_601_472),
+        "python:3.12": (410_806_025, 410_944_833),
+    }
     for image, (low, high) in ranges.items():
         df = drift.history(image, published=published)
         assert len(df) >= 2, image
@@ -277,10 +330,18 @@ def test_history_merges_published_and_recorded(tmp_path):
 def test_parse_ref_normalises_like_docker():
     assert str(parse_ref("python")) == "docker.io/library/python:latest"
     r = parse_ref("python:3.13-slim")
-    assert (r.registry, r.repository, r.tag, r.api_host) == ("docker.io", "library/python", "3.13-slim",
-                                                           "registry-1.docker.io")
+    assert (r.registry, r.repository, r.tag, r.api_host) == (
+        "docker.io",
+        "library/python",
+        "3.13-slim",
+        "registry-1.docker.io",
+    )
     r = parse_ref("127.0.0.1:5000/imagebench-lab/python:3.13-slim-trixie")
-    assert (r.registry, r.repository, r.tag) == ("127.0.0.1:5000", "imagebench-lab/python", "3.13-slim-trixie")
+    assert (r.registry, r.repository, r.tag) == (
+        "127.0.0.1:5000",
+        "imagebench-lab/python",
+        "3.13-slim-trixie",
+    )
     assert parse_ref("localhost:5000/x@sha256:" + "f" * 64).reference == "sha256:" + "f" * 64
     assert parse_ref("docker.io/library/python:3").familiar() == "python:3"
     with pytest.raises(UsageError):
@@ -295,22 +356,41 @@ class FakeRegistry:
     """A registry on loopback that wants a bearer token and serves an OCI index -> amd64 manifest."""
 
     def __init__(self):
-        self.config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode()
+        self.config = json.dumps(
+            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}
+        ).encode()
         self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
-        self.manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": MT_DOCKER_MANIFEST,
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(self.config),
-                       "digest": self.config_digest},
-            "layers": [{"mediaType": "x", "size": 29_792_658, "digest": "sha256:" + "1" * 64},
-                       {"mediaType": "x", "size": 12_100_000, "digest": "sha256:" + "2" * 64}],
-        }).encode()
+        self.manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": MT_DOCKER_MANIFEST,
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": len(self.config),
+                    "digest": self.config_digest,
+                },
+                "layers": [
+                    {"mediaType": "x", "size": 29_792_658, "digest": "sha256:" + "1" * 64},
+                    {"mediaType": "x", "size": 12_100_000, "digest": "sha256:" + "2" * 64},
+                ],
+            }
+        ).encode()
         self.manifest_digest = "sha256:" + hashlib.sha256(self.manifest).hexdigest()
-        self.index = json.dumps({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": [
-            {"digest": "sha256:" + "9" * 64, "platform": {"os": "linux", "architecture": "arm64"}},
-            {"digest": "sha256:" + "8" * 64, "platform": {"os": "unknown", "architecture": "unknown"},
-             "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
-            {"digest": self.manifest_digest, "platform": {"os": "linux", "architecture": "amd64"}},
-        ]}).encode()
+        self.index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": MT_OCI_INDEX,
+                "manifests": [
+                    {"digest": "sha256:" + "9" * 64, "platform": {"os": "linux", "architecture": "arm64"}},
+                    {
+                        "digest": "sha256:" + "8" * 64,
+                        "platform": {"os": "unknown", "architecture": "unknown"},
+                        "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+                    },
+                    {"digest": self.manifest_digest, "platform": {"os": "linux", "architecture": "amd64"}},
+                ],
+            }
+        ).encode()
         self.index_digest = "sha256:" + hashlib.sha256(self.index).hexdigest()
         self.requests: list[str] = []
         fake = self
@@ -326,8 +406,11 @@ class FakeRegistry:
                     return self._send(200, json.dumps({"token": "t0k"}).encode(), "application/json")
                 if self.headers.get("Authorization") != "Bearer t0k":
                     self.send_response(401)
-                    self.send_header("WWW-Authenticate", f'Bearer realm="http://{host}/token",'
-                                     f'service="fake",scope="repository:library/python:pull"')
+                    self.send_header(
+                        "WWW-Authenticate",
+                        f'Bearer realm="http://{host}/token",'
+                        f'service="fake",scope="repository:library/python:pull"',
+                    )
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return None
@@ -378,8 +461,9 @@ def test_registry_resolves_index_to_amd64_with_anonymous_token(fake_registry):
 
 
 def test_observe_without_engine_uses_registry_facts(fake_registry):
-    o = drift.observe(f"{fake_registry.host}/library/python:3.13-slim", registry=RegistryClient(timeout=5),
-                      inspect=False)
+    o = drift.observe(
+        f"{fake_registry.host}/library/python:3.13-slim", registry=RegistryClient(timeout=5), inspect=False
+    )
     assert o["digest"] == fake_registry.manifest_digest and o["compressed_bytes"] == 41_892_658
     assert o["layers"] == 2 and o["packages"] is None and o["source"] == "registry"
 
@@ -390,7 +474,9 @@ def test_registry_errors_are_one_line_harness_errors():
         with pytest.raises(RegistryError) as exc:
             RegistryClient(timeout=2).resolve("127.0.0.1:1/x/y:1")
     assert isinstance(exc.value, HarnessError) and exc.value.exit_status == ExitStatus.ENVIRONMENT
-    assert "\n" not in str(exc.value) and str(exc.value).startswith("127.0.0.1:1/x/y:1: cannot reach 127.0.0.1:1")
+    assert "\n" not in str(exc.value) and str(exc.value).startswith(
+        "127.0.0.1:1/x/y:1: cannot reach 127.0.0.1:1"
+    )
 
 
 def test_registry_timeout_is_reported():
@@ -405,7 +491,9 @@ def test_registry_timeout_is_reported():
             client.resolve(f"127.0.0.1:{srv.getsockname()[1]}/x/y:1")
         # the next image on the same registry fails at once with the same reason
         t0 = time.monotonic()
-        with pytest.raises(RegistryError, match=r"^127\.0\.0\.1:\d+/x/z:2: 127\.0\.0\.1:\d+ did not answer in 0\.5 s"):
+        with pytest.raises(
+            RegistryError, match=r"^127\.0\.0\.1:\d+/x/z:2: 127\.0\.0\.1:\d+ did not answer in 0\.5 s"
+        ):
             client.resolve(f"127.0.0.1:{srv.getsockname()[1]}/x/z:2")
         assert time.monotonic() - t0 < 0.4
     finally:
@@ -421,13 +509,19 @@ def test_history_plots_as_size_over_time():
     from harness.report import plots
 
     published = drift.load_published()
-    frames = [drift.history(i, published=published) for i in ("python:3.12-slim", "python:3.12-alpine", "python:3.12")]
+    frames = [
+        drift.history(i, published=published)
+        for i in ("python:3.12-slim", "python:3.12-alpine", "python:3.12")
+    ]
     assert [f["tag"].iloc[0] for f in frames] == ["3.12-slim", "3.12-alpine", "3.12"]
     assert [f["flavour"].iloc[0] for f in frames] == ["slim", "alpine", "full"]
     fig = plots.published_history(pd.concat(frames, ignore_index=True))
     (ax,) = fig.axes
-    assert sorted(line.get_label() for line in ax.get_lines()) == ["python:3.12", "python:3.12-alpine",
-                                                                   "python:3.12-slim"]
+    assert sorted(line.get_label() for line in ax.get_lines()) == [
+        "python:3.12",
+        "python:3.12-alpine",
+        "python:3.12-slim",
+    ]
     assert all(len(line.get_xdata()) >= 2 for line in ax.get_lines())
 
 

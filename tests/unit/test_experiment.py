@@ -65,14 +65,20 @@ def test_good_definition(tmp_path):
 @pytest.mark.parametrize(
     ("mutation", "key", "line"),
     [
-        (lambda t: t.replace('trials = 3', 'trials = "three"'), "trials", 3),
-        (lambda t: t.replace('dockerfile = "Dockerfile.b"', 'dockerfile = "Dockerfile.missing"'),
-         "variants[1].dockerfile", 11),
+        (lambda t: t.replace("trials = 3", 'trials = "three"'), "trials", 3),
+        (
+            lambda t: t.replace('dockerfile = "Dockerfile.b"', 'dockerfile = "Dockerfile.missing"'),
+            "variants[1].dockerfile",
+            11,
+        ),
         (lambda t: t.replace('candidate = "b"', 'candidate = "zzz"'), "claims[0].candidate", 17),
-        (lambda t: t.replace('practice = "p"\n', ''), "practice", None),
+        (lambda t: t.replace('practice = "p"\n', ""), "practice", None),
         (lambda t: 'colour = "red"\n' + t, "colour", 1),
-        (lambda t: t.replace('dockerfile = "Dockerfile.a"', 'dockerfile = "../../etc/passwd"'),
-         "variants[0].dockerfile", 7),
+        (
+            lambda t: t.replace('dockerfile = "Dockerfile.a"', 'dockerfile = "../../etc/passwd"'),
+            "variants[0].dockerfile",
+            7,
+        ),
     ],
 )
 def test_errors_name_file_line_key(tmp_path, mutation, key, line):
@@ -91,7 +97,10 @@ def test_path_escape_refused(tmp_path):
     """A context outside the experiment folder is refused, even when it exists."""
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    folder = make(tmp_path, GOOD.replace('dockerfile = "Dockerfile.a"', 'dockerfile = "Dockerfile.a"\ncontext = "../elsewhere"'))
+    folder = make(
+        tmp_path,
+        GOOD.replace('dockerfile = "Dockerfile.a"', 'dockerfile = "Dockerfile.a"\ncontext = "../elsewhere"'),
+    )
     with pytest.raises(SchemaError, match="escapes the experiment folder"):
         load_experiment(folder)
 
@@ -109,12 +118,36 @@ def test_unknown_experiment_name():
 
 toml_values = st.recursive(
     st.one_of(st.integers(-5, 5), st.booleans(), st.text(max_size=8), st.floats(allow_nan=False, width=16)),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(
-        ["name", "dockerfile", "metric", "expect", "op", "value", "context", "scenarios", "x"]), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["name", "dockerfile", "metric", "expect", "op", "value", "context", "scenarios", "x"]
+            ),
+            children,
+            max_size=3,
+        )
+    ),
     max_leaves=8,
 )
-keys = st.sampled_from(["practice", "claim", "trials", "scenarios", "variants", "claims", "edits", "section",
-                        "requires", "probes", "name", "default", "compressed", "bogus"])
+keys = st.sampled_from(
+    [
+        "practice",
+        "claim",
+        "trials",
+        "scenarios",
+        "variants",
+        "claims",
+        "edits",
+        "section",
+        "requires",
+        "probes",
+        "name",
+        "default",
+        "compressed",
+        "bogus",
+    ]
+)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)

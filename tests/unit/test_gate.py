@@ -13,28 +13,65 @@ from harness.gate import gate, render_markdown, run_gate
 from harness.results import Run
 
 MULTI = {
-    "name": "multi-stage", "practice": "multi-stage builds", "section": "size", "claim": "smaller",
+    "name": "multi-stage",
+    "practice": "multi-stage builds",
+    "section": "size",
+    "claim": "smaller",
     "variants": [{"name": "single"}, {"name": "multi"}],
-    "claims": [{"metric": "image_bytes", "scenario": "cold", "baseline": "single", "candidate": "multi",
-                "expect": "lower", "primary": True, "label": "multi-stage image is smaller"}],
+    "claims": [
+        {
+            "metric": "image_bytes",
+            "scenario": "cold",
+            "baseline": "single",
+            "candidate": "multi",
+            "expect": "lower",
+            "primary": True,
+            "label": "multi-stage image is smaller",
+        }
+    ],
 }
-ORDER = {"name": "instruction-order", "practice": "order", "section": "cache", "claim": "faster rebuilds",
-         "variants": [{"name": "bad"}, {"name": "good"}], "claims": []}
+ORDER = {
+    "name": "instruction-order",
+    "practice": "order",
+    "section": "cache",
+    "claim": "faster rebuilds",
+    "variants": [{"name": "bad"}, {"name": "good"}],
+    "claims": [],
+}
 
 SIZES = {"single": 541_000_000, "multi": 133_000_000}
 TIMES = {"single": 30.0, "multi": 20.0}
 
 
-def make_run(results, *, sizes=None, times=None, noise=0.01, seed=0, trials=6, machine="ci-box",
-             monkeypatch=None, experiments=None, layers=None, extra=None):
+def make_run(
+    results,
+    *,
+    sizes=None,
+    times=None,
+    noise=0.01,
+    seed=0,
+    trials=6,
+    machine="ci-box",
+    monkeypatch=None,
+    experiments=None,
+    layers=None,
+    extra=None,
+):
     """One run of multi-stage (single, multi) with exact sizes and noisy build times."""
     monkeypatch.setenv("IMAGEBENCH_MACHINE", machine)
     sizes = {**SIZES, **(sizes or {})}
     times = {**TIMES, **(times or {})}
     layers = {"single": 9, "multi": 11, **(layers or {})}
     rng = np.random.default_rng(seed)
-    run = Run.create(results, command=["imagebench", "run"], seed=seed, fingerprint={},
-                     experiments=experiments or {"multi-stage": MULTI}, plan=[], options={})
+    run = Run.create(
+        results,
+        command=["imagebench", "run"],
+        seed=seed,
+        fingerprint={},
+        experiments=experiments or {"multi-stage": MULTI},
+        plan=[],
+        options={},
+    )
     for t in range(trials):
         for variant in ("single", "multi"):
             metrics = {
@@ -45,8 +82,16 @@ def make_run(results, *, sizes=None, times=None, noise=0.01, seed=0, trials=6, m
                 "steps_total": 7,
             }
             metrics.update((extra or {}).get(variant, {}))
-            run.record_trial({"experiment": "multi-stage", "variant": variant, "scenario": "cold", "trial": t,
-                              "status": "ok", "metrics": metrics})
+            run.record_trial(
+                {
+                    "experiment": "multi-stage",
+                    "variant": variant,
+                    "scenario": "cold",
+                    "trial": t,
+                    "status": "ok",
+                    "metrics": metrics,
+                }
+            )
     run.finish("complete")
     return run
 
@@ -115,7 +160,9 @@ def test_verdict_flip_fails(dirs, monkeypatch):
     assert "multi-stage image is smaller" in flip.message
 
 
-def test_time_regression_only_when_the_interval_lower_bound_exceeds_the_threshold(dirs, monkeypatch, tmp_path):
+def test_time_regression_only_when_the_interval_lower_bound_exceeds_the_threshold(
+    dirs, monkeypatch, tmp_path
+):
     base, cur = dirs
     make_run(base, seed=1, noise=0.01, monkeypatch=monkeypatch)
     # 1.5x slower, tight: the whole interval is above 1.10
@@ -159,15 +206,32 @@ def test_one_sided_cells_are_notes_not_failures(dirs, monkeypatch):
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     monkeypatch.setenv("IMAGEBENCH_MACHINE", "ci-box")
-    run = Run.create(cur, command=["x"], seed=0, fingerprint={}, experiments={"instruction-order": ORDER},
-                     plan=[], options={})
+    run = Run.create(
+        cur,
+        command=["x"],
+        seed=0,
+        fingerprint={},
+        experiments={"instruction-order": ORDER},
+        plan=[],
+        options={},
+    )
     for t in range(3):
-        run.record_trial({"experiment": "instruction-order", "variant": "good", "scenario": "edit-source",
-                          "trial": t, "status": "ok", "metrics": {"build_seconds": 2.0 + t / 10}})
+        run.record_trial(
+            {
+                "experiment": "instruction-order",
+                "variant": "good",
+                "scenario": "edit-source",
+                "trial": t,
+                "status": "ok",
+                "metrics": {"build_seconds": 2.0 + t / 10},
+            }
+        )
     result = gate(base, cur)
     assert result.passed and not result.checks
     assert any("baseline only" in n and "multi-stage" in n for n in result.notes)
-    assert any("new in the current" in n and "instruction-order (good/edit-source)" in n for n in result.notes)
+    assert any(
+        "new in the current" in n and "instruction-order (good/edit-source)" in n for n in result.notes
+    )
 
 
 def test_unreadable_results_and_bad_thresholds(dirs, monkeypatch, tmp_path):

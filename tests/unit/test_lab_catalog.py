@@ -106,12 +106,19 @@ def test_definition_hash_changes_with_packages(catalog):
         (lambda d: d["bases"]["debian-trixie-slim"].update(suite="sid"), "suite"),
         (lambda d: d["bases"]["debian-trixie-slim"].update(packages=["Bad Name"]), "invalid package"),
         (lambda d: d["bases"]["debian-trixie-slim"].update(colour="red"), "unknown field"),
-        (lambda d: d["bases"]["python-3.13-slim-trixie"].update(packages=["python3", "python3-pip",
-                                                                          "python3-venv"]), "python3-pip"),
+        (
+            lambda d: d["bases"]["python-3.13-slim-trixie"].update(
+                packages=["python3", "python3-pip", "python3-venv"]
+            ),
+            "python3-pip",
+        ),
         (lambda d: d["bases"]["python-3.13-slim-trixie"].update(packages=["python3"]), "python3-venv"),
         (lambda d: d["map"].append({"pattern": "x:*", "base": "nope"}), "not defined"),
         (lambda d: d["map"].append({"pattern": "x:*", "base": ""}), "reason"),
-        (lambda d: d["bases"]["debian-bookworm-slim"].update(tag="imagebench-lab/debian:trixie-slim"), "twice"),
+        (
+            lambda d: d["bases"]["debian-bookworm-slim"].update(tag="imagebench-lab/debian:trixie-slim"),
+            "twice",
+        ),
         (lambda d: d["bases"]["debian-trixie-slim"].update(python="yes"), "must be bool"),
     ],
 )

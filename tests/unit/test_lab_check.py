@@ -36,9 +36,12 @@ def test_parse_buildx_inspect():
 
 
 def test_image_store():
-    assert check.image_store({"DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}) == "containerd"
+    assert (
+        check.image_store({"DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}) == "containerd"
+    )
     assert check.image_store({"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]]}) == (
-        "classic")
+        "classic"
+    )
 
 
 @pytest.mark.parametrize(
@@ -86,8 +89,9 @@ def test_mmdebstrap_argv_and_import_changes():
     from harness.lab.catalog import load_catalog
 
     defn = load_catalog().bases["python-3.13-slim-trixie"]
-    argv = builder.mmdebstrap_argv(defn, builder.Path("/tmp/x"), "http://127.0.0.1:13142",
-                                   "http://127.0.0.1:3141/simple/")
+    argv = builder.mmdebstrap_argv(
+        defn, builder.Path("/tmp/x"), "http://127.0.0.1:13142", "http://127.0.0.1:3141/simple/"
+    )
     assert argv[0] == "mmdebstrap" and "--variant=minbase" in argv
     assert any(a.startswith("--include=python3,python3-venv") for a in argv)
     assert any("venv --system-site-packages /usr/local" in a for a in argv)
@@ -96,7 +100,7 @@ def test_mmdebstrap_argv_and_import_changes():
     changes = builder.import_changes(defn, "abc", "3.13.5")
     assert "ENV PIP_DISABLE_PIP_VERSION_CHECK=1" in changes
     assert 'CMD ["python3"]' in changes
-    assert any("org.imagebench.lab.definition=\"abc\"" in c for c in changes)
+    assert any('org.imagebench.lab.definition="abc"' in c for c in changes)
     conf = builder.pip_conf("http://127.0.0.1:3141/simple/")
     assert "index-url = http://127.0.0.1:3141/simple/" in conf and "trusted-host = 127.0.0.1" in conf
 

@@ -70,14 +70,25 @@ def get(url: str) -> bytes:
 def test_project_of():
     assert index.project_of("Flask-3.0.0-py3-none-any.whl") == "flask"
     assert index.project_of("charset_normalizer-3.5.3-cp313-cp313-manylinux_2_28_x86_64.whl") == (
-        "charset-normalizer")
+        "charset-normalizer"
+    )
     assert index.project_of("zope.interface-6.0.tar.gz") == "zope-interface"
     assert index.project_of("README.txt") is None
 
 
 def test_parse_upstream_json_and_html():
-    body = json.dumps({"files": [{"filename": "a-1.0.tar.gz", "url": "../../p/a-1.0.tar.gz",
-                                  "hashes": {"sha256": "ab"}, "requires-python": ">=3.9"}]}).encode()
+    body = json.dumps(
+        {
+            "files": [
+                {
+                    "filename": "a-1.0.tar.gz",
+                    "url": "../../p/a-1.0.tar.gz",
+                    "hashes": {"sha256": "ab"},
+                    "requires-python": ">=3.9",
+                }
+            ]
+        }
+    ).encode()
     files = index.parse_upstream(body, "application/vnd.pypi.simple.v1+json", "https://x/simple/a/")
     assert files[0]["url"] == "https://x/p/a-1.0.tar.gz" and files[0]["hashes"] == {"sha256": "ab"}
     html = b'<a href="https://f/a-1.0-py3-none-any.whl#sha256=cd" data-requires-python="&gt;=3.8">a</a>'
@@ -123,9 +134,22 @@ def test_real_pip_download(server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["PIP_CONFIG_FILE"] = os.devnull
     cp = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp_path / "out"),
-         "--index-url", f"{url}/simple/", "demo-pkg"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-d",
+            str(tmp_path / "out"),
+            "--index-url",
+            f"{url}/simple/",
+            "demo-pkg",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert cp.returncode == 0, cp.stderr
     assert (tmp_path / "out" / "demo_pkg-1.1-py3-none-any.whl").exists()

@@ -55,8 +55,10 @@ def test_spawn_and_stop(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = ("import http.server,sys; http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), "
-            "http.server.SimpleHTTPRequestHandler).serve_forever()")
+    code = (
+        "import http.server,sys; http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), "
+        "http.server.SimpleHTTPRequestHandler).serve_forever()"
+    )
     p = procs.spawn("test", [sys.executable, "-c", code, str(port)], tmp_path / "log", port=port)
     rec = p.to_dict()
     assert procs.port_open(port) and procs.is_ours(rec)

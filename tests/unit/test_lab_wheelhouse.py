@@ -104,8 +104,9 @@ def test_line_by_line_fallback(tmp_path, monkeypatch):
         return 0.0
 
     monkeypatch.setattr(wheelhouse, "_run", fake_run)
-    failed = wheelhouse.download_for_python(tmp_path, tmp_path, ["flask==1", "numpy==2"], "3.11", None,
-                                            progress=lambda m: None)
+    failed = wheelhouse.download_for_python(
+        tmp_path, tmp_path, ["flask==1", "numpy==2"], "3.11", None, progress=lambda m: None
+    )
     assert failed == ["numpy==2"]
     monkeypatch.setattr(wheelhouse, "_run", lambda *a, **k: (_ for _ in ()).throw(LabError("x")))
     with pytest.raises(LabError, match="failed for every locked package"):

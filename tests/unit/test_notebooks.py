@@ -20,10 +20,16 @@ CELL_TIMEOUT = 600
 
 def results_dirs() -> list:
     dirs = [pytest.param(FIXTURE, id="fixture")]
-    has_runs = COMMITTED.is_dir() and any(p.parent.name not in ("drift", "report", "gate")
-                                          for p in COMMITTED.glob("*/*.json"))
-    dirs.append(pytest.param(COMMITTED, id="committed", marks=pytest.mark.skipif(
-        not has_runs, reason="no committed reference run under results/ yet")))
+    has_runs = COMMITTED.is_dir() and any(
+        p.parent.name not in ("drift", "report", "gate") for p in COMMITTED.glob("*/*.json")
+    )
+    dirs.append(
+        pytest.param(
+            COMMITTED,
+            id="committed",
+            marks=pytest.mark.skipif(not has_runs, reason="no committed reference run under results/ yet"),
+        )
+    )
     return dirs
 
 
@@ -38,11 +44,24 @@ def test_notebook_is_committed_without_outputs(path):
     assert nb.nbformat == 4
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip outputs before commit"
+            assert cell.outputs == [] and cell.execution_count is None, (
+                f"{path.name}: strip outputs before commit"
+            )
             src = cell.source
-            forbidden = ["import docker", "subprocess", "harness.runner", "harness.engine", "harness.lab",
-                         "drift.observe", "drift.drift(", "%%bash", "%%sh"]
-            assert not any(f in src for f in forbidden), f"{path.name}: notebooks read results, they never build"
+            forbidden = [
+                "import docker",
+                "subprocess",
+                "harness.runner",
+                "harness.engine",
+                "harness.lab",
+                "drift.observe",
+                "drift.drift(",
+                "%%bash",
+                "%%sh",
+            ]
+            assert not any(f in src for f in forbidden), (
+                f"{path.name}: notebooks read results, they never build"
+            )
             assert not any(line.lstrip().startswith("!") for line in src.splitlines()), path.name
 
 
@@ -52,12 +71,18 @@ def test_notebook_executes(path, results, monkeypatch):
     monkeypatch.setenv("IMAGEBENCH_RESULTS", str(results))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "display_data" and "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "display_data" and "image/png" in o.get("data", {})
+    ]
     assert images, f"{path.name} showed no plot"
     assert os.environ["IMAGEBENCH_RESULTS"] == str(results)

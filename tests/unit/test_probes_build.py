@@ -51,11 +51,23 @@ def _entries(members: dict[str, bytes | None]) -> list[Entry]:
 
 
 def test_layer_entries_kinds_and_names():
-    e = _entries({"./etc/": None, "./etc/app.conf": b"x" * 5, "tmp/.wh.big.bin": b"", "var/lib/apt/lists/.wh..wh..opq": b"",
-                  ".env": b"A=1"})
+    e = _entries(
+        {
+            "./etc/": None,
+            "./etc/app.conf": b"x" * 5,
+            "tmp/.wh.big.bin": b"",
+            "var/lib/apt/lists/.wh..wh..opq": b"",
+            ".env": b"A=1",
+        }
+    )
     kinds = {x.path: x.kind for x in e}
-    assert kinds == {"etc": "dir", "etc/app.conf": "file", "tmp/big.bin": "whiteout", "var/lib/apt/lists": "opaque",
-                     ".env": "file"}
+    assert kinds == {
+        "etc": "dir",
+        "etc/app.conf": "file",
+        "tmp/big.bin": "whiteout",
+        "var/lib/apt/lists": "opaque",
+        ".env": "file",
+    }
     assert next(x for x in e if x.path == "etc/app.conf").size == 5
 
 
@@ -78,7 +90,15 @@ def test_wasted_bytes_same_layer_cleanup_is_zero():
 
 def test_wasted_bytes_overwrite_and_directory_whiteout_and_opaque():
     layers = [
-        _entries({"data/a": b"a" * 100, "data/b": b"b" * 50, "lists/x": b"x" * 30, "lists/y": b"y" * 20, "f": b"1" * 7}),
+        _entries(
+            {
+                "data/a": b"a" * 100,
+                "data/b": b"b" * 50,
+                "lists/x": b"x" * 30,
+                "lists/y": b"y" * 20,
+                "f": b"1" * 7,
+            }
+        ),
         _entries({"f": b"2" * 3}),  # overwrite: the 7 earlier bytes are hidden
         _entries({".wh.data": b""}),  # whole directory removed
         _entries({"lists/.wh..wh..opq": b"", "lists/z": b"z" * 4}),  # opaque: x and y hidden, z new
@@ -103,10 +123,16 @@ def test_gcc_in_layers():
 def test_saved_layers_reads_manifest_order(tmp_path: Path):
     l1, l2 = _tar({"a": b"1"}), _tar({"b": b"2"})
     outer = tmp_path / "save.tar"
-    manifest = [{"Config": "blobs/sha256/cfg", "RepoTags": ["x:1"], "Layers": ["blobs/sha256/l1", "blobs/sha256/l2"]}]
+    manifest = [
+        {"Config": "blobs/sha256/cfg", "RepoTags": ["x:1"], "Layers": ["blobs/sha256/l1", "blobs/sha256/l2"]}
+    ]
     with tarfile.open(outer, "w") as tf:
-        for name, data in (("blobs/sha256/l2", l2), ("blobs/sha256/l1", l1), ("blobs/sha256/cfg", b'{"a": 1}'),
-                           ("manifest.json", json.dumps(manifest).encode())):
+        for name, data in (
+            ("blobs/sha256/l2", l2),
+            ("blobs/sha256/l1", l1),
+            ("blobs/sha256/cfg", b'{"a": 1}'),
+            ("manifest.json", json.dumps(manifest).encode()),
+        ):
             ti = tarfile.TarInfo(name)
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))
@@ -138,8 +164,13 @@ def test_find_places_names_places_never_values():
     canary = "ibcanary" + "ab" * 16
     config = {"Config": {"Env": [f"API_TOKEN={canary}", "PATH=/usr/bin"], "Labels": {}}}
     history = [{"CreatedBy": f"RUN |1 API_TOKEN={canary} /bin/sh -c x"}, {"CreatedBy": "COPY app.py ."}]
-    places = find_places(canary, config=config, history=history, layer_hits=[3],
-                         inspected={"container_inspect": {"Config": {"Env": []}}, "service_inspect": None})
+    places = find_places(
+        canary,
+        config=config,
+        history=history,
+        layer_hits=[3],
+        inspected={"container_inspect": {"Config": {"Env": []}}, "service_inspect": None},
+    )
     assert places == ["image_config", "history", "layer 3"]
     assert canary not in json.dumps(places)
     assert config_keys_with(canary, config) == ["Env"]
@@ -167,8 +198,11 @@ def test_parse_hadolint_json_and_summarize():
     assert [f.code for f in findings] == ["DL4000", "DL3008", "DL3015", "SC2086"]  # by line, then code
     assert findings[0] == Finding("DL4000", "error", 4, "MAINTAINER is deprecated")
     s = summarize(findings)
-    assert s == {"total": 4, "by_rule": {"DL3008": 1, "DL3015": 1, "DL4000": 1, "SC2086": 1},
-                 "by_level": {"error": 1, "info": 2, "warning": 1}}
+    assert s == {
+        "total": 4,
+        "by_rule": {"DL3008": 1, "DL3015": 1, "DL4000": 1, "SC2086": 1},
+        "by_level": {"error": 1, "info": 2, "warning": 1},
+    }
 
 
 def test_parse_hadolint_json_empty_and_garbage():
@@ -195,8 +229,11 @@ def test_step_of_picks_the_copy_vertex_of_add_url():
 
 
 def test_layer_bytes_for_and_payload():
-    history = [{"CreatedBy": "CMD [\"ls\"]", "Size": 0}, {"CreatedBy": "COPY payload.tar /opt/payload/ # buildkit",
-                                                          "Size": 71680}, {"CreatedBy": "ADD x y", "Size": 5}]
+    history = [
+        {"CreatedBy": 'CMD ["ls"]', "Size": 0},
+        {"CreatedBy": "COPY payload.tar /opt/payload/ # buildkit", "Size": 71680},
+        {"CreatedBy": "ADD x y", "Size": 5},
+    ]
     assert layer_bytes_for(history, "COPY") == 71680
     assert layer_bytes_for(history, "ADD") == 5
     assert layer_bytes_for(history, "RUN") is None
@@ -205,8 +242,10 @@ def test_layer_bytes_for_and_payload():
 
 
 def test_summarize_stats():
-    stats = {"bytes_served": 1234, "files": {"a.whl": {"requests": 2, "bytes": 1000}, "b.whl": {"requests": 1,
-                                                                                                 "bytes": 200}}}
+    stats = {
+        "bytes_served": 1234,
+        "files": {"a.whl": {"requests": 2, "bytes": 1000}, "b.whl": {"requests": 1, "bytes": 200}},
+    }
     assert summarize_stats(stats) == (1234, 3, {"a.whl": 1000, "b.whl": 200})
     assert summarize_stats({}) == (0, 0, {})
 
@@ -223,7 +262,12 @@ def test_dockerd_command_shares_nothing_with_the_first_daemon(tmp_path: Path):
     for flag in ("--data-root", "--exec-root", "--pidfile", "--config-file"):
         assert cmd[cmd.index(flag) + 1].startswith(str(tmp_path))
     assert f"unix://{tmp_path / 'docker.sock'}" in cmd and "tcp://127.0.0.1:23456" in cmd
-    assert "--bridge=ibtls0" in cmd and "--bridge=none" not in cmd and "--iptables=false" in cmd and "--tls=false" in cmd
+    assert (
+        "--bridge=ibtls0" in cmd
+        and "--bridge=none" not in cmd
+        and "--iptables=false" in cmd
+        and "--tls=false" in cmd
+    )
     assert "/var/run/docker" not in joined and "/var/lib/docker" not in joined
     certs = {k: tmp_path / k for k in ("ca", "server_cert", "server_key")}
     tls = dockerd_command(tmp_path, 1, certs)
@@ -232,8 +276,15 @@ def test_dockerd_command_shares_nothing_with_the_first_daemon(tmp_path: Path):
 
 def test_in_build_output_catches_truncated_names():
     canary = "ibcanary" + "cd" * 16
-    names = [f'[2/4] RUN printf %s "{canary}" | sha256sum', f'[fetch 1/2] RUN x "{canary[:20]}',
-             "[3/4] COPY app.py ."]
+    names = [
+        f'[2/4] RUN printf %s "{canary}" | sha256sum',
+        f'[fetch 1/2] RUN x "{canary[:20]}',
+        "[3/4] COPY app.py .",
+    ]
     assert in_build_output(names, canary) == 2
-    assert in_build_output(["[1/2] RUN --mount=type=secret,id=api_token sha256sum /run/secrets/api_token"],
-                           canary) == 0
+    assert (
+        in_build_output(
+            ["[1/2] RUN --mount=type=secret,id=api_token sha256sum /run/secrets/api_token"], canary
+        )
+        == 0
+    )

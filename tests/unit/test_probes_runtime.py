@@ -34,21 +34,34 @@ from harness.probes.user import has_login_shell, parse_passwd_line, parse_write_
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = {
-    "exec-vs-shell": "stop", "healthcheck": "health", "non-root": "user", "entrypoint-vs-cmd": "argv",
-    "one-process": "supervise", "resource-limits": "limits", "logging": "logs", "gunicorn-heartbeat": "heartbeat",
+    "exec-vs-shell": "stop",
+    "healthcheck": "health",
+    "non-root": "user",
+    "entrypoint-vs-cmd": "argv",
+    "one-process": "supervise",
+    "resource-limits": "limits",
+    "logging": "logs",
+    "gunicorn-heartbeat": "heartbeat",
 }
 
 
 def ev(action: str, t: float, **attrs: str) -> dict:
-    return {"Type": "container", "Action": action, "Actor": {"Attributes": attrs}, "time": int(t),
-            "timeNano": int(t * 1e9)}
+    return {
+        "Type": "container",
+        "Action": action,
+        "Actor": {"Attributes": attrs},
+        "time": int(t),
+        "timeNano": int(t * 1e9),
+    }
 
 
 # --------------------------------------------------------------------------- stop
 
 
 def test_stop_measurement_graceful():
-    m = stop_measurement([ev("kill", 100.0, signal="15"), ev("die", 100.074, exitCode="0"), ev("stop", 100.08)])
+    m = stop_measurement(
+        [ev("kill", 100.0, signal="15"), ev("die", 100.074, exitCode="0"), ev("stop", 100.08)]
+    )
     assert m["seconds"] == pytest.approx(0.074, abs=1e-6)
     assert m["forced"] is False
     assert m["exit_code"] == 0
@@ -56,8 +69,12 @@ def test_stop_measurement_graceful():
 
 
 def test_stop_measurement_forced():
-    evs = [ev("kill", 10.0, signal="15"), ev("kill", 13.0, signal="9"), ev("die", 13.08, exitCode="137"),
-           ev("stop", 13.1)]
+    evs = [
+        ev("kill", 10.0, signal="15"),
+        ev("kill", 13.0, signal="9"),
+        ev("die", 13.08, exitCode="137"),
+        ev("stop", 13.1),
+    ]
     m = stop_measurement(evs)
     assert m["seconds"] == pytest.approx(3.08, abs=1e-6)
     assert m["forced"] is True
@@ -101,17 +118,30 @@ def test_parse_cmdline():
 
 
 def test_parse_top():
-    top = {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
-           "Processes": [["root", "123", "100", "0", "10:00", "?", "00:00:00", "python /app/worker.py"],
-                         ["root", "124", "123", "0", "10:00", "?", "00:00:00", "[python] <defunct>"]]}
+    top = {
+        "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "Processes": [
+            ["root", "123", "100", "0", "10:00", "?", "00:00:00", "python /app/worker.py"],
+            ["root", "124", "123", "0", "10:00", "?", "00:00:00", "[python] <defunct>"],
+        ],
+    }
     procs = parse_top(top)
     assert procs[0] == {"pid": 123, "ppid": 100, "cmd": "python /app/worker.py"}
     assert worker_pids(procs, "worker.py") == [123]
     assert zombie_count(procs) == 1
 
 
-@pytest.mark.parametrize(("text", "expected"), [("64m", 64 * 1024**2), ("1g", 1024**3), ("512k", 512 * 1024),
-                                                 (1000, 1000), ("64MiB", 64 * 1024**2), ("64M", 64 * 1024**2)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("64m", 64 * 1024**2),
+        ("1g", 1024**3),
+        ("512k", 512 * 1024),
+        (1000, 1000),
+        ("64MiB", 64 * 1024**2),
+        ("64M", 64 * 1024**2),
+    ],
+)
 def test_parse_bytes(text, expected):
     assert parse_bytes(text) == expected
 
@@ -129,8 +159,11 @@ def test_percentile_nearest_rank():
 
 
 def test_options_merge_probe_table():
-    ctx = SimpleNamespace(variant=SimpleNamespace(run={"stop_timeout": 3, "stop": {"stop_timeout": 5},
-                                                       "health": {"observe": 9}}))
+    ctx = SimpleNamespace(
+        variant=SimpleNamespace(
+            run={"stop_timeout": 3, "stop": {"stop_timeout": 5}, "health": {"observe": 9}}
+        )
+    )
     assert options(ctx, "stop") == {"stop_timeout": 5, "health": {"observe": 9}}
     assert options(ctx, "health")["observe"] == 9
 
@@ -162,11 +195,19 @@ def test_health_window():
 
 def test_healthcheck_translations():
     spec = {"test": ["CMD", "python", "hc.py"], "interval": "1s", "timeout": "1s", "retries": 2}
-    assert engine_healthcheck(spec) == {"Test": ["CMD", "python", "hc.py"], "Interval": 10**9, "Timeout": 10**9,
-                                        "Retries": 2}
+    assert engine_healthcheck(spec) == {
+        "Test": ["CMD", "python", "hc.py"],
+        "Interval": 10**9,
+        "Timeout": 10**9,
+        "Retries": 2,
+    }
     assert engine_healthcheck({"test": "curl -f x"})["Test"] == ["CMD-SHELL", "curl -f x"]
-    assert compose_healthcheck({**spec, "interval": 1}) == {"test": ["CMD", "python", "hc.py"], "interval": "1s",
-                                                            "timeout": "1s", "retries": 2}
+    assert compose_healthcheck({**spec, "interval": 1}) == {
+        "test": ["CMD", "python", "hc.py"],
+        "interval": "1s",
+        "timeout": "1s",
+        "retries": 2,
+    }
 
 
 # --------------------------------------------------------------------------- user
@@ -191,7 +232,13 @@ def test_write_test_script_runs(tmp_path: Path):
 
 def test_passwd_and_shell():
     e = parse_passwd_line("app:x:10001:10001::/nonexistent:/usr/sbin/nologin")
-    assert e == {"name": "app", "uid": 10001, "gid": 10001, "home": "/nonexistent", "shell": "/usr/sbin/nologin"}
+    assert e == {
+        "name": "app",
+        "uid": 10001,
+        "gid": 10001,
+        "home": "/nonexistent",
+        "shell": "/usr/sbin/nologin",
+    }
     assert parse_passwd_line("garbage") is None
     assert not has_login_shell("/usr/sbin/nologin") and not has_login_shell("/bin/false")
     assert has_login_shell("/bin/bash") and not has_login_shell("")
@@ -202,14 +249,19 @@ def test_passwd_and_shell():
 
 def test_argv_cases_and_cli_lines():
     cases = default_cases(["--port", "9000"], "sh")
-    assert [cli_line(c) for c in cases] == ["docker run IMAGE", "docker run IMAGE --port 9000",
-                                            "docker run --entrypoint sh IMAGE"]
+    assert [cli_line(c) for c in cases] == [
+        "docker run IMAGE",
+        "docker run IMAGE --port 9000",
+        "docker run --entrypoint sh IMAGE",
+    ]
 
 
 def test_overridden():
     plain = {"argv": ["python", "/app/app.py", "--serve"], "app_ran": True}
     assert overridden(plain, {"argv": ["--port", "9000"], "app_ran": False}, "app argv:")
-    assert not overridden(plain, {"argv": ["python", "/app/app.py", "--port", "9000"], "app_ran": True}, "app argv:")
+    assert not overridden(
+        plain, {"argv": ["python", "/app/app.py", "--port", "9000"], "app_ran": True}, "app argv:"
+    )
     assert overridden(plain, {"argv": ["--port", "9000"]}, None)
     assert not overridden(plain, {"argv": ["python", "x"]}, None)
 

@@ -18,8 +18,10 @@ from harness.results import load_runs
 REPO = Path(__file__).resolve().parent.parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "results"
 COMMITTED = REPO / "results"
-UNIT_RE = re.compile(r"\((?:[^()]*[,;] )?(s|ms|B|kB|MB|GB|count|fraction|×[^)]*|id|code|ratio|flag|value)"
-                     r"(?:[,;][^()]*)?\)")
+UNIT_RE = re.compile(
+    r"\((?:[^()]*[,;] )?(s|ms|B|kB|MB|GB|count|fraction|×[^)]*|id|code|ratio|flag|value)"
+    r"(?:[,;][^()]*)?\)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,8 @@ def test_committed_report_is_current(tmp_path):
         pytest.skip("no committed reference run yet (results/report/REPORT.md does not exist)")
     fresh = render_report(COMMITTED, tmp_path / "report")
     assert fresh["markdown"].read_text(encoding="utf-8") == committed.read_text(encoding="utf-8"), (
-        "results/report/REPORT.md is stale: run `imagebench report` and commit the result")
+        "results/report/REPORT.md is stale: run `imagebench report` and commit the result"
+    )
 
 
 def test_markdown_has_no_render_time_or_absolute_paths(rendered):

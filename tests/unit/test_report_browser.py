@@ -21,12 +21,27 @@ from harness.report import render_report
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "results"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--mute-audio"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--mute-audio",
+]
 
-websocket = pytest.importorskip("websocket", reason="websocket-client is not installed (pip install '.[test]')")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+websocket = pytest.importorskip(
+    "websocket", reason="websocket-client is not installed (pip install '.[test]')"
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
+)
 
 
 class DevTools:
@@ -84,9 +99,18 @@ def report(tmp_path_factory) -> Path:
 @pytest.fixture
 def browser(tmp_path):
     profile = tmp_path / "profile"
-    proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                             "--remote-allow-origins=*", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "--remote-allow-origins=*",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
@@ -112,15 +136,22 @@ def open_page(ws_url: str, html: Path, *, width: int, height: int, mobile: bool)
     dt = DevTools(ws_url)
     for domain in ("Page", "Runtime", "Log", "Network"):
         dt.call(f"{domain}.enable")
-    dt.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)
+    dt.call(
+        "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile
+    )
     dt.call("Page.navigate", url=html.as_uri())
     dt.wait_for("Page.loadEventFired")
     dt.drain(0.5)
-    metrics = dt.call("Runtime.evaluate", returnByValue=True, expression=(
-        "JSON.stringify({scrollWidth: document.documentElement.scrollWidth,"
-        " innerWidth: window.innerWidth, svgs: document.querySelectorAll('svg').length,"
-        " sections: document.querySelectorAll('section.experiment').length,"
-        " claimRows: document.querySelectorAll('#claims tbody tr').length})"))
+    metrics = dt.call(
+        "Runtime.evaluate",
+        returnByValue=True,
+        expression=(
+            "JSON.stringify({scrollWidth: document.documentElement.scrollWidth,"
+            " innerWidth: window.innerWidth, svgs: document.querySelectorAll('svg').length,"
+            " sections: document.querySelectorAll('section.experiment').length,"
+            " claimRows: document.querySelectorAll('#claims tbody tr').length})"
+        ),
+    )
     return dt, json.loads(metrics["result"]["value"])
 
 
@@ -160,7 +191,10 @@ def test_report_opens_cleanly_on_desktop(browser, report, tmp_path):
         dt.call("Runtime.evaluate", expression="document.getElementById('claims').scrollIntoView()")
         dt.drain(0.3)
         screenshot(dt, tmp_path / "report-desktop-claims.png")
-        dt.call("Runtime.evaluate", expression="document.querySelector('section.experiment figure').scrollIntoView()")
+        dt.call(
+            "Runtime.evaluate",
+            expression="document.querySelector('section.experiment figure').scrollIntoView()",
+        )
         dt.drain(0.3)
         screenshot(dt, tmp_path / "report-desktop-plot.png")
     finally:
@@ -188,7 +222,17 @@ def test_report_fits_a_phone(browser, report, tmp_path):
 def test_screenshot_flag_without_devtools(report, tmp_path):
     """The plain CLI route (`--screenshot`) works too, for debugging without a websocket client."""
     shot = tmp_path / "cli.png"
-    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'p'}", f"--screenshot={shot}",
-                           "--window-size=1280,2000", report.as_uri()], capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'p'}",
+            f"--screenshot={shot}",
+            "--window-size=1280,2000",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     assert shot.exists() and shot.stat().st_size > 10_000

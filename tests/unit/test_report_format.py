@@ -17,18 +17,35 @@ from harness.results import load_runs, load_table
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "results"
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (0, "0 B"), (830, "830 B"), (1_000, "1.00 kB"), (156_000_000, "156 MB"), (1_020_000_000, "1.02 GB"),
-    (51_800_000, "51.8 MB"), (float("nan"), "–"), (None, "–"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0 B"),
+        (830, "830 B"),
+        (1_000, "1.00 kB"),
+        (156_000_000, "156 MB"),
+        (1_020_000_000, "1.02 GB"),
+        (51_800_000, "51.8 MB"),
+        (float("nan"), "–"),
+        (None, "–"),
+    ],
+)
 def test_human_bytes(value, text):
     assert fmt.human_bytes(value) == text
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (0.0099999, "10.0 ms"), (0.181, "181 ms"), (4.214, "4.21 s"), (9.9999, "10.0 s"), (119.4, "119 s"),
-    (185, "3 min 05 s"), (None, "–"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0099999, "10.0 ms"),
+        (0.181, "181 ms"),
+        (4.214, "4.21 s"),
+        (9.9999, "10.0 s"),
+        (119.4, "119 s"),
+        (185, "3 min 05 s"),
+        (None, "–"),
+    ],
+)
 def test_human_seconds(value, text):
     assert fmt.human_seconds(value) == text
 
@@ -62,7 +79,11 @@ def test_published_history():
         assert not g["digest_changed"].iloc[0]
     slim = h[h["tag"] == "3.12-slim"]["compressed_bytes"]
     assert slim.min() == 43_188_023 and slim.max() == 46_175_163
-    assert flavour("3.12-alpine") == "alpine" and flavour("python:3.12-slim") == "slim" and flavour("3.12") == "full"
+    assert (
+        flavour("3.12-alpine") == "alpine"
+        and flavour("python:3.12-slim") == "slim"
+        and flavour("3.12") == "full"
+    )
     assert latest_published(h, "python:3.12-slim")["compressed_bytes"] == 46_175_163
     assert latest_published(h, "debian:bookworm") is None
 
@@ -76,8 +97,19 @@ def test_progress_plain_lines_when_not_a_terminal():
     p.trial_finished("ok", 12.3)
     p.trial_started("multi-stage", "multi", "cold", 1)
     p.trial_finished("failed", 2.0)
-    p.finish([{"experiment": "multi-stage", "variant": "multi", "scenario": "cold", "n": 1,
-               "median_build_seconds": 2.0, "image_bytes": 160e6, "verdict": "supported"}])
+    p.finish(
+        [
+            {
+                "experiment": "multi-stage",
+                "variant": "multi",
+                "scenario": "cold",
+                "n": 1,
+                "median_build_seconds": 2.0,
+                "image_bytes": 160e6,
+                "verdict": "supported",
+            }
+        ]
+    )
     lines = buf.getvalue().splitlines()
     assert lines[0] == "run: 2 trial(s) planned"
     assert lines[1] == "[1/2] multi-stage · single · cold · trial 1 ..."

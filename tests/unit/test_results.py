@@ -14,16 +14,34 @@ from harness.results import TIDY_COLUMNS, Run, atomic_write_json, load_runs, loa
 
 
 def new_run(results: Path) -> Run:
-    plan = [{"experiment": "e", "variant": v, "scenario": "cold", "trial": t, "order": 0}
-            for t in range(2) for v in ("a", "b")]
-    return Run.create(results, command=["imagebench", "run"], seed=1, fingerprint={"engine": {}},
-                      experiments={"e": {"name": "e"}}, plan=plan, options={})
+    plan = [
+        {"experiment": "e", "variant": v, "scenario": "cold", "trial": t, "order": 0}
+        for t in range(2)
+        for v in ("a", "b")
+    ]
+    return Run.create(
+        results,
+        command=["imagebench", "run"],
+        seed=1,
+        fingerprint={"engine": {}},
+        experiments={"e": {"name": "e"}},
+        plan=plan,
+        options={},
+    )
 
 
 def test_trials_are_written_after_each_record(tmp_results):
     run = new_run(tmp_results)
-    run.record_trial({"experiment": "e", "variant": "a", "scenario": "cold", "trial": 0, "status": "ok",
-                      "metrics": {"image_bytes": 10, "build_seconds": 1.5}})
+    run.record_trial(
+        {
+            "experiment": "e",
+            "variant": "a",
+            "scenario": "cold",
+            "trial": 0,
+            "status": "ok",
+            "metrics": {"image_bytes": 10, "build_seconds": 1.5},
+        }
+    )
     on_disk = read_run_file(run.path)
     assert on_disk["trials"][0]["metrics"]["image_bytes"] == 10
     assert len(run.missing()) == 3

@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--results",
         default=str(default_results_dir()),
-        help="results directory (default: results/ of the checkout)",
+        help=_RESULTS_HELP,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -446,7 +446,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="results in a format CI trackers read")
     p.add_argument("--format", choices=("pytest-benchmark",), required=True)
     p.add_argument("--out", default=None)
+    _accept_results_after_command(parser)
     return parser
+
+
+_RESULTS_HELP = "results directory (default: runs/ of the checkout, git-ignored; the reference is results/)"
+
+
+def _accept_results_after_command(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)command also takes `--results DIR` after its name; SUPPRESS keeps the top-level value."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if not any("--results" in a.option_strings for a in sub._actions):
+                    sub.add_argument("--results", default=argparse.SUPPRESS, help=_RESULTS_HELP)
+                _accept_results_after_command(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

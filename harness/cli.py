@@ -265,7 +265,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
 
     out = Path(args.out) if args.out else Path(args.results) / "report"
-    paths = render_report(Path(args.results), out)
+    if args.with_reference:  # the committed reference beside this machine's runs, as another machine
+        from harness.machine import as_reference
+        from harness.paths import reference_dir
+        from harness.report.model import build_report
+        from harness.report.render import write_report
+        from harness.results import load_runs
+
+        warn = lambda m: _err(f"warning: {m}")  # noqa: E731
+        runs = load_runs(Path(args.results), on_skip=warn)
+        runs += as_reference(load_runs(reference_dir(), on_skip=warn))
+        paths = write_report(build_report(runs), out)
+    else:
+        paths = render_report(Path(args.results), out)
     print(f"report: {paths.get('html', out / 'index.html')}")
     print(f"markdown: {paths.get('markdown', out / 'REPORT.md')}")
     return 0
@@ -405,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="render index.html, REPORT.md and plots")
     p.add_argument("--out", default=None, help="output directory (default: RESULTS/report)")
+    p.add_argument(
+        "--with-reference",
+        action="store_true",
+        help="also show the committed reference run (results/), labelled as another machine",
+    )
 
     p = sub.add_parser("drift", help="observe base images now, append to history, flag changes")
     p.add_argument(

@@ -1,4 +1,4 @@
-"""Where imagebench keeps its state: lab data, locks, logs."""
+"""Where imagebench keeps its state (lab data, locks, logs), a user's runs and the reference run."""
 
 from __future__ import annotations
 
@@ -26,4 +26,10 @@ def experiments_dir() -> Path:
 
 
 def results_dir() -> Path:
-    return Path(os.environ.get("IMAGEBENCH_RESULTS", REPO_ROOT / "results"))
+    """Where a user's own runs go: $IMAGEBENCH_RESULTS, else runs/ of the checkout (git-ignored)."""
+    return Path(os.environ.get("IMAGEBENCH_RESULTS", REPO_ROOT / "runs"))
+
+
+def reference_dir() -> Path:
+    """The committed reference run (results/ of the checkout); only `make reference` writes it."""
+    return Path(os.environ.get("IMAGEBENCH_REFERENCE", REPO_ROOT / "results"))

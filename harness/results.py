@@ -12,9 +12,7 @@ import contextlib
 import json
 import math
 import os
-import re
 import secrets
-import socket
 import stat
 import tempfile
 import warnings
@@ -41,9 +39,10 @@ def utcnow() -> str:
 
 
 def machine_name() -> str:
-    """A filesystem-safe machine name: $IMAGEBENCH_MACHINE or the host name."""
-    raw = os.environ.get("IMAGEBENCH_MACHINE") or socket.gethostname() or "machine"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-") or "machine"
+    """This machine's run folder and label: host name plus a hash of its ids (harness/machine.py)."""
+    from harness.machine import machine_name as _name
+
+    return _name()
 
 
 def new_run_id() -> str:
@@ -72,7 +71,10 @@ class Run:
         plan: list[dict],
         options: dict,
     ) -> Run:
-        machine = machine_name()
+        from harness.machine import identity
+
+        ident = identity()
+        machine = ident["name"]
         folder = Path(results_dir) / machine
         folder.mkdir(parents=True, exist_ok=True)
         while True:
@@ -86,6 +88,7 @@ class Run:
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
             "machine": machine,
+            "machine_identity": ident,
             "created_at": now,
             "updated_at": now,
             "status": "running",

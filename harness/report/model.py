@@ -648,6 +648,13 @@ def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
     lab.pop("bases", None)
     fp["lab"] = lab
     rows = [[k, v] for k, v in _flatten(fp) if k]
+    ident = run.get("machine_identity") or {}
+    if ident:  # host name and the hash that keeps two hosts of the same name apart
+        rows[:0] = [
+            [f"machine.{k}", ", ".join(ident[k]) if isinstance(ident[k], list) else ident[k]]
+            for k in ("role", "host", "hash", "sources")
+            if ident.get(k)
+        ]
     bases = _bases(run)
     history = load_published_history()
     base_rows = []

@@ -36,6 +36,7 @@ class Variant:
     requires: tuple[str, ...] = ()
     run: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    smoke: str | tuple[str, ...] | None = None  # command the built image must pass (harness/smoke.py)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Experiment:
                     "scenarios": list(v.scenarios),
                     "requires": list(v.requires),
                     "description": v.description,
+                    **({"smoke": v.smoke if isinstance(v.smoke, str) else list(v.smoke)} if v.smoke else {}),
                 }
                 for v in self.variants
             ],
@@ -269,6 +271,7 @@ _VARIANT_KEYS = {
     "requires",
     "run",
     "description",
+    "smoke",
 }
 _CLAIM_KEYS = {
     "metric",
@@ -420,7 +423,22 @@ def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, 
         requires=_str_list(rv, "requires", ctx, table=t, index=i, qual=q),
         run=_get(rv, "run", dict, ctx, default={}, table=t, index=i, qual=q),
         description=_get(rv, "description", str, ctx, default="", table=t, index=i, qual=q),
+        smoke=_smoke(rv, ctx, t, i, q),
     )
+
+
+def _smoke(rv: dict, ctx: _Ctx, t: str, i: int, q: str) -> str | tuple[str, ...] | None:
+    """`smoke`: a shell command (string) or an exec-form argv (non-empty list of strings)."""
+    val = _get(rv, "smoke", (str, list), ctx, default=None, table=t, index=i, qual=q)
+    if val is None:
+        return None
+    if isinstance(val, str):
+        if not val.strip():
+            raise ctx.fail(f"{q}smoke", "must not be empty", t, i)
+        return val
+    if not val or not all(isinstance(x, str) and x for x in val):
+        raise ctx.fail(f"{q}smoke", "a list must hold at least one non-empty string", t, i)
+    return tuple(val)
 
 
 def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:

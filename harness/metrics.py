@@ -38,6 +38,7 @@ _CORE = [
 
 _EXPERIMENT = [
     Metric("gcc_present", "flag", "flag", "1 when a gcc binary is on PATH in the final image"),
+    Metric("smoke_ok", "flag", "flag", "1 when the variant's smoke command succeeded in the built image"),
     Metric("step_seconds_deps", "s", "time", "seconds of the dependency-install step (0 when cached)"),
     Metric("deps_step_cached", "flag", "flag", "1 when the dependency-install step was cached"),
     Metric(

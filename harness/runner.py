@@ -212,6 +212,7 @@ class Runner:
         self._base_pins: dict[str, dict] = {}
         self._tracked: list[tuple[str, str]] = []
         self._fp_thread: _Background | None = None
+        self._smoke_cache: dict[tuple[str, str], Any] = {}  # (image id, command) -> SmokeResult
 
     # -- public ---------------------------------------------------------------------------
     def execute(self, experiments: list[Experiment], *, resume: str | None = None) -> RunOutcome:
@@ -606,6 +607,9 @@ class Runner:
             for p in probes:
                 values = p.after_build(pctx)
                 metrics.update({k: val for k, val in values.items() if val is not None})
+            smoke = self._smoke(exp, v, result.image_id, labels, track, record, redact) if v.smoke else None
+            if smoke is not None:
+                metrics["smoke_ok"] = 1 if smoke.ok else 0
             if exp.compressed and self.lab is not None:
                 metrics["pull_seconds"] = self._pull_back(pushed["ref"], result.image_id)
             trial = {
@@ -620,6 +624,8 @@ class Runner:
                 "steps": _scrub(_steps_record(result), redact),
                 "probe_data": _scrub(pctx.details, redact),
             }
+            if smoke is not None:
+                trial["smoke"] = _scrub(smoke.record(), redact)
             if result.events.error_text.strip():
                 trial["build_warnings"] = _scrub(result.events.error_text.strip(), redact)[-2000:]
             return trial
@@ -644,6 +650,29 @@ class Runner:
                     p.cleanup(pctx)
             self._cleanup_trial(keep=self.opts.keep_images)
             shutil.rmtree(work, ignore_errors=True)
+
+    def _smoke(
+        self,
+        exp: Experiment,
+        v: Variant,
+        image_id: str,
+        labels: dict,
+        track: Callable,
+        record: bool,
+        redact: set[str],
+    ) -> Any:
+        """The variant's smoke check, once per built image (untimed); a failure's last line is noted
+        in the run's experiment record, where the claims' verdicts read it ("smaller but broken")."""
+        from harness.smoke import command_text, run_smoke
+
+        key = (image_id, command_text(v.smoke))
+        if key not in self._smoke_cache:
+            self._smoke_cache[key] = run_smoke(self.client, image_id, v.smoke, labels=labels, track=track)
+        res = self._smoke_cache[key]
+        if record and not res.ok:
+            failures = self.run.data["experiments"][exp.name].setdefault("smoke_failures", {})
+            failures[v.name] = _scrub(res.record()["last_line"], redact)
+        return res
 
     def _pull_back(self, ref: str, image_id: str) -> float:
         """Seconds to pull the pushed image back from the lab registry after removing it locally.

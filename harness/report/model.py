@@ -17,6 +17,7 @@ from harness import analysis
 from harness.metrics import CORE_METRICS, get, kind_of, unit_of
 from harness.report import format as fmt
 from harness.report import plots
+from harness.report.article import build_article_view
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
 from harness.report.published import latest_published, load_published_history
 
@@ -78,6 +79,7 @@ class Report:
     forest: PlotSpec | None
     sections: list[Section]
     environment: list[dict[str, Any]]
+    article: Any = None  # harness.report.article.ArticleView: the article's figures beside ours
 
 
 def slug(*parts: str) -> str:
@@ -114,6 +116,7 @@ def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int =
         forest=_forest(claims, multi),
         sections=sections,
         environment=[_environment(m, [r for r in runs if r["machine"] == m]) for m in machines],
+        article=build_article_view(runs, df, defs, Table),
     )
 
 

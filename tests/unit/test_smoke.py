@@ -33,7 +33,7 @@ def make(tmp_path: Path, smoke_line: str) -> Path:
 
 def test_smoke_string_and_list_load(tmp_path):
     """A string smoke is kept as the shell command, a list as an exec-form tuple; both reach the record."""
-    e = load_experiment(make(tmp_path, 'smoke = "python -c \'import flask\'"'))
+    e = load_experiment(make(tmp_path, "smoke = \"python -c 'import flask'\""))
     assert e.variants[0].smoke == "python -c 'import flask'"
     assert e.to_dict()["variants"][0]["smoke"] == "python -c 'import flask'"
     e2 = load_experiment(make(tmp_path / "x", 'smoke = ["/app/bin", "--version"]'))
@@ -85,5 +85,7 @@ def test_record_keeps_output_only_on_failure():
 
 def test_every_catalog_variant_has_a_smoke_check():
     """Every variant of every shipped experiment declares the command its image must pass."""
-    missing = [f"{e.name}/{v.name}" for e in discover(REPO / "experiments") for v in e.variants if not v.smoke]
+    missing = [
+        f"{e.name}/{v.name}" for e in discover(REPO / "experiments") for v in e.variants if not v.smoke
+    ]
     assert missing == []

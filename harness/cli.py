@@ -248,6 +248,29 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return ExitStatus.FAILURE if outcome.failed else 0
 
 
+def cmd_advise(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """`imagebench advise Dockerfile`: every applicable practice rewritten, built, smoke-checked, ranked."""
+    from harness.advise.command import advise, plan, render, write
+
+    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    advice = plan(Path(args.dockerfile), Path(args.context) if args.context else None, only)
+    if args.write:
+        for p in write(advice, Path(args.write)):
+            print(f"wrote {p}")
+    if args.dry_run:
+        for r in advice.rewrites:
+            print(f"{r.name}: {r.reason}")
+        return 0
+    opts = _run_options(args, argv)
+    outcome, summary = advise(advice, smoke=args.smoke, opts=opts, reporter=_reporter(args))
+    if args.json:
+        _print_json(summary)
+    else:
+        print(render(summary))
+        print(f"results: {outcome.path}")
+    return ExitStatus.FAILURE if summary["original"]["status"] not in ("ok", "built") else 0
+
+
 # --------------------------------------------------------------------------- analysis
 
 
@@ -412,6 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_run_flags(p)
 
+    p = sub.add_parser("advise", help="rewrite your Dockerfile with each practice, measure what each buys")
+    p.add_argument("dockerfile", metavar="Dockerfile")
+    p.add_argument("--context", default=None, help="build context (default: the Dockerfile's folder)")
+    p.add_argument("--smoke", default=None, metavar="CMD", help="shell command every image must pass")
+    p.add_argument("--only", default=None, metavar="a,b", help="only these practices (comma-separated)")
+    p.add_argument("--write", default=None, metavar="DIR", help="save each rewrite and its diff in DIR")
+    p.add_argument("--dry-run", action="store_true", help="list the applicable rewrites, build nothing")
+    p.add_argument("--json", action="store_true")
+    _add_run_flags(p)
+
     p = sub.add_parser("table", help="the tidy table of everything measured")
     p.add_argument("--format", choices=("csv", "md", "json"), default="csv")
 
@@ -501,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(cmd_run(args, argv))
         if args.command == "compare":
             return int(cmd_compare(args, argv))
+        if args.command == "advise":
+            return int(cmd_advise(args, argv))
         return int(handlers[args.command](args))
     except HarnessError as exc:
         _err(str(exc))

@@ -163,10 +163,20 @@ DOWNLOAD_PAIRS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+INTRO = (
+    "Every figure the article gives, beside the pair of variants that measures it here. The article's "
+    "sizes are `docker images` output (uncompressed); so are ours in the first table. The second table "
+    "sets the bases the article sizes beside the official images' published sizes and the lab's "
+    "stand-ins, compressed against compressed. A candidate whose smoke check failed is "
+    "*smaller but broken*, whatever its size."
+)
+
+
 @dataclass
 class ArticleView:
     tables: list[Any] = field(default_factory=list)  # harness.report.model.Table: figures, bases
     lines: list[str] = field(default_factory=list)  # what the builder stage saves; notes
+    intro: str = INTRO
 
 
 # --------------------------------------------------------------------------- pure judgements

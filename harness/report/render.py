@@ -171,6 +171,11 @@ def markdown(report: Report) -> str:
     )
     out.append(md_table(report.claims))
     out.append(_md_plot(report.forest))
+    if report.article:
+        out.append("## The article vs measured here\n")
+        out.append(report.article.intro + "\n")
+        out += [md_table(t) for t in report.article.tables]
+        out.append("\n".join(f"- {x}" for x in report.article.lines) + "\n")
     for s in report.sections:
         out.append(
             f'<a id="{s.anchor}"></a>\n\n## {s.title}'

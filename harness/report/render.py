@@ -13,7 +13,10 @@ Output is deterministic: identical results render byte-identical REPORT.md, PNGs
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import jinja2
 import markupsafe
 import matplotlib
 
+from harness.errors import SchemaError, UsageError
 from harness.report import plots
 from harness.report.model import Link, PlotSpec, Report, Table, build_report
 
@@ -30,11 +34,20 @@ SVG_METADATA = {"Date": None, "Creator": None}
 PNG_METADATA = {"Software": None}
 
 
-def render_report(results_dir: Path, out_dir: Path | None = None, *, on_skip=None) -> dict[str, Any]:
+MANIFEST = (
+    ".imagebench-report"  # the files a render wrote, one path a line: all it may ever replace or remove
+)
+_LEGACY_MARK = "Rendered by `imagebench report`"
+
+
+def render_report(
+    results_dir: Path, out_dir: Path | None = None, *, on_skip=None, force: bool = False
+) -> dict[str, Any]:
     """Render the report of every run under `results_dir` into `out_dir` (default results_dir/report).
 
     Corrupt or foreign JSON files are skipped with a warning (passed to `on_skip` when given).
-    Returns {"html": Path, "markdown": Path, "plots": [Path, ...], "skipped": [message, ...]}.
+    With no valid run at all, nothing is written (SchemaError): an existing report is never
+    replaced by an empty one. Returns {"html", "markdown", "plots", "skipped"}.
     """
     from harness.results import load_runs
 
@@ -50,41 +63,131 @@ def render_report(results_dir: Path, out_dir: Path | None = None, *, on_skip=Non
             warnings.warn(message, stacklevel=3)
 
     runs = load_runs(results_dir, on_skip=skip)
+    if not runs:
+        raise SchemaError(
+            f"no valid run file under {results_dir}"
+            + (f" ({len(skipped)} skipped)" if skipped else "")
+            + f"; {out_dir} left as it was"
+        )
     report = build_report(runs)
-    return write_report(report, out_dir) | {"skipped": skipped}
+    return write_report(report, out_dir, force=force) | {"skipped": skipped}
 
 
-def write_report(report: Report, out_dir: Path) -> dict[str, Any]:
-    """Write index.html, REPORT.md and plots/ for an already built report model."""
+def write_report(report: Report, out_dir: Path, *, force: bool = False) -> dict[str, Any]:
+    """Write index.html, REPORT.md and plots/ for an already built report model.
+
+    Everything is rendered into a fresh temporary directory beside `out_dir` first, then moved
+    in: a failed render leaves `out_dir` as it was. Only files an earlier render wrote (listed
+    in its manifest) are replaced or removed; an `out_dir` holding anything else is refused
+    unless `force` (and even then the foreign files are left alone). A report of no runs is
+    refused: it would replace a real report with an empty one.
+    """
+    if not report.runs.rows:
+        raise SchemaError(f"no valid run to report; {out_dir} left as it was")
     out_dir = Path(out_dir)
-    plot_dir = out_dir / "plots"
-    plot_dir.mkdir(parents=True, exist_ok=True)
+    ours = _owned(out_dir, force=force)
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report under {parent}: {exc.strerror or exc}") from None
+    try:
+        rel = _render_into(report, stage)
+        (stage / MANIFEST).write_text("".join(f"{r}\n" for r in sorted(rel)), encoding="utf-8")
+        _swap_in(stage, out_dir, set(rel) | {MANIFEST}, ours)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    plots_written = sorted(out_dir / r for r in rel if r.startswith("plots/"))
+    return {"html": out_dir / "index.html", "markdown": out_dir / "REPORT.md", "plots": plots_written}
+
+
+def _render_into(report: Report, stage: Path) -> list[str]:
+    """Render every file into `stage`; their paths relative to it."""
+    (stage / "plots").mkdir()
     svgs: dict[str, str] = {}
-    written: list[Path] = []
+    rel: list[str] = []
     for spec in _all_plots(report):
         svg, png = _draw(spec)
         svgs[spec.name] = _inline_svg(svg, spec.name)
         for suffix, payload in ((".svg", svg.encode("utf-8")), (".png", png)):
-            path = plot_dir / f"{spec.name}{suffix}"
-            _write_bytes(path, payload)
-            written.append(path)
-    keep = {p.name for p in written}
-    for stale in sorted(plot_dir.glob("*")):
-        if stale.suffix in (".png", ".svg") and stale.name not in keep:
-            stale.unlink()
-    md_path, html_path = out_dir / "REPORT.md", out_dir / "index.html"
-    _write_bytes(md_path, markdown(report).encode("utf-8"))
-    _write_bytes(html_path, html(report, svgs).encode("utf-8"))
-    return {"html": html_path, "markdown": md_path, "plots": written}
+            name = f"plots/{spec.name}{suffix}"
+            (stage / name).write_bytes(payload)
+            rel.append(name)
+    (stage / "REPORT.md").write_bytes(markdown(report).encode("utf-8"))
+    (stage / "index.html").write_bytes(html(report, svgs).encode("utf-8"))
+    return [*rel, "REPORT.md", "index.html"]
 
 
-def _write_bytes(path: Path, payload: bytes) -> None:
-    """Write only when the content changed (keeps mtimes, and git, quiet on a re-render)."""
-    if path.exists() and path.read_bytes() == payload:
+def _owned(out_dir: Path, *, force: bool) -> set[str]:
+    """The files in `out_dir` an earlier render wrote; UsageError when it holds anything else (unless force)."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return set()
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} exists and is not a directory")
+    try:
+        present = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if not p.is_dir()}
+        present |= {p.relative_to(out_dir).as_posix() + "/" for p in out_dir.rglob("*") if p.is_dir()}
+    except OSError as exc:
+        raise UsageError(f"cannot read --out {out_dir}: {exc.strerror or exc}") from None
+    ours: set[str] = set()
+    manifest = out_dir / MANIFEST
+    if manifest.is_file() and not manifest.is_symlink():
+        listed = manifest.read_text(encoding="utf-8", errors="replace").splitlines()
+        ours = {r for r in listed if _safe_rel(r)} | {MANIFEST}
+    elif (out_dir / "REPORT.md").is_file() and _LEGACY_MARK in _head(out_dir / "REPORT.md"):
+        # a report rendered before manifests existed: its own names only
+        ours = {"REPORT.md", "index.html"} | {
+            r for r in present if re.fullmatch(r"plots/[A-Za-z0-9_.-]+\.(png|svg)", r)
+        }
+    foreign = sorted(r for r in present - ours - {"plots/"} if not r.endswith("/") or not _under(r, ours))
+    ours &= present
+    if foreign and not force:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UsageError(
+            f"--out {out_dir} holds files imagebench did not write ({shown}); "
+            "choose an empty directory or pass --force (those files are left alone)"
+        )
+    return ours
+
+
+def _under(folder: str, files: set[str]) -> bool:
+    return any(f.startswith(folder) for f in files)
+
+
+def _safe_rel(rel: str) -> bool:
+    parts = rel.split("/")
+    return bool(rel) and not rel.startswith("/") and ".." not in parts and "" not in parts
+
+
+def _head(path: Path) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _swap_in(stage: Path, out_dir: Path, new: set[str], ours: set[str]) -> None:
+    """Move the staged files into `out_dir`; remove only files an earlier render wrote and this one did not."""
+    if not out_dir.exists():
+        stage.rename(out_dir)  # atomic: the whole report appears at once
+        stage.mkdir()  # for the caller's cleanup
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
+    for rel in sorted(new):
+        src, dst = stage / rel, out_dir / rel
+        if dst.is_file() and not dst.is_symlink() and dst.read_bytes() == src.read_bytes():
+            continue  # unchanged: keep mtimes (and git) quiet on a re-render
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.is_symlink() or (dst.exists() and not dst.is_file()):
+            raise OSError(f"{dst} is not a regular file")
+        os.replace(src, dst)
+    for rel in sorted(ours - new):
+        stale = out_dir / rel
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
 
 
 def _all_plots(report: Report) -> list[PlotSpec]:
@@ -118,15 +221,30 @@ def _inline_svg(svg: str, name: str) -> str:
     width = re.search(r'\swidth="([\d.]+)pt"', head)
     head = re.sub(r'\s(width|height)="[^"]*"', "", head)
     style = f' style="max-width:{width.group(1)}pt"' if width else ""
-    return f'{head}{style} role="img" aria-label="{name}">{rest}'
+    return f'{head}{style} role="img" aria-label="{markupsafe.escape(name)}">{rest}'
 
 
 # --------------------------------------------------------------------------- Markdown
 
 
+def md_text(text: Any, *, one_line: bool = True) -> str:
+    """A string (often from a run file) made inert in Markdown: no raw HTML tag, one line."""
+    out = str(text).replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(out.splitlines()) if one_line else out
+
+
+def _md_code(text: Any) -> str:
+    """`text` as a code span that no backtick in it can end early."""
+    return "`" + " ".join(str(text).replace("`", "'").splitlines()) + "`"
+
+
 def _md_cell(cell: str | Link) -> str:
-    text = f"[{cell.text}]({cell.href})" if isinstance(cell, Link) else str(cell)
-    return text.replace("|", "\\|").replace("\n", " ")
+    if isinstance(cell, Link):
+        label, href = md_text(cell.text).replace("]", "\\]"), md_text(cell.href).replace(")", "%29")
+        text = f"[{label}]({href})"
+    else:
+        text = md_text(cell)
+    return text.replace("|", "\\|")
 
 
 def md_table(table: Table) -> str:
@@ -142,24 +260,24 @@ def md_table(table: Table) -> str:
 def _md_plot(spec: PlotSpec | None) -> str:
     if spec is None:
         return ""
-    return f"![{spec.name}](plots/{spec.name}.png)\n\n*{spec.caption}*\n\n"
+    return f"![{md_text(spec.name)}](plots/{spec.name}.png)\n\n*{md_text(spec.caption)}*\n\n"
 
 
 def markdown(report: Report) -> str:
     out = [
-        f"# {report.title}\n",
+        f"# {md_text(report.title)}\n",
         "Rendered by `imagebench report` from the run files; no number below was typed by hand. "
         "Regenerate with `imagebench report --results <dir>`.\n",
     ]
     if report.notes:
-        out.append("\n".join(f"> **Note:** {n}" for n in report.notes) + "\n")
+        out.append("\n".join(f"> **Note:** {md_text(n)}" for n in report.notes) + "\n")
     out.append("## How far to trust these numbers\n")
-    out.append("\n".join(f"- {line}" for line in report.trust["lines"]) + "\n")
+    out.append("\n".join(f"- {md_text(line)}" for line in report.trust["lines"]) + "\n")
     out.append(_md_plot(report.trust.get("recovery")))
     if report.trust["findings"]:
         out.append(
             "Sizes that varied between trials:\n\n"
-            + "\n".join(f"- {f}" for f in report.trust["findings"])
+            + "\n".join(f"- {md_text(f)}" for f in report.trust["findings"])
             + "\n"
         )
     if report.trust["noisy"]:
@@ -173,49 +291,49 @@ def markdown(report: Report) -> str:
     out.append(_md_plot(report.forest))
     if report.article:
         out.append("## The article vs measured here\n")
-        out.append(report.article.intro + "\n")
+        out.append(md_text(report.article.intro) + "\n")
         out += [md_table(t) for t in report.article.tables]
-        out.append("\n".join(f"- {x}" for x in report.article.lines) + "\n")
+        out.append("\n".join(f"- {md_text(x)}" for x in report.article.lines) + "\n")
     for s in report.sections:
         out.append(
-            f'<a id="{s.anchor}"></a>\n\n## {s.title}'
-            + (f" · {s.machine}" if len(report.machines) > 1 else "")
+            f'<a id="{md_text(s.anchor).replace(chr(34), "")}"></a>\n\n## {md_text(s.title)}'
+            + (f" · {md_text(s.machine)}" if len(report.machines) > 1 else "")
             + "\n"
         )
         out.append(
-            f"**Verdict: {s.verdict}.** Claim: {_sentence(s.claim)}"
-            + (f" Article: {_sentence(s.article)}" if s.article else "")
+            f"**Verdict: {md_text(s.verdict)}.** Claim: {md_text(_sentence(s.claim))}"
+            + (f" Article: {md_text(_sentence(s.article))}" if s.article else "")
             + "\n"
         )
         if s.summary:
-            out.append(s.summary + "\n")
+            out.append(md_text(s.summary, one_line=False) + "\n")
         for line in ([s.reason] if s.reason else []) + s.failures:
-            out.append(f"> {line}\n")
+            out.append(f"> {md_text(line)}\n")
         if s.not_measured:
-            out.append("Not measured here:\n\n" + "\n".join(f"- {x}" for x in s.not_measured) + "\n")
+            out.append("Not measured here:\n\n" + "\n".join(f"- {md_text(x)}" for x in s.not_measured) + "\n")
         if s.claims.rows:
             out.append(md_table(s.claims))
         for spec in s.plots:
             out.append(_md_plot(spec))
         out.append(_md_plot(s.waterfall))
         if s.probe_findings:
-            out.append("Probe findings:\n\n" + "\n".join(f"- `{x}`" for x in s.probe_findings) + "\n")
+            out.append("Probe findings:\n\n" + "\n".join(f"- {_md_code(x)}" for x in s.probe_findings) + "\n")
         if s.metrics.rows:
             out.append(
-                f"<details><summary>All metrics of {s.experiment}</summary>\n\n{md_table(s.metrics)}\n"
+                f"<details><summary>All metrics of {md_text(s.experiment)}</summary>\n\n{md_table(s.metrics)}\n"
                 "</details>\n"
             )
     out.append("## Environment\n")
     for env in report.environment:
-        out.append(f"### {env['machine']} (run {env['run_id']})\n")
+        out.append(f"### {md_text(env['machine'])} (run {md_text(env['run_id'])})\n")
         if env["bases"]:
             out.append(
                 "Base images. Lab sizes are uncompressed, as the engine reports them; published sizes are "
-                f"compressed transfer sizes from {env['source']}: compare with care.\n\n"
+                f"compressed transfer sizes from {md_text(env['source'])}: compare with care.\n\n"
                 + md_table(env["bases"])
             )
         for line in env["drift"]:
-            out.append(f"> Base image moved during the run: {line}\n")
+            out.append(f"> Base image moved during the run: {md_text(line)}\n")
         out.append(f"<details><summary>Fingerprint</summary>\n\n{md_table(env['fingerprint'])}\n</details>\n")
     out.append("## Runs\n")
     out.append(md_table(report.runs))

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+from harness.errors import SchemaError
 from harness.metrics import METRICS
 from harness.report import plots, render_report
 from harness.report.model import build_report
@@ -167,18 +168,21 @@ def test_corrupt_and_foreign_json_is_skipped_with_a_warning(tmp_path):
     assert "| supported |" in out["markdown"].read_text()
 
 
-def test_empty_results_render_a_report_that_says_so(tmp_path):
-    out = render_report(tmp_path / "nothing", tmp_path / "report")
-    md = out["markdown"].read_text()
-    assert "No calibration experiment" in md
-    assert out["html"].is_file()
+def test_empty_results_write_no_report(tmp_path):
+    """No valid run: SchemaError (exit 4) and nothing is written - a report is never replaced by an empty one."""
+    with pytest.raises(SchemaError, match="no valid run"):
+        render_report(tmp_path / "nothing", tmp_path / "report")
+    assert not (tmp_path / "report").exists()
 
 
-def test_stale_plots_are_removed(tmp_path):
+def test_stale_plots_are_removed(rendered, tmp_path):
+    """A plot an earlier render wrote (listed in its manifest) and this one does not is removed."""
     out_dir = tmp_path / "report"
-    (out_dir / "plots").mkdir(parents=True)
+    shutil.copytree(rendered["html"].parent, out_dir)
     (out_dir / "plots" / "gone.png").write_bytes(b"old")
-    render_report(tmp_path / "nothing", out_dir)
+    manifest = out_dir / ".imagebench-report"
+    manifest.write_text(manifest.read_text() + "plots/gone.png\n")
+    render_report(FIXTURE, out_dir)
     assert not (out_dir / "plots" / "gone.png").exists()
 
 

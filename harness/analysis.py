@@ -159,15 +159,18 @@ def _as_definitions(experiments) -> dict[str, dict]:
     return out
 
 
-def _values(df, machine, experiment, variant, scenario, metric):
+def _values(df, machine, experiment, variant, scenario, metric, *, keys: bool = False):
+    """The values of one cell sorted by run and trial; with `keys` also the [(run_id, trial)] they came from."""
     sel = df[
         (df["machine"] == machine)
         & (df["experiment"] == experiment)
         & (df["variant"] == variant)
         & (df["scenario"] == scenario)
         & (df["metric"] == metric)
-    ]
-    return sel.sort_values(["run_id", "trial"])["value"].to_numpy()
+    ].sort_values(["run_id", "trial"])
+    if keys:
+        return sel["value"].to_numpy(), list(zip(sel["run_id"], sel["trial"], strict=True))
+    return sel["value"].to_numpy()
 
 
 def _missing_reason(definition: dict, variants: Iterable[str]) -> str:
@@ -279,8 +282,10 @@ def evaluate_claim(
     name = definition["name"]
     if kind == "check":
         return _evaluate_check(res, _values(df, machine, name, res["variant"], scenario, metric), definition)
-    b = _values(df, machine, name, res["baseline"], scenario, metric)
-    c = _values(df, machine, name, res["candidate"], scenario, metric)
+    b, b_keys = _values(df, machine, name, res["baseline"], scenario, metric, keys=True)
+    c, c_keys = _values(df, machine, name, res["candidate"], scenario, metric, keys=True)
+    # interleaved trials (the same run and trial round for both variants) are resampled as pairs
+    res["paired"] = bool(len(b) >= 2 and b_keys == c_keys and len(set(b_keys)) == len(b_keys))
     res["n_baseline"], res["n_candidate"] = len(b), len(c)
     if len(b) == 0 or len(c) == 0:
         missing = [v for v, x in ((res["baseline"], b), (res["candidate"], c)) if len(x) == 0]
@@ -289,7 +294,7 @@ def evaluate_claim(
     res["baseline_median"] = stats.summarize(b)["median"]
     res["candidate_median"] = stats.summarize(c)["median"]
     if kind == "delta":
-        return _evaluate_delta(res, b, c, n_boot, seed, with_p)
+        return _evaluate_delta(res, b, c, n_boot, seed, with_p)  # uses res["paired"]
     r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
     if r["ratio"] is not None and r["low"] is None and _exact_single(metric, b, c):
         r.update(low=r["ratio"], high=r["ratio"], reason=EXACT_REASON)
@@ -326,11 +331,23 @@ def _evaluate_check(res: dict, v, definition: dict) -> dict:
 
 
 def delta_ci(
-    baseline, candidate, *, n_boot: int = N_BOOT, seed: int = SEED, conf: float = 0.95, with_p: bool = True
+    baseline,
+    candidate,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    conf: float = 0.95,
+    with_p: bool = True,
+    paired: bool = False,
 ) -> dict:
     """Difference of medians candidate - baseline with a percentile bootstrap interval (each group
     resampled independently, seeded), the additive twin of `stats.ratio_ci`. Identical values give
-    the degenerate interval [d, d]; fewer than 2 values in a group give no interval."""
+    the degenerate interval [d, d]; fewer than 2 values in a group give no interval.
+
+    `paired`: value i of both groups comes from the same trial round (the runner interleaves the
+    variants of one round), so rounds are resampled together: noise shared by a round (another
+    process's load at that moment) cancels in the difference instead of widening the interval. The
+    estimate is still the difference of medians."""
     import numpy as np
 
     b = np.asarray(baseline, dtype=float)
@@ -347,8 +364,10 @@ def delta_ci(
         out["low"] = out["high"] = out["delta"]
         return out
     rng = np.random.default_rng(seed)
-    boot_b = np.median(b[rng.integers(0, b.size, size=(n_boot, b.size))], axis=1)
-    boot_c = np.median(c[rng.integers(0, c.size, size=(n_boot, c.size))], axis=1)
+    idx_b = rng.integers(0, b.size, size=(n_boot, b.size))
+    idx_c = idx_b if paired and b.size == c.size else rng.integers(0, c.size, size=(n_boot, c.size))
+    boot_b = np.median(b[idx_b], axis=1)
+    boot_c = np.median(c[idx_c], axis=1)
     alpha = (1 - conf) / 2
     low, high = np.quantile(boot_c - boot_b, [alpha, 1 - alpha])
     out["low"], out["high"] = float(low), float(high)
@@ -370,7 +389,7 @@ def delta_verdict(low: float | None, high: float | None, value: float, tolerance
 
 
 def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True) -> dict:
-    d = delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
+    d = delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p, paired=bool(res.get("paired")))
     if d["delta"] is not None and d["low"] is None and _exact_single(res["metric"], b, c):
         d.update(low=d["delta"], high=d["delta"])
         res["reason"] = EXACT_REASON

@@ -21,6 +21,7 @@ SCHEMA_VERSION = 1
 SCENARIOS = ("cold", "warm", "edit-source", "edit-deps", "base-bump")
 SECTIONS = ("calibration", "dockerfile", "image", "bonus")
 EXPECT = ("lower", "higher", "delta")
+SOURCES = ("article", "extension")  # a claim the article makes, or one we check beyond it
 OPS = ("<", "<=", ">", ">=", "==", "!=")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -37,6 +38,7 @@ class Variant:
     run: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     smoke: str | tuple[str, ...] | None = None  # command the built image must pass (harness/smoke.py)
+    trials: int | None = None  # at most this many trials (e.g. exact sizes next to noisy times)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Claim:
     tolerance_rel: float | None = None  # ... or relative to value
     primary: bool = False
     label: str = ""
+    source: str = "article"  # article | extension: only article claims decide the practice verdict
 
     @property
     def is_ratio(self) -> bool:
@@ -78,6 +81,8 @@ class Experiment:
     variants: tuple[Variant, ...]
     claims: tuple[Claim, ...]
     cannot_show: str = ""
+    min_trials: int = 0  # floor that neither --trials nor --quick lowers (calibration's power)
+    preconditions: tuple[Claim, ...] = ()  # checks that must hold for the claims to mean anything
     deps_step: str = ""  # substring naming the dependency-install RUN step (default: pip/apt/npm install)
 
     def variant(self, name: str) -> Variant:
@@ -122,6 +127,7 @@ class Experiment:
                     "requires": list(v.requires),
                     "description": v.description,
                     **({"smoke": v.smoke if isinstance(v.smoke, str) else list(v.smoke)} if v.smoke else {}),
+                    **({"trials": v.trials} if v.trials else {}),
                 }
                 for v in self.variants
             ],
@@ -129,6 +135,11 @@ class Experiment:
                 {k: getattr(c, k) for k in Claim.__dataclass_fields__ if getattr(c, k) not in (None, "")}
                 for c in self.claims
             ],
+            "preconditions": [
+                {k: getattr(c, k) for k in Claim.__dataclass_fields__ if getattr(c, k) not in (None, "")}
+                for c in self.preconditions
+            ],
+            "min_trials": self.min_trials,
         }
 
 
@@ -260,6 +271,8 @@ _TOP_KEYS = {
     "variants",
     "claims",
     "deps_step",
+    "min_trials",
+    "preconditions",
 }
 _VARIANT_KEYS = {
     "name",
@@ -272,6 +285,7 @@ _VARIANT_KEYS = {
     "run",
     "description",
     "smoke",
+    "trials",
 }
 _CLAIM_KEYS = {
     "metric",
@@ -286,6 +300,7 @@ _CLAIM_KEYS = {
     "label",
     "tolerance",
     "tolerance_rel",
+    "source",
 }
 
 
@@ -367,6 +382,13 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
     claims = tuple(
         _claim(rc, i, ctx, set(names)) for i, rc in enumerate(_get(data, "claims", list, ctx, default=[]))
     )
+    preconditions = tuple(
+        _claim(rc, i, ctx, set(names), table="preconditions")
+        for i, rc in enumerate(_get(data, "preconditions", list, ctx, default=[]))
+    )
+    min_trials = _get(data, "min_trials", int, ctx, default=0)
+    if min_trials < 0 or min_trials > 1000:
+        raise ctx.fail("min_trials", "must be between 0 and 1000")
     return Experiment(
         name=name,
         path=folder,
@@ -386,6 +408,8 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
         edits=edits,
         variants=tuple(variants),
         claims=claims,
+        min_trials=min_trials,
+        preconditions=preconditions,
     )
 
 
@@ -424,7 +448,15 @@ def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, 
         run=_get(rv, "run", dict, ctx, default={}, table=t, index=i, qual=q),
         description=_get(rv, "description", str, ctx, default="", table=t, index=i, qual=q),
         smoke=_smoke(rv, ctx, t, i, q),
+        trials=_variant_trials(rv, ctx, t, i, q),
     )
+
+
+def _variant_trials(rv: dict, ctx: _Ctx, t: str, i: int, q: str) -> int | None:
+    n = _get(rv, "trials", int, ctx, default=None, table=t, index=i, qual=q)
+    if n is not None and not 1 <= n <= 1000:
+        raise ctx.fail(f"{q}trials", "must be between 1 and 1000", t, i)
+    return n
 
 
 def _smoke(rv: dict, ctx: _Ctx, t: str, i: int, q: str) -> str | tuple[str, ...] | None:
@@ -441,11 +473,11 @@ def _smoke(rv: dict, ctx: _Ctx, t: str, i: int, q: str) -> str | tuple[str, ...]
     return tuple(val)
 
 
-def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
-    t = "claims"
-    q = f"claims[{i}]."
+def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str], table: str = "claims") -> Claim:
+    t = table
+    q = f"{table}[{i}]."
     if not isinstance(rc, dict):
-        raise ctx.fail("claims", "must be an array of tables ([[claims]])")
+        raise ctx.fail(table, f"must be an array of tables ([[{table}]])")
     unknown = sorted(set(rc) - _CLAIM_KEYS)
     if unknown:
         raise ctx.fail(f"{q}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_CLAIM_KEYS))})", t, i)
@@ -498,7 +530,15 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str]) -> Claim:
         tolerance_rel=_get(rc, "tolerance_rel", float, ctx, default=None, table=t, index=i, qual=q),
         primary=_get(rc, "primary", bool, ctx, default=False, table=t, index=i, qual=q),
         label=_get(rc, "label", str, ctx, default="", table=t, index=i, qual=q),
+        source=_source(rc, ctx, t, i, q),
     )
+
+
+def _source(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
+    source = _get(rc, "source", str, ctx, default="article", table=t, index=i, qual=q)
+    if source not in SOURCES:
+        raise ctx.fail(f"{q}source", f"must be one of {', '.join(SOURCES)}", t, i)
+    return source
 
 
 # --------------------------------------------------------------------------- discovery

@@ -118,8 +118,9 @@ def make_plan(
     plan: list[dict] = []
     for exp in experiments:
         n = rounds if rounds is not None else (1 if opts.quick else (opts.trials or exp.trials))
+        n = max(n, exp.min_trials)  # calibration's power: never lowered by --trials or --quick
         for t in range(start_trial, start_trial + n):
-            variants = list(exp.variants)
+            variants = [v for v in exp.variants if v.trials is None or t < v.trials]
             rng.shuffle(variants)
             for order, v in enumerate(variants):
                 for scen in scenarios_for(exp, v, opts.quick):

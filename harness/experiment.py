@@ -8,8 +8,12 @@ folder.
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import re
+import stat
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,18 @@ from harness.errors import SchemaError, UsageError
 from harness.paths import experiments_dir
 
 SCHEMA_VERSION = 1
+MAX_TOML_BYTES = 16 * 1024 * 1024
+REQUIREMENTS = (
+    "compose",
+    "cosign",
+    "docker-compose",
+    "dockerd",
+    "hadolint",
+    "openssl",
+    "registry-bases",
+    "shaped-network",
+)
+TOOL_RE = re.compile(r"^tool:[A-Za-z0-9][A-Za-z0-9._+-]*$")  # any other tool on PATH
 SCENARIOS = ("cold", "warm", "edit-source", "edit-deps", "base-bump")
 SECTIONS = ("calibration", "dockerfile", "image", "bonus")
 EXPECT = ("lower", "higher", "delta")
@@ -97,11 +113,16 @@ class Experiment:
     def definition_hash(self) -> str:
         """sha256 over experiment.toml, the Dockerfiles and the contexts (sorted paths and bytes)."""
         h = hashlib.sha256()
-        for p in sorted(self.path.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts:
-                h.update(p.relative_to(self.path).as_posix().encode())
-                h.update(b"\0")
-                h.update(p.read_bytes())
+        for p in _walk(self.path):
+            rel = p.relative_to(self.path).as_posix().encode("utf-8", "surrogateescape")
+            mode = p.lstat().st_mode
+            if stat.S_ISLNK(mode):  # a link is hashed as its target text, never read through
+                h.update(rel + b"\0link:" + os.fsencode(p.readlink()))
+            elif stat.S_ISREG(mode):
+                h.update(rel + b"\0")
+                with open(p, "rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(chunk)
         return "sha256:" + h.hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,9 +195,29 @@ class _Ctx:
         return start + 1 if table is not None else None
 
     def fail(self, key: str, message: str, table: str | None = None, index: int = 0) -> SchemaError:
+        key, message = _one_line(key), _one_line(message, 2000)
         line = self.line_of(key.split(".")[-1], table, index)
-        where = f"{self.path}:{line}" if line else str(self.path)
+        where = f"{_one_line(str(self.path))}:{line}" if line else _one_line(str(self.path))
         return SchemaError(f"{where}: key '{key}': {message}")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Control characters escaped and length bounded: an error message stays one readable line."""
+    out = (
+        text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
+    )
+    return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
+def _walk(top: Path) -> list[Path]:
+    """Every entry under `top`, sorted, without following symlinked folders (no loops, no escape)."""
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        base = Path(dirpath)
+        out += [base / n for n in filenames]
+        out += [base / d for d in dirnames if (base / d).is_symlink()]
+    return sorted(out)
 
 
 def _get(
@@ -203,6 +244,8 @@ def _get(
     if not ok:
         names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
         raise ctx.fail(full, f"must be {names}, got {type(val).__name__}", table, index)
+    if isinstance(val, float) and not math.isfinite(val):
+        raise ctx.fail(full, f"must be a finite number, got {val}", table, index)
     return val
 
 
@@ -230,6 +273,34 @@ def _str_list(
     return tuple(out)
 
 
+def _known_metrics() -> tuple[str, ...]:
+    from harness import metrics
+
+    metrics.get("")  # loads the probes, which register their own metrics
+    return tuple(sorted(metrics.METRICS))
+
+
+def _known_probes() -> tuple[str, ...]:
+    from harness.probes import known_probes
+
+    return tuple(known_probes())
+
+
+def _requires(
+    d: dict, ctx: _Ctx, *, table: str | None = None, index: int = 0, qual: str = ""
+) -> tuple[str, ...]:
+    out = _str_list(d, "requires", ctx, table=table, index=index, qual=qual)
+    for need in out:
+        if need not in REQUIREMENTS and not TOOL_RE.match(need):
+            raise ctx.fail(
+                f"{qual}requires",
+                f"unknown requirement {_one_line(repr(need), 80)} (known: {', '.join(REQUIREMENTS)}, tool:NAME)",
+                table,
+                index,
+            )
+    return out
+
+
 def _inside(
     folder: Path,
     rel: str,
@@ -241,14 +312,49 @@ def _inside(
     must_exist: bool,
     kind: str = "file",
 ) -> str:
+    shown = _one_line(repr(rel), 120)
+    if "\0" in rel or len(rel) > 1024:
+        raise ctx.fail(
+            key, f"path {shown} is not a usable path (NUL byte or over 1024 characters)", table, index
+        )
     if Path(rel).is_absolute():
-        raise ctx.fail(key, f"path {rel!r} must be relative to the experiment folder", table, index)
-    target = (folder / rel).resolve()
-    if not target.is_relative_to(folder.resolve()):
-        raise ctx.fail(key, f"path {rel!r} escapes the experiment folder", table, index)
-    if must_exist and not target.exists():
-        raise ctx.fail(key, f"{kind} {rel!r} does not exist", table, index)
+        raise ctx.fail(key, f"path {shown} must be relative to the experiment folder", table, index)
+    try:
+        target = (folder / rel).resolve()
+        escapes = not target.is_relative_to(folder.resolve())
+        exists = target.exists()
+        mode = target.stat().st_mode if exists else 0
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, name too long
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ctx.fail(key, f"path {shown} cannot be resolved ({_one_line(reason)})", table, index) from None
+    if escapes:
+        raise ctx.fail(key, f"path {shown} escapes the experiment folder", table, index)
+    if must_exist and not exists:
+        raise ctx.fail(key, f"{kind} {shown} does not exist", table, index)
+    if exists and kind == "Dockerfile" and not stat.S_ISREG(mode):
+        raise ctx.fail(key, f"Dockerfile {shown} is not a regular file", table, index)
+    if exists and kind == "context directory":
+        if not stat.S_ISDIR(mode):
+            raise ctx.fail(key, f"context {shown} is not a directory", table, index)
+        _context_links(target, folder, key, ctx, table, index)
     return rel
+
+
+def _context_links(context: Path, folder: Path, key: str, ctx: _Ctx, table: str | None, index: int) -> None:
+    """Refuse a symlink in a context that points outside it: nothing may read through it."""
+    for p in _walk(context):
+        if not p.is_symlink():
+            continue
+        try:
+            target = p.resolve()
+            inside = target.is_relative_to(context)
+        except (OSError, RuntimeError, ValueError):
+            inside = False
+        if not inside:
+            rel = _one_line(p.relative_to(folder).as_posix(), 120)
+            raise ctx.fail(
+                key, f"symlink {rel} in the context points outside it; copy the file in", table, index
+            )
 
 
 _TOP_KEYS = {
@@ -311,15 +417,22 @@ def load_experiment(path: Path) -> Experiment:
     toml_path = folder / "experiment.toml"
     if not toml_path.is_file():
         raise UsageError(f"{toml_path}: no experiment.toml in {folder}")
-    text = toml_path.read_text(encoding="utf-8", errors="replace")
+    from harness.results import read_bounded
+
+    text = read_bounded(toml_path, limit=MAX_TOML_BYTES).decode("utf-8", errors="replace")
     ctx = _Ctx(toml_path, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         where = f"{toml_path}:{m.group(1)}" if m else str(toml_path)
-        raise SchemaError(f"{where}: key '(syntax)': invalid TOML: {exc}") from None
-    return _validate(data, folder, ctx)
+        raise SchemaError(f"{where}: key '(syntax)': invalid TOML: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise SchemaError(f"{toml_path}: key '(syntax)': nested too deep to be an experiment") from None
+    try:
+        return _validate(data, folder, ctx)
+    except RecursionError:
+        raise SchemaError(f"{toml_path}: key '(syntax)': nested too deep to be an experiment") from None
 
 
 def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
@@ -358,7 +471,7 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
     for i, rv in enumerate(raw_variants):
         variants.append(_variant(rv, i, folder, ctx, default_scen))
     names = [v.name for v in variants]
-    dup = {n for n in names if names.count(n) > 1}
+    dup = {n for n, k in Counter(names).items() if k > 1}
     if dup:
         raise ctx.fail("variants.name", f"duplicate variant name {sorted(dup)[0]!r}", "variants")
     for scen_needs, key in (("edit-source", "source"), ("edit-deps", "deps")):
@@ -402,9 +515,9 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
         default=_get(data, "default", bool, ctx, default=False),
         trials=trials,
         compressed=_get(data, "compressed", bool, ctx, default=True),
-        probes=_str_list(data, "probes", ctx),
-        metrics=_str_list(data, "metrics", ctx),
-        requires=_str_list(data, "requires", ctx),
+        probes=_str_list(data, "probes", ctx, allowed=_known_probes()),
+        metrics=_str_list(data, "metrics", ctx, allowed=_known_metrics()),
+        requires=_requires(data, ctx),
         edits=edits,
         variants=tuple(variants),
         claims=claims,
@@ -444,7 +557,7 @@ def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, 
             rv, "scenarios", ctx, allowed=SCENARIOS, default=default_scen, table=t, index=i, qual=q
         )
         or default_scen,
-        requires=_str_list(rv, "requires", ctx, table=t, index=i, qual=q),
+        requires=_requires(rv, ctx, table=t, index=i, qual=q),
         run=_get(rv, "run", dict, ctx, default={}, table=t, index=i, qual=q),
         description=_get(rv, "description", str, ctx, default="", table=t, index=i, qual=q),
         smoke=_smoke(rv, ctx, t, i, q),
@@ -482,6 +595,17 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str], table: str = "claims"
     if unknown:
         raise ctx.fail(f"{q}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_CLAIM_KEYS))})", t, i)
     metric = _get(rc, "metric", str, ctx, required=True, table=t, index=i, qual=q)
+    known = _known_metrics()
+    if metric not in known:
+        raise ctx.fail(
+            f"{q}metric", f"unknown metric {_one_line(repr(metric), 80)} (known: {', '.join(known)})", t, i
+        )
+    for k in ("tolerance", "tolerance_rel"):
+        tol = rc.get(k)
+        if isinstance(tol, int | float) and not isinstance(tol, bool) and tol < 0:
+            raise ctx.fail(f"{q}{k}", f"must be >= 0, got {tol}", t, i)
+    if "op" in rc and isinstance(rc.get("value"), int | float) and rc["value"] < 0:
+        raise ctx.fail(f"{q}value", f"must be >= 0 (metrics are never negative), got {rc['value']}", t, i)
     scenario = _get(rc, "scenario", str, ctx, default="cold", table=t, index=i, qual=q)
     if scenario not in SCENARIOS:
         raise ctx.fail(
@@ -544,16 +668,44 @@ def _source(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
 # --------------------------------------------------------------------------- discovery
 
 
-def discover(root: Path | None = None) -> list[Experiment]:
-    """Every experiment under `root` (default: the repository's experiments/), sorted with calibration first."""
+def discover(root: Path | None = None, *, on_error=None) -> list[Experiment]:
+    """Every experiment under `root` (default: the repository's experiments/), sorted with calibration first.
+
+    With `on_error`, a broken experiment is passed to it (its SchemaError/UsageError) and skipped, so
+    one bad experiment.toml does not make the others unusable; without it the first error is raised.
+    """
     root = Path(root) if root else experiments_dir()
-    out = [load_experiment(p.parent) for p in sorted(root.glob("*/experiment.toml"))]
+    if not root.is_dir():
+        raise UsageError(f"experiments directory {_one_line(str(root))} does not exist")
+    out = []
+    for p in sorted(root.glob("*/experiment.toml")):
+        try:
+            out.append(load_experiment(p.parent))
+        except (SchemaError, UsageError) as exc:
+            if on_error is None:
+                raise
+            on_error(p.parent.name, exc)
     return sorted(out, key=lambda e: (e.section != "calibration", e.name))
 
 
-def select(names: list[str], *, all_: bool = False, root: Path | None = None) -> list[Experiment]:
-    """The experiments a command named (or the default set / all), failing on unknown names."""
-    catalog = discover(root)
+def select(
+    names: list[str], *, all_: bool = False, root: Path | None = None, on_error=None
+) -> list[Experiment]:
+    """The experiments a command named (or the default set / all), failing on unknown names.
+
+    With `on_error`, broken experiments are reported through it and left out; naming a broken one
+    still fails with its own error."""
+    broken: dict[str, Exception] = {}
+
+    def note(name: str, exc: Exception) -> None:
+        broken[name] = exc
+
+    catalog = discover(root, on_error=note if on_error is not None else None)
+    for n in names:
+        if n in broken:
+            raise broken[n]
+    for name, exc in broken.items():
+        on_error(name, exc)
     by_name = {e.name: e for e in catalog}
     if all_:
         return catalog

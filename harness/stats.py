@@ -11,9 +11,18 @@ Methods, and why:
   standard deviation over the mean, the figure pyperf warns on.
 * The effect between two variants is the ratio of medians, candidate / baseline, with a
   percentile bootstrap interval that resamples each group independently. The rank
-  test (Mann-Whitney U, two-sided) gives a p-value next to it.
+  test (Mann-Whitney U, two-sided) gives a p-value next to it: exact for untied data
+  (scipy's ``method="exact"``), an exact permutation test over the mid-ranks when values
+  tie (complete enumeration up to 100 000 splits, else 20 000 seeded random permutations),
+  and none at all when neither group varies (a size that is the same in every trial carries
+  no sampling question).
 * The verdict comes from the interval alone: an interval that contains 1 is
   inconclusive, whatever the point estimate says.
+* Absolute checks: an exact metric (flag, size, count) holds only when every trial holds
+  (k = n); a time is judged on the 95 % interval of its median (order statistics from n = 6,
+  the range of the trials below that) and needs n >= 2.
+* ``min_detectable`` is the smallest shift of the median a comparison could have detected
+  (two-sided 5 %, power 80 %) at its n and robust spread: what "no difference" can mean.
 * Outliers use hyperfine's modified z-score, ``|x - median| / MAD > 14.826``
   (``sharkdp/hyperfine`` ``src/outlier_detection.rs``). They are flagged, never dropped.
 """
@@ -30,9 +39,12 @@ import numpy as np
 __all__ = [
     "OUTLIER_THRESHOLD",
     "check",
+    "check_detail",
     "median_ci",
+    "min_detectable",
     "outliers",
     "precise_enough",
+    "rank_p_value",
     "ratio_ci",
     "summarize",
     "verdict",
@@ -88,15 +100,91 @@ def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
     }
 
 
-def _mannwhitney_p(b: np.ndarray, c: np.ndarray) -> float | None:
+EXACT_SPLITS = 100_000  # complete enumeration of the permutation distribution up to this many splits
+N_PERM = 20_000
+
+
+def rank_p_value(
+    baseline: Iterable[float], candidate: Iterable[float], *, n_perm: int = N_PERM, seed: int = 0
+) -> float | None:
+    """Two-sided Mann-Whitney p-value that is right for small samples and ties.
+
+    None when a group has fewer than 2 values or when neither group varies (a p-value on values
+    that are identical in every trial answers no question). Without ties: scipy's exact
+    distribution (``mannwhitneyu(method="exact")``). With ties: a permutation test of the
+    candidate's mid-rank sum R, two-sided as scipy does it (2 x the smaller tail, at most 1), over
+    every split of the pooled values when there are at most ``EXACT_SPLITS`` of them, else over
+    ``n_perm`` seeded random permutations (each tail (1 + hits) / (1 + n_perm)).
+    """
+    b, c = _clean(baseline), _clean(candidate)
     if b.size < 2 or c.size < 2:
         return None
-    both = np.concatenate([b, c])
-    if np.all(both == both[0]):
-        return 1.0  # every value identical: no evidence of any difference
-    from scipy import stats as sps  # imported here: scipy.stats costs ~1.5 s to import
+    if np.all(b == b[0]) and np.all(c == c[0]):
+        return None
+    both = np.concatenate([c, b])
+    if np.unique(both).size == both.size:
+        from scipy import stats as sps  # imported here: scipy.stats costs ~1.5 s to import
 
-    return float(sps.mannwhitneyu(c, b, alternative="two-sided").pvalue)
+        return float(sps.mannwhitneyu(c, b, alternative="two-sided", method="exact").pvalue)
+    return _permutation_p(both, c.size, n_perm, seed)
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(x.size, dtype=float)
+    ranks[order] = np.arange(1, x.size + 1, dtype=float)
+    for v in np.unique(x):  # ties share the mean of their ranks
+        sel = x == v
+        if sel.sum() > 1:
+            ranks[sel] = ranks[sel].mean()
+    return ranks
+
+
+def _permutation_p(both: np.ndarray, n_c: int, n_perm: int, seed: int) -> float:
+    from itertools import combinations
+    from math import comb
+
+    ranks = _midranks(both)
+    n = both.size
+    observed = ranks[:n_c].sum()
+    tol = 1e-9 * max(1.0, observed)
+    if comb(n, n_c) <= EXACT_SPLITS:
+        idx = np.fromiter((i for split in combinations(range(n), n_c) for i in split), dtype=np.int64)
+        sums = ranks[idx.reshape(-1, n_c)].sum(axis=1)
+        upper, lower = np.mean(sums >= observed - tol), np.mean(sums <= observed + tol)
+    else:
+        rng = np.random.default_rng(seed)
+        sums = rng.permuted(np.tile(ranks, (n_perm, 1)), axis=1)[:, :n_c].sum(axis=1)
+        upper = (1 + np.sum(sums >= observed - tol)) / (1 + n_perm)
+        lower = (1 + np.sum(sums <= observed + tol)) / (1 + n_perm)
+    return float(min(1.0, 2 * min(upper, lower)))
+
+
+def _mannwhitney_p(b: np.ndarray, c: np.ndarray) -> float | None:
+    return rank_p_value(b, c)
+
+
+def min_detectable(
+    baseline: Iterable[float], candidate: Iterable[float], *, alpha: float = 0.05, power: float = 0.8
+) -> float | None:
+    """Smallest shift of the median (in the metric's unit) the comparison could detect.
+
+    ``(z_(1-alpha/2) + z_power) * sqrt(pi/2) * sqrt(s_b^2 / n_b + s_c^2 / n_c)``, with s the
+    normal-consistent MAD of each group (its sample sd when the MAD is 0; pi/2 is the median's
+    variance factor). None when a group has fewer than 2 values.
+    """
+    from statistics import NormalDist
+
+    b, c = _clean(baseline), _clean(candidate)
+    if b.size < 2 or c.size < 2:
+        return None
+
+    def s(x: np.ndarray) -> float:
+        mad = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+        return mad if mad > 0 else float(x.std(ddof=1))
+
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    return z * math.sqrt(math.pi / 2) * math.sqrt(s(b) ** 2 / b.size + s(c) ** 2 / c.size)
 
 
 def ratio_ci(
@@ -121,8 +209,8 @@ def ratio_ci(
         (with ``reason``) when a group is empty or the baseline median is 0; ``low``
         and ``high`` are None (with ``reason``) when a group has fewer than 2 values,
         because one value says nothing about spread. ``p_value`` is the two-sided
-        Mann-Whitney U p-value, None when a group has fewer than 2 values and 1.0 when
-        all values are identical.
+        Mann-Whitney U p-value (`rank_p_value`), None when a group has fewer than 2 values or
+        neither group varies.
     """
     if not 0 < conf < 1:
         raise ValueError(f"conf must be between 0 and 1, got {conf}")
@@ -191,26 +279,48 @@ def verdict(ratio_low: float | None, ratio_high: float | None, expect: str) -> V
 
 
 def check(values: Iterable[float], op: str, value: float, *, use_ci: bool = False) -> Verdict:
-    """Judge an absolute claim such as "median stop time < 1 s" or "uid != 0".
+    """Judge an absolute claim such as "stop time < 1 s" or "uid != 0" (see `check_detail`).
 
-    By default the sample median is compared with ``value``. With ``use_ci`` the
-    median's 95 % interval must satisfy the comparison at both ends to be supported
-    and fail it at both ends to be not supported; anything else is inconclusive.
-    An empty sample is inconclusive.
+    ``use_ci=False`` (exact metrics: flags, sizes, counts): supported only when every trial
+    meets the comparison (k = n), not supported otherwise. ``use_ci=True`` (times): the
+    median's 95 % interval must meet it at both ends to be supported and fail it at both ends
+    to be not supported; anything else, and n < 2, is inconclusive. Empty: inconclusive.
     """
+    return check_detail(values, op, value, use_ci=use_ci)["verdict"]
+
+
+def check_detail(values: Iterable[float], op: str, value: float, *, use_ci: bool = False) -> dict:
+    """`check` with its evidence: ``verdict, k`` (trials meeting the comparison), ``n``,
+    ``low, high`` (the interval judged, times only), ``reason``."""
     try:
         cmp = _OPS[op]
     except KeyError:
         raise ValueError(f"op must be one of {', '.join(_OPS)}; got {op!r}")
     x = _clean(values)
+    k = int(sum(bool(cmp(float(v), value)) for v in x))
+    out: dict = {"verdict": "inconclusive", "k": k, "n": int(x.size), "low": None, "high": None}
+    out["reason"] = None
     if x.size == 0:
-        return "inconclusive"
+        out["reason"] = "no values"
+        return out
     if not use_ci:
-        return "supported" if cmp(float(np.median(x)), value) else "not supported"
+        out["verdict"] = "supported" if k == x.size else "not supported"
+        return out
+    if x.size < 2:
+        out["reason"] = "a time needs two or more trials"
+        return out
     ci = median_ci(x)
-    if ci is None:
-        return "inconclusive"
-    low, high = ci
+    if ci is None:  # n < 6: the range of the trials (coverage 1 - 2^(1-n) for the median)
+        ci = (float(x.min()), float(x.max()))
+        out["reason"] = f"interval = range of the {x.size} trials"
+    out["low"], out["high"] = ci
+    out["verdict"] = _interval_check(cmp, op, ci[0], ci[1], value)
+    return out
+
+
+def _interval_check(
+    cmp: Callable[[float, float], bool], op: str, low: float, high: float, value: float
+) -> Verdict:
     if op in ("==", "!=") and low != high:
         # an interval decides equality only when it excludes the value
         if low <= value <= high:

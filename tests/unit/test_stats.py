@@ -48,17 +48,17 @@ def test_summarize_empty_and_nan():
 
 
 def test_identical_samples_give_an_exact_ratio_and_a_degenerate_interval():
-    """Byte-identical sizes: ratio 1 exactly, interval [1, 1], p = 1."""
+    """Byte-identical sizes: ratio 1 exactly, interval [1, 1], and no p-value (nothing varies)."""
     r = stats.ratio_ci([1000] * 5, [1000] * 5)
-    assert (r["ratio"], r["low"], r["high"], r["p_value"]) == (1.0, 1.0, 1.0, 1.0)
+    assert (r["ratio"], r["low"], r["high"], r["p_value"]) == (1.0, 1.0, 1.0, None)
     assert stats.verdict(r["low"], r["high"], "lower") == "not supported"
 
 
 def test_constant_but_different_groups():
-    """Deterministic sizes 100 vs 60: ratio 0.6 exactly, interval [0.6, 0.6], supported."""
+    """Deterministic sizes 100 vs 60: ratio 0.6 exactly, interval [0.6, 0.6], supported, no p-value."""
     r = stats.ratio_ci([100] * 5, [60] * 5)
     assert (r["ratio"], r["low"], r["high"]) == (0.6, 0.6, 0.6)
-    assert r["p_value"] < 0.05
+    assert r["p_value"] is None
     assert stats.verdict(r["low"], r["high"], "lower") == "supported"
     assert stats.verdict(r["low"], r["high"], "higher") == "not supported"
 
@@ -70,7 +70,8 @@ def test_clearly_separated_samples_are_supported():
     r = stats.ratio_ci(base, cand)
     assert r["ratio"] == pytest.approx(np.median(cand) / np.median(base))
     assert r["low"] < 0.5 < r["high"] < 0.6
-    assert r["p_value"] == pytest.approx(sps.mannwhitneyu(cand, base, alternative="two-sided").pvalue)
+    exact = sps.mannwhitneyu(cand, base, alternative="two-sided", method="exact").pvalue
+    assert r["p_value"] == pytest.approx(exact)
     assert r["p_value"] < 0.001
     assert stats.verdict(r["low"], r["high"], "lower") == "supported"
     assert stats.verdict(r["low"], r["high"], "higher") == "not supported"
@@ -184,13 +185,14 @@ def test_verdict_rejects_unknown_direction_and_reversed_interval():
         ([0, 0, 0], "==", 0, "supported"),
         ([1000, 1000], "!=", 0, "supported"),
         ([1000, 1000], "==", 0, "not supported"),
-        ([2, 3, 4], ">", 2.5, "supported"),
+        ([2, 3, 4], ">", 2.5, "not supported"),  # one trial of three misses
+        ([3, 3, 4], ">", 2.5, "supported"),
         ([2, 3, 4], ">=", 3.5, "not supported"),
         ([], "<", 1.0, "inconclusive"),
     ],
 )
 def test_check_compares_the_median(values, op, value, expected):
-    """Absolute claims compare the sample median with the value."""
+    """Exact absolute claims hold only when every trial meets the comparison (k = n)."""
     assert stats.check(values, op, value) == expected
 
 
@@ -203,7 +205,9 @@ def test_check_with_interval():
     assert stats.check(straddle, ">", 2.0, use_ci=True) == "not supported"
     assert stats.check([0] * 6, "==", 0, use_ci=True) == "supported"
     assert stats.check(straddle, "!=", 5, use_ci=True) == "supported"
-    assert stats.check([1, 2], "<", 5, use_ci=True) == "inconclusive"  # too few for an interval
+    assert stats.check([1, 2], "<", 5, use_ci=True) == "supported"  # n < 6: the range of the trials
+    assert stats.check([1, 6], "<", 5, use_ci=True) == "inconclusive"
+    assert stats.check([1], "<", 5, use_ci=True) == "inconclusive"  # a time needs n >= 2
 
 
 def test_check_rejects_unknown_operator():
@@ -265,3 +269,91 @@ def test_outliers_with_zero_mad_and_nan():
     """MAD 0: anything off the median is an outlier; NaN never is."""
     assert stats.outliers([3.0, 3.0, 3.0, 4.0, float("nan")]) == [False, False, False, True, False]
     assert stats.outliers([]) == []
+
+
+# ---- issue 11: all-trial checks, exact p-values, detectable effects --------------
+
+
+def test_flag_true_in_four_of_five_trials_fails_an_equals_yes_check():
+    """A flag that holds in 4 of 5 trials does not support `== yes` (every trial must hold)."""
+    d = stats.check_detail([1, 1, 0, 1, 1], "==", 1)
+    assert d["verdict"] == "not supported" and (d["k"], d["n"]) == (4, 5)
+    assert stats.check([1] * 5, "==", 1) == "supported"
+    assert stats.check([0, 0, 1, 0, 0], "==", 0) == "not supported"  # one leaking trial is a leak
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_p_value_matches_scipy_exact_on_untied_samples(seed):
+    """Untied samples of 3-12 values: the p-value is scipy's exact Mann-Whitney p-value."""
+    rng = np.random.default_rng(seed)
+    b = rng.normal(0, 1, 3 + seed)
+    c = rng.normal(0.8, 1, 12 - seed)
+    want = sps.mannwhitneyu(c, b, alternative="two-sided", method="exact").pvalue
+    assert stats.rank_p_value(b, c) == pytest.approx(want, rel=1e-12)
+
+
+def _brute_force_p(b, c) -> float:
+    """Two-sided (2 x smaller tail) permutation p-value of the mid-rank sum over every split (reference)."""
+    from itertools import combinations
+
+    both = np.concatenate([c, b])
+    ranks = sps.rankdata(both)  # mid-ranks for ties
+    n, k = len(both), len(c)
+    observed = ranks[:k].sum()
+    sums = np.array([ranks[list(s)].sum() for s in combinations(range(n), k)])
+    return float(min(1.0, 2 * min(np.mean(sums >= observed - 1e-9), np.mean(sums <= observed + 1e-9))))
+
+
+@pytest.mark.parametrize(
+    ("b", "c"),
+    [
+        ([10, 10, 10, 11, 11], [12, 12, 13, 13, 13]),  # 5 vs 5, heavy ties: the floor is 2/252
+        ([1, 2, 2, 3], [2, 3, 3, 4, 4, 5]),
+        ([5, 5, 6], [5, 6, 6, 7]),
+    ],
+)
+def test_p_value_on_tied_samples_is_an_exact_permutation_test(b, c):
+    """Tied samples: the p-value is the exact permutation p-value, never below the exact floor."""
+    p = stats.rank_p_value(b, c)
+    assert p == pytest.approx(_brute_force_p(np.array(b, float), np.array(c, float)))
+    assert p >= 2 / math.comb(len(b) + len(c), len(b)) - 1e-12
+    want = sps.permutation_test(
+        (np.array(c, float), np.array(b, float)),
+        lambda x, y: sps.mannwhitneyu(x, y).statistic - len(x) * len(y) / 2,
+        permutation_type="independent",
+        alternative="two-sided",
+        n_resamples=np.inf,
+    ).pvalue
+    assert p == pytest.approx(want)
+
+
+def test_five_vs_five_fully_separated_with_ties_is_not_below_the_exact_floor():
+    """The issue's case: 5 vs 5 separated sizes with ties gave p = 0.004; the exact floor is 0.0079."""
+    p = stats.rank_p_value([100, 100, 101, 100, 101], [50, 51, 50, 50, 51])
+    assert p == pytest.approx(2 / 252)
+
+
+def test_no_p_value_when_values_do_not_vary():
+    """Sizes identical in every trial (within each group) get no p-value at all."""
+    assert stats.rank_p_value([7] * 5, [7] * 5) is None
+    assert stats.rank_p_value([7] * 5, [9] * 5) is None
+    assert stats.rank_p_value([7], [9, 10]) is None
+
+
+def test_large_tied_samples_use_seeded_permutations():
+    """Beyond 100 000 splits the p-value is a seeded Monte-Carlo permutation p-value near scipy's asymptotic one."""
+    rng = np.random.default_rng(3)
+    b = np.round(rng.normal(0, 1, 20), 1)
+    c = np.round(rng.normal(0.5, 1, 20), 1)
+    p = stats.rank_p_value(b, c)
+    assert p == stats.rank_p_value(b, c)  # seeded: reproducible
+    assert p == pytest.approx(sps.mannwhitneyu(c, b, method="asymptotic").pvalue, abs=0.02)
+
+
+def test_min_detectable_shrinks_with_n():
+    """The detectable shift follows the spread and falls as 1/sqrt(n)."""
+    rng = np.random.default_rng(0)
+    small = stats.min_detectable(rng.normal(1, 0.03, 5), rng.normal(1, 0.03, 5))
+    large = stats.min_detectable(rng.normal(1, 0.03, 80), rng.normal(1, 0.03, 80))
+    assert 0.03 < small < 0.12 and large < small / 2
+    assert stats.min_detectable([1.0], [1.0, 2.0]) is None

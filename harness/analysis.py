@@ -203,13 +203,21 @@ def evaluate_claims(
     for machine in sorted(defs_by_machine):
         for name in sorted(defs_by_machine[machine]):
             definition = defs_by_machine[machine][name]
-            for index, claim in enumerate(definition.get("claims", [])):
+            for index, claim in claims_of(definition):
                 out.append(
                     evaluate_claim(
                         df, machine, definition, index, claim, n_boot=n_boot, seed=seed, with_p=with_p
                     )
                 )
     return out
+
+
+def claims_of(definition: dict) -> list[tuple[int, dict]]:
+    """(index, claim) for every claim of a definition, then its preconditions (role "precondition",
+    indices after the claims)."""
+    claims = list(definition.get("claims") or [])
+    pre = [{**c, "role": "precondition"} for c in definition.get("preconditions") or []]
+    return list(enumerate(claims + pre))
 
 
 def _inputs(runs_or_df, experiments, latest=False):
@@ -256,6 +264,8 @@ def evaluate_claim(
         "scenario": scenario,
         "label": claim.get("label", ""),
         "primary": bool(claim.get("primary", False)),
+        "source": claim.get("source") or "article",
+        "role": claim.get("role") or "claim",  # claim | precondition
         "baseline": claim.get("baseline"),
         "candidate": claim.get("candidate"),
         "variant": claim.get("variant"),
@@ -275,6 +285,9 @@ def evaluate_claim(
         "high": None,
         "p": None,
         "yes": None,
+        "k": None,
+        "mde": None,
+        "paired": False,
         "verdict": NOT_MEASURED,
         "reason": None,
         "figure": "–",
@@ -293,14 +306,45 @@ def evaluate_claim(
         return res
     res["baseline_median"] = stats.summarize(b)["median"]
     res["candidate_median"] = stats.summarize(c)["median"]
+    timed = kind_of(metric) in TIMED_KINDS
+    if timed:
+        res["mde"] = stats.min_detectable(b, c)
     if kind == "delta":
-        return _evaluate_delta(res, b, c, n_boot, seed, with_p)  # uses res["paired"]
+        res = _evaluate_delta(res, b, c, n_boot, seed, with_p)  # uses res["paired"]
+        return _smoke_rule(res, df, machine, definition)
     r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
     if r["ratio"] is not None and r["low"] is None and _exact_single(metric, b, c):
         r.update(low=r["ratio"], high=r["ratio"], reason=EXACT_REASON)
     res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
     res["verdict"] = stats.verdict(r["low"], r["high"], expect) if r["ratio"] is not None else "inconclusive"
+    if timed and min(len(b), len(c)) < MIN_TIME_RATIO_N:
+        res["verdict"] = "inconclusive"
+        res["reason"] = f"a time ratio needs n >= {MIN_TIME_RATIO_N} per variant (n = {len(b)} and {len(c)})"
     res["figure"] = ratio_figure(res)
+    return _smoke_rule(res, df, machine, definition)
+
+
+TIMED_KINDS = ("time", "rate")  # vary between trials: judged on intervals, never on one trial
+MIN_TIME_RATIO_N = 5
+
+
+def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
+    """A candidate whose smoke check failed in any trial cannot win a size or time claim: "smaller
+    but broken" (with the failing output's last line), whatever its numbers say."""
+    if res["kind"] not in ("ratio", "delta") or res["verdict"] != "supported":
+        return res
+    if kind_of(res["metric"]) not in ("time", "rate", "exact") or df.empty:
+        return res
+    smoke = _values(df, machine, definition["name"], res["candidate"], res["scenario"], "smoke_ok")
+    if len(smoke) == 0 or (smoke == 1).all():
+        return res
+    last = (definition.get("smoke_failures") or {}).get(res["candidate"]) or "output kept in the trial record"
+    res["verdict"] = "not supported"
+    res["reason"] = (
+        f"smaller but broken: {res['candidate']} failed its smoke check in "
+        f"{int((smoke != 1).sum())} of {len(smoke)} trials ({last})"
+    )
+    res["figure"] += f"; smaller but broken ({last})"
     return res
 
 
@@ -316,16 +360,21 @@ def _exact_single(metric: str, b, c) -> bool:
 
 
 def _evaluate_check(res: dict, v, definition: dict) -> dict:
+    """Exact metrics (flags, sizes, counts) hold only when every trial holds (k = n); times and rates
+    are judged on the interval of their median and need n >= 2 (`stats.check_detail`)."""
     res["n_candidate"] = len(v)
     if len(v) == 0:
         res["reason"] = _missing_reason(definition, [res["variant"]])
         return res
     res["median"] = res["candidate_median"] = stats.summarize(v)["median"]
     res["yes"] = int((v == 1).sum())
-    ci = stats.median_ci(v)
-    if ci is not None:
-        res["low"], res["high"] = ci
-    res["verdict"] = stats.check(v, res["op"], float(res["value"]))
+    timed = kind_of(res["metric"]) in TIMED_KINDS
+    d = stats.check_detail(v, res["op"], float(res["value"]), use_ci=timed)
+    res.update(verdict=d["verdict"], k=d["k"], low=d["low"], high=d["high"])
+    if timed and d["reason"]:
+        res["reason"] = d["reason"]
+    distinct = sorted({float(x) for x in v})
+    res["values"] = distinct if len(distinct) == 1 else [distinct[0], distinct[-1]]
     res["figure"] = check_figure(res)
     return res
 
@@ -407,11 +456,22 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
 
 
 def delta_figure(res: dict) -> str:
-    """`+1.02 s (95 % CI +0.98 s – +1.07 s; expected +1.00 s ± 50.0 ms)`."""
+    """`+1.0021 s (95 % CI +0.9712 s – +1.0330 s; expected +1.0000 s ± 0.0500 s)`: a time is printed
+    at the tolerance's precision (two digits finer than the tolerance), so a bound missed by a
+    fraction of a millisecond shows as missed."""
     m = res["metric"]
 
-    exact = not (res.get("tolerance_abs") or 0.0)
-    show = fmt.exact_value if exact else fmt.human_value  # an exact claim shows every digit
+    tol_abs = res.get("tolerance_abs") or 0.0
+    exact = not tol_abs
+    if exact:
+        show = fmt.exact_value  # an exact claim shows every digit
+    elif unit_of(m) == "s":
+        decimals = max(0, 2 - math.floor(math.log10(tol_abs)))
+
+        def show(_m: str, x: float) -> str:
+            return f"{x:.{decimals}f} s"
+    else:
+        show = fmt.human_value
 
     def signed(x: float) -> str:
         return ("+" if x >= 0 else "−") + show(m, abs(x))
@@ -423,35 +483,67 @@ def delta_figure(res: dict) -> str:
         parts.append("the same in every trial")
     tol = res.get("tolerance_abs") or 0.0
     parts.append(
-        f"expected {signed(float(res['value'] or 0.0))}"
-        + (f" ± {fmt.human_value(m, tol)}" if tol else " exactly")
+        f"expected {signed(float(res['value'] or 0.0))}" + (f" ± {show(m, tol)}" if tol else " exactly")
     )
+    if res.get("paired") and res.get("low") != res.get("high"):
+        parts.append("rounds paired")
+    if res.get("mde") is not None:
+        parts.append(f"detectable shift ≥ {show(m, res['mde'])}")
     head = signed(res["delta"]) if res.get("delta") is not None else "–"
-    return f"{head} ({'; '.join(parts)})"
+    who = f"{res['candidate']} − {res['baseline']}, {m}"
+    return f"{who}: {head} ({'; '.join(parts)})"
 
 
 def ratio_figure(res: dict) -> str:
-    """`410 MB → 55 MB (×0.134, 95 % CI ×0.133–×0.135)`."""
+    """`image_bytes: single 410 MB → multi 55 MB (×0.134, 95 % CI ×0.133–×0.135, n = 5 and 5); expected lower`."""
     m = res["metric"]
-    text = f"{fmt.human_value(m, res['baseline_median'])} → {fmt.human_value(m, res['candidate_median'])}"
-    if res.get("ratio") is None:
-        return text
-    text += f" ({fmt.human_ratio(res['ratio'])}"
-    if res.get("low") is not None and res.get("high") is not None:
-        text += f", 95 % CI {fmt.human_ratio(res['low'])}–{fmt.human_ratio(res['high'])}"
-    return text + ")"
+    text = (
+        f"{m}: {res['baseline']} {fmt.human_value(m, res['baseline_median'])} → "
+        f"{res['candidate']} {fmt.human_value(m, res['candidate_median'])}"
+    )
+    if res.get("ratio") is not None:
+        text += f" ({fmt.human_ratio(res['ratio'])}"
+        if res.get("low") is not None and res.get("high") is not None:
+            text += f", 95 % CI {fmt.human_ratio(res['low'])}–{fmt.human_ratio(res['high'])}"
+        text += f", n = {res['n_baseline']} and {res['n_candidate']})"
+    text += f"; expected {res['expect']}"
+    if res.get("mde") is not None and res.get("baseline_median"):
+        text += f"; detectable change ≥ {fmt.human_percent(res['mde'] / abs(res['baseline_median']))}"
+    return text
+
+
+def _expected(res: dict) -> str:
+    m, op, value = res["metric"], res["op"], res["value"]
+    if kind_of(m) == "flag" and op in ("==", "!=") and value in (0, 1):
+        said = "yes" if value == 1 else "no"
+        return said if op == "==" else f"not {said}"
+    return f"{op} {fmt.human_value(m, value)}"
 
 
 def check_figure(res: dict) -> str:
-    """`median 181 ms, n=5 (claim: < 1.00 s)`; for flags `0 of 5 trials yes (claim: == no)`."""
-    m = res["metric"]
-    claim = f"(claim: {res['op']} {fmt.human_value(m, res['value'])})"
+    """Written from the data: `client_admitted = no in 5 of 5 trials; expected no` (flags),
+    `uid = 0 in 5 of 5 trials; expected != 0` (exact), `stop_seconds: median 181 ms (95 % CI ...),
+    n = 5; expected < 1.00 s` (times)."""
+    m, n = res["metric"], res["n_candidate"]
+    where = f"{res['variant']}: " if res.get("variant") else ""
+    expected = f"expected {_expected(res)}"
     if kind_of(m) == "flag":
-        return f"{res.get('yes', 0)} of {res['n_candidate']} trials yes {claim}"
-    text = f"median {fmt.human_value(m, res['median'])}"
-    if res.get("low") is not None and res.get("high") is not None and res["low"] != res["high"]:
-        text += f", 95 % CI {fmt.human_interval(m, res['low'], res['high'])}"
-    return f"{text}, n={res['n_candidate']} {claim}"
+        yes = int(res.get("yes") or 0)
+        parts = [f"yes in {yes}", f"no in {n - yes}"] if 0 < yes < n else [f"{'yes' if yes else 'no'} in {n}"]
+        return f"{where}{m} = " + " and ".join(f"{p} of {n} trials" for p in parts) + f"; {expected}"
+    if kind_of(m) in TIMED_KINDS:
+        text = f"{where}{m}: median {fmt.human_value(m, res['median'])}"
+        if res.get("low") is not None and res.get("high") is not None:
+            what = "95 % CI" if not (res.get("reason") or "").startswith("interval = range") else "range"
+            text += f" ({what} {fmt.human_interval(m, res['low'], res['high'])})"
+        return f"{text}, n = {n}; {expected}"
+    values = res.get("values") or []
+    if len(values) == 1:
+        return f"{where}{m} = {fmt.human_value(m, values[0])} in {n} of {n} trials; {expected}"
+    return (
+        f"{where}{m} meets it in {res.get('k', 0)} of {n} trials "
+        f"(values {fmt.human_value(m, min(values))} – {fmt.human_value(m, max(values))}); {expected}"
+    )
 
 
 def experiment_verdicts(
@@ -489,7 +581,11 @@ def experiment_verdicts(
         for name in _catalog_order(defs[machine]):
             d = defs[machine][name]
             key = (machine, name)
-            mine = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
+            everything = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
+            mine = [c for c in everything if c.get("role", "claim") == "claim"]
+            pre = [c for c in everything if c.get("role") == "precondition"]
+            article = [c for c in mine if c.get("source", "article") == "article"]
+            extension = [c for c in mine if c.get("source") == "extension"]
             errors = sorted(set(failed.get(key, [])))
             row = {
                 "machine": machine,
@@ -501,7 +597,11 @@ def experiment_verdicts(
                 "ok_trials": ok.get(key, 0),
                 "failed_trials": len(failed.get(key, [])),
                 "claims": mine,
+                "preconditions": pre,
+                "extension_claims": extension,
                 "primary": next((c for c in mine if c["primary"]), mine[0] if mine else None),
+                "deciding": None,
+                "also_found": [],
                 "reason": None,
             }
             if row["ok_trials"] == 0:
@@ -511,11 +611,42 @@ def experiment_verdicts(
                 )
                 row["reason"] = "; ".join(sorted(notes) + errors) or "no trials recorded"
             else:
-                row["verdict"] = combine([c["verdict"] for c in mine])
+                decide(row, article or mine, pre)
                 if errors:
-                    row["reason"] = f"{row['failed_trials']} failed trial(s): " + "; ".join(errors)
+                    failed_note = f"{row['failed_trials']} failed trial(s): " + "; ".join(errors)
+                    row["reason"] = f"{row['reason']}; {failed_note}" if row["reason"] else failed_note
+            row["also_found"] = [also_found(c) for c in extension if c["verdict"] != NOT_MEASURED]
             out.append(row)
     return out
+
+
+def decide(row: dict, claims: list[dict], preconditions: list[dict]) -> None:
+    """Set row verdict, deciding claim and reason from the article's claims (extensions never decide).
+
+    A precondition that does not hold makes the verdict "inconclusive" with "precondition not met
+    (what was measured)": the test could not mean anything, so it neither supports nor refutes. Else
+    the verdict is `combine` of the claims and the deciding claim is the first that failed (not
+    supported), else the first inconclusive one, else the primary (or first) claim."""
+    unmet = [c for c in preconditions if c["verdict"] != "supported"]
+    if unmet:
+        c = unmet[0]
+        row["verdict"] = "inconclusive"
+        row["deciding"] = c
+        what = c["figure"] if c["verdict"] != NOT_MEASURED else f"not measured: {c['reason']}"
+        row["reason"] = f"precondition not met ({c['label'] or c['metric']}: {what})"
+        return
+    row["verdict"] = combine([c["verdict"] for c in claims])
+    for wanted in ("not supported", "inconclusive", NOT_MEASURED):
+        hit = next((c for c in claims if c["verdict"] == wanted), None)
+        if hit is not None and row["verdict"] != "supported":
+            row["deciding"] = hit
+            return
+    row["deciding"] = next((c for c in claims if c["primary"]), claims[0] if claims else None)
+
+
+def also_found(c: dict) -> str:
+    """One line for an extension claim: what we checked beyond the article, and what came out."""
+    return f"{c['label'] or c['metric']}: {c['figure']} ({c['verdict']})"
 
 
 def combine(verdicts: list[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,9 +102,11 @@ def test_evaluate_claims_ratio_and_check(runs):
     assert ratio["kind"] == "ratio" and ratio["verdict"] == "supported"
     assert ratio["low"] <= ratio["ratio"] <= ratio["high"] < 1
     assert ratio["baseline_median"] == 410_000_000 and ratio["candidate_median"] == 55_000_000
-    assert "410 MB → 55.0 MB" in ratio["figure"] and "95 % CI" in ratio["figure"]
+    assert "multi-stage" not in ratio["figure"]
+    assert "single 410 MB → multi 55.0 MB" in ratio["figure"] and "95 % CI" in ratio["figure"]
+    assert ratio["figure"].endswith("expected lower")
     assert check["kind"] == "check" and check["verdict"] == "supported"
-    assert check["figure"].startswith("0 of 5 trials yes")
+    assert check["figure"] == "multi: gcc_present = no in 5 of 5 trials; expected no"
     layers = claims_by(claims, "layers")[0]
     assert layers["verdict"] == "inconclusive" and layers["low"] < 1 < layers["high"]
 
@@ -203,10 +206,12 @@ def test_delta_claims_recover_known_effects(runs):
     calib = claims_by(analysis.evaluate_claims(runs), "calibration")
     exact, timed = [c for c in calib if c["kind"] == "delta"]
     assert exact["verdict"] == "supported" and exact["delta"] == 9_437_184
-    assert exact["figure"] == "+9,437,184 B (the same in every trial; expected +9,437,184 B exactly)"
+    assert exact["figure"] == (
+        "file-10mib − file-1mib, image_bytes: +9,437,184 B (the same in every trial; expected +9,437,184 B exactly)"
+    )
     assert timed["verdict"] == "supported"
     assert timed["low"] <= timed["delta"] <= timed["high"]
-    assert "expected +1.00 s ± 200 ms" in timed["figure"]
+    assert "expected +1.000 s ± 0.200 s" in timed["figure"]  # printed at the tolerance's precision
 
 
 def test_delta_ci_and_verdict():
@@ -267,3 +272,151 @@ def test_exact_metric_from_one_trial_is_judged_on_its_value():
         {"metric": "build_seconds", "expect": "lower", "baseline": "a", "candidate": "b"},
     )
     assert time_["verdict"] == "inconclusive"
+
+
+# ---- issue 11: sources, preconditions, deciding claims, all-trial rules ----------
+
+
+def _synthetic(rows, definition_claims, preconditions=()):
+    import pandas as pd
+
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "run_id",
+            "machine",
+            "experiment",
+            "variant",
+            "scenario",
+            "trial",
+            "metric",
+            "value",
+            "unit",
+        ],
+    )
+    definition = {
+        "name": "e",
+        "variants": [{"name": "a"}, {"name": "b"}],
+        "not_measured": {},
+        "claims": list(definition_claims),
+        "preconditions": list(preconditions),
+    }
+    return df, definition
+
+
+def test_a_precondition_miss_makes_the_verdict_inconclusive(runs):
+    """A precondition that does not hold turns the verdict into inconclusive: precondition not met."""
+    run = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-a"))
+    run["experiments"]["multi-stage"]["preconditions"] = [
+        {
+            "label": "the builder stage has gcc",
+            "metric": "gcc_present",
+            "variant": "multi",
+            "op": "==",
+            "value": 1,
+        }
+    ]
+    claims = analysis.evaluate_claims([run])
+    (row,) = [v for v in analysis.experiment_verdicts([run], claims) if v["experiment"] == "multi-stage"]
+    assert row["verdict"] == "inconclusive"
+    assert row["reason"].startswith(
+        "precondition not met (the builder stage has gcc: multi: gcc_present = no"
+    )
+    assert row["deciding"]["role"] == "precondition"
+    assert all(c["verdict"] == "supported" for c in row["claims"])  # the claims alone would have passed
+
+
+def test_extension_claims_never_decide_the_practice_verdict(runs):
+    """A failing extension claim is listed under also_found; the article's claims decide."""
+    run = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-a"))
+    run["experiments"]["multi-stage"]["claims"].append(
+        {
+            "label": "multi has gcc",
+            "metric": "gcc_present",
+            "variant": "multi",
+            "op": "==",
+            "value": 1,
+            "source": "extension",
+        }
+    )
+    claims = analysis.evaluate_claims([run])
+    (row,) = [v for v in analysis.experiment_verdicts([run], claims) if v["experiment"] == "multi-stage"]
+    assert row["verdict"] == "supported"
+    assert row["also_found"] == [
+        "multi has gcc: multi: gcc_present = no in 5 of 5 trials; expected yes (not supported)"
+    ]
+    assert row["deciding"]["source"] == "article"
+
+
+def test_the_deciding_claim_is_the_one_that_failed(runs):
+    """A not-supported verdict names the failing claim, not the primary one."""
+    run = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-a"))
+    run["experiments"]["multi-stage"]["claims"].append(
+        {"label": "multi has gcc", "metric": "gcc_present", "variant": "multi", "op": "==", "value": 1}
+    )
+    claims = analysis.evaluate_claims([run])
+    (row,) = [v for v in analysis.experiment_verdicts([run], claims) if v["experiment"] == "multi-stage"]
+    assert row["verdict"] == "not supported" and row["deciding"]["label"] == "multi has gcc"
+
+
+def test_flag_in_four_of_five_trials_fails_and_says_so():
+    """gcc_present 1 in 4 of 5 trials: `== yes` is not supported and the figure gives both counts."""
+    rows = [("r", "m", "e", "a", "cold", t, "gcc_present", float(t != 2), "") for t in range(5)]
+    df, d = _synthetic(rows, [])
+    c = analysis.evaluate_claim(
+        df, "m", d, 0, {"metric": "gcc_present", "variant": "a", "op": "==", "value": 1}
+    )
+    assert c["verdict"] == "not supported" and c["k"] == 4
+    assert c["figure"] == "a: gcc_present = yes in 4 of 5 trials and no in 1 of 5 trials; expected yes"
+
+
+def test_time_ratio_needs_five_trials_and_reports_detectable_change():
+    """A time ratio from 3 trials per variant is inconclusive however clear; from 5 it gets an MDE."""
+    rows = []
+    for t in range(5):
+        rows += [("r", "m", "e", "a", "cold", t, "build_seconds", 2.0 + 0.01 * t, "s")]
+        rows += [("r", "m", "e", "b", "cold", t, "build_seconds", 1.0 + 0.01 * t, "s")]
+    df, d = _synthetic(rows, [])
+    claim = {"metric": "build_seconds", "expect": "lower", "baseline": "a", "candidate": "b"}
+    few = analysis.evaluate_claim(df[df["trial"] < 3], "m", d, 0, claim)
+    assert few["verdict"] == "inconclusive" and "n >= 5" in few["reason"]
+    enough = analysis.evaluate_claim(df, "m", d, 0, claim)
+    assert enough["verdict"] == "supported" and enough["mde"] > 0
+    assert "detectable change" in enough["figure"]
+
+
+def test_time_threshold_needs_two_trials():
+    """An absolute time check on one trial is inconclusive; on several it is judged on an interval."""
+    rows = [("r", "m", "e", "a", "cold", t, "build_seconds", 0.5 + 0.01 * t, "s") for t in range(3)]
+    df, d = _synthetic(rows, [])
+    claim = {"metric": "build_seconds", "variant": "a", "op": "<", "value": 1.0}
+    assert analysis.evaluate_claim(df[df["trial"] == 0], "m", d, 0, claim)["verdict"] == "inconclusive"
+    assert analysis.evaluate_claim(df, "m", d, 0, claim)["verdict"] == "supported"
+
+
+def test_smaller_but_broken_candidate_cannot_win():
+    """A smaller candidate whose smoke check failed in one trial: not supported, smaller but broken."""
+    rows = []
+    for t in range(3):
+        rows += [("r", "m", "e", "a", "cold", t, "image_bytes", 1000.0, "B")]
+        rows += [("r", "m", "e", "b", "cold", t, "image_bytes", 400.0, "B")]
+        rows += [("r", "m", "e", "b", "cold", t, "smoke_ok", float(t != 1), "")]
+    df, d = _synthetic(rows, [])
+    d["smoke_failures"] = {"b": "exec /app: no such file or directory"}
+    c = analysis.evaluate_claim(
+        df, "m", d, 0, {"metric": "image_bytes", "expect": "lower", "baseline": "a", "candidate": "b"}
+    )
+    assert c["verdict"] == "not supported"
+    assert "smaller but broken" in c["reason"] and "exec /app: no such file" in c["figure"]
+
+
+def test_paired_rounds_narrow_a_delta_interval():
+    """Round-shared noise cancels when interleaved rounds are resampled as pairs."""
+    rng = np.random.default_rng(0)
+    load = rng.normal(0, 0.1, 20)  # each round's shared slowdown
+    b = 0.2 + load + rng.normal(0, 0.01, 20)
+    c = 1.2 + load + rng.normal(0, 0.01, 20)
+    paired = analysis.delta_ci(b, c, paired=True)
+    independent = analysis.delta_ci(b, c)
+    assert paired["high"] - paired["low"] < (independent["high"] - independent["low"]) / 2
+    assert paired["low"] <= 1.0 <= paired["high"]

@@ -146,6 +146,7 @@ def summary_table(rows: Iterable[dict]) -> Table:
         ("n", "right"),
         ("median build", "right"),
         ("image (uncompressed)", "right"),
+        ("smoke ok", "right"),
         ("verdict", "left"),
     ):
         table.add_column(name, justify=justify)
@@ -159,6 +160,7 @@ def summary_table(rows: Iterable[dict]) -> Table:
             str(r.get("n", 0)),
             fmt.human_seconds(r.get("median_build_seconds")),
             fmt.human_bytes(r.get("image_bytes")),
+            str(r.get("smoke") or "–"),
             f"[{colours[verdict]}]{verdict}[/]" if verdict in colours else verdict,
         )
     return table
@@ -186,7 +188,8 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
             if t.get("status") != "ok":
                 continue
             cell = cells.setdefault(
-                (t["experiment"], t["variant"], t["scenario"]), {"trials": [], "build": [], "size": []}
+                (t["experiment"], t["variant"], t["scenario"]),
+                {"trials": [], "build": [], "size": [], "smoke": []},
             )
             m = t.get("metrics") or {}
             cell["trials"].append(t["trial"])
@@ -194,6 +197,8 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
                 cell["build"].append(float(m["build_seconds"]))
             if m.get("image_bytes") is not None:
                 cell["size"].append(float(m["image_bytes"]))
+            if m.get("smoke_ok") is not None:
+                cell["smoke"].append(int(m["smoke_ok"]))
     if not cells:
         return [
             {
@@ -215,6 +220,7 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
             "n": len(set(c["trials"])),
             "median_build_seconds": median(c["build"]) if c["build"] else None,
             "image_bytes": median(c["size"]) if c["size"] else None,
+            "smoke": f"{sum(c['smoke'])}/{len(c['smoke'])}" if c["smoke"] else None,  # smoke checks passed
             "verdict": verdict_of.get(e, ""),
         }
         for (e, v, sc), c in sorted(cells.items())

@@ -89,3 +89,23 @@ def test_every_catalog_variant_has_a_smoke_check():
         f"{e.name}/{v.name}" for e in discover(REPO / "experiments") for v in e.variants if not v.smoke
     ]
     assert missing == []
+
+
+def test_run_summary_shows_smoke_checks_passed_per_variant():
+    """The end-of-run summary has 'passed/total' smoke checks per variant, '–' for a variant without any."""
+    from harness.progress import summary_rows
+
+    def trial(variant: str, n: int, smoke: int | None) -> dict:
+        m = {"build_seconds": 1.0, "image_bytes": 10.0} | ({} if smoke is None else {"smoke_ok": smoke})
+        return {
+            "experiment": "e",
+            "variant": variant,
+            "scenario": "cold",
+            "trial": n,
+            "status": "ok",
+            "metrics": m,
+        }
+
+    run = {"trials": [trial("a", 0, 1), trial("a", 1, 0), trial("b", 0, None)], "experiments": {"e": {}}}
+    rows = {r["variant"]: r["smoke"] for r in summary_rows([run], verdicts=[])}
+    assert rows == {"a": "1/2", "b": None}

@@ -220,20 +220,20 @@ def _plain(text: str) -> str:
     return out if len(out) <= 300 else out[:297] + "..."
 
 
-def read_bounded(path: Path, *, root: Path | None = None, limit: int = MAX_RUN_FILE_BYTES) -> bytes:
+def read_bounded(path: Path, *, root: Path | None = None, limit: int | None = None) -> bytes:
     """The bytes of a regular file, never more than `limit`; SchemaError (one line) otherwise.
 
     Never opens a FIFO, a socket or a device (a FIFO would block forever, /dev/zero would fill
     memory); a symlink is followed only when its target stays under `root`.
     """
     path = Path(path)
+    limit = MAX_RUN_FILE_BYTES if limit is None else limit
     try:
         lst = os.lstat(path)
         real = Path(os.path.realpath(path))
-        if stat.S_ISLNK(lst.st_mode) and root is not None:
-            base = Path(os.path.realpath(root))
-            if not real.is_relative_to(base):
-                raise SchemaError(f"{_plain(str(path))}: symlink leaves {_plain(str(root))}; not read")
+        if root is not None and not real.is_relative_to(Path(os.path.realpath(root))):
+            how = "symlink" if stat.S_ISLNK(lst.st_mode) else "path"
+            raise SchemaError(f"{_plain(str(path))}: {how} leads outside {_plain(str(root))}; not read")
         st = real.stat()
         if not stat.S_ISREG(st.st_mode):
             raise SchemaError(f"{_plain(str(path))}: not a regular file ({_kind(st.st_mode)}); not read")
@@ -400,17 +400,36 @@ def _definition(name: Any, defn: Any) -> None:
             _text(v, key, w, required=False)
         _str_list(v, "scenarios", w)
         _str_list(v, "requires", w)
-    claims = defn.get("claims")
-    _need(claims is None or isinstance(claims, list), where, "'claims' must be a list", claims)
-    for i, c in enumerate(claims or []):
-        w = f"{where}.claims[{i}]"
-        _need(isinstance(c, dict), w, "must be an object", c)
-        _text(c, "metric", w, empty=False)
-        for key in ("scenario", "expect", "baseline", "candidate", "variant", "op", "label"):
-            _text(c, key, w, required=False)
-        for key in ("value", "tolerance", "tolerance_rel"):
-            _num_or_null(c, key, w)
-        _opt(c, "primary", bool, where)
+    for table in ("claims", "preconditions"):
+        claims = defn.get(table)
+        _need(claims is None or isinstance(claims, list), where, f"{table!r} must be a list", claims)
+        for i, c in enumerate(claims or []):
+            _claim(c, f"{where}.{table}[{i}]")
+
+
+_EXPECT = ("lower", "higher", "delta")
+_OPS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+def _claim(c: Any, w: str) -> None:
+    """A claim as analysis evaluates it: a ratio/delta between two variants or a check on one."""
+    _need(isinstance(c, dict), w, "must be an object", c)
+    _text(c, "metric", w, empty=False)
+    for key in ("scenario", "label", "source"):
+        _text(c, key, w, required=False)
+    for key in ("value", "tolerance", "tolerance_rel"):
+        _num_or_null(c, key, w)
+    _opt(c, "primary", bool, w)
+    if c.get("expect") is not None:
+        _need(c["expect"] in _EXPECT, w, f"'expect' must be one of {', '.join(_EXPECT)}", c["expect"])
+        for key in ("baseline", "candidate"):
+            _text(c, key, w, empty=False)
+        if c["expect"] == "delta":
+            _need(c.get("value") is not None, w, "a delta claim needs 'value'")
+    else:
+        _need(c.get("op") in _OPS, w, f"needs 'expect' or an 'op' of {' '.join(_OPS)}", c.get("op"))
+        _text(c, "variant", w, empty=False)
+        _need(c.get("value") is not None, w, "a check needs 'value'")
 
 
 def _entry(t: Any, where: str) -> tuple:
@@ -438,7 +457,7 @@ def _trial(t: Any, where: str) -> tuple:
         w = f"{where}.steps[{i}]"
         _need(isinstance(s, dict), w, "must be an object", s)
         _need(
-            s.get("index") is None or (_is_int(s["index"]) and abs(s["index"]) < 2**31),
+            "index" not in s or (_is_int(s["index"]) and abs(s["index"]) < 2**31),
             w,
             "bad 'index'",
             s.get("index"),

@@ -175,10 +175,19 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]):
 class _ProgressReporter:
     """Adapts harness.progress.Progress (terminal/CI display) to the runner's Reporter callbacks."""
 
-    def __init__(self) -> None:
+    def __init__(self, results: Path | None = None) -> None:
         from harness.progress import Progress
 
         self.progress = Progress()
+        self.results = results
+
+    def plan(self, todo: list[dict]) -> None:
+        """The runner's remaining plan: the ETA estimates each trial (priors from earlier run files)."""
+        from harness.paths import reference_dir
+        from harness.progress import trial_priors
+
+        dirs = [d for d in (self.results, reference_dir()) if d is not None]
+        self.progress.set_plan(todo, trial_priors(dirs))
 
     def message(self, text: str) -> None:
         self.progress.message(text)
@@ -206,7 +215,7 @@ class _ProgressReporter:
 
 
 def _reporter(args: argparse.Namespace):
-    return _ProgressReporter()
+    return _ProgressReporter(Path(args.results))
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -18,6 +18,7 @@ readable. `summary_rows(runs_or_df, verdicts)` builds what `finish` shows.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -27,9 +28,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table
+from rich.text import Text
 
 from harness.report import format as fmt
 
@@ -50,8 +52,17 @@ class Progress:
         self._task = None
         self._t0 = 0.0
         self._durations: list[float] = []
+        self._plan: list[tuple[str, str, str]] = []
+        self._priors: dict[tuple[str, ...], float] = {}
+        self._measured: dict[tuple[str, ...], list[float]] = {}
+        self._eta_at: tuple[float, float] | None = None  # (eta seconds, monotonic time it was computed)
 
     # -- the runner's calls ------------------------------------------------------------
+    def set_plan(self, plan: Iterable[dict], priors: dict[tuple[str, ...], float] | None = None) -> None:
+        """The trials still to run, in order, and prior trial seconds (from earlier run files) for the ETA."""
+        self._plan = [(str(e["experiment"]), str(e["variant"]), str(e["scenario"])) for e in plan]
+        self._priors = dict(priors or {})
+
     def start(self, total_trials: int) -> None:
         self.total, self.done, self.counts = int(total_trials), 0, {}
         self._t0 = time.monotonic()
@@ -63,8 +74,7 @@ class Progress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            _EtaColumn(self),
             console=self.console,
             transient=False,
         )
@@ -84,6 +94,11 @@ class Progress:
         self.counts[status] = self.counts.get(status, 0) + 1
         if seconds is not None and math.isfinite(seconds):
             self._durations.append(float(seconds))
+            if self.current:  # a skipped cell stays skipped: its time (about 0) is its estimate
+                exp, var, scen, _ = self.current
+                for key in ((exp, var, scen),) if status == "skipped" else ((exp, var, scen), (exp,)):
+                    self._measured.setdefault(key, []).append(float(seconds))
+        self._eta_at = None
         label = self._label(*self.current) if self.current else "trial"
         took = f" in {fmt.human_seconds(seconds)}" if seconds is not None else ""
         if self.plain:
@@ -121,12 +136,52 @@ class Progress:
         return f"{experiment} · {variant} · {scenario} · trial {trial}"
 
     def eta_seconds(self) -> float | None:
-        """Remaining time from the median trial so far (None before the first trial)."""
+        """Seconds still to go, from the trial times measured in this run (None before the first trial).
+
+        With the plan known (`set_plan`), each remaining trial is estimated on its own: the mean of
+        its cell (experiment, variant, scenario) measured so far; else its prior from earlier run
+        files scaled by how fast this machine ran the cells measured so far against their priors;
+        else its experiment's mean so far (or scaled prior); else the mean of every trial so far.
+        Without a plan: remaining trials times the mean trial so far."""
         if not self._durations or not self.total:
             return None
-        ordered = sorted(self._durations)
-        median = ordered[len(ordered) // 2]
-        return max(0, self.total - self.done) * median
+        overall = sum(self._durations) / len(self._durations)
+        remaining = max(0, self.total - self.done)
+        todo = self._plan[self.done :] if self._plan else []
+        if not todo:
+            return remaining * overall
+        ratios = [
+            (sum(v) / len(v)) / self._priors[k]
+            for k, v in self._measured.items()
+            if len(k) == 3 and self._priors.get(k, 0) > 0.5
+        ]
+        speed = sorted(ratios)[len(ratios) // 2] if ratios else 1.0
+        total = 0.0
+        for exp, var, scen in todo:
+            cell, whole = (exp, var, scen), (exp,)
+            if cell in self._measured:
+                v = self._measured[cell]
+                total += sum(v) / len(v)
+            elif cell in self._priors:
+                total += self._priors[cell] * speed
+            elif whole in self._measured:
+                v = self._measured[whole]
+                total += sum(v) / len(v)
+            elif self._priors.get(whole):
+                total += self._priors[whole] * speed
+            else:
+                total += overall
+        return total + max(0, remaining - len(todo)) * overall
+
+    def eta_now(self) -> float | None:
+        """The ETA counted down since the last finished trial (what the bar shows between trials)."""
+        if self._eta_at is None:
+            eta = self.eta_seconds()
+            if eta is None:
+                return None
+            self._eta_at = (eta, time.monotonic())
+        eta, at = self._eta_at
+        return max(0.0, eta - (time.monotonic() - at))
 
     def _eta_text(self) -> str:
         eta = self.eta_seconds()
@@ -134,6 +189,58 @@ class Progress:
 
     def _line(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=self.plain)
+
+
+class _EtaColumn(ProgressColumn):
+    """`ETA 4 m 10 s` from `Progress.eta_now` (measured trial times), not rich's speed guess."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def render(self, task) -> Text:
+        eta = self.progress.eta_now()
+        return Text("ETA –" if eta is None else f"ETA {fmt.human_seconds(eta)}", style="progress.remaining")
+
+
+def trial_priors(results_dirs: Iterable, *, max_files: int = 4) -> dict[tuple[str, ...], float]:
+    """Mean seconds per (experiment, variant, scenario) and per (experiment,) of ok trials in the newest
+    run files under `results_dirs` (started_at to ended_at); what the ETA assumes before it measures."""
+    from datetime import datetime
+    from pathlib import Path
+
+    files = []
+    for d in results_dirs:
+        root = Path(d)
+        if root.is_dir():
+            files += [p for p in root.glob("*/*.json") if p.parent.name not in ("drift", "report", "perf")]
+    files.sort(key=lambda p: p.name, reverse=True)
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for path in files[:max_files]:
+        try:
+            trials = json.loads(path.read_text()).get("trials") or []
+        except (OSError, ValueError, AttributeError):
+            continue
+        for t in trials:
+            if not isinstance(t, dict) or t.get("status") not in ("ok", "skipped"):
+                continue
+            if t.get("status") == "skipped":  # not measurable here: takes no time
+                with contextlib.suppress(KeyError):
+                    sums.setdefault((str(t["experiment"]), str(t["variant"]), str(t["scenario"])), []).append(
+                        0.0
+                    )
+                continue
+            try:
+                a = datetime.fromisoformat(str(t["started_at"]).replace("Z", "+00:00"))
+                b = datetime.fromisoformat(str(t["ended_at"]).replace("Z", "+00:00"))
+                key = (str(t["experiment"]), str(t["variant"]), str(t["scenario"]))
+            except (KeyError, ValueError):
+                continue
+            sec = (b - a).total_seconds()
+            if sec >= 0:
+                for k in (key, key[:1]):
+                    sums.setdefault(k, []).append(sec)
+    return {k: sum(v) / len(v) for k, v in sums.items()}
 
 
 def summary_table(rows: Iterable[dict]) -> Table:

@@ -400,6 +400,8 @@ class Runner:
     # -- loop -----------------------------------------------------------------------------
     def _loop(self, experiments: list[Experiment], todo: list[dict]) -> None:
         by_name = {e.name: e for e in experiments}
+        if hasattr(self.reporter, "plan"):  # the ETA estimates each planned trial
+            self.reporter.plan(todo)
         self.reporter.start(len(todo))
         if self.opts.warmup:
             self._warmup(experiments, todo)

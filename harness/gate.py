@@ -3,31 +3,45 @@
 Per machine x experiment x variant x scenario (the latest run per machine and experiment on
 each side, as the report shows them):
 
-- **Sizes** (`image_bytes`, `image_bytes_compressed` and every other exact byte metric) are
-  exact: a growth of more than `size_bytes` bytes fails, naming the variant; with `size_pct`
-  the growth must also exceed that percentage (an absolute floor plus a relative threshold).
-  With the defaults (0 bytes, no percentage) any growth fails. Shrinking never fails.
+- **Sizes** are exact: a growth of more than `size_bytes` bytes fails, naming the variant; with
+  `size_pct` the growth must also exceed that percentage (an absolute floor plus a relative
+  threshold). With the defaults (0 bytes, no percentage) any growth fails. Shrinking never fails.
+  By default only **our own layers** are gated (`own_bytes`, `own_bytes_compressed` and every
+  other exact byte metric); the whole image (`image_bytes`, `image_bytes_compressed`) is split
+  into base and own bytes and reported ("the base grew by 32 B (sha256:aaa -> sha256:bbb); our
+  layers by +0 B"): a base rebuilt under us is drift, not a regression. `whole_image=True`
+  (`--whole-image`) gates the totals too. Runs recorded before own-layer metrics existed get them
+  derived from the trial's layer list and the run's pinned base (a base whose bytes equal a
+  prefix of the image's layers).
 - **Layers** (`layers`): more than `layers` extra layers fails.
 - **Times** (every metric of kind `time`: `build_seconds`, `pull_seconds` ...) are compared
   statistically: the ratio of medians current / baseline gets a bootstrap confidence interval
   (`conf`, default 95 %), and the check fails only when the interval's *lower* bound is above
   `time_ratio` (default 1.10): noise alone almost never does that. One trial on a side gives
   no interval: that check is skipped with a reason.
-- **Verdicts**: a claim that was "supported" in the baseline and is "not supported" or
-  "inconclusive" in the current results fails (a practice stopped paying off).
+- **Verdicts**: a claim that was "supported" in the baseline and is "not supported",
+  "inconclusive", or missing from an experiment the current results measured fails (a practice
+  stopped paying off), with its own exit code (6, `EXIT_CLAIM_LOST`).
 
-Machines: when both sides have runs from the same machine(s), only those are compared, machine
-by machine; otherwise everything is pooled across machines, and the result says so.
+Machines: like is compared with like. Each run's machine is its `machine_identity` name (the
+host name plus a hash of its ids); a run recorded without one is known by its folder name plus
+the fingerprint's CPUs, memory, kernel, architecture and engine version. When the two sides
+do not come from the same machine(s) the gate refuses (`GateRefused`, exit 2, one line naming
+both) unless `across_machines=True` (`--across-machines`); then the machines are pooled, and only
+exact metrics and verdicts (ratios *within* each run) are compared, never absolute times.
 Anything measured on one side only is listed in the notes, never failed (a CI shard measures
 part of the catalog).
 
-Exit codes (`GateResult.exit_code`, `run_gate`): 0 pass, 1 regression (ExitStatus.FAILURE);
-usage errors raise UsageError (2) and unreadable results SchemaError (4).
+Exit codes (`GateResult.exit_code`, `run_gate`): 0 pass; 1 a measured regression (size,
+layers, time: ExitStatus.FAILURE); 6 a supported claim lost (wins over 1 when both happen);
+usage errors and refusals (different machines, bad thresholds) raise UsageError (2);
+unreadable results SchemaError (4). Threshold validation lives here (`validate_thresholds`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +54,19 @@ LAYER_METRICS = ("layers",)
 POOLED = "(pooled)"
 N_BOOT = 2000
 SEED = 0
+EXIT_CLAIM_LOST = 6
+#: whole-image sizes and the own-layer metric each one is split into
+ATTRIBUTED = {"image_bytes": "own_bytes", "image_bytes_compressed": "own_bytes_compressed"}
+BASE_METRICS = {"image_bytes": "base_bytes", "image_bytes_compressed": "base_bytes_compressed"}
+
+
+class GateRefused(UsageError):
+    """The two sides cannot be compared as asked (e.g. different machines without --across-machines)."""
 
 
 @dataclass
 class Check:
-    kind: str  # size | layers | time | verdict | exact
+    kind: str  # size | layers | time | verdict | exact | base | attributed
     machine: str
     experiment: str
     variant: str
@@ -76,6 +98,7 @@ class GateResult:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     machines: dict = field(default_factory=dict)
+    bases: dict = field(default_factory=dict)  # cell -> {"baseline": [base ids], "current": [...]}
 
     @property
     def failures(self) -> list[Check]:
@@ -90,13 +113,23 @@ class GateResult:
         return not self.failures
 
     @property
+    def claims_lost(self) -> list[Check]:
+        return [c for c in self.failures if c.kind == "verdict"]
+
+    @property
+    def base_changes(self) -> list[Check]:
+        return [c for c in self.checks if c.kind in ("base", "attributed") and c.status == "changed"]
+
+    @property
     def exit_code(self) -> int:
-        return int(ExitStatus.OK if self.passed else ExitStatus.FAILURE)
+        if self.passed:
+            return int(ExitStatus.OK)
+        return EXIT_CLAIM_LOST if self.claims_lost else int(ExitStatus.FAILURE)
 
     def to_dict(self) -> dict:
         return {
             "schema": "imagebench.gate",
-            "schema_version": 1,
+            "schema_version": 2,
             "passed": self.passed,
             "exit_code": self.exit_code,
             "baseline": self.baseline_dir,
@@ -104,6 +137,7 @@ class GateResult:
             "thresholds": self.thresholds,
             "machines": self.machines,
             "notes": self.notes,
+            "base_changes": [asdict(c) for c in self.base_changes],
             "failures": [asdict(c) for c in self.failures],
             "checks": [asdict(c) for c in self.checks],
         }
@@ -127,8 +161,111 @@ def _load(directory: Path, label: str, notes: list[str]) -> tuple[list[dict], An
             f"{label} results {directory} hold no readable run file"
             + (f" ({len(skipped)} skipped)" if skipped else "")
         )
+    for run in runs:
+        run["machine"] = machine_key(run)
+        for trial in run.get("trials") or []:
+            derive_attribution(run, trial)
     _, df = select_latest(runs)
     return runs, df
+
+
+# --------------------------------------------------------------------------- machines
+
+
+def hardware_of(run: dict) -> tuple:
+    """(cpus, memory GiB, kernel, architecture, engine version) from a run's fingerprint."""
+    eng = (run.get("fingerprint") or {}).get("engine") or {}
+    mem = eng.get("mem_bytes")
+    return (
+        eng.get("cpus"),
+        round(mem / 2**30) if isinstance(mem, int | float) else None,
+        eng.get("kernel"),
+        eng.get("architecture"),
+        eng.get("engine_version"),
+    )
+
+
+def machine_key(run: dict) -> str:
+    """The machine a run was measured on: its machine_identity name (host + hash of its ids), or for a
+    run recorded without one, its folder name plus a short hash of the fingerprint's hardware."""
+    ident = run.get("machine_identity") or {}
+    if ident.get("name"):
+        return str(ident["name"])
+    hw = hardware_of(run)
+    if all(v is None for v in hw):
+        return str(run.get("machine"))
+    import hashlib
+
+    return f"{run.get('machine')}~{hashlib.sha256(repr(hw).encode()).hexdigest()[:6]}"
+
+
+def _describe_machines(runs: list[dict], keys: list[str]) -> str:
+    out = []
+    for key in keys:
+        run = next(r for r in runs if r["machine"] == key)
+        cpus, mem, kernel, _arch, engine = hardware_of(run)
+        hw = ", ".join(
+            x
+            for x in (
+                f"{cpus} CPUs" if cpus else "",
+                f"{mem} GiB" if mem else "",
+                f"kernel {kernel}" if kernel else "",
+                f"engine {engine}" if engine else "",
+            )
+            if x
+        )
+        out.append(f"{key}" + (f" ({hw})" if hw else ""))
+    return "; ".join(out) or "none"
+
+
+# --------------------------------------------------------------------------- size attribution
+
+
+def _base_pin(run: dict, trial: dict) -> tuple[str, dict] | None:
+    """The base the trial's final stage was built FROM, for runs recorded without own-layer metrics:
+    the run's pinned base whose bytes equal a prefix sum of the image's layer bytes."""
+    image = trial.get("image") or {}
+    layer_bytes = [int(x) for x in image.get("layer_bytes") or []]
+    pins = run.get("bases") or {}
+    best = None
+    for name in trial.get("bases") or {}:
+        pin = pins.get(name) or {}
+        total = pin.get("bytes")
+        if not isinstance(total, int):
+            continue
+        acc = 0
+        for k, b in enumerate(layer_bytes, 1):
+            acc += b
+            if acc == total and (best is None or k > best[2]):
+                best = (name, pin, k)
+                break
+            if acc > total:
+                break
+    return (best[0], {**best[1], "_layers": best[2]}) if best else None
+
+
+def derive_attribution(run: dict, trial: dict) -> None:
+    """Fill own_bytes / own_bytes_compressed / base_bytes / base_bytes_compressed into a trial recorded
+    before they existed (in memory only). Needs the image's layer list and the run's base pins."""
+    metrics = trial.get("metrics")
+    if trial.get("status") != "ok" or not isinstance(metrics, dict) or "image_bytes" not in metrics:
+        return
+    image = trial.setdefault("image", {}) if isinstance(trial.get("image"), dict) else {}
+    if "own_bytes" not in metrics:
+        found = _base_pin(run, trial)
+        if found is None:
+            return
+        name, pin, k = found[0], found[1], found[1]["_layers"]
+        metrics["base_bytes"] = pin["bytes"]
+        metrics["own_bytes"] = int(metrics["image_bytes"]) - int(pin["bytes"])
+        comp = [int(x) for x in image.get("layer_compressed_bytes") or []]
+        # bases recorded without a layer count were single-layer `docker import`s; map by position
+        if comp and "image_bytes_compressed" in metrics and len(comp) >= k:
+            metrics["base_bytes_compressed"] = sum(comp[:k])
+            metrics["own_bytes_compressed"] = sum(comp[k:])
+        image.setdefault("base", name)
+        image.setdefault("base_image_id", pin.get("image_id"))
+        image.setdefault("attribution", "derived by the gate from layer_bytes and the pinned base")
 
 
 def _definitions(runs: list[dict]) -> dict[str, dict]:
@@ -139,17 +276,29 @@ def _definitions(runs: list[dict]) -> dict[str, dict]:
     return out
 
 
-def _validate(size_bytes, size_pct, layers, time_ratio, conf) -> None:
-    if size_bytes is None or size_bytes < 0:
-        raise UsageError(f"--size-bytes must be >= 0, got {size_bytes}")
-    if size_pct is not None and size_pct < 0:
-        raise UsageError(f"--size-pct must be >= 0, got {size_pct}")
-    if layers is None or layers < 0:
-        raise UsageError(f"--layers must be >= 0, got {layers}")
-    if time_ratio is None or time_ratio <= 0:
-        raise UsageError(f"--time-ratio must be > 0, got {time_ratio}")
-    if not 0 < conf < 1:
+def _number(value: Any, flag: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{flag} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise UsageError(f"{flag} must be a finite number, got {value}")
+    return float(value)
+
+
+def validate_thresholds(size_bytes, size_pct, layers, time_ratio, conf) -> None:
+    """Every threshold finite and in range; UsageError (exit 2) with the flag's name otherwise."""
+    if _number(size_bytes, "--size-bytes") < 0 or int(size_bytes) != size_bytes:
+        raise UsageError(f"--size-bytes must be a whole number >= 0, got {size_bytes}")
+    if size_pct is not None and not 0 <= _number(size_pct, "--size-pct") <= 1e6:
+        raise UsageError(f"--size-pct must be between 0 and 1000000, got {size_pct}")
+    if _number(layers, "--layers") < 0 or int(layers) != layers:
+        raise UsageError(f"--layers must be a whole number >= 0, got {layers}")
+    if not 0 < _number(time_ratio, "--time-ratio") <= 1000:
+        raise UsageError(f"--time-ratio must be > 0 and <= 1000, got {time_ratio}")
+    if not 0 < _number(conf, "--conf") < 1:
         raise UsageError(f"--conf must be between 0 and 1, got {conf}")
+
+
+_validate = validate_thresholds
 
 
 # --------------------------------------------------------------------------- the gate
@@ -166,6 +315,8 @@ def gate(
     conf: float = 0.95,
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    across_machines: bool = False,
+    whole_image: bool = False,
 ) -> GateResult:
     """Compare `current_dir` with `baseline_dir` (see the module docstring for the rules)."""
     _validate(size_bytes, size_pct, layers, time_ratio, conf)
@@ -178,17 +329,34 @@ def gate(
             "layers": layers,
             "time_ratio": time_ratio,
             "conf": conf,
+            "across_machines": across_machines,
+            "whole_image": whole_image,
         },
     )
     base_runs, base = _load(baseline_dir, "baseline", result.notes)
     cur_runs, cur = _load(current_dir, "current", result.notes)
-    base, cur = _pair_machines(base, cur, result)
+    base, cur = _pair_machines(base, cur, result, base_runs, cur_runs, across_machines=across_machines)
+    result.bases = {
+        "baseline": _base_ids(base_runs, base),
+        "current": _base_ids(cur_runs, cur),
+    }
 
     base_groups = (
         {k: g["value"].to_numpy() for k, g in base.groupby(KEY, sort=True)} if not base.empty else {}
     )
     cur_groups = {k: g["value"].to_numpy() for k, g in cur.groupby(KEY, sort=True)} if not cur.empty else {}
     for key in sorted(set(base_groups) & set(cur_groups)):
+        cell = key[:4]
+        if key[4] in ATTRIBUTED and not whole_image:
+            own = ATTRIBUTED[key[4]]
+            if (*cell, own) in base_groups and (*cell, own) in cur_groups:
+                result.checks.append(_attributed(key, base_groups, cur_groups, result.bases))
+                continue
+        if key[4] in BASE_METRICS.values():
+            result.checks.append(_base_check(key, base_groups[key], cur_groups[key], result.bases))
+            continue
+        if across_machines and kind_of(key[4]) == "time":
+            continue
         check = _compare(
             key,
             base_groups[key],
@@ -204,6 +372,11 @@ def gate(
         )
         if check is not None:
             result.checks.append(check)
+    if across_machines:
+        result.notes.append(
+            "across machines: absolute times are not compared; exact metrics and the verdicts of "
+            "claims (ratios within each run) are"
+        )
     _note_one_sided(base_groups, cur_groups, result.notes)
     result.checks.extend(
         _verdict_checks(
@@ -219,11 +392,17 @@ def gate(
     return result
 
 
-def _pair_machines(base, cur, result: GateResult):
+def _pair_machines(base, cur, result: GateResult, base_runs, cur_runs, *, across_machines: bool):
     bm = sorted(set(base["machine"])) if not base.empty else []
     cm = sorted(set(cur["machine"])) if not cur.empty else []
     common = sorted(set(bm) & set(cm))
     result.machines = {"baseline": bm, "current": cm, "compared": common or [POOLED]}
+    if not common and bm and cm and not across_machines:
+        raise GateRefused(
+            f"refusing to compare runs of different machines (baseline: {_describe_machines(base_runs, bm)}; "
+            f"current: {_describe_machines(cur_runs, cm)}); pass --across-machines to compare exact "
+            "metrics and within-run claims only"
+        )
     if common:
         dropped = sorted((set(bm) | set(cm)) - set(common))
         if dropped:
@@ -234,13 +413,133 @@ def _pair_machines(base, cur, result: GateResult):
         )
     result.notes.append(
         f"no machine in common (baseline: {', '.join(bm) or 'none'}; current: "
-        f"{', '.join(cm) or 'none'}): results pooled across machines, so time ratios "
-        "include the difference between the machines"
+        f"{', '.join(cm) or 'none'}): compared across machines (--across-machines)"
     )
     base, cur = base.copy(), cur.copy()
     base["machine"] = POOLED
     cur["machine"] = POOLED
     return base, cur
+
+
+def _base_ids(runs: list[dict], df) -> dict:
+    """{(machine, experiment, variant, scenario): sorted base image ids} of the trials in `df`'s runs."""
+    if df.empty:
+        return {}
+    chosen = set(zip(df["run_id"], df["experiment"], strict=True))
+    out: dict = {}
+    for run in runs:
+        for t in run.get("trials") or []:
+            if t.get("status") != "ok" or (run["run_id"], t.get("experiment")) not in chosen:
+                continue
+            image = t.get("image") or {}
+            ids = (
+                [image["base_image_id"]]
+                if image.get("base_image_id")
+                else list((t.get("bases") or {}).values())
+            )
+            key = (run["machine"], t["experiment"], t["variant"], t["scenario"])
+            out.setdefault(key, set()).update(x for x in ids if x)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _ids_text(ids: list[str]) -> str:
+    from harness.report.format import short_digest
+
+    return ", ".join(short_digest(i) for i in ids) or "unknown"
+
+
+def _base_move(cell: tuple, bases: dict) -> str:
+    def ids(side: str) -> list[str]:
+        table = bases.get(side) or {}
+        if cell in table:
+            return table[cell]
+        return sorted({i for k, v in table.items() if k[1:] == cell[1:] for i in v})
+
+    b, c = ids("baseline"), ids("current")
+    if not b and not c:
+        return "base ids not recorded"
+    if b == c:
+        return f"same base {_ids_text(b)}"
+    return f"base {_ids_text(b)} -> {_ids_text(c)}"
+
+
+def _signed(delta: float) -> str:
+    from harness.report.format import human_bytes
+
+    sign = "+" if delta > 0 else "-" if delta < 0 else "±"
+    return f"{sign}{human_bytes(abs(delta))}" + (f" ({int(delta):+,} B)" if abs(delta) >= 1000 else "")
+
+
+def _attributed(key, base_groups, cur_groups, bases) -> Check:
+    """A whole-image size split into the base's change (drift) and our layers' change (gated separately)."""
+    machine, experiment, variant, scenario, metric = key
+    cell = key[:4]
+    own = ATTRIBUTED[metric]
+    mb, mc = _median(base_groups[key]), _median(cur_groups[key])
+    ob, oc = _median(base_groups[(*cell, own)]), _median(cur_groups[(*cell, own)])
+    own_delta = oc - ob
+    base_delta = (mc - mb) - own_delta
+    kind = "compressed " if metric.endswith("compressed") else ""
+    if base_delta:
+        base_text = (
+            f"the base grew by {_signed(base_delta)[1:]}"
+            if base_delta > 0
+            else (f"the base shrank by {_signed(base_delta)[1:]}")
+        )
+    else:
+        base_text = "the base did not change size"
+    own_text = (
+        f"our layers grew by {_signed(own_delta)[1:]}"
+        if own_delta > 0
+        else f"our layers shrank by {_signed(own_delta)[1:]}"
+        if own_delta < 0
+        else "our layers did not change size"
+    )
+    msg = (
+        f"{variant} ({experiment}, {scenario}): {kind}image {_signed(mc - mb)}: {base_text} "
+        f"({_base_move(cell, bases)}); {own_text} (gated as {own})"
+    )
+    return Check(
+        kind="attributed",
+        machine=machine,
+        experiment=experiment,
+        variant=variant,
+        scenario=scenario,
+        metric=metric,
+        status="changed" if base_delta else "pass",
+        baseline=mb,
+        current=mc,
+        delta=mc - mb,
+        pct=(100.0 * (mc - mb) / mb) if mb else None,
+        n_baseline=len(base_groups[key]),
+        n_current=len(cur_groups[key]),
+        message=msg,
+    )
+
+
+def _base_check(key, b, c, bases) -> Check:
+    """The base's bytes: a change is drift, reported with the base digests, never a failure."""
+    machine, experiment, variant, scenario, metric = key
+    mb, mc = _median(b), _median(c)
+    delta = mc - mb
+    what = "compressed bytes" if metric.endswith("compressed") else "bytes"
+    msg = f"{variant} ({experiment}, {scenario}): base {what} {_signed(delta)} ({_base_move(key[:4], bases)})"
+    return Check(
+        kind="base",
+        machine=machine,
+        experiment=experiment,
+        variant=variant,
+        scenario=scenario,
+        metric=metric,
+        status="changed" if delta else "pass",
+        baseline=mb,
+        current=mc,
+        delta=delta,
+        pct=(100.0 * delta / mb) if mb else None,
+        n_baseline=len(b),
+        n_current=len(c),
+        message=msg + (": drift, not a regression" if delta else ""),
+    )
 
 
 def _median(values) -> float:
@@ -418,7 +717,24 @@ def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> l
         if b["verdict"] == NOT_MEASURED:
             continue
         if a is None or a["verdict"] == NOT_MEASURED:
-            if b["experiment"] in set(cur["experiment"]) or a is not None:
+            measured_now = b["experiment"] in set(cur["experiment"])
+            if measured_now and b["verdict"] == "supported":
+                out.append(
+                    Check(
+                        kind="verdict",
+                        machine=b["machine"],
+                        experiment=b["experiment"],
+                        variant=b.get("candidate") or b.get("variant") or "",
+                        scenario=b["scenario"],
+                        metric=b["metric"],
+                        status="fail",
+                        baseline=b["verdict"],
+                        current=NOT_MEASURED,
+                        message=f"{b['experiment']}: {_claim_name(b)}: supported → missing from the "
+                        "current results (the experiment ran, this claim's cells did not)",
+                    )
+                )
+            elif measured_now or a is not None:
                 notes.append(
                     f"claim not measured in the current results: {b['experiment']}: {_claim_name(b)}"
                 )
@@ -467,10 +783,16 @@ def _pct(p: float) -> str:
 
 def _threshold_text(t: dict) -> str:
     size = f"{t['size_bytes']:,} B" + (f" and {t['size_pct']:g} %" if t.get("size_pct") is not None else "")
+    which = "whole images and own layers" if t.get("whole_image") else "own layers"
+    times = (
+        "absolute times are not compared (across machines)"
+        if t.get("across_machines")
+        else f"a time fails when the lower bound of its {round(t['conf'] * 100):d} % interval of "
+        f"current/baseline is above ×{t['time_ratio']:.2f}"
+    )
     return (
-        f"sizes may grow by at most {size}; layers by at most {t['layers']}; a time fails when the "
-        f"lower bound of its {round(t['conf'] * 100):d} % interval of current/baseline is above "
-        f"×{t['time_ratio']:.2f}; a supported claim must stay supported"
+        f"sizes of {which} may grow by at most {size} (base changes are drift); layers by at most "
+        f"{t['layers']}; {times}; a supported claim must stay supported"
     )
 
 
@@ -478,6 +800,8 @@ def render_text(result: GateResult) -> str:
     """A short plain-text summary for the terminal."""
     n_fail = len(result.failures)
     head = "PASS" if result.passed else f"FAIL: {n_fail} regression{'s' if n_fail != 1 else ''}"
+    if result.claims_lost:
+        head += f" ({len(result.claims_lost)} supported claim(s) lost)"
     lines = [
         f"gate: {head} ({len(result.checks)} checks; baseline {result.baseline_dir}, "
         f"current {result.current_dir}; exit {result.exit_code})",
@@ -487,6 +811,8 @@ def render_text(result: GateResult) -> str:
         lines.append(f"  FAIL  [{c.kind}] {c.message}")
     for c in result.improvements:
         lines.append(f"  better [{c.kind}] {c.message}")
+    for c in result.base_changes:
+        lines.append(f"  base  [{c.kind}] {c.message}")
     skipped = [c for c in result.checks if c.status == "skipped"]
     if skipped:
         lines.append(f"  {len(skipped)} time check(s) not judged (fewer than 2 trials on a side)")
@@ -564,6 +890,10 @@ def render_markdown(result: GateResult) -> str:
             for c in result.failures
         ]
         out.append("")
+    if result.base_changes:
+        out += ["### Base changes (drift, not gated)", ""]
+        out += [f"- {md_escape(c.message)}" for c in result.base_changes]
+        out.append("")
     if result.improvements:
         out += ["### Improvements", ""]
         out += [f"- {md_escape(c.message)}" for c in result.improvements]
@@ -596,6 +926,8 @@ def run_gate(
     conf: float = 0.95,
     summary: Path | None = None,
     json_out: bool = False,
+    across_machines: bool = False,
+    whole_image: bool = False,
 ) -> tuple[int, str]:
     """What `imagebench gate` does: (exit code, text to print). With `summary`, the Markdown summary is
     appended to that file (e.g. $GITHUB_STEP_SUMMARY, which other steps write to as well).
@@ -608,6 +940,8 @@ def run_gate(
         layers=layers,
         time_ratio=time_ratio,
         conf=conf,
+        across_machines=across_machines,
+        whole_image=whole_image,
     )
     if summary:
         try:

@@ -28,6 +28,17 @@ _CORE = [
     Metric("image_bytes", "B", "exact", "uncompressed image size as the engine reports it"),
     Metric("image_bytes_compressed", "B", "exact", "sum of layer sizes in the registry manifest after push"),
     Metric("layers", "count", "exact", "RootFS layers"),
+    Metric("own_bytes", "B", "exact", "uncompressed bytes of our own layers (image_bytes minus the base's)"),
+    Metric(
+        "own_bytes_compressed",
+        "B",
+        "exact",
+        "registry (compressed) bytes of our own layers, after the base's",
+    ),
+    Metric(
+        "base_bytes", "B", "exact", "uncompressed bytes of the base layers the final stage was built FROM"
+    ),
+    Metric("base_bytes_compressed", "B", "exact", "registry (compressed) bytes of those base layers"),
     Metric("context_bytes", "B", "exact", "build context after .dockerignore"),
     Metric("context_sent_bytes", "B", "count", "bytes BuildKit actually sent for the context"),
     Metric("pull_seconds", "s", "time", "pull from the lab registry"),

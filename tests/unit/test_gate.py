@@ -192,14 +192,151 @@ def test_single_trial_is_not_judged(dirs, monkeypatch):
     assert check.status == "skipped" and "not judged" in check.message
 
 
-def test_different_machines_are_pooled_with_a_note(dirs, monkeypatch):
+def test_different_machines_are_refused_unless_across_machines(dirs, monkeypatch):
+    """Runs of two machines are refused with one line; --across-machines compares no absolute times."""
     base, cur = dirs
     make_run(base, seed=1, machine="laptop", monkeypatch=monkeypatch)
-    make_run(cur, seed=2, machine="ci-runner", monkeypatch=monkeypatch)
-    result = gate(base, cur)
-    assert result.passed
+    make_run(cur, seed=2, machine="ci-runner", times={"single": 90.0}, monkeypatch=monkeypatch)
+    with pytest.raises(gate_mod.GateRefused) as exc:
+        gate(base, cur)
+    assert exc.value.exit_status == 2 and "\n" not in str(exc.value)
+    assert (
+        "laptop" in str(exc.value) and "ci-runner" in str(exc.value) and "--across-machines" in str(exc.value)
+    )
+    result = gate(base, cur, across_machines=True)
+    assert result.passed  # 3x slower build times on another machine are not a regression
     assert result.machines["compared"] == [gate_mod.POOLED]
-    assert any("pooled across machines" in n for n in result.notes)
+    assert not [c for c in result.checks if c.kind == "time"]
+    assert {"size", "verdict"} <= {c.kind for c in result.checks}
+    assert any("absolute times are not compared" in n for n in result.notes)
+
+
+def test_runs_without_machine_identity_are_told_apart_by_fingerprint(dirs, monkeypatch):
+    """Two legacy runs in folders of the same name but with different hardware count as two machines."""
+    base, cur = dirs
+    for d, mem in ((base, 8 * 2**30), (cur, 16 * 2**30)):
+        run = make_run(d, seed=1, machine="vm", monkeypatch=monkeypatch)
+        data = json.loads(run.path.read_text())
+        data.pop("machine_identity", None)
+        data["fingerprint"] = {
+            "engine": {"cpus": 2, "mem_bytes": mem, "kernel": "6.1", "engine_version": "26.1.5"}
+        }
+        run.path.write_text(json.dumps(data))
+    with pytest.raises(gate_mod.GateRefused, match=r"8 GiB.*16 GiB"):
+        gate(base, cur)
+
+
+def test_base_rebuild_is_attributed_to_the_base_and_own_layers_are_gated(dirs, monkeypatch):
+    """A base 32 B bigger is drift reported with both base ids; only own-layer growth fails."""
+    base, cur = dirs
+    own = {"single": 1_000_000, "multi": 200_000}
+    base_b = {v: SIZES[v] - own[v] for v in own}
+
+    def extra(delta_base=0, delta_own=0):
+        return {
+            v: {
+                "own_bytes": own[v] + delta_own,
+                "base_bytes": base_b[v] + delta_base,
+                "own_bytes_compressed": own[v] // 3,
+                "base_bytes_compressed": SIZES[v] // 3 - own[v] // 3,
+            }
+            for v in own
+        }
+
+    make_run(base, seed=1, extra=extra(), monkeypatch=monkeypatch)
+    make_run(cur, seed=2, sizes={v: SIZES[v] + 32 for v in SIZES}, extra=extra(32), monkeypatch=monkeypatch)
+    result = gate(base, cur)
+    assert result.passed, [c.message for c in result.failures]
+    moved = [c for c in result.base_changes if c.kind == "attributed" and c.metric == "image_bytes"]
+    assert {c.variant for c in moved} == {"single", "multi"}
+    assert (
+        "the base grew by 32 B" in moved[0].message and "our layers did not change size" in moved[0].message
+    )
+    assert any(c.kind == "base" and c.delta == 32 for c in result.base_changes)
+    assert "base  [attributed]" in gate_mod.render_text(result)
+    # the same totals gated whole fail, as before
+    assert not gate(base, cur, whole_image=True).passed
+    # our layers growing by 1.2 MB fails on own_bytes, whatever the base did
+    grown = dirs[1].parent / "grown"
+    make_run(
+        grown,
+        seed=3,
+        sizes={"multi": SIZES["multi"] + 1_200_000},
+        monkeypatch=monkeypatch,
+        extra={**extra(), "multi": {**extra()["multi"], "own_bytes": own["multi"] + 1_200_000}},
+    )
+    result = gate(base, grown)
+    assert [(c.metric, c.variant) for c in result.failures] == [("own_bytes", "multi")]
+    moved = next(
+        c
+        for c in result.checks
+        if c.kind == "attributed" and c.variant == "multi" and c.metric == "image_bytes"
+    )
+    assert "our layers grew by 1.20 MB (+1,200,000 B)" in moved.message
+
+
+def test_attribution_is_derived_for_runs_recorded_before_own_metrics(monkeypatch):
+    """A legacy trial gets own/base bytes from its layer list and the pinned base whose bytes match."""
+    run = {
+        "bases": {"python:3.13-slim": {"image_id": "sha256:" + "a" * 64, "bytes": 1000}},
+        "trials": [],
+    }
+    trial = {
+        "status": "ok",
+        "metrics": {"image_bytes": 1234, "image_bytes_compressed": 600},
+        "image": {"layer_bytes": [1000, 200, 34], "layer_compressed_bytes": [400, 150, 50]},
+        "bases": {"python:3.13-slim": "sha256:" + "a" * 64},
+    }
+    gate_mod.derive_attribution(run, trial)
+    m = trial["metrics"]
+    assert (m["own_bytes"], m["base_bytes"]) == (234, 1000)
+    assert (m["own_bytes_compressed"], m["base_bytes_compressed"]) == (200, 400)
+    # no base whose bytes match a layer prefix: nothing is invented
+    odd = {"status": "ok", "metrics": {"image_bytes": 5}, "image": {"layer_bytes": [5]}, "bases": {"x": "y"}}
+    gate_mod.derive_attribution({"bases": {"x": {"bytes": 3}}}, odd)
+    assert "own_bytes" not in odd["metrics"]
+
+
+def test_supported_claim_lost_has_its_own_exit_code(dirs, monkeypatch):
+    """A supported claim that flips or goes missing fails with exit 6, not 1."""
+    base, cur = dirs
+    make_run(base, seed=1, monkeypatch=monkeypatch)
+    make_run(cur, seed=2, sizes={"single": 100_000_000}, monkeypatch=monkeypatch)
+    result = gate(base, cur)
+    assert result.exit_code == gate_mod.EXIT_CLAIM_LOST == 6 and result.claims_lost
+    # the experiment ran but the claim's metric was not recorded: missing is a failure too
+    missing = dirs[1].parent / "missing"
+    run = make_run(missing, seed=2, monkeypatch=monkeypatch)
+    data = json.loads(run.path.read_text())
+    for t in data["trials"]:
+        t["metrics"].pop("image_bytes")
+    run.path.write_text(json.dumps(data))
+    result = gate(base, missing)
+    (lost,) = result.claims_lost
+    assert "missing from the current results" in lost.message and result.exit_code == 6
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"size_bytes": float("nan")},
+        {"size_bytes": 1.5},
+        {"size_pct": float("inf")},
+        {"size_pct": -1},
+        {"layers": -1},
+        {"time_ratio": float("nan")},
+        {"time_ratio": 0},
+        {"conf": float("nan")},
+        {"conf": 1.0},
+    ],
+)
+def test_thresholds_must_be_finite_and_in_range(dirs, monkeypatch, kwargs):
+    """Non-finite or out-of-range thresholds are usage errors (exit 2) naming the flag."""
+    base, _ = dirs
+    make_run(base, seed=1, trials=1, monkeypatch=monkeypatch)
+    with pytest.raises(UsageError, match="--") as exc:
+        gate(base, base, **kwargs)
+    assert exc.value.exit_status == 2
 
 
 def test_one_sided_cells_are_notes_not_failures(dirs, monkeypatch):

@@ -247,7 +247,12 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
         context=Path(args.context) if args.context else None,
         opts=opts,
         reporter=_reporter(args),
-        scenarios=tuple(args.scenario or ("cold",)),
+        scenarios=tuple(dict.fromkeys(args.scenario or ("cold",))),
+        edit=tuple(args.edit or ()),
+        deps=args.deps,
+        probes=tuple(args.probe or ()),
+        smoke=args.smoke,
+        claims=tuple(args.claim or ()),
     )
     if args.json:
         _print_json(summary)
@@ -438,8 +443,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario",
         action="append",
         default=None,
-        choices=("cold", "warm"),
-        help="cache scenarios (default: cold)",
+        choices=("cold", "warm", "edit-source", "edit-deps", "base-bump"),
+        help="cache scenario, repeatable (default: cold); edit-source/edit-deps edit a file between builds",
+    )
+    p.add_argument(
+        "--edit", action="append", metavar="PATH", help="edit-source: file to edit (default: from COPY)"
+    )
+    p.add_argument("--deps", metavar="PATH", help="edit-deps: dependency file to edit (default: from COPY)")
+    p.add_argument(
+        "--probe", action="append", metavar="NAME", help="runtime probe, repeatable: stop, user, health, ..."
+    )
+    p.add_argument("--smoke", metavar="CMD", help="command each built image must pass (metric smoke_ok)")
+    p.add_argument(
+        "--claim",
+        action="append",
+        metavar="METRIC:lower|higher[:SCENARIO]",
+        help="a claim about B against A to judge (without one, compare states differences, no verdict)",
     )
     p.add_argument("--json", action="store_true")
     _add_run_flags(p)

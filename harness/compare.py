@@ -2,32 +2,209 @@
 
 The pair becomes a two-variant experiment in a private folder (the Dockerfiles copied, the
 context referenced), measured like any catalog experiment and written as a normal run.
+
+It answers the questions people have about their own Dockerfiles:
+  - scenarios: `cold`, `warm`, `edit-source` (a source file changes: does my rebuild stay
+    cached?), `edit-deps` (the dependency list changes), `base-bump` (the base gets a new digest).
+    The edited files default to what the Dockerfiles' COPY lines bring in (`default_edits`);
+    `--edit PATH` / `--deps PATH` name them.
+  - runtime probes on request (`--probe stop`, `--probe user`, `--probe health`, ...: any name in
+    harness/probes) and a smoke command (`--smoke CMD`, metric `smoke_ok`).
+  - no verdict on claims the user did not state: every metric's difference B vs A with its 95 %
+    interval, or "no detectable difference"; exact when neither variant varies (then no interval
+    and no p-value is needed or shown). A claim given with `--claim METRIC:lower|higher[:SCENARIO]`
+    is judged with the catalog's rules and shown on its own line.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.experiment import Claim, Experiment, Variant
+from harness.experiment import SCENARIOS, Claim, Experiment, Variant
 from harness.runner import RunOptions, RunOutcome, run_experiments
 
+# shown first, in this order; any other metric the run recorded follows
 SUMMARY_METRICS = (
     "build_seconds",
+    "steps_executed",
+    "steps_cached",
+    "deps_step_cached",
     "image_bytes",
     "image_bytes_compressed",
     "layers",
-    "steps_executed",
     "context_bytes",
+    "packages_os",
+    "packages_python",
+    "gcc_present",
+    "smoke_ok",
 )
+SKIP_METRICS = ("steps_total", "build_span_seconds", "context_sent_bytes", "step_seconds_deps")
+
+DEPS_NAMES = (
+    "requirements*.txt",
+    "requirements/*.txt",
+    "constraints*.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "Pipfile",
+    "Pipfile.lock",
+    "poetry.lock",
+    "uv.lock",
+    "package.json",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "go.mod",
+    "go.sum",
+    "Gemfile",
+    "Gemfile.lock",
+    "Cargo.toml",
+    "Cargo.lock",
+    "composer.json",
+    "composer.lock",
+)
+CODE_SUFFIXES = (".py", ".js", ".ts", ".go", ".rb", ".rs", ".php", ".java", ".sh", ".html", ".css")
+
+
+# --------------------------------------------------------------------------- edits from COPY lines
+
+
+def copy_sources(text: str) -> list[str]:
+    """Sources of every COPY/ADD from the build context (not `--from=`), in Dockerfile order. Pure."""
+    lines: list[str] = []
+    buf = ""
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not buf and line.lstrip().startswith("#"):
+            continue
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        lines.append(buf + line)
+        buf = ""
+    if buf:
+        lines.append(buf)
+    out: list[str] = []
+    for line in lines:
+        m = re.match(r"\s*(COPY|ADD)\s+(.*)$", line, re.IGNORECASE)
+        if not m:
+            continue
+        rest = m.group(2).strip()
+        if rest.startswith("<<"):  # heredoc: nothing from the context
+            continue
+        words: list[str]
+        if rest.startswith("["):
+            try:
+                words = [str(w) for w in json.loads(rest)]
+            except ValueError:
+                continue
+        else:
+            words = rest.split()
+        flags = [w for w in words if w.startswith("--")]
+        if any(f.startswith("--from") for f in flags):
+            continue
+        args = [w for w in words if not w.startswith("--")]
+        if len(args) < 2:
+            continue
+        out += [s for s in args[:-1] if "://" not in s and not s.startswith("git@")]
+    return out
+
+
+def _is_deps(rel: str) -> bool:
+    return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(Path(rel).name, pat) for pat in DEPS_NAMES)
+
+
+def _context_files(context: Path, ignore_file: Path | None) -> list[str]:
+    """Regular files of the context after .dockerignore, relative, sorted."""
+    from docker.utils.build import exclude_paths
+
+    ignore = ignore_file if ignore_file and ignore_file.is_file() else context / ".dockerignore"
+    patterns = []
+    if ignore.is_file():
+        patterns = [
+            ln.strip() for ln in ignore.read_text().splitlines() if ln.strip() and not ln.startswith("#")
+        ]
+    files = []
+    for rel in exclude_paths(str(context), patterns):
+        p = context / rel
+        if p.is_file() and not p.is_symlink():
+            files.append(Path(rel).as_posix())
+    return sorted(files)
+
+
+def _copied(files: list[str], sources: list[str]) -> list[str]:
+    """Context files a list of COPY sources brings in (a directory brings everything under it)."""
+    picked: list[str] = []
+    for src in sources:
+        s = src.strip("/").removeprefix("./") or "."
+        for f in files:
+            if f in picked:
+                continue
+            if s == "." or f == s or f.startswith(s.rstrip("/") + "/") or fnmatch.fnmatch(f, s):
+                picked.append(f)
+    return picked
+
+
+@dataclass(frozen=True)
+class Edits:
+    source: tuple[str, ...]
+    deps: str | None
+    how: str  # how they were chosen, for the terminal and the run file
+
+
+def default_edits(dockerfiles: list[Path], context: Path) -> Edits:
+    """Which file `edit-source` and `edit-deps` touch when the user names none. Pure over the files.
+
+    deps: the first dependency manifest (requirements*.txt, pyproject.toml, package.json, ...) a COPY
+    names explicitly, else the first one any COPY brings in. source: the first code file (by
+    suffix, else any file) that every Dockerfile's COPY lines bring in and that is not a manifest.
+    """
+    per_file = []
+    named: list[str] = []
+    for df in dockerfiles:
+        srcs = copy_sources(df.read_text(errors="replace"))
+        named += [s.removeprefix("./") for s in srcs]
+        files = _context_files(context, Path(str(df) + ".dockerignore"))
+        skip = {df.name, ".dockerignore", f"{df.name}.dockerignore"}
+        per_file.append([f for f in _copied(files, srcs) if Path(f).name not in skip])
+    common = [f for f in per_file[0] if all(f in other for other in per_file[1:])] if per_file else []
+    deps = next((n for n in named if _is_deps(n) and (context / n).is_file()), None)
+    if deps is None:
+        deps = next((f for f in common if _is_deps(f)), None)
+    candidates = [f for f in common if not _is_deps(f)]
+    code = [f for f in candidates if f.endswith(CODE_SUFFIXES)]
+    source = (code or candidates)[:1]
+    how = "from the Dockerfiles' COPY lines"
+    return Edits(source=tuple(source), deps=deps, how=how)
+
+
+# --------------------------------------------------------------------------- claims
+
+
+def parse_claim(text: str, scenarios: tuple[str, ...]) -> tuple[str, str, str]:
+    """`METRIC:lower|higher[:SCENARIO]` -> (metric, expect, scenario): B's metric against A's."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or parts[1] not in ("lower", "higher"):
+        raise UsageError(f"--claim {text!r}: use METRIC:lower or METRIC:higher[:SCENARIO] (B against A)")
+    scen = parts[2] if len(parts) == 3 else scenarios[0]
+    if scen not in scenarios:
+        raise UsageError(f"--claim {text!r}: scenario {scen!r} is not measured (add --scenario {scen})")
+    return parts[0], parts[1], scen
+
+
+# --------------------------------------------------------------------------- the pair
 
 
 def _variant_name(path: Path, other: Path) -> str:
-    import re
-
     name = path.name.removesuffix(".Dockerfile").removeprefix("Dockerfile.").lower() or "a"
     if name in ("dockerfile", other.name.lower()):
         name = path.parent.name.lower() or "a"
@@ -35,7 +212,17 @@ def _variant_name(path: Path, other: Path) -> str:
 
 
 def make_pair(
-    a: Path, b: Path, context: Path | None, folder: Path, scenarios: tuple[str, ...] = ("cold",)
+    a: Path,
+    b: Path,
+    context: Path | None,
+    folder: Path,
+    scenarios: tuple[str, ...] = ("cold",),
+    *,
+    edit: tuple[str, ...] = (),
+    deps: str | None = None,
+    probes: tuple[str, ...] = (),
+    smoke: str | None = None,
+    claims: tuple[str, ...] = (),
 ) -> Experiment:
     for p in (a, b):
         if not p.is_file():
@@ -43,6 +230,14 @@ def make_pair(
     context = (context or a.parent).resolve()
     if not context.is_dir():
         raise UsageError(f"build context is not a directory: {context}")
+    bad = [s for s in scenarios if s not in SCENARIOS]
+    if bad:
+        raise UsageError(f"unknown scenario {bad[0]!r}; known: {', '.join(SCENARIOS)}")
+    if probes:
+        from harness.probes import get_probe
+
+        for name in probes:
+            get_probe(name)  # UsageError naming the known probes
     na, nb = _variant_name(a, b), _variant_name(b, a)
     if na == nb:
         na, nb = f"{na}-a", f"{nb}-b"
@@ -52,14 +247,50 @@ def make_pair(
         ignore = Path(str(src) + ".dockerignore")
         if ignore.is_file():
             shutil.copyfile(ignore, folder / f"{dst}.dockerignore")
+    edits_def: dict[str, Any] = {}
+    if "edit-source" in scenarios or "edit-deps" in scenarios:
+        found = default_edits([a, b], context)
+        source = tuple(edit) or found.source
+        dep = deps or found.deps
+        for rel in (*source, *([dep] if dep else [])):
+            if not (context / rel).is_file():
+                raise UsageError(f"--edit/--deps: {rel!r} is not a file in the build context {context}")
+        if "edit-source" in scenarios:
+            if not source:
+                raise UsageError(
+                    "edit-source: no source file found in the COPY lines; name one with --edit PATH"
+                )
+            edits_def["source"] = list(source)
+        if "edit-deps" in scenarios:
+            if not dep:
+                raise UsageError(
+                    "edit-deps: no dependency file found in the COPY lines; name one with --deps PATH"
+                )
+            edits_def["deps"] = dep
     (folder / "experiment.toml").write_text(f'practice = "compare"\nclaim = "{nb} vs {na}"\n')
-    variants = (
-        Variant(name=na, dockerfile="A.Dockerfile", context=str(context), scenarios=scenarios),
-        Variant(name=nb, dockerfile="B.Dockerfile", context=str(context), scenarios=scenarios),
+    run_opts: dict[str, Any] = {"ready": ""} if probes else {}  # a user's app prints no agreed ready line
+    variants = tuple(
+        Variant(
+            name=name,
+            dockerfile=df,
+            context=str(context),
+            scenarios=scenarios,
+            run=run_opts,
+            smoke=smoke or None,
+        )
+        for name, df in ((na, "A.Dockerfile"), (nb, "B.Dockerfile"))
     )
-    claims = tuple(
-        Claim(metric=m, scenario=scenarios[0], expect="lower", baseline=na, candidate=nb)
-        for m in ("image_bytes", "build_seconds")
+    stated = tuple(
+        Claim(
+            metric=m,
+            scenario=s,
+            expect=e,
+            baseline=na,
+            candidate=nb,
+            label=f"{nb} {e} {m} than {na} ({s})",
+            source="article",
+        )
+        for m, e, s in (parse_claim(c, scenarios) for c in claims)
     )
     return Experiment(
         name="compare",
@@ -72,12 +303,12 @@ def make_pair(
         default=False,
         trials=5,
         compressed=True,
-        probes=(),
-        metrics=("gcc_present",),
+        probes=tuple(probes),
+        metrics=("gcc_present", *(("smoke_ok",) if smoke else ())),
         requires=(),
-        edits={},
+        edits=edits_def,
         variants=variants,
-        claims=claims,
+        claims=stated,
     )
 
 
@@ -89,17 +320,76 @@ def compare(
     opts: RunOptions,
     reporter=None,
     scenarios: tuple[str, ...] = ("cold",),
+    edit: tuple[str, ...] = (),
+    deps: str | None = None,
+    probes: tuple[str, ...] = (),
+    smoke: str | None = None,
+    claims: tuple[str, ...] = (),
 ) -> tuple[RunOutcome, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="imagebench-compare-") as tmp:
         folder = Path(tmp) / "compare"
         folder.mkdir()
-        exp = make_pair(a.resolve(), b.resolve(), context, folder, scenarios)
+        exp = make_pair(
+            a.resolve(),
+            b.resolve(),
+            context,
+            folder,
+            scenarios,
+            edit=edit,
+            deps=deps,
+            probes=probes,
+            smoke=smoke,
+            claims=claims,
+        )
+        if reporter is not None and exp.edits:
+            for key, val in exp.edits.items():
+                reporter.message(f"{'edit-source' if key == 'source' else 'edit-deps'} edits: {val}")
         outcome = run_experiments([exp], opts, reporter)
-    return outcome, summarize(outcome.run.data, exp.variants[0].name, exp.variants[1].name)
+    summary = summarize(outcome.run.data, exp.variants[0].name, exp.variants[1].name)
+    summary["edits"] = dict(exp.edits)
+    return outcome, summary
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _varies(values) -> bool:
+    return len(values) > 1 and float(max(values)) != float(min(values))
+
+
+def difference_text(metric: str, unit: str, ra: dict) -> str:
+    """One sentence: B against A with its interval, exact, or no detectable difference. Pure."""
+    from harness.report.format import human_value
+
+    a, b = ra["a_median"], ra["b_median"]
+    if ra["exact"]:
+        if a == b:
+            return "identical in every trial"
+        if a:
+            pct = abs(b / a - 1) * 100
+            word = "larger" if b > a else "smaller"
+            return f"B {word} by {pct:.0f} % ({human_value(metric, b)} vs {human_value(metric, a)}; same in every trial)"
+        return f"B {human_value(metric, b)} vs A {human_value(metric, a)} (same in every trial)"
+    ratio, low, high = ra.get("ratio"), ra.get("low"), ra.get("high")
+    if ratio is None:
+        return f"B {human_value(metric, b)} vs A {human_value(metric, a)} ({ra.get('reason') or 'no ratio'})"
+    if low is None or high is None:
+        return f"B/A = {ratio:.2f} (too few trials for an interval)"
+    if low <= 1 <= high:
+        return f"no detectable difference (B/A {ratio:.2f}, 95 % CI {low:.2f}-{high:.2f})"
+    word = "larger" if ratio > 1 else "smaller"
+    if ratio > 1:
+        lo, hi = (low - 1) * 100, (high - 1) * 100
+    else:
+        lo, hi = (1 - high) * 100, (1 - low) * 100
+    return f"B {word} by {abs(ratio - 1) * 100:.0f} % (95 % CI {lo:.0f}-{hi:.0f} %)"
 
 
 def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
-    """Medians per variant and the candidate/baseline ratio with its bootstrap 95 % interval."""
+    """Per scenario and metric: both medians, B/A with its bootstrap 95 % interval, and a sentence.
+
+    No p-value where neither variant varies (the difference is then exact), and no verdict unless
+    the user stated a claim (those are judged and listed under `claims`)."""
     import numpy as np
 
     from harness.results import load_table
@@ -107,54 +397,94 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
 
     df = load_table(runs=[run])
     rows = []
-    for metric in SUMMARY_METRICS:
-        sub = df[df.metric == metric]
-        va = sub[sub.variant == base].value.to_numpy()
-        vb = sub[sub.variant == cand].value.to_numpy()
-        if len(va) == 0 or len(vb) == 0:
-            continue
-        r = ratio_ci(va, vb, seed=run.get("seed", 0) % (2**31))
-        rows.append(
-            {
+    present = list(dict.fromkeys(df.metric)) if len(df) else []
+    order = [m for m in SUMMARY_METRICS if m in present] + sorted(
+        m for m in present if m not in SUMMARY_METRICS and m not in SKIP_METRICS
+    )
+    scenarios = list(dict.fromkeys(t["scenario"] for t in run.get("plan", []))) or ["cold"]
+    for scen in scenarios:
+        for metric in order:
+            sub = df[(df.metric == metric) & (df.scenario == scen)]
+            va = sub[sub.variant == base].value.to_numpy()
+            vb = sub[sub.variant == cand].value.to_numpy()
+            if len(va) == 0 or len(vb) == 0:
+                continue
+            exact = not _varies(va) and not _varies(vb)
+            r = ratio_ci(va, vb, seed=run.get("seed", 0) % (2**31), with_p=not exact)
+            row = {
+                "scenario": scen,
                 "metric": metric,
                 "unit": sub.unit.iloc[0],
+                "a_median": float(np.median(va)),
+                "b_median": float(np.median(vb)),
                 base: float(np.median(va)),
                 cand: float(np.median(vb)),
                 "n": min(len(va), len(vb)),
-                **{k: r.get(k) for k in ("ratio", "low", "high", "p_value")},
+                "exact": exact,
+                **{k: r.get(k) for k in ("ratio", "low", "high", "reason")},
+                "p_value": None if exact else r.get("p_value"),
             }
-        )
+            row["difference"] = difference_text(metric, row["unit"], row)
+            rows.append(row)
+    claims = []
+    if any((d or {}).get("claims") for d in run.get("experiments", {}).values()):
+        from harness.analysis import evaluate_claims
+
+        claims = [
+            {k: c.get(k) for k in ("label", "metric", "scenario", "verdict", "figure", "reason")}
+            for c in evaluate_claims([run])
+        ]
     failed = [f"{t['variant']}: {t.get('error')}" for t in run["trials"] if t["status"] == "failed"]
-    return {"run_id": run["run_id"], "baseline": base, "candidate": cand, "rows": rows, "failed": failed}
+    return {
+        "run_id": run["run_id"],
+        "baseline": base,
+        "candidate": cand,
+        "rows": rows,
+        "claims": claims,
+        "failed": failed,
+        "warnings": list(run.get("warnings") or []),
+    }
 
 
 def render_compare(summary: dict[str, Any]) -> str:
-    """A terminal table: medians, ratio and its interval."""
+    """A terminal table per scenario: medians, B against A in words with the interval; stated claims."""
     from rich.console import Console
     from rich.table import Table
 
     from harness.report.format import human_value
 
     base, cand = summary["baseline"], summary["candidate"]
-    table = Table(title=f"{cand} / {base}  (median of n trials; ratio with bootstrap 95 % CI)")
-    for col in ("metric", base, cand, "n", "ratio", "95 % CI", "p"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for r in summary["rows"]:
-        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
-        ci = "-" if r["low"] is None else f"{r['low']:.3f} - {r['high']:.3f}"
-        p = "-" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        table.add_row(
-            r["metric"],
-            human_value(r["metric"], r[base]),
-            human_value(r["metric"], r[cand]),
-            str(r["n"]),
-            ratio,
-            ci,
-            p,
-        )
-    console = Console(record=True, width=110)
+    console = Console(record=True, width=130)
     with console.capture() as cap:
-        console.print(table)
+        scenarios = list(dict.fromkeys(r["scenario"] for r in summary["rows"]))
+        for scen in scenarios:
+            table = Table(
+                title=f"B = {cand} against A = {base}, scenario {scen} (median of n trials; bootstrap 95 % CI)",
+                title_justify="left",
+            )
+            for col in ("metric", f"A {base}", f"B {cand}", "n", "B against A", "p"):
+                table.add_column(col, justify="left" if col in ("metric", "B against A") else "right")
+            for r in (r for r in summary["rows"] if r["scenario"] == scen):
+                p = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
+                table.add_row(
+                    r["metric"],
+                    human_value(r["metric"], r["a_median"]),
+                    human_value(r["metric"], r["b_median"]),
+                    str(r["n"]),
+                    r["difference"],
+                    p,
+                )
+            console.print(table)
+        if summary.get("edits"):
+            console.print(f"edited between the builds: {summary['edits']}", markup=False, highlight=False)
+        for c in summary.get("claims") or []:
+            console.print(
+                f"claim: {c['label']}: {c['verdict']} ({c.get('figure') or c.get('reason') or ''})",
+                markup=False,
+                highlight=False,
+            )
+        for w in summary.get("warnings") or []:
+            console.print(f"[yellow]warning[/yellow] {w}", highlight=False)
         for f in summary["failed"]:
-            console.print(f"[red]failed[/red] {f}")
+            console.print(f"[red]failed[/red] {f}", highlight=False)
     return cap.get().rstrip()

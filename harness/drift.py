@@ -66,6 +66,14 @@ for py in python3 python; do
     "$py" -c 'import platform; print(platform.python_version())' 2>/dev/null && break
   fi
 done
+echo '@@pip'
+for py in python3 python; do
+  if command -v "$py" >/dev/null 2>&1; then
+    "$py" -c 'import importlib.metadata as m
+for d in m.distributions():
+    print((d.metadata["Name"] or "").lower() + "\t" + (d.version or ""))' 2>/dev/null && break
+  fi
+done
 echo '@@end'
 """
 
@@ -115,6 +123,20 @@ def compare_versions(a: str, b: str) -> int:
     """-1, 0 or 1 like `dpkg --compare-versions` (close enough for apk's versions too)."""
     ka, kb = _pm_version_key(str(a)), _pm_version_key(str(b))
     return (ka > kb) - (ka < kb)
+
+
+def parse_pip(text: str) -> dict[str, str] | None:
+    """The `@@pip` section of PROBE_SCRIPT's output: {distribution: version}; None when the image has no
+    Python (or the probe predates the section)."""
+    if "@@pip" not in text:
+        return None
+    section = text.split("@@pip", 1)[1].split("@@end", 1)[0]
+    out: dict[str, str] = {}
+    for line in section.splitlines():
+        name, sep, version = line.strip().partition("\t")
+        if sep and name:
+            out[name] = version
+    return out or None
 
 
 def parse_probe(text: str) -> tuple[str | None, dict[str, str] | None, str | None]:
@@ -216,6 +238,62 @@ def observe(
     return obs
 
 
+def observe_local(image_ref: str, *, client: Any = None) -> dict:
+    """Observe an image in the local engine, no registry and no network: image ID (and registry digest
+    when it has one), uncompressed bytes, layers (diff IDs and sizes from the image history),
+    OS packages with versions and Python distributions with versions, read by a throw-away
+    container with `--network=none`. Same schema as `observe` with source "engine";
+    compressed_bytes is None (only a registry knows it)."""
+    import docker.errors
+
+    client = _engine(client)
+    try:
+        image = client.images.get(image_ref)
+    except docker.errors.ImageNotFound:
+        raise UsageError(f"{image_ref}: no such image in the local engine") from None
+    except docker.errors.DockerException as exc:
+        raise EnvironmentProblem(f"{image_ref}: engine: {_one_line(exc)}") from None
+    attrs = image.attrs
+    diff_ids = list((attrs.get("RootFS") or {}).get("Layers") or [])
+    try:
+        history = client.api.history(image.id)
+    except docker.errors.DockerException:
+        history = []
+    sizes = [int(h.get("Size") or 0) for h in reversed(history) if (h.get("Size") or 0) > 0]
+    repo_digests = [d for d in attrs.get("RepoDigests") or [] if "@" in d]
+    obs: dict[str, Any] = {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "image": canonical(image_ref),
+        "registry": None,
+        "repository": None,
+        "tag": None,
+        "digest": image.id,
+        "index_digest": None,
+        "image_id": image.id,
+        "registry_digests": repo_digests,
+        "compressed_bytes": None,
+        "uncompressed_bytes": int(attrs.get("Size") or 0),
+        "layers": len(diff_ids),
+        "layer_digests": diff_ids,
+        "layer_sizes": sizes if len(sizes) == len(diff_ids) else None,
+        "package_manager": None,
+        "packages": None,
+        "python_version": None,
+        "python_packages": None,
+        "observed_at": utcnow(),
+        "source": "engine",
+        "errors": [],
+    }
+    try:
+        out = _run_probe(client, image.id)
+        obs["package_manager"], obs["packages"], obs["python_version"] = parse_probe(out)
+        obs["python_packages"] = parse_pip(out)
+    except (HarnessError, docker.errors.DockerException) as exc:
+        obs["errors"].append(str(exc) if isinstance(exc, HarnessError) else _one_line(exc))
+    return obs
+
+
 def _engine(client: Any) -> Any:
     if client is not None:
         return client
@@ -258,6 +336,7 @@ def _inspect_in_engine(obs: dict, pinned, client: Any, *, keep_image: bool) -> N
             )
         out = _run_probe(client, name)
         obs["package_manager"], obs["packages"], obs["python_version"] = parse_probe(out)
+        obs["python_packages"] = parse_pip(out)
     except docker.errors.DockerException as exc:
         raise EnvironmentProblem(f"{obs['image']}: engine: {_one_line(exc)}") from None
     finally:
@@ -407,6 +486,7 @@ def diff(prev: dict, cur: dict) -> dict:
     layers["removed"] = [d for d in before_layers if d not in after_layers]
     layers["changed"] = bool(layers["added"] or layers["removed"] or layers["delta"])
     pkgs = diff_packages(prev.get("packages"), cur.get("packages"))
+    pip = diff_packages(prev.get("python_packages"), cur.get("python_packages"))
     return {
         "image": cur.get("image") or prev.get("image"),
         "from": {
@@ -419,12 +499,15 @@ def diff(prev: dict, cur: dict) -> dict:
             "digest": cur.get("digest"),
             "source": cur.get("source"),
         },
-        "digest_changed": prev.get("digest") != cur.get("digest"),
+        "digest_changed": prev.get("digest") != cur.get("digest")
+        if prev.get("source") == cur.get("source")
+        else prev.get("image_id") != cur.get("image_id"),
         "image_id_changed": prev.get("image_id") != cur.get("image_id"),
         "compressed_bytes": _delta(prev.get("compressed_bytes"), cur.get("compressed_bytes")),
         "uncompressed_bytes": _delta(prev.get("uncompressed_bytes"), cur.get("uncompressed_bytes")),
         "layers": layers,
         "packages": pkgs,
+        "python_packages": pip,
         "python_version": {
             "before": prev.get("python_version"),
             "after": cur.get("python_version"),
@@ -475,12 +558,28 @@ def judge(d: dict, thresholds: Thresholds | None = None) -> list[str]:
     pk = d.get("packages")
     if t.packages and pk and pk["changed"]:
         parts = [f"{len(pk[k])} {k}" for k in ("added", "removed", "upgraded", "downgraded") if pk[k]]
-        reasons.append("packages: " + ", ".join(parts))
+        reasons.append("packages: " + ", ".join(parts) + " (" + package_summary(pk) + ")")
+    pp = d.get("python_packages")
+    if t.packages and pp and pp["changed"]:
+        reasons.append("python packages: " + package_summary(pp))
     if t.python and d["python_version"]["changed"]:
         reasons.append(f"python {d['python_version']['before']} -> {d['python_version']['after']}")
     if t.digest and d["digest_changed"] and not reasons:
         reasons.append("new digest")
     return reasons
+
+
+def package_summary(pk: dict, limit: int = 6) -> str:
+    """`tzdata 2025b -> 2025c, +libfoo 1.0, -libbar` (pure; at most `limit` names, then a count)."""
+    parts = [
+        f"{n} {v['before']} -> {v['after']}"
+        for kind in ("upgraded", "downgraded")
+        for n, v in pk[kind].items()
+    ]
+    parts += [f"+{n} {v}" for n, v in pk["added"].items()]
+    parts += [f"-{n}" for n in pk["removed"]]
+    more = len(parts) - limit
+    return ", ".join(parts[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 def _signed_bytes(n: float) -> str:
@@ -565,6 +664,7 @@ def drift(
     client: Any = None,
     observe_fn: Callable[[str], dict] | None = None,
     on_skip=None,
+    local: bool = False,
 ) -> DriftReport:
     """Observe each image, append the observation to its history, diff against the previous one.
 
@@ -573,6 +673,8 @@ def drift(
     """
     thresholds = thresholds or Thresholds()
     registry = registry or RegistryClient()
+    if observe_fn is None and local:
+        observe_fn = lambda image: observe_local(image, client=client)  # noqa: E731
     observe_fn = observe_fn or (lambda image: observe(image, registry=registry, client=client))
     report = DriftReport(images=[], thresholds=thresholds)
     seen = set()
@@ -621,8 +723,10 @@ def drift(
 
 def _anything_changed(d: dict) -> bool:
     pk = d.get("packages") or {}
+    pp = d.get("python_packages") or {}
     return bool(
-        d["digest_changed"]
+        pp.get("changed")
+        or d["digest_changed"]
         or d["compressed_bytes"]["delta"]
         or d["uncompressed_bytes"]["delta"]
         or d["layers"]["changed"]
@@ -687,9 +791,13 @@ def render_text(report: DriftReport, *, max_packages: int = 40) -> str:
             )
             continue
         o = i.observation or {}
-        size = f"{human_bytes(o.get('compressed_bytes'))} compressed"
+        size = (
+            f"{human_bytes(o.get('compressed_bytes'))} compressed"
+            if o.get("compressed_bytes") is not None
+            else ""
+        )
         if o.get("uncompressed_bytes") is not None:
-            size += f", {human_bytes(o['uncompressed_bytes'])} on disk"
+            size += (", " if size else "") + f"{human_bytes(o['uncompressed_bytes'])} on disk"
         lines.append(
             f"{label:8} {i.image}  {short_digest(o.get('digest'))}  {size}, {o.get('layers')} layer{'' if o.get('layers') == 1 else 's'}"
             + (f", python {o['python_version']}" if o.get("python_version") else "")
@@ -728,6 +836,12 @@ def render_text(report: DriftReport, *, max_packages: int = 40) -> str:
                     shown += 1
             if pk["changed"] > shown:
                 lines.append(f"           ... and {pk['changed'] - shown} more (--json lists all)")
+        pp = d.get("python_packages")
+        if pp and pp["changed"]:
+            for kind, sign in (("added", "+"), ("removed", "-"), ("upgraded", "^"), ("downgraded", "v")):
+                for name, v in list(pp[kind].items())[:max_packages]:
+                    text = f"{v['before']} -> {v['after']}" if isinstance(v, dict) else v
+                    lines.append(f"           {sign} {name} {text} (python)")
     return "\n".join(lines)
 
 
@@ -739,13 +853,19 @@ def run_drift(
     thresholds: Thresholds | None = None,
     registry: RegistryClient | None = None,
     client: Any = None,
+    local: bool = False,
 ) -> tuple[int, str]:
-    """What `imagebench drift` does: (exit code, text to print). `images` None = default_images()."""
+    """What `imagebench drift` does: (exit code, text to print). `images` None = default_images().
+    `local`: observe the images in the local engine (no registry, no network: `observe_local`)."""
     notes: list[str] = []
     if not images:
         images, notes = default_images()
+        if local:
+            images = [i for i in images if "/" in i and ("." in i.split("/")[0] or ":" in i.split("/")[0])]
     skipped: list[str] = []
-    report = drift(images, results_dir, thresholds, registry=registry, client=client, on_skip=skipped.append)
+    report = drift(
+        images, results_dir, thresholds, registry=registry, client=client, on_skip=skipped.append, local=local
+    )
     report.notes = notes + skipped
     if json_out:
         return report.exit_code, json.dumps(report.to_dict(), indent=1, sort_keys=False)

@@ -3,6 +3,12 @@
 docker-py cannot drive BuildKit, so builds go through the buildx CLI; its rawjson event stream
 (stderr) is parsed while it arrives by harness.engine.events. `--builder NAME` passes through, so
 any buildx builder can carry the work.
+
+Reproducible builds: `source_date_epoch` adds `--build-arg SOURCE_DATE_EPOCH=N` (image config and
+history timestamps pinned; BuildKit >= 0.11) unless the experiment sets it itself, and
+`rewrite_timestamp` asks the exporter to clamp file mtimes in new layers (`rewrite-timestamp=true`,
+BuildKit >= 0.13). The docker driver's exporter ignores the latter, so the runner only asks for it on
+other drivers and re-packs our layers itself otherwise (harness/engine/repro.py).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class BuildSpec:
     builder: str | None = None
     no_cache: bool = False
     flags: list[str] = field(default_factory=list)
+    source_date_epoch: int | None = None
+    rewrite_timestamp: bool = False
     timeout: float = 1800.0
 
     def with_overrides(self, **overrides) -> BuildSpec:
@@ -66,7 +74,8 @@ def build_command(spec: BuildSpec, metadata_file: Path, iid_file: Path) -> list[
     if spec.builder:
         # Non-default builders (docker-container, kubernetes, remote) keep results in their own
         # cache unless asked to load the image into the engine that inspects and runs it.
-        cmd += ["--builder", spec.builder, "--load"]
+        cmd += ["--builder", spec.builder]
+        cmd += ["--output", "type=docker,rewrite-timestamp=true"] if spec.rewrite_timestamp else ["--load"]
     cmd += [
         "--progress=rawjson",
         "--metadata-file",
@@ -84,7 +93,10 @@ def build_command(spec: BuildSpec, metadata_file: Path, iid_file: Path) -> list[
         cmd += ["--network", spec.network]
     if spec.no_cache:
         cmd.append("--no-cache")
-    for k, v in sorted(spec.build_args.items()):
+    build_args = dict(spec.build_args)
+    if spec.source_date_epoch is not None:
+        build_args.setdefault("SOURCE_DATE_EPOCH", str(int(spec.source_date_epoch)))
+    for k, v in sorted(build_args.items()):
         cmd += ["--build-arg", f"{k}={v}"]
     for k, v in sorted(spec.build_contexts.items()):
         cmd += ["--build-context", f"{k}={v}"]

@@ -199,3 +199,50 @@ def _supports_all() -> bool:
     import inspect
 
     return "all" in inspect.signature(client().api.prune_builds).parameters
+
+
+# --------------------------------------------------------------------------- size attribution
+
+
+def split_layers(image: str, bases: dict[str, str]) -> dict[str, Any]:
+    """Which of `bases` ({name: image id}) the image's final stage was built FROM, by layers.
+
+    The base is the one whose RootFS layers are the longest prefix of the image's; its bytes (the
+    engine's `Size`, the sum of its layers' file bytes on the classic store) are the base part and
+    the rest are our own layers. Empty when no base's layers are a prefix (FROM scratch, or a base
+    that is not in the local store).
+    """
+    import docker.errors
+
+    api = client().api
+    attrs = api.inspect_image(image)
+    layers = list((attrs.get("RootFS") or {}).get("Layers") or [])
+    best: dict[str, Any] = {}
+    for name, base_id in sorted(bases.items()):
+        try:
+            battrs = api.inspect_image(base_id)
+        except docker.errors.APIError:
+            continue
+        blayers = list((battrs.get("RootFS") or {}).get("Layers") or [])
+        if blayers and layers[: len(blayers)] == blayers and len(blayers) > best.get("base_layers", 0):
+            best = {
+                "base": name,
+                "base_image_id": battrs["Id"],
+                "base_layers": len(blayers),
+                "base_bytes": int(battrs.get("Size") or 0),
+            }
+    if best:
+        best["own_bytes"] = int(attrs.get("Size") or 0) - best["base_bytes"]
+        best["own_layers"] = len(layers) - best["base_layers"]
+    return best
+
+
+def split_compressed(layer_sizes: list[int], base_layers: int) -> dict[str, int]:
+    """Pure: registry layer sizes (RootFS order) split at the base's layer count."""
+    sizes = [int(x) for x in layer_sizes]
+    if base_layers > len(sizes):
+        return {}
+    return {
+        "base_bytes_compressed": sum(sizes[:base_layers]),
+        "own_bytes_compressed": sum(sizes[base_layers:]),
+    }

@@ -533,3 +533,50 @@ def test_run_history_text_and_json(tmp_path):
     assert code == 0 and rows[0]["compressed_bytes"] == 410_806_025 and rows[0]["uncompressed_bytes"] is None
     with pytest.raises(UsageError, match="no history of nope:1"):
         drift.run_history("nope:1", tmp_path)
+
+
+# --------------------------------------------------------------------------- offline observation (issue 14)
+
+
+def test_parse_pip_section_lists_distributions_with_versions():
+    """The probe's @@pip section becomes {name: version}; no section or no Python gives None."""
+    text = "@@pm dpkg\nii\tlibc6\t2.41-12\n@@python\n3.13.5\n@@pip\nflask\t3.1.0\npip\t25.1\n@@end\n"
+    assert drift.parse_pip(text) == {"flask": "3.1.0", "pip": "25.1"}
+    assert drift.parse_pip("@@pm dpkg\n@@python\n@@pip\n@@end\n") is None
+    assert drift.parse_pip("@@pm none\n@@python\n@@end\n") is None
+
+
+def test_diff_names_the_package_that_changed_inside_a_base():
+    """A base rebuilt with tzdata upgraded and libfoo added is reported down to those packages."""
+    before = obs(packages={"libc6": "2.41-12", "tzdata": "2025b-1"})
+    after = obs("sha256:" + "b" * 64, packages={"libc6": "2.41-12", "tzdata": "2025c-1", "libfoo": "1.0-1"})
+    before["python_packages"] = {"pip": "25.1"}
+    after["python_packages"] = {"pip": "25.1", "wheel": "0.45.1"}
+    d = drift.diff(before, after)
+    reasons = drift.judge(d)
+    assert "tzdata 2025b-1 -> 2025c-1" in reasons[0] and "+libfoo 1.0-1" in reasons[0]
+    assert "python packages: +wheel 0.45.1" in reasons
+    report = drift.DriftReport(
+        images=[drift.ImageDrift(image="x", status="drifted", observation=after, previous=before, diff=d)],
+        thresholds=drift.Thresholds(),
+    )
+    text = drift.render_text(report)
+    assert (
+        "^ tzdata 2025b-1 -> 2025c-1" in text
+        and "+ libfoo 1.0-1" in text
+        and "+ wheel 0.45.1 (python)" in text
+    )
+
+
+def test_engine_and_registry_observations_compare_by_image_id():
+    """An engine observation (digest = image id) against a registry one compares image ids, not digests."""
+    reg = obs()
+    eng = dict(obs(), source="engine", digest=reg["image_id"], compressed_bytes=None)
+    assert drift.diff(reg, eng)["digest_changed"] is False
+    text = drift.render_text(
+        drift.DriftReport(
+            images=[drift.ImageDrift(image="x", status="first", observation=eng)],
+            thresholds=drift.Thresholds(),
+        )
+    )
+    assert "on disk" in text and "compressed" not in text

@@ -1,0 +1,81 @@
+"""Reproducible-build options and the own-layer re-pack, without a daemon."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+from harness.engine.buildx import BuildSpec, build_command
+from harness.engine.inspect import split_compressed
+from harness.engine.repro import DEFAULT_EPOCH, clamp_layer, support
+
+
+def _layer(mtime: float, *, xattr: bool = True) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+        d = tarfile.TarInfo("app")
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, mtime
+        tar.addfile(d)
+        f = tarfile.TarInfo("app/blob")
+        f.size, f.mode, f.mtime, f.uid = 5, 0o640, mtime, 1000
+        f.pax_headers = {"atime": str(mtime), "ctime": str(mtime)}
+        if xattr:
+            f.pax_headers["SCHILY.xattr.security.capability"] = "x"
+        tar.addfile(f, io.BytesIO(b"hello"))
+        w = tarfile.TarInfo("etc/.wh.old")
+        w.mtime = mtime
+        tar.addfile(w, io.BytesIO(b""))
+    return out.getvalue()
+
+
+def test_clamped_layers_of_two_builds_are_byte_identical():
+    """Two layers that differ only in build-time mtimes re-pack to the same bytes."""
+    a = clamp_layer(_layer(1_800_000_000.123), DEFAULT_EPOCH)
+    b = clamp_layer(_layer(1_900_000_000.5), DEFAULT_EPOCH)
+    assert a == b
+    assert clamp_layer(_layer(1_800_000_000.123), DEFAULT_EPOCH) == a  # deterministic
+
+
+def test_clamp_keeps_content_owner_mode_xattrs_and_older_mtimes():
+    """Only mtimes after the epoch move; everything else survives, atime/ctime are dropped."""
+    data = clamp_layer(_layer(1_000_000_000), DEFAULT_EPOCH)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = {m.name: m for m in tar}
+        blob = members["app/blob"]
+        assert tar.extractfile(blob).read() == b"hello"
+        assert (blob.mode, blob.uid, blob.mtime) == (0o640, 1000, 1_000_000_000)
+        assert blob.pax_headers.get("SCHILY.xattr.security.capability") == "x"
+        assert "atime" not in blob.pax_headers and "ctime" not in blob.pax_headers
+        assert "etc/.wh.old" in members  # whiteouts stay
+    with_xattr = clamp_layer(_layer(1_000_000_000), DEFAULT_EPOCH)
+    assert with_xattr != clamp_layer(_layer(1_000_000_000, xattr=False), DEFAULT_EPOCH)
+
+
+def test_support_records_what_the_builder_honours():
+    """The docker driver ignores rewrite-timestamp; BuildKit >= 0.11 honours SOURCE_DATE_EPOCH."""
+    docker = support("docker", "v0.13.x")
+    assert docker["source_date_epoch_supported"] and docker["rewrite_timestamp_option"]
+    assert not docker["rewrite_timestamp_honoured"] and "4986" in docker["why"]
+    assert support("docker-container", "v0.13.2")["rewrite_timestamp_honoured"]
+    old = support("docker", "v0.10.6")
+    assert not old["source_date_epoch_supported"] and old["source_date_epoch"] is None
+
+
+def test_build_command_pins_source_date_epoch_unless_the_experiment_sets_it(tmp_path: Path):
+    """SOURCE_DATE_EPOCH is added as a build arg; an experiment's own value wins; rewrite only off-driver."""
+    spec = BuildSpec(context=tmp_path, dockerfile=tmp_path / "Dockerfile", source_date_epoch=DEFAULT_EPOCH)
+    cmd = build_command(spec, tmp_path / "m", tmp_path / "i")
+    assert f"SOURCE_DATE_EPOCH={DEFAULT_EPOCH}" in cmd and "--output" not in cmd
+    own = spec.with_overrides(build_args={"SOURCE_DATE_EPOCH": "5"})
+    assert "SOURCE_DATE_EPOCH=5" in build_command(own, tmp_path / "m", tmp_path / "i")
+    other = spec.with_overrides(builder="bk", rewrite_timestamp=True)
+    cmd = build_command(other, tmp_path / "m", tmp_path / "i")
+    assert cmd[cmd.index("--output") + 1] == "type=docker,rewrite-timestamp=true" and "--load" not in cmd
+
+
+def test_compressed_bytes_split_at_the_base_layer_count():
+    """Registry layer sizes split into base and own parts by the base's layer count."""
+    assert split_compressed([400, 150, 50], 1) == {"base_bytes_compressed": 400, "own_bytes_compressed": 200}
+    assert split_compressed([400], 1) == {"base_bytes_compressed": 400, "own_bytes_compressed": 0}
+    assert split_compressed([400], 2) == {}

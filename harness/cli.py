@@ -169,6 +169,7 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]):
         shard=getattr(args, "shard", None),
         bases=getattr(args, "bases", "lab"),
         command=["imagebench", *argv],
+        python_substitute=getattr(args, "python_substitute", "nearest"),
     )
 
 
@@ -388,6 +389,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-wait", action="store_true", help="exit at once if another run holds the daemon lock")
     p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--python-substitute",
+        choices=("nearest", "older", "refuse"),
+        default="nearest",
+        help="a FROM python:3.X the lab has no stand-in for: closest minor (default), "
+        "newest older one, or stop (always said before the first build)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

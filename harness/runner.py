@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __version__, pyversions
 from harness.engine import inspect as dinspect
 from harness.engine.buildx import BuildResult, BuildSpec, run_build
 from harness.engine.dockerfile import base_images, read_dockerfile
@@ -60,6 +60,7 @@ class RunOptions:
     shard: tuple[int, int] | None = None
     bases: str = "lab"
     command: list[str] = field(default_factory=list)
+    python_substitute: str = "nearest"  # harness/pyversions.py: nearest | older | refuse
 
 
 @dataclass
@@ -358,7 +359,7 @@ class Runner:
     def _resolve(self, name: str) -> dict:
         """A public name through the lab's mapping; an image that exists locally (a user's own base) as is."""
         try:
-            ref = self.lab.resolve_base(name)
+            ref, py_note = pyversions.resolve(self.lab, name, self.opts.python_substitute)
         except LabError as exc:
             import docker.errors
 
@@ -373,12 +374,16 @@ class Runner:
                 "bytes": attrs.get("Size"),
                 "provenance": {"source": "local image", "note": "not a lab stand-in; used as found"},
             }
+        if py_note:  # said before the first build, kept in the run file and the report
+            self.reporter.message(f"warning: {py_note['message']}")
+            self.run.warn(py_note["message"])
+            self.run.data.setdefault("python_substitutions", {})[name] = py_note
         return {
             "public": name,
             "lab_tag": ref.lab_tag,
             "image_id": ref.image_id,
             "bytes": ref.bytes,
-            "provenance": ref.provenance,
+            "provenance": {**ref.provenance, **({"python_substitution": py_note} if py_note else {})},
         }
 
     def _build_contexts(self, text: str, build_args: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -588,7 +593,9 @@ class Runner:
                 track("image", result.image_id)
             if not result.ok:
                 self._diagnose_failure(result)
-                raise _TrialFailed(f"build failed: {result.error}", result)
+                subs = [self._base_pins[n]["provenance"].get("python_substitution") for n in base_ids]
+                hint = pyversions.failure_hint([x for x in subs if x])
+                raise _TrialFailed(f"build failed: {result.error}{hint}", result)
             metrics.update(self._build_metrics(result, ctx_dir, dockerfile))
             image = dinspect.image_facts(result.image_id)
             metrics["image_bytes"] = image["bytes"]

@@ -66,6 +66,10 @@ class Section:
     plots: list[PlotSpec]
     waterfall: PlotSpec | None
     probe_findings: list[str]
+    deciding: str = ""  # the claim that decided the verdict, with its figure
+    also_found: list[str] = field(default_factory=list)  # extension claims: beyond the article
+    provenance: list[str] = field(default_factory=list)  # the run that produced this section
+    calibration: list[str] = field(default_factory=list)  # that run's own calibration
 
 
 @dataclass
@@ -80,6 +84,30 @@ class Report:
     sections: list[Section]
     environment: list[dict[str, Any]]
     article: Any = None  # harness.report.article.ArticleView: the article's figures beside ours
+    rules: list[str] = field(default_factory=lambda: list(RULES))
+
+
+RULES = [
+    "Each practice's verdict is decided by the claims the article makes (source *article*); what we check "
+    "beyond the article (source *extension*) is listed under *also found* and never changes the verdict. "
+    "The *deciding claim* is the first that failed, else the first inconclusive one, else the primary claim.",
+    "Ratio claims (*lower*/*higher*): candidate / baseline of medians with a 95 % bootstrap interval; "
+    "supported when the whole interval is on the claimed side of 1, not supported when it is on the other "
+    "side (or at 1), inconclusive when it contains 1. A time ratio needs at least 5 trials per variant.",
+    "Delta claims (calibration): the difference of medians with its 95 % bootstrap interval (interleaved "
+    "rounds resampled as pairs), supported when the whole interval lies within the expected value ± tolerance; "
+    "bounds are printed at the tolerance's precision.",
+    "Flags, sizes and counts (absolute checks) hold only when every trial holds (k = n): a flag true in 4 of "
+    "5 trials fails `== yes`, one leaking trial is a leak.",
+    "Time thresholds are judged on the 95 % interval of the median (the range of the trials below 6 trials) "
+    "and need at least 2 trials.",
+    "Preconditions state what must be true for a test to mean anything (a stall that really happens, a "
+    "shaped network); when one fails the verdict is *inconclusive: precondition not met*, never *not supported*.",
+    "p-values are exact Mann-Whitney (an exact permutation test when values tie) and absent when the values "
+    "do not vary. The smallest detectable change is the shift a comparison could have detected (two-sided "
+    "5 %, power 80 %) at its n and noise.",
+    "A candidate whose smoke check failed cannot win a size or time claim: *smaller but broken*.",
+]
 
 
 def slug(*parts: str) -> str:
@@ -106,11 +134,25 @@ def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int =
     sections = [
         _section(v, defs[v["machine"]][v["experiment"]], df, steps, runs, anchors) for v in _ordered(verdicts)
     ]
+    chosen = analysis.latest_run_ids(runs)
+    calib_cache: dict[str, list[str]] = {}
+    for sec in sections:
+        run = next((r for r in runs if r["run_id"] == chosen.get((sec.machine, sec.experiment))), None)
+        sec.provenance = _provenance(run, sec.experiment)
+        if (
+            run is not None
+            and sec.experiment != "calibration"
+            and _measures_time(defs[sec.machine][sec.experiment])
+        ):
+            if run["run_id"] not in calib_cache:
+                calib_cache[run["run_id"]] = _run_calibration(run, n_boot, seed)
+            sec.calibration = calib_cache[run["run_id"]]
+    reported = set(chosen.values())
     return Report(
         title="imagebench report",
         machines=machines,
         runs=_runs_table(runs),
-        notes=sorted({w for r in runs for w in r.get("warnings", [])}),
+        notes=sorted({w for r in runs if r["run_id"] in reported for w in r.get("warnings", [])}),
         trust=_trust(verdicts, df, anchors, multi, claims),
         claims=_claims_table(verdicts, anchors, multi),
         forest=_forest(claims, multi),
@@ -126,7 +168,7 @@ def _claims(df, defs, n_boot, seed) -> list[dict]:
     for machine in sorted(defs):
         mdf = df[df["machine"] == machine]
         for name in sorted(defs[machine]):
-            for index, claim in enumerate(defs[machine][name].get("claims", [])):
+            for index, claim in analysis.claims_of(defs[machine][name]):
                 out.append(
                     analysis.evaluate_claim(
                         mdf, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed
@@ -168,34 +210,54 @@ def _runs_table(runs: list[dict]) -> Table:
 # --------------------------------------------------------------------------- top of the report
 
 
+def verdict_text(v: dict) -> str:
+    """The verdict with the reason a reader needs next to it (precondition not met ...)."""
+    reason = v.get("reason") or ""
+    if v["verdict"] == "inconclusive" and reason.startswith("precondition not met"):
+        return f"inconclusive: {reason}"
+    return v["verdict"]
+
+
+def deciding_text(v: dict) -> tuple[str, str]:
+    """(the deciding claim's label, its figure) for a summary row."""
+    d = v.get("deciding")
+    if v["verdict"] == analysis.NOT_MEASURED:
+        return "–", f"not measured: {v['reason']}"
+    if d is None:
+        return "–", "no claim stated"
+    label = (d.get("label") or d.get("metric") or "") + (
+        " (precondition)" if d.get("role") == "precondition" else ""
+    )
+    if d["verdict"] == analysis.NOT_MEASURED:
+        return label, f"not measured ({d['reason']})"
+    reason = d.get("reason") or ""
+    shown = reason and d.get("role") != "precondition" and not reason.startswith("interval = range")
+    figure = d["figure"] + (f" ({reason})" if shown and reason not in d["figure"] else "")
+    return label, figure
+
+
 def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
     headers = [
         "practice",
-        "claim",
-        "the article's figure",
-        "measured here (95 % interval)",
         "verdict",
-        "section",
+        "deciding claim",
+        "measured (the deciding claim)",
+        "the article's figure",
+        "also found (our extensions, not in the article)",
+        "all claims (section)",
     ]
     if multi:
         headers.insert(0, "machine")
     rows = []
     for v in _ordered(verdicts):
-        p = v["primary"]
-        if v["verdict"] == analysis.NOT_MEASURED:
-            measured = f"not measured: {v['reason']}"
-        elif p is None:
-            measured = "no claim stated"
-        elif p["verdict"] == analysis.NOT_MEASURED:
-            measured = f"{p['label'] or p['metric']}: not measured ({p['reason']})"
-        else:
-            measured = f"{p['label'] or p['metric']}: {p['figure']}"
+        label, figure = deciding_text(v)
         row = [
             v["practice"],
-            v["claim"],
+            verdict_text(v),
+            label,
+            figure,
             v["article"] or "–",
-            measured,
-            v["verdict"],
+            "; ".join(v.get("also_found") or []) or "–",
             Link(v["experiment"], "#" + anchors[(v["machine"], v["experiment"])]),
         ]
         rows.append([v["machine"], *row] if multi else row)
@@ -377,10 +439,13 @@ def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
     machine, name = v["machine"], v["experiment"]
     edf = df[(df["machine"] == machine) & (df["experiment"] == name)]
     order = _variant_order(definition)
-    not_measured = [f"{k}: {r}" for k, r in sorted((definition.get("not_measured") or {}).items())]
+    run_id = analysis.latest_run_ids(runs).get((machine, name))
+    run = next((r for r in runs if r["run_id"] == run_id), None)
+    own = ((run or {}).get("experiments") or {}).get(name) or definition  # the reported run's own notes
+    not_measured = [f"{k}: {r}" for k, r in sorted((own.get("not_measured") or {}).items())]
     measured_variants = set(edf["variant"])
     for variant in order:
-        if variant not in measured_variants and variant not in (definition.get("not_measured") or {}):
+        if variant not in measured_variants and variant not in (own.get("not_measured") or {}):
             not_measured.append(f"{variant}: no successful trial")
     failures = []
     if v["failed_trials"]:
@@ -396,20 +461,26 @@ def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
         claim=definition.get("claim", ""),
         summary=definition.get("summary", ""),
         article=definition.get("article", ""),
-        reason=v["reason"] if v["verdict"] == analysis.NOT_MEASURED else None,
-        claims=_section_claims(v["claims"]),
+        reason=v["reason"],
+        claims=_section_claims(v["claims"] + list(v.get("preconditions") or [])),
         not_measured=not_measured,
         failures=failures,
         metrics=_metrics_table(edf, order),
         plots=plot_specs,
         waterfall=_waterfall(v, definition, edf, steps, stem),
         probe_findings=_probe_findings(runs, machine, name, order),
+        deciding=": ".join(x for x in deciding_text(v) if x and x != "–"),
+        also_found=list(v.get("also_found") or []),
     )
 
 
 def _section_claims(claims: list[dict]) -> Table:
     rows = []
     for c in claims:
+        role = "precondition" if c.get("role") == "precondition" else c.get("source") or "article"
+        if "baseline" not in c:  # a run-level precondition (the network profile)
+            rows.append([c["label"], c["metric"], "–", c["figure"], "–", "–", role, c["verdict"]])
+            continue
         if c["kind"] == "ratio":
             what = f"{c['candidate']} vs {c['baseline']}: expect {c['expect']}"
         elif c["kind"] == "delta":
@@ -417,13 +488,28 @@ def _section_claims(claims: list[dict]) -> Table:
         else:
             what = f"{c['variant']}: {c['op']} {fmt.human_value(c['metric'], c['value'])}"
         measured = c["figure"] if c["verdict"] != analysis.NOT_MEASURED else f"not measured ({c['reason']})"
+        if (
+            c.get("reason")
+            and c["verdict"] != analysis.NOT_MEASURED
+            and c["reason"] not in measured
+            and not c["reason"].startswith("interval = range")
+        ):
+            measured += f" ({c['reason']})"
+        mde = "–"
+        if c.get("mde") is not None:
+            base = abs(c.get("baseline_median") or 0)
+            mde = fmt.human_value(c["metric"], c["mde"]) + (
+                f" ({fmt.human_percent(c['mde'] / base)})" if c["kind"] == "ratio" and base else ""
+            )
         rows.append(
             [
                 c["label"] or "–",
                 f"{c['metric']} ({c['scenario']})",
                 what,
                 measured,
-                fmt.human_pvalue(c["p"]) if c["kind"] != "check" else "–",
+                fmt.human_pvalue(c["p"]) if c["kind"] != "check" and c.get("p") is not None else "–",
+                mde,
+                role,
                 c["verdict"],
             ]
         )
@@ -433,11 +519,65 @@ def _section_claims(claims: list[dict]) -> Table:
             "metric (scenario)",
             "comparison",
             "measured (95 % interval)",
-            "p (Mann-Whitney)",
+            "p (Mann-Whitney, exact)",
+            "smallest detectable change",
+            "source",
             "verdict",
         ],
         rows,
     )
+
+
+def _measures_time(definition: dict) -> bool:
+    return any(kind_of(c.get("metric", "")) == "time" for c in definition.get("claims") or [])
+
+
+def _run_calibration(run: dict, n_boot: int, seed: int) -> list[str]:
+    """The calibration that ran in `run` (its time claims), or a line saying there was none."""
+    from harness.results import load_table
+
+    if "calibration" not in (run.get("experiments") or {}):
+        return [
+            f"Run {run['run_id']} carried no calibration: its build times are not checked against a known effect."
+        ]
+    df = load_table(runs=[run])
+    definition = run["experiments"]["calibration"]
+    out = []
+    for index, claim in enumerate(definition.get("claims") or []):
+        if kind_of(claim.get("metric", "")) != "time":
+            continue
+        c = analysis.evaluate_claim(df, run["machine"], definition, index, claim, n_boot=n_boot, seed=seed)
+        out.append(f"{c['figure']}: {c['verdict']}")
+    head = f"Calibration of run {run['run_id']} (the run that produced this section):"
+    return [head, *out] if out else [f"{head} no time claims measured."]
+
+
+def _provenance(run: dict | None, name: str) -> list[str]:
+    """Run id, harness commit and dirty flag, network profile and bases of the run behind a section."""
+    if run is None:
+        return []
+    fp = run.get("fingerprint") or {}
+    h = fp.get("harness") or {}
+    dirty = h.get("git_dirty")
+    prof = analysis.network_profile(run)
+    net = prof.get("name") or "unknown"
+    if prof.get("measured_bps"):
+        net += f" (measured {fmt.sig(prof['measured_bps'] / 1e6, 3)} Mbit/s)"
+    bases: dict[str, set[str]] = {}
+    for t in run.get("trials") or []:
+        if t.get("experiment") == name:
+            for public, image_id in (t.get("bases") or {}).items():
+                bases.setdefault(public, set()).add(str(image_id))
+    base_text = ", ".join(
+        f"{k} = {', '.join(fmt.short_digest(i, 16) for i in sorted(v))}" for k, v in sorted(bases.items())
+    )
+    return [
+        f"Run {run['run_id']} · harness {str(h.get('git_commit') or 'unknown')[:12]}"
+        + (" (dirty tree: uncommitted changes)" if dirty else " (clean tree)" if dirty is False else "")
+        + f" · network profile {net}"
+        + (f" · bases {base_text}" if base_text else "")
+        + f" · command `{' '.join(run.get('command') or [])}`"
+    ]
 
 
 def _metrics_to_plot(definition: dict, v: dict, edf) -> list[str]:

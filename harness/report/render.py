@@ -271,6 +271,7 @@ def markdown(report: Report) -> str:
     ]
     if report.notes:
         out.append("\n".join(f"> **Note:** {md_text(n)}" for n in report.notes) + "\n")
+    out.append("How a verdict is reached:\n\n" + "\n".join(f"- {md_text(r)}" for r in report.rules) + "\n")
     out.append("## How far to trust these numbers\n")
     out.append("\n".join(f"- {md_text(line)}" for line in report.trust["lines"]) + "\n")
     out.append(_md_plot(report.trust.get("recovery")))
@@ -284,8 +285,8 @@ def markdown(report: Report) -> str:
         out.append("Noisy build times (CV above 10 %):\n\n" + md_table(report.trust["noisy"]))
     out.append("## Claims\n")
     out.append(
-        "Ratios are candidate / baseline of medians with a 95 % bootstrap interval; a verdict is "
-        "*inconclusive* when the interval crosses 1.\n"
+        "Each row shows the claim that decided its verdict and that claim's figure; every claim of a practice "
+        "is in its section (last column).\n"
     )
     out.append(md_table(report.claims))
     out.append(_md_plot(report.forest))
@@ -307,8 +308,20 @@ def markdown(report: Report) -> str:
         )
         if s.summary:
             out.append(md_text(s.summary, one_line=False) + "\n")
+        if s.deciding:
+            out.append(f"Decided by: {md_text(s.deciding)}\n")
         for line in ([s.reason] if s.reason else []) + s.failures:
             out.append(f"> {md_text(line)}\n")
+        if s.also_found:
+            out.append(
+                "Also found (our extensions, not in the article; they do not change the verdict):\n\n"
+                + "\n".join(f"- {md_text(x)}" for x in s.also_found)
+                + "\n"
+            )
+        for line in s.provenance:
+            out.append(f"Provenance: {md_text(line)}\n")
+        if s.calibration:
+            out.append("\n".join(f"- {md_text(x)}" for x in s.calibration) + "\n")
         if s.not_measured:
             out.append("Not measured here:\n\n" + "\n".join(f"- {md_text(x)}" for x in s.not_measured) + "\n")
         if s.claims.rows:

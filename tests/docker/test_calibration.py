@@ -1,42 +1,35 @@
-"""The harness recovers effects it injected itself (issue: accuracy).
+"""The harness recovers effects it injected itself (issue: accuracy; issue 11: a calibration with power).
 
-Time deltas within +/-50 ms of the injected RUN sleep, size deltas exact to the byte,
-compressed deltas within 1 %. Medians over 7 interleaved trials with one uncounted warm-up.
+`imagebench run calibration` at its default n (50 interleaved rounds of the sleep variants, which
+`--trials` cannot lower; 3 trials of the exact size variants), judged by the very code that writes
+the report's verdicts (`harness.analysis.evaluate_claims`): every claim, time and size, must be
+"supported". No threshold here is chosen by the test: the tolerances are the claims' own, and the
+default n is the one `scripts/calibration_power.py` computed from measured noise so that an accurate
+harness passes all time claims in >= 95 % of runs.
 """
 
 from __future__ import annotations
 
-import io
-
-import pandas as pd
+from harness.analysis import evaluate_claims
+from harness.experiment import load_experiment
+from harness.paths import experiments_dir
+from harness.results import load_runs
 
 from helpers import imagebench
 
-MiB = 1 << 20
-
 
 def test_calibration_recovers_injected_effects(lab, tmp_path):
+    """Every calibration claim (±50 ms on wall time and build span, sizes exact, compressed within 1 %) is supported."""
     res = tmp_path / "results"
-    p = imagebench(
-        "run", "calibration", "--trials", "7", "--warmup", results=res, experiments=None, timeout=1200
-    )
+    p = imagebench("run", "calibration", "--trials", "2", results=res, experiments=None, timeout=1800)
     assert p.returncode == 0, p.stderr[-3000:]
-    df = pd.read_csv(io.StringIO(imagebench("table", "--format", "csv", results=res).stdout))
-
-    def med(variant: str, metric: str) -> float:
-        v = df[(df.variant == variant) & (df.metric == metric)].value
-        assert len(v) == 7, (variant, metric, len(v))
-        return float(v.median())
-
-    def exact(variant: str, metric: str) -> int:
-        v = df[(df.variant == variant) & (df.metric == metric)].value.unique()
-        assert len(v) == 1, (variant, metric, v)  # sizes are identical across trials
-        return int(v[0])
-
-    for variant, injected in (("sleep-0-25", 0.25), ("sleep-1", 1.0)):
-        delta = med(variant, "build_seconds") - med("sleep-0", "build_seconds")
-        assert abs(delta - injected) <= 0.05, f"{variant}: recovered {delta:.3f} s for {injected} s injected"
-    for variant, injected in (("file-1m", MiB), ("file-10m", 10 * MiB)):
-        assert exact(variant, "image_bytes") - exact("file-0", "image_bytes") == injected
-        comp = med(variant, "image_bytes_compressed") - med("file-0", "image_bytes_compressed")
-        assert abs(comp - injected) <= 0.01 * injected, f"{variant}: compressed delta {comp} for {injected}"
+    (run,) = load_runs(res)
+    exp = load_experiment(experiments_dir() / "calibration")
+    claims = [c for c in evaluate_claims([run]) if c["experiment"] == "calibration"]
+    assert len(claims) == len(exp.claims) == 8
+    timed = [c for c in claims if c["metric"] in ("build_seconds", "build_span_seconds")]
+    assert len(timed) == 4
+    for c in timed:  # --trials 2 did not lower calibration's power
+        assert c["n_baseline"] == c["n_candidate"] == exp.min_trials, c
+    failed = {c["label"]: (c["verdict"], c["figure"]) for c in claims if c["verdict"] != "supported"}
+    assert not failed, failed

@@ -13,6 +13,14 @@ STEPS=${STEPS:-"quick full pipcache overhead report readme"}
 TRIALS=${TRIALS:-5}
 mkdir -p results/perf
 
+# A reference run records the harness commit it ran: refuse a tree with uncommitted changes to
+# tracked files outside results/ (the run's own output), so the commit in every run file is the code.
+if dirty=$(git status --porcelain --untracked-files=no -- . ':(exclude)results') && [ -n "$dirty" ]; then
+  echo "reference-run: the working tree has uncommitted changes; commit or stash them first:" >&2
+  echo "$dirty" >&2
+  exit 3
+fi
+
 for step in $STEPS; do
   case $step in
     quick)     # suite cost, one trial each; kept apart from the reference results

@@ -171,7 +171,8 @@ def git_info() -> dict[str, Any]:
             return None
 
     commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    # results/ is data the runs write, not harness code: a reference run rewriting it is not "dirty"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"git_commit": commit, "git_dirty": bool(dirty) if dirty is not None else None}
 
 

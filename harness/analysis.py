@@ -577,6 +577,7 @@ def experiment_verdicts(
             elif t.get("status") == "skipped":
                 skipped.setdefault(key, set()).add(f"{t['variant']}: {t.get('error') or 'skipped'}")
     out = []
+    run_by_id = {r["run_id"]: r for r in runs}
     for machine in sorted(defs):
         for name in _catalog_order(defs[machine]):
             d = defs[machine][name]
@@ -611,13 +612,45 @@ def experiment_verdicts(
                 )
                 row["reason"] = "; ".join(sorted(notes) + errors) or "no trials recorded"
             else:
-                decide(row, article or mine, pre)
+                network = _network_precondition(d, run_by_id.get(chosen.get(key, "")))
+                decide(row, article or mine, pre + ([network] if network else []))
                 if errors:
                     failed_note = f"{row['failed_trials']} failed trial(s): " + "; ".join(errors)
                     row["reason"] = f"{row['reason']}; {failed_note}" if row["reason"] else failed_note
             row["also_found"] = [also_found(c) for c in extension if c["verdict"] != NOT_MEASURED]
             out.append(row)
     return out
+
+
+def network_profile(run: dict | None) -> dict:
+    """The lab's network profile a run recorded: {name, rate_bps, measured_bps} (empty when unknown)."""
+    lab = ((run or {}).get("fingerprint") or {}).get("lab") or {}
+    prof = lab.get("profile")
+    return dict(prof) if isinstance(prof, dict) else {}
+
+
+def _network_precondition(definition: dict, run: dict | None) -> dict | None:
+    """An experiment that requires a shaped network is inconclusive unless its run was shaped: the
+    profile is not "unlimited" and the measured rate is within 2x of the configured one."""
+    if "shaped-network" not in (definition.get("requires") or []):
+        return None
+    prof = network_profile(run)
+    name, rate, measured = prof.get("name"), prof.get("rate_bps") or 0, prof.get("measured_bps")
+    shaped = bool(name) and name != "unlimited" and rate > 0 and (measured is None or measured <= 2 * rate)
+    figure = f"network profile {name or 'unknown'}" + (
+        f", measured {fmt.human_value('download_bytes', measured / 8)}/s" if measured else ""
+    )
+    return {
+        "role": "precondition",
+        "label": "the network is shaped",
+        "metric": "network profile",
+        "verdict": "supported" if shaped else "not supported",
+        "figure": figure,
+        "reason": None,
+        "source": "article",
+        "primary": False,
+        "kind": "check",
+    }
 
 
 def decide(row: dict, claims: list[dict], preconditions: list[dict]) -> None:

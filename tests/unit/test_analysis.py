@@ -420,3 +420,20 @@ def test_paired_rounds_narrow_a_delta_interval():
     independent = analysis.delta_ci(b, c)
     assert paired["high"] - paired["low"] < (independent["high"] - independent["low"]) / 2
     assert paired["low"] <= 1.0 <= paired["high"]
+
+
+def test_shaped_network_precondition_reads_the_run_profile(runs):
+    """An experiment requiring a shaped network is inconclusive when its run recorded an unlimited profile."""
+    run = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-a"))
+    run["experiments"]["multi-stage"]["requires"] = ["shaped-network"]
+    run.setdefault("fingerprint", {}).setdefault("lab", {})["profile"] = {
+        "name": "unlimited",
+        "rate_bps": 0.0,
+        "measured_bps": 8e9,
+    }
+    (row,) = [v for v in analysis.experiment_verdicts([run]) if v["experiment"] == "multi-stage"]
+    assert row["verdict"] == "inconclusive"
+    assert row["reason"].startswith("precondition not met (the network is shaped: network profile unlimited")
+    run["fingerprint"]["lab"]["profile"] = {"name": "100mbit", "rate_bps": 1e8, "measured_bps": 1.001e8}
+    (row,) = [v for v in analysis.experiment_verdicts([run]) if v["experiment"] == "multi-stage"]
+    assert row["verdict"] == "supported"

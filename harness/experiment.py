@@ -676,7 +676,8 @@ def discover(root: Path | None = None, *, on_error=None) -> list[Experiment]:
     """
     root = Path(root) if root else experiments_dir()
     if not root.is_dir():
-        raise UsageError(f"experiments directory {_one_line(str(root))} does not exist")
+        what = "is not a directory" if root.exists() else "does not exist"
+        raise UsageError(f"experiments directory {_one_line(str(root))} {what}")
     out = []
     for p in sorted(root.glob("*/experiment.toml")):
         try:

@@ -390,8 +390,11 @@ def _definition(name: Any, defn: Any) -> None:
     for key in ("requires", "probes", "metrics"):
         _str_list(defn, key, where)
     _opt(defn, "not_measured", dict, where)
+    _text(defn, "name", where, empty=False)  # analysis keys verdicts by it
     variants = defn.get("variants")
     _need(variants is None or isinstance(variants, list), where, "'variants' must be a list", variants)
+    for key in ("variants", "claims", "preconditions", "metrics", "probes", "requires", "not_measured"):
+        _need(key not in defn or defn[key] is not None, where, f"{key!r} is null")
     for i, v in enumerate(variants or []):
         w = f"{where}.variants[{i}]"
         _need(isinstance(v, dict), w, "must be an object", v)
@@ -432,6 +435,16 @@ def _claim(c: Any, w: str) -> None:
         _need(c.get("value") is not None, w, "a check needs 'value'")
 
 
+def _base(b: Any, where: str) -> None:
+    """A base image record as the report shows it (names and digests text, sizes numbers)."""
+    _need(b is None or isinstance(b, dict), where, "items must be objects", b)
+    b = b or {}
+    for key in ("public", "lab_tag", "image_id", "registry_digest", "stands_in_for", "name", "tag"):
+        _text(b, key, where, required=False)
+    for key in ("bytes", "compressed_bytes", "official_compressed_bytes"):
+        _num_or_null(b, key, where)
+
+
 def _entry(t: Any, where: str) -> tuple:
     _need(isinstance(t, dict), where, "must be an object", t)
     for key in ("experiment", "variant", "scenario"):
@@ -466,6 +479,16 @@ def _trial(t: Any, where: str) -> tuple:
             _num_or_null(s, key, w)
     for key in ("probe_data", "bases", "image"):
         _opt(t, key, dict, where)
+    image = t.get("image") or {}
+    for key in ("layer_bytes", "layer_compressed_bytes"):
+        sizes = image.get(key)
+        _need(sizes is None or isinstance(sizes, list), where, f"image {key!r} must be a list", sizes)
+        for size in sizes or []:
+            _need(_is_num(size), where, f"image {key!r} items must be finite numbers", size)
+    for key in ("bytes", "layers"):
+        _num_or_null(image, key, f"{where}.image")
+    for key in ("id", "user", "tag", "manifest_digest", "storage_driver"):
+        _text(image, key, f"{where}.image", required=False)
     for public, image_id in (t.get("bases") or {}).items():
         _need(
             isinstance(image_id, str | None), where, f"'bases'[{_short(public)}] must be a string", image_id
@@ -506,6 +529,33 @@ def validate_run(data: Any) -> dict:
     _str_list(data, "warnings", "field")
     _opt(data, "options", dict, "field")
     _opt(data, "bases", dict, "field")
+    _opt(data, "machine_identity", dict, "field")
+    _text(data.get("machine_identity") or {}, "name", "machine_identity", required=False)
+    for key in ("engine", "harness", "host", "lab"):
+        _opt(data["fingerprint"], key, dict, "fingerprint")
+    profile = (data["fingerprint"].get("lab") or {}).get("profile")
+    _need(
+        profile is None or isinstance(profile, dict),
+        "fingerprint.lab",
+        "'profile' must be an object",
+        profile,
+    )
+    _text(profile or {}, "name", "fingerprint.lab.profile", required=False)
+    for key in ("rate_bps", "measured_bps", "latency_ms"):
+        _num_or_null(profile or {}, key, "fingerprint.lab.profile")
+    for key, value in (data.get("machine_identity") or {}).items():
+        ok = not isinstance(value, list) or all(isinstance(x, str) for x in value)
+        _need(ok, "machine_identity", f"{key!r} items must be strings", value)
+    lab_bases = (data["fingerprint"].get("lab") or {}).get("bases")
+    _need(
+        lab_bases is None or isinstance(lab_bases, list | dict),
+        "fingerprint.lab",
+        "'bases' must be a list or object",
+    )
+    for base in lab_bases.values() if isinstance(lab_bases, dict) else lab_bases or []:
+        _base(base, "fingerprint.lab.bases")
+    for base in (data.get("bases") or {}).values():
+        _base(base, "bases")
     _need(
         data.get("seed") is None or _is_int(data["seed"]),
         "field",
@@ -601,11 +651,18 @@ def scan_runs(results_dir: Path) -> Loaded:
 def check_results_dir(results_dir: Path, label: str = "results") -> Path:
     """`results_dir` if it is a readable directory; UsageError (one line) otherwise."""
     root = Path(results_dir)
-    if not root.exists():
+    try:
+        exists, is_dir = root.exists(), root.is_dir()
+        readable = is_dir and os.access(root, os.R_OK | os.X_OK)
+    except (OSError, ValueError) as exc:  # NUL byte, name too long
+        raise UsageError(
+            f"{label} directory {_plain(str(root))} is not a usable path ({_plain(str(exc))})"
+        ) from None
+    if not exists:
         raise UsageError(f"{label} directory {_plain(str(root))} does not exist")
-    if not root.is_dir():
+    if not is_dir:
         raise UsageError(f"{label} {_plain(str(root))} is not a directory")
-    if not os.access(root, os.R_OK | os.X_OK):
+    if not readable:
         raise UsageError(f"{label} directory {_plain(str(root))} is not readable")
     return root
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def render_report(results_dir, out_dir=None, *, on_skip=None) -> dict[str, Any]:
+def render_report(results_dir, out_dir=None, *, on_skip=None, force: bool = False) -> dict[str, Any]:
     """See harness.report.render.render_report (imported lazily: matplotlib is slow to import)."""
     from harness.report.render import render_report as _render
 
-    return _render(results_dir, out_dir, on_skip=on_skip)
+    return _render(results_dir, out_dir, on_skip=on_skip, force=force)
 
 
 __all__ = ["render_report"]

@@ -79,7 +79,7 @@ FIGURES: tuple[Figure, ...] = (
         "single-clean",
         "web-article",
         "the stage only: same base, gcc with --no-install-recommends and no apt lists on both sides",
-        _WEB_WHY,
+        "the stage leaves gcc and its dependencies in the builder; " + _WEB_WHY,
     ),
     Figure(
         "data science: multi-stage vs one stage",
@@ -101,7 +101,8 @@ FIGURES: tuple[Figure, ...] = (
         "ds-single-slim",
         "ds-article",
         "the stage only: both end on the slim base",
-        _DS_WHY,
+        "the article's final stage installs the same packages as one stage on slim would, and also keeps "
+        "the wheels it copied (/wheels is never removed), so the stage cannot make it smaller",
     ),
     Figure(
         "data science: slim vs full base, one stage (base only)",

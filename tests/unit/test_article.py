@@ -92,7 +92,8 @@ def test_view_judges_each_figure_and_flags_smaller_but_broken():
     figures = view.tables[0]
     by_label = {(r[0], r[2].split(".")[0]): r for r in figures.rows}
     web = by_label[("web app: multi-stage vs one stage", "multi-stage: web-article vs single")]
-    assert "370 MB → 170 MB" in web[3] and web[4].startswith("same direction")
+    assert "single 370 MB" in web[3] and "web-article 170 MB" in web[3] and "×0.459" in web[3]
+    assert web[4].startswith("same direction")
     ds = by_label[("data science: multi-stage vs one stage", "multi-stage: ds-article vs ds-single")]
     assert ds[4].startswith("smaller but broken (ds-article: 1 of 2 smoke checks failed: ModuleNotFoundError")
     assert any("base-image" in r[2] for r in figures.rows) is False  # no base-image experiment in these runs

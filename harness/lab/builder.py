@@ -221,8 +221,149 @@ def build(
     }
 
 
+MUSL_FACTS = r"""
+python3 -c 'import json, platform, sys, sysconfig, ssl, sqlite3, zlib
+mods = {}
+for m in ("ssl", "sqlite3", "ctypes", "zlib", "bz2", "lzma", "hashlib", "readline", "curses", "dbm.gnu", "uuid", "tkinter"):
+    try:
+        __import__(m); mods[m] = True
+    except ImportError:
+        mods[m] = False
+print(json.dumps({"python": platform.python_version(), "libc": list(platform.libc_ver()),
+                  "openssl": ssl.OPENSSL_VERSION, "sqlite": sqlite3.sqlite_version, "zlib": zlib.ZLIB_RUNTIME_VERSION,
+                  "soabi": sysconfig.get_config_var("SOABI"), "modules": mods}))'
+pip --version | cut -d" " -f2
+/lib/ld-musl-x86_64.so.1 2>&1 | sed -n 2p | cut -d" " -f2
+busybox 2>&1 | head -1 | cut -d" " -f2
+find / -xdev \( -type f -o -type l \) 2>/dev/null | wc -l
+"""
+
+
+def docker_build_argv(
+    defn: BaseDef, def_hash: str, tag: str, apt_proxy: str | None, index_url: str, builder_tag: str
+) -> list[str]:
+    """Pure: the `docker build` of a kind-dockerfile base (offline: host network, lab apt proxy)."""
+    argv = [
+        "build",
+        "--network=host",
+        "--build-arg",
+        f"BUILDER={builder_tag}",
+        "--build-arg",
+        f"INDEX_URL={index_url}",
+    ]
+    if apt_proxy:
+        argv += ["--build-arg", f"http_proxy={apt_proxy}", "--build-arg", "no_proxy=127.0.0.1,localhost"]
+    labels = {LABEL_KEY: defn.key, LABEL_DEF: def_hash, LABEL_FOR: defn.stands_in_for}
+    for k, v in labels.items():
+        argv += ["--label", f"{k}={v}"]
+    argv += ["-t", tag, str(defn.recipe_dir())]
+    return argv
+
+
+def parse_facts(out: str) -> dict:
+    """Pure: MUSL_FACTS output -> {python, pip, musl, busybox, files, modules, ...}."""
+    lines = [ln.strip() for ln in out.strip().splitlines()]
+    if len(lines) < 5:
+        raise ValueError(f"expected 5 lines of facts, got {len(lines)}")
+    facts = json.loads(lines[0])
+    facts["pip"] = lines[1] or None
+    facts["musl"] = lines[2] or None
+    facts["busybox"] = lines[3].lstrip("v") or None
+    facts["files"] = int(lines[4])
+    return facts
+
+
+def image_facts(tag: str) -> dict:
+    cp = _docker("run", "--rm", "--network=none", "--entrypoint", "sh", tag, "-c", MUSL_FACTS, timeout=120)
+    if cp.returncode != 0:
+        raise LabError(f"{tag} does not run: {tail_text(cp.stderr or cp.stdout)}")
+    try:
+        return parse_facts(cp.stdout)
+    except (ValueError, KeyError) as exc:
+        raise LabError(f"{tag}: unexpected facts output ({exc}): {tail_text(cp.stdout)}")
+
+
+def build_dockerfile(
+    defn: BaseDef,
+    def_hash: str,
+    work_root: Path,
+    apt_proxy: str | None,
+    index_url: str,
+    builder_tag: str,
+    progress=print,
+) -> dict:
+    """Build a kind-dockerfile base (musl) with `docker build`; never leaves a partial image under its tag."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    tmp_tag = f"imagebench-lab-tmp/{defn.key}:{def_hash}"
+    t0 = time.perf_counter()
+    progress(f"bases: building {defn.tag} from source ({defn.recipe}/Dockerfile; minutes on 2 cores)")
+    cp = _docker(*docker_build_argv(defn, def_hash, tmp_tag, apt_proxy, index_url, builder_tag), timeout=5400)
+    log = work_root / f"{defn.key}.build.log"
+    log.write_text(cp.stdout + cp.stderr)
+    try:
+        if cp.returncode != 0:
+            raise LabError(f"docker build failed for {defn.tag}: {tail_text(cp.stderr)}", hint=f"see {log}")
+        facts = image_facts(tmp_tag)
+        cp = _docker("tag", tmp_tag, defn.tag, timeout=60)
+        if cp.returncode != 0:
+            raise LabError(f"docker tag {defn.tag} failed: {tail_text(cp.stderr)}")
+    finally:
+        _docker("rmi", tmp_tag, timeout=120)
+    info = inspect_image(defn.tag)
+    if info is None:
+        raise LabError(f"{defn.tag} vanished right after it was built", hint="is something pruning images?")
+    s = image_summary(info)
+    return {
+        **_dockerfile_record(defn, def_hash, s, facts),
+        "build_seconds": round(time.perf_counter() - t0, 2),
+        "built_at": time.time(),
+    }
+
+
+def _dockerfile_record(defn: BaseDef, def_hash: str, s: dict, facts: dict) -> dict:
+    return {
+        "key": defn.key,
+        "lab_tag": defn.tag,
+        "image_id": s["image_id"],
+        "bytes": s["bytes"],
+        "layers": s["layers"],
+        "suite": defn.suite,
+        "python": facts.get("python"),
+        "pip": facts.get("pip"),
+        "packages": [],  # no package database: what is in the image is in `facts` and sources.txt
+        "facts": facts,
+        "sources": recipe_sources(defn),
+        "stands_in_for": defn.stands_in_for,
+        "definition_hash": def_hash,
+        "build_seconds": None,
+        "mmdebstrap_seconds": None,
+        "built_at": None,
+        "mmdebstrap": None,
+    }
+
+
+def recipe_sources(defn: BaseDef) -> list[dict]:
+    """The recipe's sources.txt as [{name, path, sha256}] (what the base was compiled from)."""
+    f = defn.recipe_dir() / "sources.txt"
+    if not f.exists():
+        return []
+    return parse_sources(f.read_text())
+
+
+def parse_sources(text: str) -> list[dict]:
+    """Pure: `name  pool-path  sha256` lines (comments and blanks skipped)."""
+    out = []
+    for ln in text.splitlines():
+        parts = ln.split("#", 1)[0].split()
+        if len(parts) == 3:
+            out.append({"name": parts[0], "path": parts[1], "sha256": parts[2]})
+    return out
+
+
 def record_from_image(defn: BaseDef, def_hash: str, s: dict) -> dict:
     """Rebuild a base's record from the image itself (state dir lost, image kept)."""
+    if defn.kind == "dockerfile":
+        return _dockerfile_record(defn, def_hash, s, image_facts(defn.tag))
     cp = _docker(
         "run",
         "--rm",

@@ -17,7 +17,10 @@ from pathlib import Path
 from harness.errors import LabError, SchemaError
 
 BASES_TOML = Path(__file__).with_name("bases.toml")
+LAB_DIR = Path(__file__).parent
 SUITES = {"bookworm", "trixie"}
+KINDS = ("mmdebstrap", "dockerfile")  # dockerfile: `docker build` of a recipe directory under harness/lab
+LIBCS = ("glibc", "musl")
 # bump when the build recipe in builder.py changes in a way that changes the images
 RECIPE_VERSION = 3  # 3: official apt configuration (docker-clean etc.)
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -41,11 +44,35 @@ class BaseDef:
     official_compressed_bytes: int | None = None
     official_disk_bytes: int | None = None
     remove: tuple[str, ...] = ()  # globs deleted from the root filesystem after install (e.g. static libs)
+    kind: str = "mmdebstrap"
+    recipe: str = ""  # kind dockerfile: directory (relative to harness/lab) holding the Dockerfile
+    builder_base: str = ""  # kind dockerfile: the lab base its builder stage starts FROM
+    libc: str = "glibc"
+    left_out: tuple[str, ...] = ()  # what the stand-in lacks against the official image (provenance)
+
+    def recipe_dir(self) -> Path:
+        return LAB_DIR / self.recipe
+
+    def recipe_files(self) -> dict[str, str]:
+        """kind dockerfile: sha256 of every file of the recipe directory (part of the definition)."""
+        d = self.recipe_dir()
+        if not self.recipe or not d.is_dir():
+            return {}
+        return {
+            str(f.relative_to(d)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(d.rglob("*"))
+            if f.is_file()
+        }
 
     def definition(self) -> dict:
         d = asdict(self)
-        for k in ("official_compressed_bytes", "official_disk_bytes"):
+        for k in ("official_compressed_bytes", "official_disk_bytes", "left_out"):
             d.pop(k)
+        if self.kind == "mmdebstrap":  # old hashes stay valid: only new fields' non-defaults count
+            for k in ("kind", "recipe", "builder_base", "libc"):
+                d.pop(k)
+        else:
+            d["recipe_files"] = self.recipe_files()
         d["recipe_version"] = RECIPE_VERSION
         return d
 
@@ -143,6 +170,11 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
         "dpkg_excludes",
         "dpkg_includes",
         "remove",
+        "kind",
+        "recipe",
+        "builder_base",
+        "libc",
+        "left_out",
     }
     for key, t in raw.items():
         where = f"{source} [bases.{key}]"
@@ -163,7 +195,26 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
         if bad:
             raise SchemaError(f"{where}: invalid package name(s) {bad}")
         python = _req(t, "python", bool, where)
-        if python and "python3-venv" not in packages:
+        kind = t.get("kind", "mmdebstrap")
+        if kind not in KINDS:
+            raise SchemaError(f"{where}: kind {kind!r} not one of {list(KINDS)}")
+        libc = t.get("libc", "glibc")
+        if libc not in LIBCS:
+            raise SchemaError(f"{where}: libc {libc!r} not one of {list(LIBCS)}")
+        recipe = t.get("recipe", "")
+        if kind == "dockerfile":
+            if not isinstance(recipe, str) or not recipe or ".." in recipe or recipe.startswith("/"):
+                raise SchemaError(f"{where}: kind dockerfile needs `recipe`, a directory under harness/lab")
+            if not isinstance(t.get("builder_base", ""), str) or not t.get("builder_base"):
+                raise SchemaError(f"{where}: kind dockerfile needs `builder_base` (a lab base key)")
+            if packages:
+                raise SchemaError(
+                    f"{where}: kind dockerfile takes no `packages` (its recipe says what it has)"
+                )
+        left_out = t.get("left_out", [])
+        if not isinstance(left_out, list) or not all(isinstance(x, str) for x in left_out):
+            raise SchemaError(f"{where}: `left_out` must be a list of strings")
+        if python and kind == "mmdebstrap" and "python3-venv" not in packages:
             raise SchemaError(f"{where}: a python base needs python3-venv (pip comes from its wheel)")
         if "python3-pip" in packages:
             raise SchemaError(f"{where}: python3-pip makes pip's site-packages Debian-owned; remove it")
@@ -191,7 +242,19 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
             official_compressed_bytes=t.get("official_compressed_bytes"),
             official_disk_bytes=t.get("official_disk_bytes"),
             remove=tuple(t.get("remove", [])),
+            kind=kind,
+            recipe=recipe,
+            builder_base=t.get("builder_base", ""),
+            libc=libc,
+            left_out=tuple(left_out),
         )
+    for key, b in bases.items():
+        if b.kind == "dockerfile":
+            dep = bases.get(b.builder_base)
+            if dep is None or dep.kind != "mmdebstrap":
+                raise SchemaError(
+                    f"{source} [bases.{key}]: builder_base {b.builder_base!r} must be an mmdebstrap base"
+                )
     rules = []
     for i, r in enumerate(data.get("map", [])):
         where = f"{source} [[map]] #{i + 1}"

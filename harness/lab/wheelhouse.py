@@ -32,7 +32,19 @@ PLATFORMS = (
     "manylinux2010_x86_64",
     "manylinux1_x86_64",
 )
+# musl bases (the python:*-alpine stand-in): musl 1.2 -> musllinux_1_2 and older tags
+MUSL_PLATFORMS = ("musllinux_1_2_x86_64", "musllinux_1_1_x86_64")
 RECIPE = 1
+
+
+def split_target(target: str) -> tuple[str, tuple[str, ...]]:
+    """Pure: a wheelhouse target ('3.13' glibc, '3.13-musl') -> (python version, platform tags)."""
+    py, _, libc = target.partition("-")
+    if libc not in ("", "musl"):
+        raise LabError(f"unknown wheelhouse target {target!r}", hint="use 3.X or 3.X-musl")
+    return py, (MUSL_PLATFORMS if libc == "musl" else PLATFORMS)
+
+
 # pip settings of the host that must not leak into the lab's downloads
 _DROP_ENV = (
     "PIP_FIND_LINKS",
@@ -96,16 +108,16 @@ def for_python(reqs: list[str], python: str) -> list[str]:
 
 def stamp(lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFORMS) -> str:
     """Pure: what the wheelhouse content depends on."""
-    blob = json.dumps(
-        {
-            "lock": lock_text,
-            "sdists": sdists_text,
-            "pythons": sorted(pythons),
-            "platforms": list(platforms),
-            "recipe": RECIPE,
-        },
-        sort_keys=True,
-    ).encode()
+    fields = {
+        "lock": lock_text,
+        "sdists": sdists_text,
+        "pythons": sorted(pythons),
+        "platforms": list(platforms),
+        "recipe": RECIPE,
+    }
+    if any(p.endswith("-musl") for p in pythons):  # glibc-only stamps stay what they were
+        fields["musl_platforms"] = list(MUSL_PLATFORMS)
+    blob = json.dumps(fields, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -133,7 +145,8 @@ def pip_env() -> dict:
 
 
 def download_argv(dest: Path, lock: Path, python: str, index_url: str | None) -> list[str]:
-    """Pure: the host pip command fetching binary wheels of the lock for one Python."""
+    """Pure: the host pip command fetching binary wheels of the lock for one target (3.X or 3.X-musl)."""
+    python, platforms = split_target(python)
     argv = [
         sys.executable,
         "-m",
@@ -152,7 +165,7 @@ def download_argv(dest: Path, lock: Path, python: str, index_url: str | None) ->
         "--abi",
         f"cp{python.replace('.', '')}",
     ]
-    for p in PLATFORMS:
+    for p in platforms:
         argv += ["--platform", p]
     if index_url:
         argv += ["--index-url", index_url]
@@ -230,7 +243,7 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
     timings = {}
     skipped: dict[str, list[str]] = {}
     for py in sorted(set(pythons)):
-        mine = for_python(reqs, py)
+        mine = for_python(reqs, split_target(py)[0])
         progress(f"wheelhouse: downloading {len(mine)} locked packages for Python {py}")
         t0 = time.perf_counter()
         skipped[py] = download_for_python(root, files, mine, py, index_url, progress)

@@ -111,3 +111,21 @@ def test_line_by_line_fallback(tmp_path, monkeypatch):
     monkeypatch.setattr(wheelhouse, "_run", lambda *a, **k: (_ for _ in ()).throw(LabError("x")))
     with pytest.raises(LabError, match="failed for every locked package"):
         wheelhouse.download_for_python(tmp_path, tmp_path, ["a==1"], "3.11", None, progress=lambda m: None)
+
+
+def test_musl_target_downloads_musllinux_wheels(tmp_path):
+    """A 3.13-musl target asks pip for musllinux wheels of CPython 3.13 and no manylinux ones."""
+    argv = wheelhouse.download_argv(tmp_path, tmp_path / "lock", "3.13-musl", None)
+    assert argv[argv.index("--python-version") + 1] == "3.13"
+    assert argv[argv.index("--abi") + 1] == "cp313"
+    plats = [argv[i + 1] for i, a in enumerate(argv) if a == "--platform"]
+    assert plats == ["musllinux_1_2_x86_64", "musllinux_1_1_x86_64"]
+    with pytest.raises(LabError, match="unknown wheelhouse target"):
+        wheelhouse.split_target("3.13-bionic")
+
+
+def test_stamp_of_glibc_targets_unchanged_by_musl_support():
+    """Adding musl targets did not move the stamp of a glibc-only wheelhouse (no needless re-download)."""
+    a = wheelhouse.stamp("lock", "", ["3.13"])
+    assert a == wheelhouse.stamp("lock", "", ["3.13"])
+    assert a != wheelhouse.stamp("lock", "", ["3.13", "3.13-musl"])

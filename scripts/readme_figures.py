@@ -114,6 +114,18 @@ def perf_block() -> str:
     overhead = RESULTS / "perf" / "overhead.json"
     if overhead.is_file():
         o = json.loads(overhead.read_text())
+        if "per_trial_seconds" in o:  # scripts/overhead.py since the per-trial measurement
+            out += [
+                "",
+                f"Harness overhead (`python scripts/overhead.py --rounds {o['rounds']} --trials {o['trials']}`, "
+                "interleaved, cold cache both ways, trivial build of one `RUN sleep 8`): bare `docker buildx "
+                f"build` median {o['bare_median']:.2f} s; each trial of a run costs {o['per_trial_seconds']:.2f} s, "
+                f"**{o['overhead_seconds']:.2f} s of harness work per trial** (ratio {o['ratio']:.3f}: cold state "
+                "with prune and its verification, inspection, package counts, results file); a one-trial run "
+                f"takes {o['one_trial_run_median']:.2f} s ({o['one_trial_run_overhead_seconds']:.2f} s over the bare "
+                "build, start-up included). No registry push is included (pushes are `push_seconds`).",
+            ]
+            return "\n".join(out)
         out += [
             "",
             f"Harness overhead (`python scripts/overhead.py --rounds {o['rounds']}`, interleaved, cold cache "

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IB=${IB:-.venv/bin/imagebench}
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-"quick full pipcache overhead report readme"}
+STEPS=${STEPS:-"quick full pipcache overhead report notebooks readme"}
 TRIALS=${TRIALS:-5}
 mkdir -p results/perf
 
@@ -33,9 +33,11 @@ for step in $STEPS; do
       $IB --results results run pip-cache --seed 3 || true
       $IB lab up --profile unlimited ;;
     overhead)
-      $PY scripts/overhead.py --rounds 5 > results/perf/overhead.json ;;
+      $PY scripts/overhead.py --rounds 5 --out results/perf/overhead.json ;;
     report)
       $IB --results results report ;;
+    notebooks) # the workshop notebooks with their outputs from this reference
+      $PY scripts/notebooks.py ;;
     readme)
       $PY scripts/readme_figures.py ;;
     *) echo "unknown step $step" >&2; exit 2 ;;

@@ -637,7 +637,7 @@ class Runner:
             image = dinspect.image_facts(result.image_id)
             metrics["image_bytes"] = image["bytes"]
             metrics["layers"] = image["layers"]
-            pkgs = self._packages(measured["image_id"], labels)  # same content, same counts: once per image
+            pkgs = self._packages(image["id"], labels)  # the measured image: same content, same counts, once
             for k in ("packages_os", "packages_python"):
                 if k in pkgs:
                     metrics[k] = pkgs[k]

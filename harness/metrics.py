@@ -45,6 +45,7 @@ _CORE = [
     Metric("push_seconds", "s", "time", "push to the lab registry"),
     Metric("packages_os", "count", "exact", "installed OS (dpkg/apk) packages in the final image"),
     Metric("packages_python", "count", "exact", "installed Python distributions in the final image"),
+    Metric("os_files", "count", "exact", "files and links in an image without a package database (dpkg/apk)"),
 ]
 
 _EXPERIMENT = [

@@ -49,7 +49,11 @@ def image_facts(image: str) -> dict[str, Any]:
 
 
 _PKG_SCRIPT = r"""
-n_os=$( (dpkg-query -W -f '${Package}\n' 2>/dev/null || apk info 2>/dev/null) | wc -l)
+if command -v dpkg-query >/dev/null 2>&1 || command -v apk >/dev/null 2>&1; then
+  n_os=$( (dpkg-query -W -f '${Package}\n' 2>/dev/null || apk info 2>/dev/null) | wc -l); n_files=-1
+else  # no package database (e.g. the lab's musl base): count files instead of reporting 0 packages
+  n_os=-1; n_files=$(find / -xdev \( -type f -o -type l \) 2>/dev/null | wc -l)
+fi
 py=$(command -v python3 || command -v python || true)
 if [ -n "$py" ]; then
   n_py=$("$py" -c 'import importlib.metadata as m; print(len({(d.metadata["Name"] or "").lower() for d in m.distributions()} - {""}))' 2>/dev/null || echo -1)
@@ -57,7 +61,7 @@ else
   n_py=0
 fi
 gcc=0; command -v gcc >/dev/null 2>&1 && gcc=1
-echo "{\"packages_os\": $n_os, \"packages_python\": $n_py, \"gcc_present\": $gcc}"
+echo "{\"packages_os\": $n_os, \"os_files\": $n_files, \"packages_python\": $n_py, \"gcc_present\": $gcc}"
 """
 
 

@@ -212,7 +212,10 @@ def fingerprint(lab: Any, builder: str | None) -> dict[str, Any]:
 
     info = engine_info()
     if builder:
+        from harness.lab.engine2 import describe_builder
+
         info["builder_requested"] = builder
+        info["builder"] = describe_builder(builder)  # its driver, endpoint and the engine it builds on
     fp = {
         "engine": info,
         "harness": {"version": __version__, **git_info(), "python": sys.version.split()[0]},
@@ -239,6 +242,12 @@ class Runner:
         self.opts = opts
         self.reporter = reporter or Reporter()
         self.lab = lab
+        if opts.builder:  # a docker-driver builder on another engine: images land there, inspect them there
+            from harness.lab.engine2 import builder_host
+
+            host = builder_host(opts.builder)
+            if host:
+                os.environ["DOCKER_HOST"] = host
         self.client = dinspect.client()
         self.run: Run | None = None
         self.workroot: Path | None = None
@@ -638,7 +647,7 @@ class Runner:
             metrics["image_bytes"] = image["bytes"]
             metrics["layers"] = image["layers"]
             pkgs = self._packages(image["id"], labels)  # the measured image: same content, same counts, once
-            for k in ("packages_os", "packages_python"):
+            for k in ("packages_os", "packages_python", "os_files"):
                 if k in pkgs:
                     metrics[k] = pkgs[k]
             if "gcc_present" in exp.metrics and "gcc_present" in pkgs:

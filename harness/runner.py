@@ -24,6 +24,7 @@ from typing import Any
 
 from harness import __version__, pyversions
 from harness.engine import inspect as dinspect
+from harness.engine import repro
 from harness.engine.buildx import BuildResult, BuildSpec, run_build
 from harness.engine.dockerfile import base_images, read_dockerfile
 from harness.errors import (
@@ -221,6 +222,7 @@ def fingerprint(lab: Any, builder: str | None) -> dict[str, Any]:
         "harness": {"version": __version__, **git_info(), "python": sys.version.split()[0]},
         "host": {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())},
         "lab": lab.fingerprint() if lab is not None else None,
+        "reproducibility": repro.support(info.get("builder_driver"), info.get("buildkit_version")),
     }
     return fp
 
@@ -593,6 +595,8 @@ class Runner:
             build_contexts=contexts,
             labels=labels,
             builder=self.opts.builder,
+            source_date_epoch=repro.DEFAULT_EPOCH,
+            rewrite_timestamp=self._repro["rewrite_timestamp_honoured"],
         )
         probes = [get_probe(p) for p in exp.probes]
         redact: set[str] = set()
@@ -643,9 +647,16 @@ class Runner:
                 hint = pyversions.failure_hint([x for x in subs if x])
                 raise _TrialFailed(f"build failed: {result.error}{hint}", result)
             metrics.update(self._build_metrics(result, ctx_dir, dockerfile))
-            image = dinspect.image_facts(result.image_id)
+            try:
+                split = dinspect.split_layers(result.image_id, base_ids)
+            except Exception:  # attribution is an extra: never lose the trial over it
+                split = {}
+            measured = self._reproducible(result.image_id, split, tag)
+            image = dinspect.image_facts(measured["image_id"])
+            image.update(split, repro=measured)
             metrics["image_bytes"] = image["bytes"]
             metrics["layers"] = image["layers"]
+            metrics.update({k: split[k] for k in ("own_bytes", "base_bytes") if k in split})
             pkgs = self._packages(image["id"], labels)  # the measured image: same content, same counts, once
             for k in ("packages_os", "packages_python", "os_files"):
                 if k in pkgs:
@@ -653,10 +664,12 @@ class Runner:
             if "gcc_present" in exp.metrics and "gcc_present" in pkgs:
                 metrics["gcc_present"] = pkgs["gcc_present"]
             if exp.compressed and self.lab is not None:
-                pushed = self.lab.push(result.image_id, f"imagebench-run/{exp.name}-{v.name}")
+                pushed = self.lab.push(measured["image_id"], f"imagebench-run/{exp.name}-{v.name}")
                 image["manifest_digest"] = pushed.get("manifest_digest")
                 image["layer_compressed_bytes"] = pushed.get("layer_sizes")
                 metrics["image_bytes_compressed"] = pushed["compressed_bytes"]
+                if split and pushed.get("layer_sizes"):
+                    metrics.update(dinspect.split_compressed(pushed["layer_sizes"], split["base_layers"]))
                 if pushed.get("push_seconds") is not None:
                     metrics["push_seconds"] = pushed["push_seconds"]
             pctx.image = result.image_id
@@ -667,7 +680,7 @@ class Runner:
             if smoke is not None:
                 metrics["smoke_ok"] = 1 if smoke.ok else 0
             if exp.compressed and self.lab is not None:
-                metrics["pull_seconds"] = self._pull_back(pushed["ref"], result.image_id)
+                metrics["pull_seconds"] = self._pull_back(pushed["ref"], measured["image_id"])
             trial = {
                 **entry,
                 "status": "ok",
@@ -729,6 +742,18 @@ class Runner:
             failures = self.run.data["experiments"][exp.name].setdefault("smoke_failures", {})
             failures[v.name] = _scrub(res.record()["last_line"], redact)
         return res
+
+    def _reproducible(self, image_id: str, split: dict, tag: str) -> dict:
+        """The image to measure: the build's own when the exporter rewrote timestamps, else our layers
+        re-packed with mtimes clamped to SOURCE_DATE_EPOCH (harness/engine/repro.py), loaded as TAG-repro."""
+        if self._repro["rewrite_timestamp_honoured"]:
+            return {"image_id": image_id, "method": self._repro["method"]}
+        try:
+            out = repro.repack(image_id, split.get("base_layers", 0), repro.DEFAULT_EPOCH, f"{tag}-repro")
+        except Exception as exc:  # the build's own image is still a valid measurement: say why not repro
+            return {"image_id": image_id, "method": None, "why": f"re-pack failed: {str(exc)[:200]}"}
+        self._tracked.append(("image", out["image_id"]))
+        return {**out, "method": self._repro["method"], "epoch": repro.DEFAULT_EPOCH}
 
     def _pull_back(self, ref: str, image_id: str) -> float:
         """Seconds to pull the pushed image back from the lab registry after removing it locally.
@@ -1015,6 +1040,11 @@ def _image_record(image: dict, tag: str) -> dict:
         "storage_driver",
         "manifest_digest",
         "layer_compressed_bytes",
+        "base",
+        "base_image_id",
+        "base_layers",
+        "own_layers",
+        "repro",
         "user",
         "healthcheck",
     )

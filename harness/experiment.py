@@ -312,6 +312,9 @@ def _inside(
     must_exist: bool,
     kind: str = "file",
 ) -> str:
+    seen = ctx.__dict__.setdefault("checked_paths", set())  # 50,000 variants share a few paths
+    if (rel, kind, must_exist) in seen:
+        return rel
     shown = _one_line(repr(rel), 120)
     if "\0" in rel or len(rel) > 1024:
         raise ctx.fail(
@@ -337,6 +340,7 @@ def _inside(
         if not stat.S_ISDIR(mode):
             raise ctx.fail(key, f"context {shown} is not a directory", table, index)
         _context_links(target, folder, key, ctx, table, index)
+    seen.add((rel, kind, must_exist))
     return rel
 
 

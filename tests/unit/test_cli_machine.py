@@ -66,7 +66,12 @@ FIXTURE = REPO / "tests" / "fixtures" / "results"
 def test_report_shows_reference_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`report` shows this machine's runs; `--with-reference` adds the reference as `reference-<machine>`."""
     mine = tmp_path / "runs"
-    mine.mkdir()
+    src = sorted(p for p in FIXTURE.glob("*/*.json") if p.parent.name != "drift")[0]
+    run = json.loads(src.read_text())
+    run["run_id"] = run["run_id"][:-6] + "abcdef"
+    run["machine"] = "here-12345678"
+    (mine / "here-12345678").mkdir(parents=True)
+    (mine / "here-12345678" / f"{run['run_id']}.json").write_text(json.dumps(run))
     monkeypatch.setenv("IMAGEBENCH_REFERENCE", str(FIXTURE))
     assert main(["report", "--results", str(mine), "--out", str(tmp_path / "plain")]) == 0
     assert "reference-" not in (tmp_path / "plain" / "REPORT.md").read_text()

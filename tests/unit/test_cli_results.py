@@ -19,18 +19,32 @@ def _leaf_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
     return out
 
 
+def _required_args(parser: argparse.ArgumentParser, cmd: tuple[str, ...]) -> list[str]:
+    """Values for the command's required positionals and options (any value of the right kind)."""
+    sub = parser
+    for name in cmd:
+        sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    out: list[str] = []
+    for a in sub._actions:
+        value = str(next(iter(a.choices))) if a.choices else "x"
+        if (
+            not a.option_strings
+            and not isinstance(a, argparse._SubParsersAction)
+            and a.nargs not in ("*", "?")
+        ):
+            out.append(value)
+        elif a.option_strings and a.required:
+            out += [a.option_strings[0], value]
+    return out
+
+
 def test_every_command_takes_results_after_its_name() -> None:
     """Each command and subcommand parses `--results DIR` placed after its name."""
     parser = build_parser()
     commands = _leaf_commands(parser)
     assert ("table",) in commands and ("lab", "status") in commands
-    required = {
-        ("compare",): ["a.Dockerfile", "b.Dockerfile"],
-        ("gate",): ["--baseline", "x", "--current", "y"],
-        ("export",): ["--format", "pytest-benchmark"],
-    }
     for cmd in commands:
-        ns = parser.parse_args([*cmd, *required.get(cmd, []), "--results", "/tmp/after"])
+        ns = parser.parse_args([*cmd, *_required_args(parser, cmd), "--results", "/tmp/after"])
         assert ns.results == "/tmp/after", cmd
 
 

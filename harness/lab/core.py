@@ -279,6 +279,16 @@ def public_registry_reachable(timeout: float = 5.0) -> tuple[bool, str]:
     return True, url
 
 
+def pick_digest(repo_digests: list[str], public: str) -> str | None:
+    """Pure: the RepoDigest of the public name's repository (an image id can carry several)."""
+    repo = normalize_name(public).rsplit(":", 1)[0]
+    wanted = {repo, f"docker.io/{repo}", f"docker.io/library/{repo}", f"library/{repo}"}
+    for d in repo_digests:
+        if "@" in d and d.split("@", 1)[0] in wanted:
+            return d
+    return next((d for d in repo_digests if "@" in d), None)
+
+
 def pull_public(names: list[str], progress: Progress) -> dict[str, dict]:
     """--bases registry: pull the real images once and pin them by digest."""
     out = {}
@@ -294,7 +304,7 @@ def pull_public(names: list[str], progress: Progress) -> dict[str, dict]:
         if not info:
             raise LabError(f"{name} pulled but not found locally")
         s = builder.image_summary(info)
-        digest = next((d for d in s["repo_digests"] if "@" in d), None)
+        digest = pick_digest(s["repo_digests"], name)
         out[normalize_name(name)] = {
             "public": name,
             "pinned": digest,

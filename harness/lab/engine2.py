@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -51,8 +52,10 @@ class MirrorEngine(SecondDaemon):
         self.bridge = own_bridge()
         cmd = dockerd_command(self.root, self.port, None, self.bridge)
         cmd[0] = exe
-        cmd = [c for c in cmd if not c.startswith("--containerd-")]  # names set below
-        ns = "imagebench-e2-" + self.root.name[-8:]
+        for flag in ("--containerd-namespace", "--containerd-plugins-namespace"):  # set below
+            i = cmd.index(flag)
+            del cmd[i : i + 2]
+        ns = "imagebench-e2-" + os.urandom(4).hex()
         cmd += ["--containerd-namespace", ns, "--containerd-plugins-namespace", ns + "-plugins"]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(

@@ -366,7 +366,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
         layers=args.layers,
         digest=args.digest,
     )
-    code, text = run_drift(args.images or None, Path(args.results), json_out=args.json, thresholds=thresholds)
+    code, text = run_drift(
+        args.images or None, Path(args.results), json_out=args.json, thresholds=thresholds, local=args.local
+    )
     print(text)
     return code
 
@@ -391,6 +393,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
         time_ratio=args.time_ratio,
         summary=Path(args.summary) if args.summary else None,
         json_out=args.json,
+        across_machines=args.across_machines,
+        whole_image=args.whole_image,
     )
     print(text)
     if skipped and code == 0:
@@ -583,6 +587,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--digest", action="store_true", help="flag a new digest even when nothing else changed")
     p.add_argument(
+        "--local",
+        action="store_true",
+        help="observe images in the local engine (no registry, no network): id, bytes, layers, packages",
+    )
+    p.add_argument(
         "--history",
         metavar="IMAGE",
         type=cliargs.text(512),
@@ -616,6 +625,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail when the lower bound of current/baseline time exceeds this (default 1.10)",
     )
     p.add_argument("--summary", type=cliargs.path, default=None, help="also write the Markdown summary here")
+    p.add_argument(
+        "--across-machines",
+        action="store_true",
+        help="compare runs of different machines: exact metrics and within-run claims only, no times",
+    )
+    p.add_argument(
+        "--whole-image",
+        action="store_true",
+        help="also gate whole-image sizes (default: own layers only; base changes are reported as drift)",
+    )
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("export", help="results in a format CI trackers read")

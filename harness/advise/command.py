@@ -32,6 +32,7 @@ COLUMNS = (
     ("packages", "packages_os", "cold"),
     ("stop", "stop_seconds", "cold"),
 )
+ABSOLUTE = ("packages_os",)  # shown as counts, not ratios
 EFFECT_METRICS = ("image_bytes", "image_bytes_compressed", "build_seconds")
 _SKIP_DIRS = {".git", ".hg", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache"}
 MAX_ENTRIES = 50_000
@@ -340,7 +341,8 @@ def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
         for col, cell in cells.items():
             if cell["metric"] not in EFFECT_METRICS or cell.get("ratio") is None:
                 continue
-            bound = cell["high"] if cell.get("high") is not None else cell["ratio"]
+            # with an interval its upper bound; a single trial's ratio ranks after any interval
+            bound = cell["high"] if cell.get("high") is not None else 1.0 + abs(cell["ratio"])
             if best is None or bound < best[1]:
                 best = (col, bound)
         rows.append(
@@ -364,9 +366,11 @@ def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
     cands.sort(key=key)
     for k, r in enumerate(cands, 1):
         r["rank"] = k
-        r["recommended"] = (
-            r["status"] in ("ok", "built") and r["effect_bound"] is not None and r["effect_bound"] < 1.0
-        ) or (r["status"] in ("ok", "built") and r["root"] is False and original["root"] is True)
+        works = r["status"] in ("ok", "built")
+        r["stops_root"] = bool(works and r["root"] is False and original["root"] is True)
+        r["recommended"] = (works and r["effect_bound"] is not None and r["effect_bound"] < 1.0) or r[
+            "stops_root"
+        ]
     return {
         "run_id": run["run_id"],
         "dockerfile": str(advice.dockerfile),
@@ -384,11 +388,15 @@ def _cell(metric: str, cell: dict | None, original: bool) -> str:
 
     if not cell:
         return "-"
-    if original or cell.get("ratio") is None:
+    if original or cell.get("ratio") is None or metric in ABSOLUTE:
         return human_value(metric, cell["median"])
-    r = f"×{cell['ratio']:.3g}"
+
+    def num(x: float) -> str:
+        return f"{x:.3f}" if 0.01 <= x < 100 else f"{x:.3g}"
+
+    r = f"×{num(cell['ratio'])}"
     if cell.get("low") is not None:
-        r += f" ({cell['low']:.3g}–{cell['high']:.3g})"
+        r += f" ({num(cell['low'])}–{num(cell['high'])})"
     return r
 
 
@@ -423,10 +431,21 @@ def render(summary: dict[str, Any]) -> str:
     with console.capture() as cap:
         console.print(table)
         for r in summary["rewrites"]:
-            mark = "recommended" if r["recommended"] else ("BROKEN" if r["status"] == "broken" else "no gain")
+            has_ci = any(c.get("high") is not None for c in r["cells"].values())
+            mark = (
+                "recommended"
+                if r["recommended"]
+                else "BROKEN"
+                if r["status"] == "broken"
+                else "no gain"
+                if has_ci
+                else "not established: needs 2+ trials"
+            )
             line = f"{r['rank']}. {r['variant']} ({mark}): {r['reason']}"
-            if r["effect"] and r["recommended"]:
-                line += f" [strongest: {r['effect']}]"
+            if r["recommended"] and r["effect_bound"] is not None and r["effect_bound"] < 1.0:
+                line += f" [strongest: {r['effect']}, whole interval below 1]"
+            elif r["stops_root"]:
+                line += " [the image no longer runs as root]"
             console.print(line, highlight=False, markup=False)
             if r["failure"]:
                 console.print(f"   {r['failure']}", highlight=False, markup=False)

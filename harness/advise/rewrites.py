@@ -517,11 +517,20 @@ def multi_stage(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
         final += df.raw(i)
     text = nl.join([*pre, *builder, *final]) + (nl if df.text.endswith(("\n", "\r\n")) else "")
     what = "compiler and " if tools or full else ""
+    libs = sorted(
+        {
+            p
+            for i in dropped
+            for p in _apt_packages(i)
+            if p.endswith("-dev") and p not in ("libc6-dev", "libc-dev")
+        }
+    )
+    unsure = f"; unsure: the runtime libraries of {', '.join(libs)} are not added" if libs else ""
     return Rewrite(
         "multi-stage",
         text,
         f"installs into {VENV} in a builder stage on {image}; the final stage on {final_image} "
-        f"gets the venv only ({what}build files stay behind)",
+        f"gets the venv only ({what}build files stay behind){unsure}",
     )
 
 

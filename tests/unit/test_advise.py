@@ -7,7 +7,17 @@ from pathlib import Path
 import pytest
 
 from harness.advise import rewrites as rw
-from harness.advise.command import Advice, diff, failing_line, plan, scan_context, source_file, write
+from harness.advise.command import (
+    Advice,
+    diff,
+    failing_line,
+    plan,
+    render,
+    scan_context,
+    source_file,
+    summarize,
+    write,
+)
 from harness.errors import UsageError
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "dockerfiles"
@@ -255,3 +265,70 @@ def test_advice_scenarios_without_order():
     """edit-source is measured only where the order rewrite applies."""
     a = Advice(Path("D"), Path(), "FROM x\n", [rw.Rewrite("non-root", "FROM x\n", "r")], "app.py", None)
     assert a.scenarios == ("cold",)
+
+
+def test_multi_stage_says_when_runtime_libraries_may_be_missing():
+    """multi-stage drops an apt RUN of -dev packages from the final stage and says the runtime libs are not added."""
+    r = rw.multi_stage(load("multiline.Dockerfile"), CTX)
+    assert "unsure: the runtime libraries of libpq-dev are not added" in r.reason
+    assert "libpq-dev" not in r.dockerfile.split("\n\nFROM ")[1]
+
+
+def _trial(variant: str, scenario: str, t: int, status: str = "ok", user: str = "", **metrics) -> dict:
+    rec = {"variant": variant, "scenario": scenario, "trial": t, "status": status, "metrics": metrics}
+    if status == "ok":
+        rec["image"] = {"user": user}
+    return rec
+
+
+def test_summary_ranks_by_effect_and_reports_broken_rewrites():
+    """The rewrite whose interval is lowest ranks first; a failed build is broken, last, with its error line;
+    a smoke failure is broken too; dropping root is a recommendation of its own."""
+    advice = Advice(
+        Path("Dockerfile"),
+        Path(),
+        "FROM x\n",
+        [rw.Rewrite(n, "FROM x\n", f"why {n}") for n in ("slim-base", "order", "non-root", "exec-form")],
+        "app.py",
+        None,
+    )
+    trials = []
+    for t in range(2):
+        for v, edit, size, user in (
+            ("original", 3.0, 100.0, ""),
+            ("order", 0.1, 100.0, ""),
+            ("non-root", 3.0, 100.0, "app"),
+            ("exec-form", 3.0, 100.0, ""),
+        ):
+            smoke = 0 if v == "exec-form" else 1
+            trials.append(
+                _trial(v, "cold", t, user=user, image_bytes=size, build_seconds=5.0 + t, smoke_ok=smoke)
+            )
+            trials.append(_trial(v, "edit-source", t, build_seconds=edit + 0.01 * t, smoke_ok=smoke))
+        trials.append(
+            {
+                "variant": "slim-base",
+                "scenario": "cold",
+                "trial": t,
+                "status": "failed",
+                "metrics": {},
+                "error": "build failed",
+                "error_text": "#8 2.0 error: command 'gcc' failed: No such file or directory\n",
+            }
+        )
+    for tr in trials:
+        if tr["variant"] == "exec-form":
+            tr["smoke"] = {"last_line": "ModuleNotFoundError: No module named 'app'"}
+    s = summarize({"run_id": "r", "seed": 1, "trials": trials}, advice, "true")
+    names = [r["variant"] for r in s["rewrites"]]
+    assert names[0] == "order" and set(names[-2:]) == {"exec-form", "slim-base"}
+    first = s["rewrites"][0]
+    assert first["effect"] == "rebuild after edit" and first["cells"]["rebuild after edit"]["high"] < 0.1
+    assert first["recommended"]
+    by = {r["variant"]: r for r in s["rewrites"]}
+    assert by["slim-base"]["status"] == "broken" and "'gcc' failed" in by["slim-base"]["failure"]
+    assert by["exec-form"]["status"] == "broken" and "ModuleNotFoundError" in by["exec-form"]["failure"]
+    assert not by["slim-base"]["recommended"] and not by["exec-form"]["recommended"]
+    assert by["non-root"]["recommended"] and by["non-root"]["root"] is False and s["original"]["root"] is True
+    text = render(s)
+    assert "1. order (recommended)" in text and "slim-base (BROKEN)" in text and "×0.035" in text

@@ -244,12 +244,16 @@ class Runner:
         self.opts = opts
         self.reporter = reporter or Reporter()
         self.lab = lab
+        self._buildx_builder = opts.builder
         if opts.builder:  # a docker-driver builder on another engine: images land there, inspect them there
             from harness.lab.engine2 import builder_host
 
             host = builder_host(opts.builder)
             if host:
                 os.environ["DOCKER_HOST"] = host
+                # buildx uses another context's docker driver only as the current context, and with
+                # DOCKER_HOST set the current one is "default": that engine's own builder
+                self._buildx_builder = "default"
         self.client = dinspect.client()
         self.run: Run | None = None
         self.workroot: Path | None = None
@@ -594,7 +598,7 @@ class Runner:
             build_args=build_args,
             build_contexts=contexts,
             labels=labels,
-            builder=self.opts.builder,
+            builder=self._buildx_builder,
             source_date_epoch=repro.DEFAULT_EPOCH,
             rewrite_timestamp=self._repro["rewrite_timestamp_honoured"],
         )
@@ -796,7 +800,7 @@ class Runner:
     ) -> None:
         """Establish the cache state the scenario names; verify it where it can be verified."""
         dinspect.remove_image(spec.tag)
-        dinspect.prune_build_cache(self.opts.builder)
+        dinspect.prune_build_cache(self._buildx_builder)
         if scen == "cold":
             return
         prep = build()
@@ -832,7 +836,7 @@ class Runner:
                         dockerfile=bdir / "Dockerfile",
                         tag=btag,
                         labels=spec.labels,
-                        builder=self.opts.builder,
+                        builder=self._buildx_builder,
                         network=None,
                     )
                 )

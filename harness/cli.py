@@ -447,7 +447,10 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", action="store_true", help="one uncounted build per variant first")
     p.add_argument("--keep-images", action="store_true", help="keep the images the run built")
     p.add_argument(
-        "--builder", default=None, help="buildx builder to use (any driver); default: the current one"
+        "--builder",
+        type=cliargs.text(256),
+        default=None,
+        help="buildx builder to use (any driver); default: the current one",
     )
     p.add_argument("--no-wait", action="store_true", help="exit at once if another run holds the daemon lock")
     p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
@@ -477,7 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab_sub.add_parser(
         "up", help="engine check, stand-in bases, package index, apt proxy, registry, network"
     )
-    up.add_argument("--profile", default="unlimited", help="network profile: unlimited, 100mbit, 20mbit")
+    up.add_argument(
+        "--profile",
+        type=cliargs.text(64),
+        default="unlimited",
+        help="network profile: unlimited, 100mbit, 20mbit",
+    )
     up.add_argument(
         "--bases",
         choices=("lab", "registry"),
@@ -498,7 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="EXPERIMENT")
     p.add_argument("--all", action="store_true", help="the whole catalog")
     p.add_argument("--quick", action="store_true", help="one trial each, only the scenarios the claims need")
-    p.add_argument("--resume", metavar="RUN", default=None, help="measure only the missing trials of RUN")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        type=cliargs.path,
+        default=None,
+        help="measure only the missing trials of RUN",
+    )
     p.add_argument(
         "--shard", type=_shard_arg, default=None, help="i/n: run the i-th of n deterministic shares"
     )
@@ -508,7 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="measure two Dockerfiles of your own")
     p.add_argument("a", metavar="A.Dockerfile")
     p.add_argument("b", metavar="B.Dockerfile")
-    p.add_argument("--context", default=None, help="build context (default: the folder of A)")
+    p.add_argument(
+        "--context", type=cliargs.path, default=None, help="build context (default: the folder of A)"
+    )
     p.add_argument(
         "--scenario",
         action="append",

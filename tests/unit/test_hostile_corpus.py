@@ -374,6 +374,19 @@ def _cli_cases(tmp: Path) -> list[tuple[str, list[str], bool]]:
                 else:
                     argv = [cmd, flag, value]
                 out.append((f"{cmd} {flag} {value!r}", argv, cmd != "gate"))
+    text_flags = [
+        ["run", "--resume"],
+        ["run", "--builder"],
+        ["compare", "a", "b", "--context"],
+        ["lab", "up", "--profile"],
+        ["report", "--out"],
+        ["export", "--format", "pytest-benchmark", "--out"],
+        ["drift", "--history"],
+        ["gate", "--baseline", "x", "--current", "x", "--summary"],
+    ]
+    for head in text_flags:
+        for value in ("a\x00b", "a\nb", "x" * 5000):
+            out.append((f"{' '.join(head)} {value[:8]!r}", [*head, value], True))
     for ref in ["UPPER:case", "a b", "", "x" * 600, "http://evil/x", "name@sha256:zz", "-x", "a//b", "\x00"]:
         out.append((f"drift --images {ref!r}", ["drift", "--images", ref], True))
     for argv in (

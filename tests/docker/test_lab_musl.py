@@ -1,0 +1,61 @@
+"""The python:*-alpine stand-in built by `lab up`: CPython on musl and busybox, pip picking musllinux wheels."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from harness.lab.catalog import load_catalog
+
+TAG = load_catalog().bases["python-3.13-musl"].tag
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "run", "--rm", "--network=none", TAG, *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_musl_base_runs_python_with_the_modules_it_was_built_with(lab):
+    """sys, sqlite3, ctypes, zlib, bz2, lzma import; ssl does not (OpenSSL left out, said in provenance)."""
+    cp = _run("python", "-c", "import sys, sqlite3, ctypes, zlib, bz2, lzma, hashlib; print(sys.version)")
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.startswith("3.13.")
+    assert _run("python", "-c", "import ssl").returncode != 0
+
+
+def test_musl_base_is_musl_and_busybox_without_a_package_manager(lab):
+    """musl's loader answers, /bin/sh is busybox, there is no apk or dpkg."""
+    cp = _run(
+        "sh", "-c", "/lib/ld-musl-x86_64.so.1 2>&1 | head -2; readlink /bin/sh; command -v apk dpkg || true"
+    )
+    assert "musl libc" in cp.stdout and "/bin/busybox" in cp.stdout
+    assert "apk" not in cp.stdout.split("busybox", 1)[1] and "dpkg" not in cp.stdout.split("busybox", 1)[1]
+
+
+def test_pip_selects_musllinux_wheels(lab):
+    """`pip debug --verbose` lists musllinux tags and no manylinux ones; pip.conf points at the lab index."""
+    cp = _run("python", "-m", "pip", "debug", "--verbose")
+    assert cp.returncode == 0, cp.stderr
+    tags = [ln.strip() for ln in cp.stdout.splitlines() if ln.strip().startswith("cp313-cp313-")]
+    assert any("musllinux_1_2_x86_64" in t for t in tags)
+    assert not any("manylinux" in t for t in tags)
+    conf = _run("cat", "/etc/pip.conf").stdout
+    assert lab.index_url in conf
+
+
+def test_musl_base_provenance_is_recorded(lab):
+    """The lab's record of the base says what it stands in for and what it lacks."""
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "harness", "lab", "status", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )
+    entry = next(b for b in status["bases"] if b["lab_tag"] == TAG)
+    prov = entry["provenance"]
+    assert entry["present"] and prov["stands_in_for"] == "python:3.13-alpine"
+    assert prov["package_manager"] is None and any("OpenSSL" in x for x in prov["left_out"])

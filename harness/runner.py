@@ -139,13 +139,17 @@ def make_plan(
 
 
 SHORT_CALIBRATION = ("sleep-0", "sleep-1")  # the +1.0 s effect on both time metrics
+# Rounds of the short calibration a timed run carries: enough to show this run's noise and bias
+# (its interval is printed beside each section), not the full power of `imagebench run calibration`
+# (50 rounds, about 4 minutes idle), which would add minutes to every run.
+SHORT_CALIBRATION_ROUNDS = 10
 
 
 def with_calibration(experiments: list[Experiment]) -> list[Experiment]:
     """Every run that judges build time carries its own calibration: when an experiment claims something
     about a time metric and no calibration is selected, prepend a short one (the sleep-0 and sleep-1
     variants of the catalog's `calibration` next to the selected experiments, with their claims, at
-    calibration's own n), so each section can show the calibration of the run that produced it."""
+    SHORT_CALIBRATION_ROUNDS), so each section can show the calibration of the run that produced it."""
     from harness.metrics import kind_of
 
     if any(e.section == "calibration" for e in experiments):
@@ -165,6 +169,8 @@ def with_calibration(experiments: list[Experiment]) -> list[Experiment]:
         cal,
         variants=tuple(v for v in cal.variants if v.name in keep),
         claims=tuple(c for c in cal.claims if {c.baseline, c.candidate} <= keep),
+        trials=SHORT_CALIBRATION_ROUNDS,
+        min_trials=SHORT_CALIBRATION_ROUNDS,
     )
     return [short, *experiments]
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 from harness.experiment import load_experiment, select
 from harness.paths import experiments_dir
-from harness.runner import RunOptions, make_plan, with_calibration
+from harness.runner import SHORT_CALIBRATION_ROUNDS, RunOptions, make_plan, with_calibration
 
 
 def _calibration():
@@ -41,6 +41,7 @@ def test_a_run_judging_build_time_gets_a_short_calibration():
     assert [v.name for v in short.variants] == ["sleep-0", "sleep-1"]
     assert {c.metric for c in short.claims} == {"build_seconds", "build_span_seconds"}
     assert all(c.candidate == "sleep-1" for c in short.claims)
+    assert short.trials == short.min_trials == SHORT_CALIBRATION_ROUNDS < 50
 
 
 def test_no_calibration_added_without_time_claims_or_when_selected():

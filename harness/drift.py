@@ -157,8 +157,8 @@ def parse_probe(text: str) -> tuple[str | None, dict[str, str] | None, str | Non
         if line == "@@python":
             section = "python"
             continue
-        if line == "@@end":
-            section = None
+        if line == "@@end" or (line.startswith("@@") and section is not None):
+            section = None  # @@end, or a later section (@@pip) this parser does not read
             continue
         if section == "pm" and packages is not None:
             if pm == "dpkg":

@@ -46,7 +46,7 @@ def scratch(lab, tmp_path):
     (exp / "context" / "app.txt").write_text("our own layer\n")
     (exp / "Dockerfile").write_text(f"FROM {tag}\nCOPY app.txt /app/app.txt\nRUN echo built > /app/stamp\n")
     (exp / "experiment.toml").write_text(
-        'practice = "scratch experiment of the drift/gate docker test"\nsection = "size"\n'
+        'practice = "scratch experiment of the drift/gate docker test"\nsection = "image"\n'
         'claim = "none"\ntrials = 2\ncompressed = true\n'
         '[[variants]]\nname = "app"\ndockerfile = "Dockerfile"\n'
     )

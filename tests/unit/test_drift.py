@@ -580,3 +580,12 @@ def test_engine_and_registry_observations_compare_by_image_id():
         )
     )
     assert "on disk" in text and "compressed" not in text
+
+
+def test_parse_probe_without_python_does_not_read_the_pip_marker_as_a_version():
+    """An image without Python reports python_version None even though a @@pip section follows."""
+    assert drift.parse_probe("@@pm dpkg\nii\tlibc6\t2.41\n@@python\n@@pip\n@@end\n") == (
+        "dpkg",
+        {"libc6": "2.41"},
+        None,
+    )

@@ -312,7 +312,7 @@ def _bases_table(runs: list[dict], machines: list[str], multi: bool, table_cls: 
         pins: dict[str, dict] = {}
         for r in sorted(mine, key=lambda r: r["run_id"]):
             pins.update({k: v for k, v in (r.get("bases") or {}).items() if isinstance(v, dict)})
-        compressed = _lab_base_compressed(mine)
+        compressed = _lab_base_compressed(mine, pins)
         for public, article_bytes, candidates in ARTICLE_BASES:
             pub = latest_published(history, public)
             official = (
@@ -330,9 +330,7 @@ def _bases_table(runs: list[dict], machines: list[str], multi: bool, table_cls: 
                     public,
                     fmt.human_bytes(article_bytes),
                     official,
-                    f"{pin['lab_tag']} (pinned as {pin_name})"
-                    if pin
-                    else "no stand-in in this run (Alpine needs --bases registry)",
+                    f"{pin['lab_tag']} (pinned as {pin_name})" if pin else "no stand-in pinned in these runs",
                     fmt.human_bytes(pin["bytes"]) if pin and pin.get("bytes") else "–",
                     fmt.human_bytes(lab_c) if lab_c else "–",
                     fmt.human_ratio(lab_c / pub["compressed_bytes"]) if (lab_c and pub) else "–",
@@ -346,24 +344,37 @@ def _bases_table(runs: list[dict], machines: list[str], multi: bool, table_cls: 
             f"official, compressed (latest published: {PUBLISHED_SOURCE})",
             "lab stand-in",
             "lab, uncompressed",
-            "lab, compressed (first layer as pushed)",
+            "lab, compressed (its layers as pushed)",
             "lab / official, compressed",
         ],
         rows,
     )
 
 
-def _lab_base_compressed(runs: list[dict]) -> dict[str, int]:
-    """{base image id: compressed bytes}: the first layer's pushed size in ok trials built on one base
-    (the lab's stand-ins are single-layer images, so that layer is the base)."""
+def _lab_base_compressed(runs: list[dict], pins: dict[str, dict]) -> dict[str, int]:
+    """{base image id: compressed bytes}: in ok trials built on one base, the pushed sizes of the
+    image's first k layers, k being the fewest whose uncompressed sizes add up to the base's size
+    (within 1 %): those layers are the base's. (`layer_bytes` leaves out empty layers; a base's
+    layers come first and are not empty, so the two lists agree on them.)"""
+    size_of = {p["image_id"]: p.get("bytes") for p in pins.values() if p.get("image_id")}
     out: dict[str, int] = {}
     for r in runs:
         for t in r["trials"]:
-            bases = t.get("bases") or {}
-            layers = (t.get("image") or {}).get("layer_compressed_bytes") or []
-            ids = set(bases.values())
-            if t.get("status") == "ok" and len(ids) == 1 and layers:
-                out.setdefault(next(iter(ids)), int(layers[0]))
+            ids = set((t.get("bases") or {}).values())
+            image = t.get("image") or {}
+            packed, raw = image.get("layer_compressed_bytes") or [], image.get("layer_bytes") or []
+            if t.get("status") != "ok" or len(ids) != 1 or not packed or not raw:
+                continue
+            base = next(iter(ids))
+            want = size_of.get(base)
+            if not want or base in out:
+                continue
+            total = 0
+            for k, n in enumerate(raw, start=1):
+                total += n
+                if abs(total - want) <= 0.01 * want and k <= len(packed):
+                    out[base] = int(sum(packed[:k]))
+                    break
     return out
 
 

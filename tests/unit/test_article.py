@@ -110,12 +110,13 @@ def test_view_says_what_the_builder_saves_in_downloads():
 
 
 def test_bases_table_compares_compressed_with_published():
-    """The lab stand-in's first pushed layer is set beside the official image's published compressed size."""
+    """The lab stand-in's pushed layers (those adding up to its size) are set beside the official image's
+    published compressed size."""
     pin = {"public": "python:3.13-slim", "lab_tag": "lab/slim", "image_id": "sha256:aa", "bytes": 160e6}
     trial = {
         "status": "ok",
         "bases": {"python:3.13-slim": "sha256:aa"},
-        "image": {"layer_compressed_bytes": [58_890_074, 93]},
+        "image": {"layer_compressed_bytes": [58_890_074, 93], "layer_bytes": [159_999_000, 140]},
     }
     run = {"machine": "m", "run_id": "r1", "trials": [trial], "bases": {"python:3.13-slim": pin}}
     view = build_article_view([run], _df(), {"m": {"multi-stage": _definition()}}, Table)

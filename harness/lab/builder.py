@@ -222,15 +222,15 @@ def build(
 
 
 MUSL_FACTS = r"""
-python3 -c 'import json, platform, sys, sysconfig, ssl, sqlite3, zlib
+python3 -c 'import json, platform, sys, sysconfig, sqlite3, zlib
 mods = {}
-for m in ("ssl", "sqlite3", "ctypes", "zlib", "bz2", "lzma", "hashlib", "readline", "curses", "dbm.gnu", "uuid", "tkinter"):
+for m in ("ssl", "sqlite3", "ctypes", "zlib", "bz2", "lzma", "hashlib", "readline", "curses", "dbm.gnu", "_uuid", "tkinter"):
     try:
         __import__(m); mods[m] = True
     except ImportError:
         mods[m] = False
 print(json.dumps({"python": platform.python_version(), "libc": list(platform.libc_ver()),
-                  "openssl": ssl.OPENSSL_VERSION, "sqlite": sqlite3.sqlite_version, "zlib": zlib.ZLIB_RUNTIME_VERSION,
+                  "openssl": (__import__("ssl").OPENSSL_VERSION if mods["ssl"] else None), "sqlite": sqlite3.sqlite_version, "zlib": zlib.ZLIB_RUNTIME_VERSION,
                   "soabi": sysconfig.get_config_var("SOABI"), "modules": mods}))'
 pip --version | cut -d" " -f2
 /lib/ld-musl-x86_64.so.1 2>&1 | sed -n 2p | cut -d" " -f2

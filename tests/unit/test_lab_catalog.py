@@ -52,10 +52,31 @@ def test_first_match_wins(raw):
     assert cat.resolve("python:3.12-slim")[0].key == "python-3.13-slim-trixie"
 
 
-def test_alpine_needs_registry_mode(catalog):
-    with pytest.raises(LabError, match="needs --bases registry") as exc:
-        catalog.resolve("python:3.12-alpine")
-    assert "python:3.1[2-4]*-slim*" in str(exc.value)
+def test_alpine_maps_to_the_musl_base(catalog):
+    """python:*alpine* resolves to the musl stand-in built from source (no longer refused in lab mode)."""
+    for name in ("python:3.13-alpine", "python:3.12-alpine3.20", "python:alpine"):
+        base, rule = catalog.resolve(name)
+        assert base.tag == "imagebench-lab/python:3.13-musl" and rule.pattern == "python:*alpine*"
+    assert base.kind == "dockerfile" and base.libc == "musl" and base.builder_base == "debian-trixie-slim"
+    assert any("apk" in x for x in base.left_out)
+
+
+def test_musl_definition_hash_follows_its_recipe_files(catalog, tmp_path, monkeypatch):
+    """Editing a file of the musl recipe changes its definition hash; the glibc bases' hashes do not move."""
+    import harness.lab.catalog as cat
+
+    musl = catalog.bases["python-3.13-musl"]
+    assert set(musl.recipe_files()) >= {"Dockerfile", "sources.txt", "fetch.sh"}
+    before = {k: b.definition_hash() for k, b in catalog.bases.items()}
+    recipe = tmp_path / "musl"
+    recipe.mkdir()
+    for name in musl.recipe_files():
+        (recipe / name).write_bytes((musl.recipe_dir() / name).read_bytes())
+    monkeypatch.setattr(cat, "LAB_DIR", tmp_path)
+    assert musl.definition_hash() == before["python-3.13-musl"]
+    (recipe / "Dockerfile").write_text((recipe / "Dockerfile").read_text() + "# changed\n")
+    assert musl.definition_hash() != before["python-3.13-musl"]
+    assert all(b.definition_hash() == before[k] for k, b in catalog.bases.items() if b.kind == "mmdebstrap")
 
 
 def test_unmapped_name_lists_the_mapping(catalog):
@@ -83,6 +104,7 @@ def test_catalog_has_the_four_kinds(catalog):
         "imagebench-lab/python:3.13-trixie",
         "imagebench-lab/debian:trixie-slim",
         "imagebench-lab/python:3.11-slim-bookworm",
+        "imagebench-lab/python:3.13-musl",
     } <= tags
     full = catalog.bases["python-3.13-trixie"]
     assert {"build-essential", "python3-dev", "curl", "wget", "git", "gnupg"} <= set(full.packages)
@@ -120,6 +142,12 @@ def test_definition_hash_changes_with_packages(catalog):
             "twice",
         ),
         (lambda d: d["bases"]["debian-trixie-slim"].update(python="yes"), "must be bool"),
+        (lambda d: d["bases"]["python-3.13-musl"].update(kind="nix"), "kind"),
+        (lambda d: d["bases"]["python-3.13-musl"].update(libc="bionic"), "libc"),
+        (lambda d: d["bases"]["python-3.13-musl"].pop("recipe"), "needs `recipe`"),
+        (lambda d: d["bases"]["python-3.13-musl"].update(recipe="../x"), "needs `recipe`"),
+        (lambda d: d["bases"]["python-3.13-musl"].update(builder_base="python-3.13-musl"), "builder_base"),
+        (lambda d: d["bases"]["python-3.13-musl"].update(packages=["curl"]), "takes no `packages`"),
     ],
 )
 def test_validation_errors(raw, mutate, message):

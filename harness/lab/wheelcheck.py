@@ -196,7 +196,7 @@ def try_build(image: str, package: str, index_url: str | None = None, timeout: f
         "ok": cp.returncode == 0,
         "exit_code": cp.returncode,
         "seconds": round(time.perf_counter() - t0, 2),
-        "error": errors[-6:] if cp.returncode else [],
+        "error": (errors[:4] + errors[-2:] if len(errors) > 6 else errors) if cp.returncode else [],
         "tail": lines[-12:],
     }
 

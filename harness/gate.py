@@ -50,7 +50,7 @@ from harness.errors import ExitStatus, SchemaError, UsageError
 from harness.metrics import kind_of, unit_of
 
 KEY = ["machine", "experiment", "variant", "scenario", "metric"]
-LAYER_METRICS = ("layers",)
+LAYER_METRICS = ("layers", "own_layers")
 POOLED = "(pooled)"
 N_BOOT = 2000
 SEED = 0
@@ -258,6 +258,8 @@ def derive_attribution(run: dict, trial: dict) -> None:
         name, pin, k = found[0], found[1], found[1]["_layers"]
         metrics["base_bytes"] = pin["bytes"]
         metrics["own_bytes"] = int(metrics["image_bytes"]) - int(pin["bytes"])
+        if isinstance(metrics.get("layers"), int | float):
+            metrics["own_layers"] = int(metrics["layers"]) - k
         comp = [int(x) for x in image.get("layer_compressed_bytes") or []]
         # bases recorded without a layer count were single-layer `docker import`s; map by position
         if comp and "image_bytes_compressed" in metrics and len(comp) >= k:
@@ -352,6 +354,13 @@ def gate(
             if (*cell, own) in base_groups and (*cell, own) in cur_groups:
                 result.checks.append(_attributed(key, base_groups, cur_groups, result.bases))
                 continue
+        if (
+            key[4] == "layers"
+            and not whole_image
+            and (*cell, "own_layers") in base_groups
+            and (*cell, "own_layers") in cur_groups
+        ):
+            continue  # our layers are gated as own_layers; the base's count is the base's business
         if key[4] in BASE_METRICS.values():
             result.checks.append(_base_check(key, base_groups[key], cur_groups[key], result.bases))
             continue

@@ -39,6 +39,7 @@ _CORE = [
         "base_bytes", "B", "exact", "uncompressed bytes of the base layers the final stage was built FROM"
     ),
     Metric("base_bytes_compressed", "B", "exact", "registry (compressed) bytes of those base layers"),
+    Metric("own_layers", "count", "exact", "RootFS layers after the base's (our own)"),
     Metric("context_bytes", "B", "exact", "build context after .dockerignore"),
     Metric("context_sent_bytes", "B", "count", "bytes BuildKit actually sent for the context"),
     Metric("pull_seconds", "s", "time", "pull from the lab registry"),

@@ -666,7 +666,7 @@ class Runner:
             image.update(split, repro=measured)
             metrics["image_bytes"] = image["bytes"]
             metrics["layers"] = image["layers"]
-            metrics.update({k: split[k] for k in ("own_bytes", "base_bytes") if k in split})
+            metrics.update({k: split[k] for k in ("own_bytes", "base_bytes", "own_layers") if k in split})
             pkgs = self._packages(image["id"], labels)  # the measured image: same content, same counts, once
             for k in ("packages_os", "packages_python", "os_files"):
                 if k in pkgs:

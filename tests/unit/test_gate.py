@@ -402,3 +402,18 @@ def test_run_gate_writes_the_summary_and_json(dirs, monkeypatch, tmp_path):
     code, text = run_gate(base, cur, json_out=True, size_bytes=1)
     data = json.loads(text)
     assert code == 0 and data["passed"] is True and data["thresholds"]["size_bytes"] == 1
+
+
+def test_a_base_with_one_more_layer_is_not_a_layer_regression(dirs, monkeypatch):
+    """With own_layers on both sides, only our layer count is gated; --whole-image gates the total."""
+    base, cur = dirs
+    make_run(base, seed=1, extra={v: {"own_layers": 2} for v in SIZES}, monkeypatch=monkeypatch)
+    make_run(
+        cur,
+        seed=2,
+        layers={"single": 10, "multi": 12},
+        extra={v: {"own_layers": 2} for v in SIZES},
+        monkeypatch=monkeypatch,
+    )
+    assert gate(base, cur).passed
+    assert {c.metric for c in gate(base, cur, whole_image=True).failures} == {"layers"}

@@ -275,8 +275,14 @@ def failing_line(trial: dict) -> str:
     text = trial.get("error_text") or ""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     lines = [re.sub(r"^#\d+\s+[\d.]+\s+", "", ln) for ln in lines]
-    for pat in (r"error: command '.*' failed", r"^error: ", r"(?i)\berror\b(?!: failed to solve)"):
-        hits = [ln for ln in lines if re.search(pat, ln) and "failed to solve" not in ln]
+    generic = ("failed to solve", "subprocess-exited-with-error")
+    for pat in (
+        r"error: command '.*' failed",
+        r"(?i)error: .*(No such file or directory|not found)",
+        r"^error: ",
+        r"(?i)\berror\b",
+    ):
+        hits = [ln for ln in lines if re.search(pat, ln) and not any(g in ln for g in generic)]
         if hits:
             return hits[0][:200]
     return (trial.get("error") or "build failed")[:200]

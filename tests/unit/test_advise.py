@@ -259,6 +259,14 @@ def test_failing_line_prefers_the_compiler_error():
     }
     assert failing_line(trial) == "error: command 'gcc' failed: No such file or directory"
     assert failing_line({"error": "build failed: x"}) == "build failed: x"
+    pip = {
+        "error": "build failed",
+        "error_text": "  error: subprocess-exited-with-error\n"
+        "      x86_64-linux-gnu-gcc -O2 -c fastsum.c -o build/fastsum.o\n"
+        "      error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-gcc'\n"
+        "  ERROR: Failed building wheel for fastsum\n",
+    }
+    assert failing_line(pip) == "error: [Errno 2] No such file or directory: 'x86_64-linux-gnu-gcc'"
 
 
 def test_advice_scenarios_without_order():

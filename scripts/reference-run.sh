@@ -5,12 +5,21 @@
 #
 #   bash scripts/reference-run.sh            # everything (about an hour on 2 cores)
 #   STEPS="quick overhead" bash scripts/reference-run.sh
+#
+# Steps: `calibration` runs alone first (its time claims need a quiet machine); `full` runs the rest
+# of the catalog at TRIALS, except pip-cache (shaped network, its own step) and the HEAVY experiments
+# (multi-stage: ten variants of multi-minute builds whose claims are exact sizes and bytes), which run
+# at HEAVY_TRIALS. With HEAVY_DOCKER_HOST set (a second engine on this machine with the lab's bases
+# loaded), the heavy experiments run on that engine in parallel with `full`; their run file records
+# that engine in its fingerprint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IB=${IB:-.venv/bin/imagebench}
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-"quick full pipcache overhead report notebooks readme"}
+STEPS=${STEPS:-"calibration full pipcache overhead report notebooks readme"}
 TRIALS=${TRIALS:-5}
+HEAVY=${HEAVY:-multi-stage}
+HEAVY_TRIALS=${HEAVY_TRIALS:-3}
 mkdir -p results/perf
 
 # A reference run records the harness commit it ran: refuse a tree with uncommitted changes to
@@ -26,8 +35,18 @@ for step in $STEPS; do
     quick)     # suite cost, one trial each; kept apart from the reference results
       rm -rf results/perf/quick
       $IB --results results/perf/quick run --all --quick --seed 1 || true ;;
-    full)      # the reference run itself
-      $IB --results results run --all --trials "$TRIALS" --seed 2 || true ;;
+    calibration) # alone, at its own n (which --trials cannot lower)
+      $IB --results results run calibration --seed 2 || true ;;
+    full)      # the reference run itself: the catalog but calibration, pip-cache and the heavy ones
+      rest=$($IB list --json | $PY -c 'import json, sys; skip = set(sys.argv[1:]); print(" ".join(e["name"] for e in json.load(sys.stdin) if e["name"] not in skip))' calibration pip-cache $HEAVY)
+      heavy_pid=""
+      if [ -n "${HEAVY_DOCKER_HOST:-}" ]; then
+        DOCKER_HOST=$HEAVY_DOCKER_HOST $IB --results results run $HEAVY --trials "$HEAVY_TRIALS" --seed 2 &
+        heavy_pid=$!
+      fi
+      $IB --results results run $rest --trials "$TRIALS" --seed 2 || true
+      if [ -n "$heavy_pid" ]; then wait "$heavy_pid" || true
+      else $IB --results results run $HEAVY --trials "$HEAVY_TRIALS" --seed 2 || true; fi ;;
     pipcache)  # pip-cache needs a shaped network: 100 Mbit/s + 20 ms per request, then back to unlimited
       $IB lab up --profile 100mbit
       $IB --results results run pip-cache --seed 3 || true

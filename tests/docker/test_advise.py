@@ -75,7 +75,7 @@ def test_advise_ranks_reorder_first_on_the_bad_flask_app(lab, tmp_path):
 
 def test_slim_rewrite_that_breaks_the_build_is_reported_broken(lab, tmp_path):
     """A project whose install compiles: slim-base (no gcc added) is broken with gcc's error line and never
-    recommended; multi-stage (compiles in the builder) passes the smoke check."""
+    recommended; multi-stage (compiles in the builder) passes the smoke check and is smaller."""
     res = tmp_path / "results"
     p = imagebench(
         "advise",
@@ -97,7 +97,9 @@ def test_slim_rewrite_that_breaks_the_build_is_reported_broken(lab, tmp_path):
     slim = by["slim-base"]
     assert slim["status"] == "broken" and not slim["recommended"]
     assert "gcc" in slim["failure"], slim["failure"]
-    assert by["multi-stage"]["status"] == "ok" and by["multi-stage"]["recommended"]
+    # one trial: it works (smoke passed), but no interval yet, so not recommended on one trial
+    assert by["multi-stage"]["status"] == "ok" and by["multi-stage"]["cells"]["image"]["ratio"] < 1
+    assert not by["multi-stage"]["recommended"]
     assert summary["rewrites"][-1]["variant"] == "slim-base"  # broken rewrites rank last
     text = imagebench(
         "advise", str(CEXT / "Dockerfile"), "--only", "slim-base", "--dry-run", results=res

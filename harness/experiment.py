@@ -29,6 +29,7 @@ REQUIREMENTS = (
     "docker-compose",
     "dockerd",
     "hadolint",
+    "musl-base",
     "openssl",
     "registry-bases",
     "shaped-network",

@@ -943,6 +943,12 @@ def capability_missing(need: str, opts: RunOptions, lab: Any) -> str | None:
             if name and name != "unlimited"
             else "needs a shaped network profile (imagebench lab up --profile 100mbit)"
         )
+    if need == "musl-base":
+        failed = ((getattr(lab, "state", None) or {}).get("bases_failed") or {}) if lab is not None else {}
+        why = next((f"{k}: {v}" for k, v in failed.items() if "musl" in k), None)
+        return (
+            f"the lab's musl stand-in for python:*-alpine did not build in `lab up` ({why})" if why else None
+        )
     if need.startswith("tool:"):
         tool = need.split(":", 1)[1]
         return None if shutil.which(tool) else f"needs the {tool!r} tool on PATH"

@@ -386,10 +386,20 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="base") as pool:
                 futs = [pool.submit(ensure_base, d, u["index"], u["apt_backend"], progress) for d in first]
                 recs = [f.result() for f in futs]
+            failed: dict[str, str] = {}
             for d in then:
                 t1 = time.perf_counter()
-                recs.append(ensure_base(d, u["index"], u["apt_backend"], progress))
+                try:
+                    recs.append(ensure_base(d, u["index"], u["apt_backend"], progress))
+                except LabError as exc:
+                    # A compiled-from-source base (the musl stand-in) is one variant's base, not the
+                    # lab's: the lab stays usable and the variants needing it say why they are skipped.
+                    failed[d.key] = str(exc).splitlines()[0][:300]
+                    progress(
+                        f"bases: warning: {d.tag} was not built ({failed[d.key]}); variants needing it are skipped"
+                    )
                 timings[f"base_{d.key}_s"] = round(time.perf_counter() - t1, 2)
+            state["bases_failed"] = failed
             timings["bases_s"] = round(time.perf_counter() - t, 2)
             return recs
 

@@ -40,7 +40,8 @@ docker: lab       ## docker tests only
 bench: setup      ## pytest-benchmark suite; JSON under .benchmarks/
 	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-autosave
 
-lint:
+lint: setup       ## format and lint checks, as CI runs them
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
 reference: lab    ## the committed reference run in results/: whole catalog, 5 trials, report (the only target writing results/)

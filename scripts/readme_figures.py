@@ -86,17 +86,27 @@ def plots_block() -> str:
     return "\n\n".join(lines) if lines else "_No plots rendered yet._"
 
 
+def _command(run: dict) -> str:
+    """The run's command line as typed, a long list of experiments shortened to its count."""
+    argv = [a for a in run.get("command", []) if a not in ("--results", "results")]
+    names = [a for a in argv[2:] if not a.startswith("-") and not a.isdigit()]
+    if len(names) > 3:
+        argv = [a for a in argv if a not in names]
+        argv.insert(2, f"<{len(names)} experiments>")
+    host = ((run.get("fingerprint") or {}).get("engine") or {}).get("docker_host") or ""
+    default = host in ("", "unix:///var/run/docker.sock")
+    return "`" + " ".join(argv) + "`" + ("" if default else f" (engine at `{host}`)")
+
+
 def perf_block() -> str:
     rows = []
     quick = _runs(RESULTS / "perf" / "quick")
-    full = [
-        r for r in _runs(RESULTS) if "--all" in r.get("command", []) and not r.get("options", {}).get("quick")
-    ]
+    reference = sorted(_runs(RESULTS), key=lambda r: r["created_at"])
     for label, runs, cmd in (
-        ("`imagebench run --all --quick`", quick, "one trial each"),
-        ("`imagebench run --all --trials 5`", full, "the reference run"),
+        ("`imagebench run --all --quick`", quick[-1:], "one trial each"),
+        *((_command(r), [r], "reference run") for r in reference),
     ):
-        for r in runs[-1:]:
+        for r in runs:
             t = r["trials"]
             ok = sum(x["status"] == "ok" for x in t)
             skipped = sum(x["status"] == "skipped" for x in t)

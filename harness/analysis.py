@@ -37,20 +37,34 @@ def latest_runs(df):
     return df[df["run_id"] == latest].reset_index(drop=True)
 
 
+def carried(definition: dict) -> bool:
+    """A short calibration that a timed run carried along (its sleep-0/sleep-1 pair only), as opposed
+    to a calibration the run was asked for: it describes its own run, never the catalog's calibration."""
+    names = {v.get("name") if isinstance(v, dict) else v for v in definition.get("variants") or []}
+    return definition.get("section") == "calibration" and bool(names) and names <= {"sleep-0", "sleep-1"}
+
+
 def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
     """{(machine, experiment): run_id} of the latest run that has ok trials of the experiment,
-    else the latest run that planned it (so a run whose trials all failed is still reported)."""
-    with_ok: dict[tuple[str, str], str] = {}
-    planned: dict[tuple[str, str], str] = {}
+    else the latest run that planned it (so a run whose trials all failed is still reported).
+    A run the experiment was asked for ranks above a later one that only carried it (a timed
+    run's short calibration does not replace the calibration run itself)."""
+    with_ok: dict[tuple[str, str], tuple[bool, str]] = {}
+    planned: dict[tuple[str, str], tuple[bool, str]] = {}
     for run in runs:
-        for name in run.get("experiments", {}):
+        defs = run.get("experiments", {})
+        rank = {
+            name: (not carried(d if isinstance(d, dict) else {}), run["run_id"]) for name, d in defs.items()
+        }
+        for name in defs:
             key = (run["machine"], name)
-            planned[key] = max(planned.get(key, ""), run["run_id"])
+            planned[key] = max(planned.get(key, (False, "")), rank[name])
         for t in run["trials"]:
             if t.get("status") == "ok":
                 key = (run["machine"], t["experiment"])
-                with_ok[key] = max(with_ok.get(key, ""), run["run_id"])
-    return {k: with_ok.get(k, v) for k, v in planned.items()}
+                r = rank.get(t["experiment"], (True, run["run_id"]))
+                with_ok[key] = max(with_ok.get(key, (False, "")), r)
+    return {k: with_ok.get(k, v)[1] for k, v in planned.items()}
 
 
 def select_latest(runs: list[dict], df=None):

@@ -437,3 +437,28 @@ def test_shaped_network_precondition_reads_the_run_profile(runs):
     run["fingerprint"]["lab"]["profile"] = {"name": "100mbit", "rate_bps": 1e8, "measured_bps": 1.001e8}
     (row,) = [v for v in analysis.experiment_verdicts([run]) if v["experiment"] == "multi-stage"]
     assert row["verdict"] == "supported"
+
+
+def test_a_carried_short_calibration_does_not_replace_the_calibration_run():
+    """The latest run's short calibration (sleep-0/sleep-1 only) describes that run; the calibration row
+    still comes from the run that was asked for calibration, even though it is older."""
+    full = {"section": "calibration", "variants": [{"name": n} for n in ("sleep-0", "sleep-0-25", "sleep-1")]}
+    short = {"section": "calibration", "variants": [{"name": "sleep-0"}, {"name": "sleep-1"}]}
+    ok = [{"experiment": "calibration", "status": "ok"}]
+    runs = [
+        {
+            "machine": "m",
+            "run_id": "20260101T000000Z-aaaaaa",
+            "experiments": {"calibration": full},
+            "trials": ok,
+        },
+        {
+            "machine": "m",
+            "run_id": "20260102T000000Z-bbbbbb",
+            "experiments": {"calibration": short},
+            "trials": ok,
+        },
+    ]
+    assert analysis.carried(short) and not analysis.carried(full)
+    assert analysis.latest_run_ids(runs)[("m", "calibration")] == "20260101T000000Z-aaaaaa"
+    assert analysis.latest_run_ids(runs[1:])[("m", "calibration")] == "20260102T000000Z-bbbbbb"

@@ -11,6 +11,7 @@ the report first keeps only the latest run per machine and experiment (`latest_r
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -145,19 +146,26 @@ def size_consistency(df):
 
 
 def experiments_by_machine(runs: Iterable[dict]) -> dict[str, dict[str, dict]]:
-    """{machine: {experiment: definition}} from the run files (the latest run's definition wins,
-    `not_measured` merged over all runs of the machine)."""
+    """{machine: {experiment: definition}} from the run files (the definition of the run that
+    `latest_run_ids` picks wins: the latest, a run asked for the experiment above one that only
+    carried it; `not_measured` merged over all runs of the machine), each with `stand_in_gaps`
+    ({variant: what its lab stand-in bases leave out}) where there are any."""
+    runs = list(runs)
     out: dict[str, dict[str, dict]] = {}
+    rank: dict[tuple[str, str], tuple[bool, str]] = {}
     for run in sorted(runs, key=lambda r: r["run_id"]):
         for name, definition in run.get("experiments", {}).items():
+            key = (run["machine"], name)
             previous = out.setdefault(run["machine"], {}).get(name, {})
-            merged = dict(definition)
+            mine = (not carried(definition), run["run_id"])
+            merged = dict(definition) if mine >= rank.get(key, (False, "")) else dict(previous)
+            rank[key] = max(mine, rank.get(key, (False, "")))
             merged["not_measured"] = {
                 **previous.get("not_measured", {}),
                 **definition.get("not_measured", {}),
             }
             out[run["machine"]][name] = merged
-    return out
+    return _with_stand_in_gaps(out, runs)
 
 
 def _as_definitions(experiments) -> dict[str, dict]:
@@ -251,6 +259,33 @@ def _inputs(runs_or_df, experiments, latest=False):
     for machine in sorted(set(df["machine"])) if not df.empty else []:
         defs[machine] = dict(given)
     return df, defs
+
+
+def stand_in_gaps(runs: list[dict]) -> dict[tuple[str, str, str], list[str]]:
+    """{(machine, experiment, variant): what the variant's lab stand-in bases leave out} from the
+    provenance each run recorded for its pinned bases (empty for faithful bases)."""
+    gaps: dict[tuple[str, str, str], list[str]] = {}
+    for run in runs:
+        bases = run.get("bases") or {}
+        for t in run.get("trials") or []:
+            left: list[str] = []
+            for name in t.get("bases") or {}:
+                prov = (bases.get(name) or {}).get("provenance") or {}
+                left += [str(x) for x in prov.get("left_out") or [] if str(x) not in left]
+            if left:
+                gaps[(run["machine"], t["experiment"], t["variant"])] = left
+    return gaps
+
+
+def _with_stand_in_gaps(defs: dict, runs: list[dict]) -> dict:
+    gaps = stand_in_gaps(runs)
+    out: dict = {}
+    for machine, ds in defs.items():
+        out[machine] = {}
+        for name, d in ds.items():
+            mine = {v: g for (m, e, v), g in gaps.items() if m == machine and e == name}
+            out[machine][name] = {**d, "stand_in_gaps": mine} if mine else d
+    return out
 
 
 def evaluate_claim(
@@ -353,6 +388,15 @@ def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
     if len(smoke) == 0 or (smoke == 1).all():
         return res
     last = (definition.get("smoke_failures") or {}).get(res["candidate"]) or "output kept in the trial record"
+    gaps = (definition.get("stand_in_gaps") or {}).get(res["candidate"])
+    if gaps:  # the lab's stand-in is incomplete: its failure says nothing about the real image
+        res["verdict"] = "inconclusive"
+        res["reason"] = (
+            f"{res['candidate']} failed its smoke check ({last}) on a lab stand-in base that leaves out "
+            f"{'; '.join(re.split(r'[(:]', g)[0].strip() for g in gaps)}: it cannot show whether the real image works"
+        )
+        res["figure"] += f"; smoke check failed on the stand-in ({last})"
+        return res
     res["verdict"] = "not supported"
     res["reason"] = (
         f"smaller but broken: {res['candidate']} failed its smoke check in "

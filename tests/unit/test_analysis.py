@@ -462,3 +462,23 @@ def test_a_carried_short_calibration_does_not_replace_the_calibration_run():
     assert analysis.carried(short) and not analysis.carried(full)
     assert analysis.latest_run_ids(runs)[("m", "calibration")] == "20260101T000000Z-aaaaaa"
     assert analysis.latest_run_ids(runs[1:])[("m", "calibration")] == "20260102T000000Z-bbbbbb"
+
+
+def test_a_smoke_failure_on_an_incomplete_stand_in_is_inconclusive():
+    """A smaller image that fails its smoke check is 'not supported' (smaller but broken), unless its
+    base is a lab stand-in that declares what it leaves out: then the claim is inconclusive."""
+    rows = [
+        ("r", "m", "e", v, "cold", t, metric, value, "")
+        for t in range(3)
+        for v, size, ok in (("big", 200.0, 1.0), ("small", 50.0, 0.0))
+        for metric, value in (("image_bytes", size), ("smoke_ok", ok))
+    ]
+    df = pd.DataFrame(rows, columns=TIDY_COLUMNS)
+    base = {"kind": "ratio", "verdict": "supported", "metric": "image_bytes", "candidate": "small"}
+    base |= {"scenario": "cold", "figure": "x"}
+    plain = {"name": "e", "smoke_failures": {"small": "No module named '_ssl'"}}
+    res = analysis._smoke_rule(dict(base), df, "m", plain)
+    assert res["verdict"] == "not supported" and "smaller but broken" in res["reason"]
+    gaps = {**plain, "stand_in_gaps": {"small": ["OpenSSL: no ssl module"]}}
+    res = analysis._smoke_rule(dict(base), df, "m", gaps)
+    assert res["verdict"] == "inconclusive" and "OpenSSL" in res["reason"] and "stand-in" in res["reason"]

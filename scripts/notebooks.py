@@ -33,7 +33,9 @@ def execute(path: Path, results: Path = REFERENCE):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
-    env = {"IMAGEBENCH_RESULTS": str(results), "MPLBACKEND": "Agg"}
+    # Relative to the notebook when inside the checkout, so outputs do not name the clone's path.
+    shown = Path(os.path.relpath(results, path.parent)) if results.is_relative_to(REPO) else results
+    env = {"IMAGEBENCH_RESULTS": str(shown), "MPLBACKEND": "Agg"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -58,6 +58,8 @@ def test_notebook_is_committed_with_outputs(path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: run scripts/notebooks.py"
     assert not [o for o in outputs if o.output_type == "error"]
+    # Outputs must not name the checkout's location: CI re-executes them in a clone elsewhere.
+    assert str(REPO) not in path.read_text(), f"{path.name}: outputs name this checkout's path"
     for cell in nb.cells:
         if cell.cell_type == "code":
             src = cell.source

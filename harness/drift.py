@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem, ExitStatus, HarnessError, UsageError
-from harness.registry import DOCKER_HUB, RegistryClient, parse_ref
+from harness.registry_client import DOCKER_HUB, RegistryClient, parse_ref
 
 SCHEMA = "imagebench.drift"
 SCHEMA_VERSION = 1
@@ -747,12 +747,12 @@ def default_images() -> tuple[list[str], list[str]]:
     images, notes = [], []
     try:
         from harness.lab import load_lab  # type: ignore[attr-defined]
-        from harness.lab.catalog import load_catalog
+        from harness.lab.basedefs import load_bases
 
         lab = load_lab()
         host = str(getattr(lab, "registry", "") or "").removeprefix("http://").rstrip("/")
         if host:
-            images.extend(f"{host}/{b.tag}" for b in load_catalog().bases.values())
+            images.extend(f"{host}/{b.tag}" for b in load_bases().bases.values())
         else:
             notes.append("the lab has no registry: lab bases not tracked")
     except HarnessError as exc:

@@ -28,7 +28,7 @@ _STANDIN_RE = re.compile(r"python:(\d+)\.(\d+)")
 
 
 def _normal(public: str) -> str:
-    from harness.lab.catalog import normalize_name
+    from harness.lab.basedefs import normalize_name
 
     return normalize_name(public)
 

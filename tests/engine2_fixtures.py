@@ -24,9 +24,9 @@ def engine2(lab):
 
 def load_lab_base(eng, lab, key: str = SLIM_KEY) -> str:
     """Give the second engine a lab base: pulled from the lab registry, tagged with its lab tag."""
-    from harness.lab.catalog import load_catalog
+    from harness.lab.basedefs import load_bases
 
-    tag = load_catalog().bases[key].tag
+    tag = load_bases().bases[key].tag
     src = f"{lab.registry}/{tag}"
     for args in (("pull", "--quiet", src), ("tag", src, tag)):
         cp = eng.docker(*args)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from harness.errors import LabError
-from harness.lab.catalog import BaseDef
+from harness.lab.basedefs import BaseDef
 from harness.lab.procs import tail_text
 
 LABEL_KEY = "org.imagebench.lab.base"

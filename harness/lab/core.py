@@ -26,8 +26,8 @@ from pathlib import Path
 
 from harness.engine.check import engine_info, require_engine
 from harness.errors import EngineUnavailable, LabError
-from harness.lab import aptproxy, builder, procs, registry, setup, shaper, wheelhouse
-from harness.lab.catalog import Catalog, load_catalog, normalize_name
+from harness.lab import aptproxy, builder, prereqs, procs, registry, shaper, wheelhouse
+from harness.lab.basedefs import Bases, load_bases, normalize_name
 from harness.paths import state_dir
 
 STATE_VERSION = 1
@@ -237,7 +237,7 @@ def ensure_base(defn, index_url: str, apt_backend: str, progress: Progress) -> d
             return rec
         rec = builder.record_from_image(defn, h, existing)
     elif defn.kind == "dockerfile":
-        builder_tag = load_catalog().bases[defn.builder_base].tag
+        builder_tag = load_bases().bases[defn.builder_base].tag
         rec = builder.build_dockerfile(
             defn, h, _bases_dir() / "work", apt_backend, index_url, builder_tag, progress
         )
@@ -333,11 +333,11 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
         raise LabError(f"unknown --bases {bases!r}", hint="use --bases lab or --bases registry")
     prof = shaper.get_profile(profile)
     t0 = time.perf_counter()
-    catalog = load_catalog()
+    catalog = load_bases()
     engine = require_engine()  # before the lock: "no engine" must not wait for another lab up
     with _locked():
-        setup.ensure_tools(progress)
-        setup.check_disk({"docker root": engine.get("docker_root_dir"), "state dir": state_dir()})
+        prereqs.ensure_tools(progress)
+        prereqs.check_disk({"docker root": engine.get("docker_root_dir"), "state dir": state_dir()})
         if bases == "registry":
             ok, where = public_registry_reachable()
             if not ok:
@@ -471,7 +471,7 @@ def service_health(state: dict) -> dict[str, bool]:
     }
 
 
-def base_entries(catalog: Catalog, state: dict) -> list[dict]:
+def base_entries(catalog: Bases, state: dict) -> list[dict]:
     out = []
     for key, defn in catalog.bases.items():
         rec = _load_record(key) or {}
@@ -553,7 +553,7 @@ def lab_status() -> dict:
         eng: dict = engine_info()
     except EngineUnavailable as exc:
         eng = {"error": str(exc)}
-    catalog = load_catalog()
+    catalog = load_bases()
     p = state.get("ports") or ports()
     u = state.get("urls") or urls(p)
     health = service_health({**state, "ports": p})
@@ -640,9 +640,9 @@ class Profile:
 class Lab:
     """A running lab, as recorded in lab.json."""
 
-    def __init__(self, state: dict, catalog: Catalog | None = None):
+    def __init__(self, state: dict, catalog: Bases | None = None):
         self.state = state
-        self.catalog = catalog or load_catalog()
+        self.catalog = catalog or load_bases()
         self.ports = state["ports"]
         self.urls = state["urls"]
         self.registry: str = self.urls["registry"]

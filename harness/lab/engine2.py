@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.errors import EnvironmentProblem, LabError
 from harness.lab import registry
-from harness.lab.catalog import Catalog, normalize_name
+from harness.lab.basedefs import Bases, normalize_name
 from harness.probes.tls import START_TIMEOUT, SecondDaemon, dockerd_command, own_bridge
 
 
@@ -83,7 +83,7 @@ def public_repo(public: str) -> str:
 
 
 def publish_public_names(
-    catalog: Catalog, reg: str, keys: list[str] | None = None, via: str | None = None
+    catalog: Bases, reg: str, keys: list[str] | None = None, via: str | None = None
 ) -> dict:
     """Push lab bases into the lab registry under their public names (what the mirror serves).
 

@@ -138,8 +138,8 @@ def render_root_page(projects: list[str]) -> bytes:
     return f"<!DOCTYPE html>\n<html><body>\n{rows}\n</body></html>\n".encode()
 
 
-class Wheelhouse:
-    """The files on disk, their hashes and metadata, and the upstream mirror."""
+class IndexFiles:
+    """The index's files on disk (the wheelhouse), their hashes and metadata, and the upstream mirror."""
 
     def __init__(self, root: Path, upstream: str | None, ttl: float = 86400.0, timeout: float = 60.0):
         self.root = Path(root)
@@ -298,7 +298,7 @@ class Stats:
             f["requests"] += 1
             f["bytes"] += nbytes
 
-    def snapshot(self, house: Wheelhouse) -> dict:
+    def snapshot(self, house: IndexFiles) -> dict:
         with self._lock:
             return {
                 "bytes_served": self.bytes_served,
@@ -315,7 +315,7 @@ class IndexServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, house: Wheelhouse):
+    def __init__(self, addr, house: IndexFiles):
         super().__init__(addr, Handler)
         self.house = house
         self.stats = Stats()
@@ -438,7 +438,7 @@ class Handler(BaseHTTPRequestHandler):
 def make_server(
     root: Path, port: int, host: str = "127.0.0.1", upstream: str | None = None, ttl: float = 86400.0
 ) -> IndexServer:
-    return IndexServer((host, port), Wheelhouse(root, upstream, ttl=ttl))
+    return IndexServer((host, port), IndexFiles(root, upstream, ttl=ttl))
 
 
 def serve_in_thread(server: IndexServer) -> threading.Thread:

@@ -184,9 +184,9 @@ def sdist_filename_matches(filename: str, project: str, version: str) -> bool:
 
 def fetch_sdists(root: Path, requirements: list[str], upstream: str) -> list[str]:
     """Fetch sdists through the index's own mirror code (pip download would build their metadata)."""
-    from harness.lab.index import Wheelhouse, normalize
+    from harness.lab.index import IndexFiles, normalize
 
-    house = Wheelhouse(root, upstream, ttl=0)
+    house = IndexFiles(root, upstream, ttl=0)
     got = []
     for req in requirements:
         name, _, version = (part.strip() for part in req.partition("=="))

@@ -14,7 +14,7 @@ import pytest
 
 from harness import drift
 from harness.errors import ExitStatus
-from harness.registry import RegistryClient, RegistryError
+from harness.registry_client import RegistryClient, RegistryError
 
 pytestmark = pytest.mark.docker
 

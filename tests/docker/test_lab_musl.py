@@ -6,9 +6,9 @@ import json
 import subprocess
 import sys
 
-from harness.lab.catalog import load_catalog
+from harness.lab.basedefs import load_bases
 
-TAG = load_catalog().bases["python-3.13-musl"].tag
+TAG = load_bases().bases["python-3.13-musl"].tag
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,10 +16,10 @@ FIXTURES = REPO / "tests" / "fixtures" / "experiments-engine2"
 def test_registry_mode_pulls_through_the_mirror_and_pins_by_digest(lab, engine2, tmp_path, monkeypatch):  # noqa: F811
     """Public python:3.13-slim comes through the mirror (the lab's base), is pinned by digest, provenance says registry."""
     from harness.lab import core
-    from harness.lab.catalog import load_catalog
+    from harness.lab.basedefs import load_bases
     from harness.lab.engine2 import publish_public_names
 
-    catalog = load_catalog()
+    catalog = load_bases()
     load_lab_base(engine2, lab, SLIM_KEY)
     published = publish_public_names(catalog, lab.registry, keys=[SLIM_KEY], via=engine2.host)
     assert published["python:3.13-slim"]["ref"] == f"{lab.registry}/library/python:3.13-slim"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.lab.catalog import load_catalog
+from harness.lab.basedefs import load_bases
 from harness.pyversions import choose, failure_hint, flavour, requested_minor, stand_ins
 
 
@@ -49,7 +49,7 @@ def test_older_has_nothing_older() -> None:
 
 def test_lab_catalog_has_slim_stand_ins_for_311_and_313() -> None:
     """The lab's catalog offers slim Python stand-ins for 3.11 (bookworm) and 3.13 (trixie)."""
-    slim = stand_ins(load_catalog())["slim"]
+    slim = stand_ins(load_bases())["slim"]
     assert {(3, 11), (3, 13)} <= set(slim)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from harness import drift
 from harness.errors import ExitStatus, HarnessError, UsageError
-from harness.registry import (
+from harness.registry_client import (
     MT_DOCKER_MANIFEST,
     MT_OCI_INDEX,
     RegistryClient,

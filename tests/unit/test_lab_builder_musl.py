@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from harness.lab import builder, core
-from harness.lab.catalog import load_catalog
+from harness.lab.basedefs import load_bases
 
 
 def _musl():
-    return load_catalog().bases["python-3.13-musl"]
+    return load_bases().bases["python-3.13-musl"]
 
 
 def test_docker_build_argv_is_offline_and_labelled():

@@ -8,7 +8,7 @@ import pytest
 
 from harness.engine import check
 from harness.errors import EngineUnavailable, LabError
-from harness.lab import builder, registry, setup
+from harness.lab import builder, prereqs, registry
 
 INSPECT = """Name:          default
 Driver:        docker
@@ -73,22 +73,22 @@ def test_bogus_docker_host(monkeypatch):
 def test_disk_nearly_full(monkeypatch, tmp_path):
     monkeypatch.setenv("IMAGEBENCH_MIN_FREE_GIB", "1000000")
     with pytest.raises(LabError, match=r"disk nearly full: .* GiB free in .*state dir"):
-        setup.check_disk({"state dir": tmp_path})
+        prereqs.check_disk({"state dir": tmp_path})
     monkeypatch.setenv("IMAGEBENCH_MIN_FREE_GIB", "0")
-    assert setup.check_disk({"state dir": tmp_path, "missing": tmp_path / "nope"}).keys() == {"state dir"}
+    assert prereqs.check_disk({"state dir": tmp_path, "missing": tmp_path / "nope"}).keys() == {"state dir"}
 
 
 def test_missing_tools_without_root(monkeypatch):
-    monkeypatch.setattr(setup, "missing_tools", lambda: ["mmdebstrap"])
-    monkeypatch.setattr(setup.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(prereqs, "missing_tools", lambda: ["mmdebstrap"])
+    monkeypatch.setattr(prereqs.os, "geteuid", lambda: 1000)
     with pytest.raises(LabError, match="mmdebstrap missing and installing needs root"):
-        setup.ensure_tools(progress=lambda m: None)
+        prereqs.ensure_tools(progress=lambda m: None)
 
 
 def test_mmdebstrap_argv_and_import_changes():
-    from harness.lab.catalog import load_catalog
+    from harness.lab.basedefs import load_bases
 
-    defn = load_catalog().bases["python-3.13-slim-trixie"]
+    defn = load_bases().bases["python-3.13-slim-trixie"]
     argv = builder.mmdebstrap_argv(
         defn, builder.Path("/tmp/x"), "http://127.0.0.1:13142", "http://127.0.0.1:3141/simple/"
     )

@@ -1,6 +1,6 @@
 """The lab's base-image catalog (bases.toml): definitions, validation, public-name mapping.
 
-Pure: no Docker, no network.  `load_catalog()` validates; `Catalog.resolve(name)` maps a
+Pure: no Docker, no network.  `load_bases()` validates; `Bases.resolve(name)` maps a
 public image name (as written in a `FROM` line) to a lab base, first matching glob wins.
 """
 
@@ -89,7 +89,7 @@ class MapRule:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class Bases:
     bases: dict[str, BaseDef]
     rules: tuple[MapRule, ...]
     source: str = field(default=str(BASES_TOML))
@@ -145,8 +145,8 @@ def _req(table: dict, key: str, typ: type, where: str):
     return value
 
 
-def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
-    """Validate the parsed TOML and build a Catalog; SchemaError naming the bad field."""
+def parse_catalog(data: dict, source: str = "bases.toml") -> Bases:
+    """Validate the parsed TOML and build a Bases; SchemaError naming the bad field."""
     if data.get("schema") != 1:
         raise SchemaError(f"{source}: `schema = 1` expected")
     defaults = data.get("defaults", {})
@@ -267,10 +267,10 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Catalog:
         rules.append(MapRule(pattern=pattern, base=base, reason=r.get("reason", "")))
     if not rules:
         raise SchemaError(f"{source}: no [[map]] rules")
-    return Catalog(bases=bases, rules=tuple(rules), source=source)
+    return Bases(bases=bases, rules=tuple(rules), source=source)
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
+def load_bases(path: Path | None = None) -> Bases:
     path = path or BASES_TOML
     try:
         data = tomllib.loads(path.read_text())

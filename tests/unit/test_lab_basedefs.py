@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from harness.errors import LabError, SchemaError
-from harness.lab.catalog import BASES_TOML, load_catalog, normalize_name, parse_catalog
+from harness.lab.basedefs import BASES_TOML, load_bases, normalize_name, parse_catalog
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def raw() -> dict:
 
 @pytest.fixture(scope="module")
 def catalog():
-    return load_catalog()
+    return load_bases()
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_alpine_maps_to_the_musl_base(catalog):
 
 def test_musl_definition_hash_follows_its_recipe_files(catalog, tmp_path, monkeypatch):
     """Editing a file of the musl recipe changes its definition hash; the glibc bases' hashes do not move."""
-    import harness.lab.catalog as cat
+    import harness.lab.basedefs as cat
 
     musl = catalog.bases["python-3.13-musl"]
     assert set(musl.recipe_files()) >= {"Dockerfile", "sources.txt", "fetch.sh"}

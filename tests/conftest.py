@@ -24,7 +24,7 @@ def _isolated_machine_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_sessionfinish(session, exitstatus):
     """After the suite: nothing labelled by the harness or the tests may remain on the daemon."""
-    if os.environ.get("IMAGEBENCH_SKIP_DOCKER") == "1":
+    if os.environ.get("IMAGEBENCH_SKIP_DOCKER") == "1" or session.config.option.collectonly:
         return
     if not any(item.get_closest_marker("docker") for item in getattr(session, "items", [])):
         return

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_LABEL = "imagebench.test"
@@ -33,6 +36,32 @@ def lab():
     except HarnessError as exc:
         pytest.fail(f"docker tests need the lab: {exc} (run `make lab`)")
     return lab
+
+
+@pytest.fixture(scope="session")
+def client() -> docker.DockerClient:
+    """The one Docker client of the docker tests; no engine answering fails the test (never skips)."""
+    try:
+        c = docker.from_env(timeout=120)
+        c.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        pytest.fail(f"docker tests need a Docker Engine: {exc} (run `make lab`)")
+    return c
+
+
+@pytest.fixture
+def daemon_to_ourselves() -> Iterator[None]:
+    """Hold the daemon lock for one test, as a run does: every build-cache prune (a run's cold state)
+    happens under this lock, so no run can empty the cache or reset the lab index's counters between
+    the builds of a test that measures cache reuse or downloads."""
+    from harness.errors import LockBusy
+    from harness.lock import daemon_lock
+
+    try:
+        with daemon_lock(owner="pytest (a docker test measuring the build cache)", timeout=3600):
+            yield
+    except LockBusy as exc:
+        pytest.fail(f"{exc} (a run held the daemon for over an hour)")
 
 
 @pytest.fixture(scope="session")

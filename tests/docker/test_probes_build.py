@@ -19,47 +19,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"
-BUSYBOX = "imagebench-test/busybox:latest"
 LAB_SLIM = "imagebench-lab/python:3.13-slim-trixie"
-
-
-def _docker():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except Exception as exc:  # pragma: no cover - environment
-        pytest.skip(f"no Docker engine: {exc}")
-    return client
-
-
-@pytest.fixture(scope="module")
-def client():
-    return _docker()
 
 
 def _image_exists(client, ref: str) -> bool:
     try:
         client.images.get(ref)
         return True
-    except Exception:
+    except docker.errors.ImageNotFound:
         return False
 
 
 @pytest.fixture(scope="module")
-def busybox(client) -> str:
-    if not _image_exists(client, BUSYBOX):
-        script = ROOT / "tests" / "fixtures" / "make_busybox_base.sh"
-        if not script.is_file():
-            pytest.skip("no busybox test base and no tests/fixtures/make_busybox_base.sh")
-        subprocess.run(["bash", str(script)], check=True, capture_output=True, timeout=300)
-    return BUSYBOX
+def busybox(busybox_base) -> str:
+    """The tiny busybox test base (tests/docker/conftest.py makes it when missing)."""
+    return busybox_base
 
 
 @pytest.fixture(scope="module")
@@ -179,19 +160,6 @@ class Trial:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def cache_retry(fn, attempts: int = 3):
-    """Run a cache-dependent check again when it fails: other suites sharing the daemon prune the
-    build cache (the runner's cold state), which can bust a rebuild between our two builds."""
-    for i in range(attempts):
-        try:
-            return fn()
-        except AssertionError:
-            if i == attempts - 1:
-                raise
-            time.sleep(2)
-    return None
-
-
 def _leftovers(client, run_prefix: str = "test-") -> list[str]:
     out = []
     for c in client.containers.list(all=True, filters={"label": "imagebench.run"}):
@@ -291,11 +259,7 @@ def test_secrets_swarm(client, slim, tmp_path):
 # ---------------------------------------------------------------------------------------- copy-vs-add
 
 
-def test_addsource_tar_extraction(client, slim, tmp_path):
-    cache_retry(lambda: _addsource_tar(client, slim, tmp_path))
-
-
-def _addsource_tar(client, slim, tmp_path):
+def test_addsource_tar_extraction(client, slim, tmp_path, daemon_to_ourselves):
     m_add, d_add, _ = Trial(client, "copy-vs-add", "add-tar", slim, tmp_path).run("addsource")
     m_copy, d_copy, _ = Trial(client, "copy-vs-add", "copy-tar", slim, tmp_path).run("addsource")
     assert m_add["auto_extracted"] == 1, d_add
@@ -306,12 +270,8 @@ def _addsource_tar(client, slim, tmp_path):
     assert m_add["added_bytes"] >= 65536 + 21 + 31
 
 
-def test_addsource_url_cache(client, slim, tmp_path):
-    cache_retry(lambda: _addsource_url(client, slim, tmp_path, "add-url"))
-    cache_retry(lambda: _addsource_url(client, slim, tmp_path, "add-url-plain"))
-
-
-def _addsource_url(client, slim, tmp_path, variant):
+@pytest.mark.parametrize("variant", ["add-url", "add-url-plain"])
+def test_addsource_url_cache(client, slim, tmp_path, daemon_to_ourselves, variant):
     from harness.probes.addsource import PAYLOAD_BYTES
 
     metrics, details, _ = Trial(client, "copy-vs-add", variant, slim, tmp_path).run("addsource")
@@ -335,11 +295,7 @@ def _addsource_url(client, slim, tmp_path, variant):
 # ---------------------------------------------------------------------------------------- dockerignore
 
 
-def test_ignore(client, slim, tmp_path):
-    cache_retry(lambda: _ignore(client, slim, tmp_path))
-
-
-def _ignore(client, slim, tmp_path):
+def test_ignore(client, slim, tmp_path, daemon_to_ourselves):
     m_without, d_without, r_without = Trial(client, "dockerignore", "without", slim, tmp_path).run("ignore")
     m_with, d_with, r_with = Trial(client, "dockerignore", "with", slim, tmp_path).run("ignore")
     assert m_without["env_file_in_image"] == 1 and m_without["git_dir_in_image"] == 1
@@ -391,21 +347,7 @@ def test_layers_wasted_bytes(client, busybox, tmp_path, synthetic_layers):
 # ---------------------------------------------------------------------------------------- pip-cache
 
 
-def _index_files_cacheable(lab) -> bool:
-    """pip's HTTP cache stores a wheel only when the index's response allows caching (PyPI sends
-    Cache-Control: max-age=..., immutable)."""
-    import urllib.request
-
-    stats = lab.index_stats()  # any file the index has will do
-    name = next(iter(stats.get("files") or {}), "tzdata-2026.6-py2.py3-none-any.whl")
-    base = lab.index_url.split("/simple")[0]
-    req = urllib.request.Request(f"{base}/files/{name}", method="HEAD")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        cc = (r.headers.get("Cache-Control") or "").lower()
-        return ("max-age" in cc and "no-cache" not in cc) or bool(r.headers.get("ETag"))
-
-
-def test_downloads_pip_cache(client, lab, tmp_path):
+def test_downloads_pip_cache(client, lab, tmp_path, daemon_to_ourselves):
     """Bytes counted at the lab index: plain pip downloads everything on every (cache-busted) build;
     with a cache mount the second build finds the wheels in the mount. (The experiment installs
     pandas + numpy; the test installs one small wheel to stay quick.)"""
@@ -424,30 +366,19 @@ def test_downloads_pip_cache(client, lab, tmp_path):
         )
         return t.run("downloads")[0]
 
-    def no_mount():
-        # other suites on the same lab reset the index counters before their builds: retry
-        plain = once("plain")
-        assert plain["download_bytes"] >= wheel, plain
-        assert plain["download_files"] == 1, plain
-        no_cache = once("no-cache-dir")
-        assert no_cache["download_bytes"] >= wheel and no_cache["pip_cache_in_image"] == 0, no_cache
-        return plain
-
-    plain = cache_retry(no_mount)
-    if not _index_files_cacheable(lab):
-        pytest.xfail(
-            "the lab index sends no caching headers for /files/: pip caches nothing, so the cache "
-            "mount cannot save downloads (lab fix: Cache-Control: max-age=31536000, immutable)"
-        )
+    # the daemon lock keeps runs (which reset the index counters and prune cache mounts) out meanwhile
+    plain = once("plain")
+    assert plain["download_bytes"] >= wheel, plain
+    assert plain["download_files"] == 1, plain
+    no_cache = once("no-cache-dir")
+    assert no_cache["download_bytes"] >= wheel and no_cache["pip_cache_in_image"] == 0, no_cache
+    # the lab index lets pip cache /files/ (tests/unit/test_lab_index.py pins the header)
     assert plain["pip_cache_in_image"] >= wheel, plain
 
-    def mount():
-        once("cache-mount")  # fills the mount (or finds it filled by an earlier run)
-        again = once("cache-mount")
-        assert again["pip_cache_in_image"] == 0, again
-        assert again["download_files"] == 0, again
-
-    cache_retry(mount)
+    once("cache-mount")  # fills the mount (or finds it filled by an earlier run)
+    again = once("cache-mount")
+    assert again["pip_cache_in_image"] == 0, again
+    assert again["download_files"] == 0, again
 
 
 # ---------------------------------------------------------------------------------------- version-tags / sign

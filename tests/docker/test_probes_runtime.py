@@ -49,17 +49,6 @@ IMAGES = {
 
 
 @pytest.fixture(scope="module")
-def client():
-    docker = pytest.importorskip("docker")
-    try:
-        c = docker.from_env(timeout=120)
-        c.ping()
-    except Exception as exc:  # pragma: no cover - environment
-        pytest.skip(f"no Docker engine: {exc}")
-    return c
-
-
-@pytest.fixture(scope="module")
 def images(client):
     """Build every test image once (two at a time); remove them all afterwards."""
     try:

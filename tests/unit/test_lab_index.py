@@ -124,6 +124,17 @@ def test_missing_project_and_file_404(server):
         assert exc.value.code == 404
 
 
+def test_files_are_cacheable_pages_are_not(server):
+    """Distribution files carry a long immutable Cache-Control (pip's HTTP cache keeps them, as from
+    PyPI), so a cache mount can save downloads; index pages are revalidated (no-cache)."""
+    url, _ = server
+    with urllib.request.urlopen(f"{url}/files/other-2.0.tar.gz", timeout=10) as r:
+        cc = r.headers["Cache-Control"]
+    assert "max-age=" in cc and "immutable" in cc and "no-cache" not in cc
+    with urllib.request.urlopen(f"{url}/simple/demo-pkg/", timeout=10) as r:
+        assert r.headers["Cache-Control"] == "no-cache"
+
+
 def test_blob(server):
     url, _ = server
     assert len(get(f"{url}/-/blob?bytes=300000")) == 300000

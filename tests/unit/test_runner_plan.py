@@ -13,6 +13,7 @@ def catalog():
 
 
 def test_plan_is_trial_major_and_seeded():
+    """The plan is trial-major, reproducible from its seed and shuffles variant order between rounds."""
     exps = [e for e in catalog() if e.name == "calibration"]
     a = make_plan(exps, RunOptions(trials=3), seed=7)
     b = make_plan(exps, RunOptions(trials=3), seed=7)
@@ -25,6 +26,7 @@ def test_plan_is_trial_major_and_seeded():
 
 
 def test_quick_plan_keeps_claimed_scenarios():
+    """A quick plan runs one trial of the scenarios the claims need."""
     exp = next(e for e in catalog() if e.name == "instruction-order")
     plan = make_plan([exp], RunOptions(quick=True), seed=1)
     assert {p["scenario"] for p in plan} == {"edit-source"}
@@ -32,6 +34,7 @@ def test_quick_plan_keeps_claimed_scenarios():
 
 
 def test_shards_partition_the_catalog():
+    """Shards partition the catalog: every experiment in exactly one shard, deterministically."""
     exps = catalog()
     shards = [shard_experiments(exps, (i, 3)) for i in (1, 2, 3)]
     names = [e.name for s in shards for e in s]
@@ -45,7 +48,7 @@ def test_contexts_never_include_results_home_or_lab_data(tmp_path, monkeypatch):
     import pytest
 
     from harness.errors import UsageError
-    from harness.runner import _copy_context
+    from harness.runner.core import _copy_context
 
     results = tmp_path / "proj" / "results"
     results.mkdir(parents=True)

@@ -48,6 +48,7 @@ def big_results(tmp_path_factory) -> Path:
 
 
 def test_bench_load_10k_trials(benchmark, big_results):
+    """load_table turns 10,000 trials into one tidy row per trial and metric (rows per second recorded)."""
     df = benchmark(load_table, big_results)
     assert len(df) == 10_000 * len(METRICS)
     benchmark.extra_info["rows_per_second"] = (

@@ -64,6 +64,7 @@ def push(target: str) -> str:
 
 
 def test_changed_stand_in_under_the_same_tag_is_drift(stand_in, tmp_path):
+    """A stand-in rebuilt under the same tag is observed as drift: new digest, package and size changes."""
     target, results = stand_in["target"], tmp_path / "results"
 
     # observation 1: the slim stand-in itself

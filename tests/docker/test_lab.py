@@ -59,6 +59,7 @@ def rmi(tag: str) -> None:
 
 
 def test_status_acceptance(lab):
+    """lab status reports a recent engine and buildx and at least four pushed bases with sizes and provenance."""
     s = lab_status()
     assert parse_version(s["engine"]["engine_version"])[:1] >= (26,)
     assert parse_version(s["engine"]["buildx_version"])[:2] >= (0, 12)
@@ -82,6 +83,7 @@ def test_status_acceptance(lab):
 
 
 def test_bases_behave_like_official_images(lab):
+    """A lab base answers like the official image: python/pip on PATH, pip.conf to the lab index."""
     tag = lab.resolve_base("python:3.13-slim").lab_tag
     cp = subprocess.run(
         [
@@ -111,6 +113,7 @@ def test_bases_behave_like_official_images(lab):
 
 
 def test_compressed_bytes_matches_record(lab):
+    """The registry's compressed layer sizes and digest match what lab status recorded for the base."""
     s = lab_status()
     b = next(b for b in s["bases"] if b["key"] == "python-3.13-slim-trixie")
     digest, layers = compressed_bytes(f"{lab.registry}/{b['lab_tag']}")
@@ -118,6 +121,7 @@ def test_compressed_bytes_matches_record(lab):
 
 
 def test_pip_install_flask_offline(lab, tmp_path):
+    """pip install flask works offline through the lab index and leaves no proxy or index URL in history."""
     dockerfile = (
         "FROM python:3.13-slim\n"
         "RUN pip install flask\n"
@@ -136,6 +140,7 @@ def test_pip_install_flask_offline(lab, tmp_path):
 
 
 def test_apt_install_gcc_through_the_proxy(lab, tmp_path):
+    """apt-get install gcc works through the lab's apt proxy and the proxy stays out of image history."""
     dockerfile = "FROM python:3.12.2-slim\nRUN apt-get update && apt-get install -y gcc && gcc --version\n"
     tag, cp = build(lab, tmp_path, dockerfile, "python:3.12.2-slim")
     try:
@@ -182,6 +187,7 @@ def test_shaped_profile_measured_within_15_percent(lab):
 
 
 def test_second_lab_up_is_fast(lab):
+    """A second lab up on a running lab is idempotent and takes under 30 s."""
     t0 = time.perf_counter()
     s = lab_up(profile=lab.profile.name, bases=lab.bases_mode, progress=lambda m: None)
     assert time.perf_counter() - t0 < 30
@@ -190,6 +196,7 @@ def test_second_lab_up_is_fast(lab):
 
 
 def test_fingerprint_and_build_args(lab):
+    """The lab fingerprint names the index and pushed bases; build args carry the proxy and index URL."""
     fp = load_lab().fingerprint()
     assert fp["index_url"] == lab.index_url and fp["index_packages"] >= 10
     assert len([b for b in fp["bases"].values() if b["registry_digest"]]) >= 4
@@ -199,6 +206,7 @@ def test_fingerprint_and_build_args(lab):
 
 
 def test_no_engine_is_one_line(tmp_path):
+    """lab up with no engine answering fails with exit 3 and one EngineUnavailable line."""
     env = {**os.environ, "DOCKER_HOST": "tcp://127.0.0.1:1", "PYTHONPATH": str(REPO)}
     code = (
         "from harness.lab import lab_up\n"

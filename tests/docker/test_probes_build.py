@@ -225,6 +225,7 @@ def registry(tmp_path_factory):
     ],
 )
 def test_secrets_canary(client, slim, tmp_path, variant, leaks, places):
+    """The secrets probe finds the canary exactly where each variant leaks it, and never reports the canary itself."""
     # no cache: a secret mount is not part of the cache key, so a cached step would hold an older canary
     t = Trial(client, "secrets", variant, slim, tmp_path, no_cache=True)
     metrics, details, _ = t.run("secrets")
@@ -245,6 +246,7 @@ def test_secrets_canary(client, slim, tmp_path, variant, leaks, places):
 
 
 def test_secrets_swarm(client, slim, tmp_path):
+    """A swarm secret is delivered without leaking into container, service or secret inspect; swarm state restored."""
     if (client.info().get("Swarm") or {}).get("LocalNodeState") not in ("inactive", "active"):
         pytest.skip("engine in an unusual swarm state")
     before = (client.info().get("Swarm") or {}).get("LocalNodeState")
@@ -260,6 +262,7 @@ def test_secrets_swarm(client, slim, tmp_path):
 
 
 def test_addsource_tar_extraction(client, slim, tmp_path, daemon_to_ourselves):
+    """ADD of a local tar extracts it and COPY keeps it whole; neither busts the cache on rebuild."""
     m_add, d_add, _ = Trial(client, "copy-vs-add", "add-tar", slim, tmp_path).run("addsource")
     m_copy, d_copy, _ = Trial(client, "copy-vs-add", "copy-tar", slim, tmp_path).run("addsource")
     assert m_add["auto_extracted"] == 1, d_add
@@ -272,6 +275,7 @@ def test_addsource_tar_extraction(client, slim, tmp_path, daemon_to_ourselves):
 
 @pytest.mark.parametrize("variant", ["add-url", "add-url-plain"])
 def test_addsource_url_cache(client, slim, tmp_path, daemon_to_ourselves, variant):
+    """ADD <url> refetches nothing with ETag (304) and the whole file without; a changed file re-runs ADD."""
     from harness.probes.addsource import PAYLOAD_BYTES
 
     metrics, details, _ = Trial(client, "copy-vs-add", variant, slim, tmp_path).run("addsource")
@@ -296,6 +300,7 @@ def test_addsource_url_cache(client, slim, tmp_path, daemon_to_ourselves, varian
 
 
 def test_ignore(client, slim, tmp_path, daemon_to_ourselves):
+    """Without .dockerignore .env and .git land in the image and bust the cache; with it neither, and less context is sent."""
     m_without, d_without, r_without = Trial(client, "dockerignore", "without", slim, tmp_path).run("ignore")
     m_with, d_with, r_with = Trial(client, "dockerignore", "with", slim, tmp_path).run("ignore")
     assert m_without["env_file_in_image"] == 1 and m_without["git_dir_in_image"] == 1
@@ -333,6 +338,7 @@ def synthetic_layers(tmp_path) -> Path:
 
 
 def test_layers_wasted_bytes(client, busybox, tmp_path, synthetic_layers):
+    """The layers probe counts bytes deleted or overwritten in a later layer as wasted; no gcc in these images."""
     out = {}
     for name in _SYNTH:
         m, d, _ = Trial(client, synthetic_layers, name, busybox, tmp_path).run("layers", "gcc")
@@ -394,6 +400,7 @@ def test_downloads_pip_cache(client, lab, tmp_path, daemon_to_ourselves):
     ],
 )
 def test_tags(client, slim, tmp_path, registry, variant, metric, expected):
+    """Pulling :latest gives changed output while a digest pin does not; only a commit tag allows a rollback."""
     metrics, details, _ = Trial(client, "version-tags", variant, slim, tmp_path, lab=_Lab(registry)).run(
         "tags"
     )
@@ -403,6 +410,7 @@ def test_tags(client, slim, tmp_path, registry, variant, metric, expected):
 
 @pytest.mark.parametrize("variant,expected", [("unsigned", 0), ("signed", 1), ("tampered", 0)])
 def test_sign(client, busybox, tmp_path, registry, variant, expected):
+    """cosign verify passes for the signed image only; a tampered tag fails verification and is seen as moved."""
     if shutil.which("cosign") is None:
         pytest.skip("cosign not installed (scripts/install-tools.sh)")
     metrics, details, _ = Trial(client, "sign-verify", variant, busybox, tmp_path, lab=_Lab(registry)).run(
@@ -428,6 +436,7 @@ def _second_daemons() -> list[str]:
     ],
 )
 def test_tls(client, busybox, tmp_path, variant, expected):
+    """A plain-TCP daemon admits clients without a cert; a TLS-verify daemon admits only the right cert; all cleaned up."""
     if shutil.which("dockerd") is None or shutil.which("openssl") is None:
         pytest.skip("needs dockerd and openssl")
     metrics, details, _ = Trial(client, "daemon-tls", variant, busybox, tmp_path).run("tls")

@@ -139,6 +139,7 @@ def run_probe(client, images, experiment: str, variant: str, probe: str, **run: 
 
 
 def test_exec_form_stops_fast(client, images):
+    """An exec-form CMD runs the app as PID 1, which stops on SIGTERM in under a second with exit 0."""
     values, details = run_probe(client, images, "exec-vs-shell", "exec", "stop", stop_timeout=3)
     assert values["stop_seconds"] < 1.0
     assert values["stop_forced"] == 0
@@ -148,6 +149,7 @@ def test_exec_form_stops_fast(client, images):
 
 
 def test_shell_form_waits_for_the_timeout(client, images):
+    """A shell-form CMD leaves /bin/sh as PID 1, so docker stop waits for the timeout and kills (137)."""
     values, details = run_probe(client, images, "exec-vs-shell", "shell", "stop", stop_timeout=3)
     assert 2.9 <= values["stop_seconds"] < 5.0
     assert values["stop_forced"] == 1
@@ -160,6 +162,7 @@ def test_shell_form_waits_for_the_timeout(client, images):
 
 
 def test_hung_app_reported_unhealthy(client, images):
+    """With a HEALTHCHECK a hung app is reported unhealthy within interval x retries + 2 s."""
     values, details = run_probe(client, images, "healthcheck", "healthcheck", "health")
     assert details["app_hung"] is True
     assert values["reported_unhealthy"] == 1
@@ -169,6 +172,7 @@ def test_hung_app_reported_unhealthy(client, images):
 
 
 def test_no_healthcheck_stays_running(client, images):
+    """Without a HEALTHCHECK a hung app is never reported unhealthy and stays running."""
     values, details = run_probe(client, images, "healthcheck", "none", "health", observe=4)
     assert details["app_hung"] is True
     assert values["reported_unhealthy"] == 0
@@ -178,6 +182,7 @@ def test_no_healthcheck_stays_running(client, images):
 
 
 def test_healthcheck_from_compose(client, images):
+    """A healthcheck declared in compose reports the hung app unhealthy like a Dockerfile HEALTHCHECK."""
     if compose_command() is None:
         pytest.skip("docker compose v2 is not installed")
     exp = load_experiment(EXPERIMENTS / "healthcheck")
@@ -192,6 +197,7 @@ def test_healthcheck_from_compose(client, images):
 
 
 def test_uid_root_vs_user(client, images):
+    """The default image runs as root with writable system paths; USER runs as uid 10001 with none writable."""
     root, rd = run_probe(client, images, "non-root", "root", "user")
     user, _ud = run_probe(client, images, "non-root", "user", "user")
     nologin, nd = run_probe(client, images, "non-root", "nologin", "user")
@@ -211,6 +217,7 @@ def test_uid_root_vs_user(client, images):
 
 
 def test_argv_table(client, images):
+    """The argv probe's table shows how docker run arguments replace CMD or append to ENTRYPOINT per variant."""
     cmd, cd = run_probe(client, images, "entrypoint-vs-cmd", "cmd", "argv")
     ep, ed = run_probe(client, images, "entrypoint-vs-cmd", "entrypoint", "argv")
     both, bd = run_probe(client, images, "entrypoint-vs-cmd", "both", "argv")
@@ -236,6 +243,7 @@ def test_argv_table(client, images):
 
 
 def test_background_worker_is_not_recovered(client, images):
+    """A worker backgrounded in one container dies unnoticed: no restart, no recovery within the cap."""
     values, _details = run_probe(client, images, "one-process", "one", "supervise", recovery_cap=4)
     assert values["recovered"] == 0
     assert values["recovery_seconds"] == 4
@@ -244,6 +252,7 @@ def test_background_worker_is_not_recovered(client, images):
 
 
 def test_split_worker_is_restarted(client, images):
+    """A worker in its own container with a restart policy is restarted and recovers within 5 s."""
     values, _details = run_probe(client, images, "one-process", "split", "supervise", recovery_cap=10)
     assert values["recovered"] == 1
     assert values["recovery_seconds"] < 5
@@ -255,6 +264,7 @@ def test_split_worker_is_restarted(client, images):
 
 
 def test_memory_limit_oom_kills(client, images):
+    """A 64 MiB memory limit OOM-kills a 160 MiB allocation (exit 137) and caps peak memory."""
     values, _details = run_probe(
         client, images, "resource-limits", "unlimited", "limits", memory="64m", mem_mib=160, workloads=["mem"]
     )
@@ -265,6 +275,7 @@ def test_memory_limit_oom_kills(client, images):
 
 
 def test_unlimited_hog_allocates_everything(client, images):
+    """Without a memory limit the hog allocates all 96 MiB and exits 0."""
     values, _details = run_probe(
         client, images, "resource-limits", "unlimited", "limits", mem_mib=96, workloads=["mem"]
     )
@@ -275,6 +286,7 @@ def test_unlimited_hog_allocates_everything(client, images):
 
 
 def test_cpu_limit_caps_the_loop(client, images):
+    """cpus=0.5 caps the busy loop at about half a CPU (nano_cpus recorded)."""
     values, details = run_probe(
         client, images, "resource-limits", "unlimited", "limits", cpus=0.5, cpu_seconds=1.5, workloads=["cpu"]
     )
@@ -287,6 +299,7 @@ def test_cpu_limit_caps_the_loop(client, images):
 
 
 def test_docker_logs_sees_stdout_only(client, images):
+    """docker logs sees every stdout line but nothing written to a file, which grows the container layer."""
     out, _od = run_probe(client, images, "logging", "stdout", "logs", lines=500)
     fil, fd = run_probe(client, images, "logging", "file", "logs", lines=500)
     assert out["log_lines_visible"] == 500
@@ -301,6 +314,7 @@ def test_docker_logs_sees_stdout_only(client, images):
 
 
 def test_heartbeat_latency_tmp_and_shm(client, images):
+    """Heartbeat writes to /tmp and /dev/shm give ordered p50 <= p99 <= max latencies under 1.5 s."""
     tmp, td = run_probe(client, images, "gunicorn-heartbeat", "tmp", "heartbeat", seconds=1.5, writer_mib=16)
     shm, sd = run_probe(
         client, images, "gunicorn-heartbeat", "tmp", "heartbeat", seconds=1.5, writer_mib=16, dir="/dev/shm"

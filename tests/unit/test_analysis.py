@@ -34,6 +34,7 @@ def tidy(rows: list[tuple]) -> pd.DataFrame:
 
 
 def test_summary_table_per_cell():
+    """summary_table gives n, median, quartiles, IQR, MAD, unit and CV per cell; an outlier moves CV, not the median."""
     df = tidy(
         [("a", "x", "v", "cold", t, "build_seconds", s) for t, s in enumerate([1.0, 2.0, 3.0, 4.0, 100.0])]
     )
@@ -48,6 +49,7 @@ def test_summary_table_per_cell():
 
 
 def test_machines_are_never_pooled():
+    """summary_table keeps one row per machine: trials of two machines are never pooled."""
     rows = [
         (m, "x", "v", "cold", t, "build_seconds", base + t)
         for m, base in (("fast", 1.0), ("slow", 10.0))
@@ -60,6 +62,7 @@ def test_machines_are_never_pooled():
 
 
 def test_empty_table_gives_empty_summaries():
+    """An empty table gives empty summary, size-consistency and build-CV tables (no error)."""
     empty = tidy([])
     assert analysis.summary_table(empty).empty
     assert analysis.size_consistency(empty).empty
@@ -67,6 +70,7 @@ def test_empty_table_gives_empty_summaries():
 
 
 def test_size_consistency_lists_exact_metrics_that_vary(df):
+    """size_consistency lists an exact size metric whose value differs between trials, with its values."""
     found = analysis.size_consistency(df)
     assert len(found) == 1
     row = found.iloc[0]
@@ -80,11 +84,13 @@ def test_size_consistency_lists_exact_metrics_that_vary(df):
 
 
 def test_times_that_vary_are_not_size_findings():
+    """Times that vary between trials are not size-consistency findings."""
     rows = [("a", "x", "v", "cold", t, "build_seconds", 1.0 + t) for t in range(3)]
     assert analysis.size_consistency(tidy(rows)).empty
 
 
 def test_build_cv_per_variant(df):
+    """build_cv gives one CV per machine, experiment, variant and scenario."""
     cv = analysis.build_cv(df)
     assert set(cv.columns) == {"machine", "experiment", "variant", "scenario", "n", "median", "cv"}
     assert ((cv["cv"] > 0) & (cv["cv"] < 1)).all()
@@ -96,6 +102,7 @@ def claims_by(claims, experiment, machine="synthetic-a"):
 
 
 def test_evaluate_claims_ratio_and_check(runs):
+    """A ratio claim gets its CI, verdict and figure; a check claim counts trials matching the expectation."""
     claims = analysis.evaluate_claims(runs, latest=True)
     ms = claims_by(claims, "multi-stage")
     ratio, check = ms
@@ -112,6 +119,7 @@ def test_evaluate_claims_ratio_and_check(runs):
 
 
 def test_claims_stay_per_machine(runs):
+    """Claims are evaluated per machine, each with its own trial counts."""
     claims = analysis.evaluate_claims(runs)
     b = claims_by(claims, "multi-stage", "synthetic-b")
     assert [c["n_baseline"] for c in b if c["kind"] == "ratio"] == [3]
@@ -119,6 +127,7 @@ def test_claims_stay_per_machine(runs):
 
 
 def test_claim_on_a_variant_not_measured_says_why(runs):
+    """A claim on a variant the run did not measure is 'not measured' with the variant's skip reason."""
     run = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-a"))
     run["experiments"]["base-image"]["claims"].append(
         {
@@ -135,6 +144,7 @@ def test_claim_on_a_variant_not_measured_says_why(runs):
 
 
 def test_evaluate_claims_from_a_dataframe(df, runs):
+    """evaluate_claims accepts a tidy table plus experiment definitions instead of runs."""
     defs = analysis.experiments_by_machine(runs)["synthetic-a"]
     claims = analysis.evaluate_claims(df[df["machine"] == "synthetic-a"], defs)
     assert {c["experiment"] for c in claims} == set(defs)
@@ -142,6 +152,8 @@ def test_evaluate_claims_from_a_dataframe(df, runs):
 
 
 def test_evaluate_claims_accepts_experiment_objects(df, runs):
+    """evaluate_claims accepts experiment objects with to_dict() as definitions."""
+
     class Fake:
         def __init__(self, d):
             self.d = d
@@ -155,6 +167,7 @@ def test_evaluate_claims_accepts_experiment_objects(df, runs):
 
 
 def test_experiment_verdicts(runs):
+    """experiment_verdicts gives one verdict per machine and experiment, calibration first, with reasons and primary claim."""
     verdicts = analysis.experiment_verdicts(runs, analysis.evaluate_claims(runs, latest=True))
     by = {(v["machine"], v["experiment"]): v for v in verdicts}
     assert len(by) == 8
@@ -168,6 +181,7 @@ def test_experiment_verdicts(runs):
 
 
 def test_combine_verdicts():
+    """combine: any 'not supported' wins, then inconclusive/not measured; all supported is supported; none is 'measured'."""
     assert analysis.combine(["supported", "supported"]) == "supported"
     assert analysis.combine(["supported", "not supported", "inconclusive"]) == "not supported"
     assert analysis.combine(["supported", "inconclusive"]) == "inconclusive"
@@ -176,6 +190,7 @@ def test_combine_verdicts():
 
 
 def test_latest_run_per_machine_and_experiment(runs):
+    """select_latest keeps the newest run per machine and experiment; latest_runs agrees."""
     old = copy.deepcopy(next(r for r in runs if r["machine"] == "synthetic-b"))
     old["run_id"] = "20200101T000000Z-aaaaaa"
     for t in old["trials"]:
@@ -187,6 +202,7 @@ def test_latest_run_per_machine_and_experiment(runs):
 
 
 def test_steps_table_and_representative_trial(runs, df):
+    """steps_table has the step columns; representative_trial picks the median build trial, None for no cell."""
     steps = analysis.steps_table(runs)
     assert list(steps.columns) == analysis.STEP_COLUMNS
     assert steps["cached"].dtype == bool
@@ -203,6 +219,7 @@ def test_steps_table_and_representative_trial(runs, df):
 
 
 def test_delta_claims_recover_known_effects(runs):
+    """Delta claims recover the calibration's known effects (+9,437,184 B exactly, +1 s within tolerance)."""
     calib = claims_by(analysis.evaluate_claims(runs), "calibration")
     exact, timed = [c for c in calib if c["kind"] == "delta"]
     assert exact["verdict"] == "supported" and exact["delta"] == 9_437_184
@@ -215,6 +232,7 @@ def test_delta_claims_recover_known_effects(runs):
 
 
 def test_delta_ci_and_verdict():
+    """delta_ci gives the difference with a bootstrap CI (None when too few); delta_verdict judges it against the tolerance."""
     d = analysis.delta_ci([1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.05])
     assert d["delta"] == pytest.approx(1.0)
     assert d["low"] <= 1.0 <= d["high"]

@@ -16,6 +16,7 @@ README = (REPO / "README.md").read_text()
 
 
 def test_generated_blocks_are_current():
+    """The README's generated blocks equal what scripts/readme_figures.py renders from the committed results."""
     p = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "readme_figures.py"), "--check"],
         capture_output=True,
@@ -25,6 +26,7 @@ def test_generated_blocks_are_current():
 
 
 def test_quickstart_test_command_is_ci():
+    """The README's quickstart is make run + make test, and CI runs make test."""
     assert "make test" in (REPO / ".ci" / "run").read_text()
     assert "```sh\nmake run\nmake test\n```" in README
 
@@ -33,6 +35,7 @@ def test_quickstart_test_command_is_ci():
     "command", ["lab", "list", "run", "compare", "advise", "table", "report", "drift", "gate", "export"]
 )
 def test_every_command_is_documented_and_has_help(command, capsys):
+    """Every CLI command is named in the README and its --help exits 0 with usage."""
     assert f"`imagebench {command}" in README
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
@@ -41,6 +44,7 @@ def test_every_command_is_documented_and_has_help(command, capsys):
 
 
 def test_bad_command_line_is_one_line(capsys):
+    """A bad command line exits 2 with one 'imagebench:' error line."""
     with pytest.raises(SystemExit) as exc:
         main(["run", "--trials", "zero"])
     assert exc.value.code == 2
@@ -49,4 +53,5 @@ def test_bad_command_line_is_one_line(capsys):
 
 
 def test_parser_builds():
+    """The CLI parser builds with prog 'imagebench'."""
     assert build_parser().prog == "imagebench"

@@ -56,6 +56,7 @@ def test_catalog_validates():
 
 
 def test_good_definition(tmp_path):
+    """A valid experiment.toml loads its variants and claims and has a sha256 definition hash."""
     e = load_experiment(make(tmp_path, GOOD))
     assert [v.name for v in e.variants] == ["a", "b"]
     assert e.claims[0].expect == "lower"
@@ -106,12 +107,14 @@ def test_path_escape_refused(tmp_path):
 
 
 def test_syntax_error_names_line(tmp_path):
+    """A TOML syntax error names the file and line."""
     folder = make(tmp_path, GOOD.replace('claim = "c"', 'claim = "c'))
     with pytest.raises(SchemaError, match=r"experiment.toml:2: key '\(syntax\)'"):
         load_experiment(folder)
 
 
 def test_unknown_experiment_name():
+    """Selecting an unknown experiment name is a usage error naming it."""
     with pytest.raises(UsageError, match="unknown experiment 'nope'"):
         select(["nope"], root=REPO / "experiments")
 

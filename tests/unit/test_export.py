@@ -72,6 +72,7 @@ def make_run(results, monkeypatch, *, machine="ci-box", seed=0, slow=1.0, trials
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 9, 10, 13, 20])
 def test_stats_match_pytest_benchmark(n):
+    """pb_stats computes the same statistics as pytest-benchmark's Stats for the same values."""
     stats_mod = pytest.importorskip("pytest_benchmark.stats")
     rng = random.Random(n)
     values = [rng.lognormvariate(0, 0.3) for _ in range(n)]
@@ -89,6 +90,7 @@ def test_stats_match_pytest_benchmark(n):
 
 
 def test_export_layout(tmp_path, monkeypatch):
+    """export_pytest_benchmark writes pytest-benchmark's layout: one benchmark per metric, variant and scenario."""
     make_run(tmp_path / "results", monkeypatch)
     doc = export_pytest_benchmark(tmp_path / "results")
     assert set(doc) == {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
@@ -113,6 +115,7 @@ def test_export_layout(tmp_path, monkeypatch):
 
 
 def test_export_picks_one_machine(tmp_path, monkeypatch):
+    """export picks the most recent run's machine unless one is named; unknown machine or format is an error."""
     make_run(tmp_path / "r", monkeypatch, machine="laptop")
     make_run(tmp_path / "r", monkeypatch, machine="ci-box")  # the most recent run
     assert export_pytest_benchmark(tmp_path / "r")["machine_info"]["node"] == "ci-box"
@@ -139,6 +142,7 @@ def _compare_cli() -> list[str]:
 
 
 def test_export_is_accepted_by_pytest_benchmark_compare(tmp_path, monkeypatch):
+    """Two exported runs are accepted by pytest-benchmark compare."""
     make_run(tmp_path / "before", monkeypatch, seed=1)
     make_run(tmp_path / "after", monkeypatch, seed=2, slow=1.2)
     storage = tmp_path / "storage"

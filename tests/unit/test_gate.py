@@ -102,6 +102,7 @@ def dirs(tmp_path):
 
 
 def test_noise_only_passes(dirs, monkeypatch):
+    """Two runs that differ only by noise pass the gate with size, layer, time and verdict checks."""
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     make_run(cur, seed=2, monkeypatch=monkeypatch)
@@ -114,6 +115,7 @@ def test_noise_only_passes(dirs, monkeypatch):
 
 
 def test_one_byte_over_the_threshold_fails_and_names_the_variant(dirs, monkeypatch):
+    """A size growth one byte over the threshold fails and names the variant; exactly at it passes."""
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     make_run(cur, seed=2, sizes={"multi": SIZES["multi"] + 1001}, monkeypatch=monkeypatch)
@@ -131,6 +133,7 @@ def test_one_byte_over_the_threshold_fails_and_names_the_variant(dirs, monkeypat
 
 
 def test_layer_threshold(dirs, monkeypatch):
+    """More layers than the threshold allows fail the gate for that variant."""
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     make_run(cur, seed=2, layers={"single": 10}, monkeypatch=monkeypatch)
@@ -140,6 +143,7 @@ def test_layer_threshold(dirs, monkeypatch):
 
 
 def test_shrinking_is_an_improvement_not_a_failure(dirs, monkeypatch):
+    """A smaller image is listed as an improvement, never a failure."""
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     make_run(cur, seed=2, sizes={"multi": SIZES["multi"] - 5_000_000}, monkeypatch=monkeypatch)
@@ -149,6 +153,7 @@ def test_shrinking_is_an_improvement_not_a_failure(dirs, monkeypatch):
 
 
 def test_verdict_flip_fails(dirs, monkeypatch):
+    """A claim whose verdict flips from supported to not supported fails the gate."""
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     # the single-stage image shrank below the multi-stage one: no size regression, but the claim flips
@@ -163,6 +168,7 @@ def test_verdict_flip_fails(dirs, monkeypatch):
 def test_time_regression_only_when_the_interval_lower_bound_exceeds_the_threshold(
     dirs, monkeypatch, tmp_path
 ):
+    """A time regression fails only when the ratio interval's lower bound exceeds the threshold."""
     base, cur = dirs
     make_run(base, seed=1, noise=0.01, monkeypatch=monkeypatch)
     # 1.5x slower, tight: the whole interval is above 1.10
@@ -184,6 +190,7 @@ def test_time_regression_only_when_the_interval_lower_bound_exceeds_the_threshol
 
 
 def test_single_trial_is_not_judged(dirs, monkeypatch):
+    """A time with a single trial per side is skipped as not judged."""
     base, cur = dirs
     make_run(base, seed=1, trials=1, monkeypatch=monkeypatch)
     make_run(cur, seed=2, trials=1, times={"single": 90.0}, monkeypatch=monkeypatch)
@@ -340,6 +347,7 @@ def test_thresholds_must_be_finite_and_in_range(dirs, monkeypatch, kwargs):
 
 
 def test_one_sided_cells_are_notes_not_failures(dirs, monkeypatch):
+    """A cell present in only one of the runs is a note, not a failure."""
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     monkeypatch.setenv("IMAGEBENCH_MACHINE", "ci-box")
@@ -372,6 +380,7 @@ def test_one_sided_cells_are_notes_not_failures(dirs, monkeypatch):
 
 
 def test_unreadable_results_and_bad_thresholds(dirs, monkeypatch, tmp_path):
+    """Missing or unreadable results are schema errors (exit 4); bad thresholds are usage errors (exit 2)."""
     base, _ = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     with pytest.raises(SchemaError) as exc:
@@ -389,6 +398,7 @@ def test_unreadable_results_and_bad_thresholds(dirs, monkeypatch, tmp_path):
 
 
 def test_run_gate_writes_the_summary_and_json(dirs, monkeypatch, tmp_path):
+    """run_gate appends a Markdown summary and prints JSON with the thresholds used."""
     base, cur = dirs
     make_run(base, seed=1, monkeypatch=monkeypatch)
     make_run(cur, seed=2, sizes={"single": SIZES["single"] + 1}, monkeypatch=monkeypatch)

@@ -39,12 +39,14 @@ def catalog():
     ],
 )
 def test_mapping(catalog, public, lab_tag):
+    """A public base name maps to its lab base by the catalog's rules."""
     base, rule = catalog.resolve(public)
     assert base.tag == lab_tag
     assert rule.base == base.key
 
 
 def test_first_match_wins(raw):
+    """The first mapping rule that matches a name wins."""
     data = copy.deepcopy(raw)
     data["map"].insert(0, {"pattern": "python:3.13-slim", "base": "debian-trixie-slim"})
     cat = parse_catalog(data)
@@ -80,6 +82,7 @@ def test_musl_definition_hash_follows_its_recipe_files(catalog, tmp_path, monkey
 
 
 def test_unmapped_name_lists_the_mapping(catalog):
+    """An unmapped name is a one-line LabError listing every mapping rule."""
     with pytest.raises(LabError) as exc:
         catalog.resolve("ubuntu:24.04")
     text = str(exc.value)
@@ -91,6 +94,7 @@ def test_unmapped_name_lists_the_mapping(catalog):
 
 
 def test_normalize_name():
+    """normalize_name drops docker.io/library and digests and adds :latest."""
     assert normalize_name("python") == "python:latest"
     assert normalize_name("docker.io/library/python:3.13") == "python:3.13"
     assert normalize_name("localhost:5000/x/y") == "localhost:5000/x/y:latest"
@@ -98,6 +102,7 @@ def test_normalize_name():
 
 
 def test_catalog_has_the_four_kinds(catalog):
+    """The shipped bases cover slim, full, Debian, older Python and musl kinds; full has the build tools."""
     tags = {b.tag for b in catalog.bases.values()}
     assert {
         "imagebench-lab/python:3.13-slim-trixie",
@@ -112,6 +117,7 @@ def test_catalog_has_the_four_kinds(catalog):
 
 
 def test_definition_hash_changes_with_packages(catalog):
+    """A base's definition hash changes with its packages, not with documented official sizes."""
     base = catalog.bases["python-3.13-slim-trixie"]
     other = type(base)(**{**base.__dict__, "packages": (*base.packages, "curl")})
     assert base.definition_hash() != other.definition_hash()
@@ -151,6 +157,7 @@ def test_definition_hash_changes_with_packages(catalog):
     ],
 )
 def test_validation_errors(raw, mutate, message):
+    """Each malformed bases file is a SchemaError naming what is wrong."""
     data = copy.deepcopy(raw)
     mutate(data)
     with pytest.raises(SchemaError, match=message):

@@ -24,6 +24,7 @@ Platforms:        linux/amd64
 
 
 def test_parse_version():
+    """parse_version reads engine and buildx version strings into tuples."""
     assert check.parse_version("26.1.5+dfsg1") == (26, 1, 5)
     assert check.parse_version("v0.13.1") == (0, 13, 1)
     assert check.parse_version("0.12") == (0, 12)
@@ -31,11 +32,13 @@ def test_parse_version():
 
 
 def test_parse_buildx_inspect():
+    """parse_buildx_inspect reads name, driver, BuildKit version and status."""
     out = check.parse_buildx_inspect(INSPECT)
     assert out == {"name": "default", "driver": "docker", "buildkit_version": "v0.13.2", "status": "running"}
 
 
 def test_image_store():
+    """image_store tells the containerd snapshotter from the classic store."""
     assert (
         check.image_store({"DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}) == "containerd"
     )
@@ -53,16 +56,19 @@ def test_image_store():
     ],
 )
 def test_version_gates(engine, buildx, message):
+    """Too old an engine or buildx, or no buildx, is EngineUnavailable with the reason."""
     with pytest.raises(EngineUnavailable, match=message):
         check.check_versions(engine, buildx)
 
 
 def test_version_gate_passes():
+    """A recent engine and buildx pass the version gate."""
     check.check_versions("26.1.5+dfsg1", "0.13.1+ds1")
 
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 def test_bogus_docker_host(monkeypatch):
+    """An unreachable DOCKER_HOST is a one-line EngineUnavailable naming it."""
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
     with pytest.raises(EngineUnavailable) as exc:
         check.require_engine()
@@ -71,6 +77,7 @@ def test_bogus_docker_host(monkeypatch):
 
 
 def test_disk_nearly_full(monkeypatch, tmp_path):
+    """check_disk fails below the free-space floor and skips paths that do not exist."""
     monkeypatch.setenv("IMAGEBENCH_MIN_FREE_GIB", "1000000")
     with pytest.raises(LabError, match=r"disk nearly full: .* GiB free in .*state dir"):
         prereqs.check_disk({"state dir": tmp_path})
@@ -79,6 +86,7 @@ def test_disk_nearly_full(monkeypatch, tmp_path):
 
 
 def test_missing_tools_without_root(monkeypatch):
+    """Missing lab tools without root is a LabError saying installing needs root."""
     monkeypatch.setattr(prereqs, "missing_tools", lambda: ["mmdebstrap"])
     monkeypatch.setattr(prereqs.os, "geteuid", lambda: 1000)
     with pytest.raises(LabError, match="mmdebstrap missing and installing needs root"):
@@ -86,6 +94,7 @@ def test_missing_tools_without_root(monkeypatch):
 
 
 def test_mmdebstrap_argv_and_import_changes():
+    """The base builder's mmdebstrap argv uses minbase, the apt proxy and security suite; import sets ENV and CMD."""
     from harness.lab.basedefs import load_bases
 
     defn = load_bases().bases["python-3.13-slim-trixie"]
@@ -106,6 +115,7 @@ def test_mmdebstrap_argv_and_import_changes():
 
 
 def test_registry_split_ref():
+    """split_ref splits a lab registry reference into host, repository and tag or digest."""
     assert registry.split_ref("127.0.0.1:5000/a/b:t") == ("127.0.0.1:5000", "a/b", "t")
     assert registry.split_ref("127.0.0.1:5000/a/b") == ("127.0.0.1:5000", "a/b", "latest")
     assert registry.split_ref("localhost/a@sha256:00") == ("localhost", "a", "sha256:00")

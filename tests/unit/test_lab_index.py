@@ -68,6 +68,7 @@ def get(url: str) -> bytes:
 
 
 def test_project_of():
+    """project_of gives the normalised project name of a wheel or sdist file name, None otherwise."""
     assert index.project_of("Flask-3.0.0-py3-none-any.whl") == "flask"
     assert index.project_of("charset_normalizer-3.5.3-cp313-cp313-manylinux_2_28_x86_64.whl") == (
         "charset-normalizer"
@@ -77,6 +78,7 @@ def test_project_of():
 
 
 def test_parse_upstream_json_and_html():
+    """parse_upstream reads PEP 691 JSON and PEP 503 HTML pages with URLs, hashes and requires-python."""
     body = json.dumps(
         {
             "files": [
@@ -98,6 +100,7 @@ def test_parse_upstream_json_and_html():
 
 
 def test_pages_and_byte_counting(server):
+    """The index serves PEP 503 pages, redirects to normalised names and counts bytes per file until reset."""
     url, _root = server
     assert b"demo-pkg" in get(f"{url}/simple/")
     page = get(f"{url}/simple/demo-pkg/").decode()
@@ -117,6 +120,7 @@ def test_pages_and_byte_counting(server):
 
 
 def test_missing_project_and_file_404(server):
+    """Unknown projects, unknown files and path escapes are 404."""
     url, _ = server
     for path in ("/simple/nope/", "/files/nope-1.0.tar.gz", "/files/..%2Fetc"):
         with pytest.raises(urllib.error.HTTPError) as exc:
@@ -136,11 +140,13 @@ def test_files_are_cacheable_pages_are_not(server):
 
 
 def test_blob(server):
+    """/-/blob serves exactly the bytes asked for."""
     url, _ = server
     assert len(get(f"{url}/-/blob?bytes=300000")) == 300000
 
 
 def test_real_pip_download(server, tmp_path):
+    """A real pip download through the index picks the newest compatible wheel."""
     url, _ = server
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["PIP_CONFIG_FILE"] = os.devnull

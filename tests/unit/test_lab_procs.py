@@ -12,6 +12,7 @@ from harness.lab import core, procs
 
 
 def test_ports_from_env(monkeypatch):
+    """Lab ports come from IMAGEBENCH_*_PORT (backend +10000); a bad value is a LabError."""
     monkeypatch.setenv("IMAGEBENCH_INDEX_PORT", "4141")
     assert procs.port("index") == 4141
     assert procs.backend_port("index") == 14141
@@ -21,6 +22,7 @@ def test_ports_from_env(monkeypatch):
 
 
 def test_port_in_use_names_the_owner_and_the_env_var():
+    """A port in use is a one-line LabError naming the owner pid and the env var to change."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -39,6 +41,7 @@ def _free_port() -> int:
 
 
 def test_lab_up_checks_ports_before_building(monkeypatch, tmp_path):
+    """lab up checks its ports are free before building anything."""
     monkeypatch.setenv("IMAGEBENCH_STATE", str(tmp_path))
     monkeypatch.setenv("IMAGEBENCH_INDEX_PORT", str(_free_port() % 20000 + 30000))
     monkeypatch.setenv("IMAGEBENCH_APT_PORT", str(_free_port() % 20000 + 30000))
@@ -52,6 +55,7 @@ def test_lab_up_checks_ports_before_building(monkeypatch, tmp_path):
 
 
 def test_spawn_and_stop(tmp_path):
+    """spawn starts a lab process on its port; stop ends it once and then reports nothing to do."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -68,11 +72,13 @@ def test_spawn_and_stop(tmp_path):
 
 
 def test_spawn_reports_early_exit(tmp_path):
+    """A lab process that exits at start is a LabError."""
     with pytest.raises(LabError, match="exited at start"):
         procs.spawn("broken", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log", port=1)
 
 
 def test_load_lab_when_not_up(monkeypatch, tmp_path):
+    """load_lab without a running lab is a LabError saying to run lab up."""
     monkeypatch.setenv("IMAGEBENCH_STATE", str(tmp_path))
     with pytest.raises(LabError, match=r"lab is not up: run `imagebench lab up`"):
         core.load_lab()

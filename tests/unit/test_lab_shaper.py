@@ -20,6 +20,7 @@ def _free_port() -> int:
 
 
 def test_token_bucket_is_a_link():
+    """The token bucket queues sends like a link of the given rate, no credit beyond the burst."""
     now = [0.0]
     b = shaper.TokenBucket(8_000_000, burst_bytes=0, clock=lambda: now[0])  # 1 MB/s
     assert b.reserve(500_000) == pytest.approx(0.5)
@@ -29,10 +30,12 @@ def test_token_bucket_is_a_link():
 
 
 def test_unlimited_bucket_never_waits():
+    """An unlimited token bucket never waits."""
     assert shaper.TokenBucket(0, 0).reserve(10**9) == 0.0
 
 
 def test_profiles():
+    """Network profiles give rate and latency; an unknown profile is a LabError listing the known ones."""
     p = shaper.get_profile("100mbit")
     assert p.rate_bps == 100e6 and p.latency_s == pytest.approx(0.020)
     with pytest.raises(LabError, match=r"unknown network profile 'fast'.*unlimited"):
@@ -40,6 +43,7 @@ def test_profiles():
 
 
 def test_parse_route():
+    """parse_route reads listen:port and listen:host:port routes; junk is a ValueError."""
     assert shaper.parse_route("3141:13141") == (3141, "127.0.0.1", 13141)
     assert shaper.parse_route("1:10.0.0.2:2") == (1, "10.0.0.2", 2)
     with pytest.raises(ValueError):
@@ -47,6 +51,7 @@ def test_parse_route():
 
 
 def test_within():
+    """within accepts a measured rate within 15 % of the profile's; unlimited accepts anything."""
     assert shaper.within(90e6, 100e6) and not shaper.within(80e6, 100e6)
     assert shaper.within(5e9, 0)  # unlimited: anything goes
 
@@ -71,6 +76,7 @@ def shaped(tmp_path):
 
 
 def test_measured_rate_within_15_percent(shaped):
+    """Through the shaper a download runs within 15 % of the profile's rate, with its latency."""
     url, profile = shaped
     m = shaper.measure(f"{url}/-/blob", 4 * 1024 * 1024)
     assert shaper.within(m["measured_bps"], profile.rate_bps), m
@@ -78,6 +84,7 @@ def test_measured_rate_within_15_percent(shaped):
 
 
 def test_latency_per_request(shaped):
+    """The shaper adds the profile's latency to every request."""
     url, profile = shaped
     t0 = time.perf_counter()
     for _ in range(3):

@@ -12,6 +12,7 @@ from harness.lab import wheelhouse
 
 
 def test_read_requirements(tmp_path):
+    """read_requirements keeps pinned lines only; unpinned is a LabError; a missing file is empty."""
     f = tmp_path / "lock"
     f.write_text("# comment\nflask==3.1.3  # web\n\nrequests==2.34.2\n")
     assert wheelhouse.read_requirements(f) == ["flask==3.1.3", "requests==2.34.2"]
@@ -22,6 +23,7 @@ def test_read_requirements(tmp_path):
 
 
 def test_repo_lock_is_pinned():
+    """The repository's package lock is fully pinned and has the packages experiments install."""
     lock, sdists = wheelhouse.lock_paths()
     reqs = wheelhouse.read_requirements(lock)
     names = {r.split("==")[0].lower() for r in reqs}
@@ -30,6 +32,7 @@ def test_repo_lock_is_pinned():
 
 
 def test_stamp_depends_on_inputs():
+    """The wheelhouse stamp changes with the lock, sdists and Python versions, not their order."""
     a = wheelhouse.stamp("flask==1\n", "", ["3.13", "3.11"])
     assert a == wheelhouse.stamp("flask==1\n", "", ["3.11", "3.13"])
     assert a != wheelhouse.stamp("flask==2\n", "", ["3.13", "3.11"])
@@ -38,6 +41,7 @@ def test_stamp_depends_on_inputs():
 
 
 def test_is_current(tmp_path):
+    """The wheelhouse is current only with files and a stamp that matches."""
     assert not wheelhouse.is_current(tmp_path, "s")
     (tmp_path / "files").mkdir()
     wheelhouse.stamp_file(tmp_path).write_text(json.dumps({"stamp": "s"}))
@@ -48,6 +52,7 @@ def test_is_current(tmp_path):
 
 
 def test_fill_skips_when_stamp_matches(tmp_path, monkeypatch):
+    """fill downloads nothing when the stamp matches and again when the lock changes."""
     exp = tmp_path / "exp"
     exp.mkdir()
     (exp / "packages.lock").write_text("flask==3.1.3\n")
@@ -67,6 +72,7 @@ def test_fill_skips_when_stamp_matches(tmp_path, monkeypatch):
 
 
 def test_download_argv_targets_the_image_python(tmp_path):
+    """pip download targets the image's Python, ABI and manylinux platforms, binaries only."""
     argv = wheelhouse.download_argv(tmp_path, tmp_path / "lock", "3.13", None)
     assert argv[argv.index("--python-version") + 1] == "3.13"
     assert argv[argv.index("--abi") + 1] == "cp313"
@@ -75,6 +81,7 @@ def test_download_argv_targets_the_image_python(tmp_path):
 
 
 def test_pip_env_drops_host_settings(monkeypatch):
+    """pip_env drops the host's find-links but keeps its certificate."""
     monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
     monkeypatch.setenv("PIP_CERT", "/x.pem")
     env = wheelhouse.pip_env()
@@ -82,6 +89,7 @@ def test_pip_env_drops_host_settings(monkeypatch):
 
 
 def test_sdist_filename_matches():
+    """sdist_filename_matches accepts the project's sdist of that version only (names normalised)."""
     assert wheelhouse.sdist_filename_matches("psutil-7.2.2.tar.gz", "psutil", "7.2.2")
     assert wheelhouse.sdist_filename_matches("MarkupSafe-3.0.4.tar.gz", "markupsafe", "3.0.4")
     assert not wheelhouse.sdist_filename_matches("psutil-7.2.1.tar.gz", "psutil", "7.2.2")
@@ -89,6 +97,7 @@ def test_sdist_filename_matches():
 
 
 def test_markers_select_lines_per_python(tmp_path):
+    """Environment markers in the lock select lines per Python version."""
     f = tmp_path / "lock"
     f.write_text('flask==3.1.3\nnumpy==2.5.5; python_version >= "3.12"\n')
     reqs = wheelhouse.read_requirements(f)
@@ -97,6 +106,8 @@ def test_markers_select_lines_per_python(tmp_path):
 
 
 def test_line_by_line_fallback(tmp_path, monkeypatch):
+    """A failed batch download retries line by line, reporting only the failing lines; all failing is an error."""
+
     def fake_run(argv, what, timeout=0):
         text = Path(argv[argv.index("--requirement") + 1]).read_text()
         if "numpy" in text:

@@ -46,6 +46,7 @@ def results_dirs() -> list:
 
 
 def test_both_notebooks_exist():
+    """The two shipped notebooks exist under notebooks/."""
     assert [p.name for p in NOTEBOOKS] == ["01_workshop_tour.ipynb", "02_base_image_drift.ipynb"]
 
 

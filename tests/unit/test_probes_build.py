@@ -51,6 +51,7 @@ def _entries(members: dict[str, bytes | None]) -> list[Entry]:
 
 
 def test_layer_entries_kinds_and_names():
+    """Layer tar entries are classified as file, dir, whiteout or opaque with normalised paths and sizes."""
     e = _entries(
         {
             "./etc/": None,
@@ -72,6 +73,7 @@ def test_layer_entries_kinds_and_names():
 
 
 def test_wasted_bytes_split_cleanup_counts_deleted_file():
+    """A file added in one layer and deleted in a later one counts as wasted bytes with its layers."""
     layers = [
         _entries({"bin/": None, "bin/sh": b"s" * 10}),
         _entries({"tmp/": None, "tmp/big.bin": b"b" * 1000}),
@@ -83,12 +85,14 @@ def test_wasted_bytes_split_cleanup_counts_deleted_file():
 
 
 def test_wasted_bytes_same_layer_cleanup_is_zero():
+    """A file created and removed in the same layer wastes nothing."""
     # a file created and removed in one RUN never reaches the tar
     layers = [_entries({"bin/sh": b"s" * 10}), _entries({"etc/app.conf": b"v1"})]
     assert wasted_bytes(layers) == (0, [])
 
 
 def test_wasted_bytes_overwrite_and_directory_whiteout_and_opaque():
+    """Overwritten files, whited-out directories and opaque directories all count their hidden bytes."""
     layers = [
         _entries(
             {
@@ -109,18 +113,21 @@ def test_wasted_bytes_overwrite_and_directory_whiteout_and_opaque():
 
 
 def test_wasted_bytes_opaque_does_not_hide_files_of_its_own_layer():
+    """An opaque whiteout hides earlier layers' files only, not files of its own layer."""
     layers = [_entries({"d/old": b"o" * 9}), _entries({"d/new": b"n" * 5, "d/.wh..wh..opq": b""})]
     total, hidden = wasted_bytes(layers)
     assert total == 9 and hidden[0][0] == "d/old"
 
 
 def test_gcc_in_layers():
+    """gcc_in_layers finds /usr/bin/gcc unless a later layer removed it; docs about gcc do not count."""
     assert gcc_in_layers([_entries({"usr/bin/gcc": b"elf"})])
     assert not gcc_in_layers([_entries({"usr/bin/gcc": b"elf"}), _entries({"usr/bin/.wh.gcc": b""})])
     assert not gcc_in_layers([_entries({"usr/share/doc/gcc/README": b"x"})])
 
 
 def test_saved_layers_reads_manifest_order(tmp_path: Path):
+    """saved_layers reads the layers of a docker save tar in the manifest's order, not the tar's."""
     l1, l2 = _tar({"a": b"1"}), _tar({"b": b"2"})
     outer = tmp_path / "save.tar"
     manifest = [
@@ -148,6 +155,7 @@ def test_saved_layers_reads_manifest_order(tmp_path: Path):
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
 def test_stream_contains_across_chunk_boundaries(chunk):
+    """stream_contains finds a needle split across any chunk boundary and nothing when it is absent."""
     needle = b"ibcanary0123456789"
     data = b"x" * 1000 + needle + b"y" * 10
     assert stream_contains(io.BytesIO(data), needle, chunk=chunk)
@@ -155,12 +163,14 @@ def test_stream_contains_across_chunk_boundaries(chunk):
 
 
 def test_stream_contains_in_a_layer_tar():
+    """stream_contains finds the canary inside a layer tar."""
     needle = b"ibcanaryfeedface"
     layer = _tar({"root/.netrc": b"machine x password " + needle})
     assert stream_contains(io.BytesIO(layer), needle, chunk=100)
 
 
 def test_find_places_names_places_never_values():
+    """find_places names where the canary is (config, history, layers, inspect) without its value."""
     canary = "ibcanary" + "ab" * 16
     config = {"Config": {"Env": [f"API_TOKEN={canary}", "PATH=/usr/bin"], "Labels": {}}}
     history = [{"CreatedBy": f"RUN |1 API_TOKEN={canary} /bin/sh -c x"}, {"CreatedBy": "COPY app.py ."}]
@@ -178,6 +188,7 @@ def test_find_places_names_places_never_values():
 
 
 def test_scrub():
+    """scrub replaces the canary in text with <redacted>; no canary leaves text alone."""
     assert scrub("error: bad value ibcanaryXYZ here", "ibcanaryXYZ") == "error: bad value <redacted> here"
     assert scrub("text", None) == "text"
 
@@ -194,6 +205,7 @@ HADOLINT_JSON = """[
 
 
 def test_parse_hadolint_json_and_summarize():
+    """hadolint JSON findings are sorted by line then code and summarised by rule and level."""
     findings = parse_hadolint_json(HADOLINT_JSON)
     assert [f.code for f in findings] == ["DL4000", "DL3008", "DL3015", "SC2086"]  # by line, then code
     assert findings[0] == Finding("DL4000", "error", 4, "MAINTAINER is deprecated")
@@ -206,6 +218,7 @@ def test_parse_hadolint_json_and_summarize():
 
 
 def test_parse_hadolint_json_empty_and_garbage():
+    """Empty hadolint output is no findings; non-JSON output is ProbeFailed."""
     from harness.errors import ProbeFailed
 
     assert parse_hadolint_json("") == []
@@ -218,6 +231,8 @@ def test_parse_hadolint_json_empty_and_garbage():
 
 
 def test_step_of_picks_the_copy_vertex_of_add_url():
+    """step_of picks the copy vertex (started later) of an ADD <url> step; no steps gives None."""
+
     def step(name, cached, started, instr="ADD"):
         return SimpleNamespace(name=name, cached=cached, started=started, instruction=instr)
 
@@ -229,6 +244,7 @@ def test_step_of_picks_the_copy_vertex_of_add_url():
 
 
 def test_layer_bytes_for_and_payload():
+    """layer_bytes_for gives the history size of the first COPY/ADD layer; payload is deterministic per seed."""
     history = [
         {"CreatedBy": 'CMD ["ls"]', "Size": 0},
         {"CreatedBy": "COPY payload.tar /opt/payload/ # buildkit", "Size": 71680},
@@ -242,6 +258,7 @@ def test_layer_bytes_for_and_payload():
 
 
 def test_summarize_stats():
+    """summarize_stats gives bytes served, requests and bytes per file from the index stats."""
     stats = {
         "bytes_served": 1234,
         "files": {"a.whl": {"requests": 2, "bytes": 1000}, "b.whl": {"requests": 1, "bytes": 200}},
@@ -251,12 +268,14 @@ def test_summarize_stats():
 
 
 def test_commit_tag_is_stable_and_distinct():
+    """commit_tag is stable for the same image and trial and distinct across trials."""
     assert commit_tag("sha256:aa", 1) == commit_tag("sha256:aa", 1)
     assert commit_tag("sha256:aa", 1) != commit_tag("sha256:aa", 2)
     assert commit_tag("sha256:aa", 1).startswith("git-")
 
 
 def test_dockerd_command_shares_nothing_with_the_first_daemon(tmp_path: Path):
+    """The second dockerd's roots, socket and bridge are its own; it never touches the first engine's."""
     cmd = dockerd_command(tmp_path, 23456, None)
     joined = " ".join(cmd)
     for flag in ("--data-root", "--exec-root", "--pidfile", "--config-file"):
@@ -275,6 +294,7 @@ def test_dockerd_command_shares_nothing_with_the_first_daemon(tmp_path: Path):
 
 
 def test_in_build_output_catches_truncated_names():
+    """in_build_output counts step names showing the canary, even truncated; a secret mount shows none."""
     canary = "ibcanary" + "cd" * 16
     names = [
         f'[2/4] RUN printf %s "{canary}" | sha256sum',

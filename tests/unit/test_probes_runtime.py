@@ -59,6 +59,7 @@ def ev(action: str, t: float, **attrs: str) -> dict:
 
 
 def test_stop_measurement_graceful():
+    """A stop that exits on SIGTERM measures kill-to-die seconds, not forced, exit 0."""
     m = stop_measurement(
         [ev("kill", 100.0, signal="15"), ev("die", 100.074, exitCode="0"), ev("stop", 100.08)]
     )
@@ -69,6 +70,7 @@ def test_stop_measurement_graceful():
 
 
 def test_stop_measurement_forced():
+    """A stop that needed SIGKILL is forced, exit 137, timed from the first kill."""
     evs = [
         ev("kill", 10.0, signal="15"),
         ev("kill", 13.0, signal="9"),
@@ -82,16 +84,19 @@ def test_stop_measurement_forced():
 
 
 def test_stop_measurement_ignores_an_earlier_die():
+    """A die event before the stop's kill is ignored."""
     evs = [ev("die", 5.0, exitCode="1"), ev("kill", 10.0, signal="15"), ev("die", 10.5, exitCode="0")]
     assert stop_measurement(evs)["seconds"] == pytest.approx(0.5)
 
 
 def test_stop_measurement_without_events():
+    """No events gives no stop seconds and not forced."""
     m = stop_measurement([])
     assert "seconds" not in m and m["forced"] is False
 
 
 def test_is_shell():
+    """is_shell tells a shell PID 1 (sh -c, bash) from the app itself."""
     assert is_shell(["/bin/sh", "-c", "python app.py"])
     assert is_shell(["bash", "start.sh"])
     assert not is_shell(["python", "app.py"])
@@ -99,6 +104,7 @@ def test_is_shell():
 
 
 def test_event_seconds_falls_back_to_time():
+    """event_seconds uses the whole-second time field when timeNano is missing."""
     assert event_seconds({"time": 1}, {"time": 3}) == 2
 
 
@@ -106,6 +112,7 @@ def test_event_seconds_falls_back_to_time():
 
 
 def test_parse_proc_status():
+    """parse_proc_status reads name, effective uid/gid and groups from /proc/PID/status."""
     text = "Name:\tpython\nUid:\t10001\t10001\t10001\t10001\nGid:\t0\t10\t0\t0\nGroups:\t10001 27\n"
     st = parse_proc_status(text)
     assert st["uid"] == 10001 and st["gid"] == 10
@@ -113,11 +120,13 @@ def test_parse_proc_status():
 
 
 def test_parse_cmdline():
+    """parse_cmdline splits /proc/PID/cmdline on NUL bytes."""
     assert parse_cmdline(b"python\0/app/app.py\0--serve\0") == ["python", "/app/app.py", "--serve"]
     assert parse_cmdline(b"sh\0-c\0a b\0") == ["sh", "-c", "a b"]
 
 
 def test_parse_top():
+    """parse_top reads pid, ppid and command from docker top; worker_pids finds the live worker."""
     top = {
         "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
         "Processes": [
@@ -143,22 +152,26 @@ def test_parse_top():
     ],
 )
 def test_parse_bytes(text, expected):
+    """parse_bytes reads docker's size strings (B, kB, MiB, GB ...) into bytes."""
     assert parse_bytes(text) == expected
 
 
 def test_parse_bytes_rejects_garbage():
+    """parse_bytes gives None for None and ValueError for text that is no size."""
     assert parse_bytes(None) is None
     with pytest.raises(ValueError):
         parse_bytes("lots")
 
 
 def test_percentile_nearest_rank():
+    """percentile uses the nearest rank; no values gives None."""
     vals = [float(i) for i in range(1, 101)]
     assert percentile(vals, 50) == 50 and percentile(vals, 99) == 99 and percentile(vals, 100) == 100
     assert percentile([], 99) is None
 
 
 def test_options_merge_probe_table():
+    """A probe's options are the variant's run table with the probe's own table merged over it."""
     ctx = SimpleNamespace(
         variant=SimpleNamespace(
             run={"stop_timeout": 3, "stop": {"stop_timeout": 5}, "health": {"observe": 9}}
@@ -169,6 +182,7 @@ def test_options_merge_probe_table():
 
 
 def test_compose_document_labels_everything():
+    """compose_document adds the run labels to every service and the default network."""
     doc = compose_document({"app": {"image": "x", "labels": {"own": "1"}}}, {"imagebench.run": "r1"})
     assert doc["services"]["app"]["labels"] == {"imagebench.run": "r1", "own": "1"}
     assert doc["networks"]["default"]["labels"] == {"imagebench.run": "r1"}
@@ -178,6 +192,7 @@ def test_compose_document_labels_everything():
 
 
 def test_duration_ns():
+    """duration_ns reads Go durations and seconds into nanoseconds; junk is a ValueError."""
     assert duration_ns("1s") == 1_000_000_000
     assert duration_ns("500ms") == 500_000_000
     assert duration_ns("1m30s") == 90_000_000_000
@@ -187,6 +202,7 @@ def test_duration_ns():
 
 
 def test_health_window():
+    """health_window is (interval + timeout) x retries + 4 s, at least the default; no healthcheck gives the default."""
     hc = {"Test": ["CMD", "true"], "Interval": 1_000_000_000, "Timeout": 1_000_000_000, "Retries": 2}
     assert health_window(hc) == 8.0
     assert health_window(None) == 6.0
@@ -194,6 +210,7 @@ def test_health_window():
 
 
 def test_healthcheck_translations():
+    """A healthcheck spec translates to the engine's and compose's forms (CMD vs CMD-SHELL, durations)."""
     spec = {"test": ["CMD", "python", "hc.py"], "interval": "1s", "timeout": "1s", "retries": 2}
     assert engine_healthcheck(spec) == {
         "Test": ["CMD", "python", "hc.py"],
@@ -214,6 +231,7 @@ def test_healthcheck_translations():
 
 
 def test_write_test_script_runs(tmp_path: Path):
+    """The write-test shell script reports writable, read-only and missing paths."""
     rw = tmp_path / "rw"
     rw.mkdir()
     ro = tmp_path / "ro"
@@ -231,6 +249,7 @@ def test_write_test_script_runs(tmp_path: Path):
 
 
 def test_passwd_and_shell():
+    """parse_passwd_line reads a passwd entry (None for garbage); nologin and false are no login shells."""
     e = parse_passwd_line("app:x:10001:10001::/nonexistent:/usr/sbin/nologin")
     assert e == {
         "name": "app",
@@ -248,6 +267,7 @@ def test_passwd_and_shell():
 
 
 def test_argv_cases_and_cli_lines():
+    """The default argv cases are plain run, run with args and --entrypoint, shown as CLI lines."""
     cases = default_cases(["--port", "9000"], "sh")
     assert [cli_line(c) for c in cases] == [
         "docker run IMAGE",
@@ -257,6 +277,7 @@ def test_argv_cases_and_cli_lines():
 
 
 def test_overridden():
+    """overridden tells whether run arguments replaced the app's argv rather than appended to it."""
     plain = {"argv": ["python", "/app/app.py", "--serve"], "app_ran": True}
     assert overridden(plain, {"argv": ["--port", "9000"], "app_ran": False}, "app argv:")
     assert not overridden(
@@ -270,12 +291,14 @@ def test_overridden():
 
 
 def test_restart_policy():
+    """restart_policy maps no/on-failure/always to the engine's restart policy."""
     assert restart_policy("no") is None
     assert restart_policy("on-failure") == {"Name": "on-failure", "MaximumRetryCount": 5}
     assert restart_policy("always") == {"Name": "always"}
 
 
 def test_parse_hog_output():
+    """parse_hog_output reads the hog's allocated MiB and CPU rate lines; fill substitutes argv options."""
     out = parse_hog_output("allocated 8\nallocated 16\nallocated 24\n")
     assert out == {"allocated_bytes": 24 * 1024 * 1024}
     cpu = parse_hog_output("ops 2000 rate 1000.5 cpu 0.4987\n")
@@ -285,6 +308,7 @@ def test_parse_hog_output():
 
 
 def test_heartbeat_parse_result():
+    """parse_result takes the last JSON line of the heartbeat output, None without one."""
     assert parse_result('noise\n{"n": 3, "p99": 0.1}\n') == {"n": 3, "p99": 0.1}
     assert parse_result("no json") is None
 
@@ -293,6 +317,7 @@ def test_heartbeat_parse_result():
 
 
 def test_runtime_probes_registered():
+    """Every runtime probe module registers its probe under its name."""
     for mod in RUNTIME.values():
         importlib.import_module(f"harness.probes.{mod}")
     assert set(RUNTIME.values()) <= set(known_probes())
@@ -302,6 +327,7 @@ def test_runtime_probes_registered():
 
 @pytest.mark.parametrize("name", sorted(RUNTIME))
 def test_runtime_experiment_definitions(name: str):
+    """Each runtime experiment uses its probe, declares known metrics and a primary claim on them."""
     exp = load_experiment(ROOT / "experiments" / name)
     assert RUNTIME[name] in exp.probes
     assert exp.compressed is False

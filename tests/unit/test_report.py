@@ -37,6 +37,7 @@ def model():
 
 
 def test_render_writes_html_markdown_and_plots(rendered):
+    """render_report writes index.html, REPORT.md and PNG+SVG plots, every PNG referenced from REPORT.md."""
     assert rendered["html"].name == "index.html" and rendered["html"].is_file()
     assert rendered["markdown"].name == "REPORT.md" and rendered["markdown"].is_file()
     pngs = [p for p in rendered["plots"] if p.suffix == ".png"]
@@ -49,6 +50,7 @@ def test_render_writes_html_markdown_and_plots(rendered):
 
 
 def test_rendering_is_deterministic(rendered, tmp_path):
+    """Rendering the same results twice gives byte-identical Markdown, HTML and plots."""
     again = render_report(FIXTURE, tmp_path / "b")
     assert again["markdown"].read_bytes() == rendered["markdown"].read_bytes()
     assert again["html"].read_bytes() == rendered["html"].read_bytes()
@@ -70,6 +72,7 @@ def test_committed_report_is_current(tmp_path):
 
 
 def test_markdown_has_no_render_time_or_absolute_paths(rendered):
+    """The report names no absolute path of the results or the output."""
     md = rendered["markdown"].read_text()
     assert str(rendered["markdown"].parent) not in md
     assert str(FIXTURE) not in md
@@ -78,6 +81,7 @@ def test_markdown_has_no_render_time_or_absolute_paths(rendered):
 
 
 def test_html_is_self_contained(rendered):
+    """The HTML report loads nothing from outside, has no script, inlines its SVGs with unique ids."""
     html = rendered["html"].read_text()
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
@@ -91,6 +95,7 @@ def test_html_is_self_contained(rendered):
 
 
 def test_claims_table_has_a_row_per_experiment(model, rendered):
+    """The claims table has one row per machine and experiment."""
     runs = load_runs(FIXTURE)
     expected = {(r["machine"], name) for r in runs for name in r["experiments"]}
     assert len(model.claims.rows) == len(expected) == 8
@@ -104,6 +109,7 @@ def test_claims_table_has_a_row_per_experiment(model, rendered):
 
 
 def test_claims_table_comes_after_calibration_and_links_sections(rendered):
+    """The claims table sits between trust and environment sections and every link has its anchor."""
     md = rendered["markdown"].read_text()
     assert md.index("## How far to trust these numbers") < md.index("## Claims") < md.index("## Environment")
     for anchor in re.findall(r"\]\(#(exp-[a-z0-9-]+)\)", md):
@@ -114,6 +120,7 @@ def test_claims_table_comes_after_calibration_and_links_sections(rendered):
 
 
 def test_verdicts_and_not_measured_are_shown(rendered):
+    """The report shows verdicts, not-measured reasons and sizes that varied between trials."""
     md = rendered["markdown"].read_text()
     assert "| not measured here |" in md  # healthcheck: every trial failed
     assert "never became healthy" in md
@@ -123,6 +130,7 @@ def test_verdicts_and_not_measured_are_shown(rendered):
 
 
 def test_every_plot_names_its_metric_and_unit(model):
+    """Every plot's axis names its metric and unit."""
     specs = [model.forest] + [p for s in model.sections for p in [*s.plots, s.waterfall] if p]
     assert len(specs) > 10
     for spec in specs:
@@ -136,6 +144,7 @@ def test_every_plot_names_its_metric_and_unit(model):
 
 
 def test_size_plots_say_compressed_or_uncompressed(model):
+    """Size plots say whether the bytes are compressed or uncompressed."""
     for s in model.sections:
         for spec in s.plots:
             with matplotlib.rc_context(plots.RC):
@@ -147,6 +156,7 @@ def test_size_plots_say_compressed_or_uncompressed(model):
 
 
 def test_plots_do_not_touch_pyplot_state(model):
+    """Making a plot leaves pyplot's global figure list unchanged."""
     import matplotlib.pyplot as plt
 
     before = plt.get_fignums()
@@ -155,6 +165,7 @@ def test_plots_do_not_touch_pyplot_state(model):
 
 
 def test_corrupt_and_foreign_json_is_skipped_with_a_warning(tmp_path):
+    """Corrupt and foreign JSON files under results are skipped with a warning and the report still renders."""
     results = tmp_path / "results"
     shutil.copytree(FIXTURE, results)
     (results / "synthetic-a" / "corrupt.json").write_text('{"schema": "imagebench.run", "trials": [', "utf-8")
@@ -187,6 +198,7 @@ def test_stale_plots_are_removed(rendered, tmp_path):
 
 
 def test_environment_names_base_provenance(rendered):
+    """The environment section names each base's public image, lab stand-in and published sizes."""
     md = rendered["markdown"].read_text()
     env = md.split("## Environment", 1)[1]
     assert "python:3.12-slim" in env and "lab stand-in (synthetic)" in env

@@ -181,6 +181,7 @@ def screenshot(dt: DevTools, path: Path) -> Path:
 
 
 def test_report_opens_cleanly_on_desktop(browser, report, tmp_path):
+    """The HTML report opens in a headless browser at desktop width with no console errors or broken images."""
     dt, page = open_page(browser, report, width=1280, height=900, mobile=False)
     try:
         assert problems(dt.events) == []
@@ -204,6 +205,7 @@ def test_report_opens_cleanly_on_desktop(browser, report, tmp_path):
 
 
 def test_report_fits_a_phone(browser, report, tmp_path):
+    """On a phone-width viewport the report has no errors and the page does not scroll sideways."""
     dt, page = open_page(browser, report, width=390, height=844, mobile=True)
     try:
         assert problems(dt.events) == []

@@ -31,6 +31,7 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "results"
     ],
 )
 def test_human_bytes(value, text):
+    """human_bytes prints decimal units with three significant digits."""
     assert fmt.human_bytes(value) == text
 
 
@@ -47,10 +48,12 @@ def test_human_bytes(value, text):
     ],
 )
 def test_human_seconds(value, text):
+    """human_seconds prints ms, s or minutes at a readable precision."""
     assert fmt.human_seconds(value) == text
 
 
 def test_human_value_by_unit():
+    """human_value formats by the metric's unit (bytes, yes/no, count, seconds); exact_value prints every byte."""
     assert fmt.human_value("image_bytes", 130e6) == "130 MB"
     assert fmt.human_value("gcc_present", 1) == "yes"
     assert fmt.human_value("layers", 5.0) == "5"
@@ -59,6 +62,7 @@ def test_human_value_by_unit():
 
 
 def test_axis_scale_and_label():
+    """axis_scale picks a unit for the values shown; axis labels say compressed or uncompressed."""
     assert fmt.axis_scale("B", [1e6, 4.1e8]) == (1e6, "MB")
     assert fmt.axis_scale("s", [0.1, 0.5]) == (1e-3, "ms")
     assert fmt.axis_scale("count", [3]) == (1.0, "count")
@@ -67,11 +71,13 @@ def test_axis_scale_and_label():
 
 
 def test_md_table_escapes_pipes():
+    """md_table escapes pipes in cells and right-aligns numeric columns."""
     text = fmt.md_table(["a", "b"], [["x|y", 1]], ["l", "r"])
     assert text == "| a | b |\n| --- | ---: |\n| x\\|y | 1 |\n"
 
 
 def test_published_history():
+    """The published history gives ordered sizes per tag; flavour names slim, alpine and full."""
     h = load_published_history()
     assert {"3.12-slim", "3.12-alpine", "3.12"} <= set(h["tag"])
     for _, g in h.groupby("tag"):
@@ -89,6 +95,7 @@ def test_published_history():
 
 
 def test_progress_plain_lines_when_not_a_terminal():
+    """Without a terminal progress prints one plain line per trial with its ETA and a run summary."""
     buf = io.StringIO()
     p = Progress(Console(file=buf, width=200))
     assert p.plain
@@ -121,6 +128,7 @@ def test_progress_plain_lines_when_not_a_terminal():
 
 
 def test_progress_bar_on_a_terminal():
+    """On a terminal progress draws a bar and ends with the run-finished line."""
     buf = io.StringIO()
     p = Progress(Console(file=buf, force_terminal=True, width=120))
     assert not p.plain
@@ -132,6 +140,7 @@ def test_progress_bar_on_a_terminal():
 
 
 def test_summary_rows_from_runs():
+    """summary_rows gives one row per experiment and variant with n, sizes and verdict."""
     runs = [r for r in load_runs(FIXTURE) if r["machine"] == "synthetic-a"]
     rows = summary_rows(runs)
     ms = [r for r in rows if r["experiment"] == "multi-stage"]
@@ -140,6 +149,7 @@ def test_summary_rows_from_runs():
 
 
 def test_table_text_formats():
+    """table_text renders the tidy table as CSV, JSON and Markdown in a stable order; unknown format fails."""
     df = load_table(FIXTURE)
     csv = table_text(df, "csv")
     assert csv.splitlines()[0] == "run_id,machine,experiment,variant,scenario,trial,metric,value,unit"
@@ -154,6 +164,7 @@ def test_table_text_formats():
 
 
 def test_markdown_table_of_a_dataframe():
+    """markdown_table renders a DataFrame with numeric columns right-aligned and integers without decimals."""
     import pandas as pd
 
     text = fmt.markdown_table(pd.DataFrame({"metric": ["layers"], "value": [5.0], "trial": [1]}))
@@ -161,6 +172,7 @@ def test_markdown_table_of_a_dataframe():
 
 
 def test_progress_message_goes_through_the_console():
+    """Progress.message prints through the console as one line."""
     buf = io.StringIO()
     p = Progress(Console(file=buf, width=200))
     p.message("warm-up (not counted): x/v")

@@ -31,6 +31,7 @@ def new_run(results: Path) -> Run:
 
 
 def test_trials_are_written_after_each_record(tmp_results):
+    """Each recorded trial is on disk at once; the tidy table has the documented columns and units."""
     run = new_run(tmp_results)
     run.record_trial(
         {
@@ -52,6 +53,7 @@ def test_trials_are_written_after_each_record(tmp_results):
 
 
 def test_interrupted_trial_is_missing_until_redone(tmp_results):
+    """An interrupted trial stays missing until recorded again, which replaces it."""
     run = new_run(tmp_results)
     key = {"experiment": "e", "variant": "b", "scenario": "cold", "trial": 1}
     run.record_trial({**key, "status": "interrupted", "metrics": {}})
@@ -63,6 +65,7 @@ def test_interrupted_trial_is_missing_until_redone(tmp_results):
 
 
 def test_new_run_never_overwrites(tmp_results):
+    """Two new runs get different files; an exclusive write refuses to overwrite."""
     a, b = new_run(tmp_results), new_run(tmp_results)
     assert a.path != b.path
     with pytest.raises(Exception, match="refusing to overwrite"):
@@ -70,6 +73,7 @@ def test_new_run_never_overwrites(tmp_results):
 
 
 def test_corrupt_and_foreign_files_are_skipped(tmp_results):
+    """load_runs skips corrupt and foreign JSON with a warning; reading one directly is a SchemaError."""
     run = new_run(tmp_results)
     (run.path.parent / "broken.json").write_text('{"schema": "imagebench.run", "trials": [')
     (run.path.parent / "foreign.json").write_text(json.dumps({"hello": "world"}))
@@ -82,6 +86,7 @@ def test_corrupt_and_foreign_files_are_skipped(tmp_results):
 
 
 def test_newer_schema_is_refused(tmp_results):
+    """A run file with a newer schema version is refused with a SchemaError."""
     run = new_run(tmp_results)
     data = json.loads(run.path.read_text())
     data["schema_version"] = 99

@@ -28,6 +28,8 @@ import json
 import tarfile
 from typing import Any
 
+from harness.engine import layerstore
+
 #: The SOURCE_DATE_EPOCH every harness build gets (1 Jan 2020 00:00 UTC: after any base's files, so
 #: clamping only touches what our own steps wrote).
 DEFAULT_EPOCH = 1577836800
@@ -94,26 +96,7 @@ def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> dict[str, A
     diff_ids = list((attrs.get("RootFS") or {}).get("Layers") or [])
     own = {d.split(":", 1)[1]: i for i, d in enumerate(diff_ids) if i >= base_layers}
     cfg_hex = attrs["Id"].split(":", 1)[1]
-    blobs: dict[str, bytes] = {}
-    stream = _Reader(api.get_image(image_id, chunk_size=1 << 20))
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            name = member.name.rsplit("/", 1)[-1].removesuffix(".tar").removesuffix("/layer")
-            if (
-                member.isreg()
-                and member.name.startswith("blobs/sha256/")
-                and (name in own or name == cfg_hex)
-            ):
-                blobs[name] = tar.extractfile(member).read()
-            elif member.isreg() and member.name.endswith("/layer.tar"):  # pre-25 engines' layout
-                parent = member.name.split("/")[0]
-                if parent in own:
-                    blobs[parent] = tar.extractfile(member).read()
-    missing = [h for h in [*own, cfg_hex] if h not in blobs]
-    if missing:
-        from harness.errors import EngineUnavailable
-
-        raise EngineUnavailable(f"docker save of {image_id[:19]} lacks {len(missing)} blob(s) to re-pack")
+    blobs = layerstore.read_blobs(attrs, own.values()) or _saved_blobs(api, image_id, own, cfg_hex)
     config = json.loads(blobs.pop(cfg_hex))
     new_ids = list(diff_ids)
     layer_files: list[str] = []
@@ -150,6 +133,31 @@ def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> dict[str, A
     out = client().images.load(archive.getvalue())
     new_id = out[0].id if out else client().api.inspect_image(tag)["Id"]
     return {"image_id": new_id, "source_image_id": attrs["Id"], "changed_layers": changed}
+
+
+def _saved_blobs(api: Any, image_id: str, own: dict[str, int], cfg_hex: str) -> dict[str, bytes]:
+    """The own layers and the config from the engine's save stream (the whole image: slow)."""
+    blobs: dict[str, bytes] = {}
+    stream = _Reader(api.get_image(image_id, chunk_size=1 << 20))
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            name = member.name.rsplit("/", 1)[-1].removesuffix(".tar").removesuffix("/layer")
+            if (
+                member.isreg()
+                and member.name.startswith("blobs/sha256/")
+                and (name in own or name == cfg_hex)
+            ):
+                blobs[name] = tar.extractfile(member).read()
+            elif member.isreg() and member.name.endswith("/layer.tar"):  # pre-25 engines' layout
+                parent = member.name.split("/")[0]
+                if parent in own:
+                    blobs[parent] = tar.extractfile(member).read()
+    missing = [h for h in [*own, cfg_hex] if h not in blobs]
+    if missing:
+        from harness.errors import EngineUnavailable
+
+        raise EngineUnavailable(f"docker save of {image_id[:19]} lacks {len(missing)} blob(s) to re-pack")
+    return blobs
 
 
 class _Reader(io.RawIOBase):

@@ -1,6 +1,7 @@
 """The metric vocabulary: every metric imagebench records, its unit and what it means.
 
-Values are stored in base units (seconds, bytes, counts); formatting happens only in the report.
+Values are stored in base units (seconds, bytes, counts); `human_value` and `exact_value` turn
+one into text with the metric's unit (the words themselves come from harness.fmt).
 `kind` tells analysis how to treat a metric: `time` varies between trials and is compared
 statistically; `exact` must be identical across trials (a difference is a finding); `count` and
 `flag` are small integers (flags are 0/1).
@@ -9,6 +10,8 @@ statistically; `exact` must be identical across trials (a difference is a findin
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from harness import fmt
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,13 @@ def unit_of(name: str) -> str:
 def kind_of(name: str) -> str:
     m = _lookup(name)
     return m.kind if m else "count"
+
+
+def human_value(name: str, value: float) -> str:
+    """A metric's value with its unit, the way a person reads it (156 MB, 4.21 s, yes)."""
+    return fmt.human_in_unit(value, unit_of(name), kind_of(name)) if fmt.finite(value) else "–"
+
+
+def exact_value(name: str, value: float) -> str:
+    """A metric's full value, digits grouped: for differences that rounding would hide (310,004,096 B)."""
+    return fmt.exact_in_unit(value, unit_of(name)) if fmt.finite(value) else "–"

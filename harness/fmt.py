@@ -1,0 +1,168 @@
+"""Values as text: the one place bytes, seconds, ratios and p-values become words.
+
+A leaf module (it imports nothing from harness): the report, the gate, drift and the progress
+display all format through it. Everything upstream stores base units (B, s, count); a metric's
+value with the unit the vocabulary gives it is `harness.metrics.human_value`, which calls
+`human_in_unit` here. Output is deterministic: fixed rounding, no locale, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+BYTE_STEPS = (("GB", 1e9), ("MB", 1e6), ("kB", 1e3))
+
+# Units whose values are whole numbers without a unit suffix.
+_PLAIN_UNITS = ("count", "id", "code")
+
+
+def finite(x: object) -> bool:
+    """True when `x` is a number that is neither None, NaN nor infinite."""
+    try:
+        return x is not None and math.isfinite(float(x))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def sig(x: float, digits: int = 3) -> str:
+    """`x` rounded to `digits` significant digits, without exponent notation for everyday sizes."""
+    if not finite(x):
+        return "–"
+    x = float(x)
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    decimals = max(0, digits - 1 - magnitude)
+    rounded = round(x, decimals)
+    if rounded != 0 and math.floor(math.log10(abs(rounded))) > magnitude:  # 9.999 rounds up to 10.0
+        decimals = max(0, decimals - 1)
+        rounded = round(x, decimals)
+    text = f"{rounded:.{decimals}f}"
+    if text in ("-0", "-0.0"):
+        text = text[1:]
+    return text
+
+
+def human_bytes(n: float, digits: int = 3) -> str:
+    """Decimal units (the registry and Docker Hub use them): 156 MB, 1.02 GB, 830 B."""
+    if not finite(n):
+        return "–"
+    n = float(n)
+    for name, factor in BYTE_STEPS:
+        if abs(n) >= factor:
+            return f"{sig(n / factor, digits)} {name}"
+    return f"{sig(n, digits)} B" if n != int(n) else f"{int(n)} B"
+
+
+def human_seconds(s: float, digits: int = 3) -> str:
+    """Seconds with a unit that reads well: 12 ms, 4.21 s, 3 min 05 s."""
+    if not finite(s):
+        return "–"
+    s = float(s)
+    if abs(s) < 1 and s != 0:
+        return f"{sig(s * 1000, digits)} ms"
+    if abs(s) < 120:
+        return f"{sig(s, digits)} s"
+    minutes, rest = divmod(round(s), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def human_ratio(r: float) -> str:
+    """A ratio as ×1.23 (three significant digits)."""
+    return f"×{sig(r, 3)}" if finite(r) else "–"
+
+
+def human_pvalue(p: float) -> str:
+    """A p-value with two significant digits, or `< 0.001`."""
+    if not finite(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else sig(p, 2)
+
+
+def human_percent(x: float) -> str:
+    """A fraction as a percentage with two significant digits: 0.123 -> 12 %."""
+    return f"{sig(100 * x, 2)} %" if finite(x) else "–"
+
+
+def human_in_unit(value: float, unit: str, kind: str = "") -> str:
+    """A value in `unit` (B, s, flag, count, id, code, ratio, ...), the way a person reads it."""
+    if not finite(value):
+        return "–"
+    if unit == "B":
+        return human_bytes(value)
+    if unit == "s":
+        return human_seconds(value)
+    if unit == "flag" or kind == "flag":
+        v = float(value)
+        return ("yes" if v == 1 else "no") if v in (0.0, 1.0) else sig(v, 2)
+    if unit in _PLAIN_UNITS:
+        v = float(value)
+        return str(int(v)) if v == int(v) else sig(v, 3)
+    if unit == "ratio":
+        return human_ratio(value)
+    return f"{sig(value)} {unit}".strip()
+
+
+def exact_in_unit(value: float, unit: str) -> str:
+    """The full value, digits grouped: for differences that rounding would hide (310,004,096 B)."""
+    if not finite(value):
+        return "–"
+    v = float(value)
+    text = f"{int(v):,}" if v == int(v) else f"{v:,.6g}"
+    return f"{text} {unit}" if unit and unit not in (*_PLAIN_UNITS, "flag") else text
+
+
+def axis_scale(unit: str, values: Iterable[float]) -> tuple[float, str]:
+    """(divisor, unit label) so plotted numbers stay readable: bytes -> MB, seconds -> ms when small."""
+    vals = [abs(float(v)) for v in values if finite(v)]
+    top = max(vals) if vals else 0.0
+    if unit == "B":
+        for name, factor in BYTE_STEPS:
+            if top >= factor:
+                return factor, name
+        return 1.0, "B"
+    if unit == "s":
+        if 0 < top < 1:
+            return 1e-3, "ms"
+        return 1.0, "s"
+    return 1.0, unit or "value"
+
+
+def md_escape(text: object) -> str:
+    """Text safe inside a Markdown table cell (pipes escaped, newlines folded)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], align: Sequence[str] | None = None
+) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate dependency). align: 'l' or 'r' per column."""
+    align = list(align or ["l"] * len(headers))
+    sep = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |", "| " + " | ".join(sep) + " |"]
+    for row in rows:
+        lines.append("| " + " | ".join(md_escape(c) for c in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(df: Any) -> str:
+    """A DataFrame as a Markdown table (values as stored; numbers right-aligned)."""
+    align = ["r" if str(t).startswith(("int", "float")) else "l" for t in df.dtypes]
+    rows = ([_cell(v) for v in row] for row in df.itertuples(index=False, name=None))
+    return md_table([str(c) for c in df.columns], rows, align)
+
+
+def _cell(v: object) -> object:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v
+
+
+def short_digest(digest: str | None, n: int = 12) -> str:
+    """`sha256:0123456789ab` from a full digest; `–` when there is none."""
+    if not digest:
+        return "–"
+    algo, _, hexpart = str(digest).partition(":")
+    return f"{algo}:{hexpart[:n]}" if hexpart else str(digest)[:n]

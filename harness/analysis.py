@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness import stats
-from harness.metrics import kind_of, unit_of
-from harness.report import format as fmt
+from harness.figures import check_figure, delta_figure, network_figure, ratio_figure
+from harness.metrics import TIMED_KINDS, kind_of, unit_of
+from harness.results import load_table
 
 KEYS = ["machine", "experiment", "variant", "scenario", "metric"]
 SUMMARY_COLUMNS = [*KEYS, "unit", "n", "median", "q1", "q3", "iqr", "mad", "min", "max", "cv"]
@@ -71,8 +72,6 @@ def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
 def select_latest(runs: list[dict], df=None):
     """(runs, df) restricted to the latest run per machine and experiment; trials of other
     experiments in those runs are dropped from the df, not from the run dicts."""
-    from harness.results import load_table
-
     chosen = latest_run_ids(runs)
     if df is None:
         df = load_table(runs=runs)
@@ -243,8 +242,6 @@ def claims_of(definition: dict) -> list[tuple[int, dict]]:
 
 
 def _inputs(runs_or_df, experiments, latest=False):
-    from harness.results import load_table
-
     if isinstance(runs_or_df, list):
         runs = runs_or_df
         df = select_latest(runs)[1] if latest else load_table(runs=runs)
@@ -373,7 +370,6 @@ def evaluate_claim(
     return _smoke_rule(res, df, machine, definition)
 
 
-TIMED_KINDS = ("time", "rate")  # vary between trials: judged on intervals, never on one trial
 MIN_TIME_RATIO_N = 5
 
 
@@ -412,8 +408,6 @@ EXACT_REASON = "exact metric with a single value per group: judged on its value"
 def _exact_single(metric: str, b, c) -> bool:
     """Sizes, flags and counts are exact: with one trial per group their values are the interval.
     Times are never judged from one trial."""
-    from harness.metrics import kind_of
-
     return kind_of(metric) in ("exact", "flag", "count") and min(len(b), len(c)) < 2
 
 
@@ -437,66 +431,8 @@ def _evaluate_check(res: dict, v, definition: dict) -> dict:
     return res
 
 
-def delta_ci(
-    baseline,
-    candidate,
-    *,
-    n_boot: int = N_BOOT,
-    seed: int = SEED,
-    conf: float = 0.95,
-    with_p: bool = True,
-    paired: bool = False,
-) -> dict:
-    """Difference of medians candidate - baseline with a percentile bootstrap interval (each group
-    resampled independently, seeded), the additive twin of `stats.ratio_ci`. Identical values give
-    the degenerate interval [d, d]; fewer than 2 values in a group give no interval.
-
-    `paired`: value i of both groups comes from the same trial round (the runner interleaves the
-    variants of one round), so rounds are resampled together: noise shared by a round (another
-    process's load at that moment) cancels in the difference instead of widening the interval. The
-    estimate is still the difference of medians."""
-    import numpy as np
-
-    b = np.asarray(baseline, dtype=float)
-    c = np.asarray(candidate, dtype=float)
-    b, c = b[~np.isnan(b)], c[~np.isnan(c)]
-    out: dict[str, Any] = {"delta": None, "low": None, "high": None, "p_value": None}
-    if b.size == 0 or c.size == 0:
-        return out
-    out["delta"] = float(np.median(c) - np.median(b))
-    out["p_value"] = stats.ratio_ci(b, c, n_boot=1, seed=seed, with_p=with_p)["p_value"]  # the same rank test
-    if b.size < 2 or c.size < 2:
-        return out
-    if np.all(b == b[0]) and np.all(c == c[0]):
-        out["low"] = out["high"] = out["delta"]
-        return out
-    rng = np.random.default_rng(seed)
-    idx_b = rng.integers(0, b.size, size=(n_boot, b.size))
-    idx_c = idx_b if paired and b.size == c.size else rng.integers(0, c.size, size=(n_boot, c.size))
-    boot_b = np.median(b[idx_b], axis=1)
-    boot_c = np.median(c[idx_c], axis=1)
-    alpha = (1 - conf) / 2
-    low, high = np.quantile(boot_c - boot_b, [alpha, 1 - alpha])
-    out["low"], out["high"] = float(low), float(high)
-    return out
-
-
-def delta_verdict(low: float | None, high: float | None, value: float, tolerance: float) -> str:
-    """An equivalence judgement: "supported" when the whole interval of the measured difference lies
-    within value ± tolerance, "not supported" when it lies entirely outside, else "inconclusive"."""
-    if low is None or high is None:
-        return "inconclusive"
-    lo, hi = value - tolerance, value + tolerance
-    eps = 1e-9 * max(1.0, abs(value))
-    if low >= lo - eps and high <= hi + eps:
-        return "supported"
-    if high < lo - eps or low > hi + eps:
-        return "not supported"
-    return "inconclusive"
-
-
 def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True) -> dict:
-    d = delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p, paired=bool(res.get("paired")))
+    d = stats.delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p, paired=bool(res.get("paired")))
     if d["delta"] is not None and d["low"] is None and _exact_single(res["metric"], b, c):
         d.update(low=d["delta"], high=d["delta"])
         res["reason"] = EXACT_REASON
@@ -508,100 +444,9 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
     res.update(delta=d["delta"], low=d["low"], high=d["high"], p=d["p_value"])
     if d["low"] is None:
         res["reason"] = "fewer than 2 values in a group: no interval"
-    res["verdict"] = delta_verdict(d["low"], d["high"], value, float(tol))
+    res["verdict"] = stats.delta_verdict(d["low"], d["high"], value, float(tol))
     res["figure"] = delta_figure(res)
     return res
-
-
-def delta_figure(res: dict) -> str:
-    """`+1.0021 s (95 % CI +0.9712 s – +1.0330 s; expected +1.0000 s ± 0.0500 s)`: a time is printed
-    at the tolerance's precision (two digits finer than the tolerance), so a bound missed by a
-    fraction of a millisecond shows as missed."""
-    m = res["metric"]
-
-    tol_abs = res.get("tolerance_abs") or 0.0
-    exact = not tol_abs
-    if exact:
-        show = fmt.exact_value  # an exact claim shows every digit
-    elif unit_of(m) == "s":
-        decimals = max(0, 2 - math.floor(math.log10(tol_abs)))
-
-        def show(_m: str, x: float) -> str:
-            return f"{x:.{decimals}f} s"
-    else:
-        show = fmt.human_value
-
-    def signed(x: float) -> str:
-        return ("+" if x >= 0 else "−") + show(m, abs(x))
-
-    parts = []
-    if res.get("low") is not None and res.get("high") is not None and res["low"] != res["high"]:
-        parts.append(f"95 % CI {signed(res['low'])} – {signed(res['high'])}")
-    elif res.get("low") is not None:
-        parts.append("the same in every trial")
-    tol = res.get("tolerance_abs") or 0.0
-    parts.append(
-        f"expected {signed(float(res['value'] or 0.0))}" + (f" ± {show(m, tol)}" if tol else " exactly")
-    )
-    if res.get("paired") and res.get("low") != res.get("high"):
-        parts.append("rounds paired")
-    if res.get("mde") is not None:
-        parts.append(f"detectable shift ≥ {show(m, res['mde'])}")
-    head = signed(res["delta"]) if res.get("delta") is not None else "–"
-    who = f"{res['candidate']} − {res['baseline']}, {m}"
-    return f"{who}: {head} ({'; '.join(parts)})"
-
-
-def ratio_figure(res: dict) -> str:
-    """`image_bytes: single 410 MB → multi 55 MB (×0.134, 95 % CI ×0.133–×0.135, n = 5 and 5); expected lower`."""
-    m = res["metric"]
-    text = (
-        f"{m}: {res['baseline']} {fmt.human_value(m, res['baseline_median'])} → "
-        f"{res['candidate']} {fmt.human_value(m, res['candidate_median'])}"
-    )
-    if res.get("ratio") is not None:
-        text += f" ({fmt.human_ratio(res['ratio'])}"
-        if res.get("low") is not None and res.get("high") is not None:
-            text += f", 95 % CI {fmt.human_ratio(res['low'])}–{fmt.human_ratio(res['high'])}"
-        text += f", n = {res['n_baseline']} and {res['n_candidate']})"
-    text += f"; expected {res['expect']}"
-    if res.get("mde") is not None and res.get("baseline_median"):
-        text += f"; detectable change ≥ {fmt.human_percent(res['mde'] / abs(res['baseline_median']))}"
-    return text
-
-
-def _expected(res: dict) -> str:
-    m, op, value = res["metric"], res["op"], res["value"]
-    if kind_of(m) == "flag" and op in ("==", "!=") and value in (0, 1):
-        said = "yes" if value == 1 else "no"
-        return said if op == "==" else f"not {said}"
-    return f"{op} {fmt.human_value(m, value)}"
-
-
-def check_figure(res: dict) -> str:
-    """Written from the data: `client_admitted = no in 5 of 5 trials; expected no` (flags),
-    `uid = 0 in 5 of 5 trials; expected != 0` (exact), `stop_seconds: median 181 ms (95 % CI ...),
-    n = 5; expected < 1.00 s` (times)."""
-    m, n = res["metric"], res["n_candidate"]
-    where = f"{res['variant']}: " if res.get("variant") else ""
-    expected = f"expected {_expected(res)}"
-    if kind_of(m) == "flag":
-        yes = int(res.get("yes") or 0)
-        parts = [f"yes in {yes}", f"no in {n - yes}"] if 0 < yes < n else [f"{'yes' if yes else 'no'} in {n}"]
-        return f"{where}{m} = " + " and ".join(f"{p} of {n} trials" for p in parts) + f"; {expected}"
-    if kind_of(m) in TIMED_KINDS:
-        text = f"{where}{m}: median {fmt.human_value(m, res['median'])}"
-        if res.get("low") is not None and res.get("high") is not None:
-            what = "95 % CI" if not (res.get("reason") or "").startswith("interval = range") else "range"
-            text += f" ({what} {fmt.human_interval(m, res['low'], res['high'])})"
-        return f"{text}, n = {n}; {expected}"
-    values = res.get("values") or []
-    if len(values) == 1:
-        return f"{where}{m} = {fmt.human_value(m, values[0])} in {n} of {n} trials; {expected}"
-    return (
-        f"{where}{m} meets it in {res.get('k', 0)} of {n} trials "
-        f"(values {fmt.human_value(m, min(values))} – {fmt.human_value(m, max(values))}); {expected}"
-    )
 
 
 def experiment_verdicts(
@@ -695,9 +540,7 @@ def _network_precondition(definition: dict, run: dict | None) -> dict | None:
     prof = network_profile(run)
     name, rate, measured = prof.get("name"), prof.get("rate_bps") or 0, prof.get("measured_bps")
     shaped = bool(name) and name != "unlimited" and rate > 0 and (measured is None or measured <= 2 * rate)
-    figure = f"network profile {name or 'unknown'}" + (
-        f", measured {fmt.human_value('download_bytes', measured / 8)}/s" if measured else ""
-    )
+    figure = network_figure(name, measured)
     return {
         "role": "precondition",
         "label": "the network is shaped",

@@ -109,6 +109,7 @@ _EXPERIMENT = [
 
 METRICS: dict[str, Metric] = {m.name: m for m in _CORE + _EXPERIMENT}
 CORE_METRICS: tuple[str, ...] = tuple(m.name for m in _CORE)
+TIMED_KINDS = ("time", "rate")  # vary between trials: judged on intervals, never on one trial
 
 
 def register(metric: Metric) -> Metric:
@@ -150,6 +151,11 @@ def kind_of(name: str) -> str:
 def human_value(name: str, value: float) -> str:
     """A metric's value with its unit, the way a person reads it (156 MB, 4.21 s, yes)."""
     return fmt.human_in_unit(value, unit_of(name), kind_of(name)) if fmt.finite(value) else "–"
+
+
+def human_interval(name: str, low: float, high: float) -> str:
+    """`156 MB – 160 MB`: both ends of an interval in the metric's unit."""
+    return f"{human_value(name, low)} – {human_value(name, high)}"
 
 
 def exact_value(name: str, value: float) -> str:

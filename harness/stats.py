@@ -38,8 +38,11 @@ import numpy as np
 
 __all__ = [
     "OUTLIER_THRESHOLD",
+    "bootstrap_medians",
     "check",
     "check_detail",
+    "delta_ci",
+    "delta_verdict",
     "median_ci",
     "min_detectable",
     "outliers",
@@ -160,10 +163,6 @@ def _permutation_p(both: np.ndarray, n_c: int, n_perm: int, seed: int) -> float:
     return float(min(1.0, 2 * min(upper, lower)))
 
 
-def _mannwhitney_p(b: np.ndarray, c: np.ndarray) -> float | None:
-    return rank_p_value(b, c)
-
-
 def min_detectable(
     baseline: Iterable[float], candidate: Iterable[float], *, alpha: float = 0.05, power: float = 0.8
 ) -> float | None:
@@ -219,7 +218,7 @@ def ratio_ci(
         "ratio": None,
         "low": None,
         "high": None,
-        "p_value": _mannwhitney_p(b, c) if with_p else None,
+        "p_value": rank_p_value(b, c) if with_p else None,
         "n_baseline": int(b.size),
         "n_candidate": int(c.size),
         "reason": None,
@@ -239,16 +238,78 @@ def ratio_ci(
     if np.all(b == b[0]) and np.all(c == c[0]):
         out["low"] = out["high"] = ratio
         return out
-    rng = np.random.default_rng(seed)
-    boot_b = np.median(b[rng.integers(0, b.size, size=(n_boot, b.size))], axis=1)
-    boot_c = np.median(c[rng.integers(0, c.size, size=(n_boot, c.size))], axis=1)
+    boot_b, boot_c = bootstrap_medians(b, c, n_boot=n_boot, seed=seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = boot_c / boot_b  # a resampled baseline median of 0 gives inf
-    ratios = ratios[~np.isnan(ratios)]
-    alpha = (1 - conf) / 2
-    low, high = np.quantile(ratios, [alpha, 1 - alpha])
-    out["low"], out["high"] = float(low), float(high)
+    out["low"], out["high"] = _percentile_interval(ratios[~np.isnan(ratios)], conf)
     return out
+
+
+def bootstrap_medians(
+    b: np.ndarray, c: np.ndarray, *, n_boot: int, seed: int, paired: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n_boot` resampled medians of each group (with replacement, seeded, vectorised): the one
+    bootstrap behind `ratio_ci` and `delta_ci`. Groups are resampled independently, or, when
+    `paired` and of equal size, with the same indices (value i of both groups is one trial round)."""
+    rng = np.random.default_rng(seed)
+    idx_b = rng.integers(0, b.size, size=(n_boot, b.size))
+    idx_c = idx_b if paired and b.size == c.size else rng.integers(0, c.size, size=(n_boot, c.size))
+    return np.median(b[idx_b], axis=1), np.median(c[idx_c], axis=1)
+
+
+def _percentile_interval(resampled: np.ndarray, conf: float) -> tuple[float, float]:
+    """The (1-conf)/2 and (1+conf)/2 percentiles of resampled estimates."""
+    alpha = (1 - conf) / 2
+    low, high = np.quantile(resampled, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def delta_ci(
+    baseline: Iterable[float],
+    candidate: Iterable[float],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    conf: float = 0.95,
+    with_p: bool = True,
+    paired: bool = False,
+) -> dict[str, float | None]:
+    """Difference of medians candidate - baseline with a percentile bootstrap interval (each group
+    resampled independently, seeded), the additive twin of `stats.ratio_ci`. Identical values give
+    the degenerate interval [d, d]; fewer than 2 values in a group give no interval.
+
+    `paired`: value i of both groups comes from the same trial round (the runner interleaves the
+    variants of one round), so rounds are resampled together: noise shared by a round (another
+    process's load at that moment) cancels in the difference instead of widening the interval. The
+    estimate is still the difference of medians."""
+    b, c = _clean(baseline), _clean(candidate)
+    out: dict[str, float | None] = {"delta": None, "low": None, "high": None, "p_value": None}
+    if b.size == 0 or c.size == 0:
+        return out
+    out["delta"] = float(np.median(c) - np.median(b))
+    out["p_value"] = rank_p_value(b, c) if with_p else None
+    if b.size < 2 or c.size < 2:
+        return out
+    if np.all(b == b[0]) and np.all(c == c[0]):
+        out["low"] = out["high"] = out["delta"]
+        return out
+    boot_b, boot_c = bootstrap_medians(b, c, n_boot=n_boot, seed=seed, paired=paired)
+    out["low"], out["high"] = _percentile_interval(boot_c - boot_b, conf)
+    return out
+
+
+def delta_verdict(low: float | None, high: float | None, value: float, tolerance: float) -> Verdict:
+    """An equivalence judgement: "supported" when the whole interval of the measured difference lies
+    within value ± tolerance, "not supported" when it lies entirely outside, else "inconclusive"."""
+    if low is None or high is None:
+        return "inconclusive"
+    lo, hi = value - tolerance, value + tolerance
+    eps = 1e-9 * max(1.0, abs(value))
+    if low >= lo - eps and high <= hi + eps:
+        return "supported"
+    if high < lo - eps or low > hi + eps:
+        return "not supported"
+    return "inconclusive"
 
 
 def verdict(ratio_low: float | None, ratio_high: float | None, expect: str) -> Verdict:

@@ -20,18 +20,13 @@ from harness.fmt import (  # noqa: F401  re-exported until drift/progress import
     short_digest,
     sig,
 )
-from harness.metrics import exact_value, human_value  # noqa: F401  exact_value re-exported (issue 17)
+from harness.metrics import exact_value, human_interval, human_value  # noqa: F401  re-exported (issue 17)
 
 # What each size metric measures: the report always says which size it shows.
 SIZE_NOTES = {
     "image_bytes": "uncompressed",
     "image_bytes_compressed": "compressed",
 }
-
-
-def human_interval(metric: str, low: float, high: float) -> str:
-    """`156 MB – 160 MB`: both ends of an interval in the metric's unit."""
-    return f"{human_value(metric, low)} – {human_value(metric, high)}"
 
 
 def metric_axis_label(metric: str, unit_label: str) -> str:

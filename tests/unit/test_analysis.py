@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import analysis
+from harness import analysis, stats
 from harness.results import TIDY_COLUMNS, load_runs, load_table
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "results"
@@ -233,18 +233,18 @@ def test_delta_claims_recover_known_effects(runs):
 
 def test_delta_ci_and_verdict():
     """delta_ci gives the difference with a bootstrap CI (None when too few); delta_verdict judges it against the tolerance."""
-    d = analysis.delta_ci([1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.05])
+    d = stats.delta_ci([1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.05])
     assert d["delta"] == pytest.approx(1.0)
     assert d["low"] <= 1.0 <= d["high"]
-    same = analysis.delta_ci([5, 5], [7, 7])
+    same = stats.delta_ci([5, 5], [7, 7])
     assert (same["delta"], same["low"], same["high"]) == (2.0, 2.0, 2.0)
-    assert analysis.delta_ci([], [1.0])["delta"] is None
-    assert analysis.delta_ci([1.0], [2.0])["low"] is None
-    assert analysis.delta_verdict(0.98, 1.02, 1.0, 0.05) == "supported"
-    assert analysis.delta_verdict(0.5, 1.2, 1.0, 0.05) == "inconclusive"
-    assert analysis.delta_verdict(1.5, 1.7, 1.0, 0.05) == "not supported"
-    assert analysis.delta_verdict(2.0, 2.0, 2.0, 0.0) == "supported"
-    assert analysis.delta_verdict(None, None, 1.0, 0.1) == "inconclusive"
+    assert stats.delta_ci([], [1.0])["delta"] is None
+    assert stats.delta_ci([1.0], [2.0])["low"] is None
+    assert stats.delta_verdict(0.98, 1.02, 1.0, 0.05) == "supported"
+    assert stats.delta_verdict(0.5, 1.2, 1.0, 0.05) == "inconclusive"
+    assert stats.delta_verdict(1.5, 1.7, 1.0, 0.05) == "not supported"
+    assert stats.delta_verdict(2.0, 2.0, 2.0, 0.0) == "supported"
+    assert stats.delta_verdict(None, None, 1.0, 0.1) == "inconclusive"
 
 
 def test_exact_metric_from_one_trial_is_judged_on_its_value():
@@ -434,8 +434,8 @@ def test_paired_rounds_narrow_a_delta_interval():
     load = rng.normal(0, 0.1, 20)  # each round's shared slowdown
     b = 0.2 + load + rng.normal(0, 0.01, 20)
     c = 1.2 + load + rng.normal(0, 0.01, 20)
-    paired = analysis.delta_ci(b, c, paired=True)
-    independent = analysis.delta_ci(b, c)
+    paired = stats.delta_ci(b, c, paired=True)
+    independent = stats.delta_ci(b, c)
     assert paired["high"] - paired["low"] < (independent["high"] - independent["low"]) / 2
     assert paired["low"] <= 1.0 <= paired["high"]
 

@@ -48,7 +48,7 @@ def test_contexts_never_include_results_home_or_lab_data(tmp_path, monkeypatch):
     import pytest
 
     from harness.errors import UsageError
-    from harness.runner.core import _copy_context
+    from harness.runner.trial import copy_context as _copy_context
 
     results = tmp_path / "proj" / "results"
     results.mkdir(parents=True)

@@ -79,6 +79,7 @@ class FakeObserver:
 
 
 def test_parse_probe_dpkg_keeps_installed_packages_only():
+    """parse_probe reads dpkg output keeping only installed (ii) packages, plus the Python version."""
     out = (
         "@@pm dpkg\n"
         "ii \tlibc6\t2.41-12\n"
@@ -93,11 +94,13 @@ def test_parse_probe_dpkg_keeps_installed_packages_only():
 
 
 def test_parse_probe_apk_database_and_no_python():
+    """parse_probe reads an apk database; no Python line gives None."""
     out = "@@pm apk\nP:musl\nV:1.2.5-r0\nP:busybox\nV:1.36.1-r29\n@@python\n@@end\n"
     assert drift.parse_probe(out) == ("apk", {"musl": "1.2.5-r0", "busybox": "1.36.1-r29"}, None)
 
 
 def test_parse_probe_without_package_manager():
+    """parse_probe on an image without a package manager gives no packages but the Python version."""
     assert drift.parse_probe("@@pm none\n@@python\n3.12.1\n@@end\n") == (None, None, "3.12.1")
 
 
@@ -118,6 +121,7 @@ def test_parse_probe_without_package_manager():
     ],
 )
 def test_compare_versions_follows_dpkg(a, b, expected):
+    """compare_versions orders versions as dpkg does (epochs, tildes, revisions), antisymmetrically."""
     assert drift.compare_versions(a, b) == expected
     assert drift.compare_versions(b, a) == -expected
 
@@ -126,6 +130,7 @@ def test_compare_versions_follows_dpkg(a, b, expected):
 
 
 def test_diff_lists_packages_added_removed_upgraded_downgraded():
+    """diff lists packages added, removed, upgraded and downgraded, and a changed digest."""
     before = obs(packages={"libc6": "2.41-11", "zlib1g": "1:1.3-1", "curl": "8.14-1", "tzdata": "2025b-4"})
     after = obs(
         "sha256:" + "b" * 64,
@@ -153,6 +158,7 @@ def test_diff_lists_packages_added_removed_upgraded_downgraded():
 
 
 def test_diff_of_identical_observations_is_empty():
+    """Two identical observations diff to nothing and judge to no findings."""
     d = drift.diff(obs(), obs(at="2026-11-02T00:00:00Z"))
     assert not d["digest_changed"]
     assert d["packages"]["changed"] == 0
@@ -160,12 +166,14 @@ def test_diff_of_identical_observations_is_empty():
 
 
 def test_package_diff_is_none_when_a_side_has_no_list():
+    """The package diff is None when one observation has no package list."""
     published = obs(packages={})
     published["packages"] = None
     assert drift.diff(published, obs())["packages"] is None
 
 
 def test_byte_thresholds_absolute_and_percent():
+    """judge flags size changes over the absolute or percent threshold; a new digest only on request."""
     a, b = obs(compressed=100_000, uncompressed=300_000), obs(compressed=100_500, uncompressed=300_000)
     d = drift.diff(a, b)
     assert drift.judge(d, drift.Thresholds(compressed_bytes=500)) == []
@@ -185,6 +193,7 @@ def test_byte_thresholds_absolute_and_percent():
 
 
 def test_append_is_line_per_observation_and_corrupt_lines_are_skipped(tmp_path):
+    """Observations append one JSON line each; corrupt lines are skipped with a warning."""
     path = tmp_path / "drift" / "x.jsonl"
     drift.append_observation(path, obs(at="2026-11-01T00:00:00Z"))
     with open(path, "a") as fh:
@@ -203,6 +212,7 @@ def test_append_is_line_per_observation_and_corrupt_lines_are_skipped(tmp_path):
 
 
 def test_history_path_slug():
+    """history_path turns an image reference into a file-safe slug under drift/ (docker.io/library dropped)."""
     p = drift.history_path(Path("/r"), "127.0.0.1:5000/imagebench-lab/python:3.13-slim-trixie")
     assert p == Path("/r/drift/127.0.0.1_5000_imagebench-lab_python_3.13-slim-trixie.jsonl")
     assert (
@@ -216,6 +226,7 @@ LAB = "127.0.0.1:5000/imagebench-lab/python:3.13-slim-trixie"
 
 
 def test_drift_first_then_change_then_nothing(tmp_path):
+    """drift records a first observation, then reports a change as DRIFTED with exit 1."""
     changed = obs("sha256:" + "d" * 64, packages={"libc6": "2.41-12"}, at="2026-11-02T00:00:00Z")
     fake = FakeObserver({LAB: [obs(), changed, dict(changed, observed_at="2026-11-03T00:00:00Z")]})
 
@@ -236,6 +247,7 @@ def test_drift_first_then_change_then_nothing(tmp_path):
 
 
 def test_drift_error_is_one_line_per_image_and_others_continue(tmp_path):
+    """An image that cannot be observed is one ERROR line (exit 3) and the other images still run."""
     fake = FakeObserver(
         {
             "python:3.13-slim": [
@@ -261,6 +273,7 @@ def test_drift_error_is_one_line_per_image_and_others_continue(tmp_path):
 
 
 def test_partial_observation_keeps_comparing_packages_with_the_last_full_one(tmp_path):
+    """After a partial observation (exit 3) packages are compared with the last full one."""
     partial = obs(at="2026-11-02T00:00:00Z")
     partial.update(packages=None, uncompressed_bytes=None, errors=["engine: down"])
     later = obs(packages={"libc6": "2.41-13", "zlib1g": "1:1.3.dfsg-3"}, at="2026-11-03T00:00:00Z")
@@ -274,8 +287,9 @@ def test_partial_observation_keeps_comparing_packages_with_the_last_full_one(tmp
 
 
 def test_run_drift_json_and_text(tmp_path, monkeypatch):
+    """run_drift --json gives the exit code, statuses and the observation."""
     fake = FakeObserver({LAB: [obs()]})
-    monkeypatch.setattr(drift, "observe", lambda image, **kw: fake(image))
+    monkeypatch.setattr(drift.track, "observe", lambda image, **kw: fake(image))  # what drift() calls
     code, text = drift.run_drift([LAB], tmp_path, json_out=True)
     data = json.loads(text)
     assert code == 0 and data["exit_code"] == 0 and data["images"][0]["status"] == "first"
@@ -283,6 +297,7 @@ def test_run_drift_json_and_text(tmp_path, monkeypatch):
 
 
 def test_default_images_from_environment(monkeypatch):
+    """IMAGEBENCH_DRIFT_IMAGES gives the default image list (comma separated)."""
     monkeypatch.setenv("IMAGEBENCH_DRIFT_IMAGES", "python:3.13-slim, 127.0.0.1:5000/a/b:1")
     assert drift.default_images() == (["python:3.13-slim", "127.0.0.1:5000/a/b:1"], [])
 
@@ -291,6 +306,7 @@ def test_default_images_from_environment(monkeypatch):
 
 
 def test_published_history_gives_sizes_over_time():
+    """The shipped published history gives ordered sizes over time for slim, alpine and full python:3.12."""
     published = drift.load_published()
     images = {o["image"] for o in published}
     assert {"python:3.12-slim", "python:3.12-alpine", "python:3.12"} <= images
@@ -313,6 +329,7 @@ def test_published_history_gives_sizes_over_time():
 
 
 def test_history_merges_published_and_recorded(tmp_path):
+    """history merges published snapshots with recorded observations; a published one diffs by size only."""
     published = drift.load_published()
     mine = obs(image="python:3.12-slim", at="2027-01-01T00:00:00Z", compressed=47_000_000)
     drift.append_observation(drift.history_path(tmp_path, "docker.io/library/python:3.12-slim"), mine)
@@ -328,6 +345,7 @@ def test_history_merges_published_and_recorded(tmp_path):
 
 
 def test_parse_ref_normalises_like_docker():
+    """parse_ref normalises references as docker does (docker.io/library, :latest, registry with port)."""
     assert str(parse_ref("python")) == "docker.io/library/python:latest"
     r = parse_ref("python:3.13-slim")
     assert (r.registry, r.repository, r.tag, r.api_host) == (
@@ -447,6 +465,7 @@ def fake_registry():
 
 
 def test_registry_resolves_index_to_amd64_with_anonymous_token(fake_registry):
+    """RegistryClient resolves an index to the amd64 manifest with an anonymous token; unknown tags fail."""
     client = RegistryClient(timeout=5)
     ref = f"{fake_registry.host}/library/python:3.13-slim"
     info = client.resolve(ref)
@@ -461,6 +480,7 @@ def test_registry_resolves_index_to_amd64_with_anonymous_token(fake_registry):
 
 
 def test_observe_without_engine_uses_registry_facts(fake_registry):
+    """observe without an engine records the registry's digest, compressed size and layers, no packages."""
     o = drift.observe(
         f"{fake_registry.host}/library/python:3.13-slim", registry=RegistryClient(timeout=5), inspect=False
     )
@@ -469,6 +489,7 @@ def test_observe_without_engine_uses_registry_facts(fake_registry):
 
 
 def test_registry_errors_are_one_line_harness_errors():
+    """An unreachable registry is a one-line RegistryError (a HarnessError with exit 3)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         with pytest.raises(RegistryError) as exc:
@@ -480,6 +501,7 @@ def test_registry_errors_are_one_line_harness_errors():
 
 
 def test_registry_timeout_is_reported():
+    """A registry that never answers times out with the timeout named; the next image fails at once."""
     import socket
 
     srv = socket.socket()
@@ -501,6 +523,7 @@ def test_registry_timeout_is_reported():
 
 
 def test_history_plots_as_size_over_time():
+    """Published history frames carry tag and flavour and plot as size over time."""
     pd = pytest.importorskip("pandas")
     pytest.importorskip("matplotlib")
     import matplotlib
@@ -526,6 +549,7 @@ def test_history_plots_as_size_over_time():
 
 
 def test_run_history_text_and_json(tmp_path):
+    """run_history prints versions as text or JSON rows; an unknown image is a usage error."""
     code, text = drift.run_history("python:3.12-slim", tmp_path)
     assert code == 0 and text.startswith("python:3.12-slim: 4 version(s)") and "published" in text
     code, text = drift.run_history("python:3.12", None, json_out=True)

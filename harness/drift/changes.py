@@ -1,0 +1,198 @@
+"""Diff and judgement: what changed between two observations, and whether it is drift.
+
+Pure functions on observation records: `diff(prev, cur)`, `judge(diff, Thresholds)` and the
+package-version order they use (dpkg's).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import UsageError
+from harness.report.format import human_bytes
+
+
+def _pm_version_key(version: str) -> list:
+    """A sort key for Debian (and most apk) version strings, after dpkg's verrevcmp."""
+    epoch, _, rest = version.partition(":") if re.match(r"^\d+:", version) else ("0", "", version)
+    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
+
+    def part(s: str) -> list:
+        out: list = []
+        while s:
+            m = re.match(r"^([^\d]*)(\d*)", s)
+            assert m is not None  # both groups may be empty: it always matches
+            alpha, digits = m.group(1), m.group(2)
+            # '~' sorts before everything, even the end; letters before non-letters
+            out.append((*(-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in alpha), 0))
+            out.append(int(digits) if digits else 0)
+            s = s[len(alpha) + len(digits) :]
+        out.append((0,))  # the end: after '~', before anything else
+        return out
+
+    return [int(epoch), part(upstream), part(revision)]
+
+
+def compare_versions(a: str, b: str) -> int:
+    """-1, 0 or 1 like `dpkg --compare-versions` (close enough for apk's versions too)."""
+    ka, kb = _pm_version_key(str(a)), _pm_version_key(str(b))
+    return (ka > kb) - (ka < kb)
+
+
+def _delta(before: Any, after: Any) -> dict:
+    d: dict[str, Any] = {"before": before, "after": after, "delta": None, "pct": None}
+    if isinstance(before, int | float) and isinstance(after, int | float):
+        d["delta"] = after - before
+        d["pct"] = (100.0 * (after - before) / before) if before else None
+    return d
+
+
+def diff_packages(before: dict[str, str] | None, after: dict[str, str] | None) -> dict | None:
+    """Packages added, removed, upgraded and downgraded (by Debian version order); None when either
+    side has no package list."""
+    if before is None or after is None:
+        return None
+    added = {n: after[n] for n in sorted(set(after) - set(before))}
+    removed = {n: before[n] for n in sorted(set(before) - set(after))}
+    upgraded: dict[str, dict[str, str]] = {}
+    downgraded: dict[str, dict[str, str]] = {}
+    for n in sorted(set(before) & set(after)):
+        if before[n] == after[n]:
+            continue
+        target = upgraded if compare_versions(after[n], before[n]) > 0 else downgraded
+        target[n] = {"before": before[n], "after": after[n]}
+    return {
+        "added": added,
+        "removed": removed,
+        "upgraded": upgraded,
+        "downgraded": downgraded,
+        "changed": len(added) + len(removed) + len(upgraded) + len(downgraded),
+    }
+
+
+def diff(prev: dict, cur: dict) -> dict:
+    """What changed from observation `prev` to `cur` (pure)."""
+    before_layers = list(prev.get("layer_digests") or [])
+    after_layers = list(cur.get("layer_digests") or [])
+    layers = _delta(prev.get("layers"), cur.get("layers"))
+    layers["added"] = [d for d in after_layers if d not in before_layers]
+    layers["removed"] = [d for d in before_layers if d not in after_layers]
+    layers["changed"] = bool(layers["added"] or layers["removed"] or layers["delta"])
+    pkgs = diff_packages(prev.get("packages"), cur.get("packages"))
+    pip = diff_packages(prev.get("python_packages"), cur.get("python_packages"))
+    return {
+        "image": cur.get("image") or prev.get("image"),
+        "from": {
+            "observed_at": prev.get("observed_at"),
+            "digest": prev.get("digest"),
+            "source": prev.get("source"),
+        },
+        "to": {
+            "observed_at": cur.get("observed_at"),
+            "digest": cur.get("digest"),
+            "source": cur.get("source"),
+        },
+        "digest_changed": prev.get("digest") != cur.get("digest")
+        if prev.get("source") == cur.get("source")
+        else prev.get("image_id") != cur.get("image_id"),
+        "image_id_changed": prev.get("image_id") != cur.get("image_id"),
+        "compressed_bytes": _delta(prev.get("compressed_bytes"), cur.get("compressed_bytes")),
+        "uncompressed_bytes": _delta(prev.get("uncompressed_bytes"), cur.get("uncompressed_bytes")),
+        "layers": layers,
+        "packages": pkgs,
+        "python_packages": pip,
+        "python_version": {
+            "before": prev.get("python_version"),
+            "after": cur.get("python_version"),
+            "changed": prev.get("python_version") != cur.get("python_version")
+            and None not in (prev.get("python_version"), cur.get("python_version")),
+        },
+    }
+
+
+@dataclass
+class Thresholds:
+    """What counts as drift. Byte thresholds apply to growth and shrinkage alike: a change of more
+    than `*_bytes` bytes flags, and with `pct` set it must also exceed `pct` percent (an absolute
+    floor plus a relative threshold, so small images do not flap)."""
+
+    compressed_bytes: int = 0
+    uncompressed_bytes: int = 0
+    pct: float | None = None
+    layers: int = 0
+    packages: bool = True  # any package added, removed, upgraded or downgraded
+    python: bool = True  # a different Python version
+    digest: bool = False  # a new digest alone (a rebuild with nothing else beyond thresholds)
+
+    def __post_init__(self) -> None:
+        for name in ("compressed_bytes", "uncompressed_bytes", "layers"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"drift threshold {name} must be >= 0")
+        if self.pct is not None and self.pct < 0:
+            raise UsageError("drift threshold pct must be >= 0")
+
+
+def judge(d: dict, thresholds: Thresholds | None = None) -> list[str]:
+    """The reasons `d` (a diff) is drift beyond `thresholds`; empty when it is not."""
+    t = thresholds or Thresholds()
+    reasons = []
+    for key, limit, label in (
+        ("compressed_bytes", t.compressed_bytes, "compressed size"),
+        ("uncompressed_bytes", t.uncompressed_bytes, "uncompressed size"),
+    ):
+        delta, pct = d[key]["delta"], d[key]["pct"]
+        if delta is None or abs(delta) <= limit:
+            continue
+        if t.pct is not None and pct is not None and abs(pct) <= t.pct:
+            continue
+        reasons.append(f"{label} {_signed_bytes(delta)}" + (f" ({pct:+.2f} %)" if pct is not None else ""))
+    if d["layers"]["delta"] is not None and abs(d["layers"]["delta"]) > t.layers:
+        reasons.append(f"layers {d['layers']['before']} -> {d['layers']['after']}")
+    pk = d.get("packages")
+    if t.packages and pk and pk["changed"]:
+        parts = [f"{len(pk[k])} {k}" for k in ("added", "removed", "upgraded", "downgraded") if pk[k]]
+        reasons.append("packages: " + ", ".join(parts) + " (" + package_summary(pk) + ")")
+    pp = d.get("python_packages")
+    if t.packages and pp and pp["changed"]:
+        reasons.append("python packages: " + package_summary(pp))
+    if t.python and d["python_version"]["changed"]:
+        reasons.append(f"python {d['python_version']['before']} -> {d['python_version']['after']}")
+    if t.digest and d["digest_changed"] and not reasons:
+        reasons.append("new digest")
+    return reasons
+
+
+def package_summary(pk: dict, limit: int = 6) -> str:
+    """`tzdata 2025b -> 2025c, +libfoo 1.0, -libbar` (pure; at most `limit` names, then a count)."""
+    parts = [
+        f"{n} {v['before']} -> {v['after']}"
+        for kind in ("upgraded", "downgraded")
+        for n, v in pk[kind].items()
+    ]
+    parts += [f"+{n} {v}" for n, v in pk["added"].items()]
+    parts += [f"-{n}" for n in pk["removed"]]
+    more = len(parts) - limit
+    return ", ".join(parts[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def _signed_bytes(n: float) -> str:
+    sign = "+" if n > 0 else "-" if n < 0 else "±"
+    text = f"{sign}{human_bytes(abs(n))}"
+    return text if abs(n) < 1000 else f"{text} ({int(n):+,} B)"
+
+
+def anything_changed(d: dict) -> bool:
+    """True when `d` (a diff) shows any change at all, within the thresholds or not."""
+    pk = d.get("packages") or {}
+    pp = d.get("python_packages") or {}
+    return bool(
+        pp.get("changed")
+        or d["digest_changed"]
+        or d["compressed_bytes"]["delta"]
+        or d["uncompressed_bytes"]["delta"]
+        or d["layers"]["changed"]
+        or pk.get("changed")
+        or d["python_version"]["changed"]
+    )

@@ -13,12 +13,17 @@ Two figures, medians over the rounds:
 The bare build is timed without its prune (a user would not prune); the harness's prune is counted.
 The trivial experiment has `compressed = false`, so no registry push is included (pushes are
 reported separately as push_seconds in every run).
+
+Where the harness's time goes: every harness trial logs its phases (harness/runner/phases.py,
+$IMAGEBENCH_PHASE_LOG); the medians per phase over the multi-trial runs' trials are in the JSON
+(`phases_median_seconds`, `build` is the timed build itself) and printed as a table on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,6 +33,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 EXP = REPO / "tests" / "fixtures" / "experiments"
+sys.path.insert(0, str(REPO))  # the harness without an installed package
+
+from harness.lab import load_lab  # noqa: E402
+from harness.runner.phases import PHASE_LOG_ENV  # noqa: E402
 
 
 def prune() -> None:
@@ -61,7 +70,11 @@ def bare(ctx: Path, lab_tag: str) -> float:
     return seconds
 
 
-def harness(results: Path, trials: int = 1) -> float:
+def harness(results: Path, trials: int = 1, phase_log: Path | None = None) -> float:
+    env = dict(os.environ)
+    env.pop(PHASE_LOG_ENV, None)
+    if phase_log is not None:
+        env[PHASE_LOG_ENV] = str(phase_log)
     t0 = time.perf_counter()
     subprocess.run(
         [
@@ -80,8 +93,36 @@ def harness(results: Path, trials: int = 1) -> float:
         check=True,
         capture_output=True,
         cwd=REPO,
+        env=env,
     )
     return time.perf_counter() - t0
+
+
+def phase_medians(log: Path) -> dict[str, float]:
+    """Median seconds per phase over the logged trials; `unlogged` is the trial's time outside them."""
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
+    names = sorted({k for x in lines for k in x["phases"]})
+    out = {k: statistics.median(x["phases"].get(k, 0.0) for x in lines) for k in names}
+    if lines:
+        out["unlogged"] = statistics.median(x["seconds"] - sum(x["phases"].values()) for x in lines)
+        out["trial_total"] = statistics.median(x["seconds"] for x in lines)
+        out["harness_total"] = statistics.median(x["seconds"] - x["phases"].get("build", 0.0) for x in lines)
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def print_phases(phases: dict[str, float]) -> None:
+    """Where each trial's harness time goes, largest first (stderr: stdout stays the JSON)."""
+    if not phases:
+        return
+    print("median seconds per trial, by phase (multi-trial runs):", file=sys.stderr)
+    rest = {k: v for k, v in phases.items() if k not in ("build", "trial_total", "harness_total")}
+    for k, v in sorted(rest.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:<12} {v:8.4f}", file=sys.stderr)
+    print(
+        f"  {'= harness':<12} {phases.get('harness_total', 0.0):8.4f}  (trial minus its timed build)",
+        file=sys.stderr,
+    )
+    print(f"  {'build':<12} {phases.get('build', 0.0):8.4f}  (the timed build)", file=sys.stderr)
 
 
 def main() -> int:
@@ -92,8 +133,6 @@ def main() -> int:
     args = ap.parse_args()
     if args.trials < 2:
         ap.error("--trials must be >= 2")
-    from harness.lab import load_lab
-
     lab_tag = load_lab().resolve_base("debian:trixie-slim").lab_tag
     bare_s, one_s, many_s = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,7 +147,8 @@ def main() -> int:
                 elif step == "one":
                     one_s.append(harness(Path(tmp) / "results", 1))
                 else:
-                    many_s.append(harness(Path(tmp) / "results", args.trials))
+                    many_s.append(harness(Path(tmp) / "results", args.trials, Path(tmp) / "phases.jsonl"))
+        phases = phase_medians(Path(tmp) / "phases.jsonl")
     b, one, many = statistics.median(bare_s), statistics.median(one_s), statistics.median(many_s)
     per_trial = (many - one) / (args.trials - 1)
     doc = {
@@ -126,6 +166,7 @@ def main() -> int:
         "one_trial_run_ratio": round(one / b, 3),
         # kept for readers of the first version of this file
         "imagebench_median": round(one, 3),
+        "phases_median_seconds": phases,
     }
     text = json.dumps(doc, indent=1)
     if args.out:
@@ -136,6 +177,7 @@ def main() -> int:
         )
     else:
         print(text)
+    print_phases(phases)
     return 0
 
 

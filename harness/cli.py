@@ -217,7 +217,7 @@ class _ProgressReporter:
             print(f"  {status}: {error}", file=sys.stderr, flush=True)
 
     def finish(self, run: dict) -> None:
-        from harness.progress import summary_rows
+        from harness.tables import summary_rows
 
         try:
             rows = summary_rows([run])
@@ -320,7 +320,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     if not runs:
         _err(f"warning: no valid run file under {results}")
     df = load_table(runs=runs)
-    from harness.progress import table_text
+    from harness.tables import table_text
 
     sys.stdout.write(table_text(df, args.format))
     return 0

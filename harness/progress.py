@@ -1,4 +1,4 @@
-"""Progress of a run on the terminal, and the text forms of the tidy table.
+"""Live progress of a run on the terminal, with an ETA from measured trial times.
 
 `Progress` is what the runner calls while it measures:
 
@@ -7,35 +7,32 @@
     progress.trial_started(experiment, variant, scenario, trial)
     progress.trial_finished(status, seconds)
     ...
-    progress.finish(summary_rows)           # the rich summary table
+    progress.finish(summary_rows)           # the rich summary table (harness.tables)
 
 On a terminal it draws a rich progress bar (experiment, variant, scenario, trial, ETA); when
 stdout is not a terminal (CI logs) it prints one plain line per event, so a log stays
-readable. `summary_rows(runs_or_df, verdicts)` builds what `finish` shows.
-
-`table_text(df, fmt)` renders the tidy table for `imagebench table --format csv|md|json`.
+readable. `trial_priors(results_dirs)` gives the trial times of earlier runs the ETA starts from.
+The tables themselves (the run summary, the tidy table as text) are harness.tables.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
-from rich.table import Table
 from rich.text import Text
 
-from harness.report import format as fmt
-
-SUMMARY_FIELDS = ("experiment", "variant", "scenario", "n", "median_build_seconds", "image_bytes", "verdict")
+from harness import fmt
+from harness.tables import summary_table
 
 
 class Progress:
@@ -206,9 +203,6 @@ class _EtaColumn(ProgressColumn):
 def trial_priors(results_dirs: Iterable, *, max_files: int = 4) -> dict[tuple[str, ...], float]:
     """Mean seconds per (experiment, variant, scenario) and per (experiment,) of ok trials in the newest
     run files under `results_dirs` (started_at to ended_at); what the ETA assumes before it measures."""
-    from datetime import datetime
-    from pathlib import Path
-
     files = []
     for d in results_dirs:
         root = Path(d)
@@ -241,139 +235,3 @@ def trial_priors(results_dirs: Iterable, *, max_files: int = 4) -> dict[tuple[st
                 for k in (key, key[:1]):
                     sums.setdefault(k, []).append(sec)
     return {k: sum(v) / len(v) for k, v in sums.items()}
-
-
-def summary_table(rows: Iterable[dict]) -> Table:
-    """The rich table `Progress.finish` prints: one row per experiment, variant and scenario."""
-    table = Table(title="imagebench run summary", title_justify="left")
-    for name, justify in (
-        ("experiment", "left"),
-        ("variant", "left"),
-        ("scenario", "left"),
-        ("n", "right"),
-        ("median build", "right"),
-        ("image (uncompressed)", "right"),
-        ("smoke ok", "right"),
-        ("verdict", "left"),
-    ):
-        table.add_column(name, justify=justify)
-    colours = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
-    for r in rows:
-        verdict = str(r.get("verdict") or "")
-        table.add_row(
-            str(r.get("experiment", "")),
-            str(r.get("variant", "")),
-            str(r.get("scenario", "")),
-            str(r.get("n", 0)),
-            fmt.human_seconds(r.get("median_build_seconds")),
-            fmt.human_bytes(r.get("image_bytes")),
-            str(r.get("smoke") or "–"),
-            f"[{colours[verdict]}]{verdict}[/]" if verdict in colours else verdict,
-        )
-    return table
-
-
-def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[dict]:
-    """Rows for `Progress.finish` from run dicts: n ok trials, median build_seconds and image_bytes per
-    experiment/variant/scenario, and the experiment's verdict (from analysis.experiment_verdicts).
-
-    Plain Python on the run dicts: the end of every run pays for no pandas import; the analysis
-    module is loaded only when some experiment states claims to judge."""
-    from statistics import median
-
-    if verdicts is None:
-        if any((d or {}).get("claims") for r in runs for d in r.get("experiments", {}).values()):
-            from harness import analysis
-
-            verdicts = analysis.experiment_verdicts(runs, with_p=False)  # verdicts need the intervals only
-        else:
-            verdicts = []
-    verdict_of = {v["experiment"]: v["verdict"] for v in verdicts}
-    cells: dict[tuple[str, str, str], dict[str, list]] = {}
-    for r in runs:
-        for t in r.get("trials", []):
-            if t.get("status") != "ok":
-                continue
-            cell = cells.setdefault(
-                (t["experiment"], t["variant"], t["scenario"]),
-                {"trials": [], "build": [], "size": [], "smoke": []},
-            )
-            m = t.get("metrics") or {}
-            cell["trials"].append(t["trial"])
-            if m.get("build_seconds") is not None:
-                cell["build"].append(float(m["build_seconds"]))
-            if m.get("image_bytes") is not None:
-                cell["size"].append(float(m["image_bytes"]))
-            if m.get("smoke_ok") is not None:
-                cell["smoke"].append(int(m["smoke_ok"]))
-    if not cells:
-        return [
-            {
-                "experiment": v["experiment"],
-                "variant": "–",
-                "scenario": "–",
-                "n": 0,
-                "median_build_seconds": None,
-                "image_bytes": None,
-                "verdict": v["verdict"],
-            }
-            for v in verdicts
-        ]
-    return [
-        {
-            "experiment": e,
-            "variant": v,
-            "scenario": sc,
-            "n": len(set(c["trials"])),
-            "median_build_seconds": median(c["build"]) if c["build"] else None,
-            "image_bytes": median(c["size"]) if c["size"] else None,
-            "smoke": f"{sum(c['smoke'])}/{len(c['smoke'])}" if c["smoke"] else None,  # smoke checks passed
-            "verdict": verdict_of.get(e, ""),
-        }
-        for (e, v, sc), c in sorted(cells.items())
-    ]
-
-
-# --------------------------------------------------------------------------- imagebench table
-
-TABLE_FORMATS = ("csv", "md", "json")
-
-
-def table_text(df, fmt_name: str = "csv") -> str:
-    """The tidy table as text: `csv` (RFC 4180, base units), `md` (a Markdown table with values
-    in base units and a human column) or `json` (a list of records)."""
-    from harness.results import TIDY_COLUMNS
-
-    cols = [c for c in TIDY_COLUMNS if c in df.columns]
-    df = df[cols].sort_values(
-        [
-            c
-            for c in ("machine", "run_id", "experiment", "variant", "scenario", "trial", "metric")
-            if c in cols
-        ],
-        kind="stable",
-    )
-    if fmt_name == "csv":
-        buf = io.StringIO()
-        df.to_csv(buf, index=False, lineterminator="\n")
-        return buf.getvalue()
-    if fmt_name == "json":
-        records = [{k: _plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
-        return json.dumps(records, indent=1) + "\n"
-    if fmt_name == "md":
-        rows = [
-            [*(_plain(row[c]) for c in cols), fmt.human_value(row["metric"], row["value"])]
-            for row in df.to_dict(orient="records")
-        ]
-        return fmt.md_table(
-            [*cols, "human"], rows, ["r" if c in ("trial", "value") else "l" for c in cols] + ["r"]
-        )
-    raise ValueError(f"unknown format {fmt_name!r} (use one of {', '.join(TABLE_FORMATS)})")
-
-
-def _plain(v: Any) -> Any:
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-        return int(v)
-    return v

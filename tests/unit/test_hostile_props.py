@@ -59,10 +59,10 @@ def _use(run: dict) -> None:
     """What the commands do with a run: tidy table, step table, report model and Markdown, export, summary."""
     from harness.analysis import steps_table
     from harness.export import export_pytest_benchmark
-    from harness.progress import summary_rows
     from harness.report.model import build_report
     from harness.report.render import markdown
     from harness.results import load_table
+    from harness.tables import summary_rows
 
     load_table(runs=[run])
     steps_table([run])

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.progress import Progress, summary_rows, table_text
+from harness.progress import Progress
 from harness.report import format as fmt
 from harness.report.published import flavour, latest_published, load_published_history
 from harness.results import load_runs, load_table
+from harness.tables import summary_rows, table_text
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "results"
 

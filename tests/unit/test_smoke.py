@@ -93,7 +93,7 @@ def test_every_catalog_variant_has_a_smoke_check():
 
 def test_run_summary_shows_smoke_checks_passed_per_variant():
     """The end-of-run summary has 'passed/total' smoke checks per variant, '–' for a variant without any."""
-    from harness.progress import summary_rows
+    from harness.tables import summary_rows
 
     def trial(variant: str, n: int, smoke: int | None) -> dict:
         m = {"build_seconds": 1.0, "image_bytes": 10.0} | ({} if smoke is None else {"smoke_ok": smoke})

@@ -1,0 +1,150 @@
+"""Tables of a run as text: the summary `imagebench run` prints at the end, and the tidy table
+`imagebench table --format csv|md|json` writes.
+
+`summary_rows(runs, verdicts)` builds the summary's rows (plain Python on the run dicts),
+`summary_table(rows)` draws them as a rich table, `table_text(df, fmt)` renders the tidy table.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from statistics import median
+from typing import Any
+
+from rich.table import Table
+
+from harness import fmt
+from harness.metrics import human_value
+from harness.results import TIDY_COLUMNS
+
+SUMMARY_FIELDS = ("experiment", "variant", "scenario", "n", "median_build_seconds", "image_bytes", "verdict")
+TABLE_FORMATS = ("csv", "md", "json")
+
+
+def summary_table(rows: Iterable[dict]) -> Table:
+    """The rich table `Progress.finish` prints: one row per experiment, variant and scenario."""
+    table = Table(title="imagebench run summary", title_justify="left")
+    for name, justify in (
+        ("experiment", "left"),
+        ("variant", "left"),
+        ("scenario", "left"),
+        ("n", "right"),
+        ("median build", "right"),
+        ("image (uncompressed)", "right"),
+        ("smoke ok", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(name, justify=justify)
+    colours = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
+    for r in rows:
+        verdict = str(r.get("verdict") or "")
+        table.add_row(
+            str(r.get("experiment", "")),
+            str(r.get("variant", "")),
+            str(r.get("scenario", "")),
+            str(r.get("n", 0)),
+            fmt.human_seconds(r.get("median_build_seconds")),
+            fmt.human_bytes(r.get("image_bytes")),
+            str(r.get("smoke") or "–"),
+            f"[{colours[verdict]}]{verdict}[/]" if verdict in colours else verdict,
+        )
+    return table
+
+
+def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[dict]:
+    """Rows for `Progress.finish` from run dicts: n ok trials, median build_seconds and image_bytes per
+    experiment/variant/scenario, and the experiment's verdict (from analysis.experiment_verdicts).
+
+    Plain Python on the run dicts: the end of every run pays for no pandas import; the analysis
+    module is loaded only when some experiment states claims to judge."""
+    if verdicts is None:
+        if any((d or {}).get("claims") for r in runs for d in r.get("experiments", {}).values()):
+            from harness import analysis  # pandas and scipy: loaded only when there are claims to judge
+
+            verdicts = analysis.experiment_verdicts(runs, with_p=False)  # verdicts need the intervals only
+        else:
+            verdicts = []
+    verdict_of = {v["experiment"]: v["verdict"] for v in verdicts}
+    cells: dict[tuple[str, str, str], dict[str, list]] = {}
+    for r in runs:
+        for t in r.get("trials", []):
+            if t.get("status") != "ok":
+                continue
+            cell = cells.setdefault(
+                (t["experiment"], t["variant"], t["scenario"]),
+                {"trials": [], "build": [], "size": [], "smoke": []},
+            )
+            m = t.get("metrics") or {}
+            cell["trials"].append(t["trial"])
+            if m.get("build_seconds") is not None:
+                cell["build"].append(float(m["build_seconds"]))
+            if m.get("image_bytes") is not None:
+                cell["size"].append(float(m["image_bytes"]))
+            if m.get("smoke_ok") is not None:
+                cell["smoke"].append(int(m["smoke_ok"]))
+    if not cells:
+        return [
+            {
+                "experiment": v["experiment"],
+                "variant": "–",
+                "scenario": "–",
+                "n": 0,
+                "median_build_seconds": None,
+                "image_bytes": None,
+                "verdict": v["verdict"],
+            }
+            for v in verdicts
+        ]
+    return [
+        {
+            "experiment": e,
+            "variant": v,
+            "scenario": sc,
+            "n": len(set(c["trials"])),
+            "median_build_seconds": median(c["build"]) if c["build"] else None,
+            "image_bytes": median(c["size"]) if c["size"] else None,
+            "smoke": f"{sum(c['smoke'])}/{len(c['smoke'])}" if c["smoke"] else None,  # smoke checks passed
+            "verdict": verdict_of.get(e, ""),
+        }
+        for (e, v, sc), c in sorted(cells.items())
+    ]
+
+
+def table_text(df, fmt_name: str = "csv") -> str:
+    """The tidy table as text: `csv` (RFC 4180, base units), `md` (a Markdown table with values
+    in base units and a human column) or `json` (a list of records)."""
+    cols = [c for c in TIDY_COLUMNS if c in df.columns]
+    df = df[cols].sort_values(
+        [
+            c
+            for c in ("machine", "run_id", "experiment", "variant", "scenario", "trial", "metric")
+            if c in cols
+        ],
+        kind="stable",
+    )
+    if fmt_name == "csv":
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, lineterminator="\n")
+        return buf.getvalue()
+    if fmt_name == "json":
+        records = [{k: _plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+        return json.dumps(records, indent=1) + "\n"
+    if fmt_name == "md":
+        rows = [
+            [*(_plain(row[c]) for c in cols), human_value(row["metric"], row["value"])]
+            for row in df.to_dict(orient="records")
+        ]
+        return fmt.md_table(
+            [*cols, "human"], rows, ["r" if c in ("trial", "value") else "l" for c in cols] + ["r"]
+        )
+    raise ValueError(f"unknown format {fmt_name!r} (use one of {', '.join(TABLE_FORMATS)})")
+
+
+def _plain(v: Any) -> Any:
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return int(v)
+    return v

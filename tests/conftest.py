@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import docker
 import pytest
+import requests
+
+from harness.engine.inspect import labelled_leftovers
+from harness.errors import HarnessError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,21 +27,20 @@ def _isolated_machine_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGEBENCH_MACHINE", os.environ.get("IMAGEBENCH_MACHINE", "testhost"))
 
 
-def pytest_sessionfinish(session, exitstatus):
+def pytest_sessionfinish(session):
     """After the suite: nothing labelled by the harness or the tests may remain on the daemon."""
     if os.environ.get("IMAGEBENCH_SKIP_DOCKER") == "1" or session.config.option.collectonly:
         return
     if not any(item.get_closest_marker("docker") for item in getattr(session, "items", [])):
         return
     try:
-        from harness.engine.inspect import labelled_leftovers
-
         left = {}
         for key in ("imagebench.run", "imagebench.test"):
             for kind, ids in labelled_leftovers(key).items():
                 if ids:
                     left.setdefault(kind, []).extend(ids)
-    except Exception as exc:  # the daemon is gone: nothing to check
+    except (HarnessError, docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        # the daemon is gone: nothing to check
         print(f"\nleftover check skipped: {exc}")
         return
     if left:

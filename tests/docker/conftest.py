@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_LABEL = "imagebench.test"
 
 
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(items):
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from harness.results import load_runs
 
 from helpers import imagebench
@@ -73,7 +75,8 @@ def test_advise_ranks_reorder_first_on_the_bad_flask_app(lab, tmp_path):
     subprocess.run(["docker", "rmi", "-f", (tmp_path / "iid").read_text().strip()], capture_output=True)
 
 
-def test_slim_rewrite_that_breaks_the_build_is_reported_broken(lab, tmp_path):
+@pytest.mark.usefixtures("lab")
+def test_slim_rewrite_that_breaks_the_build_is_reported_broken(tmp_path):
     """A project whose install compiles: slim-base (no gcc added) is broken with gcc's error line and never
     recommended; multi-stage (compiles in the builder) passes the smoke check and is smaller."""
     res = tmp_path / "results"

@@ -10,6 +10,8 @@ harness passes all time claims in >= 95 % of runs.
 
 from __future__ import annotations
 
+import pytest
+
 from harness.analysis import evaluate_claims
 from harness.experiment import load_experiment
 from harness.paths import experiments_dir
@@ -18,7 +20,8 @@ from harness.results import load_runs
 from helpers import imagebench
 
 
-def test_calibration_recovers_injected_effects(lab, tmp_path):
+@pytest.mark.usefixtures("lab")
+def test_calibration_recovers_injected_effects(tmp_path):
     """Every calibration claim (±50 ms on wall time and build span, sizes exact, compressed within 1 %) is supported."""
     res = tmp_path / "results"
     p = imagebench("run", "calibration", "--trials", "2", results=res, experiments=None, timeout=1800)

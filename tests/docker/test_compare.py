@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.compare import render_compare
 
 from helpers import REPO, imagebench
@@ -12,7 +14,8 @@ from helpers import REPO, imagebench
 IO = REPO / "experiments" / "instruction-order"
 
 
-def test_edit_source_copy_before_install_pair(lab, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("lab")
+def test_edit_source_copy_before_install_pair(tmp_path: Path) -> None:
     """After a source edit the reordered Dockerfile re-runs fewer steps and rebuilds faster, with an
     interval, and no verdict column because no claim was stated."""
     res = tmp_path / "results"
@@ -42,7 +45,8 @@ def test_edit_source_copy_before_install_pair(lab, tmp_path: Path) -> None:
     assert summary["claims"] == []
 
 
-def test_python_substitution_is_said_before_the_first_build(lab, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("lab")
+def test_python_substitution_is_said_before_the_first_build(tmp_path: Path) -> None:
     """FROM python:3.12-slim: the substitute is printed before the first trial, kept in the run file,
     and a build that fails after it names the substitution as the likely cause."""
     (tmp_path / "ok.Dockerfile").write_text("FROM python:3.12-slim\nRUN python -c 'print(1)'\n")

@@ -38,7 +38,7 @@ def sh(*args: str, input: str | None = None) -> str:
 
 
 @pytest.fixture
-def scratch(lab, tmp_path):
+def scratch(lab, tmp_path):  # noqa: ARG001 - requested so the lab is up (it fails otherwise)
     token = secrets.token_hex(4)
     tag = f"imagebench-test/dg-base-{token}:weekly"
     exp = tmp_path / "experiments" / "drift-gate"

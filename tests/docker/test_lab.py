@@ -58,7 +58,8 @@ def rmi(tag: str) -> None:
     subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=120)
 
 
-def test_status_acceptance(lab):
+@pytest.mark.usefixtures("lab")
+def test_status_acceptance():
     """lab status reports a recent engine and buildx and at least four pushed bases with sizes and provenance."""
     s = lab_status()
     assert parse_version(s["engine"]["engine_version"])[:1] >= (26,)
@@ -189,7 +190,7 @@ def test_shaped_profile_measured_within_15_percent(lab):
 def test_second_lab_up_is_fast(lab):
     """A second lab up on a running lab is idempotent and takes under 30 s."""
     t0 = time.perf_counter()
-    s = lab_up(profile=lab.profile.name, bases=lab.bases_mode, progress=lambda m: None)
+    s = lab_up(profile=lab.profile.name, bases=lab.bases_mode, progress=lambda _m: None)
     assert time.perf_counter() - t0 < 30
     assert not s["down"]
     assert all(b["present"] for b in s["bases"])
@@ -205,13 +206,13 @@ def test_fingerprint_and_build_args(lab):
     assert args["PIP_INDEX_URL"] == lab.index_url
 
 
-def test_no_engine_is_one_line(tmp_path):
+def test_no_engine_is_one_line():
     """lab up with no engine answering fails with exit 3 and one EngineUnavailable line."""
     env = {**os.environ, "DOCKER_HOST": "tcp://127.0.0.1:1", "PYTHONPATH": str(REPO)}
     code = (
         "from harness.lab import lab_up\n"
         "from harness.errors import HarnessError\n"
-        "try:\n    lab_up(progress=lambda m: None)\n"
+        "try:\n    lab_up(progress=lambda _m: None)\n"
         "except HarnessError as e:\n    print(type(e).__name__, e); raise SystemExit(int(e.exit_status))\n"
     )
     cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

@@ -261,7 +261,8 @@ def test_secrets_swarm(client, slim, tmp_path):
 # ---------------------------------------------------------------------------------------- copy-vs-add
 
 
-def test_addsource_tar_extraction(client, slim, tmp_path, daemon_to_ourselves):
+@pytest.mark.usefixtures("daemon_to_ourselves")
+def test_addsource_tar_extraction(client, slim, tmp_path):
     """ADD of a local tar extracts it and COPY keeps it whole; neither busts the cache on rebuild."""
     m_add, d_add, _ = Trial(client, "copy-vs-add", "add-tar", slim, tmp_path).run("addsource")
     m_copy, d_copy, _ = Trial(client, "copy-vs-add", "copy-tar", slim, tmp_path).run("addsource")
@@ -273,8 +274,9 @@ def test_addsource_tar_extraction(client, slim, tmp_path, daemon_to_ourselves):
     assert m_add["added_bytes"] >= 65536 + 21 + 31
 
 
+@pytest.mark.usefixtures("daemon_to_ourselves")
 @pytest.mark.parametrize("variant", ["add-url", "add-url-plain"])
-def test_addsource_url_cache(client, slim, tmp_path, daemon_to_ourselves, variant):
+def test_addsource_url_cache(client, slim, tmp_path, variant):
     """ADD <url> refetches nothing with ETag (304) and the whole file without; a changed file re-runs ADD."""
     from harness.probes.addsource import PAYLOAD_BYTES
 
@@ -299,7 +301,8 @@ def test_addsource_url_cache(client, slim, tmp_path, daemon_to_ourselves, varian
 # ---------------------------------------------------------------------------------------- dockerignore
 
 
-def test_ignore(client, slim, tmp_path, daemon_to_ourselves):
+@pytest.mark.usefixtures("daemon_to_ourselves")
+def test_ignore(client, slim, tmp_path):
     """Without .dockerignore .env and .git land in the image and bust the cache; with it neither, and less context is sent."""
     m_without, d_without, r_without = Trial(client, "dockerignore", "without", slim, tmp_path).run("ignore")
     m_with, d_with, r_with = Trial(client, "dockerignore", "with", slim, tmp_path).run("ignore")
@@ -353,7 +356,8 @@ def test_layers_wasted_bytes(client, busybox, tmp_path, synthetic_layers):
 # ---------------------------------------------------------------------------------------- pip-cache
 
 
-def test_downloads_pip_cache(client, lab, tmp_path, daemon_to_ourselves):
+@pytest.mark.usefixtures("daemon_to_ourselves")
+def test_downloads_pip_cache(client, lab, tmp_path):
     """Bytes counted at the lab index: plain pip downloads everything on every (cache-busted) build;
     with a cache mount the second build finds the wheels in the mount. (The experiment installs
     pandas + numpy; the test installs one small wheel to stay quick.)"""

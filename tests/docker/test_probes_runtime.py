@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from harness.experiment import load_experiment
@@ -53,7 +54,7 @@ def images(client):
     """Build every test image once (two at a time); remove them all afterwards."""
     try:
         client.images.get(LAB_SLIM)
-    except Exception:
+    except docker.errors.ImageNotFound:
         pytest.fail(f"the runtime probe tests need the lab's {LAB_SLIM} (run `imagebench lab up`)")
 
     def build(key: tuple[str, str]) -> tuple[tuple[str, str], str]:
@@ -92,7 +93,7 @@ def images(client):
     for tag in built.values():
         try:
             client.images.remove(tag, force=True)
-        except Exception:
+        except docker.errors.APIError:  # already gone, or still in use: the leftover check reports it
             pass
 
 

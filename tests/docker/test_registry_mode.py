@@ -28,7 +28,7 @@ def test_registry_mode_pulls_through_the_mirror_and_pins_by_digest(lab, engine2,
     assert engine2.docker("image", "inspect", "python:3.13-slim").returncode != 0
 
     monkeypatch.setenv("DOCKER_HOST", engine2.host)
-    pins = core.pull_public(["python:3.13-slim"], progress=lambda m: None)
+    pins = core.pull_public(["python:3.13-slim"], progress=lambda _m: None)
     pin = pins["python:3.13-slim"]
     assert pin["pinned"].startswith("python@sha256:")
     lab_base = json.loads(engine2.docker("image", "inspect", catalog.bases[SLIM_KEY].tag).stdout)[0]

@@ -78,7 +78,8 @@ def second_daemon(tmp_path_factory, busybox_base):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_daemon_dies_mid_run(lab, second_daemon, tmp_path):
+@pytest.mark.usefixtures("lab")
+def test_daemon_dies_mid_run(second_daemon, tmp_path):
     """The engine stops during a build: a one-line error names the trial; finished trials stay on disk."""
     proc, env = second_daemon
     res = tmp_path / "results"
@@ -96,7 +97,7 @@ def test_daemon_dies_mid_run(lab, second_daemon, tmp_path):
     run = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        runs = load_runs(res, on_skip=lambda m: None) if res.exists() else []
+        runs = load_runs(res, on_skip=lambda _m: None) if res.exists() else []
         if runs and len(runs[0]["trials"]) >= 1:
             break
         time.sleep(0.2)
@@ -113,7 +114,8 @@ def test_daemon_dies_mid_run(lab, second_daemon, tmp_path):
     assert final["status"] in ("failed", "interrupted")
 
 
-def test_lab_index_dies_mid_run(lab, tmp_path):
+@pytest.mark.usefixtures("lab")
+def test_lab_index_dies_mid_run(tmp_path):
     """The index dies: the trial fails naming it, `lab status` says it is down, `lab up` restarts it."""
     from harness.lab import lab_status
 
@@ -140,7 +142,8 @@ def test_lab_index_dies_mid_run(lab, tmp_path):
     assert imagebench("lab", "status", results=tmp_path / "r2").returncode == 0
 
 
-def test_shards_merge_like_one_run(lab, busybox_base, tmp_path):
+@pytest.mark.usefixtures("lab", "busybox_base")
+def test_shards_merge_like_one_run(tmp_path):
     """Two shards run separately and merged give the same tidy table shape as one unsharded run."""
     exps = ["--experiments", str(FIXTURE_EXPERIMENTS)]
     whole, split = tmp_path / "whole", tmp_path / "split"

@@ -43,7 +43,8 @@ def only_run(results: Path) -> dict:
     return runs[0]
 
 
-def test_tiny_run_every_scenario(lab, busybox_base, tmp_path):
+@pytest.mark.usefixtures("lab", "busybox_base")
+def test_tiny_run_every_scenario(tmp_path):
     """cold/warm/edit-source are established for real; the tidy table has every core metric per trial."""
     res = tmp_path / "results"
     p = imagebench("run", "tiny", "--trials", "2", "--seed", "3", results=res)
@@ -86,7 +87,8 @@ def test_tiny_run_every_scenario(lab, busybox_base, tmp_path):
     assert not any(labelled_leftovers("imagebench.run", run["run_id"]).values())
 
 
-def test_failures_are_recorded_and_others_go_on(lab, busybox_base, tmp_path):
+@pytest.mark.usefixtures("lab", "busybox_base")
+def test_failures_are_recorded_and_others_go_on(tmp_path):
     """A failing build and a Dockerfile syntax error are failed trials; the good variant is measured; exit 1."""
     res = tmp_path / "results"
     p = imagebench("run", "broken-build", results=res)
@@ -101,7 +103,8 @@ def test_failures_are_recorded_and_others_go_on(lab, busybox_base, tmp_path):
     assert "1 ok, 2 failed" in p.stdout
 
 
-def test_bad_input_is_one_line(lab, tmp_path):
+@pytest.mark.usefixtures("lab")
+def test_bad_input_is_one_line(tmp_path):
     """Unknown experiment and invalid experiment.toml: one line on stderr, documented exit code."""
     res = tmp_path / "results"
     p = imagebench("run", "no-such-experiment", results=res)
@@ -136,8 +139,9 @@ def _build_in_flight() -> bool:
     return bool(out.stdout.strip())
 
 
+@pytest.mark.usefixtures("lab", "busybox_base")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_then_resume(lab, busybox_base, tmp_path, sig):
+def test_interrupt_then_resume(tmp_path, sig):
     """Interrupt mid-build: trial marked interrupted, file valid, nothing left, lock free; --resume completes."""
     res = tmp_path / "results"
     cmd = [
@@ -158,7 +162,7 @@ def test_interrupt_then_resume(lab, busybox_base, tmp_path, sig):
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def some_trials_done():
-        runs = load_runs(res, on_skip=lambda m: None) if res.exists() else []
+        runs = load_runs(res, on_skip=lambda _m: None) if res.exists() else []
         return bool(runs) and len(runs[0]["trials"]) >= 3 and _build_in_flight()
 
     assert _wait_for(some_trials_done), "run did not reach its fourth trial"
@@ -185,7 +189,8 @@ def test_interrupt_then_resume(lab, busybox_base, tmp_path, sig):
     assert not any(labelled_leftovers("imagebench.run", final["run_id"]).values())
 
 
-def test_second_run_waits_or_refuses(lab, busybox_base, tmp_path):
+@pytest.mark.usefixtures("lab", "busybox_base")
+def test_second_run_waits_or_refuses(tmp_path):
     """While a run holds the daemon lock, --no-wait exits 5 at once and a plain run waits with a message."""
     from harness.lock import daemon_lock
 
@@ -222,7 +227,8 @@ def test_second_run_waits_or_refuses(lab, busybox_base, tmp_path):
     assert json.loads(json.dumps(only_run(res)["status"])) == "complete"
 
 
-def test_canary_never_reaches_results_or_logs(lab, tmp_path):
+@pytest.mark.usefixtures("lab")
+def test_canary_never_reaches_results_or_logs(tmp_path):
     """The secrets experiment's per-trial canary appears in no results file and no output line."""
     res = tmp_path / "results"
     p = imagebench("run", "secrets", "--quick", results=res, experiments=None, timeout=900)
@@ -241,7 +247,8 @@ def test_canary_never_reaches_results_or_logs(lab, tmp_path):
     assert run_text
 
 
-def test_trials_auto_stops_at_precision_or_cap(lab, busybox_base, tmp_path):
+@pytest.mark.usefixtures("lab", "busybox_base")
+def test_trials_auto_stops_at_precision_or_cap(tmp_path):
     """--trials auto samples at least 5 rounds, then until +/-3 % or the cap, and records which stop applied."""
     res = tmp_path / "results"
     p = imagebench("run", "quickie", "--trials", "auto", "--max-trials", "7", results=res)
@@ -260,7 +267,8 @@ def test_trials_auto_stops_at_precision_or_cap(lab, busybox_base, tmp_path):
             assert n == 7
 
 
-def test_compare_two_dockerfiles_of_your_own(lab, busybox_base, tmp_path):
+@pytest.mark.usefixtures("lab", "busybox_base")
+def test_compare_two_dockerfiles_of_your_own(tmp_path):
     """`imagebench compare` measures a user's pair through the runner and prints medians and the ratio."""
     ctx = tmp_path / "proj"
     ctx.mkdir()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.analysis import evaluate_claims, experiment_verdicts
 from harness.engine.inspect import labelled_leftovers
 from harness.results import load_runs
@@ -49,7 +51,8 @@ def make_experiment(root: Path, base: str) -> Path:
     return root
 
 
-def test_smaller_but_broken_cannot_win_the_size_claim(lab, busybox_base, tmp_path):
+@pytest.mark.usefixtures("lab")
+def test_smaller_but_broken_cannot_win_the_size_claim(busybox_base, tmp_path):
     """smoke_ok is 1/0 per variant, the failure's output is kept, and the size claim is not supported."""
     experiments = make_experiment(tmp_path / "experiments", busybox_base)
     res = tmp_path / "results"

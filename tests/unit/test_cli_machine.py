@@ -12,7 +12,7 @@ from harness.cli import main
 
 
 @pytest.fixture
-def fresh_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def fresh_identity(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("IMAGEBENCH_MACHINE", raising=False)
     monkeypatch.setattr(machine.socket, "gethostname", lambda: "vm")
 

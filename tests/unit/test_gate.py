@@ -282,7 +282,7 @@ def test_base_rebuild_is_attributed_to_the_base_and_own_layers_are_gated(dirs, m
     assert "our layers grew by 1.20 MB (+1,200,000 B)" in moved.message
 
 
-def test_attribution_is_derived_for_runs_recorded_before_own_metrics(monkeypatch):
+def test_attribution_is_derived_for_runs_recorded_before_own_metrics():
     """A legacy trial gets own/base bytes from its layer list and the pinned base whose bytes match."""
     run = {
         "bases": {"python:3.13-slim": {"image_id": "sha256:" + "a" * 64, "bytes": 1000}},

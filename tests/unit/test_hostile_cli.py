@@ -91,10 +91,10 @@ def test_select_skips_a_broken_experiment_when_asked(tmp_path):
     H.write_experiment(tmp_path, dict(H.GOOD_TOML, default=True), name="fine")
     H.write_experiment(tmp_path, None, name="broken", text="trials = " + "[" * 600 + "]" * 600 + "\n")
     seen: list[str] = []
-    got = select([], all_=True, root=tmp_path, on_error=lambda name, exc: seen.append(name))
+    got = select([], all_=True, root=tmp_path, on_error=lambda name, _exc: seen.append(name))
     assert [e.name for e in got] == ["fine"] and seen == ["broken"]
     try:
-        select(["broken"], root=tmp_path, on_error=lambda name, exc: None)
+        select(["broken"], root=tmp_path, on_error=lambda _name, _exc: None)
     except SchemaError as exc:
         assert "broken" in str(exc) and "\n" not in str(exc)
     else:

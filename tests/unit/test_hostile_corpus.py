@@ -358,7 +358,7 @@ BAD_VALUES = [
 ]
 
 
-def _cli_cases(tmp: Path) -> list[tuple[str, list[str], bool]]:
+def _cli_cases() -> list[tuple[str, list[str], bool]]:
     """(name, argv, parse_only): parse_only for commands that would otherwise start work on the engine."""
     good = H.GOOD_RUN_FILE.parent.parent
     out: list[tuple[str, list[str], bool]] = []
@@ -415,7 +415,7 @@ def test_bad_command_lines_are_usage_errors(tmp_path):
     problems: list[str] = []
     tracebacks = hangs = 0
     t0 = time.perf_counter()
-    cases = _cli_cases(tmp_path)
+    cases = _cli_cases()
     for name, argv, parse_only in cases:
         if parse_only:
             o = H.run_callable(lambda argv=argv: build_parser().parse_args(argv) and 0)

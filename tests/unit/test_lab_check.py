@@ -90,7 +90,7 @@ def test_missing_tools_without_root(monkeypatch):
     monkeypatch.setattr(prereqs, "missing_tools", lambda: ["mmdebstrap"])
     monkeypatch.setattr(prereqs.os, "geteuid", lambda: 1000)
     with pytest.raises(LabError, match="mmdebstrap missing and installing needs root"):
-        prereqs.ensure_tools(progress=lambda m: None)
+        prereqs.ensure_tools(progress=lambda _m: None)
 
 
 def test_mmdebstrap_argv_and_import_changes():

@@ -63,11 +63,11 @@ def test_fill_skips_when_stamp_matches(tmp_path, monkeypatch):
     want = wheelhouse.stamp("flask==3.1.3\n", "", ["3.13"])
     wheelhouse.stamp_file(root).write_text(json.dumps({"stamp": want}))
     calls = []
-    monkeypatch.setattr(wheelhouse, "_run", lambda *a, **k: calls.append(a) or 0.0)
-    out = wheelhouse.fill(root, ["3.13"], progress=lambda m: None)
+    monkeypatch.setattr(wheelhouse, "_run", lambda *a, **_k: calls.append(a) or 0.0)
+    out = wheelhouse.fill(root, ["3.13"], progress=lambda _m: None)
     assert out["skipped"] and not calls
     (exp / "packages.lock").write_text("flask==3.1.2\n")
-    out = wheelhouse.fill(root, ["3.13"], progress=lambda m: None)
+    out = wheelhouse.fill(root, ["3.13"], progress=lambda _m: None)
     assert not out["skipped"] and len(calls) == 1
 
 
@@ -108,7 +108,7 @@ def test_markers_select_lines_per_python(tmp_path):
 def test_line_by_line_fallback(tmp_path, monkeypatch):
     """A failed batch download retries line by line, reporting only the failing lines; all failing is an error."""
 
-    def fake_run(argv, what, timeout=0):
+    def fake_run(argv, what, **_kw):
         text = Path(argv[argv.index("--requirement") + 1]).read_text()
         if "numpy" in text:
             raise LabError(f"pip download of {what} failed: no numpy")
@@ -116,12 +116,12 @@ def test_line_by_line_fallback(tmp_path, monkeypatch):
 
     monkeypatch.setattr(wheelhouse, "_run", fake_run)
     failed = wheelhouse.download_for_python(
-        tmp_path, tmp_path, ["flask==1", "numpy==2"], "3.11", None, progress=lambda m: None
+        tmp_path, tmp_path, ["flask==1", "numpy==2"], "3.11", None, progress=lambda _m: None
     )
     assert failed == ["numpy==2"]
-    monkeypatch.setattr(wheelhouse, "_run", lambda *a, **k: (_ for _ in ()).throw(LabError("x")))
+    monkeypatch.setattr(wheelhouse, "_run", lambda *_a, **_k: (_ for _ in ()).throw(LabError("x")))
     with pytest.raises(LabError, match="failed for every locked package"):
-        wheelhouse.download_for_python(tmp_path, tmp_path, ["a==1"], "3.11", None, progress=lambda m: None)
+        wheelhouse.download_for_python(tmp_path, tmp_path, ["a==1"], "3.11", None, progress=lambda _m: None)
 
 
 def test_musl_target_downloads_musllinux_wheels(tmp_path):

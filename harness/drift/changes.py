@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import UsageError
-from harness.report.format import human_bytes
+from harness.fmt import human_bytes
 
 
 def _pm_version_key(version: str) -> list:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.drift.track import DriftReport, ImageDrift
-from harness.report.format import human_bytes, short_digest
+from harness.fmt import human_bytes, short_digest
 
 STATUS_LABELS = {
     "first": "FIRST",

@@ -145,17 +145,9 @@ def _req(table: dict, key: str, typ: type, where: str):
     return value
 
 
-def parse_catalog(data: dict, source: str = "bases.toml") -> Bases:
-    """Validate the parsed TOML and build a Bases; SchemaError naming the bad field."""
-    if data.get("schema") != 1:
-        raise SchemaError(f"{source}: `schema = 1` expected")
-    defaults = data.get("defaults", {})
-    raw = data.get("bases")
-    if not isinstance(raw, dict) or not raw:
-        raise SchemaError(f"{source}: no [bases.*] tables")
-    bases: dict[str, BaseDef] = {}
-    tags: set[str] = set()
-    allowed = {
+#: The fields a [bases.*] table may have.
+BASE_FIELDS = frozenset(
+    {
         "tag",
         "suite",
         "variant",
@@ -176,78 +168,21 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Bases:
         "libc",
         "left_out",
     }
+)
+
+
+def parse_bases(data: dict, source: str = "bases.toml") -> Bases:
+    """Validate the parsed TOML and build a Bases; SchemaError naming the bad field."""
+    if data.get("schema") != 1:
+        raise SchemaError(f"{source}: `schema = 1` expected")
+    defaults = data.get("defaults", {})
+    raw = data.get("bases")
+    if not isinstance(raw, dict) or not raw:
+        raise SchemaError(f"{source}: no [bases.*] tables")
+    bases: dict[str, BaseDef] = {}
+    tags: set[str] = set()
     for key, t in raw.items():
-        where = f"{source} [bases.{key}]"
-        unknown = set(t) - allowed
-        if unknown:
-            raise SchemaError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        tag = _req(t, "tag", str, where)
-        if not _TAG_RE.match(tag) or not tag.startswith("imagebench-lab/"):
-            raise SchemaError(f"{where}: tag {tag!r} must look like imagebench-lab/NAME:TAG")
-        if tag in tags:
-            raise SchemaError(f"{where}: tag {tag} used twice")
-        tags.add(tag)
-        suite = _req(t, "suite", str, where)
-        if suite not in SUITES:
-            raise SchemaError(f"{where}: suite {suite!r} not one of {sorted(SUITES)}")
-        packages = _req(t, "packages", list, where)
-        bad = [p for p in packages if not isinstance(p, str) or not _PKG_RE.match(p)]
-        if bad:
-            raise SchemaError(f"{where}: invalid package name(s) {bad}")
-        python = _req(t, "python", bool, where)
-        kind = t.get("kind", "mmdebstrap")
-        if kind not in KINDS:
-            raise SchemaError(f"{where}: kind {kind!r} not one of {list(KINDS)}")
-        libc = t.get("libc", "glibc")
-        if libc not in LIBCS:
-            raise SchemaError(f"{where}: libc {libc!r} not one of {list(LIBCS)}")
-        recipe = t.get("recipe", "")
-        if kind == "dockerfile":
-            if not isinstance(recipe, str) or not recipe or ".." in recipe or recipe.startswith("/"):
-                raise SchemaError(f"{where}: kind dockerfile needs `recipe`, a directory under harness/lab")
-            if not isinstance(t.get("builder_base", ""), str) or not t.get("builder_base"):
-                raise SchemaError(f"{where}: kind dockerfile needs `builder_base` (a lab base key)")
-            if packages:
-                raise SchemaError(
-                    f"{where}: kind dockerfile takes no `packages` (its recipe says what it has)"
-                )
-        left_out = t.get("left_out", [])
-        if not isinstance(left_out, list) or not all(isinstance(x, str) for x in left_out):
-            raise SchemaError(f"{where}: `left_out` must be a list of strings")
-        if python and kind == "mmdebstrap" and "python3-venv" not in packages:
-            raise SchemaError(f"{where}: a python base needs python3-venv (pip comes from its wheel)")
-        if "python3-pip" in packages:
-            raise SchemaError(f"{where}: python3-pip makes pip's site-packages Debian-owned; remove it")
-        cmd = t.get("cmd", ["bash"])
-        if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
-            raise SchemaError(f"{where}: `cmd` must be a list of strings")
-        for opt in ("official_compressed_bytes", "official_disk_bytes"):
-            if opt in t and (not isinstance(t[opt], int) or isinstance(t[opt], bool)):
-                raise SchemaError(f"{where}: `{opt}` must be an integer")
-        bases[key] = BaseDef(
-            key=key,
-            tag=tag,
-            suite=suite,
-            variant=t.get("variant", "minbase"),
-            packages=tuple(packages),
-            python=python,
-            stands_in_for=_req(t, "stands_in_for", str, where),
-            cmd=tuple(cmd),
-            mirror=t.get("mirror", defaults.get("mirror", "http://deb.debian.org/debian")),
-            security_mirror=t.get(
-                "security_mirror", defaults.get("security_mirror", "http://deb.debian.org/debian-security")
-            ),
-            dpkg_excludes=tuple(t.get("dpkg_excludes", defaults.get("dpkg_excludes", []))),
-            dpkg_includes=tuple(t.get("dpkg_includes", defaults.get("dpkg_includes", []))),
-            official_compressed_bytes=t.get("official_compressed_bytes"),
-            official_disk_bytes=t.get("official_disk_bytes"),
-            remove=tuple(t.get("remove", [])),
-            kind=kind,
-            recipe=recipe,
-            builder_base=t.get("builder_base", ""),
-            libc=libc,
-            left_out=tuple(left_out),
-        )
+        bases[key] = _parse_base(key, t, defaults, f"{source} [bases.{key}]", tags)
     for key, b in bases.items():
         if b.kind == "dockerfile":
             dep = bases.get(b.builder_base)
@@ -255,8 +190,98 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Bases:
                 raise SchemaError(
                     f"{source} [bases.{key}]: builder_base {b.builder_base!r} must be an mmdebstrap base"
                 )
+    return Bases(bases=bases, rules=_parse_rules(data.get("map", []), bases, source), source=source)
+
+
+def _parse_base(key: str, t: dict, defaults: dict, where: str, tags: set[str]) -> BaseDef:
+    """One [bases.KEY] table: its fields checked (a tag used once in `tags`), defaults filled in."""
+    unknown = set(t) - BASE_FIELDS
+    if unknown:
+        raise SchemaError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    tag = _req(t, "tag", str, where)
+    if not _TAG_RE.match(tag) or not tag.startswith("imagebench-lab/"):
+        raise SchemaError(f"{where}: tag {tag!r} must look like imagebench-lab/NAME:TAG")
+    if tag in tags:
+        raise SchemaError(f"{where}: tag {tag} used twice")
+    tags.add(tag)
+    suite = _req(t, "suite", str, where)
+    if suite not in SUITES:
+        raise SchemaError(f"{where}: suite {suite!r} not one of {sorted(SUITES)}")
+    packages = _req(t, "packages", list, where)
+    bad = [p for p in packages if not isinstance(p, str) or not _PKG_RE.match(p)]
+    if bad:
+        raise SchemaError(f"{where}: invalid package name(s) {bad}")
+    python = _req(t, "python", bool, where)
+    kind, libc, recipe = _base_kind(t, where, packages)
+    left_out = t.get("left_out", [])
+    if not isinstance(left_out, list) or not all(isinstance(x, str) for x in left_out):
+        raise SchemaError(f"{where}: `left_out` must be a list of strings")
+    if python and kind == "mmdebstrap" and "python3-venv" not in packages:
+        raise SchemaError(f"{where}: a python base needs python3-venv (pip comes from its wheel)")
+    if "python3-pip" in packages:
+        raise SchemaError(f"{where}: python3-pip makes pip's site-packages Debian-owned; remove it")
+    cmd = t.get("cmd", ["bash"])
+    if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
+        raise SchemaError(f"{where}: `cmd` must be a list of strings")
+    for opt in ("official_compressed_bytes", "official_disk_bytes"):
+        if opt in t and (not isinstance(t[opt], int) or isinstance(t[opt], bool)):
+            raise SchemaError(f"{where}: `{opt}` must be an integer")
+    return BaseDef(
+        key=key,
+        tag=tag,
+        suite=suite,
+        variant=t.get("variant", "minbase"),
+        packages=tuple(packages),
+        python=python,
+        stands_in_for=_req(t, "stands_in_for", str, where),
+        cmd=tuple(cmd),
+        **_mirror_fields(t, defaults),
+        official_compressed_bytes=t.get("official_compressed_bytes"),
+        official_disk_bytes=t.get("official_disk_bytes"),
+        remove=tuple(t.get("remove", [])),
+        kind=kind,
+        recipe=recipe,
+        builder_base=t.get("builder_base", ""),
+        libc=libc,
+        left_out=tuple(left_out),
+    )
+
+
+def _base_kind(t: dict, where: str, packages: list) -> tuple[str, str, str]:
+    """(kind, libc, recipe) of a base table; a `dockerfile` base needs a recipe and a builder base."""
+    kind = t.get("kind", "mmdebstrap")
+    if kind not in KINDS:
+        raise SchemaError(f"{where}: kind {kind!r} not one of {list(KINDS)}")
+    libc = t.get("libc", "glibc")
+    if libc not in LIBCS:
+        raise SchemaError(f"{where}: libc {libc!r} not one of {list(LIBCS)}")
+    recipe = t.get("recipe", "")
+    if kind == "dockerfile":
+        if not isinstance(recipe, str) or not recipe or ".." in recipe or recipe.startswith("/"):
+            raise SchemaError(f"{where}: kind dockerfile needs `recipe`, a directory under harness/lab")
+        if not isinstance(t.get("builder_base", ""), str) or not t.get("builder_base"):
+            raise SchemaError(f"{where}: kind dockerfile needs `builder_base` (a lab base key)")
+        if packages:
+            raise SchemaError(f"{where}: kind dockerfile takes no `packages` (its recipe says what it has)")
+    return kind, libc, recipe
+
+
+def _mirror_fields(t: dict, defaults: dict) -> dict:
+    """The Debian mirrors and dpkg path filters of a base: its own, else [defaults], else Debian's."""
+    return {
+        "mirror": t.get("mirror", defaults.get("mirror", "http://deb.debian.org/debian")),
+        "security_mirror": t.get(
+            "security_mirror", defaults.get("security_mirror", "http://deb.debian.org/debian-security")
+        ),
+        "dpkg_excludes": tuple(t.get("dpkg_excludes", defaults.get("dpkg_excludes", []))),
+        "dpkg_includes": tuple(t.get("dpkg_includes", defaults.get("dpkg_includes", []))),
+    }
+
+
+def _parse_rules(raw: list, bases: dict[str, BaseDef], source: str) -> tuple[MapRule, ...]:
+    """The [[map]] rules in order; each names a defined base, or none with a reason."""
     rules = []
-    for i, r in enumerate(data.get("map", [])):
+    for i, r in enumerate(raw):
         where = f"{source} [[map]] #{i + 1}"
         pattern = _req(r, "pattern", str, where)
         base = _req(r, "base", str, where)
@@ -267,7 +292,7 @@ def parse_catalog(data: dict, source: str = "bases.toml") -> Bases:
         rules.append(MapRule(pattern=pattern, base=base, reason=r.get("reason", "")))
     if not rules:
         raise SchemaError(f"{source}: no [[map]] rules")
-    return Bases(bases=bases, rules=tuple(rules), source=source)
+    return tuple(rules)
 
 
 def load_bases(path: Path | None = None) -> Bases:
@@ -276,4 +301,4 @@ def load_bases(path: Path | None = None) -> Bases:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError(f"{path}: invalid TOML: {exc}")
-    return parse_catalog(data, source=str(path))
+    return parse_bases(data, source=str(path))

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from harness.errors import LabError, SchemaError
-from harness.lab.basedefs import BASES_TOML, load_bases, normalize_name, parse_catalog
+from harness.lab.basedefs import BASES_TOML, load_bases, normalize_name, parse_bases
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_first_match_wins(raw):
     """The first mapping rule that matches a name wins."""
     data = copy.deepcopy(raw)
     data["map"].insert(0, {"pattern": "python:3.13-slim", "base": "debian-trixie-slim"})
-    cat = parse_catalog(data)
+    cat = parse_bases(data)
     assert cat.resolve("python:3.13-slim")[0].key == "debian-trixie-slim"
     assert cat.resolve("python:3.12-slim")[0].key == "python-3.13-slim-trixie"
 
@@ -161,4 +161,4 @@ def test_validation_errors(raw, mutate, message):
     data = copy.deepcopy(raw)
     mutate(data)
     with pytest.raises(SchemaError, match=message):
-        parse_catalog(data)
+        parse_bases(data)

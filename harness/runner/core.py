@@ -87,7 +87,7 @@ class Runner:
                 # DOCKER_HOST set the current one is "default": that engine's own builder
                 self.builder = "default"
         self.client = dinspect.client()
-        self.run: Run | None = None
+        self.h: RunHandles  # the run's shared handles, from its first trial on
         self.tracker = Tracker()
         self._fp_thread: Background | None = None
         # default builder = docker driver (exporter ignores rewrite-timestamp); others are asked for it
@@ -114,21 +114,21 @@ class Runner:
                 self.lab = load_lab_or_none(self.opts.bases)
             self.lab.check_alive()
             if resume:
-                experiments, todo = self._resume(experiments, resume)
+                run, experiments, todo = self._resume(experiments, resume)
             else:
-                todo = self._create(experiments)
-            self._measure_all(experiments, todo)
-        return RunOutcome.of(self.run)
+                run, todo = self._create(experiments)
+            self._measure_all(run, experiments, todo)
+        return RunOutcome.of(run)
 
     # -- the run file ---------------------------------------------------------------------
-    def _create(self, experiments: list[Experiment]) -> list[dict]:
+    def _create(self, experiments: list[Experiment]) -> tuple[Run, list[dict]]:
         """A new run file with its plan; the fingerprint is taken while the first trial prepares."""
         seed = self.opts.seed if self.opts.seed is not None else random.SystemRandom().randrange(2**31)
         plan = make_plan(experiments, self.opts, seed, rounds=self.opts.auto_min if self.opts.auto else None)
         exps = {e.name: self._experiment_record(e) for e in experiments}
         # several docker/buildx calls: in the file from the first trial on
         self._fp_thread = Background(fingerprint, self.lab, self.opts.builder)
-        self.run = Run.create(
+        run = Run.create(
             self.opts.results_dir,
             command=self.opts.command,
             seed=seed,
@@ -137,21 +137,21 @@ class Runner:
             plan=plan,
             options=self._options_record(),
         )
-        return plan
+        return run, plan
 
-    def _resume(self, experiments: list[Experiment], run_id: str) -> tuple[list[Experiment], list[dict]]:
-        """The run's own experiments (unchanged definitions) and the plan entries it has not finished."""
-        self.run = Run.open(self.opts.results_dir, run_id)
+    def _resume(self, experiments: list[Experiment], run_id: str) -> tuple[Run, list[Experiment], list[dict]]:
+        """The run, its own experiments (unchanged definitions) and the plan entries it has not finished."""
+        run = Run.open(self.opts.results_dir, run_id)
         by_name = {e.name: e for e in experiments}
-        wanted = sorted(self.run.data["experiments"])
+        wanted = sorted(run.data["experiments"])
         missing_defs = [n for n in wanted if n not in by_name]
         if missing_defs:
             by_name.update({e.name: e for e in select(missing_defs)})
         experiments = [by_name[n] for n in wanted]
-        self._check_definitions(experiments)
-        self.run.data["status"] = "running"
-        self.run.data.setdefault("resumed", []).append({"at": utcnow(), "command": self.opts.command})
-        return experiments, self.run.missing()
+        self._check_definitions(run, experiments)
+        run.data["status"] = "running"
+        run.data.setdefault("resumed", []).append({"at": utcnow(), "command": self.opts.command})
+        return run, experiments, run.missing()
 
     def _options_record(self) -> dict:
         o = self.opts
@@ -170,12 +170,12 @@ class Runner:
         rec["not_measured"] = {v.name: r for v in exp.variants if (r := self._unmet(exp, v))}
         return rec
 
-    def _check_definitions(self, experiments: list[Experiment]) -> None:
+    def _check_definitions(self, run: Run, experiments: list[Experiment]) -> None:
         for e in experiments:
-            recorded = self.run.data["experiments"][e.name].get("definition_hash")
+            recorded = run.data["experiments"][e.name].get("definition_hash")
             if recorded and recorded != e.definition_hash():
                 raise UsageError(
-                    f"experiment {e.name!r} changed since run {self.run.run_id} started; "
+                    f"experiment {e.name!r} changed since run {run.run_id} started; "
                     "resume would mix definitions",
                     hint="start a new run",
                 )
@@ -190,20 +190,20 @@ class Runner:
     def _flush_fingerprint(self) -> None:
         """The fingerprint into the run file once its thread is done (waits for it)."""
         if self._fp_thread is not None:
-            self.run.data["fingerprint"] = self._fp_thread.result()
+            self.h.run.data["fingerprint"] = self._fp_thread.result()
             self._fp_thread = None
 
     def _record(self, trial: dict) -> None:
         self._flush_fingerprint()
-        self.run.record_trial(trial)
+        self.h.run.record_trial(trial)
 
     # -- the loop -------------------------------------------------------------------------
-    def _measure_all(self, experiments: list[Experiment], todo: list[dict]) -> None:
+    def _measure_all(self, run: Run, experiments: list[Experiment], todo: list[dict]) -> None:
         """Pin the bases, measure the plan (then --trials auto's rounds); however it ends, clean up."""
-        workroot = Path(tempfile.mkdtemp(prefix=f"imagebench-{self.run.run_id}-"))
-        pins = BasePins(self.lab, self.client, self.run, self.opts.python_substitute, self.reporter.message)
+        workroot = Path(tempfile.mkdtemp(prefix=f"imagebench-{run.run_id}-"))
+        pins = BasePins(self.lab, self.client, run, self.opts.python_substitute, self.reporter.message)
         self.h = RunHandles(
-            self.run, self.lab, self.client, self.builder, self.repro, pins, self.images, self.tracker,
+            run, self.lab, self.client, self.builder, self.repro, pins, self.images, self.tracker,
             self.opts.keep_images, workroot,
         )  # fmt: skip
         status = "failed"
@@ -216,20 +216,20 @@ class Runner:
         except KeyboardInterrupt:
             status = "interrupted"
             raise Interrupted(
-                f"interrupted; results so far kept in {self.run.path}",
-                hint=f"imagebench run --resume {self.run.run_id}",
+                f"interrupted; results so far kept in {run.path}",
+                hint=f"imagebench run --resume {run.run_id}",
             ) from None
         finally:
             self._flush_fingerprint()
             cleanup_run(
                 self.tracker,
                 self.client,
-                self.run.run_id,
+                run.run_id,
                 keep_images=self.opts.keep_images,
                 workroot=workroot,
             )
-            self.run.finish(status)
-            self.reporter.finish(self.run.data)
+            run.finish(status)
+            self.reporter.finish(run.data)
 
     def _loop(self, experiments: list[Experiment], todo: list[dict]) -> None:
         by_name = {e.name: e for e in experiments}
@@ -260,16 +260,17 @@ class Runner:
 
     def _auto_rounds(self, experiments: list[Experiment]) -> None:
         """--trials auto: add rounds for (variant, scenario) pairs whose median is not yet within +/-3 %."""
-        precision = self.run.data.setdefault("precision", {})
+        run = self.h.run
+        precision = run.data.setdefault("precision", {})
         for exp in experiments:
             t = self.opts.auto_min
             while True:
-                status, entries = auto_round(exp, self.run.trials, self.opts, self.run.data["seed"], t)
+                status, entries = auto_round(exp, run.trials, self.opts, run.data["seed"], t)
                 precision.update(status)
                 if not entries:
                     break
                 for entry in entries:
-                    self.run.data["plan"].append(entry)
+                    run.data["plan"].append(entry)
                     self._one(exp, exp.variant(entry["variant"]), entry)
                 t += 1
 
@@ -301,7 +302,7 @@ class Runner:
             self._record({**entry, "status": "failed", "error": str(exc), "metrics": {}})
             raise EngineUnavailable(
                 f"trial {exp.name}/{v.name}/{entry['scenario']}/#{entry['trial']}: {exc}; "
-                f"results so far kept in {self.run.path}"
+                f"results so far kept in {self.h.run.path}"
             ) from None
         except HarnessError as exc:
             rec = {**entry, "status": "failed", "error": str(exc), "metrics": {}}

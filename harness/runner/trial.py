@@ -189,8 +189,9 @@ class Trial:
     # -- measurement ----------------------------------------------------------------------------
     def _measure(self, result: BuildResult) -> dict:
         """Every metric of the built image; returns the image facts for the record."""
+        assert result.image_id is not None  # a successful build names its image (--iidfile)
         self.metrics.update(build_metrics(result, self.ctx_dir, self.dockerfile, self.exp.deps_step))
-        image = self._measure_image(result)
+        image = self._measure_image(result.image_id)
         compressed = self.exp.compressed and self.h.lab is not None
         if compressed:
             with self.phases("push"):
@@ -211,16 +212,16 @@ class Trial:
                 )
         return image
 
-    def _measure_image(self, result: BuildResult) -> dict:
+    def _measure_image(self, image_id: str) -> dict:
         """Size split at the base, the reproducible image, its facts and package counts."""
         m = self.metrics
         with self.phases("attribution"):
             try:
-                self.split = dinspect.split_layers(result.image_id, self.base_ids)
+                self.split = dinspect.split_layers(image_id, self.base_ids)
             except Exception:  # attribution is an extra: never lose the trial over it
                 self.split = {}
         with self.phases("repro"):
-            self.measured = self.h.images.reproducible(result.image_id, self.split, self.tag)
+            self.measured = self.h.images.reproducible(image_id, self.split, self.tag)
         with self.phases("inspect"):
             image = dinspect.image_facts(self.measured["image_id"])
         image.update(self.split, repro=self.measured)

@@ -336,79 +336,10 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
     catalog = load_bases()
     engine = require_engine()  # before the lock: "no engine" must not wait for another lab up
     with _locked():
-        prereqs.ensure_tools(progress)
-        prereqs.check_disk({"docker root": engine.get("docker_root_dir"), "state dir": state_dir()})
-        if bases == "registry":
-            ok, where = public_registry_reachable()
-            if not ok:
-                raise LabError(
-                    f"--bases registry needs a reachable registry; {where} did not answer",
-                    hint="use --bases lab (the default) on offline machines",
-                )
-        state = read_state()
-        p = ports()
-        u = urls(p)
-        check_ports(state, p)
-        processes = start_services(state, p, prof, progress)
-        state.update(
-            {
-                "version": STATE_VERSION,
-                "ports": p,
-                "urls": u,
-                "processes": processes,
-                "bases_mode": bases,
-                "profile": prof.to_dict(),
-            }
-        )
-        write_state(state)  # pids first: `lab down` can stop them even if what follows fails
-
+        _preflight(bases, engine, progress)
+        state, p, u = _start_and_record_services(prof, bases, progress)
         timings: dict[str, float] = {}
-        wh_root = lab_root() / "wheelhouse"
-        pythons = sorted(
-            {
-                builder.SUITE_PYTHON[b.suite] + ("-musl" if b.libc == "musl" else "")
-                for b in catalog.bases.values()
-                if b.python
-            }
-        )
-
-        def _wheels():
-            t = time.perf_counter()
-            r = wheelhouse.fill(wh_root, pythons, progress)
-            timings["wheelhouse_s"] = round(time.perf_counter() - t, 2)
-            return r
-
-        def _bases():
-            t = time.perf_counter()
-            order = sorted(catalog.bases.values(), key=lambda b: -len(b.packages))  # biggest first
-            first = [d for d in order if d.kind == "mmdebstrap"]
-            then = [d for d in order if d.kind != "mmdebstrap"]  # their builder stage is a lab base
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="base") as pool:
-                futs = [pool.submit(ensure_base, d, u["index"], u["apt_backend"], progress) for d in first]
-                recs = [f.result() for f in futs]
-            failed: dict[str, str] = {}
-            for d in then:
-                t1 = time.perf_counter()
-                try:
-                    recs.append(ensure_base(d, u["index"], u["apt_backend"], progress))
-                except LabError as exc:
-                    # A compiled-from-source base (the musl stand-in) is one variant's base, not the
-                    # lab's: the lab stays usable and the variants needing it say why they are skipped.
-                    failed[d.key] = str(exc).splitlines()[0][:300]
-                    progress(
-                        f"bases: warning: {d.tag} was not built ({failed[d.key]}); variants needing it are skipped"
-                    )
-                timings[f"base_{d.key}_s"] = round(time.perf_counter() - t1, 2)
-            state["bases_failed"] = failed
-            timings["bases_s"] = round(time.perf_counter() - t, 2)
-            return recs
-
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-up") as pool:
-            fw = pool.submit(_wheels)
-            fb = pool.submit(_bases)
-            wh = fw.result()
-            recs = fb.result()
-
+        wheelhouse_record, recs = _fill_wheelhouse_and_bases(catalog, u, state, timings, progress)
         t = time.perf_counter()
         recs = [push_base(r, u["registry"], progress) for r in recs]
         timings["push_s"] = round(time.perf_counter() - t, 2)
@@ -416,17 +347,8 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
         if bases == "registry":
             names = sorted({d.stands_in_for for d in catalog.bases.values()} | set(ALPINE_NAMES))
             state["public_bases"] = pull_public(names, progress)
-        state["wheelhouse"] = {**wh, "root": str(wh_root), "pythons": pythons}
-
-        t = time.perf_counter()
-        m = measure_profile(p, prof)
-        timings["measure_s"] = round(time.perf_counter() - t, 2)
-        state["measurement"] = m
-        if not m["within_15pct"]:
-            progress(
-                f"lab: warning: measured {m['measured_bps'] / 1e6:.1f} Mbit/s, "
-                f"nominal {prof.rate_bps / 1e6:.0f} Mbit/s (more than 15 % off)"
-            )
+        state["wheelhouse"] = wheelhouse_record
+        m = _measure_and_record(p, prof, state, timings, progress)
         timings["total_s"] = round(time.perf_counter() - t0, 2)
         state["up_at"] = time.time()
         state["up_timings"] = timings
@@ -436,6 +358,116 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
             f"measured {m['measured_bps'] / 1e6:.1f} Mbit/s)"
         )
     return lab_status()
+
+
+def _preflight(bases: str, engine: dict, progress: Progress) -> None:
+    """Tools installed, disk space under the docker root and the state dir, the registry for --bases registry."""
+    prereqs.ensure_tools(progress)
+    prereqs.check_disk({"docker root": engine.get("docker_root_dir"), "state dir": state_dir()})
+    if bases == "registry":
+        ok, where = public_registry_reachable()
+        if not ok:
+            raise LabError(
+                f"--bases registry needs a reachable registry; {where} did not answer",
+                hint="use --bases lab (the default) on offline machines",
+            )
+
+
+def _start_and_record_services(
+    prof: shaper.Profile, bases: str, progress: Progress
+) -> tuple[dict, dict[str, int], dict[str, str]]:
+    """Start the lab's services and write their pids to the state file: (state, ports, urls)."""
+    state = read_state()
+    p = ports()
+    u = urls(p)
+    check_ports(state, p)
+    processes = start_services(state, p, prof, progress)
+    state.update(
+        {
+            "version": STATE_VERSION,
+            "ports": p,
+            "urls": u,
+            "processes": processes,
+            "bases_mode": bases,
+            "profile": prof.to_dict(),
+        }
+    )
+    write_state(state)  # pids first: `lab down` can stop them even if what follows fails
+    return state, p, u
+
+
+def _fill_wheelhouse_and_bases(
+    catalog: Bases, u: dict[str, str], state: dict, timings: dict[str, float], progress: Progress
+) -> tuple[dict, list[dict]]:
+    """Fill the wheelhouse and build the bases side by side: (the state's wheelhouse record, base records)."""
+    wh_root = lab_root() / "wheelhouse"
+    pythons = sorted(
+        {
+            builder.SUITE_PYTHON[b.suite] + ("-musl" if b.libc == "musl" else "")
+            for b in catalog.bases.values()
+            if b.python
+        }
+    )
+
+    def _wheels() -> dict:
+        t = time.perf_counter()
+        r = wheelhouse.fill(wh_root, pythons, progress)
+        timings["wheelhouse_s"] = round(time.perf_counter() - t, 2)
+        return r
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-up") as pool:
+        fw = pool.submit(_wheels)
+        fb = pool.submit(_build_bases, catalog, u, state, timings, progress)
+        wh = fw.result()
+        recs = fb.result()
+    return {**wh, "root": str(wh_root), "pythons": pythons}, recs
+
+
+def _build_bases(
+    catalog: Bases, u: dict[str, str], state: dict, timings: dict[str, float], progress: Progress
+) -> list[dict]:
+    """Build every base, biggest first, two at a time; then the bases whose builder stage is a lab base.
+
+    A compiled-from-source base (the musl stand-in) that fails is recorded in state["bases_failed"]:
+    it is one variant's base, not the lab's, so the lab stays usable."""
+    t = time.perf_counter()
+    order = sorted(catalog.bases.values(), key=lambda b: -len(b.packages))  # biggest first
+    first = [d for d in order if d.kind == "mmdebstrap"]
+    then = [d for d in order if d.kind != "mmdebstrap"]  # their builder stage is a lab base
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="base") as pool:
+        futs = [pool.submit(ensure_base, d, u["index"], u["apt_backend"], progress) for d in first]
+        recs = [f.result() for f in futs]
+    failed: dict[str, str] = {}
+    for d in then:
+        t1 = time.perf_counter()
+        try:
+            recs.append(ensure_base(d, u["index"], u["apt_backend"], progress))
+        except LabError as exc:
+            # the variants needing it say why they are skipped
+            failed[d.key] = str(exc).splitlines()[0][:300]
+            progress(
+                f"bases: warning: {d.tag} was not built ({failed[d.key]}); variants needing it are skipped"
+            )
+        timings[f"base_{d.key}_s"] = round(time.perf_counter() - t1, 2)
+    state["bases_failed"] = failed
+    timings["bases_s"] = round(time.perf_counter() - t, 2)
+    return recs
+
+
+def _measure_and_record(
+    p: dict[str, int], prof: shaper.Profile, state: dict, timings: dict[str, float], progress: Progress
+) -> dict:
+    """Measure the shaped network once, keep it in the state, warn when it is more than 15 % off."""
+    t = time.perf_counter()
+    m = measure_profile(p, prof)
+    timings["measure_s"] = round(time.perf_counter() - t, 2)
+    state["measurement"] = m
+    if not m["within_15pct"]:
+        progress(
+            f"lab: warning: measured {m['measured_bps'] / 1e6:.1f} Mbit/s, "
+            f"nominal {prof.rate_bps / 1e6:.0f} Mbit/s (more than 15 % off)"
+        )
+    return m
 
 
 def lab_down() -> dict:
@@ -563,7 +595,6 @@ def lab_status() -> dict:
         bases_list = []
     wh_root = lab_root() / "wheelhouse"
     prof = state.get("profile") or shaper.PROFILES["unlimited"].to_dict()
-    m = state.get("measurement") or {}
     down = [k for k, ok in health.items() if not ok]
     return {
         "up": not down and bool(state.get("processes")),
@@ -571,14 +602,7 @@ def lab_status() -> dict:
         "bases_mode": state.get("bases_mode", "lab"),
         "engine": eng,
         "bases": bases_list,
-        "mapping": [
-            {
-                "pattern": r.pattern,
-                "lab_tag": catalog.bases[r.base].tag if r.base else None,
-                "reason": r.reason or None,
-            }
-            for r in catalog.rules
-        ],
+        "mapping": _mapping_entries(catalog),
         "public_bases": state.get("public_bases", {}),
         "index": {
             "url": u["index"],
@@ -588,27 +612,49 @@ def lab_status() -> dict:
         },
         "apt_proxy": {"url": u["apt_proxy"], "alive": health["apt_proxy"]},
         "registry": {"url": u["registry"], "alive": health["registry"]},
-        "network": {
-            "profile": prof["name"],
-            "rate_bps": prof["rate_bps"],
-            "latency_s": prof["latency_s"],
-            "measured_bps": m.get("measured_bps"),
-            "ttfb_s": m.get("ttfb_s"),
-            "within_15pct": m.get("within_15pct"),
-            "shaped_by": "server-side TCP shaper",
-            "alive": health["shaper"],
-        },
-        "processes": {
-            name: {
-                "pid": pr.get("pid"),
-                "port": pr.get("port"),
-                "alive": procs.is_ours(pr),
-                "log": pr.get("log"),
-            }
-            for name, pr in (state.get("processes") or {}).items()
-        },
+        "network": _network_status(prof, state.get("measurement") or {}, health["shaper"]),
+        "processes": _process_status(state),
         "up_timings": state.get("up_timings", {}),
         "state_file": str(state_file()),
+    }
+
+
+def _mapping_entries(catalog: Bases) -> list[dict]:
+    """The public-name mapping rules as lab_status shows them."""
+    return [
+        {
+            "pattern": r.pattern,
+            "lab_tag": catalog.bases[r.base].tag if r.base else None,
+            "reason": r.reason or None,
+        }
+        for r in catalog.rules
+    ]
+
+
+def _network_status(prof: dict, m: dict, alive: bool) -> dict:
+    """The shaped network: its profile, the last measurement, whether the shaper runs."""
+    return {
+        "profile": prof["name"],
+        "rate_bps": prof["rate_bps"],
+        "latency_s": prof["latency_s"],
+        "measured_bps": m.get("measured_bps"),
+        "ttfb_s": m.get("ttfb_s"),
+        "within_15pct": m.get("within_15pct"),
+        "shaped_by": "server-side TCP shaper",
+        "alive": alive,
+    }
+
+
+def _process_status(state: dict) -> dict:
+    """Each service process lab_up started: pid, port, whether it is still ours, its log."""
+    return {
+        name: {
+            "pid": pr.get("pid"),
+            "port": pr.get("port"),
+            "alive": procs.is_ours(pr),
+            "log": pr.get("log"),
+        }
+        for name, pr in (state.get("processes") or {}).items()
     }
 
 

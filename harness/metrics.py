@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness import fmt
+from harness.probes.declared_metrics import BY_PROBE
 
 
 @dataclass(frozen=True)
@@ -107,44 +108,32 @@ _EXPERIMENT = [
     Metric("writer_bytes", "B", "count", "bytes the concurrent disk writer wrote (O_DSYNC)"),
 ]
 
-METRICS: dict[str, Metric] = {m.name: m for m in _CORE + _EXPERIMENT}
+# Probe metrics are declared in harness/probes/declared_metrics.py (plain data, read here).
+_PROBE = [Metric(*declared) for decls in BY_PROBE.values() for declared in decls]
+
+METRICS: dict[str, Metric] = {m.name: m for m in _CORE + _EXPERIMENT + _PROBE}
 CORE_METRICS: tuple[str, ...] = tuple(m.name for m in _CORE)
 TIMED_KINDS = ("time", "rate")  # vary between trials: judged on intervals, never on one trial
 
 
 def register(metric: Metric) -> Metric:
-    """Add an experiment-specific metric (probes call this at import time)."""
+    """Add a metric at run time (tests); a probe declares its metrics in probes/declared_metrics.py."""
     METRICS.setdefault(metric.name, metric)
     return METRICS[metric.name]
 
 
-def _lookup(name: str) -> Metric | None:
-    """A metric by name; probe modules register their own, so load them once before giving up
-    (otherwise a metric's unit and kind would depend on what happened to be imported)."""
-    global _probes_loaded
-    if name not in METRICS and not _probes_loaded:
-        _probes_loaded = True
-        from harness.probes import known_probes
-
-        known_probes()
+def get(name: str) -> Metric | None:
+    """The Metric for `name` (probe metrics included), or None."""
     return METRICS.get(name)
 
 
-_probes_loaded = False
-
-
-def get(name: str) -> Metric | None:
-    """The Metric for `name` (probe metrics included), or None."""
-    return _lookup(name)
-
-
 def unit_of(name: str) -> str:
-    m = _lookup(name)
+    m = METRICS.get(name)
     return m.unit if m else ""
 
 
 def kind_of(name: str) -> str:
-    m = _lookup(name)
+    m = METRICS.get(name)
     return m.kind if m else "count"
 
 

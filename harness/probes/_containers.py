@@ -8,12 +8,15 @@ carrying the trial label). Every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import threading
 import time
@@ -371,6 +374,51 @@ def compose_document(services: dict[str, dict], labels: dict[str, str]) -> dict:
         s["labels"] = {**labels, **(s.get("labels") or {})}
         doc_services[name] = s
     return {"services": doc_services, "networks": {"default": {"labels": dict(labels)}}}
+
+
+# --------------------------------------------------------------------------- files of an image
+
+
+def image_archive(client: Any, image: str, path: str, labels: dict[str, str], track: Any) -> bytes | None:
+    """The tar archive of `path` in an image, read through a created (never started) container
+    that is tracked and removed again; None when the path does not exist in the image."""
+    import docker.errors  # the docker SDK costs ~0.8 s to import; loading every probe must not pay it
+
+    c = client.containers.create(image, command=["true"], labels=labels, network_disabled=True)
+    track("container", c.id)
+    try:
+        stream, _ = c.get_archive(path)
+        return b"".join(stream)
+    except docker.errors.NotFound:
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            c.remove(force=True)
+
+
+def files_in_image(
+    client: Any, image: str, path: str, labels: dict[str, str], track: Any
+) -> list[tuple[str, int]]:
+    """(name, size) of the regular files under `path` in the image ([] when the path is missing)."""
+    archive = image_archive(client, image, path, labels, track)
+    if archive is None:
+        return []
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+        return [(m.name, m.size) for m in tf if m.isreg()]
+
+
+def file_from_image(client: Any, image: str, path: str, labels: dict[str, str], track: Any) -> bytes | None:
+    """The content of the file at `path` in the image (the first regular file when `path` is a
+    directory); None when there is none."""
+    archive = image_archive(client, image, path, labels, track)
+    if archive is None:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+        for m in tf:
+            if m.isreg():
+                fh = tf.extractfile(m)
+                return fh.read() if fh else None
+    return None
 
 
 # --------------------------------------------------------------------------- container facts

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
-import tarfile
 import threading
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,27 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ProbeFailed, UsageError
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import BuildExtras, Probe, ProbeContext, register
-
-register_metric(
-    Metric(
-        "add_change_detected",
-        "flag",
-        "flag",
-        "1 when a rebuild after the remote file changed executed the ADD step again",
-    )
-)
-register_metric(
-    Metric(
-        "add_refetch_bytes",
-        "B",
-        "count",
-        "bytes the URL's server sent during a rebuild with the file unchanged",
-    )
-)
-register_metric(Metric("added_bytes", "B", "exact", "size of the layer the ADD/COPY step produced"))
+from harness.probes._containers import files_in_image
 
 PAYLOAD_BYTES = 256 * 1024
 URL_ARG = "PAYLOAD_URL"
@@ -148,23 +127,6 @@ def layer_bytes_for(history: list[dict], instruction: str) -> int | None:
     return None
 
 
-def files_at(client: Any, image: str, path: str, labels: dict[str, str], track: Any) -> list[tuple[str, int]]:
-    """(name, size) of the regular files under `path` in the image ([] when the path is missing)."""
-    import docker.errors
-
-    c = client.containers.create(image, command=["true"], labels=labels, network_disabled=True)
-    track("container", c.id)
-    try:
-        stream, _ = c.get_archive(path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
-            return [(m.name, m.size) for m in tf if m.isreg()]
-    except docker.errors.NotFound:
-        return []
-    finally:
-        with contextlib.suppress(Exception):
-            c.remove(force=True)
-
-
 @register
 class AddSourceProbe(Probe):
     name = "addsource"
@@ -209,7 +171,7 @@ class AddSourceProbe(Probe):
         if opts["source"] == "url":
             out.update(self._url(ctx, details))
         else:
-            files = files_at(ctx.client, ctx.image, opts["dest"], ctx.labels, ctx.track)
+            files = files_in_image(ctx.client, ctx.image, opts["dest"], ctx.labels, ctx.track)
             names = {Path(n).name: s for n, s in files}
             extracted = opts["member"] in names
             details.update(files_at_dest=sorted(names)[:20], tar_kept=any(n.endswith(".tar") for n in names))

@@ -14,22 +14,11 @@ Needs the lab (`imagebench lab up`); experiments that use it should declare
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tarfile
 from typing import Any
 
 from harness.errors import ProbeFailed
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import BuildExtras, Probe, ProbeContext, register
-
-register_metric(
-    Metric("download_files", "count", "count", "package files the lab's index served during the build")
-)
-register_metric(
-    Metric("pip_cache_in_image", "B", "exact", "bytes of pip's cache directory left in the final image")
-)
+from harness.probes._containers import files_in_image
 
 PIP_CACHE = "/root/.cache/pip"
 
@@ -44,23 +33,7 @@ def summarize_stats(stats: dict) -> tuple[int, int, dict[str, int]]:
 
 def dir_bytes(client: Any, image: str, path: str, labels: dict[str, str], track: Any) -> int:
     """Total bytes of regular files under `path` in the image (0 when missing)."""
-    import docker.errors
-
-    c = client.containers.create(image, command=["true"], labels=labels, network_disabled=True)
-    track("container", c.id)
-    try:
-        stream, _ = c.get_archive(path)
-        total = 0
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tf:
-            for m in tf:
-                if m.isreg():
-                    total += m.size
-        return total
-    except docker.errors.NotFound:
-        return 0
-    finally:
-        with contextlib.suppress(Exception):
-            c.remove(force=True)
+    return sum(size for _, size in files_in_image(client, image, path, labels, track))
 
 
 @register

@@ -19,12 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ProbeFailed
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import BuildExtras, Probe, ProbeContext, register
-from harness.probes.addsource import files_at
-
-register_metric(Metric("git_dir_in_image", "flag", "flag", "1 when a .git directory ended up in the image"))
+from harness.probes._containers import files_in_image
 
 IGNORED_GIT_BYTES = 4 * 1024 * 1024
 IGNORED_LOG_BYTES = 1024 * 1024
@@ -76,8 +72,8 @@ class IgnoreProbe(Probe):
             return {}
         cfg = ctx.client.api.inspect_image(ctx.image).get("Config") or {}
         workdir = cfg.get("WorkingDir") or "/"
-        env_files = files_at(ctx.client, ctx.image, str(Path(workdir) / ".env"), ctx.labels, ctx.track)
-        git_files = files_at(
+        env_files = files_in_image(ctx.client, ctx.image, str(Path(workdir) / ".env"), ctx.labels, ctx.track)
+        git_files = files_in_image(
             ctx.client, ctx.image, str(Path(workdir) / ".git" / "HEAD"), ctx.labels, ctx.track
         )
         out = {"env_file_in_image": 1.0 if env_files else 0.0, "git_dir_in_image": 1.0 if git_files else 0.0}

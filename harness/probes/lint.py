@@ -27,11 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem, ProbeFailed
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
-
-register_metric(Metric("lint_errors", "count", "count", "hadolint findings at level error"))
 
 VULN_NOT_MEASURED = {
     "status": "not measured",

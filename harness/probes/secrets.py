@@ -31,19 +31,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import secrets as pysecrets
 import socket
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ProbeFailed, UsageError
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import BuildExtras, Probe, ProbeContext, register
+from harness.probes._containers import file_from_image
 from harness.probes.layers import save_image, stream_contains
 
 INJECTIONS = ("env", "arg", "arg-stage", "mount", "runtime-env", "swarm")
@@ -51,20 +48,6 @@ BUILD_ARG = "API_TOKEN"
 SECRET_ID = "api_token"
 HASH_FILE = "/app/token.sha256"
 SWARM_TIMEOUT = 60.0
-
-register_metric(
-    Metric(
-        "secret_in_build_output",
-        "flag",
-        "flag",
-        "1 when BuildKit's progress output (a CI log) shows the canary",
-    )
-)
-register_metric(
-    Metric(
-        "secret_delivered", "flag", "flag", "1 when the build step or container really received the secret"
-    )
-)
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -120,28 +103,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _read_file(client: Any, image: str, path: str, labels: dict[str, str], track: Any) -> bytes | None:
-    """A file of an image, read through a created (never started) container."""
-    import docker.errors
-
-    c = client.containers.create(image, command=["true"], labels=labels, network_disabled=True)
-    track("container", c.id)
-    try:
-        stream, _ = c.get_archive(path)
-        buf = io.BytesIO(b"".join(stream))
-        with tarfile.open(fileobj=buf) as tf:
-            for m in tf:
-                if m.isreg():
-                    fh = tf.extractfile(m)
-                    return fh.read() if fh else None
-        return None
-    except docker.errors.NotFound:
-        return None
-    finally:
-        with contextlib.suppress(Exception):
-            c.remove(force=True)
 
 
 @register
@@ -212,7 +173,7 @@ class SecretsProbe(Probe):
         delivered: bool | None = None
         notes: list[str] = []
         if how in ("env", "arg", "arg-stage", "mount"):
-            got = _read_file(client, ctx.image, HASH_FILE, ctx.labels, ctx.track)
+            got = file_from_image(client, ctx.image, HASH_FILE, ctx.labels, ctx.track)
             delivered = bool(got) and got.decode(errors="replace").split()[0] == digest
         elif how == "runtime-env":
             delivered, inspected = self._runtime_env(ctx, canary, digest)

@@ -39,20 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EnvironmentProblem, ProbeFailed, UsageError
-from harness.metrics import Metric
-from harness.metrics import register as register_metric
 from harness.probes import Probe, ProbeContext, register
+from harness.probes.declared_metrics import TLS_CASES
 
-CASES = ("no_cert", "wrong_ca", "right_cert", "plain_http")
-for _case in CASES:
-    register_metric(
-        Metric(
-            f"client_admitted_{_case}",
-            "flag",
-            "flag",
-            f"1 when the {_case.replace('_', ' ')} client could call the second daemon's API",
-        )
-    )
+CASES = TLS_CASES
 START_TIMEOUT = 40.0
 STOP_TIMEOUT = 15.0
 

@@ -1,0 +1,55 @@
+"""The metrics probes record beyond the core vocabulary, declared where harness.metrics reads them.
+
+Plain data (name, unit, kind, meaning) grouped by the probe that records them: harness.metrics
+builds its `Metric` records from this table at import time, so a metric's unit and kind never
+depend on which probe modules happen to be imported, and no probe imports the vocabulary to
+register itself. A probe that records a new metric declares it here.
+"""
+
+from __future__ import annotations
+
+Declared = tuple[str, str, str, str]  # name, unit, kind (time | exact | count | flag | rate), meaning
+
+TLS_CASES = ("no_cert", "wrong_ca", "right_cert", "plain_http")  # the clients the tls probe tries
+
+BY_PROBE: dict[str, tuple[Declared, ...]] = {
+    "addsource": (
+        (
+            "add_change_detected",
+            "flag",
+            "flag",
+            "1 when a rebuild after the remote file changed executed the ADD step again",
+        ),
+        (
+            "add_refetch_bytes",
+            "B",
+            "count",
+            "bytes the URL's server sent during a rebuild with the file unchanged",
+        ),
+        ("added_bytes", "B", "exact", "size of the layer the ADD/COPY step produced"),
+    ),
+    "downloads": (
+        ("download_files", "count", "count", "package files the lab's index served during the build"),
+        ("pip_cache_in_image", "B", "exact", "bytes of pip's cache directory left in the final image"),
+    ),
+    "ignore": (("git_dir_in_image", "flag", "flag", "1 when a .git directory ended up in the image"),),
+    "lint": (("lint_errors", "count", "count", "hadolint findings at level error"),),
+    "secrets": (
+        (
+            "secret_in_build_output",
+            "flag",
+            "flag",
+            "1 when BuildKit's progress output (a CI log) shows the canary",
+        ),
+        ("secret_delivered", "flag", "flag", "1 when the build step or container really received the secret"),
+    ),
+    "tls": tuple(
+        (
+            f"client_admitted_{case}",
+            "flag",
+            "flag",
+            f"1 when the {case.replace('_', ' ')} client could call the second daemon's API",
+        )
+        for case in TLS_CASES
+    ),
+}

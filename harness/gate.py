@@ -40,14 +40,20 @@ unreadable results SchemaError (4). Threshold validation lives here (`validate_t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from harness import fmt, stats
+from harness.analysis import NOT_MEASURED, evaluate_claims, select_latest
 from harness.errors import ExitStatus, SchemaError, UsageError
-from harness.metrics import kind_of, unit_of
+from harness.metrics import human_value, kind_of, unit_of
+from harness.results import json_default, load_runs
 
 KEY = ["machine", "experiment", "variant", "scenario", "metric"]
 LAYER_METRICS = ("layers", "own_layers")
@@ -147,8 +153,6 @@ class GateResult:
 
 
 def _load(directory: Path, label: str, notes: list[str]) -> tuple[list[dict], Any]:
-    from harness.analysis import select_latest
-    from harness.results import load_runs
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -194,8 +198,6 @@ def machine_key(run: dict) -> str:
     hw = hardware_of(run)
     if all(v is None for v in hw):
         return str(run.get("machine"))
-    import hashlib
-
     return f"{run.get('machine')}~{hashlib.sha256(repr(hw).encode()).hexdigest()[:6]}"
 
 
@@ -452,9 +454,7 @@ def _base_ids(runs: list[dict], df) -> dict:
 
 
 def _ids_text(ids: list[str]) -> str:
-    from harness.report.format import short_digest
-
-    return ", ".join(short_digest(i) for i in ids) or "unknown"
+    return ", ".join(fmt.short_digest(i) for i in ids) or "unknown"
 
 
 def _base_move(cell: tuple, bases: dict) -> str:
@@ -473,10 +473,8 @@ def _base_move(cell: tuple, bases: dict) -> str:
 
 
 def _signed(delta: float) -> str:
-    from harness.report.format import human_bytes
-
     sign = "+" if delta > 0 else "-" if delta < 0 else "±"
-    return f"{sign}{human_bytes(abs(delta))}" + (f" ({int(delta):+,} B)" if abs(delta) >= 1000 else "")
+    return f"{sign}{fmt.human_bytes(abs(delta))}" + (f" ({int(delta):+,} B)" if abs(delta) >= 1000 else "")
 
 
 def _attributed(key, base_groups, cur_groups, bases) -> Check:
@@ -552,16 +550,12 @@ def _base_check(key, b, c, bases) -> Check:
 
 
 def _median(values) -> float:
-    import numpy as np
-
     return float(np.median(values))
 
 
 def _compare(
     key, b, c, *, size_bytes, size_pct, layers, time_ratio, conf, n_boot, seed, notes
 ) -> Check | None:
-    from harness import stats
-    from harness.report import format as fmt
 
     machine, experiment, variant, scenario, metric = key
     kind = kind_of(metric)
@@ -580,7 +574,7 @@ def _compare(
             if len(set(values.tolist())) > 1:
                 notes.append(
                     f"{where}: {metric} differs between {side} trials "
-                    f"({fmt.human_value(metric, min(values))} – {fmt.human_value(metric, max(values))}); "
+                    f"({human_value(metric, min(values))} – {human_value(metric, max(values))}); "
                     "compared by the median"
                 )
         mb, mc = _median(b), _median(c)
@@ -595,8 +589,8 @@ def _compare(
             status = "fail" if (over_bytes and over_pct) else "improved" if delta < -noise else "pass"
             limit = f"{size_bytes:,} B" + (f" and {size_pct:g} %" if size_pct is not None else "")
             msg = (
-                f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
-                f"{fmt.human_value(metric, mc)} ({int(delta):+,} B"
+                f"{variant} ({experiment}, {scenario}): {metric} {human_value(metric, mb)} → "
+                f"{human_value(metric, mc)} ({int(delta):+,} B"
                 + (f", {_pct(pct)}" if pct is not None else "")
                 + ")"
             )
@@ -632,8 +626,8 @@ def _compare(
             current=mc,
             delta=delta,
             pct=pct,
-            message=f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
-            f"{fmt.human_value(metric, mc)} (reported, not gated)",
+            message=f"{variant} ({experiment}, {scenario}): {metric} {human_value(metric, mb)} → "
+            f"{human_value(metric, mc)} (reported, not gated)",
             **base,
         )
     if kind == "time":
@@ -653,8 +647,8 @@ def _compare(
             **base,
         )
         head = (
-            f"{variant} ({experiment}, {scenario}): {metric} {fmt.human_value(metric, mb)} → "
-            f"{fmt.human_value(metric, mc)}"
+            f"{variant} ({experiment}, {scenario}): {metric} {human_value(metric, mb)} → "
+            f"{human_value(metric, mc)}"
         )
         if r["ratio"] is None or r["low"] is None:
             check.status = "skipped"
@@ -720,8 +714,6 @@ def _claim_name(c: dict) -> str:
 
 
 def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> list[Check]:
-    from harness.analysis import NOT_MEASURED, evaluate_claims
-
     if not any(d.get("claims") for d in list(base_defs.values()) + list(cur_defs.values())):
         return []
     before = {_claim_id(c): c for c in evaluate_claims(base, base_defs, n_boot=n_boot, seed=seed)}
@@ -792,9 +784,7 @@ def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> l
 
 
 def _pct(p: float) -> str:
-    from harness.report.format import sig
-
-    return ("+" if p > 0 else "") + f"{sig(p, 2)} %"
+    return ("+" if p > 0 else "") + f"{fmt.sig(p, 2)} %"
 
 
 def _threshold_text(t: dict) -> str:
@@ -839,16 +829,15 @@ def render_text(result: GateResult) -> str:
 def render_markdown(result: GateResult) -> str:
     """A Markdown summary for a CI job summary ($GITHUB_STEP_SUMMARY): verdict, regressions,
     improvements, every check in a collapsed table, notes."""
-    from harness.report.format import human_ratio, human_value, md_escape, md_table
 
     def value(c: Check, v):
         return v if isinstance(v, str) else human_value(c.metric, v)
 
     def change(c: Check) -> str:
         if c.kind == "time" and c.ratio is not None:
-            text = human_ratio(c.ratio)
+            text = fmt.human_ratio(c.ratio)
             if c.low is not None and c.high is not None:
-                text += f" ({human_ratio(c.low)}–{human_ratio(c.high)})"
+                text += f" ({fmt.human_ratio(c.low)}–{fmt.human_ratio(c.high)})"
             return text
         if c.kind in ("size", "layers", "exact") and c.delta is not None:
             text = f"{int(c.delta):+,}" + (" B" if unit_of(c.metric) == "B" else "")
@@ -856,7 +845,7 @@ def render_markdown(result: GateResult) -> str:
         return f"{c.baseline} → {c.current}" if c.kind == "verdict" else ""
 
     def table(checks: list[Check]) -> str:
-        return md_table(
+        return fmt.md_table(
             [
                 "status",
                 "kind",
@@ -892,7 +881,7 @@ def render_markdown(result: GateResult) -> str:
     out = [
         f"## imagebench gate: {title}",
         "",
-        f"Baseline `{md_escape(result.baseline_dir)}` vs current `{md_escape(result.current_dir)}`, "
+        f"Baseline `{fmt.md_escape(result.baseline_dir)}` vs current `{fmt.md_escape(result.current_dir)}`, "
         f"machines compared: {', '.join(result.machines.get('compared', [])) or 'none'}. "
         f"Exit code {result.exit_code}.",
         "",
@@ -902,17 +891,17 @@ def render_markdown(result: GateResult) -> str:
     if result.failures:
         out += ["### Regressions", ""]
         out += [
-            f"- **{md_escape(c.experiment)} / {md_escape(c.variant)}** ({c.kind}): {md_escape(c.message)}"
+            f"- **{fmt.md_escape(c.experiment)} / {fmt.md_escape(c.variant)}** ({c.kind}): {fmt.md_escape(c.message)}"
             for c in result.failures
         ]
         out.append("")
     if result.base_changes:
         out += ["### Base changes (drift, not gated)", ""]
-        out += [f"- {md_escape(c.message)}" for c in result.base_changes]
+        out += [f"- {fmt.md_escape(c.message)}" for c in result.base_changes]
         out.append("")
     if result.improvements:
         out += ["### Improvements", ""]
-        out += [f"- {md_escape(c.message)}" for c in result.improvements]
+        out += [f"- {fmt.md_escape(c.message)}" for c in result.improvements]
         out.append("")
     counts: dict[str, int] = {}
     for c in result.checks:
@@ -927,7 +916,7 @@ def render_markdown(result: GateResult) -> str:
             "",
         ]
     if result.notes:
-        out += ["### Notes", ""] + [f"- {md_escape(n)}" for n in result.notes] + [""]
+        out += ["### Notes", ""] + [f"- {fmt.md_escape(n)}" for n in result.notes] + [""]
     return "\n".join(out)
 
 
@@ -966,11 +955,5 @@ def run_gate(
         except OSError as exc:
             raise UsageError(f"cannot write the summary to {summary}: {exc.strerror or exc}") from None
     if json_out:
-        return result.exit_code, json.dumps(result.to_dict(), indent=1, default=_json_default)
+        return result.exit_code, json.dumps(result.to_dict(), indent=1, default=json_default)
     return result.exit_code, render_text(result)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

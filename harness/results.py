@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.clock import utcnow
 from harness.errors import EnvironmentProblem, SchemaError, UsageError
 from harness.metrics import unit_of
 
@@ -32,10 +33,6 @@ SCHEMA_VERSION = 1
 
 TIDY_COLUMNS = ["run_id", "machine", "experiment", "variant", "scenario", "trial", "metric", "value", "unit"]
 TRIAL_STATES = ("ok", "failed", "interrupted", "skipped")
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def machine_name() -> str:
@@ -162,7 +159,7 @@ def atomic_write_json(path: Path, data: Any, *, exclusive: bool = False) -> None
     path = Path(path)
     if exclusive and path.exists():
         raise UsageError(f"{path} exists; refusing to overwrite another run")
-    payload = json.dumps(data, indent=1, sort_keys=False, allow_nan=False, default=_json_default)
+    payload = json.dumps(data, indent=1, sort_keys=False, allow_nan=False, default=json_default)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -186,7 +183,8 @@ def atomic_write_json(path: Path, data: Any, *, exclusive: bool = False) -> None
         raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """The harness's one JSON encoder fallback: numpy scalars, paths, sets and tuples."""
     if hasattr(obj, "item"):  # numpy scalars
         return obj.item()
     if isinstance(obj, Path):

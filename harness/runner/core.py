@@ -36,7 +36,14 @@ from harness.runner.environment import (
 )
 from harness.runner.measure import ImageMeasurer
 from harness.runner.phases import log_phases
-from harness.runner.plan import RunOptions, auto_round, make_plan, shard_experiments, with_calibration
+from harness.runner.plan import (
+    RunOptions,
+    auto_round,
+    make_plan,
+    options_record,
+    shard_experiments,
+    with_calibration,
+)
 from harness.runner.trial import RunHandles, Trial
 
 
@@ -90,6 +97,7 @@ class Runner:
         self.h: RunHandles  # the run's shared handles, from its first trial on
         self.tracker = Tracker()
         self._fp_thread: Background | None = None
+        self._unmet_cache: dict[tuple[str, str], str | None] = {}
         # default builder = docker driver (exporter ignores rewrite-timestamp); others are asked for it
         driver = "docker" if opts.builder in (None, "", "default") else "other"
         self.repro = repro.support(driver, "v0.13")
@@ -126,7 +134,7 @@ class Runner:
         seed = self.opts.seed if self.opts.seed is not None else random.SystemRandom().randrange(2**31)
         plan = make_plan(experiments, self.opts, seed, rounds=self.opts.auto_min if self.opts.auto else None)
         exps = {e.name: self._experiment_record(e) for e in experiments}
-        # several docker/buildx calls: in the file from the first trial on
+        # several docker/buildx calls, taken while the first trial prepares (done before its timed build)
         self._fp_thread = Background(fingerprint, self.lab, self.opts.builder)
         run = Run.create(
             self.opts.results_dir,
@@ -135,7 +143,7 @@ class Runner:
             fingerprint={},
             experiments=exps,
             plan=plan,
-            options=self._options_record(),
+            options=options_record(self.opts),
         )
         return run, plan
 
@@ -153,18 +161,6 @@ class Runner:
         run.data.setdefault("resumed", []).append({"at": utcnow(), "command": self.opts.command})
         return run, experiments, run.missing()
 
-    def _options_record(self) -> dict:
-        o = self.opts
-        return {
-            "trials": "auto" if o.auto else o.trials,
-            "quick": o.quick,
-            "warmup": o.warmup,
-            "builder": o.builder,
-            "shard": list(o.shard) if o.shard else None,
-            "bases": o.bases,
-            "keep_images": o.keep_images,
-        }
-
     def _experiment_record(self, exp: Experiment) -> dict:
         rec = exp.to_dict()
         rec["not_measured"] = {v.name: r for v in exp.variants if (r := self._unmet(exp, v))}
@@ -181,6 +177,13 @@ class Runner:
                 )
 
     def _unmet(self, exp: Experiment, v: Variant) -> str | None:
+        """Why this host cannot measure the variant (None when it can); asked once per run."""
+        key = (exp.name, v.name)
+        if key not in self._unmet_cache:
+            self._unmet_cache[key] = self._missing_capability(exp, v)
+        return self._unmet_cache[key]
+
+    def _missing_capability(self, exp: Experiment, v: Variant) -> str | None:
         needs = list(exp.requires) + list(v.requires)
         for p in exp.probes:
             with contextlib.suppress(HarnessError):
@@ -204,7 +207,7 @@ class Runner:
         pins = BasePins(self.lab, self.client, run, self.opts.python_substitute, self.reporter.message)
         self.h = RunHandles(
             run, self.lab, self.client, self.builder, self.repro, pins, self.images, self.tracker,
-            self.opts.keep_images, workroot,
+            self.opts.keep_images, workroot, self._flush_fingerprint,
         )  # fmt: skip
         status = "failed"
         try:

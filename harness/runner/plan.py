@@ -35,6 +35,19 @@ class RunOptions:
     python_substitute: str = "nearest"  # harness/pyversions.py: nearest | older | refuse
 
 
+def options_record(o: RunOptions) -> dict:
+    """The options a run file records (`options`)."""
+    return {
+        "trials": "auto" if o.auto else o.trials,
+        "quick": o.quick,
+        "warmup": o.warmup,
+        "builder": o.builder,
+        "shard": list(o.shard) if o.shard else None,
+        "bases": o.bases,
+        "keep_images": o.keep_images,
+    }
+
+
 def shard_experiments(experiments: list[Experiment], shard: tuple[int, int] | None) -> list[Experiment]:
     """Deterministic split: experiments sorted by name, dealt round-robin to n shards (i is 1-based)."""
     if not shard:

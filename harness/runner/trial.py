@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ class RunHandles:
     tracker: Tracker
     keep_images: bool
     workroot: Path
+    # called right before each timed build: the run's background work (its fingerprint) must not
+    # share the machine with a measurement
+    before_timed_build: Callable[[], None] = lambda: None
 
 
 def copy_context(src: Path, dst: Path) -> None:
@@ -175,6 +179,8 @@ class Trial:
         if hasattr(self.h.lab, "reset_index_stats"):
             with contextlib.suppress(Exception):
                 self.h.lab.reset_index_stats()
+        with self.phases("settle"):
+            self.h.before_timed_build()
         with self.phases("build"):
             result = run_build(self.spec, redact=self.redact)
         if result.image_id:

@@ -27,7 +27,14 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
@@ -46,7 +53,7 @@ class Progress:
         self.counts: dict[str, int] = {}
         self.current: tuple[str, str, str, int] | None = None
         self._bar: RichProgress | None = None
-        self._task = None
+        self._task = TaskID(0)  # the bar's task: set by start() when there is a bar
         self._t0 = 0.0
         self._durations: list[float] = []
         self._plan: list[tuple[str, str, str]] = []

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from statistics import median
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from harness import fmt
@@ -26,7 +27,7 @@ TABLE_FORMATS = ("csv", "md", "json")
 def summary_table(rows: Iterable[dict]) -> Table:
     """The rich table `Progress.finish` prints: one row per experiment, variant and scenario."""
     table = Table(title="imagebench run summary", title_justify="left")
-    for name, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("experiment", "left"),
         ("variant", "left"),
         ("scenario", "left"),
@@ -35,7 +36,8 @@ def summary_table(rows: Iterable[dict]) -> Table:
         ("image (uncompressed)", "right"),
         ("smoke ok", "right"),
         ("verdict", "left"),
-    ):
+    )
+    for name, justify in columns:
         table.add_column(name, justify=justify)
     colours = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
     for r in rows:

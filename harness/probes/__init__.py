@@ -55,6 +55,9 @@ class ProbeContext:
     details: dict[str, Any] = field(default_factory=dict)
     track: Callable[[str, str], None] = lambda kind, ident: None
     redact: set[str] = field(default_factory=set)
+    # the experiment catalog under a folder (harness.experiment.discover, passed in by the runner so
+    # probes never import the experiments that import them); the lint probe walks it
+    catalog: Callable[[Path | None], list[Any]] | None = None
 
 
 class Probe:

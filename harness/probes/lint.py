@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -122,13 +123,14 @@ def lint_file(dockerfile: Path) -> list[Finding]:
     return parse_hadolint_json(proc.stdout)
 
 
-def lint_catalog(root: Path | None = None) -> list[dict[str, Any]]:
-    """hadolint over every variant of every experiment: one row per variant, for the report.
+def lint_catalog(
+    discover: Callable[[Path | None], list[Any]], root: Path | None = None
+) -> list[dict[str, Any]]:
+    """hadolint over every variant of every experiment `discover(root)` finds: one row per variant,
+    for the report.
 
     Rows: experiment, variant, dockerfile, findings (count), by_rule, by_level, error (if any).
     """
-    from harness.experiment import discover
-
     rows: list[dict[str, Any]] = []
     seen: dict[Path, dict[str, Any]] = {}
     for exp in discover(root):
@@ -161,6 +163,8 @@ class LintProbe(Probe):
             "vulnerable_packages": VULN_NOT_MEASURED,
         }
         if (ctx.variant.run or {}).get("catalog"):
-            details["catalog"] = lint_catalog(ctx.experiment.path.parent)
+            if ctx.catalog is None:
+                raise ProbeFailed("run = { catalog = true } needs the experiment catalog (ctx.catalog)")
+            details["catalog"] = lint_catalog(ctx.catalog, ctx.experiment.path.parent)
         ctx.details[self.name] = details
         return {"lint_findings": float(s["total"]), "lint_errors": float(s["by_level"].get("error", 0))}

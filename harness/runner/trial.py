@@ -15,7 +15,7 @@ from harness.engine import inspect as dinspect
 from harness.engine import repro
 from harness.engine.buildx import BuildResult, BuildSpec, run_build
 from harness.errors import HarnessError, UsageError
-from harness.experiment import Experiment, Variant
+from harness.experiment import Experiment, Variant, discover
 from harness.paths import results_dir as default_results_dir
 from harness.paths import state_dir
 from harness.probes import ProbeContext, collect_extras, get_probe
@@ -147,6 +147,7 @@ class Trial:
             build=self.untimed_build,
             track=self.h.tracker.track,
             redact=self.redact,
+            catalog=discover,
         )
 
     def untimed_build(self, **overrides: Any) -> BuildResult:

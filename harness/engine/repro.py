@@ -86,8 +86,10 @@ def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> dict[str, A
     """Re-pack `image_id`'s own layers (those after the first `base_layers`) with clamped mtimes,
     load the result as `tag`, and return {"image_id", "changed_layers", "source_image_id"}.
 
-    Reads the image with the engine's save endpoint (streamed; base layers are skipped, not kept)
-    and loads an archive that holds only the config and our layers.
+    Reads our layers and the config from the engine's layer store when it can (harness/engine/
+    layerstore.py: byte-identical, checked against their digests), else with the engine's save
+    endpoint (the whole image, streamed; base layers are skipped, not kept), and loads an archive
+    that holds only the config and our layers.
     """
     from harness.engine.inspect import client
 

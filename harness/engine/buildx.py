@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.engine.events import BuildEvents, EventParser
@@ -46,8 +46,6 @@ class BuildSpec:
 
     def with_overrides(self, **overrides) -> BuildSpec:
         """A copy with fields replaced; build_args and build_contexts are merged, not replaced."""
-        from dataclasses import replace
-
         spec = replace(self, **{k: v for k, v in overrides.items() if k in BuildSpec.__dataclass_fields__})
         if "build_args" in overrides:
             spec.build_args = {**self.build_args, **overrides["build_args"]}
@@ -126,58 +124,14 @@ def run_build(spec: BuildSpec, *, redact: set[str] | None = None) -> BuildResult
         meta = Path(tmp) / "metadata.json"
         iid = Path(tmp) / "iid"
         cmd = build_command(spec, meta, iid)
-        env = dict(os.environ)
-        env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
-        env.pop("BUILDKIT_PROGRESS", None)
         parser = EventParser()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            start_new_session=False,
-        )
-        timer = threading.Timer(spec.timeout, lambda: proc.send_signal(signal.SIGTERM))
-        timer.start()
-        try:
-            assert proc.stderr is not None
-            while True:
-                chunk = proc.stderr.read(65536)
-                if not chunk:
-                    break
-                parser.feed(chunk)
-            rc = proc.wait()
-        except BaseException:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-        finally:
-            timer.cancel()
+        rc = _stream(cmd, parser, spec.timeout)
         seconds = time.perf_counter() - t0
         events = parser.close()
-        metadata = {}
-        if meta.is_file():
-            try:
-                metadata = json.loads(meta.read_text())
-            except json.JSONDecodeError:
-                metadata = {}
-        image_id = iid.read_text().strip() if iid.is_file() else None
+        metadata, image_id = _read_outputs(meta, iid)
     ok = rc == 0
-    error_text = events.error_text
-    if not ok and events.failed_log:
-        error_text = f"{events.failed_log}\n{error_text}"
-    error = "" if ok else _summary(error_text, events, rc)
-    for secret in redact or ():
-        error = error.replace(secret, "<redacted>")
-        error_text = error_text.replace(secret, "<redacted>")
+    error, error_text = _errors(events, rc, redact or set())
     return BuildResult(
         ok=ok,
         returncode=rc,
@@ -189,3 +143,72 @@ def run_build(spec: BuildSpec, *, redact: set[str] | None = None) -> BuildResult
         error_text=error_text,
         command=cmd,
     )
+
+
+def _build_env() -> dict[str, str]:
+    """The environment of the build command: no default attestations, no BUILDKIT_PROGRESS override."""
+    env = dict(os.environ)
+    env.setdefault("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
+    env.pop("BUILDKIT_PROGRESS", None)
+    return env
+
+
+def _stream(cmd: list[str], parser: EventParser, timeout: float) -> int:
+    """Run the build command, feeding its stderr (rawjson events) to `parser` as it arrives; its exit code.
+
+    SIGTERM after `timeout` seconds; an interruption terminates (then kills) the build and re-raises."""
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=_build_env(),
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=False,
+    )
+    timer = threading.Timer(timeout, lambda: proc.send_signal(signal.SIGTERM))
+    timer.start()
+    try:
+        assert proc.stderr is not None
+        while True:
+            chunk = proc.stderr.read(65536)
+            if not chunk:
+                break
+            parser.feed(chunk)
+        return proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    finally:
+        timer.cancel()
+
+
+def _read_outputs(meta: Path, iid: Path) -> tuple[dict, str | None]:
+    """(metadata file as JSON, {} when missing or unreadable; image id from the iid file, or None)."""
+    metadata = {}
+    if meta.is_file():
+        try:
+            metadata = json.loads(meta.read_text())
+        except json.JSONDecodeError:
+            metadata = {}
+    image_id = iid.read_text().strip() if iid.is_file() else None
+    return metadata, image_id
+
+
+def _errors(events: BuildEvents, rc: int, redact: set[str]) -> tuple[str, str]:
+    """(one-line summary, BuildKit's error text with the failed step's log first), secrets redacted."""
+    ok = rc == 0
+    error_text = events.error_text
+    if not ok and events.failed_log:
+        error_text = f"{events.failed_log}\n{error_text}"
+    error = "" if ok else _summary(error_text, events, rc)
+    for secret in redact:
+        error = error.replace(secret, "<redacted>")
+        error_text = error_text.replace(secret, "<redacted>")
+    return error, error_text

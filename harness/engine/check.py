@@ -21,7 +21,12 @@ TIMEOUT = 15.0
 
 # BuildKit embedded in Moby releases, for engines whose builder reports "v0.0.0+unknown"
 # (distribution builds).  Only series verified from Moby's vendoring are listed.
-EMBEDDED_BUILDKIT = {(25, 0): "v0.12", (26, 0): "v0.13", (26, 1): "v0.13", (27, 0): "v0.14"}
+EMBEDDED_BUILDKIT: dict[tuple[int, ...], str] = {
+    (25, 0): "v0.12",
+    (26, 0): "v0.13",
+    (26, 1): "v0.13",
+    (27, 0): "v0.14",
+}
 
 
 def parse_version(text: str | None) -> tuple[int, ...]:

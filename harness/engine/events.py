@@ -208,13 +208,14 @@ class EventParser:
 
     def _drain(self, *, final: bool) -> None:
         buf, pos, n = self._buf, 0, len(self._buf)
-        scan, ws, handle = self._decoder.scan_once, _WS.match, self._handle
+        # scan_once: JSONDecoder sets it in __init__ (typeshed does not declare it)
+        scan, ws, handle = self._decoder.scan_once, _WS.match, self._handle  # type: ignore[attr-defined]
         self._waiting = False
         while True:
             if buf.startswith("\n{", pos):  # the usual gap between two objects
                 pos += 1
             else:
-                pos = ws(buf, pos).end()
+                pos = ws(buf, pos).end()  # type: ignore[union-attr]  # r"\s*" always matches
                 if pos >= n:
                     self._buf = ""
                     return

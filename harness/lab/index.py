@@ -398,9 +398,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, b"not found\n", "text/plain", head)
         path = self.server.house.files_dir / name
         if not path.exists():
-            path = self.server.house.fetch(name)
-            if path is None:
+            fetched = self.server.house.fetch(name)
+            if fetched is None:
                 return self._send(404, b"not found\n", "text/plain", head)
+            path = fetched
         size = path.stat().st_size
         self.send_response(200)
         ctype = "application/zip" if name.endswith((".whl", ".zip")) else "application/octet-stream"

@@ -88,7 +88,7 @@ def _get(url: str, accept: str, timeout: float = 30.0) -> tuple[dict, dict]:
         )
 
 
-def compressed_bytes(ref: str, platform: str = "linux/amd64") -> tuple[str, list[int]]:
+def compressed_bytes(ref: str, platform: str = "linux/amd64") -> tuple[str | None, list[int]]:
     """(manifest digest, [compressed layer sizes]) of an image in a registry reachable over HTTP."""
     host, repo, reference = split_ref(ref)
     base = f"http://{host}/v2/{repo}/manifests/"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 import urllib.request
@@ -77,7 +78,7 @@ class Shaper:
     async def start(self) -> None:
         for listen, up_host, up_port in self.routes:
             srv = await asyncio.start_server(
-                lambda r, w, h=up_host, p=up_port: self._handle(r, w, h, p),
+                functools.partial(self._handle, host=up_host, port=up_port),
                 self.host,
                 listen,
                 reuse_address=True,

@@ -87,7 +87,7 @@ def for_python(reqs: list[str], python: str) -> list[str]:
     try:
         from packaging.markers import Marker
     except ImportError:  # pragma: no cover - pip always vendors it
-        from pip._vendor.packaging.markers import Marker
+        from pip._vendor.packaging.markers import Marker  # type: ignore[assignment]  # the same class, vendored
     env = {
         "python_version": python,
         "python_full_version": f"{python}.0",

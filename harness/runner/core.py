@@ -81,6 +81,8 @@ class Reporter:
 
 
 class Runner:
+    """One run: the lock, the run file (new or resumed), the plan measured trial by trial, the cleanup."""
+
     def __init__(self, opts: RunOptions, reporter: Reporter | None = None, lab: Any = None) -> None:
         self.opts = opts
         self.reporter = reporter or Reporter()

@@ -566,9 +566,9 @@ def validate_run(data: Any) -> dict:
         _entry(p, f"plan[{i}]")
     seen: set[tuple] = set()
     for i, t in enumerate(data["trials"]):
-        key = _trial(t, f"trials[{i}]")
-        _need(key not in seen, f"trials[{i}]", f"repeats trial {_short(key)}")
-        seen.add(key)
+        trial_key = _trial(t, f"trials[{i}]")
+        _need(trial_key not in seen, f"trials[{i}]", f"repeats trial {_short(trial_key)}")
+        seen.add(trial_key)
     return data
 
 
@@ -704,6 +704,7 @@ def load_table(results_dir: Path | None = None, *, runs: list[dict] | None = Non
     import pandas as pd
 
     if runs is None:
+        assert results_dir is not None, "load_table needs results_dir or runs"
         runs = load_runs(results_dir, on_skip=on_skip)
     df = pd.DataFrame.from_records(list(tidy_rows(runs)), columns=TIDY_COLUMNS)
     df["trial"] = df["trial"].astype("int64")

@@ -26,7 +26,7 @@ import hashlib
 import io
 import json
 import tarfile
-from typing import Any
+from typing import IO, Any, cast
 
 from harness.engine import layerstore
 
@@ -149,11 +149,11 @@ def _saved_blobs(api: Any, image_id: str, own: dict[str, int], cfg_hex: str) -> 
                 and member.name.startswith("blobs/sha256/")
                 and (name in own or name == cfg_hex)
             ):
-                blobs[name] = tar.extractfile(member).read()
+                blobs[name] = cast(IO[bytes], tar.extractfile(member)).read()  # a regular file
             elif member.isreg() and member.name.endswith("/layer.tar"):  # pre-25 engines' layout
                 parent = member.name.split("/")[0]
                 if parent in own:
-                    blobs[parent] = tar.extractfile(member).read()
+                    blobs[parent] = cast(IO[bytes], tar.extractfile(member)).read()
     missing = [h for h in [*own, cfg_hex] if h not in blobs]
     if missing:
         from harness.errors import EngineUnavailable

@@ -63,7 +63,7 @@ def health_window(hc: dict | None, default: float = 6.0) -> float:
 
 def engine_healthcheck(spec: dict) -> dict:
     """Our run-option table -> the engine's HealthConfig (ns durations, capitalised keys)."""
-    test = spec.get("test")
+    test: Any = spec.get("test")
     if isinstance(test, str):
         test = ["CMD-SHELL", test]
     out: dict[str, Any] = {"Test": list(test)}
@@ -76,7 +76,7 @@ def engine_healthcheck(spec: dict) -> dict:
 
 
 def compose_healthcheck(spec: dict) -> dict:
-    test = spec.get("test")
+    test: Any = spec.get("test")
     out: dict[str, Any] = {"test": ["CMD-SHELL", test] if isinstance(test, str) else list(test)}
     for key in ("interval", "timeout", "start_period"):
         if key in spec:

@@ -51,7 +51,7 @@ class HeartbeatProbe(ContainerProbe):
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, _ = self.start(ctx)
-        fmt = {
+        fmt: dict[str, Any] = {
             "dir": str(opts.get("dir", "/tmp")),
             "seconds": float(opts.get("seconds", 5)),
             "interval_ms": float(opts.get("interval_ms", 10)),

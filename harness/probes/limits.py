@@ -91,10 +91,10 @@ class PeakSampler:
         try:
             stats = self.container.stats(stream=False, one_shot=True)
             mem = stats.get("memory_stats") or {}
-            value = mem.get("max_usage") or mem.get("usage")
-            if value:
+            usage = mem.get("max_usage") or mem.get("usage")
+            if usage:
                 self.source = "stats"
-                return int(value)
+                return int(usage)
         except Exception:
             pass
         return None

@@ -69,7 +69,7 @@ def parse_passwd_line(line: str) -> dict[str, Any] | None:
 
 
 def has_login_shell(shell: str | None) -> bool:
-    return bool(shell) and shell.rsplit("/", 1)[-1] not in NO_SHELLS
+    return bool(shell and shell.rsplit("/", 1)[-1] not in NO_SHELLS)
 
 
 @register

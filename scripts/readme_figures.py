@@ -121,6 +121,7 @@ def perf_block() -> str:
         if rows
         else ["_Suite timings appear after `make reference`._"]
     )
+    out += first_hour_lines()
     overhead = RESULTS / "perf" / "overhead.json"
     if overhead.is_file():
         o = json.loads(overhead.read_text())
@@ -146,6 +147,25 @@ def perf_block() -> str:
             "results file). No registry push is included (pushes are `push_seconds`, reported separately).",
         ]
     return "\n".join(out)
+
+
+def first_hour_lines() -> list[str]:
+    """The quickstart's own timing (results/perf/first-hour.json, written by scripts/first_hour.py)."""
+    path = RESULTS / "perf" / "first-hour.json"
+    if not path.is_file():
+        return []
+    rec = json.loads(path.read_text())
+    parts = [
+        f"`{s['step']}` {_minutes(s['seconds'])} (exit {s['returncode']}, load average "
+        f"{s['loadavg_before'][0]:.1f} before)"
+        for s in rec["steps"]
+    ]
+    unchanged = "no tracked file changed" if rec["tracked_files_unchanged"] else "TRACKED FILES CHANGED"
+    return [
+        "",
+        f"Quickstart in a fresh clone (`{rec['command']}`, commit `{rec['commit'][:7]}`, {rec['cpus']} CPUs, "
+        f"lab already up on this machine): " + "; ".join(parts) + f"; {unchanged}.",
+    ]
 
 
 BLOCKS = {"claims": claims_block, "plots": plots_block, "perf": perf_block}

@@ -15,6 +15,7 @@ import stat
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ class Experiment:
             elif stat.S_ISREG(mode):
                 h.update(rel + b"\0")
                 with open(p, "rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    for chunk in iter(partial(fh.read, 1 << 20), b""):
                         h.update(chunk)
         return "sha256:" + h.hexdigest()
 
@@ -441,19 +442,8 @@ def load_experiment(path: Path) -> Experiment:
 
 
 def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise ctx.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
-    version = _get(data, "schema_version", int, ctx, default=SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise ctx.fail(
-            "schema_version", f"unsupported version {version} (this imagebench reads {SCHEMA_VERSION})"
-        )
-    name = _get(data, "name", str, ctx, default=folder.name)
-    if name != folder.name:
-        raise ctx.fail("name", f"{name!r} must equal the folder name {folder.name!r}")
-    if not NAME_RE.match(name):
-        raise ctx.fail("name", "use lower-case letters, digits and '-'")
+    """The whole experiment.toml, checked in file order: the first problem is the one reported."""
+    name = _header(data, folder, ctx)
     practice = _get(data, "practice", str, ctx, required=True)
     section = _get(data, "section", str, ctx, default="dockerfile")
     if section not in SECTIONS:
@@ -469,34 +459,9 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
     for key in edits:
         if key not in ("source", "deps", "deps_append"):
             raise ctx.fail(f"edits.{key}", "unknown key (allowed: source, deps, deps_append)", "edits")
-    raw_variants = _get(data, "variants", list, ctx, required=True)
-    if not raw_variants:
-        raise ctx.fail("variants", "needs at least one [[variants]] table")
-    variants: list[Variant] = []
-    for i, rv in enumerate(raw_variants):
-        variants.append(_variant(rv, i, folder, ctx, default_scen))
+    variants = _variants(data, folder, ctx, default_scen)
     names = [v.name for v in variants]
-    dup = {n for n, k in Counter(names).items() if k > 1}
-    if dup:
-        raise ctx.fail("variants.name", f"duplicate variant name {sorted(dup)[0]!r}", "variants")
-    for scen_needs, key in (("edit-source", "source"), ("edit-deps", "deps")):
-        if any(scen_needs in v.scenarios for v in variants) and key not in edits:
-            raise ctx.fail(f"edits.{key}", f"scenario {scen_needs!r} needs [edits] {key}")
-    for key in ("source",):
-        for rel in _get(edits, key, list, ctx, default=[], table="edits", qual="edits."):
-            if not isinstance(rel, str):
-                raise ctx.fail("edits.source", "items must be strings", "edits")
-            _inside(folder, rel, "edits.source", ctx, "edits", 0, must_exist=False)
-    if "deps" in edits:
-        _inside(
-            folder,
-            _get(edits, "deps", str, ctx, table="edits", qual="edits."),
-            "edits.deps",
-            ctx,
-            "edits",
-            0,
-            must_exist=False,
-        )
+    _check_edits(edits, variants, folder, ctx)
     claims = tuple(
         _claim(rc, i, ctx, set(names)) for i, rc in enumerate(_get(data, "claims", list, ctx, default=[]))
     )
@@ -529,6 +494,57 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
         min_trials=min_trials,
         preconditions=preconditions,
     )
+
+
+def _header(data: dict, folder: Path, ctx: _Ctx) -> str:
+    """Only known top-level keys, a schema_version this imagebench reads, a name equal to the folder's."""
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ctx.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    version = _get(data, "schema_version", int, ctx, default=SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ctx.fail(
+            "schema_version", f"unsupported version {version} (this imagebench reads {SCHEMA_VERSION})"
+        )
+    name = _get(data, "name", str, ctx, default=folder.name)
+    if name != folder.name:
+        raise ctx.fail("name", f"{name!r} must equal the folder name {folder.name!r}")
+    if not NAME_RE.match(name):
+        raise ctx.fail("name", "use lower-case letters, digits and '-'")
+    return name
+
+
+def _variants(data: dict, folder: Path, ctx: _Ctx, default_scen: tuple[str, ...]) -> list[Variant]:
+    """The [[variants]] tables: at least one, each valid, names unique."""
+    raw_variants = _get(data, "variants", list, ctx, required=True)
+    if not raw_variants:
+        raise ctx.fail("variants", "needs at least one [[variants]] table")
+    variants = [_variant(rv, i, folder, ctx, default_scen) for i, rv in enumerate(raw_variants)]
+    dup = {n for n, k in Counter(v.name for v in variants).items() if k > 1}
+    if dup:
+        raise ctx.fail("variants.name", f"duplicate variant name {sorted(dup)[0]!r}", "variants")
+    return variants
+
+
+def _check_edits(edits: dict, variants: list[Variant], folder: Path, ctx: _Ctx) -> None:
+    """[edits] has what the variants' edit scenarios need, and its paths stay inside the folder."""
+    for scen_needs, key in (("edit-source", "source"), ("edit-deps", "deps")):
+        if any(scen_needs in v.scenarios for v in variants) and key not in edits:
+            raise ctx.fail(f"edits.{key}", f"scenario {scen_needs!r} needs [edits] {key}")
+    for rel in _get(edits, "source", list, ctx, default=[], table="edits", qual="edits."):
+        if not isinstance(rel, str):
+            raise ctx.fail("edits.source", "items must be strings", "edits")
+        _inside(folder, rel, "edits.source", ctx, "edits", 0, must_exist=False)
+    if "deps" in edits:
+        _inside(
+            folder,
+            _get(edits, "deps", str, ctx, table="edits", qual="edits."),
+            "edits.deps",
+            ctx,
+            "edits",
+            0,
+            must_exist=False,
+        )
 
 
 def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, ...]) -> Variant:
@@ -599,18 +615,7 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str], table: str = "claims"
     unknown = sorted(set(rc) - _CLAIM_KEYS)
     if unknown:
         raise ctx.fail(f"{q}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_CLAIM_KEYS))})", t, i)
-    metric = _get(rc, "metric", str, ctx, required=True, table=t, index=i, qual=q)
-    known = _known_metrics()
-    if metric not in known:
-        raise ctx.fail(
-            f"{q}metric", f"unknown metric {_one_line(repr(metric), 80)} (known: {', '.join(known)})", t, i
-        )
-    for k in ("tolerance", "tolerance_rel"):
-        tol = rc.get(k)
-        if isinstance(tol, int | float) and not isinstance(tol, bool) and tol < 0:
-            raise ctx.fail(f"{q}{k}", f"must be >= 0, got {tol}", t, i)
-    if "op" in rc and isinstance(rc.get("value"), int | float) and rc["value"] < 0:
-        raise ctx.fail(f"{q}value", f"must be >= 0 (metrics are never negative), got {rc['value']}", t, i)
+    metric = _claim_metric(rc, ctx, t, i, q)
     scenario = _get(rc, "scenario", str, ctx, default="cold", table=t, index=i, qual=q)
     if scenario not in SCENARIOS:
         raise ctx.fail(
@@ -625,22 +630,7 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str], table: str = "claims"
             t,
             i,
         )
-    refs: dict[str, str | None] = {}
-    if expect is not None:
-        if expect not in EXPECT:
-            raise ctx.fail(f"{q}expect", f"must be one of {', '.join(EXPECT)}", t, i)
-        for k in ("baseline", "candidate"):
-            refs[k] = _get(rc, k, str, ctx, required=True, table=t, index=i, qual=q)
-        value = None
-        if expect == "delta":
-            value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
-            if "tolerance" not in rc and "tolerance_rel" not in rc:
-                raise ctx.fail(f"{q}tolerance", 'expect = "delta" needs tolerance or tolerance_rel', t, i)
-    else:
-        if op not in OPS:
-            raise ctx.fail(f"{q}op", f"must be one of {' '.join(OPS)}", t, i)
-        refs["variant"] = _get(rc, "variant", str, ctx, required=True, table=t, index=i, qual=q)
-        value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
+    refs, value = _claim_refs(rc, ctx, t, i, q, expect, op)
     for k, ref in refs.items():
         if ref not in variants:
             raise ctx.fail(
@@ -661,6 +651,46 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str], table: str = "claims"
         label=_get(rc, "label", str, ctx, default="", table=t, index=i, qual=q),
         source=_source(rc, ctx, t, i, q),
     )
+
+
+def _claim_metric(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
+    """A claim's metric is in the vocabulary; its tolerances and an absolute value are not negative."""
+    metric = _get(rc, "metric", str, ctx, required=True, table=t, index=i, qual=q)
+    known = _known_metrics()
+    if metric not in known:
+        raise ctx.fail(
+            f"{q}metric", f"unknown metric {_one_line(repr(metric), 80)} (known: {', '.join(known)})", t, i
+        )
+    for k in ("tolerance", "tolerance_rel"):
+        tol = rc.get(k)
+        if isinstance(tol, int | float) and not isinstance(tol, bool) and tol < 0:
+            raise ctx.fail(f"{q}{k}", f"must be >= 0, got {tol}", t, i)
+    if "op" in rc and isinstance(rc.get("value"), int | float) and rc["value"] < 0:
+        raise ctx.fail(f"{q}value", f"must be >= 0 (metrics are never negative), got {rc['value']}", t, i)
+    return metric
+
+
+def _claim_refs(
+    rc: dict, ctx: _Ctx, t: str, i: int, q: str, expect: str | None, op: str | None
+) -> tuple[dict[str, str | None], float | None]:
+    """(the variants a claim names, its value): baseline and candidate for `expect`, variant for `op`."""
+    refs: dict[str, str | None] = {}
+    if expect is not None:
+        if expect not in EXPECT:
+            raise ctx.fail(f"{q}expect", f"must be one of {', '.join(EXPECT)}", t, i)
+        for k in ("baseline", "candidate"):
+            refs[k] = _get(rc, k, str, ctx, required=True, table=t, index=i, qual=q)
+        value = None
+        if expect == "delta":
+            value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
+            if "tolerance" not in rc and "tolerance_rel" not in rc:
+                raise ctx.fail(f"{q}tolerance", 'expect = "delta" needs tolerance or tolerance_rel', t, i)
+    else:
+        if op not in OPS:
+            raise ctx.fail(f"{q}op", f"must be one of {' '.join(OPS)}", t, i)
+        refs["variant"] = _get(rc, "variant", str, ctx, required=True, table=t, index=i, qual=q)
+        value = _get(rc, "value", float, ctx, required=True, table=t, index=i, qual=q)
+    return refs, value
 
 
 def _source(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:

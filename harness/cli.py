@@ -14,7 +14,11 @@ from typing import Any
 
 from harness import __version__, cliargs
 from harness.errors import ExitStatus, HarnessError, SchemaError, UsageError
+from harness.experiment import discover, select
+from harness.machine import as_reference
+from harness.paths import reference_dir
 from harness.paths import results_dir as default_results_dir
+from harness.results import atomic_write_json, check_results_dir, load_runs, load_table, scan_runs
 
 
 def _err(text: str) -> None:
@@ -35,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from harness import lab
+    from harness import lab  # per command: the lab package takes ~0.5 s to import
 
     if args.lab_cmd == "up":
         status = lab.lab_up(
@@ -98,8 +102,6 @@ def _lab_summary(s: dict) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.experiment import discover
-
     broken: list[str] = []
 
     def report_broken(name: str, exc: Exception) -> None:
@@ -164,7 +166,7 @@ def _shard_arg(text: str) -> tuple[int, int]:
 
 
 def _run_options(args: argparse.Namespace, argv: Sequence[str]):
-    from harness.runner import RunOptions
+    from harness.runner import RunOptions  # per command: the runner loads the docker SDK (~0.8 s)
 
     trials = getattr(args, "trials", None)
     return RunOptions(
@@ -189,15 +191,14 @@ class _ProgressReporter:
     """Adapts harness.progress.Progress (terminal/CI display) to the runner's Reporter callbacks."""
 
     def __init__(self, results: Path | None = None) -> None:
-        from harness.progress import Progress
+        from harness.progress import Progress  # per command: rich's live display
 
         self.progress = Progress()
         self.results = results
 
     def plan(self, todo: list[dict]) -> None:
         """The runner's remaining plan: the ETA estimates each trial (priors from earlier run files)."""
-        from harness.paths import reference_dir
-        from harness.progress import trial_priors
+        from harness.progress import trial_priors  # per command: rich's live display
 
         dirs = [d for d in (self.results, reference_dir()) if d is not None]
         self.progress.set_plan(todo, trial_priors(dirs))
@@ -217,7 +218,7 @@ class _ProgressReporter:
             print(f"  {status}: {error}", file=sys.stderr, flush=True)
 
     def finish(self, run: dict) -> None:
-        from harness.tables import summary_rows
+        from harness.tables import summary_rows  # per command: rich tables
 
         try:
             rows = summary_rows([run])
@@ -232,8 +233,7 @@ def _reporter(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.experiment import select
-    from harness.runner import run_experiments
+    from harness.runner import run_experiments  # per command: the docker SDK (~0.8 s)
 
     opts = _run_options(args, argv)
     if args.resume and (args.names or args.all):
@@ -262,7 +262,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.compare import compare, render_compare
+    from harness.compare import compare, render_compare  # per command: the docker SDK (~0.8 s)
 
     opts = _run_options(args, argv)
     outcome, summary = compare(
@@ -288,7 +288,7 @@ def cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def cmd_advise(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`imagebench advise Dockerfile`: every applicable practice rewritten, built, smoke-checked, ranked."""
-    from harness.advise.command import advise, plan, render, write
+    from harness.advise.command import advise, plan, render, write  # per command: the docker SDK
 
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
     advice = plan(Path(args.dockerfile), Path(args.context) if args.context else None, only)
@@ -313,31 +313,26 @@ def cmd_advise(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from harness.results import check_results_dir, load_runs, load_table
 
     results = check_results_dir(Path(args.results))
     runs = load_runs(results, on_skip=lambda m: _err(f"warning: {m}"))
     if not runs:
         _err(f"warning: no valid run file under {results}")
     df = load_table(runs=runs)
-    from harness.tables import table_text
+    from harness.tables import table_text  # per command: pandas and rich
 
     sys.stdout.write(table_text(df, args.format))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import render_report
-    from harness.results import check_results_dir
+    from harness.report import render_report  # per command: pandas and matplotlib (~2 s)
 
     check_results_dir(Path(args.results))
     out = Path(args.out) if args.out else Path(args.results) / "report"
     if args.with_reference:  # the committed reference beside this machine's runs, as another machine
-        from harness.machine import as_reference
-        from harness.paths import reference_dir
-        from harness.report.model import build_report
-        from harness.report.render import write_report
-        from harness.results import load_runs
+        from harness.report.model import build_report  # per command: pandas and matplotlib (~2 s)
+        from harness.report.render import write_report  # per command: pandas and matplotlib (~2 s)
 
         warn = lambda m: _err(f"warning: {m}")  # noqa: E731
         runs = load_runs(Path(args.results), on_skip=warn)
@@ -353,7 +348,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from harness.drift import Thresholds, run_drift, run_history
+    from harness.drift import Thresholds, run_drift, run_history  # per command: the docker SDK
 
     if args.history:
         code, text = run_history(args.history, Path(args.results), json_out=args.json)
@@ -374,8 +369,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from harness.gate import run_gate
-    from harness.results import check_results_dir, scan_runs
+    from harness.gate import run_gate  # per command: numpy and scipy via analysis
 
     skipped = 0
     for label, folder in (("baseline", args.baseline), ("current", args.current)):
@@ -404,8 +398,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.export import export_pytest_benchmark
-    from harness.results import atomic_write_json, check_results_dir, load_runs
+    from harness.export import export_pytest_benchmark  # per command: numpy via analysis (~0.4 s)
 
     results = check_results_dir(Path(args.results))
     out = Path(args.out) if args.out else None
@@ -474,7 +467,22 @@ def build_parser() -> argparse.ArgumentParser:
         help=_RESULTS_HELP,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_lab(sub)
+    _add_list(sub)
+    _add_run(sub)
+    _add_compare(sub)
+    _add_advise(sub)
+    _add_table(sub)
+    _add_report(sub)
+    _add_drift(sub)
+    _add_gate(sub)
+    _add_export(sub)
+    _accept_results_after_command(parser)
+    return parser
 
+
+def _add_lab(sub: Any) -> None:
+    """The `lab` subcommand's arguments."""
     p = sub.add_parser("lab", help="prepare, inspect or stop the controlled environment")
     lab_sub = p.add_subparsers(dest="lab_cmd", metavar="up|status|down", parser_class=_Parser)
     up = lab_sub.add_parser(
@@ -498,10 +506,16 @@ def build_parser() -> argparse.ArgumentParser:
     dn = lab_sub.add_parser("down", help="stop what `lab up` started (images and wheelhouse are kept)")
     dn.add_argument("--json", action="store_true")
 
+
+def _add_list(sub: Any) -> None:
+    """The `list` subcommand's arguments."""
     p = sub.add_parser("list", help="the experiment catalog")
     p.add_argument("--json", action="store_true")
     p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
 
+
+def _add_run(sub: Any) -> None:
+    """The `run` subcommand's arguments."""
     p = sub.add_parser("run", help="measure experiments; one results file per run")
     p.add_argument("names", nargs="*", metavar="EXPERIMENT")
     p.add_argument("--all", action="store_true", help="the whole catalog")
@@ -519,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bases", choices=("lab", "registry"), default="lab")
     _add_run_flags(p)
 
+
+def _add_compare(sub: Any) -> None:
+    """The `compare` subcommand's arguments."""
     p = sub.add_parser("compare", help="measure two Dockerfiles of your own")
     p.add_argument("a", metavar="A.Dockerfile")
     p.add_argument("b", metavar="B.Dockerfile")
@@ -549,6 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_run_flags(p)
 
+
+def _add_advise(sub: Any) -> None:
+    """The `advise` subcommand's arguments."""
     p = sub.add_parser("advise", help="rewrite your Dockerfile with each practice, measure what each buys")
     p.add_argument("dockerfile", metavar="Dockerfile")
     p.add_argument("--context", default=None, help="build context (default: the Dockerfile's folder)")
@@ -559,9 +579,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_run_flags(p)
 
+
+def _add_table(sub: Any) -> None:
+    """The `table` subcommand's arguments."""
     p = sub.add_parser("table", help="the tidy table of everything measured")
     p.add_argument("--format", choices=("csv", "md", "json"), default="csv")
 
+
+def _add_report(sub: Any) -> None:
+    """The `report` subcommand's arguments."""
     p = sub.add_parser("report", help="render index.html, REPORT.md and plots")
     p.add_argument(
         "--out", type=cliargs.path, default=None, help="output directory (default: RESULTS/report)"
@@ -577,6 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also show the committed reference run (results/), labelled as another machine",
     )
 
+
+def _add_drift(sub: Any) -> None:
+    """The `drift` subcommand's arguments."""
     p = sub.add_parser("drift", help="observe base images now, append to history, flag changes")
     p.add_argument(
         "--images",
@@ -616,6 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
+
+def _add_gate(sub: Any) -> None:
+    """The `gate` subcommand's arguments."""
     p = sub.add_parser("gate", help="exit non-zero on a regression between two results directories")
     p.add_argument("--baseline", type=cliargs.path, required=True)
     p.add_argument("--current", type=cliargs.path, required=True)
@@ -653,11 +685,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
+
+def _add_export(sub: Any) -> None:
+    """The `export` subcommand's arguments."""
     p = sub.add_parser("export", help="results in a format CI trackers read")
     p.add_argument("--format", choices=("pytest-benchmark",), required=True)
     p.add_argument("--out", type=cliargs.path, default=None)
-    _accept_results_after_command(parser)
-    return parser
 
 
 _RESULTS_HELP = "results directory (default: runs/ of the checkout, git-ignored; the reference is results/)"

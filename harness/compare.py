@@ -27,9 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from docker.utils.build import exclude_paths
+from rich.console import Console
+from rich.table import Table
+
+from harness.analysis import evaluate_claims
 from harness.errors import UsageError
 from harness.experiment import SCENARIOS, Claim, Experiment, Variant
+from harness.metrics import human_value
+from harness.probes import get_probe
+from harness.results import load_table
 from harness.runner import RunOptions, RunOutcome, run_experiments
+from harness.stats import ratio_ci
 
 # shown first, in this order; any other metric the run recorded follows
 SUMMARY_METRICS = (
@@ -125,8 +135,6 @@ def _is_deps(rel: str) -> bool:
 
 def _context_files(context: Path, ignore_file: Path | None) -> list[str]:
     """Regular files of the context after .dockerignore, relative, sorted."""
-    from docker.utils.build import exclude_paths
-
     ignore = ignore_file if ignore_file and ignore_file.is_file() else context / ".dockerignore"
     patterns = []
     if ignore.is_file():
@@ -234,8 +242,6 @@ def make_pair(
     if bad:
         raise UsageError(f"unknown scenario {bad[0]!r}; known: {', '.join(SCENARIOS)}")
     if probes:
-        from harness.probes import get_probe
-
         for name in probes:
             get_probe(name)  # UsageError naming the known probes
     na, nb = _variant_name(a, b), _variant_name(b, a)
@@ -359,8 +365,6 @@ def _varies(values) -> bool:
 
 def difference_text(metric: str, unit: str, ra: dict) -> str:
     """One sentence: B against A with its interval, exact, or no detectable difference. Pure."""
-    from harness.report.format import human_value
-
     a, b = ra["a_median"], ra["b_median"]
     if ra["exact"]:
         if a == b:
@@ -390,10 +394,6 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
 
     No p-value where neither variant varies (the difference is then exact), and no verdict unless
     the user stated a claim (those are judged and listed under `claims`)."""
-    import numpy as np
-
-    from harness.results import load_table
-    from harness.stats import ratio_ci
 
     df = load_table(runs=[run])
     rows = []
@@ -428,8 +428,6 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
             rows.append(row)
     claims = []
     if any((d or {}).get("claims") for d in run.get("experiments", {}).values()):
-        from harness.analysis import evaluate_claims
-
         claims = [
             {k: c.get(k) for k in ("label", "metric", "scenario", "verdict", "figure", "reason")}
             for c in evaluate_claims([run])
@@ -448,10 +446,6 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
 
 def render_compare(summary: dict[str, Any]) -> str:
     """A terminal table per scenario: medians, B against A in words with the interval; stated claims."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from harness.report.format import human_value
 
     base, cand = summary["baseline"], summary["candidate"]
     console = Console(record=True, width=130)

@@ -30,8 +30,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.analysis import select_latest
 from harness.errors import SchemaError, UsageError
 from harness.metrics import kind_of, unit_of
+from harness.results import atomic_write_json, load_runs
 
 #: The pytest-benchmark JSON layout this module writes (checked against pytest-benchmark 5.x; 4.x reads it).
 PYTEST_BENCHMARK_FORMAT_VERSION = "5.1.0"
@@ -47,7 +49,7 @@ def pb_stats(values: list[float]) -> dict[str, Any]:
     if not data:
         raise ValueError("no values")
     try:  # the installed pytest-benchmark's own statistics, so `compare` agrees with it exactly
-        from pytest_benchmark.stats import Stats
+        from pytest_benchmark.stats import Stats  # optional: the `test` extra installs it
     except ImportError:
         Stats = None
     if Stats is not None:
@@ -178,9 +180,6 @@ def export_pytest_benchmark(
     results_dir: Path | None = None, *, runs: list[dict] | None = None, machine: str | None = None
 ) -> dict:
     """The results as one pytest-benchmark JSON document (see the module docstring)."""
-    from harness.analysis import select_latest
-    from harness.results import load_runs
-
     if runs is None:
         if results_dir is None or not Path(results_dir).is_dir():
             raise SchemaError(f"results {results_dir} is not a readable directory")
@@ -249,8 +248,6 @@ def run_export(
     results_dir: Path, *, fmt: str = "pytest-benchmark", out: Path | None = None, machine: str | None = None
 ) -> dict:
     """What `imagebench export` does: the document, also written to `out` when given (atomically)."""
-    from harness.results import atomic_write_json
-
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (formats: {', '.join(FORMATS)})")
     doc = export_pytest_benchmark(results_dir, machine=machine)

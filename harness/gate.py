@@ -324,18 +324,11 @@ def gate(
 ) -> GateResult:
     """Compare `current_dir` with `baseline_dir` (see the module docstring for the rules)."""
     _validate(size_bytes, size_pct, layers, time_ratio, conf)
+    limits = {"size_bytes": size_bytes, "size_pct": size_pct, "layers": layers, "time_ratio": time_ratio}
     result = GateResult(
         str(baseline_dir),
         str(current_dir),
-        thresholds={
-            "size_bytes": size_bytes,
-            "size_pct": size_pct,
-            "layers": layers,
-            "time_ratio": time_ratio,
-            "conf": conf,
-            "across_machines": across_machines,
-            "whole_image": whole_image,
-        },
+        thresholds={**limits, "conf": conf, "across_machines": across_machines, "whole_image": whole_image},
     )
     base_runs, base = _load(baseline_dir, "baseline", result.notes)
     cur_runs, cur = _load(current_dir, "current", result.notes)
@@ -345,41 +338,19 @@ def gate(
         "current": _base_ids(cur_runs, cur),
     }
 
-    base_groups = (
-        {k: g["value"].to_numpy() for k, g in base.groupby(KEY, sort=True)} if not base.empty else {}
-    )
-    cur_groups = {k: g["value"].to_numpy() for k, g in cur.groupby(KEY, sort=True)} if not cur.empty else {}
+    base_groups, cur_groups = _groups(base), _groups(cur)
     for key in sorted(set(base_groups) & set(cur_groups)):
-        cell = key[:4]
-        if key[4] in ATTRIBUTED and not whole_image:
-            own = ATTRIBUTED[key[4]]
-            if (*cell, own) in base_groups and (*cell, own) in cur_groups:
-                result.checks.append(_attributed(key, base_groups, cur_groups, result.bases))
-                continue
-        if (
-            key[4] == "layers"
-            and not whole_image
-            and (*cell, "own_layers") in base_groups
-            and (*cell, "own_layers") in cur_groups
-        ):
-            continue  # our layers are gated as own_layers; the base's count is the base's business
-        if key[4] in BASE_METRICS.values():
-            result.checks.append(_base_check(key, base_groups[key], cur_groups[key], result.bases))
-            continue
-        if across_machines and kind_of(key[4]) == "time":
-            continue
-        check = _compare(
+        check = _metric_check(
             key,
-            base_groups[key],
-            cur_groups[key],
-            size_bytes=size_bytes,
-            size_pct=size_pct,
-            layers=layers,
-            time_ratio=time_ratio,
+            base_groups,
+            cur_groups,
+            result,
+            limits=limits,
             conf=conf,
             n_boot=n_boot,
             seed=seed,
-            notes=result.notes,
+            whole_image=whole_image,
+            across_machines=across_machines,
         )
         if check is not None:
             result.checks.append(check)
@@ -401,6 +372,54 @@ def gate(
         )
     )
     return result
+
+
+def _groups(df) -> dict[tuple, Any]:
+    """{(machine, experiment, variant, scenario, metric): values} of a tidy table."""
+    return {k: g["value"].to_numpy() for k, g in df.groupby(KEY, sort=True)} if not df.empty else {}
+
+
+def _metric_check(
+    key: tuple,
+    base_groups: dict,
+    cur_groups: dict,
+    result: GateResult,
+    *,
+    limits: dict[str, Any],
+    conf: float,
+    n_boot: int,
+    seed: int,
+    whole_image: bool,
+    across_machines: bool,
+) -> Check | None:
+    """The check of one metric cell present on both sides (None when it is not gated here): whole
+    sizes attributed to own layers, base metrics as base changes, the rest compared."""
+    cell = key[:4]
+    if key[4] in ATTRIBUTED and not whole_image:
+        own = ATTRIBUTED[key[4]]
+        if (*cell, own) in base_groups and (*cell, own) in cur_groups:
+            return _attributed(key, base_groups, cur_groups, result.bases)
+    if (
+        key[4] == "layers"
+        and not whole_image
+        and (*cell, "own_layers") in base_groups
+        and (*cell, "own_layers") in cur_groups
+    ):
+        return None  # our layers are gated as own_layers; the base's count is the base's business
+    if key[4] in BASE_METRICS.values():
+        return _base_check(key, base_groups[key], cur_groups[key], result.bases)
+    if across_machines and kind_of(key[4]) == "time":
+        return None
+    return _compare(
+        key,
+        base_groups[key],
+        cur_groups[key],
+        **limits,
+        conf=conf,
+        n_boot=n_boot,
+        seed=seed,
+        notes=result.notes,
+    )
 
 
 def _pair_machines(base, cur, result: GateResult, base_runs, cur_runs, *, across_machines: bool):
@@ -556,9 +575,9 @@ def _median(values) -> float:
 def _compare(
     key, b, c, *, size_bytes, size_pct, layers, time_ratio, conf, n_boot, seed, notes
 ) -> Check | None:
-
+    """One metric cell, baseline values `b` against current `c`: exact metrics (sizes, layer counts,
+    other exact values) and times are judged; counts, flags and rates are left to the report."""
     machine, experiment, variant, scenario, metric = key
-    kind = kind_of(metric)
     base = {
         "machine": machine,
         "experiment": experiment,
@@ -568,106 +587,131 @@ def _compare(
         "n_baseline": len(b),
         "n_current": len(c),
     }
-    where = f"{experiment}/{variant}/{scenario}"
+    kind = kind_of(metric)
     if kind == "exact":
-        for side, values in (("baseline", b), ("current", c)):
-            if len(set(values.tolist())) > 1:
-                notes.append(
-                    f"{where}: {metric} differs between {side} trials "
-                    f"({human_value(metric, min(values))} – {human_value(metric, max(values))}); "
-                    "compared by the median"
-                )
-        mb, mc = _median(b), _median(c)
-        delta = mc - mb
-        pct = (100.0 * delta / mb) if mb else None
+        _note_spread(b, c, f"{experiment}/{variant}/{scenario}", metric, notes)
         if unit_of(metric) == "B":
-            # An "exact" size that varied between the baseline's own trials (a baseline recorded before
-            # reproducible builds) is exact only up to that spread: growth within it is not judged.
-            noise = float(max(b) - min(b))
-            over_bytes = delta > size_bytes + noise
-            over_pct = size_pct is None or pct is None or pct > size_pct
-            status = "fail" if (over_bytes and over_pct) else "improved" if delta < -noise else "pass"
-            limit = f"{size_bytes:,} B" + (f" and {size_pct:g} %" if size_pct is not None else "")
-            msg = (
-                f"{variant} ({experiment}, {scenario}): {metric} {human_value(metric, mb)} → "
-                f"{human_value(metric, mc)} ({int(delta):+,} B"
-                + (f", {_pct(pct)}" if pct is not None else "")
-                + ")"
-            )
-            if status == "fail":
-                msg += f": grew by more than {limit}" + (
-                    f" plus the baseline's own spread ({int(noise):,} B)" if noise else ""
-                )
-            elif noise and delta > 0:
-                msg += f": within the baseline trials' own spread ({int(noise):,} B)"
-            return Check(
-                kind="size", status=status, baseline=mb, current=mc, delta=delta, pct=pct, message=msg, **base
-            )
+            return _size_check(base, _median(b), _median(c), float(max(b) - min(b)), size_bytes, size_pct)
         if metric in LAYER_METRICS:
-            status = "fail" if delta > layers else "improved" if delta < 0 else "pass"
-            msg = f"{variant} ({experiment}, {scenario}): layers {int(mb)} → {int(mc)}"
-            if status == "fail":
-                msg += f": more than {layers} extra layer(s)"
-            return Check(
-                kind="layers",
-                status=status,
-                baseline=mb,
-                current=mc,
-                delta=delta,
-                pct=pct,
-                message=msg,
-                **base,
-            )
-        status = "changed" if mb != mc else "pass"
-        return Check(
-            kind="exact",
-            status=status,
-            baseline=mb,
-            current=mc,
-            delta=delta,
-            pct=pct,
-            message=f"{variant} ({experiment}, {scenario}): {metric} {human_value(metric, mb)} → "
-            f"{human_value(metric, mc)} (reported, not gated)",
-            **base,
-        )
+            return _layers_check(base, _median(b), _median(c), layers)
+        return _exact_check(base, _median(b), _median(c))
     if kind == "time":
-        r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, conf=conf)
-        mb, mc = _median(b), _median(c)
-        check = Check(
-            kind="time",
-            status="pass",
-            baseline=mb,
-            current=mc,
-            delta=mc - mb,
-            pct=(100.0 * (mc - mb) / mb) if mb else None,
-            ratio=r["ratio"],
-            low=r["low"],
-            high=r["high"],
-            p_value=r["p_value"],
-            **base,
-        )
-        head = (
-            f"{variant} ({experiment}, {scenario}): {metric} {human_value(metric, mb)} → "
-            f"{human_value(metric, mc)}"
-        )
-        if r["ratio"] is None or r["low"] is None:
-            check.status = "skipped"
-            check.message = f"{head}: not judged ({r['reason']})"
-            return check
-        ci = (
-            f"{fmt.human_ratio(r['ratio'])}, {round(conf * 100):d} % CI {fmt.human_ratio(r['low'])}–"
-            f"{fmt.human_ratio(r['high'])}"
-        )
-        if r["low"] > time_ratio:
-            check.status = "fail"
-            check.message = f"{head} ({ci}): slower, the interval is above {fmt.human_ratio(time_ratio)}"
-        elif r["high"] < 1:
-            check.status = "improved"
-            check.message = f"{head} ({ci}): faster"
-        else:
-            check.message = f"{head} ({ci})"
-        return check
+        return _time_check(base, b, c, time_ratio=time_ratio, conf=conf, n_boot=n_boot, seed=seed)
     return None  # counts, flags, rates: described by the report, not gated
+
+
+def _head(base: dict[str, Any]) -> str:
+    return f"{base['variant']} ({base['experiment']}, {base['scenario']})"
+
+
+def _note_spread(b, c, where: str, metric: str, notes: list[str]) -> None:
+    """An exact metric that differs between one side's trials is noted (and compared by the median)."""
+    for side, values in (("baseline", b), ("current", c)):
+        if len(set(values.tolist())) > 1:
+            notes.append(
+                f"{where}: {metric} differs between {side} trials "
+                f"({human_value(metric, min(values))} – {human_value(metric, max(values))}); "
+                "compared by the median"
+            )
+
+
+def _size_check(
+    base: dict[str, Any], mb: float, mc: float, noise: float, size_bytes: int, size_pct: float | None
+) -> Check:
+    """An exact size: fails when it grew by more than the allowance. A size that varied between the
+    baseline's own trials (a baseline recorded before reproducible builds) is exact only up to that
+    spread (`noise`): growth within it is not judged."""
+    metric = base["metric"]
+    delta = mc - mb
+    pct = (100.0 * delta / mb) if mb else None
+    over_bytes = delta > size_bytes + noise
+    over_pct = size_pct is None or pct is None or pct > size_pct
+    status = "fail" if (over_bytes and over_pct) else "improved" if delta < -noise else "pass"
+    limit = f"{size_bytes:,} B" + (f" and {size_pct:g} %" if size_pct is not None else "")
+    msg = (
+        f"{_head(base)}: {metric} {human_value(metric, mb)} → "
+        f"{human_value(metric, mc)} ({int(delta):+,} B" + (f", {_pct(pct)}" if pct is not None else "") + ")"
+    )
+    if status == "fail":
+        msg += f": grew by more than {limit}" + (
+            f" plus the baseline's own spread ({int(noise):,} B)" if noise else ""
+        )
+    elif noise and delta > 0:
+        msg += f": within the baseline trials' own spread ({int(noise):,} B)"
+    return Check(
+        kind="size", status=status, baseline=mb, current=mc, delta=delta, pct=pct, message=msg, **base
+    )
+
+
+def _layers_check(base: dict[str, Any], mb: float, mc: float, layers: int) -> Check:
+    """A layer count: fails with more than `layers` extra layers."""
+    delta = mc - mb
+    pct = (100.0 * delta / mb) if mb else None
+    status = "fail" if delta > layers else "improved" if delta < 0 else "pass"
+    msg = f"{_head(base)}: layers {int(mb)} → {int(mc)}"
+    if status == "fail":
+        msg += f": more than {layers} extra layer(s)"
+    return Check(
+        kind="layers", status=status, baseline=mb, current=mc, delta=delta, pct=pct, message=msg, **base
+    )
+
+
+def _exact_check(base: dict[str, Any], mb: float, mc: float) -> Check:
+    """Any other exact value: a change is reported, not gated."""
+    metric = base["metric"]
+    delta = mc - mb
+    return Check(
+        kind="exact",
+        status="changed" if mb != mc else "pass",
+        baseline=mb,
+        current=mc,
+        delta=delta,
+        pct=(100.0 * delta / mb) if mb else None,
+        message=f"{_head(base)}: {metric} {human_value(metric, mb)} → "
+        f"{human_value(metric, mc)} (reported, not gated)",
+        **base,
+    )
+
+
+def _time_check(
+    base: dict[str, Any], b, c, *, time_ratio: float, conf: float, n_boot: int, seed: int
+) -> Check:
+    """A time: fails when the lower bound of the current/baseline ratio's interval exceeds
+    `time_ratio`, improves when the upper bound is below 1."""
+    metric = base["metric"]
+    r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, conf=conf)
+    mb, mc = _median(b), _median(c)
+    check = Check(
+        kind="time",
+        status="pass",
+        baseline=mb,
+        current=mc,
+        delta=mc - mb,
+        pct=(100.0 * (mc - mb) / mb) if mb else None,
+        ratio=r["ratio"],
+        low=r["low"],
+        high=r["high"],
+        p_value=r["p_value"],
+        **base,
+    )
+    head = f"{_head(base)}: {metric} {human_value(metric, mb)} → {human_value(metric, mc)}"
+    if r["ratio"] is None or r["low"] is None:
+        check.status = "skipped"
+        check.message = f"{head}: not judged ({r['reason']})"
+        return check
+    ci = (
+        f"{fmt.human_ratio(r['ratio'])}, {round(conf * 100):d} % CI {fmt.human_ratio(r['low'])}–"
+        f"{fmt.human_ratio(r['high'])}"
+    )
+    if r["low"] > time_ratio:
+        check.status = "fail"
+        check.message = f"{head} ({ci}): slower, the interval is above {fmt.human_ratio(time_ratio)}"
+    elif r["high"] < 1:
+        check.status = "improved"
+        check.message = f"{head} ({ci}): faster"
+    else:
+        check.message = f"{head} ({ci})"
+    return check
 
 
 def _note_one_sided(base_groups: dict, cur_groups: dict, notes: list[str]) -> None:

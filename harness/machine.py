@@ -23,6 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from harness.paths import state_dir
+
 ID_FILE = "machine-id"
 
 
@@ -55,8 +57,6 @@ def hardware() -> dict[str, Any]:
 def persisted_id(state: Path | None = None) -> str:
     """The random id kept in the state dir, created on first use."""
     if state is None:
-        from harness.paths import state_dir
-
         state = state_dir()
     path = Path(state) / ID_FILE
     text = _read(path)

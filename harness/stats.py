@@ -32,7 +32,10 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal
+from itertools import accumulate, combinations
+from math import comb
+from statistics import NormalDist
+from typing import Literal, TypedDict
 
 import numpy as np
 
@@ -54,6 +57,20 @@ __all__ = [
 ]
 
 Verdict = Literal["supported", "not supported", "inconclusive"]
+
+
+class RatioCI(TypedDict):
+    """What `ratio_ci` returns (see there)."""
+
+    ratio: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    n_baseline: int
+    n_candidate: int
+    reason: str | None
+
+
 OUTLIER_THRESHOLD = 1.4826 * 10  # hyperfine: a very generous 10 "sigmas" in MAD units
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -144,9 +161,6 @@ def _midranks(x: np.ndarray) -> np.ndarray:
 
 
 def _permutation_p(both: np.ndarray, n_c: int, n_perm: int, seed: int) -> float:
-    from itertools import combinations
-    from math import comb
-
     ranks = _midranks(both)
     n = both.size
     observed = ranks[:n_c].sum()
@@ -172,8 +186,6 @@ def min_detectable(
     normal-consistent MAD of each group (its sample sd when the MAD is 0; pi/2 is the median's
     variance factor). None when a group has fewer than 2 values.
     """
-    from statistics import NormalDist
-
     b, c = _clean(baseline), _clean(candidate)
     if b.size < 2 or c.size < 2:
         return None
@@ -194,7 +206,7 @@ def ratio_ci(
     seed: int = 0,
     conf: float = 0.95,
     with_p: bool = True,
-) -> dict[str, float | int | str | None]:
+) -> RatioCI:
     """Ratio of medians candidate / baseline with a bootstrap percentile interval.
 
     ``with_p=False`` skips the rank test (``p_value`` None), for quick summaries.
@@ -214,7 +226,7 @@ def ratio_ci(
     if not 0 < conf < 1:
         raise ValueError(f"conf must be between 0 and 1, got {conf}")
     b, c = _clean(baseline), _clean(candidate)
-    out: dict[str, float | int | str | None] = {
+    out: RatioCI = {
         "ratio": None,
         "low": None,
         "high": None,
@@ -395,9 +407,6 @@ def _interval_check(
 
 def _binom_half_cdf(n: int) -> np.ndarray:
     """P(Binomial(n, 1/2) <= k) for k = 0..n, exactly (integer arithmetic, then one division)."""
-    from itertools import accumulate
-    from math import comb
-
     return np.array(list(accumulate(comb(n, k) for k in range(n + 1)))) / float(2**n)
 
 

@@ -17,10 +17,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
 from harness.advise.rewrites import ContextInfo, Rewrite, parse, rewrites
 from harness.errors import UsageError
 from harness.experiment import Claim, Experiment, Variant
+from harness.metrics import human_value
 from harness.runner import RunOptions, RunOutcome, run_experiments
+from harness.stats import ratio_ci
 
 ORIGINAL = "original"
 # (column, metric, scenario): what the table shows for every variant
@@ -323,9 +330,6 @@ def _runs_as_root(run: dict, variant: str) -> bool | None:
 def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
     """Per variant: status, medians and, for rewrites, ratio to the original with its 95 % interval;
     rewrites ranked by their strongest effect (lowest upper bound of a size/time ratio)."""
-    import numpy as np
-
-    from harness.stats import ratio_ci
 
     seed = run.get("seed", 0) % (2**31)
     reasons = {r.name: r.reason for r in advice.rewrites}
@@ -390,7 +394,6 @@ def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
 
 
 def _cell(metric: str, cell: dict | None, original: bool) -> str:
-    from harness.report.format import human_value
 
     if not cell:
         return "-"
@@ -408,9 +411,6 @@ def _cell(metric: str, cell: dict | None, original: bool) -> str:
 
 def render(summary: dict[str, Any]) -> str:
     """The ranked table, then each rewrite's reason and every broken rewrite's failing line."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table(
         title="rewrites ranked by effect: ratio to the original (median of n trials, bootstrap 95 % CI)",

@@ -18,6 +18,8 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import dockerfile as bk
+
 from harness.errors import UsageError
 
 VENV = "/opt/venv"
@@ -101,8 +103,6 @@ class Rewrite:
 
 def parse(text: str) -> Dockerfile:
     """Parse with BuildKit's parser; a file it rejects is a usage error naming the parser's message."""
-    import dockerfile as bk
-
     text = text.removeprefix("\ufeff")
     try:
         cmds = bk.parse_string(text)

@@ -135,7 +135,7 @@ class SavedImage:
     layers: list[str]
     repo_tags: list[str] = field(default_factory=list)
 
-    def open(self, member: str) -> IO[bytes]:
+    def open(self, member: str) -> _Closing:
         tf = tarfile.open(self.path)  # noqa: SIM115 - closed with the returned handle's owner
         fh = tf.extractfile(member)
         if fh is None:
@@ -254,7 +254,7 @@ def gcc_present(
     client: Any, image: str, labels: dict[str, str], track: Any, workdir: Path
 ) -> tuple[int, str]:
     """(1|0, how it was decided)."""
-    import docker.errors
+    import docker.errors  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
 
     name = None
     try:

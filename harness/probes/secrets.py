@@ -174,7 +174,7 @@ class SecretsProbe(Probe):
         notes: list[str] = []
         if how in ("env", "arg", "arg-stage", "mount"):
             got = file_from_image(client, ctx.image, HASH_FILE, ctx.labels, ctx.track)
-            delivered = bool(got) and got.decode(errors="replace").split()[0] == digest
+            delivered = bool(got and got.decode(errors="replace").split()[0] == digest)
         elif how == "runtime-env":
             delivered, inspected = self._runtime_env(ctx, canary, digest)
         elif how == "swarm":
@@ -225,7 +225,7 @@ class SecretsProbe(Probe):
         return delivered, {"container_inspect": ctx.client.api.inspect_container(c.id)}
 
     def _swarm(self, ctx: ProbeContext, canary: str, digest: str) -> tuple[bool | None, dict[str, Any], str]:
-        import docker.types
+        import docker.types  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
 
         client = ctx.client
         state = (client.info().get("Swarm") or {}).get("LocalNodeState", "inactive")

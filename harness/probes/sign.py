@@ -16,9 +16,11 @@ the log inclusion is not).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +104,6 @@ class SignProbe(Probe):
             )
             self._containers.append(c.id)
             ctx.track("container", c.id)
-            import io
-            import tarfile
-
             buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w") as tf:
                 data = b"#!/bin/sh\necho backdoor\n"

@@ -57,7 +57,7 @@ def push(client: Any, image: str, repo: str, tag: str, labels_track: Any = None)
 
 def pull_id(client: Any, repo: str, tag: str, track: Any) -> str | None:
     """Pull repo:tag from the registry; the image ID, or None when the tag is gone."""
-    import docker.errors
+    import docker.errors  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
 
     try:
         img = client.images.pull(repo, tag=tag)
@@ -150,6 +150,7 @@ class TagsProbe(Probe):
     def _rollback(self, ctx: ProbeContext, how: str) -> dict[str, float]:
         if ctx.build is None:
             raise ProbeFailed("the tags probe needs the runner's build callback")
+        assert ctx.image is not None  # after_build: the image is built
         repo = f"{registry_of(ctx)}/imagebench-tags/app-{ctx.nonce}"
         tag1 = "latest" if how == "latest" else commit_tag(ctx.image, 1)
         push(ctx.client, ctx.image, repo, tag1)

@@ -247,7 +247,7 @@ class SecondDaemon:
         return False
 
     def _unix_ping(self) -> bool:
-        import docker
+        import docker  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
 
         try:
             c = docker.DockerClient(base_url=f"unix://{self.root / 'docker.sock'}", timeout=5, version="auto")
@@ -293,7 +293,7 @@ class SecondDaemon:
 
 def try_client(base_url: str, tls: Any = None) -> tuple[bool, str]:
     """(admitted, what happened): admitted when ping and version both answer."""
-    import docker
+    import docker  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
 
     try:
         c = docker.DockerClient(base_url=base_url, tls=tls, timeout=5, version="1.45")
@@ -311,7 +311,9 @@ def try_client(base_url: str, tls: Any = None) -> tuple[bool, str]:
 
 
 def try_cases(port: int, certs: dict[str, Path] | None) -> dict[str, tuple[bool, str]]:
-    from docker.tls import TLSConfig
+    from docker.tls import (
+        TLSConfig,
+    )  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
 
     if certs is None:
         return {"no_cert": try_client(f"http://127.0.0.1:{port}")}

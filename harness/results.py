@@ -496,6 +496,31 @@ def _trial(t: Any, where: str) -> tuple:
 
 def validate_run(data: Any) -> dict:
     """`data` if it is a run this imagebench reads; _Bad naming the first problem otherwise."""
+    _run_header(data)
+    _run_fields(data)
+    _run_fingerprint(data)
+    for base in (data.get("bases") or {}).values():
+        _base(base, "bases")
+    _need(
+        data.get("seed") is None or _is_int(data["seed"]),
+        "field",
+        "'seed' must be an integer",
+        data.get("seed"),
+    )
+    for name, defn in data["experiments"].items():
+        _definition(name, defn)
+    for i, p in enumerate(data["plan"]):
+        _entry(p, f"plan[{i}]")
+    seen: set[tuple] = set()
+    for i, t in enumerate(data["trials"]):
+        trial_key = _trial(t, f"trials[{i}]")
+        _need(trial_key not in seen, f"trials[{i}]", f"repeats trial {_short(trial_key)}")
+        seen.add(trial_key)
+    return data
+
+
+def _run_header(data: Any) -> None:
+    """A JSON object, an imagebench run file, a schema_version this imagebench reads."""
     _need(isinstance(data, dict), "the file", "is not a JSON object")
     _need(
         data.get("schema") == SCHEMA, "the file", f'is not an imagebench run file (no "schema": "{SCHEMA}")'
@@ -511,6 +536,10 @@ def validate_run(data: Any) -> dict:
         f"'schema_version' must be 1..{SCHEMA_VERSION}",
         version,
     )
+
+
+def _run_fields(data: dict) -> None:
+    """The run's own fields: ids, status, times, the top-level tables, command, warnings, options."""
     for key in ("run_id", "machine"):
         _text(data, key, "field", empty=False)
         _need(
@@ -529,6 +558,10 @@ def validate_run(data: Any) -> dict:
     _opt(data, "bases", dict, "field")
     _opt(data, "machine_identity", dict, "field")
     _text(data.get("machine_identity") or {}, "name", "machine_identity", required=False)
+
+
+def _run_fingerprint(data: dict) -> None:
+    """The fingerprint's parts, the lab's network profile and bases, the machine identity's lists."""
     for key in ("engine", "harness", "host", "lab"):
         _opt(data["fingerprint"], key, dict, "fingerprint")
     profile = (data["fingerprint"].get("lab") or {}).get("profile")
@@ -552,24 +585,6 @@ def validate_run(data: Any) -> dict:
     )
     for base in lab_bases.values() if isinstance(lab_bases, dict) else lab_bases or []:
         _base(base, "fingerprint.lab.bases")
-    for base in (data.get("bases") or {}).values():
-        _base(base, "bases")
-    _need(
-        data.get("seed") is None or _is_int(data["seed"]),
-        "field",
-        "'seed' must be an integer",
-        data.get("seed"),
-    )
-    for name, defn in data["experiments"].items():
-        _definition(name, defn)
-    for i, p in enumerate(data["plan"]):
-        _entry(p, f"plan[{i}]")
-    seen: set[tuple] = set()
-    for i, t in enumerate(data["trials"]):
-        trial_key = _trial(t, f"trials[{i}]")
-        _need(trial_key not in seen, f"trials[{i}]", f"repeats trial {_short(trial_key)}")
-        seen.add(trial_key)
-    return data
 
 
 def read_run_file(path: Path, *, root: Path | None = None) -> dict:

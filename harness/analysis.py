@@ -89,7 +89,7 @@ def select_latest(runs: list[dict], df=None):
 def summary_table(df):
     """Per machine x experiment x variant x scenario x metric: n, median, q1, q3, iqr, mad, min,
     max, cv (sample stdev / mean, None when undefined). Sorted by the key columns."""
-    import pandas as pd
+    import pandas as pd  # lazy: ~0.5 s; progress and the gate read verdicts without building tables
 
     rows = []
     if not df.empty:
@@ -127,7 +127,7 @@ def size_consistency(df):
     noise to average. Returns machine, experiment, variant, scenario, metric, n, distinct,
     min, max, values (sorted distinct values), one row per inconsistent cell.
     """
-    import pandas as pd
+    import pandas as pd  # lazy: ~0.5 s; progress and the gate read verdicts without building tables
 
     cols = [*KEYS, "n", "distinct", "min", "max", "values"]
     if df.empty:
@@ -298,9 +298,46 @@ def evaluate_claim(
 ) -> dict:
     """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims)."""
     metric, scenario = claim["metric"], claim.get("scenario", "cold")
-    expect = claim.get("expect")
+    expect: Any = claim.get("expect")
     kind = "delta" if expect == "delta" else "ratio" if expect else "check"
-    res: dict[str, Any] = {
+    res = _blank_result(machine, definition, index, claim, kind)
+    name = definition["name"]
+    if kind == "check":
+        return _evaluate_check(res, _values(df, machine, name, res["variant"], scenario, metric), definition)
+    b, b_keys = _values(df, machine, name, res["baseline"], scenario, metric, keys=True)
+    c, c_keys = _values(df, machine, name, res["candidate"], scenario, metric, keys=True)
+    # interleaved trials (the same run and trial round for both variants) are resampled as pairs
+    res["paired"] = bool(len(b) >= 2 and b_keys == c_keys and len(set(b_keys)) == len(b_keys))
+    res["n_baseline"], res["n_candidate"] = len(b), len(c)
+    if len(b) == 0 or len(c) == 0:
+        missing = [v for v, x in ((res["baseline"], b), (res["candidate"], c)) if len(x) == 0]
+        res["reason"] = _missing_reason(definition, missing)
+        return res
+    res["baseline_median"] = stats.summarize(b)["median"]
+    res["candidate_median"] = stats.summarize(c)["median"]
+    timed = kind_of(metric) in TIMED_KINDS
+    if timed:
+        res["mde"] = stats.min_detectable(b, c)
+    if kind == "delta":
+        res = _evaluate_delta(res, b, c, n_boot, seed, with_p)  # uses res["paired"]
+        return _smoke_rule(res, df, machine, definition)
+    r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
+    if r["ratio"] is not None and r["low"] is None and _exact_single(metric, b, c):
+        r.update({"low": r["ratio"], "high": r["ratio"], "reason": EXACT_REASON})
+    res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
+    res["verdict"] = stats.verdict(r["low"], r["high"], expect) if r["ratio"] is not None else "inconclusive"
+    if timed and min(len(b), len(c)) < MIN_TIME_RATIO_N:
+        res["verdict"] = "inconclusive"
+        res["reason"] = f"a time ratio needs n >= {MIN_TIME_RATIO_N} per variant (n = {len(b)} and {len(c)})"
+    res["figure"] = ratio_figure(res)
+    return _smoke_rule(res, df, machine, definition)
+
+
+def _blank_result(machine: str, definition: dict, index: int, claim: dict, kind: str) -> dict[str, Any]:
+    """A claim's result before judging: what the claim says, every measured field empty, not measured."""
+    metric, scenario = claim["metric"], claim.get("scenario", "cold")
+    expect = claim.get("expect")
+    return {
         "machine": machine,
         "experiment": definition["name"],
         "index": index,
@@ -338,36 +375,6 @@ def evaluate_claim(
         "reason": None,
         "figure": "–",
     }
-    name = definition["name"]
-    if kind == "check":
-        return _evaluate_check(res, _values(df, machine, name, res["variant"], scenario, metric), definition)
-    b, b_keys = _values(df, machine, name, res["baseline"], scenario, metric, keys=True)
-    c, c_keys = _values(df, machine, name, res["candidate"], scenario, metric, keys=True)
-    # interleaved trials (the same run and trial round for both variants) are resampled as pairs
-    res["paired"] = bool(len(b) >= 2 and b_keys == c_keys and len(set(b_keys)) == len(b_keys))
-    res["n_baseline"], res["n_candidate"] = len(b), len(c)
-    if len(b) == 0 or len(c) == 0:
-        missing = [v for v, x in ((res["baseline"], b), (res["candidate"], c)) if len(x) == 0]
-        res["reason"] = _missing_reason(definition, missing)
-        return res
-    res["baseline_median"] = stats.summarize(b)["median"]
-    res["candidate_median"] = stats.summarize(c)["median"]
-    timed = kind_of(metric) in TIMED_KINDS
-    if timed:
-        res["mde"] = stats.min_detectable(b, c)
-    if kind == "delta":
-        res = _evaluate_delta(res, b, c, n_boot, seed, with_p)  # uses res["paired"]
-        return _smoke_rule(res, df, machine, definition)
-    r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
-    if r["ratio"] is not None and r["low"] is None and _exact_single(metric, b, c):
-        r.update(low=r["ratio"], high=r["ratio"], reason=EXACT_REASON)
-    res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
-    res["verdict"] = stats.verdict(r["low"], r["high"], expect) if r["ratio"] is not None else "inconclusive"
-    if timed and min(len(b), len(c)) < MIN_TIME_RATIO_N:
-        res["verdict"] = "inconclusive"
-        res["reason"] = f"a time ratio needs n >= {MIN_TIME_RATIO_N} per variant (n = {len(b)} and {len(c)})"
-    res["figure"] = ratio_figure(res)
-    return _smoke_rule(res, df, machine, definition)
 
 
 MIN_TIME_RATIO_N = 5
@@ -465,31 +472,14 @@ def experiment_verdicts(
         claims = evaluate_claims(runs, with_p=with_p)
     defs = experiments_by_machine(runs)
     chosen = latest_run_ids(runs)
-    ok: dict[tuple[str, str], int] = {}
-    failed: dict[tuple[str, str], list[str]] = {}
-    skipped: dict[tuple[str, str], set[str]] = {}
-    for run in runs:
-        for t in run["trials"]:
-            key = (run["machine"], t["experiment"])
-            if chosen.get(key) != run["run_id"]:
-                continue
-            if t.get("status") == "ok":
-                ok[key] = ok.get(key, 0) + 1
-            elif t.get("status") == "failed":
-                failed.setdefault(key, []).append(str(t.get("error") or "failed without an error message"))
-            elif t.get("status") == "skipped":
-                skipped.setdefault(key, set()).add(f"{t['variant']}: {t.get('error') or 'skipped'}")
+    ok, failed, skipped = _trial_tallies(runs, chosen)
     out = []
     run_by_id = {r["run_id"]: r for r in runs}
     for machine in sorted(defs):
         for name in _catalog_order(defs[machine]):
             d = defs[machine][name]
             key = (machine, name)
-            everything = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
-            mine = [c for c in everything if c.get("role", "claim") == "claim"]
-            pre = [c for c in everything if c.get("role") == "precondition"]
-            article = [c for c in mine if c.get("source", "article") == "article"]
-            extension = [c for c in mine if c.get("source") == "extension"]
+            mine, pre, article, extension = _claim_roles(claims, machine, name)
             errors = sorted(set(failed.get(key, [])))
             row = {
                 "machine": machine,
@@ -523,6 +513,38 @@ def experiment_verdicts(
             row["also_found"] = [also_found(c) for c in extension if c["verdict"] != NOT_MEASURED]
             out.append(row)
     return out
+
+
+def _claim_roles(claims: list[dict], machine: str, name: str) -> tuple[list[dict], ...]:
+    """(claims, preconditions, the article's claims, our extensions) of experiment `name` on `machine`."""
+    everything = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
+    mine = [c for c in everything if c.get("role", "claim") == "claim"]
+    pre = [c for c in everything if c.get("role") == "precondition"]
+    article = [c for c in mine if c.get("source", "article") == "article"]
+    extension = [c for c in mine if c.get("source") == "extension"]
+    return mine, pre, article, extension
+
+
+def _trial_tallies(
+    runs: list[dict], chosen: dict[tuple[str, str], str]
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[str]], dict[tuple[str, str], set[str]]]:
+    """Per (machine, experiment), over the trials of its chosen run: the ok count, the failed trials'
+    errors and the skipped variants with their reasons."""
+    ok: dict[tuple[str, str], int] = {}
+    failed: dict[tuple[str, str], list[str]] = {}
+    skipped: dict[tuple[str, str], set[str]] = {}
+    for run in runs:
+        for t in run["trials"]:
+            key = (run["machine"], t["experiment"])
+            if chosen.get(key) != run["run_id"]:
+                continue
+            if t.get("status") == "ok":
+                ok[key] = ok.get(key, 0) + 1
+            elif t.get("status") == "failed":
+                failed.setdefault(key, []).append(str(t.get("error") or "failed without an error message"))
+            elif t.get("status") == "skipped":
+                skipped.setdefault(key, set()).add(f"{t['variant']}: {t.get('error') or 'skipped'}")
+    return ok, failed, skipped
 
 
 def network_profile(run: dict | None) -> dict:
@@ -626,7 +648,7 @@ STEP_COLUMNS = [
 def steps_table(runs: Iterable[dict]):
     """Step timings of every ok trial: one row per Dockerfile step (offsets in s from the
     build's first step start)."""
-    import pandas as pd
+    import pandas as pd  # lazy: ~0.5 s; progress and the gate read verdicts without building tables
 
     rows = []
     for run in runs:

@@ -9,6 +9,7 @@ no report code. Values become text through harness.fmt and the vocabulary's unit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from harness import fmt
 from harness.metrics import TIMED_KINDS, exact_value, human_interval, human_value, kind_of, unit_of
@@ -22,6 +23,7 @@ def delta_figure(res: dict) -> str:
 
     tol_abs = res.get("tolerance_abs") or 0.0
     exact = not tol_abs
+    show: Callable[[str, float], str]
     if exact:
         show = exact_value  # an exact claim shows every digit
     elif unit_of(m) == "s":

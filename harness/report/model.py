@@ -13,13 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import analysis
-from harness.metrics import CORE_METRICS, get, kind_of, unit_of
-from harness.report import format as fmt
+import pandas as pd
+
+from harness import analysis, fmt
+from harness.metrics import CORE_METRICS, exact_value, get, human_value, kind_of, unit_of
 from harness.report import plots
 from harness.report.article import build_article_view
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
 from harness.report.published import latest_published, load_published_history
+from harness.results import load_table
 
 CV_WARN = 0.10  # pyperf warns when the standard deviation is 10 % of the mean
 SCENARIO_ORDER = ["cold", "warm", "edit-source", "edit-deps", "base-bump"]
@@ -87,7 +89,7 @@ class Report:
     rules: list[str] = field(default_factory=lambda: list(RULES))
 
 
-RULES = [
+RULES: list[str] = [
     "Each practice's verdict is decided by the claims the article makes (source *article*); what we check "
     "beyond the article (source *extension*) is listed under *also found* and never changes the verdict. "
     "The *deciding claim* is the first that failed, else the first inconclusive one, else the primary claim.",
@@ -265,8 +267,6 @@ def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
 
 
 def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
-    import pandas as pd
-
     rows = [c for c in claims if c["kind"] == "ratio"]  # every ratio claim, undefined ones drawn as such
     if not rows:
         return None
@@ -300,8 +300,6 @@ def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
 
 def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
     """Calibration: every delta claim's measured effect relative to the injected one, with its tolerance."""
-    import pandas as pd
-
     rows = [c for c in claims if c["kind"] == "delta" and c["delta"] is not None and c["value"]]
     if not rows:
         return None
@@ -329,11 +327,39 @@ def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
 
 
 def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[dict]) -> dict[str, Any]:
-    calib = [v for v in _ordered(verdicts) if v["section"] == "calibration"]
+    """How far to trust the rest: the calibration verdicts, build-time noise, exact sizes and the
+    recovery of known effects."""
+    lines = _calibration_lines(verdicts, multi)
+    cv = analysis.build_cv(df)
+    cv = cv[cv["cv"].notna()]
+    noisy = cv[cv["cv"] > CV_WARN]
+    if len(cv):
+        lines.append(_noise_line(cv, noisy, multi))
+    findings = _size_findings(df, multi)
+    if len(df):
+        lines.append(
+            "Sizes are exact: "
+            + (
+                "every size and count that should be identical across trials was."
+                if not findings
+                else f"{len(findings)} exact metric(s) varied between trials (a finding, "
+                "not noise; listed below)."
+            )
+        )
+    return {
+        "lines": lines,
+        "findings": findings,
+        "recovery": _recovery(claims, multi),
+        "noisy": _noisy_table(noisy, multi),
+    }
+
+
+def _calibration_lines(verdicts: list[dict], multi: bool) -> list[str]:
+    """One line per calibration verdict (its tally of injected effects), or a warning that none ran."""
     lines = []
-    for v in calib:
+    for v in [v for v in _ordered(verdicts) if v["section"] == "calibration"]:
         where = f" on {v['machine']}" if multi else ""
-        counts = {}
+        counts: dict[str, int] = {}
         for c in v["claims"]:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
         tally = ", ".join(
@@ -358,53 +384,50 @@ def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[di
             + "details in its section)."
             + (f" {v['reason']}" if v["reason"] else "")
         )
-    if not calib:
+    if not lines:
         lines.append(
             "No calibration experiment in these results: nothing checks that the harness recovers a "
             "known effect, so read every figure below with that in mind."
         )
-    cv = analysis.build_cv(df)
-    cv = cv[cv["cv"].notna()]
-    noisy = cv[cv["cv"] > CV_WARN]
-    if len(cv):
-        worst = cv.sort_values(
-            ["cv", "machine", "experiment", "variant", "scenario"],
-            ascending=[False] + [True] * 4,
-            kind="stable",
-        ).iloc[0]
-        lines.append(
-            f"Build-time noise: the coefficient of variation of `build_seconds` has a median of "
-            f"{fmt.human_percent(cv['cv'].median())} over {len(cv)} variant/scenario cells; the noisiest "
-            f"is {worst['experiment']} / {worst['variant']} / {worst['scenario']}"
-            + (f" on {worst['machine']}" if multi else "")
-            + f" at {fmt.human_percent(worst['cv'])}. "
-            + (
-                f"{len(noisy)} cell(s) exceed {fmt.human_percent(CV_WARN)}: treat small time differences "
-                "there as noise."
-                if len(noisy)
-                else f"No cell exceeds {fmt.human_percent(CV_WARN)}."
-            )
+    return lines
+
+
+def _noise_line(cv, noisy, multi: bool) -> str:
+    """Build-time noise: the median coefficient of variation, the noisiest cell, how many exceed CV_WARN."""
+    worst = cv.sort_values(
+        ["cv", "machine", "experiment", "variant", "scenario"],
+        ascending=[False] + [True] * 4,
+        kind="stable",
+    ).iloc[0]
+    return (
+        f"Build-time noise: the coefficient of variation of `build_seconds` has a median of "
+        f"{fmt.human_percent(cv['cv'].median())} over {len(cv)} variant/scenario cells; the noisiest "
+        f"is {worst['experiment']} / {worst['variant']} / {worst['scenario']}"
+        + (f" on {worst['machine']}" if multi else "")
+        + f" at {fmt.human_percent(worst['cv'])}. "
+        + (
+            f"{len(noisy)} cell(s) exceed {fmt.human_percent(CV_WARN)}: treat small time differences "
+            "there as noise."
+            if len(noisy)
+            else f"No cell exceeds {fmt.human_percent(CV_WARN)}."
         )
-    sizes = analysis.size_consistency(df)
-    findings = []
-    for _, r in sizes.iterrows():
-        findings.append(
-            f"{r['experiment']} / {r['variant']} / {r['scenario']}"
-            + (f" on {r['machine']}" if multi else "")
-            + f": `{r['metric']}` took {r['distinct']} different values over {r['n']} trials "
-            f"({fmt.exact_value(r['metric'], r['min'])} to {fmt.exact_value(r['metric'], r['max'])})"
-        )
-    if len(df):
-        lines.append(
-            "Sizes are exact: "
-            + (
-                "every size and count that should be identical across trials was."
-                if not findings
-                else f"{len(findings)} exact metric(s) varied between trials (a finding, "
-                "not noise; listed below)."
-            )
-        )
-    noisy_rows = [
+    )
+
+
+def _size_findings(df, multi: bool) -> list[str]:
+    """One line per exact metric that took more than one value across the trials of a cell."""
+    return [
+        f"{r['experiment']} / {r['variant']} / {r['scenario']}"
+        + (f" on {r['machine']}" if multi else "")
+        + f": `{r['metric']}` took {r['distinct']} different values over {r['n']} trials "
+        f"({exact_value(r['metric'], r['min'])} to {exact_value(r['metric'], r['max'])})"
+        for _, r in analysis.size_consistency(df).iterrows()
+    ]
+
+
+def _noisy_table(noisy, multi: bool) -> Table | None:
+    """The cells whose build-time CV exceeds CV_WARN (None when there are none)."""
+    rows = [
         [
             *([r["machine"]] if multi else []),
             r["experiment"],
@@ -425,14 +448,7 @@ def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[di
         "median build",
         "CV",
     ]
-    return {
-        "lines": lines,
-        "findings": findings,
-        "recovery": _recovery(claims, multi),
-        "noisy": Table(headers, noisy_rows, ["l"] * (len(headers) - 3) + ["r", "r", "r"])
-        if noisy_rows
-        else None,
-    }
+    return Table(headers, rows, ["l"] * (len(headers) - 3) + ["r", "r", "r"]) if rows else None
 
 
 # --------------------------------------------------------------------------- one experiment
@@ -489,7 +505,7 @@ def _section_claims(claims: list[dict]) -> Table:
         elif c["kind"] == "delta":
             what = f"{c['candidate']} − {c['baseline']}: expect a difference"
         else:
-            what = f"{c['variant']}: {c['op']} {fmt.human_value(c['metric'], c['value'])}"
+            what = f"{c['variant']}: {c['op']} {human_value(c['metric'], c['value'])}"
         measured = c["figure"] if c["verdict"] != analysis.NOT_MEASURED else f"not measured ({c['reason']})"
         if (
             c.get("reason")
@@ -501,7 +517,7 @@ def _section_claims(claims: list[dict]) -> Table:
         mde = "–"
         if c.get("mde") is not None:
             base = abs(c.get("baseline_median") or 0)
-            mde = fmt.human_value(c["metric"], c["mde"]) + (
+            mde = human_value(c["metric"], c["mde"]) + (
                 f" ({fmt.human_percent(c['mde'] / base)})" if c["kind"] == "ratio" and base else ""
             )
         rows.append(
@@ -537,8 +553,6 @@ def _measures_time(definition: dict) -> bool:
 
 def _run_calibration(run: dict, n_boot: int, seed: int) -> list[str]:
     """The calibration that ran in `run` (its time claims), or a line saying there was none."""
-    from harness.results import load_table
-
     if "calibration" not in (run.get("experiments") or {}):
         return [
             f"Run {run['run_id']} carried no calibration: its build times are not checked against a known effect."
@@ -621,7 +635,7 @@ def _metrics_table(edf, order: list[str]) -> Table:
         spread = (
             "0"
             if r["iqr"] == 0
-            else fmt.human_value(m, r["iqr"])
+            else human_value(m, r["iqr"])
             if unit_of(m) in ("B", "s")
             else fmt.sig(r["iqr"])
         )
@@ -631,9 +645,9 @@ def _metrics_table(edf, order: list[str]) -> Table:
                 r["scenario"],
                 r["variant"],
                 str(int(r["n"])),
-                fmt.human_value(m, r["median"]),
+                human_value(m, r["median"]),
                 spread,
-                f"{fmt.human_value(m, r['min'])} – {fmt.human_value(m, r['max'])}",
+                f"{human_value(m, r['min'])} – {human_value(m, r['max'])}",
                 fmt.human_percent(r["cv"]) if r["cv"] is not None and r["cv"] == r["cv"] else "–",
             ]
         )
@@ -673,8 +687,6 @@ def _waterfall(v: dict, definition: dict, edf, steps, stem: str) -> PlotSpec | N
             chosen.append(rows)
     if not chosen:
         return None
-    import pandas as pd
-
     data = pd.concat(chosen, ignore_index=True)
     order = [x for x in variants if x in set(data["variant"])]
     caption = (
@@ -793,7 +805,7 @@ def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
     lab = dict(fp.get("lab") or {})
     lab.pop("bases", None)
     fp["lab"] = lab
-    rows = [[k, v] for k, v in _flatten(fp) if k]
+    rows: list[list[str | Link]] = [[k, v] for k, v in _flatten(fp) if k]
     ident = run.get("machine_identity") or {}
     if ident:  # host name and the hash that keeps two hosts of the same name apart
         rows[:0] = [
@@ -803,7 +815,7 @@ def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
         ]
     bases = _bases(run)
     history = load_published_history()
-    base_rows = []
+    base_rows: list[list[str | Link]] = []
     for b in bases:
         pub = latest_published(history, b.get("public", ""))
         base_rows.append(

@@ -9,21 +9,32 @@ executed steps differ by colour *and* hatch so a greyscale print still tells the
 
 from __future__ import annotations
 
+import math
+import textwrap
+from typing import TYPE_CHECKING, Any, cast
+
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator
 
+from harness import fmt
 from harness.metrics import get, kind_of, unit_of
-from harness.report import format as fmt
+from harness.report.format import metric_axis_label
+
+if TYPE_CHECKING:
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from matplotlib.typing import RcKeyType
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 EXECUTED = {"color": "#D55E00", "hatch": "", "label": "executed"}
 CACHED = {"color": "#D9D9D9", "hatch": "///", "label": "cached"}
 VERDICT_COLOURS = {"supported": "#009E73", "not supported": "#D55E00", "inconclusive": "#E69F00"}
 
-RC = {
+RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "imagebench",  # stable ids: identical results give identical SVG
     "svg.fonttype": "none",  # text stays text in the SVG (small, selectable)
     "font.family": "DejaVu Sans",
@@ -46,7 +57,7 @@ def _new_figure(width: float, height: float) -> Figure:
     """A Figure on an Agg canvas (pyplot's global backend untouched), constrained layout with a little
     spare room so the PNG (drawn at another dpi with the SVG's layout) never clips a label."""
     fig = Figure(figsize=(width, height), layout="constrained")
-    fig.get_layout_engine().set(w_pad=0.08, h_pad=0.06)
+    cast("ConstrainedLayoutEngine", fig.get_layout_engine()).set(w_pad=0.08, h_pad=0.06)
     FigureCanvasAgg(fig)
     return fig
 
@@ -74,7 +85,7 @@ def _meaning(metric: str) -> str:
 def value_axis(metric: str, values) -> tuple[float, str]:
     """(divisor, axis label with unit) for `metric` given the values to plot."""
     divisor, unit_label = fmt.axis_scale(unit_of(metric), values)
-    return divisor, fmt.metric_axis_label(metric, unit_label or "value")
+    return divisor, metric_axis_label(metric, unit_label or "value")
 
 
 # --------------------------------------------------------------------------- per-variant values
@@ -186,7 +197,6 @@ def _short(text: str, n: int = 44) -> str:
 
 
 def _wrap(text: str, width: int, lines: int = 2) -> str:
-    import textwrap
 
     return "\n".join(textwrap.wrap(" ".join(str(text).split()), width, max_lines=lines, placeholder="…"))
 
@@ -213,43 +223,7 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
     min_width = right * 0.006
     for ax, variant in zip(axes, variants, strict=False):
         rows = steps[steps["variant"] == variant].sort_values(["start_offset", "index"], kind="stable")
-        y = np.arange(len(rows))
-        for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
-            cached = bool(r["cached"])
-            style = CACHED if cached else EXECUTED
-            start, end = float(r["start_offset"]), float(r["end_offset"])
-            ax.barh(
-                yi,
-                max(end - start, min_width),
-                left=start,
-                height=0.72,
-                color=style["color"],
-                hatch=style["hatch"],
-                edgecolor="#555555",
-                linewidth=0.5,
-            )
-            note = "cached" if cached else fmt.human_seconds(end - start)
-            ax.annotate(
-                note,
-                (max(end, start + min_width), yi),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=7,
-                color="#555555",
-            )
-        ax.set_yticks(y, [_short(n, 52) for n in rows["name"]], fontsize=7)
-        ax.set_ylim(len(rows) - 0.5, -0.5)
-        ax.grid(axis="x", color="#e6e6e6", linewidth=0.6)
-        ax.set_axisbelow(True)
-        bits = [variant]
-        if "scenario" in rows and len(rows):
-            bits.append(str(rows["scenario"].iloc[0]))
-        if "trial" in rows and len(rows):
-            bits.append(f"trial {int(rows['trial'].iloc[0])}")
-        executed = int((~rows["cached"].astype(bool)).sum())
-        bits.append(f"{executed} of {len(rows)} steps executed")
-        ax.set_title(" · ".join(bits), fontsize=9, loc="left")
+        _waterfall_panel(ax, variant, rows, min_width)
     axes[-1].set_xlim(0, right * 1.12)
     axes[-1].set_xlabel("time since the build's first step (s)")
     handles = [
@@ -260,6 +234,48 @@ def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _waterfall_panel(ax: Any, variant: str, rows: Any, min_width: float) -> None:
+    """One variant's build steps as bars from start to end (cached steps hatched, executed ones
+    labelled with their duration), titled with scenario, trial and how many steps executed."""
+    y = np.arange(len(rows))
+    for yi, (_, r) in zip(y, rows.iterrows(), strict=True):
+        cached = bool(r["cached"])
+        style = CACHED if cached else EXECUTED
+        start, end = float(r["start_offset"]), float(r["end_offset"])
+        ax.barh(
+            yi,
+            max(end - start, min_width),
+            left=start,
+            height=0.72,
+            color=style["color"],
+            hatch=style["hatch"],
+            edgecolor="#555555",
+            linewidth=0.5,
+        )
+        note = "cached" if cached else fmt.human_seconds(end - start)
+        ax.annotate(
+            note,
+            (max(end, start + min_width), yi),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+            color="#555555",
+        )
+    ax.set_yticks(y, [_short(n, 52) for n in rows["name"]], fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.grid(axis="x", color="#e6e6e6", linewidth=0.6)
+    ax.set_axisbelow(True)
+    bits = [variant]
+    if "scenario" in rows and len(rows):
+        bits.append(str(rows["scenario"].iloc[0]))
+    if "trial" in rows and len(rows):
+        bits.append(f"trial {int(rows['trial'].iloc[0])}")
+    executed = int((~rows["cached"].astype(bool)).sum())
+    bits.append(f"{executed} of {len(rows)} steps executed")
+    ax.set_title(" · ".join(bits), fontsize=9, loc="left")
 
 
 # --------------------------------------------------------------------------- claims at a glance
@@ -273,10 +289,6 @@ def claims_forest(claims, *, title: str | None = None) -> Figure:
     as a "0" marker, an interval reaching 0 is cut there with an arrow, and an undefined ratio (a
     baseline of 0, a variant not measured) is written out with its reason instead of left empty.
     """
-    import math
-
-    import pandas as pd
-    from matplotlib.ticker import FuncFormatter, LogLocator
 
     rows = pd.DataFrame(list(claims) if not hasattr(claims, "columns") else claims).reset_index(drop=True)
     positive = [
@@ -289,7 +301,7 @@ def claims_forest(claims, *, title: str | None = None) -> Figure:
     lo_edge = min([*positive, 1.0]) / 3
     hi_edge = max([*positive, 1.0]) * 3
     fig, (ax,) = _figure(10.0, 1.4 + 0.42 * max(1, len(rows)))
-    for i, r in rows.iterrows():
+    for i, (_, r) in enumerate(rows.iterrows()):  # the index is 0..n-1 (reset above)
         colour = VERDICT_COLOURS.get(r["verdict"], "#777777")
         ratio = r.get("ratio")
         if ratio is None or pd.isna(ratio):
@@ -332,7 +344,6 @@ def recovery(rows, *, title: str | None = None) -> Figure:
     `rows`: DataFrame with label, measured, low, high (ratios to the injected value), tolerance
     (relative half-width of the accepted band) and verdict.
     """
-    import pandas as pd
 
     fig, (ax,) = _figure(8.0, 1.3 + 0.4 * max(1, len(rows)))
     for i, r in rows.reset_index(drop=True).iterrows():
@@ -390,8 +401,6 @@ def published_history(history, tags=None, *, log: bool = True, title: str | None
                 x[changed], y[changed], s=70, facecolor="none", edgecolor=colour, linewidth=1.2, zorder=5
             )
     if log:
-        from matplotlib.ticker import FuncFormatter
-
         ax.set_yscale("log")
         plain = FuncFormatter(lambda v, _pos: f"{v:g}")
         ax.yaxis.set_major_formatter(plain)

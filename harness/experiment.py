@@ -21,6 +21,8 @@ from typing import Any
 
 from harness.errors import SchemaError, UsageError
 from harness.paths import experiments_dir
+from harness.probes import known_probes
+from harness.results import read_bounded
 
 SCHEMA_VERSION = 1
 MAX_TOML_BYTES = 16 * 1024 * 1024
@@ -283,8 +285,6 @@ def _known_metrics() -> tuple[str, ...]:
 
 
 def _known_probes() -> tuple[str, ...]:
-    from harness.probes import known_probes
-
     return tuple(known_probes())
 
 
@@ -423,8 +423,6 @@ def load_experiment(path: Path) -> Experiment:
     toml_path = folder / "experiment.toml"
     if not toml_path.is_file():
         raise UsageError(f"{toml_path}: no experiment.toml in {folder}")
-    from harness.results import read_bounded
-
     text = read_bounded(toml_path, limit=MAX_TOML_BYTES).decode("utf-8", errors="replace")
     ctx = _Ctx(toml_path, text)
     try:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness import machine as machine_ids
 from harness.clock import utcnow
 from harness.errors import EnvironmentProblem, SchemaError, UsageError
 from harness.metrics import unit_of
@@ -37,9 +38,7 @@ TRIAL_STATES = ("ok", "failed", "interrupted", "skipped")
 
 def machine_name() -> str:
     """This machine's run folder and label: host name plus a hash of its ids (harness/machine.py)."""
-    from harness.machine import machine_name as _name
-
-    return _name()
+    return machine_ids.machine_name()
 
 
 def new_run_id() -> str:
@@ -68,9 +67,7 @@ class Run:
         plan: list[dict],
         options: dict,
     ) -> Run:
-        from harness.machine import identity
-
-        ident = identity()
+        ident = machine_ids.identity()
         machine = ident["name"]
         folder = Path(results_dir) / machine
         folder.mkdir(parents=True, exist_ok=True)

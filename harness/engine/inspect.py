@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import subprocess
 from functools import lru_cache
 from typing import Any
 
@@ -182,8 +184,6 @@ def build_cache_records() -> list[dict]:
 
 def prune_build_cache(builder: str | None = None) -> None:
     """Prune the whole build cache (all records) and verify it is empty; raise if it is not."""
-    import subprocess
-
     if builder and builder != "default":
         subprocess.run(
             ["docker", "buildx", "prune", "-af", "--builder", builder],
@@ -205,8 +205,6 @@ def prune_build_cache(builder: str | None = None) -> None:
 
 
 def _supports_all() -> bool:
-    import inspect
-
     return "all" in inspect.signature(client().api.prune_builds).parameters
 
 

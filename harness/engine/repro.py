@@ -29,6 +29,9 @@ import tarfile
 from typing import IO, Any, cast
 
 from harness.engine import layerstore
+from harness.engine.check import parse_version
+from harness.engine.inspect import client
+from harness.errors import EngineUnavailable
 
 #: The SOURCE_DATE_EPOCH every harness build gets (1 Jan 2020 00:00 UTC: after any base's files, so
 #: clamping only touches what our own steps wrote).
@@ -38,8 +41,6 @@ METHOD = "SOURCE_DATE_EPOCH build arg + own layers re-packed with mtimes clamped
 
 def support(driver: str | None, buildkit: str | None) -> dict[str, Any]:
     """What the builder does for reproducibility, for the run fingerprint (pure)."""
-    from harness.engine.check import parse_version
-
     v = parse_version((buildkit or "").lstrip("v").replace("x", "0"))
     sde = bool(v) and v >= (0, 11)
     rewrite_option = bool(v) and v >= (0, 13)
@@ -91,8 +92,6 @@ def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> dict[str, A
     endpoint (the whole image, streamed; base layers are skipped, not kept), and loads an archive
     that holds only the config and our layers.
     """
-    from harness.engine.inspect import client
-
     api = client().api
     attrs = api.inspect_image(image_id)
     diff_ids = list((attrs.get("RootFS") or {}).get("Layers") or [])
@@ -156,8 +155,6 @@ def _saved_blobs(api: Any, image_id: str, own: dict[str, int], cfg_hex: str) -> 
                     blobs[parent] = cast(IO[bytes], tar.extractfile(member)).read()
     missing = [h for h in [*own, cfg_hex] if h not in blobs]
     if missing:
-        from harness.errors import EngineUnavailable
-
         raise EngineUnavailable(f"docker save of {image_id[:19]} lacks {len(missing)} blob(s) to re-pack")
     return blobs
 

@@ -7,6 +7,7 @@ reused (idempotent `lab up`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import shutil
@@ -29,8 +30,6 @@ SUITE_PYTHON = {"trixie": "3.13", "bookworm": "3.11"}
 
 def effective_hash(defn: BaseDef, index_url: str) -> str:
     """The definition hash plus what is baked into the image from the lab (pip.conf's index)."""
-    import hashlib
-
     return hashlib.sha256(f"{defn.definition_hash()}|{index_url}".encode()).hexdigest()[:16]
 
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -32,8 +33,6 @@ class MirrorEngine(SecondDaemon):
     def __init__(self, mirror: str, root: Path | None = None, port: int = 0) -> None:
         root = root or Path(tempfile.mkdtemp(prefix="ib-engine2-", dir="/tmp"))
         if not port:
-            import socket
-
             with socket.socket() as sk:  # a free loopback port for its tcp listener
                 sk.bind(("127.0.0.1", 0))
                 port = sk.getsockname()[1]

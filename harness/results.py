@@ -713,7 +713,7 @@ def tidy_rows(runs: Iterable[dict]) -> Iterator[tuple]:
 def load_table(results_dir: Path | None = None, *, runs: list[dict] | None = None, on_skip=None):
     """The tidy table of everything measured: run_id, machine, experiment, variant, scenario, trial, metric,
     value, unit (one row per successful trial and metric)."""
-    import pandas as pd
+    import pandas as pd  # heavy: loaded only when a table is asked for
 
     if runs is None:
         assert results_dir is not None, "load_table needs results_dir or runs"

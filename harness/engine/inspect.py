@@ -16,7 +16,7 @@ LABEL = "imagebench.run"
 @lru_cache(maxsize=1)
 def client():
     """A docker SDK client negotiated with the daemon (DOCKER_HOST respected)."""
-    import docker
+    import docker  # the docker SDK: loaded only when an engine is used
 
     try:
         c = docker.from_env(version="auto", timeout=300)
@@ -95,7 +95,7 @@ def package_counts(image: str, labels: dict[str, str]) -> dict[str, int]:
 
 
 def remove_image(image: str) -> None:
-    import docker.errors
+    import docker.errors  # the docker SDK: loaded only when an engine is used
 
     try:
         client().images.remove(image, force=True, noprune=False)
@@ -107,7 +107,7 @@ def remove_image(image: str) -> None:
 
 def remove_tracked(tracked: list[tuple[str, str]], *, keep_images: bool = False) -> None:
     """Remove what a trial created, newest first: ("container"|"image"|"network"|"volume", id)."""
-    import docker.errors
+    import docker.errors  # the docker SDK: loaded only when an engine is used
 
     api = client().api
     for kind, ident in reversed(tracked):
@@ -140,7 +140,7 @@ def labelled_leftovers(label_key: str = LABEL, value: str | None = None) -> dict
 
 def remove_labelled(label_key: str = LABEL, value: str | None = None) -> dict[str, int]:
     """Remove everything labelled by the harness (or by one run): containers first, then the rest."""
-    import docker.errors
+    import docker.errors  # the docker SDK: loaded only when an engine is used
 
     c = client()
     flt = {"label": f"{label_key}={value}" if value else label_key}
@@ -219,7 +219,7 @@ def split_layers(image: str, bases: dict[str, str]) -> dict[str, Any]:
     the rest are our own layers. Empty when no base's layers are a prefix (FROM scratch, or a base
     that is not in the local store).
     """
-    import docker.errors
+    import docker.errors  # the docker SDK: loaded only when an engine is used
 
     api = client().api
     attrs = api.inspect_image(image)

@@ -22,6 +22,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import HarnessError
+from harness.lab.index import JSON_ACCEPT, normalize, parse_upstream, upstream_default
 
 # the experiments' own packages (base-image's requirements and the lab lock's compiled ones)
 EXPERIMENT_PACKAGES = ("flask", "gunicorn", "markupsafe", "charset-normalizer", "numpy", "pandas", "pyzmq")
@@ -167,8 +168,6 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def fetch_listing(project: str, index_url: str, timeout: float = 30.0) -> list[dict]:
-    from harness.lab.index import JSON_ACCEPT, normalize, parse_upstream
-
     url = f"{index_url.rstrip('/')}/{normalize(project)}/"
     req = urllib.request.Request(url, headers={"Accept": JSON_ACCEPT})
     with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -243,8 +242,6 @@ def main(argv: list[str] | None = None) -> int:
         "--try-build", action="append", default=[], metavar="IMAGE=PACKAGE", help="install PACKAGE in IMAGE"
     )
     a = ap.parse_args(argv)
-    from harness.lab.index import upstream_default
-
     index_url = a.index or upstream_default() or "https://pypi.org/simple/"
     listings = json.loads(a.listings.read_text()) if a.listings else None
     packages = list(dict.fromkeys(EXPERIMENT_PACKAGES + POPULAR_COMPILED))

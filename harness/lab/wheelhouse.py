@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from harness.errors import LabError
+from harness.lab.index import IndexFiles, normalize, project_of, upstream_default
 from harness.paths import experiments_dir
 
 # Newest first; the bases' glibc is 2.36 (bookworm) and 2.41 (trixie).
@@ -174,8 +175,6 @@ def download_argv(dest: Path, lock: Path, python: str, index_url: str | None) ->
 
 def sdist_filename_matches(filename: str, project: str, version: str) -> bool:
     """Pure: is `filename` the sdist of project==version (PEP 625 or legacy naming)?"""
-    from harness.lab.index import normalize, project_of
-
     if not filename.endswith((".tar.gz", ".zip")) or project_of(filename) != normalize(project):
         return False
     stem = filename[: -len(".tar.gz")] if filename.endswith(".tar.gz") else filename[: -len(".zip")]
@@ -184,8 +183,6 @@ def sdist_filename_matches(filename: str, project: str, version: str) -> bool:
 
 def fetch_sdists(root: Path, requirements: list[str], upstream: str) -> list[str]:
     """Fetch sdists through the index's own mirror code (pip download would build their metadata)."""
-    from harness.lab.index import IndexFiles, normalize
-
     house = IndexFiles(root, upstream, ttl=0)
     got = []
     for req in requirements:
@@ -251,8 +248,6 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
     if src:
         progress(f"wheelhouse: downloading {len(src)} sdists")
         t0 = time.perf_counter()
-        from harness.lab.index import upstream_default
-
         fetch_sdists(root, src, index_url or upstream_default() or "https://pypi.org/simple/")
         timings["sdists"] = round(time.perf_counter() - t0, 2)
     record = {
@@ -318,8 +313,6 @@ def count_files(root: Path) -> int:
 
 
 def count_projects(root: Path) -> int:
-    from harness.lab.index import project_of
-
     files = root / "files"
     if not files.is_dir():
         return 0

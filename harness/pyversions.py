@@ -21,6 +21,7 @@ import re
 from typing import Any
 
 from harness.errors import LabError
+from harness.lab.basedefs import normalize_name
 
 RULES = ("nearest", "older", "refuse")
 _MINOR_RE = re.compile(r"^python:(\d+)\.(\d+)(?:[.\-]|$)")
@@ -28,8 +29,6 @@ _STANDIN_RE = re.compile(r"python:(\d+)\.(\d+)")
 
 
 def _normal(public: str) -> str:
-    from harness.lab.basedefs import normalize_name
-
     return normalize_name(public)
 
 

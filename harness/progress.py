@@ -202,7 +202,7 @@ class _EtaColumn(ProgressColumn):
         super().__init__()
         self.progress = progress
 
-    def render(self, task) -> Text:
+    def render(self, _task) -> Text:
         eta = self.progress.eta_now()
         return Text("ETA –" if eta is None else f"ETA {fmt.human_seconds(eta)}", style="progress.remaining")
 

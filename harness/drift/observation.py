@@ -136,7 +136,7 @@ def _engine(client: Any) -> Any:
         import docker  # the docker SDK: loaded only when an engine is used
 
         return docker.from_env(timeout=300)
-    except Exception as exc:  # docker.errors.DockerException and friends
+    except Exception as exc:  # noqa: BLE001 - docker.errors.DockerException and friends
         raise EnvironmentProblem(f"cannot connect to the Docker engine: {_one_line(exc)}") from None
 
 
@@ -190,7 +190,7 @@ def _run_probe(client: Any, image: str) -> str:
         container.start()
         try:
             status = container.wait(timeout=PROBE_TIMEOUT)
-        except Exception:
+        except Exception:  # noqa: BLE001 - requests' ReadTimeout / ConnectionError: the probe did not finish
             raise EnvironmentProblem(
                 f"{image}: the package probe did not finish in {PROBE_TIMEOUT:g} s"
             ) from None

@@ -503,7 +503,7 @@ def service_health(state: dict) -> dict[str, bool]:
     }
 
 
-def base_entries(catalog: Bases, state: dict) -> list[dict]:
+def base_entries(catalog: Bases, _state: dict) -> list[dict]:
     out = []
     for key, defn in catalog.bases.items():
         rec = _load_record(key) or {}

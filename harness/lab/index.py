@@ -211,7 +211,7 @@ class IndexFiles:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 body = r.read()
                 files = parse_upstream(body, r.headers.get("Content-Type", ""), r.geturl())
-        except Exception:
+        except Exception:  # noqa: BLE001 - upstream unreachable or unreadable: serve what is cached
             return cached["files"] if cached else []
         tmp = cache.with_suffix(".tmp")
         tmp.write_text(json.dumps({"fetched_at": time.time(), "url": url, "files": files}))
@@ -389,7 +389,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, b"not found\n", "text/plain", head)
         except (BrokenPipeError, ConnectionResetError):
             return None
-        except Exception as exc:  # one line to the client, keep serving
+        except Exception as exc:  # noqa: BLE001 - one line to the client, keep serving
             with contextlib.suppress(Exception):
                 self._send(502, f"imagebench index error: {exc}\n".encode(), "text/plain", head)
 

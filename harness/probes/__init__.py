@@ -53,7 +53,7 @@ class ProbeContext:
     tag: str | None = None
     build: Callable[..., Any] | None = None  # runner callback: build(**overrides) -> BuildResult
     details: dict[str, Any] = field(default_factory=dict)
-    track: Callable[[str, str], None] = lambda kind, ident: None
+    track: Callable[[str, str], None] = lambda _kind, _ident: None
     redact: set[str] = field(default_factory=set)
     # the experiment catalog under a folder (harness.experiment.discover, passed in by the runner so
     # probes never import the experiments that import them); the lint probe walks it
@@ -66,13 +66,13 @@ class Probe:
     name: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ()  # capabilities: "registry", "cosign", "compose", "hadolint", ...
 
-    def before_build(self, ctx: ProbeContext) -> BuildExtras:
+    def before_build(self, _ctx: ProbeContext) -> BuildExtras:
         return BuildExtras()
 
-    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+    def after_build(self, _ctx: ProbeContext) -> dict[str, float]:
         return {}
 
-    def cleanup(self, ctx: ProbeContext) -> None:
+    def cleanup(self, _ctx: ProbeContext) -> None:
         return None
 
 

@@ -151,7 +151,7 @@ class EventWatch:
                 with self._cv:
                     self.items.append(ev)
                     self._cv.notify_all()
-        except Exception:  # stream closed or daemon gone: the waiters time out
+        except Exception:  # noqa: BLE001 - stream closed or daemon gone: the waiters time out
             pass
         finally:
             with self._cv:
@@ -178,7 +178,7 @@ class EventWatch:
     def close(self) -> None:
         try:
             self._stream.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a dead stream: nothing to do
             pass
         self._thread.join(timeout=2)
 
@@ -305,7 +305,7 @@ class Owned:
                 self.track_network(n.id)
             for v in self.client.volumes.list(filters=flt):
                 self.track_volume(v.name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - best effort: volumes seen are tracked, the daemon may be gone
             pass
 
     # ---- cleanup
@@ -332,31 +332,31 @@ class Owned:
                     timeout=60,
                     cwd=workdir,
                 )
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - cleanup goes on; the error is reported
                 errors.append(f"compose down {project}: {exc}")
             shutil.rmtree(workdir, ignore_errors=True)
         ids = list(self.containers)
         try:
             flt = {"label": f"{TRIAL_LABEL}={self.ctx.nonce}"}
             ids += [c.id for c in self.client.containers.list(all=True, filters=flt) if c.id not in ids]
-        except Exception:
+        except Exception:  # noqa: BLE001 - best effort: the tracked ids are removed anyway
             pass
         for cid in ids:
             try:
                 self.client.api.remove_container(cid, force=True, v=True)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - cleanup goes on; the error is reported
                 if "No such container" not in str(exc) and "404" not in str(exc):
                     errors.append(f"remove container {cid[:12]}: {exc}")
         for nid in self.networks:
             try:
                 self.client.api.remove_network(nid)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - cleanup goes on; the error is reported
                 if "404" not in str(exc) and "not found" not in str(exc).lower():
                     errors.append(f"remove network {nid[:12]}: {exc}")
         for name in self.volumes:
             try:
                 self.client.api.remove_volume(name, force=True)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - cleanup goes on; the error is reported
                 if "404" not in str(exc) and "no such volume" not in str(exc).lower():
                     errors.append(f"remove volume {name}: {exc}")
         self.containers.clear()
@@ -455,7 +455,7 @@ def pid1_cmdline(container: Any) -> list[str] | None:
         try:
             res = container.exec_run(["cat", "/proc/1/cmdline"])
             raw = res.output if res.exit_code == 0 else None
-        except Exception:
+        except Exception:  # noqa: BLE001 - the container may be gone: no cmdline
             raw = None
     return parse_cmdline(raw) if raw else None
 
@@ -478,7 +478,7 @@ def wait_exit(container: Any, timeout: float) -> int | None:
     try:
         res = container.wait(timeout=timeout)
         return int(res.get("StatusCode", -1))
-    except Exception:
+    except Exception:  # noqa: BLE001 - requests' ReadTimeout / ConnectionError: did not exit in time
         return None
 
 
@@ -492,7 +492,7 @@ def wait_log(container: Any, needle: str, timeout: float, poll: float = 0.05) ->
             container.reload()
             if container.attrs.get("State", {}).get("Status") in ("exited", "dead"):
                 return needle.encode() in container.logs(stdout=True, stderr=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the container may be gone: not seen
             return False
         time.sleep(poll)
     return False

@@ -65,7 +65,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: ARG002 - quiet (BaseHTTPRequestHandler's signature)
         return None
 
     def _serve(self, body: bool) -> None:
@@ -228,7 +228,7 @@ class AddSourceProbe(Probe):
             "add_change_detected": 1.0 if changed else 0.0,
         }
 
-    def cleanup(self, ctx: ProbeContext) -> None:
+    def cleanup(self, _ctx: ProbeContext) -> None:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 self._server.shutdown()

@@ -58,7 +58,7 @@ class ArgvProbe(ContainerProbe):
     name = "argv"
 
     def _run_case(
-        self, ctx: ProbeContext, owned: Owned, image: str, case: dict, marker: str | None, hold: float
+        self, _ctx: ProbeContext, owned: Owned, image: str, case: dict, marker: str | None, hold: float
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
         if case.get("command") is not None:
@@ -70,7 +70,7 @@ class ArgvProbe(ContainerProbe):
         try:
             c.start()
             row["started"] = True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a case that cannot start is a finding (its error kept)
             row["started"] = False
             row["error"] = str(getattr(exc, "explanation", None) or exc)[:300]
         if row["started"]:
@@ -94,7 +94,7 @@ class ArgvProbe(ContainerProbe):
         if not row["started"] or row.get("exit_code") is None:
             try:
                 c.remove(force=True)
-            except Exception:
+            except Exception:  # noqa: BLE001 - best effort: the owner removes what is left
                 pass
         return row
 

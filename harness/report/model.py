@@ -326,7 +326,7 @@ def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
     )
 
 
-def _trust(verdicts: list[dict], df, anchors: dict, multi: bool, claims: list[dict]) -> dict[str, Any]:
+def _trust(verdicts: list[dict], df, _anchors: dict, multi: bool, claims: list[dict]) -> dict[str, Any]:
     """How far to trust the rest: the calibration verdicts, build-time noise, exact sizes and the
     recovery of known effects."""
     lines = _calibration_lines(verdicts, multi)

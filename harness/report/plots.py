@@ -327,7 +327,7 @@ def claims_forest(claims, *, title: str | None = None) -> Figure:
     ax.set_xlim(lo_edge / 1.2, hi_edge)
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"×{x:g}"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _pos: ""))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda _x, _pos: ""))
     ax.tick_params(axis="x", labelsize=8)
     ax.set_yticks(range(len(rows)), [_wrap(x, 60) for x in rows.get("label", [])], fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)

@@ -289,7 +289,7 @@ def test_partial_observation_keeps_comparing_packages_with_the_last_full_one(tmp
 def test_run_drift_json_and_text(tmp_path, monkeypatch):
     """run_drift --json gives the exit code, statuses and the observation."""
     fake = FakeObserver({LAB: [obs()]})
-    monkeypatch.setattr(drift.track, "observe", lambda image, **kw: fake(image))  # what drift() calls
+    monkeypatch.setattr(drift.track, "observe", lambda image, **_kw: fake(image))  # what drift() calls
     code, text = drift.run_drift([LAB], tmp_path, json_out=True)
     data = json.loads(text)
     assert code == 0 and data["exit_code"] == 0 and data["images"][0]["status"] == "first"

@@ -44,7 +44,7 @@ def run_once(scratch: Path, i: int) -> dict:
     return rec
 
 
-def summarize(scratch: Path, records: list[dict], command: str) -> dict:
+def summarize(_scratch: Path, records: list[dict], command: str) -> dict:
     from harness import analysis
     from harness.results import load_runs
 

@@ -232,47 +232,14 @@ def make_pair(
     smoke: str | None = None,
     claims: tuple[str, ...] = (),
 ) -> Experiment:
-    for p in (a, b):
-        if not p.is_file():
-            raise UsageError(f"Dockerfile not found: {p}")
-    context = (context or a.parent).resolve()
-    if not context.is_dir():
-        raise UsageError(f"build context is not a directory: {context}")
-    bad = [s for s in scenarios if s not in SCENARIOS]
-    if bad:
-        raise UsageError(f"unknown scenario {bad[0]!r}; known: {', '.join(SCENARIOS)}")
-    if probes:
-        for name in probes:
-            get_probe(name)  # UsageError naming the known probes
+    """The ad-hoc experiment `compare` runs: A and B copied into `folder` as two variants of one
+    context, with the scenarios, edits, probes, smoke command and stated claims given."""
+    context = _checked_inputs(a, b, context, scenarios, probes)
     na, nb = _variant_name(a, b), _variant_name(b, a)
     if na == nb:
         na, nb = f"{na}-a", f"{nb}-b"
-    shutil.copyfile(a, folder / "A.Dockerfile")
-    shutil.copyfile(b, folder / "B.Dockerfile")
-    for src, dst in ((a, "A.Dockerfile"), (b, "B.Dockerfile")):
-        ignore = Path(str(src) + ".dockerignore")
-        if ignore.is_file():
-            shutil.copyfile(ignore, folder / f"{dst}.dockerignore")
-    edits_def: dict[str, Any] = {}
-    if "edit-source" in scenarios or "edit-deps" in scenarios:
-        found = default_edits([a, b], context)
-        source = tuple(edit) or found.source
-        dep = deps or found.deps
-        for rel in (*source, *([dep] if dep else [])):
-            if not (context / rel).is_file():
-                raise UsageError(f"--edit/--deps: {rel!r} is not a file in the build context {context}")
-        if "edit-source" in scenarios:
-            if not source:
-                raise UsageError(
-                    "edit-source: no source file found in the COPY lines; name one with --edit PATH"
-                )
-            edits_def["source"] = list(source)
-        if "edit-deps" in scenarios:
-            if not dep:
-                raise UsageError(
-                    "edit-deps: no dependency file found in the COPY lines; name one with --deps PATH"
-                )
-            edits_def["deps"] = dep
+    _copy_dockerfiles(a, b, folder)
+    edits_def = _edits(a, b, context, scenarios, edit, deps)
     (folder / "experiment.toml").write_text(f'practice = "compare"\nclaim = "{nb} vs {na}"\n')
     run_opts: dict[str, Any] = {"ready": ""} if probes else {}  # a user's app prints no agreed ready line
     variants = tuple(
@@ -286,18 +253,7 @@ def make_pair(
         )
         for name, df in ((na, "A.Dockerfile"), (nb, "B.Dockerfile"))
     )
-    stated = tuple(
-        Claim(
-            metric=m,
-            scenario=s,
-            expect=e,
-            baseline=na,
-            candidate=nb,
-            label=f"{nb} {e} {m} than {na} ({s})",
-            source="article",
-        )
-        for m, e, s in (parse_claim(c, scenarios) for c in claims)
-    )
+    stated = _stated_claims(claims, scenarios, na, nb)
     return Experiment(
         name="compare",
         path=folder,
@@ -315,6 +271,78 @@ def make_pair(
         edits=edits_def,
         variants=variants,
         claims=stated,
+    )
+
+
+def _checked_inputs(
+    a: Path, b: Path, context: Path | None, scenarios: tuple[str, ...], probes: tuple[str, ...]
+) -> Path:
+    """The resolved build context, after checking both Dockerfiles, the scenarios and the probes."""
+    for p in (a, b):
+        if not p.is_file():
+            raise UsageError(f"Dockerfile not found: {p}")
+    context = (context or a.parent).resolve()
+    if not context.is_dir():
+        raise UsageError(f"build context is not a directory: {context}")
+    bad = [s for s in scenarios if s not in SCENARIOS]
+    if bad:
+        raise UsageError(f"unknown scenario {bad[0]!r}; known: {', '.join(SCENARIOS)}")
+    for name in probes:
+        get_probe(name)  # UsageError naming the known probes
+    return context
+
+
+def _copy_dockerfiles(a: Path, b: Path, folder: Path) -> None:
+    """A and B (and their `<file>.dockerignore`, when there is one) into the experiment folder."""
+    shutil.copyfile(a, folder / "A.Dockerfile")
+    shutil.copyfile(b, folder / "B.Dockerfile")
+    for src, dst in ((a, "A.Dockerfile"), (b, "B.Dockerfile")):
+        ignore = Path(str(src) + ".dockerignore")
+        if ignore.is_file():
+            shutil.copyfile(ignore, folder / f"{dst}.dockerignore")
+
+
+def _edits(
+    a: Path, b: Path, context: Path, scenarios: tuple[str, ...], edit: tuple[str, ...], deps: str | None
+) -> dict[str, Any]:
+    """The `edits` table for edit-source / edit-deps: the files given, else those the COPY lines name."""
+    edits_def: dict[str, Any] = {}
+    if "edit-source" not in scenarios and "edit-deps" not in scenarios:
+        return edits_def
+    found = default_edits([a, b], context)
+    source = tuple(edit) or found.source
+    dep = deps or found.deps
+    for rel in (*source, *([dep] if dep else [])):
+        if not (context / rel).is_file():
+            raise UsageError(f"--edit/--deps: {rel!r} is not a file in the build context {context}")
+    if "edit-source" in scenarios:
+        if not source:
+            raise UsageError("edit-source: no source file found in the COPY lines; name one with --edit PATH")
+        edits_def["source"] = list(source)
+    if "edit-deps" in scenarios:
+        if not dep:
+            raise UsageError(
+                "edit-deps: no dependency file found in the COPY lines; name one with --deps PATH"
+            )
+        edits_def["deps"] = dep
+    return edits_def
+
+
+def _stated_claims(
+    claims: tuple[str, ...], scenarios: tuple[str, ...], na: str, nb: str
+) -> tuple[Claim, ...]:
+    """The user's `--claim METRIC:lower|higher[:SCENARIO]` as claims about B against A."""
+    return tuple(
+        Claim(
+            metric=m,
+            scenario=s,
+            expect=e,
+            baseline=na,
+            candidate=nb,
+            label=f"{nb} {e} {m} than {na} ({s})",
+            source="article",
+        )
+        for m, e, s in (parse_claim(c, scenarios) for c in claims)
     )
 
 

@@ -190,49 +190,7 @@ def export_pytest_benchmark(
     mine = [r for r in runs if r["machine"] == chosen]
     _, df = select_latest(mine)
 
-    benchmarks = []
-    if not df.empty:
-        df = df.sort_values(["experiment", "variant", "scenario", "metric", "run_id", "trial"], kind="stable")
-        cells = {k: g for k, g in df.groupby(["experiment", "variant", "scenario"], sort=True)}
-        for (experiment, variant, scenario), cell in cells.items():
-            extra_metrics = {}
-            for metric, g in cell.groupby("metric", sort=True):
-                if kind_of(metric) != "time":
-                    value = float(g["value"].median())
-                    extra_metrics[metric] = int(value) if value == int(value) else value
-            for metric, g in cell.groupby("metric", sort=True):
-                if kind_of(metric) != "time":
-                    continue
-                param = f"{variant}-{scenario}"
-                extra = {
-                    "experiment": experiment,
-                    "variant": variant,
-                    "scenario": scenario,
-                    "metric": metric,
-                    "unit": unit_of(metric) or "s",
-                    "machine": chosen,
-                    "run_ids": sorted(set(g["run_id"])),
-                    **extra_metrics,
-                }
-                benchmarks.append(
-                    {
-                        "group": f"{experiment}/{scenario}/{metric}",
-                        "name": f"{experiment}:{metric}[{param}]",
-                        "fullname": f"experiments/{experiment}::{metric}[{param}]",
-                        "params": {"variant": variant, "scenario": scenario},
-                        "param": param,
-                        "extra_info": extra,
-                        "options": {
-                            "disable_gc": False,
-                            "timer": "imagebench",
-                            "min_rounds": len(g),
-                            "max_time": 0.0,
-                            "min_time": 0.0,
-                            "warmup": False,
-                        },
-                        "stats": pb_stats(g["value"].tolist()),
-                    }
-                )
+    benchmarks = _benchmarks(df, chosen) if not df.empty else []
     used = {r for r in df["run_id"]} if not df.empty else set()
     used_runs = [r for r in mine if r["run_id"] in used] or mine
     return {
@@ -241,6 +199,57 @@ def export_pytest_benchmark(
         "benchmarks": benchmarks,
         "datetime": _iso(max(r.get("updated_at") or r.get("created_at") or "" for r in used_runs)),
         "version": PYTEST_BENCHMARK_FORMAT_VERSION,
+    }
+
+
+def _benchmarks(df: Any, machine: str) -> list[dict[str, Any]]:
+    """One pytest-benchmark entry per timed metric of every experiment x variant x scenario cell; the
+    cell's other metrics (medians) ride along in extra_info."""
+    df = df.sort_values(["experiment", "variant", "scenario", "metric", "run_id", "trial"], kind="stable")
+    out = []
+    for (experiment, variant, scenario), cell in df.groupby(["experiment", "variant", "scenario"], sort=True):
+        extra_metrics = {}
+        for metric, g in cell.groupby("metric", sort=True):
+            if kind_of(metric) != "time":
+                value = float(g["value"].median())
+                extra_metrics[metric] = int(value) if value == int(value) else value
+        for metric, g in cell.groupby("metric", sort=True):
+            if kind_of(metric) == "time":
+                extra = {
+                    "experiment": experiment,
+                    "variant": variant,
+                    "scenario": scenario,
+                    "metric": metric,
+                    "unit": unit_of(metric) or "s",
+                    "machine": machine,
+                    "run_ids": sorted(set(g["run_id"])),
+                    **extra_metrics,
+                }
+                out.append(_benchmark(experiment, variant, scenario, metric, g["value"].tolist(), extra))
+    return out
+
+
+def _benchmark(
+    experiment: str, variant: str, scenario: str, metric: str, values: list[float], extra: dict[str, Any]
+) -> dict[str, Any]:
+    """One benchmark entry in pytest-benchmark's shape."""
+    param = f"{variant}-{scenario}"
+    return {
+        "group": f"{experiment}/{scenario}/{metric}",
+        "name": f"{experiment}:{metric}[{param}]",
+        "fullname": f"experiments/{experiment}::{metric}[{param}]",
+        "params": {"variant": variant, "scenario": scenario},
+        "param": param,
+        "extra_info": extra,
+        "options": {
+            "disable_gc": False,
+            "timer": "imagebench",
+            "min_rounds": len(values),
+            "max_time": 0.0,
+            "min_time": 0.0,
+            "warmup": False,
+        },
+        "stats": pb_stats(values),
     }
 
 

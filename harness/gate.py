@@ -360,17 +360,8 @@ def gate(
             "claims (ratios within each run) are"
         )
     _note_one_sided(base_groups, cur_groups, result.notes)
-    result.checks.extend(
-        _verdict_checks(
-            base,
-            cur,
-            _definitions(base_runs),
-            _definitions(cur_runs),
-            n_boot=n_boot,
-            seed=seed,
-            notes=result.notes,
-        )
-    )
+    defs = _definitions(base_runs), _definitions(cur_runs)
+    result.checks += _verdict_checks(base, cur, *defs, n_boot=n_boot, seed=seed, notes=result.notes)
     return result
 
 
@@ -758,6 +749,8 @@ def _claim_name(c: dict) -> str:
 
 
 def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> list[Check]:
+    """Every claim judged on both sides: a supported claim that is no longer supported (or no longer
+    measured although its experiment ran) fails; other moves are improvements or changes."""
     if not any(d.get("claims") for d in list(base_defs.values()) + list(cur_defs.values())):
         return []
     before = {_claim_id(c): c for c in evaluate_claims(base, base_defs, n_boot=n_boot, seed=seed)}
@@ -769,59 +762,63 @@ def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> l
         if b["verdict"] == NOT_MEASURED:
             continue
         if a is None or a["verdict"] == NOT_MEASURED:
-            measured_now = b["experiment"] in set(cur["experiment"])
-            if measured_now and b["verdict"] == "supported":
-                out.append(
-                    Check(
-                        kind="verdict",
-                        machine=b["machine"],
-                        experiment=b["experiment"],
-                        variant=b.get("candidate") or b.get("variant") or "",
-                        scenario=b["scenario"],
-                        metric=b["metric"],
-                        status="fail",
-                        baseline=b["verdict"],
-                        current=NOT_MEASURED,
-                        message=f"{b['experiment']}: {_claim_name(b)}: supported → missing from the "
-                        "current results (the experiment ran, this claim's cells did not)",
-                    )
-                )
-            elif measured_now or a is not None:
-                notes.append(
-                    f"claim not measured in the current results: {b['experiment']}: {_claim_name(b)}"
-                )
+            missing = _missing_claim(b, a, b["experiment"] in set(cur["experiment"]), notes)
+            out += [missing] if missing else []
             continue
-        if a["verdict"] == b["verdict"]:
-            status = "pass"
-        elif b["verdict"] == "supported":
-            status = "fail"
-        elif a["verdict"] == "supported":
-            status = "improved"
-        else:
-            status = "changed"
-        variant = a.get("candidate") or a.get("variant") or ""
-        msg = f"{a['experiment']}: {_claim_name(a)}: {b['verdict']} → {a['verdict']} ({a.get('figure', '')})"
-        out.append(
-            Check(
-                kind="verdict",
-                machine=a["machine"],
-                experiment=a["experiment"],
-                variant=variant,
-                scenario=a["scenario"],
-                metric=a["metric"],
-                status=status,
-                baseline=b["verdict"],
-                current=a["verdict"],
-                ratio=a.get("ratio"),
-                low=a.get("low"),
-                high=a.get("high"),
-                p_value=a.get("p"),
-                n_baseline=int(a.get("n_baseline") or 0),
-                n_current=int(a.get("n_candidate") or 0),
-                message=msg,
-            )
-        )
+        out.append(_verdict_check(b, a))
     return out
+
+
+def _missing_claim(b: dict, a: dict | None, measured_now: bool, notes: list[str]) -> Check | None:
+    """A claim the current results do not measure: a failure when it was supported and its experiment
+    ran, else a note (nothing when the experiment did not run at all)."""
+    if measured_now and b["verdict"] == "supported":
+        return Check(
+            kind="verdict",
+            machine=b["machine"],
+            experiment=b["experiment"],
+            variant=b.get("candidate") or b.get("variant") or "",
+            scenario=b["scenario"],
+            metric=b["metric"],
+            status="fail",
+            baseline=b["verdict"],
+            current=NOT_MEASURED,
+            message=f"{b['experiment']}: {_claim_name(b)}: supported → missing from the "
+            "current results (the experiment ran, this claim's cells did not)",
+        )
+    if measured_now or a is not None:
+        notes.append(f"claim not measured in the current results: {b['experiment']}: {_claim_name(b)}")
+    return None
+
+
+def _verdict_check(b: dict, a: dict) -> Check:
+    """A claim measured on both sides: pass when its verdict held, fail when it lost "supported"."""
+    if a["verdict"] == b["verdict"]:
+        status = "pass"
+    elif b["verdict"] == "supported":
+        status = "fail"
+    elif a["verdict"] == "supported":
+        status = "improved"
+    else:
+        status = "changed"
+    return Check(
+        kind="verdict",
+        machine=a["machine"],
+        experiment=a["experiment"],
+        variant=a.get("candidate") or a.get("variant") or "",
+        scenario=a["scenario"],
+        metric=a["metric"],
+        status=status,
+        baseline=b["verdict"],
+        current=a["verdict"],
+        ratio=a.get("ratio"),
+        low=a.get("low"),
+        high=a.get("high"),
+        p_value=a.get("p"),
+        n_baseline=int(a.get("n_baseline") or 0),
+        n_current=int(a.get("n_candidate") or 0),
+        message=f"{a['experiment']}: {_claim_name(a)}: {b['verdict']} → {a['verdict']} ({a.get('figure', '')})",
+    )
 
 
 # --------------------------------------------------------------------------- output
@@ -870,68 +867,60 @@ def render_text(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(result: GateResult) -> str:
-    """A Markdown summary for a CI job summary ($GITHUB_STEP_SUMMARY): verdict, regressions,
-    improvements, every check in a collapsed table, notes."""
+def _md_value(c: Check, v: Any) -> str:
+    return v if isinstance(v, str) else human_value(c.metric, v)
 
-    def value(c: Check, v):
-        return v if isinstance(v, str) else human_value(c.metric, v)
 
-    def change(c: Check) -> str:
-        if c.kind == "time" and c.ratio is not None:
-            text = fmt.human_ratio(c.ratio)
-            if c.low is not None and c.high is not None:
-                text += f" ({fmt.human_ratio(c.low)}–{fmt.human_ratio(c.high)})"
-            return text
-        if c.kind in ("size", "layers", "exact") and c.delta is not None:
-            text = f"{int(c.delta):+,}" + (" B" if unit_of(c.metric) == "B" else "")
-            return text + (f" ({_pct(c.pct)})" if c.pct is not None and c.delta else "")
-        return f"{c.baseline} → {c.current}" if c.kind == "verdict" else ""
+def _md_change(c: Check) -> str:
+    """The change column: a time's ratio with its interval, a size's or count's signed delta, a verdict's move."""
+    if c.kind == "time" and c.ratio is not None:
+        text = fmt.human_ratio(c.ratio)
+        if c.low is not None and c.high is not None:
+            text += f" ({fmt.human_ratio(c.low)}–{fmt.human_ratio(c.high)})"
+        return text
+    if c.kind in ("size", "layers", "exact") and c.delta is not None:
+        text = f"{int(c.delta):+,}" + (" B" if unit_of(c.metric) == "B" else "")
+        return text + (f" ({_pct(c.pct)})" if c.pct is not None and c.delta else "")
+    return f"{c.baseline} → {c.current}" if c.kind == "verdict" else ""
 
-    def table(checks: list[Check]) -> str:
-        return fmt.md_table(
-            [
-                "status",
-                "kind",
-                "experiment",
-                "variant",
-                "scenario",
-                "metric",
-                "baseline",
-                "current",
-                "change",
-                "machine",
-            ],
-            [
-                [
-                    c.status,
-                    c.kind,
-                    c.experiment,
-                    c.variant,
-                    c.scenario,
-                    c.metric,
-                    value(c, c.baseline),
-                    value(c, c.current),
-                    change(c),
-                    c.machine,
-                ]
-                for c in checks
-            ],
-            ["l", "l", "l", "l", "l", "l", "r", "r", "r", "l"],
-        )
 
-    n_fail = len(result.failures)
-    title = "passed" if result.passed else f"failed: {n_fail} regression{'s' if n_fail != 1 else ''}"
-    out = [
-        f"## imagebench gate: {title}",
-        "",
-        f"Baseline `{fmt.md_escape(result.baseline_dir)}` vs current `{fmt.md_escape(result.current_dir)}`, "
-        f"machines compared: {', '.join(result.machines.get('compared', [])) or 'none'}. "
-        f"Exit code {result.exit_code}.",
-        "",
-        f"Thresholds: {_threshold_text(result.thresholds)}.",
-        "",
+_MD_COLUMNS = [
+    "status",
+    "kind",
+    "experiment",
+    "variant",
+    "scenario",
+    "metric",
+    "baseline",
+    "current",
+    "change",
+    "machine",
+]
+
+
+def _md_checks_table(checks: list[Check]) -> str:
+    """Every check as one row of a Markdown table."""
+    rows = [
+        [
+            c.status,
+            c.kind,
+            c.experiment,
+            c.variant,
+            c.scenario,
+            c.metric,
+            _md_value(c, c.baseline),
+            _md_value(c, c.current),
+            _md_change(c),
+            c.machine,
+        ]
+        for c in checks
     ]
+    return fmt.md_table(_MD_COLUMNS, rows, ["l", "l", "l", "l", "l", "l", "r", "r", "r", "l"])
+
+
+def _md_lists(result: GateResult) -> list[str]:
+    """The regressions, base changes and improvements as Markdown bullet lists (each when present)."""
+    out: list[str] = []
     if result.failures:
         out += ["### Regressions", ""]
         out += [
@@ -947,6 +936,25 @@ def render_markdown(result: GateResult) -> str:
         out += ["### Improvements", ""]
         out += [f"- {fmt.md_escape(c.message)}" for c in result.improvements]
         out.append("")
+    return out
+
+
+def render_markdown(result: GateResult) -> str:
+    """A Markdown summary for a CI job summary ($GITHUB_STEP_SUMMARY): verdict, regressions,
+    improvements, every check in a collapsed table, notes."""
+    n_fail = len(result.failures)
+    title = "passed" if result.passed else f"failed: {n_fail} regression{'s' if n_fail != 1 else ''}"
+    out = [
+        f"## imagebench gate: {title}",
+        "",
+        f"Baseline `{fmt.md_escape(result.baseline_dir)}` vs current `{fmt.md_escape(result.current_dir)}`, "
+        f"machines compared: {', '.join(result.machines.get('compared', [])) or 'none'}. "
+        f"Exit code {result.exit_code}.",
+        "",
+        f"Thresholds: {_threshold_text(result.thresholds)}.",
+        "",
+    ]
+    out += _md_lists(result)
     counts: dict[str, int] = {}
     for c in result.checks:
         counts[c.status] = counts.get(c.status, 0) + 1
@@ -955,7 +963,7 @@ def render_markdown(result: GateResult) -> str:
         out += [
             f"<details><summary>All {len(result.checks)} checks ({summary})</summary>",
             "",
-            table(result.checks),
+            _md_checks_table(result.checks),
             "</details>",
             "",
         ]

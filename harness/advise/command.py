@@ -182,58 +182,13 @@ def _slug(path: Path) -> str:
 def experiment(advice: Advice, folder: Path, smoke: str | None, trials: int = 3) -> Experiment:
     """The original and every rewrite as the variants of one experiment in `folder`."""
     scen = advice.scenarios
-    has_smoke = "smoke" in {f.name for f in dataclasses.fields(Variant)}
     run: dict[str, Any] = {}
     probes: tuple[str, ...] = ()
     if any(r.name == "exec-form" for r in advice.rewrites):
         probes = ("stop",)
         run = {"stop": {"ready": "", "settle": 2.0, "stop_timeout": 3}}
-    variants = []
-    texts = [(ORIGINAL, advice.original, advice.original_ignore, f"your {advice.dockerfile.name}")]
-    texts += [
-        (r.name, r.dockerfile, r.dockerignore or advice.original_ignore, r.reason) for r in advice.rewrites
-    ]
-    for name, text, ignore, why in texts:
-        with open(folder / f"{name}.Dockerfile", "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        if ignore is not None:
-            (folder / f"{name}.Dockerfile.dockerignore").write_text(ignore, encoding="utf-8")
-        extra = {"smoke": smoke} if (smoke and has_smoke) else {}
-        variants.append(
-            Variant(
-                name=name,
-                dockerfile=f"{name}.Dockerfile",
-                context=str(advice.context),
-                scenarios=scen,
-                run=run,
-                description=why,
-                **extra,
-            )
-        )
-    claims = []
-    for r in advice.rewrites:
-        claims.append(
-            Claim(
-                metric="image_bytes",
-                scenario="cold",
-                expect="lower",
-                baseline=ORIGINAL,
-                candidate=r.name,
-                label=f"{r.name}: image bytes",
-            )
-        )
-        if "edit-source" in scen:
-            claims.append(
-                Claim(
-                    metric="build_seconds",
-                    scenario="edit-source",
-                    expect="lower",
-                    baseline=ORIGINAL,
-                    candidate=r.name,
-                    label=f"{r.name}: rebuild seconds after a source edit",
-                    primary=r.name == "order",
-                )
-            )
+    variants = _write_variants(advice, folder, smoke, run)
+    claims = _claims(advice)
     project = _slug(advice.context)
     (folder / "experiment.toml").write_text(f'practice = "advise {project}"\n', encoding="utf-8")
     return Experiment(
@@ -254,6 +209,63 @@ def experiment(advice: Advice, folder: Path, smoke: str | None, trials: int = 3)
         variants=tuple(variants),
         claims=tuple(claims),
     )
+
+
+def _write_variants(advice: Advice, folder: Path, smoke: str | None, run: dict[str, Any]) -> list[Variant]:
+    """The original and each rewrite written into `folder` (with their .dockerignore) as variants."""
+    has_smoke = "smoke" in {f.name for f in dataclasses.fields(Variant)}
+    variants = []
+    texts = [(ORIGINAL, advice.original, advice.original_ignore, f"your {advice.dockerfile.name}")]
+    texts += [
+        (r.name, r.dockerfile, r.dockerignore or advice.original_ignore, r.reason) for r in advice.rewrites
+    ]
+    for name, text, ignore, why in texts:
+        with open(folder / f"{name}.Dockerfile", "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        if ignore is not None:
+            (folder / f"{name}.Dockerfile.dockerignore").write_text(ignore, encoding="utf-8")
+        extra = {"smoke": smoke} if (smoke and has_smoke) else {}
+        variants.append(
+            Variant(
+                name=name,
+                dockerfile=f"{name}.Dockerfile",
+                context=str(advice.context),
+                scenarios=advice.scenarios,
+                run=run,
+                description=why,
+                **extra,
+            )
+        )
+    return variants
+
+
+def _claims(advice: Advice) -> list[Claim]:
+    """Each rewrite against the original: smaller image, and (with edit-source) a faster rebuild."""
+    claims = []
+    for r in advice.rewrites:
+        claims.append(
+            Claim(
+                metric="image_bytes",
+                scenario="cold",
+                expect="lower",
+                baseline=ORIGINAL,
+                candidate=r.name,
+                label=f"{r.name}: image bytes",
+            )
+        )
+        if "edit-source" in advice.scenarios:
+            claims.append(
+                Claim(
+                    metric="build_seconds",
+                    scenario="edit-source",
+                    expect="lower",
+                    baseline=ORIGINAL,
+                    candidate=r.name,
+                    label=f"{r.name}: rebuild seconds after a source edit",
+                    primary=r.name == "order",
+                )
+            )
+    return claims
 
 
 def advise(
@@ -333,40 +345,10 @@ def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
 
     seed = run.get("seed", 0) % (2**31)
     reasons = {r.name: r.reason for r in advice.rewrites}
-    rows = []
-    for name in [ORIGINAL, *reasons]:
-        status, why = _status(run, name, smoke)
-        cells: dict[str, Any] = {}
-        for col, metric, scen in COLUMNS:
-            vals = _values(run, name, scen, metric)
-            if not vals:
-                continue
-            cell: dict[str, Any] = {"metric": metric, "scenario": scen, "median": float(np.median(vals))}
-            base = _values(run, ORIGINAL, scen, metric)
-            if name != ORIGINAL and base:
-                r = ratio_ci(base, vals, seed=seed, with_p=False)
-                cell.update({k: r.get(k) for k in ("ratio", "low", "high")})
-            cells[col] = cell
-        best = None
-        for col, cell in cells.items():
-            if cell["metric"] not in EFFECT_METRICS or cell.get("ratio") is None:
-                continue
-            # with an interval its upper bound; a single trial's ratio ranks after any interval
-            bound = cell["high"] if cell.get("high") is not None else 1.0 + abs(cell["ratio"])
-            if best is None or bound < best[1]:
-                best = (col, bound)
-        rows.append(
-            {
-                "variant": name,
-                "reason": reasons.get(name, f"your {advice.dockerfile.name}"),
-                "status": status,
-                "failure": why,
-                "root": _runs_as_root(run, name),
-                "cells": cells,
-                "effect": best[0] if best else None,
-                "effect_bound": best[1] if best else None,
-            }
-        )
+    rows = [
+        _row(run, name, reasons.get(name, f"your {advice.dockerfile.name}"), smoke, seed)
+        for name in [ORIGINAL, *reasons]
+    ]
     original, cands = rows[0], rows[1:]
 
     def key(r: dict) -> tuple:
@@ -391,6 +373,46 @@ def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
         "original": original,
         "rewrites": cands,
     }
+
+
+def _row(run: dict, name: str, reason: str, smoke: str | None, seed: int) -> dict[str, Any]:
+    """One variant's summary row: status, the cells of COLUMNS and its strongest effect."""
+    status, why = _status(run, name, smoke)
+    cells: dict[str, Any] = {}
+    for col, metric, scen in COLUMNS:
+        vals = _values(run, name, scen, metric)
+        if not vals:
+            continue
+        cell: dict[str, Any] = {"metric": metric, "scenario": scen, "median": float(np.median(vals))}
+        base = _values(run, ORIGINAL, scen, metric)
+        if name != ORIGINAL and base:
+            r = ratio_ci(base, vals, seed=seed, with_p=False)
+            cell.update({k: r.get(k) for k in ("ratio", "low", "high")})
+        cells[col] = cell
+    best = _strongest_effect(cells)
+    return {
+        "variant": name,
+        "reason": reason,
+        "status": status,
+        "failure": why,
+        "root": _runs_as_root(run, name),
+        "cells": cells,
+        "effect": best[0] if best else None,
+        "effect_bound": best[1] if best else None,
+    }
+
+
+def _strongest_effect(cells: dict[str, Any]) -> tuple[str, float] | None:
+    """(column, bound) of the size/time ratio with the lowest upper bound; a single trial's ratio
+    (no interval) ranks after any interval."""
+    best = None
+    for col, cell in cells.items():
+        if cell["metric"] not in EFFECT_METRICS or cell.get("ratio") is None:
+            continue
+        bound = cell["high"] if cell.get("high") is not None else 1.0 + abs(cell["ratio"])
+        if best is None or bound < best[1]:
+            best = (col, bound)
+    return best
 
 
 def _cell(metric: str, cell: dict | None, original: bool) -> str:

@@ -91,7 +91,7 @@ def http_ok(url: str, timeout: float) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return 200 <= r.status < 300
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to answer is not healthy
         return False
 
 
@@ -141,26 +141,32 @@ def health_log(state: dict, t0: float) -> list[dict]:
 class HealthProbe(ContainerProbe):
     name = "health"
 
-    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
-        opts, owned, details = self.start(ctx)
+    def _create(self, ctx: ProbeContext, opts: dict[str, Any], owned: Any, details: dict[str, Any]) -> Any:
+        """The (not yet started) app container: through compose or `docker run` flags when the
+        experiment gives a healthcheck, else with the image's own HEALTHCHECK; None without compose."""
         image = image_ref(ctx)
         hc_spec = opts.get("healthcheck")
         if opts.get("compose"):
             if compose_command() is None:
                 details["not_measured"] = "docker compose (v2) is not available"
-                return {}
+                return None
             svc: dict[str, Any] = {"image": image}
             if hc_spec:
                 svc["healthcheck"] = compose_healthcheck(hc_spec)
             details["how"] = "compose"
             ids = owned.compose_up({"app": svc}, start=False)  # started below, under the event watch
-            c = ctx.client.containers.get(ids["app"])
-        else:
-            kwargs: dict[str, Any] = {}
-            if hc_spec:
-                kwargs["healthcheck"] = engine_healthcheck(hc_spec)
-                details["how"] = "docker run flags"
-            c = owned.create(image, **kwargs)
+            return ctx.client.containers.get(ids["app"])
+        kwargs: dict[str, Any] = {}
+        if hc_spec:
+            kwargs["healthcheck"] = engine_healthcheck(hc_spec)
+            details["how"] = "docker run flags"
+        return owned.create(image, **kwargs)
+
+    def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        opts, owned, details = self.start(ctx)
+        c = self._create(ctx, opts, owned, details)
+        if c is None:
+            return {}
         c.reload()
         hc = c.attrs.get("Config", {}).get("Healthcheck")
         details.setdefault("how", "HEALTHCHECK" if hc else "none")

@@ -95,7 +95,7 @@ class PeakSampler:
             if usage:
                 self.source = "stats"
                 return int(usage)
-        except Exception:
+        except Exception:  # noqa: BLE001 - no stats (container gone): no peak from this source
             pass
         return None
 
@@ -168,50 +168,68 @@ class LimitsProbe(ContainerProbe):
         containers = self._containers(ctx, owned, opts, commands, details)
         values: dict[str, float] = {}
         if "mem" in containers:
-            c = containers["mem"]
-            c.reload()
-            hc = c.attrs.get("HostConfig", {})
-            details["memory_limit_bytes"] = hc.get("Memory") or None
-            sampler = PeakSampler(c)
-            c.start()
-            sampler.start()
-            code = wait_exit(c, timeout)
-            peak = sampler.stop()
-            c.reload()
-            st = c.attrs.get("State", {})
-            out = parse_hog_output(c.logs().decode("utf-8", "replace"))
-            details["mem"] = {"exit_code": code, "peak_source": sampler.source, "timed_out": code is None}
-            values["oom_killed"] = float(bool(st.get("OOMKilled")))
-            if code is not None:
-                values["exit_code"] = float(code)
-            if peak:
-                values["peak_memory_bytes"] = float(peak)
-            if "allocated_bytes" in out:
-                values["allocated_bytes"] = out["allocated_bytes"]
+            values.update(self._mem(containers["mem"], timeout, details))
         if "cpu" in containers:
-            c = containers["cpu"]
-            c.reload()
-            nano = c.attrs.get("HostConfig", {}).get("NanoCpus") or 0
-            quota = c.attrs.get("HostConfig", {}).get("CpuQuota") or 0
-            limited = bool(nano or quota)
-            c.start()
-            wait_exit(c, timeout)
-            out = parse_hog_output(c.logs().decode("utf-8", "replace"))
-            details["cpu"] = {"nano_cpus": nano or None, "ops": out.get("ops")}
-            if "cpu_share" in out:
-                values["cpu_share"] = out["cpu_share"]
-            if "cpu_ops_per_second" in out:
-                values["cpu_ops_per_second"] = out["cpu_ops_per_second"]
-                if not limited:
-                    values["cpu_throughput_ratio"] = 1.0
-                else:
-                    ref = owned.create(image_ref(ctx), command=commands["cpu"])
-                    ref.start()
-                    wait_exit(ref, timeout)
-                    ref_out = parse_hog_output(ref.logs().decode("utf-8", "replace"))
-                    if ref_out.get("cpu_ops_per_second"):
-                        details["cpu"]["reference_ops_per_second"] = ref_out["cpu_ops_per_second"]
-                        values["cpu_throughput_ratio"] = (
-                            out["cpu_ops_per_second"] / ref_out["cpu_ops_per_second"]
-                        )
+            values.update(self._cpu(ctx, owned, containers["cpu"], commands["cpu"], timeout, details))
+        return values
+
+    def _mem(self, c: Any, timeout: float, details: dict[str, Any]) -> dict[str, float]:
+        """The memory hog under its limit: OOM kill, exit code, sampled peak and what it allocated."""
+        values: dict[str, float] = {}
+        c.reload()
+        hc = c.attrs.get("HostConfig", {})
+        details["memory_limit_bytes"] = hc.get("Memory") or None
+        sampler = PeakSampler(c)
+        c.start()
+        sampler.start()
+        code = wait_exit(c, timeout)
+        peak = sampler.stop()
+        c.reload()
+        st = c.attrs.get("State", {})
+        out = parse_hog_output(c.logs().decode("utf-8", "replace"))
+        details["mem"] = {"exit_code": code, "peak_source": sampler.source, "timed_out": code is None}
+        values["oom_killed"] = float(bool(st.get("OOMKilled")))
+        if code is not None:
+            values["exit_code"] = float(code)
+        if peak:
+            values["peak_memory_bytes"] = float(peak)
+        if "allocated_bytes" in out:
+            values["allocated_bytes"] = out["allocated_bytes"]
+        return values
+
+    def _cpu(
+        self,
+        ctx: ProbeContext,
+        owned: Any,
+        c: Any,
+        command: list[str],
+        timeout: float,
+        details: dict[str, Any],
+    ) -> dict[str, float]:
+        """The CPU loop under its limit: its share and rate, and its throughput against an
+        unlimited reference container (1.0 when it was not limited)."""
+        values: dict[str, float] = {}
+        c.reload()
+        nano = c.attrs.get("HostConfig", {}).get("NanoCpus") or 0
+        quota = c.attrs.get("HostConfig", {}).get("CpuQuota") or 0
+        limited = bool(nano or quota)
+        c.start()
+        wait_exit(c, timeout)
+        out = parse_hog_output(c.logs().decode("utf-8", "replace"))
+        details["cpu"] = {"nano_cpus": nano or None, "ops": out.get("ops")}
+        if "cpu_share" in out:
+            values["cpu_share"] = out["cpu_share"]
+        if "cpu_ops_per_second" not in out:
+            return values
+        values["cpu_ops_per_second"] = out["cpu_ops_per_second"]
+        if not limited:
+            values["cpu_throughput_ratio"] = 1.0
+            return values
+        ref = owned.create(image_ref(ctx), command=command)
+        ref.start()
+        wait_exit(ref, timeout)
+        ref_out = parse_hog_output(ref.logs().decode("utf-8", "replace"))
+        if ref_out.get("cpu_ops_per_second"):
+            details["cpu"]["reference_ops_per_second"] = ref_out["cpu_ops_per_second"]
+            values["cpu_throughput_ratio"] = out["cpu_ops_per_second"] / ref_out["cpu_ops_per_second"]
         return values

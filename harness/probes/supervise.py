@@ -52,9 +52,32 @@ class SuperviseProbe(ContainerProbe):
             try:
                 c.reload()
                 out[c.id] = parse_top(c.top()) if c.attrs["State"]["Status"] == "running" else []
-            except Exception:
+            except Exception:  # noqa: BLE001 - a container gone between list and top has no processes
                 out[c.id] = []
         return out
+
+    def _wait_workers(self, containers: list[Any], match: str, timeout: float) -> list[int]:
+        """Host pids of the worker processes once one has started ([] after `timeout` seconds)."""
+        deadline = time.monotonic() + timeout
+        before: list[int] = []
+        while time.monotonic() < deadline:
+            before = [pid for procs in self._procs(containers).values() for pid in worker_pids(procs, match)]
+            if before:
+                break
+            time.sleep(0.1)
+        return before
+
+    def _wait_recovery(
+        self, containers: list[Any], match: str, victim: int, t_kill: float, cap: float
+    ) -> float | None:
+        """Seconds from the kill until a worker other than `victim` runs (None within `cap`)."""
+        while time.monotonic() - t_kill < cap:
+            procs = self._procs(containers)
+            now = [pid for ps in procs.values() for pid in worker_pids(ps, match)]
+            if any(pid != victim for pid in now):
+                return time.monotonic() - t_kill
+            time.sleep(0.05)
+        return None
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, details = self.start(ctx)
@@ -73,13 +96,7 @@ class SuperviseProbe(ContainerProbe):
             containers.append(owned.create(image, command=list(opts["worker_command"]), **kw))
         for c in containers:
             c.start()
-        deadline = time.monotonic() + float(opts.get("ready_timeout", 20))
-        before: list[int] = []
-        while time.monotonic() < deadline:
-            before = [pid for procs in self._procs(containers).values() for pid in worker_pids(procs, match)]
-            if before:
-                break
-            time.sleep(0.1)
+        before = self._wait_workers(containers, match, float(opts.get("ready_timeout", 20)))
         if not before:
             details["error"] = f"no process matching {match!r} started"
             return {}
@@ -92,14 +109,7 @@ class SuperviseProbe(ContainerProbe):
         except OSError as exc:
             details["error"] = f"cannot kill the worker (pid {victim}): {exc}"
             return {}
-        recovered_after: float | None = None
-        while time.monotonic() - t_kill < cap:
-            procs = self._procs(containers)
-            now = [pid for ps in procs.values() for pid in worker_pids(ps, match)]
-            if any(pid != victim for pid in now):
-                recovered_after = time.monotonic() - t_kill
-                break
-            time.sleep(0.05)
+        recovered_after = self._wait_recovery(containers, match, victim, t_kill, cap)
         procs = self._procs(containers)
         restarts = 0
         states = []

@@ -62,65 +62,70 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise ProbeFailed(f"openssl {args[0]} failed: {proc.stderr.strip()[-300:]}")
 
 
+_EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def _make_ca(d: Path, name: str) -> None:
+    """A self-signed CA `name.pem` (key `name-key.pem`) valid for a day, in `d`."""
+    _openssl(
+        "req",
+        "-x509",
+        *_EC_KEY,
+        "-keyout",
+        f"{name}-key.pem",
+        "-out",
+        f"{name}.pem",
+        "-days",
+        "1",
+        "-subj",
+        f"/CN=imagebench {name}",
+        cwd=d,
+    )
+
+
+def _make_leaf(d: Path, name: str, issuer: str, ext: str) -> None:
+    """A certificate `name-cert.pem` signed by CA `issuer`, with the X.509 extensions `ext`, in `d`."""
+    (d / f"{name}.ext").write_text(ext)
+    _openssl(
+        "req",
+        "-new",
+        *_EC_KEY,
+        "-keyout",
+        f"{name}-key.pem",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        f"/CN=imagebench {name}",
+        cwd=d,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        f"{issuer}.pem",
+        "-CAkey",
+        f"{issuer}-key.pem",
+        "-CAcreateserial",
+        "-out",
+        f"{name}-cert.pem",
+        "-days",
+        "1",
+        "-extfile",
+        f"{name}.ext",
+        cwd=d,
+    )
+
+
 def make_certs(d: Path) -> dict[str, Path]:
     """CA, server cert (IP:127.0.0.1), client cert, wrong CA and its client cert, in `d`."""
     d.mkdir(parents=True, exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def ca(name: str) -> None:
-        _openssl(
-            "req",
-            "-x509",
-            *ec,
-            "-keyout",
-            f"{name}-key.pem",
-            "-out",
-            f"{name}.pem",
-            "-days",
-            "1",
-            "-subj",
-            f"/CN=imagebench {name}",
-            cwd=d,
-        )
-
-    def leaf(name: str, issuer: str, ext: str) -> None:
-        (d / f"{name}.ext").write_text(ext)
-        _openssl(
-            "req",
-            "-new",
-            *ec,
-            "-keyout",
-            f"{name}-key.pem",
-            "-out",
-            f"{name}.csr",
-            "-subj",
-            f"/CN=imagebench {name}",
-            cwd=d,
-        )
-        _openssl(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            f"{issuer}.pem",
-            "-CAkey",
-            f"{issuer}-key.pem",
-            "-CAcreateserial",
-            "-out",
-            f"{name}-cert.pem",
-            "-days",
-            "1",
-            "-extfile",
-            f"{name}.ext",
-            cwd=d,
-        )
-
-    ca("ca")
-    ca("wrong-ca")
-    leaf("server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    leaf("client", "ca", "extendedKeyUsage=clientAuth\n")
-    leaf("stranger", "wrong-ca", "extendedKeyUsage=clientAuth\n")
+    _make_ca(d, "ca")
+    _make_ca(d, "wrong-ca")
+    _make_leaf(d, "server", "ca", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    _make_leaf(d, "client", "ca", "extendedKeyUsage=clientAuth\n")
+    _make_leaf(d, "stranger", "wrong-ca", "extendedKeyUsage=clientAuth\n")
     for p in d.glob("*-key.pem"):
         p.chmod(0o600)
     return {

@@ -48,7 +48,7 @@ def test_layer_store_blobs_equal_the_save_and_repack_the_same_image(
         saved = repro._saved_blobs(client.api, attrs["Id"], own, attrs["Id"][7:])
         assert stored is None or stored == saved
         a = repro.repack(tag, base_layers, repro.DEFAULT_EPOCH, made[1])
-        monkeypatch.setattr(layerstore, "read_blobs", lambda *args: None)  # the save path
+        monkeypatch.setattr(layerstore, "read_blobs", lambda *_args: None)  # the save path
         b = repro.repack(tag, base_layers, repro.DEFAULT_EPOCH, made[2])
         assert a["image_id"] == b["image_id"] and a["changed_layers"] == b["changed_layers"] == 2
     finally:

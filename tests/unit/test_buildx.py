@@ -41,7 +41,8 @@ def _spec(tmp_path: Path) -> BuildSpec:
     return BuildSpec(context=tmp_path, dockerfile=tmp_path / "Dockerfile", timeout=30)
 
 
-def test_successful_build_reads_image_id_and_metadata(fake_docker, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("fake_docker")
+def test_successful_build_reads_image_id_and_metadata(tmp_path, monkeypatch):
     """A build that exits 0 is ok, takes the iid file's image id and keeps the metadata file."""
     monkeypatch.setenv("FAKE_RC", "0")
     result = run_build(_spec(tmp_path))
@@ -51,7 +52,8 @@ def test_successful_build_reads_image_id_and_metadata(fake_docker, tmp_path, mon
     assert result.command[:3] == ["docker", "buildx", "build"] and result.seconds >= 0
 
 
-def test_failed_build_summarises_buildkit_error_and_redacts_secrets(fake_docker, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("fake_docker")
+def test_failed_build_summarises_buildkit_error_and_redacts_secrets(tmp_path, monkeypatch):
     """A failing build gives the ERROR: line as its one-line error, with secret values redacted."""
     monkeypatch.setenv("FAKE_RC", "1")
     monkeypatch.setenv("FAKE_STDERR", "ERROR: failed to solve: token hunter2 rejected")
@@ -62,7 +64,8 @@ def test_failed_build_summarises_buildkit_error_and_redacts_secrets(fake_docker,
     assert result.image_id == "sha256:meta"  # no iid file: the metadata's config digest
 
 
-def test_failed_build_without_output_names_the_exit_code(fake_docker, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("fake_docker")
+def test_failed_build_without_output_names_the_exit_code(tmp_path, monkeypatch):
     """A build that fails silently still says how it exited."""
     monkeypatch.setenv("FAKE_RC", "3")
     monkeypatch.setenv("FAKE_STDERR", "")

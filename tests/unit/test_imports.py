@@ -8,6 +8,7 @@ imports resolved), so a lazy import inside a function cannot hide a cycle.
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 import pytest
@@ -140,7 +141,7 @@ def _closed_path(graph: dict[str, dict], component: set[str]) -> list[str]:
 
 
 def _describe(path: list[str], graph: dict[str, dict]) -> str:
-    hops = [f"{a} -> {b} ({graph[a][b]})" for a, b in zip(path, path[1:], strict=False)]
+    hops = [f"{a} -> {b} ({graph[a][b]})" for a, b in itertools.pairwise(path)]
     return " | ".join(hops)
 
 

@@ -69,9 +69,9 @@ def test_package_counts_run_once_per_image_id(monkeypatch):
     """Identical images (same id) across trials cost one package-count container per run."""
     calls = []
     monkeypatch.setattr(
-        measure.dinspect, "package_counts", lambda image, labels: calls.append(image) or {"packages_os": 3}
+        measure.dinspect, "package_counts", lambda image, _labels: calls.append(image) or {"packages_os": 3}
     )
-    m = ImageMeasurer(client=None, repro_support={}, track=lambda kind, ident: None)
+    m = ImageMeasurer(client=None, repro_support={}, track=lambda _kind, _ident: None)
     assert m.packages("sha256:a", {}) == {"packages_os": 3}
     assert m.packages("sha256:a", {"other": "label"}) == {"packages_os": 3}
     m.packages("sha256:b", {})
@@ -82,33 +82,33 @@ def test_smoke_runs_once_per_image_and_command(monkeypatch):
     """The smoke check is cached by (image id, command text): a list and its joined string are one command."""
     calls = []
 
-    def fake_smoke(client, image, command, *, labels, track):
+    def fake_smoke(_client, image, command, **_kw):
         calls.append((image, command))
         return SimpleNamespace(ok=True)
 
     monkeypatch.setattr(measure, "run_smoke", fake_smoke)
-    m = ImageMeasurer(client=None, repro_support={}, track=lambda kind, ident: None)
-    m.smoke("sha256:a", ["app", "--version"], {}, lambda k, i: None)
-    m.smoke("sha256:a", "app --version", {}, lambda k, i: None)
-    m.smoke("sha256:b", "app --version", {}, lambda k, i: None)
+    m = ImageMeasurer(client=None, repro_support={}, track=lambda _kind, _ident: None)
+    m.smoke("sha256:a", ["app", "--version"], {}, lambda _k, _i: None)
+    m.smoke("sha256:a", "app --version", {}, lambda _k, _i: None)
+    m.smoke("sha256:b", "app --version", {}, lambda _k, _i: None)
     assert [c[0] for c in calls] == ["sha256:a", "sha256:b"]
 
 
 def test_reproducible_image_is_the_builds_own_when_the_exporter_rewrites_timestamps(monkeypatch):
     """No re-pack when the exporter honours rewrite-timestamp; a failed re-pack keeps the build's image and says why."""
     support = {"rewrite_timestamp_honoured": True, "method": "exporter rewrite-timestamp"}
-    assert ImageMeasurer(None, support, lambda k, i: None).reproducible("sha256:a", {}, "t") == {
+    assert ImageMeasurer(None, support, lambda _k, _i: None).reproducible("sha256:a", {}, "t") == {
         "image_id": "sha256:a",
         "method": "exporter rewrite-timestamp",
     }
 
-    def boom(*args):
+    def boom(*_args):
         raise OSError("no save")
 
     monkeypatch.setattr(measure.repro, "repack", boom)
     tracked = []
     out = ImageMeasurer(
-        None, {"rewrite_timestamp_honoured": False, "method": "m"}, lambda k, i: tracked.append(i)
+        None, {"rewrite_timestamp_honoured": False, "method": "m"}, lambda _k, i: tracked.append(i)
     )
     rec = out.reproducible("sha256:a", {"base_layers": 1}, "t")
     assert rec["image_id"] == "sha256:a" and rec["method"] is None and "no save" in rec["why"] and not tracked
@@ -131,9 +131,9 @@ def test_cold_needs_no_build_and_warm_one(tmp_path):
         return SimpleNamespace(ok=True)
 
     exp = _prep_exp(tmp_path, {})
-    cache_state.prepare(exp, "cold", _spec(tmp_path), build, "n1", tmp_path, lambda k, i: None)
+    cache_state.prepare(exp, "cold", _spec(tmp_path), build, "n1", tmp_path, lambda _k, _i: None)
     assert builds == []
-    cache_state.prepare(exp, "warm", _spec(tmp_path), build, "n1", tmp_path, lambda k, i: None)
+    cache_state.prepare(exp, "warm", _spec(tmp_path), build, "n1", tmp_path, lambda _k, _i: None)
     assert builds == [1]
 
 
@@ -142,7 +142,7 @@ def test_edits_append_the_nonce_and_refuse_missing_files(tmp_path):
     (tmp_path / "app.py").write_text("print(1)\n")
     ok = lambda: SimpleNamespace(ok=True)  # noqa: E731
     exp = _prep_exp(tmp_path, {"source": ["app.py"]})
-    cache_state.prepare(exp, "edit-source", _spec(tmp_path), ok, "abc123", tmp_path, lambda k, i: None)
+    cache_state.prepare(exp, "edit-source", _spec(tmp_path), ok, "abc123", tmp_path, lambda _k, _i: None)
     assert (tmp_path / "app.py").read_text().endswith("# imagebench edit-source abc123\n")
     with pytest.raises(UsageError, match=r"edits\.source names 'gone\.py'"):
         cache_state.prepare(
@@ -172,7 +172,7 @@ def _step(instruction: str, cached: bool) -> Step:
     )  # fmt: skip
 
 
-def test_step_counts_leave_from_out(monkeypatch):
+def test_step_counts_leave_from_out():
     """Step counts exclude FROM (its cached flag says nothing about the build cache)."""
     steps = (_step("FROM", True), _step("COPY", True), _step("RUN", False))
     events = SimpleNamespace(dockerfile_steps=lambda: steps)

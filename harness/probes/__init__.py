@@ -21,9 +21,13 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import UsageError
+
+if TYPE_CHECKING:
+    from harness.experiment import Experiment, Variant
+    from harness.records import LabHandle
 
 
 @dataclass
@@ -39,8 +43,8 @@ class BuildExtras:
 @dataclass
 class ProbeContext:
     client: Any  # docker.DockerClient
-    experiment: Any  # harness.experiment.Experiment
-    variant: Any  # harness.experiment.Variant
+    experiment: Experiment
+    variant: Variant
     scenario: str
     trial: int
     nonce: str  # unique per trial
@@ -48,7 +52,7 @@ class ProbeContext:
     context: Path
     dockerfile: Path
     labels: dict[str, str]
-    lab: Any = None  # harness.lab.Lab or None
+    lab: LabHandle | None = None
     image: str | None = None  # image id after the build
     tag: str | None = None
     build: Callable[..., Any] | None = None  # runner callback: build(**overrides) -> BuildResult

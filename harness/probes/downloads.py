@@ -47,6 +47,7 @@ class DownloadsProbe(Probe):
         return BuildExtras()
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
+        assert ctx.lab is not None  # before_build refused to go on without it
         total, nfiles, per_file = summarize_stats(ctx.lab.index_stats())
         out = {"download_bytes": float(total), "download_files": float(nfiles)}
         if ctx.image:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
-    from harness.experiment import Experiment, Variant
     from harness.records import LabHandle
 
 
@@ -43,8 +42,8 @@ class BuildExtras:
 @dataclass
 class ProbeContext:
     client: Any  # docker.DockerClient
-    experiment: Experiment
-    variant: Variant
+    experiment: Any  # harness.experiment.Experiment (which imports probes: not typed here, no cycle)
+    variant: Any  # harness.experiment.Variant
     scenario: str
     trial: int
     nonce: str  # unique per trial

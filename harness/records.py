@@ -11,7 +11,7 @@ A field that older run files lack, or that is written only in some cases, is `No
 `from __future__ import annotations` here: TypedDict reads `NotRequired` from evaluated annotations.)
 """
 
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
 
 from harness.stats import Verdict
 
@@ -319,10 +319,3 @@ class LabHandle(Protocol):
     def push(self, image_ref: str, repo: str) -> dict[str, Any]:
         """Push an image to the lab registry; its digest, sizes and push time."""
         ...
-
-
-if TYPE_CHECKING:  # the lab the CLI loads is a LabHandle (mypy checks this; nothing runs)
-    from harness.lab.core import Lab
-
-    def _lab_is_a_handle(lab: Lab) -> LabHandle:
-        return lab

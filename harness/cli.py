@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from harness import __version__, cliargs
 from harness.errors import ExitStatus, HarnessError, SchemaError, UsageError
@@ -30,7 +30,7 @@ def _print_json(obj: Any) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         _err(f"{message} (see `{self.prog} --help`)")
         raise SystemExit(ExitStatus.USAGE)
 

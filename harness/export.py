@@ -51,7 +51,7 @@ def pb_stats(values: list[float]) -> dict[str, Any]:
     try:  # the installed pytest-benchmark's own statistics, so `compare` agrees with it exactly
         from pytest_benchmark.stats import Stats  # optional: the `test` extra installs it
     except ImportError:
-        Stats = None
+        Stats = None  # type: ignore[misc, assignment]  # pytest-benchmark not installed
     if Stats is not None:
         st = Stats()
         for v in data:

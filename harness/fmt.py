@@ -45,9 +45,9 @@ def sig(x: float, digits: int = 3) -> str:
     return text
 
 
-def human_bytes(n: float, digits: int = 3) -> str:
+def human_bytes(n: float | None, digits: int = 3) -> str:
     """Decimal units (the registry and Docker Hub use them): 156 MB, 1.02 GB, 830 B."""
-    if not finite(n):
+    if n is None or not finite(n):
         return "–"
     n = float(n)
     for name, factor in BYTE_STEPS:
@@ -56,9 +56,9 @@ def human_bytes(n: float, digits: int = 3) -> str:
     return f"{sig(n, digits)} B" if n != int(n) else f"{int(n)} B"
 
 
-def human_seconds(s: float, digits: int = 3) -> str:
+def human_seconds(s: float | None, digits: int = 3) -> str:
     """Seconds with a unit that reads well: 12 ms, 4.21 s, 3 min 05 s."""
-    if not finite(s):
+    if s is None or not finite(s):
         return "–"
     s = float(s)
     if abs(s) < 1 and s != 0:

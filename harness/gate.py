@@ -686,7 +686,7 @@ def _time_check(
         **base,
     )
     head = f"{_head(base)}: {metric} {human_value(metric, mb)} → {human_value(metric, mc)}"
-    if r["ratio"] is None or r["low"] is None:
+    if r["ratio"] is None or r["low"] is None or r["high"] is None:  # low and high are None together
         check.status = "skipped"
         check.message = f"{head}: not judged ({r['reason']})"
         return check

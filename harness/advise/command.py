@@ -88,7 +88,7 @@ def source_file(ctx: ContextInfo) -> str | None:
         if name in py:
             return name
     top = [f for f in py if "/" not in f]
-    return (top or py or [None])[0]
+    return next(iter(top or py), None)
 
 
 # --------------------------------------------------------------------------- plan and write
@@ -224,7 +224,7 @@ def _write_variants(advice: Advice, folder: Path, smoke: str | None, run: dict[s
             fh.write(text)
         if ignore is not None:
             (folder / f"{name}.Dockerfile.dockerignore").write_text(ignore, encoding="utf-8")
-        extra = {"smoke": smoke} if (smoke and has_smoke) else {}
+        extra: dict[str, Any] = {"smoke": smoke} if (smoke and has_smoke) else {}
         variants.append(
             Variant(
                 name=name,

@@ -341,7 +341,7 @@ def order(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
                 b = instrs[broad]
                 dest = b.value[-1]
                 dest_abs = _abs(dest, broad_wd)
-                rels = []
+                rels: list[str] = []
                 for f in files:
                     p = _abs(f, workdir)
                     if not (p + "/").startswith(dest_abs.rstrip("/") + "/"):
@@ -608,7 +608,7 @@ _IGNORE_DIRS = {
 
 
 def _copied_sources(df: Dockerfile) -> set[str]:
-    out = set()
+    out: set[str] = set()
     for i in df.instructions:
         if i.cmd in ("COPY", "ADD") and not any(f.startswith("--from") for f in i.flags):
             out.update(posixpath.normpath(s).split("/")[0] for s in i.value[:-1])

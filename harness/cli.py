@@ -45,7 +45,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         status = lab.lab_up(
             profile=args.profile,
             bases=args.bases,
-            progress=(lambda m: None) if args.json else (lambda m: print(m, flush=True)),
+            progress=(lambda _m: None) if args.json else (lambda m: print(m, flush=True)),
         )
         if args.json:
             _print_json(status)
@@ -222,7 +222,7 @@ class _ProgressReporter:
 
         try:
             rows = summary_rows([run])
-        except Exception as exc:  # the summary is a courtesy; results are already on disk
+        except Exception as exc:  # noqa: BLE001 - the summary is a courtesy; results are already on disk
             _err(f"warning: no summary table ({exc})")
             rows = None
         self.progress.finish(rows)

@@ -391,7 +391,7 @@ def _varies(values) -> bool:
     return len(values) > 1 and float(max(values)) != float(min(values))
 
 
-def difference_text(metric: str, unit: str, ra: dict) -> str:
+def difference_text(metric: str, _unit: str, ra: dict) -> str:
     """One sentence: B against A with its interval, exact, or no detectable difference. Pure."""
     a, b = ra["a_median"], ra["b_median"]
     if ra["exact"]:

@@ -75,7 +75,7 @@ def run_smoke(
     command: str | tuple[str, ...] | list[str],
     *,
     labels: dict[str, str],
-    track: Callable[[str, str], None] = lambda kind, ident: None,
+    track: Callable[[str, str], None] = lambda _kind, _ident: None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> SmokeResult:
     """Run `command` in a fresh container of `image` (no network, entrypoint replaced); always removed."""
@@ -97,7 +97,7 @@ def run_smoke(
         try:
             status = container.wait(timeout=timeout)
             code: int | None = int(status.get("StatusCode", -1))
-        except Exception:  # requests' ReadTimeout / ConnectionError: the command did not finish
+        except Exception:  # noqa: BLE001 - requests' ReadTimeout / ConnectionError: the command did not finish
             code = None
         seconds = time.perf_counter() - t0
         output = container.logs(stdout=True, stderr=True).decode("utf-8", errors="replace")

@@ -393,7 +393,7 @@ def _order_rewrite(
 # --------------------------------------------------------------------------- pip cache
 
 
-def pip_cache_mount(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
+def pip_cache_mount(df: Dockerfile, _ctx: ContextInfo) -> Rewrite | None:
     """`RUN --mount=type=cache,target=/root/.cache/pip` on pip installs run as root (keeps downloads between builds)."""
     users = _users(df)
     edits = []
@@ -417,7 +417,7 @@ def pip_cache_mount(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
     )
 
 
-def pip_no_cache_dir(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
+def pip_no_cache_dir(df: Dockerfile, _ctx: ContextInfo) -> Rewrite | None:
     """`pip install --no-cache-dir`: pip's download cache stays out of the image."""
     if any(i.cmd == "ENV" and "PIP_NO_CACHE_DIR" in i.text for i in df.instructions):
         return None
@@ -478,7 +478,7 @@ def slim_base(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
 _META = ("CMD", "ENTRYPOINT", "EXPOSE", "HEALTHCHECK", "USER", "LABEL", "STOPSIGNAL", "VOLUME", "ONBUILD")
 
 
-def multi_stage(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
+def multi_stage(df: Dockerfile, _ctx: ContextInfo) -> Rewrite | None:
     """Single stage -> a builder stage that installs into a venv, copied into a slim final stage."""
     if df.stages != 1:
         return None
@@ -537,7 +537,7 @@ def multi_stage(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
 # --------------------------------------------------------------------------- exec form
 
 
-def exec_form(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
+def exec_form(df: Dockerfile, _ctx: ContextInfo) -> Rewrite | None:
     """Shell-form CMD/ENTRYPOINT of the final stage -> exec form, so the app is PID 1 and gets SIGTERM."""
     last = df.stages - 1
     edits = []
@@ -563,7 +563,7 @@ def exec_form(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
 # --------------------------------------------------------------------------- non-root user
 
 
-def non_root(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
+def non_root(df: Dockerfile, _ctx: ContextInfo) -> Rewrite | None:
     """A system user (uid 10001) and `USER` after the last build step of the final stage."""
     last = df.stages - 1
     stage = df.stage(last)
@@ -653,7 +653,7 @@ def dockerignore(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
 # --------------------------------------------------------------------------- layer cleanup
 
 
-def apt_cleanup(df: Dockerfile, ctx: ContextInfo) -> Rewrite | None:
+def apt_cleanup(df: Dockerfile, _ctx: ContextInfo) -> Rewrite | None:
     """apt-get install with --no-install-recommends, and the apt lists removed in the same RUN."""
     edits, did = [], set()
     for ins in df.instructions:

@@ -148,7 +148,7 @@ class SecretsProbe(Probe):
         except (ProbeFailed, UsageError) as exc:
             exc.message = scrub(exc.message, self._canary)
             raise
-        except Exception as exc:  # docker errors may quote arguments: scrub before anything sees them
+        except Exception as exc:  # noqa: BLE001 - docker errors may quote arguments: scrub before anything sees them
             raise ProbeFailed(
                 f"secrets probe: {scrub(f'{type(exc).__name__}: {exc}', self._canary)}"
             ) from None

@@ -36,7 +36,7 @@ def registry_of(ctx: ProbeContext) -> str:
     return str(reg)
 
 
-def push(client: Any, image: str, repo: str, tag: str, labels_track: Any = None) -> str:
+def push(client: Any, image: str, repo: str, tag: str, _labels_track: Any = None) -> str:
     """Tag `image` as repo:tag, push it, drop the local tag; returns the manifest digest."""
     client.api.tag(image, repo, tag)
     digest = None

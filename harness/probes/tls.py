@@ -260,7 +260,7 @@ class SecondDaemon:
                 return bool(c.ping())
             finally:
                 c.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - not answering, for any reason: not up
             return False
 
     def log_tail(self, n: int = 400) -> str:
@@ -310,7 +310,7 @@ def try_client(base_url: str, tls: Any = None) -> tuple[bool, str]:
             return True, f"API {v.get('ApiVersion')}"
         finally:
             c.close()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - refused, for any reason, is the finding (its reason kept)
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return False, f"{type(exc).__name__}: {msg[:160]}"
 
@@ -380,7 +380,7 @@ class TlsProbe(Probe):
         out["client_admitted"] = out["client_admitted_no_cert"]
         return out
 
-    def cleanup(self, ctx: ProbeContext) -> None:
+    def cleanup(self, _ctx: ProbeContext) -> None:
         if self._daemon is not None:
             with contextlib.suppress(Exception):
                 self._daemon.stop()

@@ -89,7 +89,7 @@ def select_latest(runs: list[dict], df=None):
 def summary_table(df):
     """Per machine x experiment x variant x scenario x metric: n, median, q1, q3, iqr, mad, min,
     max, cv (sample stdev / mean, None when undefined). Sorted by the key columns."""
-    import pandas as pd  # lazy: ~0.5 s; progress and the gate read verdicts without building tables
+    import pandas as pd  # lazy: pandas costs ~0.5 s to import; verdicts from run dicts need none
 
     rows = []
     if not df.empty:
@@ -127,7 +127,7 @@ def size_consistency(df):
     noise to average. Returns machine, experiment, variant, scenario, metric, n, distinct,
     min, max, values (sorted distinct values), one row per inconsistent cell.
     """
-    import pandas as pd  # lazy: ~0.5 s; progress and the gate read verdicts without building tables
+    import pandas as pd  # lazy: pandas costs ~0.5 s to import; verdicts from run dicts need none
 
     cols = [*KEYS, "n", "distinct", "min", "max", "values"]
     if df.empty:
@@ -648,7 +648,7 @@ STEP_COLUMNS = [
 def steps_table(runs: Iterable[dict]):
     """Step timings of every ok trial: one row per Dockerfile step (offsets in s from the
     build's first step start)."""
-    import pandas as pd  # lazy: ~0.5 s; progress and the gate read verdicts without building tables
+    import pandas as pd  # lazy: pandas costs ~0.5 s to import; verdicts from run dicts need none
 
     rows = []
     for run in runs:

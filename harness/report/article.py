@@ -17,8 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import analysis
-from harness.report import format as fmt
+from harness import analysis, fmt
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
 from harness.report.published import latest_published, load_published_history
 

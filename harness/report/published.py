@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SOURCE = "docker-library/repo-info (repos/python/remote/<tag>.md, linux/amd64)"
 
@@ -20,8 +22,6 @@ def load_published_history(path: Path | None = None):
     image_id, layer_count, python_version, base_distro, base_layer_digest, base_layer_bytes,
     repo_info_commit, flavour (full|slim|alpine), digest_changed (bool).
     """
-    import pandas as pd
-
     df = pd.read_csv(path or DATA_DIR / "python-tags.csv")
     df = df.rename(
         columns={
@@ -41,8 +41,6 @@ def load_published_history(path: Path | None = None):
 def load_published_layers(path: Path | None = None):
     """One row per layer of each snapshot: tag, repo_info_commit, layer_index, layer_digest,
     layer_bytes, last_modified."""
-    import pandas as pd
-
     df = pd.read_csv(path or DATA_DIR / "python-layers.csv")
     df["last_modified"] = pd.to_datetime(df["last_modified"], utc=True)
     return df.sort_values(["tag", "repo_info_commit", "layer_index"], kind="stable").reset_index(drop=True)

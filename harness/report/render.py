@@ -27,7 +27,8 @@ import matplotlib
 
 from harness.errors import SchemaError, UsageError
 from harness.report import plots
-from harness.report.model import Link, PlotSpec, Report, Table, build_report
+from harness.report.model import Link, PlotSpec, Report, Section, Table, build_report
+from harness.results import load_runs
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SVG_METADATA = {"Date": None, "Creator": None}
@@ -49,8 +50,6 @@ def render_report(
     With no valid run at all, nothing is written (SchemaError): an existing report is never
     replaced by an empty one. Returns {"html", "markdown", "plots", "skipped"}.
     """
-    from harness.results import load_runs
-
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "report"
     skipped: list[str] = []
@@ -272,6 +271,20 @@ def markdown(report: Report) -> str:
     if report.notes:
         out.append("\n".join(f"> **Note:** {md_text(n)}" for n in report.notes) + "\n")
     out.append("How a verdict is reached:\n\n" + "\n".join(f"- {md_text(r)}" for r in report.rules) + "\n")
+    out += _md_trust(report)
+    out += _md_claims(report)
+    for s in report.sections:
+        out += _md_section(s, len(report.machines) > 1)
+    out += _md_environment(report)
+    out.append("## Runs\n")
+    out.append(md_table(report.runs))
+    text = "\n".join(part.rstrip("\n") + "\n" for part in out if part)
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def _md_trust(report: Report) -> list[str]:
+    """How far to trust these numbers: the lines, recovery plot, size findings, noisy cells."""
+    out: list[str] = []
     out.append("## How far to trust these numbers\n")
     out.append("\n".join(f"- {md_text(line)}" for line in report.trust["lines"]) + "\n")
     out.append(_md_plot(report.trust.get("recovery")))
@@ -283,6 +296,12 @@ def markdown(report: Report) -> str:
         )
     if report.trust["noisy"]:
         out.append("Noisy build times (CV above 10 %):\n\n" + md_table(report.trust["noisy"]))
+    return out
+
+
+def _md_claims(report: Report) -> list[str]:
+    """The claims table and forest plot, then the article against what was measured."""
+    out: list[str] = []
     out.append("## Claims\n")
     out.append(
         "Each row shows the claim that decided its verdict and that claim's figure; every claim of a practice "
@@ -295,47 +314,58 @@ def markdown(report: Report) -> str:
         out.append(md_text(report.article.intro) + "\n")
         out += [md_table(t) for t in report.article.tables]
         out.append("\n".join(f"- {md_text(x)}" for x in report.article.lines) + "\n")
-    for s in report.sections:
+    return out
+
+
+def _md_section(s: Section, multi_machine: bool) -> list[str]:
+    """One experiment's section: verdict, claim, reasons, provenance, tables and plots."""
+    out: list[str] = []
+    out.append(
+        f'<a id="{md_text(s.anchor).replace(chr(34), "")}"></a>\n\n## {md_text(s.title)}'
+        + (f" · {md_text(s.machine)}" if multi_machine else "")
+        + "\n"
+    )
+    out.append(
+        f"**Verdict: {md_text(s.verdict)}.** Claim: {md_text(_sentence(s.claim))}"
+        + (f" Article: {md_text(_sentence(s.article))}" if s.article else "")
+        + "\n"
+    )
+    if s.summary:
+        out.append(md_text(s.summary, one_line=False) + "\n")
+    if s.deciding:
+        out.append(f"Decided by: {md_text(s.deciding)}\n")
+    for line in ([s.reason] if s.reason else []) + s.failures:
+        out.append(f"> {md_text(line)}\n")
+    if s.also_found:
         out.append(
-            f'<a id="{md_text(s.anchor).replace(chr(34), "")}"></a>\n\n## {md_text(s.title)}'
-            + (f" · {md_text(s.machine)}" if len(report.machines) > 1 else "")
+            "Also found (our extensions, not in the article; they do not change the verdict):\n\n"
+            + "\n".join(f"- {md_text(x)}" for x in s.also_found)
             + "\n"
         )
+    for line in s.provenance:
+        out.append(f"Provenance: {md_text(line)}\n")
+    if s.calibration:
+        out.append("\n".join(f"- {md_text(x)}" for x in s.calibration) + "\n")
+    if s.not_measured:
+        out.append("Not measured here:\n\n" + "\n".join(f"- {md_text(x)}" for x in s.not_measured) + "\n")
+    if s.claims.rows:
+        out.append(md_table(s.claims))
+    for spec in s.plots:
+        out.append(_md_plot(spec))
+    out.append(_md_plot(s.waterfall))
+    if s.probe_findings:
+        out.append("Probe findings:\n\n" + "\n".join(f"- {_md_code(x)}" for x in s.probe_findings) + "\n")
+    if s.metrics.rows:
         out.append(
-            f"**Verdict: {md_text(s.verdict)}.** Claim: {md_text(_sentence(s.claim))}"
-            + (f" Article: {md_text(_sentence(s.article))}" if s.article else "")
-            + "\n"
+            f"<details><summary>All metrics of {md_text(s.experiment)}</summary>\n\n{md_table(s.metrics)}\n"
+            "</details>\n"
         )
-        if s.summary:
-            out.append(md_text(s.summary, one_line=False) + "\n")
-        if s.deciding:
-            out.append(f"Decided by: {md_text(s.deciding)}\n")
-        for line in ([s.reason] if s.reason else []) + s.failures:
-            out.append(f"> {md_text(line)}\n")
-        if s.also_found:
-            out.append(
-                "Also found (our extensions, not in the article; they do not change the verdict):\n\n"
-                + "\n".join(f"- {md_text(x)}" for x in s.also_found)
-                + "\n"
-            )
-        for line in s.provenance:
-            out.append(f"Provenance: {md_text(line)}\n")
-        if s.calibration:
-            out.append("\n".join(f"- {md_text(x)}" for x in s.calibration) + "\n")
-        if s.not_measured:
-            out.append("Not measured here:\n\n" + "\n".join(f"- {md_text(x)}" for x in s.not_measured) + "\n")
-        if s.claims.rows:
-            out.append(md_table(s.claims))
-        for spec in s.plots:
-            out.append(_md_plot(spec))
-        out.append(_md_plot(s.waterfall))
-        if s.probe_findings:
-            out.append("Probe findings:\n\n" + "\n".join(f"- {_md_code(x)}" for x in s.probe_findings) + "\n")
-        if s.metrics.rows:
-            out.append(
-                f"<details><summary>All metrics of {md_text(s.experiment)}</summary>\n\n{md_table(s.metrics)}\n"
-                "</details>\n"
-            )
+    return out
+
+
+def _md_environment(report: Report) -> list[str]:
+    """Per machine: its base images, drift during the run, and the fingerprint."""
+    out: list[str] = []
     out.append("## Environment\n")
     for env in report.environment:
         out.append(f"### {md_text(env['machine'])} (run {md_text(env['run_id'])})\n")
@@ -348,10 +378,7 @@ def markdown(report: Report) -> str:
         for line in env["drift"]:
             out.append(f"> Base image moved during the run: {md_text(line)}\n")
         out.append(f"<details><summary>Fingerprint</summary>\n\n{md_table(env['fingerprint'])}\n</details>\n")
-    out.append("## Runs\n")
-    out.append(md_table(report.runs))
-    text = "\n".join(part.rstrip("\n") + "\n" for part in out if part)
-    return re.sub(r"\n{3,}", "\n\n", text)
+    return out
 
 
 def _sentence(text: str) -> str:

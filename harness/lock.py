@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from harness import clock
 from harness.errors import LockBusy
 from harness.paths import state_dir
 
@@ -70,7 +71,7 @@ def daemon_lock(
                 {
                     "pid": os.getpid(),
                     "owner": owner,
-                    "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "since": clock.utcnow(micro=False),
                 }
             ).encode(),
             0,

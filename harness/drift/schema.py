@@ -5,8 +5,7 @@ Every other drift module builds or reads records with these; this one imports no
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from harness import clock
 from harness.errors import HarnessError
 from harness.registry_client import parse_ref
 
@@ -17,7 +16,7 @@ SCHEMA_VERSION = 1
 
 
 def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return clock.utcnow(micro=False)  # drift records stamp whole seconds
 
 
 def canonical(image: str) -> str:

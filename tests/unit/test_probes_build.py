@@ -9,8 +9,10 @@ import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import docker.errors
 import pytest
 
+from harness.probes._containers import file_from_image, files_in_image
 from harness.probes.addsource import layer_bytes_for, payload, step_of
 from harness.probes.downloads import summarize_stats
 from harness.probes.layers import (
@@ -308,3 +310,42 @@ def test_in_build_output_catches_truncated_names():
         )
         == 0
     )
+
+
+class _FakeContainer:
+    def __init__(self, archive: bytes | None) -> None:
+        self.id, self.archive, self.removed = "c1", archive, False
+
+    def get_archive(self, path: str):
+        if self.archive is None:
+            raise docker.errors.NotFound(f"{path} not found")
+        return iter([self.archive[:10], self.archive[10:]]), {}
+
+    def remove(self, force: bool = False) -> None:
+        self.removed = True
+
+
+def _archive(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_files_are_read_from_an_image_through_one_tracked_container():
+    """_containers reads an image's files via a created container it tracks and removes; a missing path is empty."""
+    tracked: list[tuple[str, str]] = []
+    present = _FakeContainer(_archive({"pip/a.whl": b"x" * 300, "pip/b": b"yz"}))
+    client = SimpleNamespace(containers=SimpleNamespace(create=lambda *a, **k: present))
+    assert files_in_image(client, "img", "/pip", {}, lambda *k: tracked.append(k)) == [
+        ("pip/a.whl", 300),
+        ("pip/b", 2),
+    ]
+    assert file_from_image(client, "img", "/pip/b", {}, lambda *k: None) == b"x" * 300
+    assert present.removed and tracked == [("container", "c1")]
+    gone = SimpleNamespace(containers=SimpleNamespace(create=lambda *a, **k: _FakeContainer(None)))
+    assert files_in_image(gone, "img", "/nope", {}, lambda *k: None) == []
+    assert file_from_image(gone, "img", "/nope", {}, lambda *k: None) is None

@@ -1,16 +1,24 @@
-"""harness.report.format and harness.progress: human formatting, Markdown tables, the run display."""
+"""harness.fmt, the metric values of harness.metrics, harness.report.format and harness.progress:
+human formatting, Markdown tables, the run display."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from harness import fmt, metrics
+from harness.clock import utcnow
+from harness.metrics import exact_value, human_value
+from harness.probes.declared_metrics import BY_PROBE
 from harness.progress import Progress
-from harness.report import format as fmt
+from harness.report.format import metric_axis_label
 from harness.report.published import flavour, latest_published, load_published_history
 from harness.results import load_runs, load_table
 from harness.tables import summary_rows, table_text
@@ -55,11 +63,11 @@ def test_human_seconds(value, text):
 
 def test_human_value_by_unit():
     """human_value formats by the metric's unit (bytes, yes/no, count, seconds); exact_value prints every byte."""
-    assert fmt.human_value("image_bytes", 130e6) == "130 MB"
-    assert fmt.human_value("gcc_present", 1) == "yes"
-    assert fmt.human_value("layers", 5.0) == "5"
-    assert fmt.human_value("stop_seconds", 0.2) == "200 ms"
-    assert fmt.exact_value("image_bytes", 310_004_096) == "310,004,096 B"
+    assert human_value("image_bytes", 130e6) == "130 MB"
+    assert human_value("gcc_present", 1) == "yes"
+    assert human_value("layers", 5.0) == "5"
+    assert human_value("stop_seconds", 0.2) == "200 ms"
+    assert exact_value("image_bytes", 310_004_096) == "310,004,096 B"
 
 
 def test_axis_scale_and_label():
@@ -67,8 +75,8 @@ def test_axis_scale_and_label():
     assert fmt.axis_scale("B", [1e6, 4.1e8]) == (1e6, "MB")
     assert fmt.axis_scale("s", [0.1, 0.5]) == (1e-3, "ms")
     assert fmt.axis_scale("count", [3]) == (1.0, "count")
-    assert fmt.metric_axis_label("image_bytes", "MB") == "image_bytes (uncompressed, MB)"
-    assert fmt.metric_axis_label("image_bytes_compressed", "MB") == "image_bytes_compressed (compressed, MB)"
+    assert metric_axis_label("image_bytes", "MB") == "image_bytes (uncompressed, MB)"
+    assert metric_axis_label("image_bytes_compressed", "MB") == "image_bytes_compressed (compressed, MB)"
 
 
 def test_md_table_escapes_pipes():
@@ -178,3 +186,22 @@ def test_progress_message_goes_through_the_console():
     p = Progress(Console(file=buf, width=200))
     p.message("warm-up (not counted): x/v")
     assert buf.getvalue() == "warm-up (not counted): x/v\n"
+
+
+def test_the_clock_stamps_utc_with_or_without_microseconds():
+    """harness.clock.utcnow: ISO 8601 UTC with Z, microseconds for run records, whole seconds for drift."""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", utcnow())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utcnow(micro=False))
+
+
+def test_every_probe_metric_is_in_the_vocabulary():
+    """Metrics declared for probes have their unit and kind; the vocabulary loads no probe module."""
+    for declared in BY_PROBE.values():
+        for name, unit, kind, _meaning in declared:
+            assert (metrics.unit_of(name), metrics.kind_of(name)) == (unit, kind)
+    assert human_value("add_change_detected", 1.0) == "yes"
+    code = (
+        "import sys, harness.metrics; print(sorted(m for m in sys.modules if m.startswith('harness.probes')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['harness.probes', 'harness.probes.declared_metrics']"

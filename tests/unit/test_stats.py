@@ -357,3 +357,27 @@ def test_min_detectable_shrinks_with_n():
     large = stats.min_detectable(rng.normal(1, 0.03, 80), rng.normal(1, 0.03, 80))
     assert 0.03 < small < 0.12 and large < small / 2
     assert stats.min_detectable([1.0], [1.0, 2.0]) is None
+
+
+def test_ratio_and_delta_intervals_come_from_one_bootstrap():
+    """ratio_ci and delta_ci take their intervals from the same seeded resamples (stats.bootstrap_medians)."""
+    b = np.array([10.0, 11.0, 9.5, 10.2, 10.8])
+    c = np.array([12.0, 12.5, 11.8, 12.2, 13.0])
+    boot_b, boot_c = stats.bootstrap_medians(b, c, n_boot=500, seed=7)
+    ratio = stats.ratio_ci(b, c, n_boot=500, seed=7, with_p=False)
+    delta = stats.delta_ci(b, c, n_boot=500, seed=7, with_p=False)
+    assert (ratio["low"], ratio["high"]) == tuple(
+        float(x) for x in np.quantile(boot_c / boot_b, [0.025, 0.975])
+    )
+    assert (delta["low"], delta["high"]) == tuple(
+        float(x) for x in np.quantile(boot_c - boot_b, [0.025, 0.975])
+    )
+    paired_b, paired_c = stats.bootstrap_medians(b, c, n_boot=50, seed=7, paired=True)
+    assert paired_b.shape == paired_c.shape == (50,)
+
+
+def test_delta_p_value_is_the_rank_test():
+    """delta_ci's p-value is stats.rank_p_value of the two groups (no ratio_ci run just for it)."""
+    b, c = [1.0, 1.1, 0.9, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.05]
+    assert stats.delta_ci(b, c)["p_value"] == stats.rank_p_value(b, c)
+    assert stats.delta_ci(b, c, with_p=False)["p_value"] is None

@@ -316,9 +316,7 @@ def try_client(base_url: str, tls: Any = None) -> tuple[bool, str]:
 
 
 def try_cases(port: int, certs: dict[str, Path] | None) -> dict[str, tuple[bool, str]]:
-    from docker.tls import (
-        TLSConfig,
-    )  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
+    from docker.tls import TLSConfig  # lazy: the docker SDK costs ~0.8 s; listing probes loads this module
 
     if certs is None:
         return {"no_cert": try_client(f"http://127.0.0.1:{port}")}

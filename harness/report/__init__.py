@@ -12,7 +12,7 @@ from typing import Any
 
 def render_report(results_dir, out_dir=None, *, on_skip=None, force: bool = False) -> dict[str, Any]:
     """See harness.report.render.render_report (imported lazily: matplotlib is slow to import)."""
-    from harness.report.render import render_report as _render
+    from harness.report.render import render_report as _render  # lazy: matplotlib and pandas (~2 s)
 
     return _render(results_dir, out_dir, on_skip=on_skip, force=force)
 

@@ -26,7 +26,7 @@ from harness.runner.plan import RunOptions
 def sigterm_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt so one code path cleans up after either signal."""
 
-    def handler(signum, frame):
+    def handler(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     if threading.current_thread() is not threading.main_thread():
@@ -129,7 +129,7 @@ class Background:
         def target() -> None:
             try:
                 self._value = fn(*args)
-            except BaseException as exc:  # handed to the caller of result()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller of result(), who raises it
                 self._error = exc
 
         self._thread = threading.Thread(target=target, daemon=True)

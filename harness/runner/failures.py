@@ -20,7 +20,7 @@ def diagnose_failure(client: Any, lab: Any, result: BuildResult) -> None:
     """Turn a failed build caused by the environment into an error that stops the run clearly."""
     try:
         client.ping()
-    except Exception:
+    except Exception:  # noqa: BLE001 - docker raises several unrelated types for a daemon that is gone
         raise EngineUnavailable("the Docker daemon stopped answering") from None
     if lab is not None:
         try:

@@ -38,7 +38,7 @@ class ImageMeasurer:
             return {"image_id": image_id, "method": self.repro["method"]}
         try:
             out = repro.repack(image_id, split.get("base_layers", 0), repro.DEFAULT_EPOCH, f"{tag}-repro")
-        except Exception as exc:  # the build's own image is still a valid measurement: say why not repro
+        except Exception as exc:  # noqa: BLE001 - the build's own image is still a valid measurement: say why
             return {"image_id": image_id, "method": None, "why": f"re-pack failed: {str(exc)[:200]}"}
         self.track("image", out["image_id"])
         return {**out, "method": self.repro["method"], "epoch": repro.DEFAULT_EPOCH}

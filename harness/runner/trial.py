@@ -225,7 +225,7 @@ class Trial:
         with self.phases("attribution"):
             try:
                 self.split = dinspect.split_layers(image_id, self.base_ids)
-            except Exception:  # attribution is an extra: never lose the trial over it
+            except Exception:  # noqa: BLE001 - attribution is an extra: never lose the trial over it
                 self.split = {}
         with self.phases("repro"):
             self.measured = self.h.images.reproducible(image_id, self.split, self.tag)

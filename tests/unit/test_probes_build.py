@@ -321,7 +321,7 @@ class _FakeContainer:
             raise docker.errors.NotFound(f"{path} not found")
         return iter([self.archive[:10], self.archive[10:]]), {}
 
-    def remove(self, force: bool = False) -> None:
+    def remove(self, force: bool = False) -> None:  # noqa: ARG002 - the docker Container's signature
         self.removed = True
 
 
@@ -339,13 +339,13 @@ def test_files_are_read_from_an_image_through_one_tracked_container():
     """_containers reads an image's files via a created container it tracks and removes; a missing path is empty."""
     tracked: list[tuple[str, str]] = []
     present = _FakeContainer(_archive({"pip/a.whl": b"x" * 300, "pip/b": b"yz"}))
-    client = SimpleNamespace(containers=SimpleNamespace(create=lambda *a, **k: present))
+    client = SimpleNamespace(containers=SimpleNamespace(create=lambda *_a, **_k: present))
     assert files_in_image(client, "img", "/pip", {}, lambda *k: tracked.append(k)) == [
         ("pip/a.whl", 300),
         ("pip/b", 2),
     ]
-    assert file_from_image(client, "img", "/pip/b", {}, lambda *k: None) == b"x" * 300
+    assert file_from_image(client, "img", "/pip/b", {}, lambda *_k: None) == b"x" * 300
     assert present.removed and tracked == [("container", "c1")]
-    gone = SimpleNamespace(containers=SimpleNamespace(create=lambda *a, **k: _FakeContainer(None)))
-    assert files_in_image(gone, "img", "/nope", {}, lambda *k: None) == []
-    assert file_from_image(gone, "img", "/nope", {}, lambda *k: None) is None
+    gone = SimpleNamespace(containers=SimpleNamespace(create=lambda *_a, **_k: _FakeContainer(None)))
+    assert files_in_image(gone, "img", "/nope", {}, lambda *_k: None) == []
+    assert file_from_image(gone, "img", "/nope", {}, lambda *_k: None) is None

@@ -12,6 +12,10 @@ import docker
 import pytest
 import requests
 
+from harness.errors import HarnessError, LockBusy
+from harness.lab import load_lab
+from harness.lock import daemon_lock
+
 REPO = Path(__file__).resolve().parents[2]
 TEST_LABEL = "imagebench.test"
 
@@ -27,9 +31,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def lab():
-    from harness.errors import HarnessError
-    from harness.lab import load_lab
-
+    """The running lab (`make lab`); a lab that is down fails the test (never skips)."""
     try:
         lab = load_lab()
         lab.check_alive()
@@ -39,14 +41,15 @@ def lab():
 
 
 @pytest.fixture(scope="session")
-def client() -> docker.DockerClient:
+def client() -> Iterator[docker.DockerClient]:
     """The one Docker client of the docker tests; no engine answering fails the test (never skips)."""
     try:
         c = docker.from_env(timeout=120)
         c.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         pytest.fail(f"docker tests need a Docker Engine: {exc} (run `make lab`)")
-    return c
+    yield c
+    c.close()
 
 
 @pytest.fixture
@@ -54,9 +57,6 @@ def daemon_to_ourselves() -> Iterator[None]:
     """Hold the daemon lock for one test, as a run does: every build-cache prune (a run's cold state)
     happens under this lock, so no run can empty the cache or reset the lab index's counters between
     the builds of a test that measures cache reuse or downloads."""
-    from harness.errors import LockBusy
-    from harness.lock import daemon_lock
-
     try:
         with daemon_lock(owner="pytest (a docker test measuring the build cache)", timeout=3600):
             yield

@@ -135,6 +135,24 @@ def base_images(text: str, build_args: dict[str, str] | None = None) -> list[str
     return bases
 
 
+def copy_sources(text: str) -> list[str]:
+    """Sources of every COPY/ADD from the build context, in Dockerfile order (pure).
+
+    Not from the context: `--from=` (a stage or an image), heredoc sources (`COPY <<EOF /x`), URLs
+    and git addresses. JSON and shell forms alike, as BuildKit splits them."""
+    out: list[str] = []
+    for cmd in parse(text):
+        if cmd.cmd.upper() not in ("COPY", "ADD"):
+            continue
+        if any(f.lower().startswith("--from") for f in cmd.flags):
+            continue
+        args = [a for a in cmd.value if a]
+        out += [
+            s for s in args[:-1] if not s.startswith("<<") and "://" not in s and not s.startswith("git@")
+        ]
+    return out
+
+
 def read_dockerfile(path: Path) -> str:
     path = Path(path)
     if not path.is_file():

@@ -3,7 +3,14 @@
 
 import pytest
 
-from harness.engine.dockerfile import DockerfileError, base_images, from_lines, logical_lines, read_dockerfile
+from harness.engine.dockerfile import (
+    DockerfileError,
+    base_images,
+    copy_sources,
+    from_lines,
+    logical_lines,
+    read_dockerfile,
+)
 from harness.errors import HarnessError, UsageError
 
 
@@ -118,3 +125,17 @@ def test_read_dockerfile_missing_file_is_usage_error(tmp_path):
     """A missing Dockerfile is a UsageError naming the path."""
     with pytest.raises(UsageError, match="Dockerfile not found"):
         read_dockerfile(tmp_path / "Dockerfile")
+
+
+def test_copy_sources_come_from_the_context_only():
+    """COPY/ADD sources in order: --from=, heredocs, URLs and git addresses are not from the context."""
+    text = (
+        "FROM python:3.12 AS build\n"
+        "COPY requirements.txt \\\n     setup.cfg /app/\n"
+        "COPY --from=build /venv /venv\n"
+        "COPY <<EOT /etc/motd\nhello\nEOT\n"
+        'COPY ["a b.py", "/app/"]\n'
+        "ADD https://example.com/x.tgz git@github.com:o/r.git /t/\n"
+        "ADD --chown=1000 payload.tar /srv/\n"
+    )
+    assert copy_sources(text) == ["requirements.txt", "setup.cfg", "a b.py", "payload.tar"]

@@ -116,12 +116,6 @@ CORE_METRICS: tuple[str, ...] = tuple(m.name for m in _CORE)
 TIMED_KINDS = ("time", "rate")  # vary between trials: judged on intervals, never on one trial
 
 
-def register(metric: Metric) -> Metric:
-    """Add a metric at run time (tests); a probe declares its metrics in probes/declared_metrics.py."""
-    METRICS.setdefault(metric.name, metric)
-    return METRICS[metric.name]
-
-
 def get(name: str) -> Metric | None:
     """The Metric for `name` (probe metrics included), or None."""
     return METRICS.get(name)

@@ -88,7 +88,10 @@ def plots_block() -> str:
 
 def _command(run: dict) -> str:
     """The run's command line as typed, a long list of experiments shortened to its count."""
-    argv = [a for a in run.get("command", []) if a not in ("--results", "results")]
+    argv = list(run.get("command", []))
+    if "--results" in argv:  # where the file was first written is not part of the measurement
+        i = argv.index("--results")
+        del argv[i : i + 2]
     names = [a for a in argv[2:] if not a.startswith("-") and not a.isdigit()]
     if len(names) > 3:
         argv = [a for a in argv if a not in names]

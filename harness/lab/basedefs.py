@@ -18,7 +18,7 @@ from harness.errors import LabError, SchemaError
 
 BASES_TOML = Path(__file__).with_name("bases.toml")
 LAB_DIR = Path(__file__).parent
-SUITES = {"bookworm", "trixie"}
+SUITES = {"bookworm", "trixie", "forky"}
 KINDS = ("mmdebstrap", "dockerfile")  # dockerfile: `docker build` of a recipe directory under harness/lab
 LIBCS = ("glibc", "musl")
 # bump when the build recipe in builder.py changes in a way that changes the images
@@ -49,6 +49,9 @@ class BaseDef:
     builder_base: str = ""  # kind dockerfile: the lab base its builder stage starts FROM
     libc: str = "glibc"
     left_out: tuple[str, ...] = ()  # what the stand-in lacks against the official image (provenance)
+    # False for a suite whose mirror snapshot is older than its Release's Valid-Until allows (testing):
+    # apt accepts the expired Release, at build time and in the image (said in its provenance)
+    check_valid_until: bool = True
 
     def recipe_dir(self) -> Path:
         return LAB_DIR / self.recipe
@@ -71,6 +74,8 @@ class BaseDef:
         if self.kind == "mmdebstrap":  # old hashes stay valid: only new fields' non-defaults count
             for k in ("kind", "recipe", "builder_base", "libc"):
                 d.pop(k)
+            if self.check_valid_until:
+                d.pop("check_valid_until")
         else:
             d["recipe_files"] = self.recipe_files()
         d["recipe_version"] = RECIPE_VERSION
@@ -167,6 +172,7 @@ BASE_FIELDS = frozenset(
         "builder_base",
         "libc",
         "left_out",
+        "check_valid_until",
     }
 )
 
@@ -244,7 +250,15 @@ def _parse_base(key: str, t: dict, defaults: dict, where: str, tags: set[str]) -
         builder_base=t.get("builder_base", ""),
         libc=libc,
         left_out=tuple(left_out),
+        check_valid_until=_opt_bool(t, "check_valid_until", True, where),
     )
+
+
+def _opt_bool(t: dict, key: str, default: bool, where: str) -> bool:
+    value = t.get(key, default)
+    if not isinstance(value, bool):
+        raise SchemaError(f"{where}: `{key}` must be true or false")
+    return value
 
 
 def _base_kind(t: dict, where: str, packages: list) -> tuple[str, str, str]:

@@ -44,6 +44,7 @@ def pip_conf(index_url: str) -> str:
     )
 
 
+NO_VALID_UNTIL = 'Acquire::Check-Valid-Until "false";'
 DOCKER_APT_FILES = {
     # the apt configuration of the official debian images (debuerreotype's docker-* snippets)
     "clean": (
@@ -72,6 +73,8 @@ def mmdebstrap_argv(defn: BaseDef, out_dir: Path, apt_proxy: str | None, index_u
         argv.append(f"--dpkgopt=path-include={pat}")
     if apt_proxy:
         argv.append(f'--aptopt=Acquire::http::Proxy "{apt_proxy}"')
+    if not defn.check_valid_until:
+        argv.append(f"--aptopt={NO_VALID_UNTIL}")
     out = shlex.quote(str(out_dir))
     hooks = []
     if defn.python:
@@ -93,6 +96,10 @@ def mmdebstrap_argv(defn: BaseDef, out_dir: Path, apt_proxy: str | None, index_u
     # install, no translations, gzipped indexes
     for name, content in DOCKER_APT_FILES.items():
         hooks.append(f'printf %s {shlex.quote(content)} > "$1"/etc/apt/apt.conf.d/docker-{name}')
+    if not defn.check_valid_until:  # builds on the image run `apt-get update` against the same snapshot
+        hooks.append(
+            f'printf %s {shlex.quote(NO_VALID_UNTIL + chr(10))} > "$1"/etc/apt/apt.conf.d/99imagebench-snapshot'
+        )
     hooks += [
         # the proxy was for building only; builds get theirs as the http_proxy build argument
         'rm -f "$1"/etc/apt/apt.conf.d/99mmdebstrap',

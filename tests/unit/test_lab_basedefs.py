@@ -26,7 +26,8 @@ def catalog():
     [
         ("python:3.13-slim", "imagebench-lab/python:3.13-slim-trixie"),
         ("python:3.12.2-slim", "imagebench-lab/python:3.13-slim-trixie"),
-        ("python:3.14-slim-trixie", "imagebench-lab/python:3.13-slim-trixie"),
+        ("python:3.14-slim-trixie", "imagebench-lab/python:3.14-slim-forky"),
+        ("python:3.12-slim", "imagebench-lab/python:3.13-slim-trixie"),
         ("python:3.13", "imagebench-lab/python:3.13-trixie"),
         ("python:3.12-trixie", "imagebench-lab/python:3.13-trixie"),
         ("python:3.12.2", "imagebench-lab/python:3.13-trixie"),
@@ -162,3 +163,21 @@ def test_validation_errors(raw, mutate, message):
     mutate(data)
     with pytest.raises(SchemaError, match=message):
         parse_bases(data)
+
+
+def test_a_testing_suite_base_accepts_its_expired_release_at_build_and_in_the_image(tmp_path):
+    """check_valid_until = false adds apt's option to mmdebstrap and writes it into the image; it counts in the hash."""
+    from dataclasses import replace
+
+    from harness.lab import builder
+
+    bases = load_bases().bases
+    forky = bases["python-3.14-slim-forky"]
+    assert forky.suite == "forky" and forky.check_valid_until is False
+    argv = builder.mmdebstrap_argv(forky, tmp_path, None, "http://127.0.0.1:3141/simple/")
+    assert '--aptopt=Acquire::Check-Valid-Until "false";' in argv
+    assert any("99imagebench-snapshot" in a for a in argv)
+    trixie = bases["python-3.13-slim-trixie"]
+    assert not any("Check-Valid-Until" in a for a in builder.mmdebstrap_argv(trixie, tmp_path, None, "x"))
+    assert replace(forky, check_valid_until=True).definition_hash() != forky.definition_hash()
+    assert "check_valid_until" not in trixie.definition()  # old bases keep their hashes

@@ -1,6 +1,6 @@
 """Python version fidelity: which lab stand-in a `FROM python:3.X...` gets, by a stated rule, said aloud.
 
-The lab's stand-ins are built offline from Debian's Python (bookworm: 3.11, trixie: 3.13, plus
+The lab's stand-ins are built offline from Debian's Python (bookworm: 3.11, trixie: 3.13, forky: 3.14 slim, plus
 whatever harness/lab/bases.toml adds). A FROM naming a minor the lab has no stand-in for gets a
 substitute chosen by `--python-substitute`:
 

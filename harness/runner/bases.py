@@ -15,13 +15,16 @@ from harness import pyversions
 from harness.engine.dockerfile import base_images, read_dockerfile
 from harness.errors import LabError
 from harness.experiment import Experiment, Variant
+from harness.records import LabHandle
 from harness.results import Run
 
 
 class BasePins:
     """Public base name -> {public, lab_tag, image_id, bytes, provenance}, recorded in the run's `bases`."""
 
-    def __init__(self, lab: Any, client: Any, run: Run, python_substitute: str, say: Callable[[str], None]):
+    def __init__(
+        self, lab: LabHandle, client: Any, run: Run, python_substitute: str, say: Callable[[str], None]
+    ):
         self.lab = lab
         self.client = client
         self.run = run

@@ -15,7 +15,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.engine import inspect as dinspect
 from harness.engine import repro
@@ -24,6 +23,7 @@ from harness.experiment import Experiment, Variant, select
 from harness.lab.engine2 import builder_host
 from harness.lock import daemon_lock
 from harness.probes import get_probe
+from harness.records import LabHandle
 from harness.results import Run, utcnow
 from harness.runner.bases import BasePins
 from harness.runner.cleanup import Tracker, cleanup_run
@@ -83,7 +83,9 @@ class Reporter:
 class Runner:
     """One run: the lock, the run file (new or resumed), the plan measured trial by trial, the cleanup."""
 
-    def __init__(self, opts: RunOptions, reporter: Reporter | None = None, lab: Any = None) -> None:
+    def __init__(
+        self, opts: RunOptions, reporter: Reporter | None = None, lab: LabHandle | None = None
+    ) -> None:
         self.opts = opts
         self.reporter = reporter or Reporter()
         self.lab = lab
@@ -206,6 +208,7 @@ class Runner:
     def _measure_all(self, run: Run, experiments: list[Experiment], todo: list[dict]) -> None:
         """Pin the bases, measure the plan (then --trials auto's rounds); however it ends, clean up."""
         workroot = Path(tempfile.mkdtemp(prefix=f"imagebench-{run.run_id}-"))
+        assert self.lab is not None  # the run's setup loaded it
         pins = BasePins(self.lab, self.client, run, self.opts.python_substitute, self.reporter.message)
         self.h = RunHandles(
             run, self.lab, self.client, self.builder, self.repro, pins, self.images, self.tracker,
@@ -323,6 +326,6 @@ def run_experiments(
     reporter: Reporter | None = None,
     *,
     resume: str | None = None,
-    lab: Any = None,
+    lab: LabHandle | None = None,
 ) -> RunOutcome:
     return Runner(opts, reporter, lab=lab).execute(experiments, resume=resume)

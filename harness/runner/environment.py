@@ -19,6 +19,7 @@ from harness.errors import UsageError
 from harness.lab import load_lab
 from harness.lab.engine2 import describe_builder
 from harness.paths import REPO_ROOT
+from harness.records import LabHandle
 from harness.runner.plan import RunOptions
 
 
@@ -54,7 +55,7 @@ def git_info() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(dirty) if dirty is not None else None}
 
 
-def fingerprint(lab: Any, builder: str | None) -> dict[str, Any]:
+def fingerprint(lab: LabHandle | None, builder: str | None) -> dict[str, Any]:
     info = engine_info()
     if builder:
         info["builder_requested"] = builder
@@ -69,14 +70,14 @@ def fingerprint(lab: Any, builder: str | None) -> dict[str, Any]:
     return fp
 
 
-def load_lab_or_none(bases: str) -> Any:
+def load_lab_or_none(bases: str) -> LabHandle:
     lab = load_lab()
     if bases == "registry" and getattr(lab, "bases_mode", "lab") != "registry":
         raise UsageError("--bases registry needs a lab started with `imagebench lab up --bases registry`")
     return lab
 
 
-def capability_missing(need: str, opts: RunOptions, lab: Any) -> str | None:
+def capability_missing(need: str, opts: RunOptions, lab: LabHandle | None) -> str | None:
     """Why a requirement is not met here (None when it is)."""
     if need == "registry-bases":
         return (

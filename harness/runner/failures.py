@@ -6,6 +6,7 @@ from typing import Any
 
 from harness.engine.buildx import BuildResult
 from harness.errors import EngineUnavailable, HarnessError, LabError
+from harness.records import LabHandle
 
 
 class TrialFailed(HarnessError):
@@ -16,7 +17,7 @@ class TrialFailed(HarnessError):
         self.result = result
 
 
-def diagnose_failure(client: Any, lab: Any, result: BuildResult) -> None:
+def diagnose_failure(client: Any, lab: LabHandle | None, result: BuildResult) -> None:
     """Turn a failed build caused by the environment into an error that stops the run clearly."""
     try:
         client.ping()

@@ -19,6 +19,7 @@ from harness.experiment import Experiment, Variant, discover
 from harness.paths import results_dir as default_results_dir
 from harness.paths import state_dir
 from harness.probes import ProbeContext, collect_extras, get_probe
+from harness.records import LabHandle
 from harness.results import Run, utcnow
 from harness.runner import cache_state
 from harness.runner.bases import BasePins
@@ -35,7 +36,7 @@ class RunHandles:
     """What every trial of a run shares: the run file, the lab, the engine, caches and the tracker."""
 
     run: Run
-    lab: Any
+    lab: LabHandle
     client: Any
     builder: str | None  # the buildx builder every build uses (None: the current one)
     repro: dict  # what the builder does for reproducibility (harness/engine/repro.py support())

@@ -21,11 +21,27 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.usefixtures("lab")
 def test_musl_base_runs_python_with_the_modules_it_was_built_with():
-    """sys, sqlite3, ctypes, zlib, bz2, lzma import; ssl does not (OpenSSL left out, said in provenance)."""
-    cp = _run("python", "-c", "import sys, sqlite3, ctypes, zlib, bz2, lzma, hashlib; print(sys.version)")
+    """sys, ssl, sqlite3, ctypes, zlib, bz2, lzma import; ssl is linked against the OpenSSL compiled into the base."""
+    cp = _run(
+        "python",
+        "-c",
+        "import sys, ssl, sqlite3, ctypes, zlib, bz2, lzma, hashlib; print(sys.version); print(ssl.OPENSSL_VERSION);"
+        "print(hashlib.sha3_256(b'').hexdigest()[:8]); ssl.create_default_context()",
+    )
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout.startswith("3.13.")
-    assert _run("python", "-c", "import ssl").returncode != 0
+    openssl, sha3 = cp.stdout.splitlines()[-2:]
+    assert openssl.startswith("OpenSSL 3.") and sha3 == "a7ffc6f8"
+
+
+@pytest.mark.usefixtures("lab")
+def test_pip_debug_reports_musllinux_tags():
+    """`pip debug --verbose` (which needs the ssl module) lists musllinux_1_2 tags and no manylinux ones."""
+    cp = _run("pip", "debug", "--verbose")
+    assert cp.returncode == 0, cp.stderr
+    tags = [ln.strip() for ln in cp.stdout.splitlines() if ln.strip().startswith("cp313-cp313-")]
+    assert any(t.endswith("musllinux_1_2_x86_64") for t in tags)
+    assert not any("manylinux" in t for t in tags)
 
 
 @pytest.mark.usefixtures("lab")

@@ -159,7 +159,16 @@ def test_interrupt_then_resume(tmp_path, sig):
         "--experiments",
         str(FIXTURE_EXPERIMENTS),
     ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A suite started in the background (`make test &`) inherits an ignored SIGINT, and Python then
+    # installs no KeyboardInterrupt handler: give the run the default disposition a terminal gives it.
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
     def some_trials_done():
         runs = load_runs(res, on_skip=lambda _m: None) if res.exists() else []

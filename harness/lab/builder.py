@@ -25,7 +25,7 @@ LABEL_DEF = "org.imagebench.lab.definition"
 LABEL_FOR = "org.imagebench.lab.stands-in-for"
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MERGED_USR_HOOKS = "/usr/share/mmdebstrap/hooks/maybe-merged-usr"
-SUITE_PYTHON = {"trixie": "3.13", "bookworm": "3.11"}
+SUITE_PYTHON = {"trixie": "3.13", "bookworm": "3.11", "forky": "3.14"}
 
 
 def effective_hash(defn: BaseDef, index_url: str) -> str:

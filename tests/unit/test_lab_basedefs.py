@@ -181,3 +181,11 @@ def test_a_testing_suite_base_accepts_its_expired_release_at_build_and_in_the_im
     assert not any("Check-Valid-Until" in a for a in builder.mmdebstrap_argv(trixie, tmp_path, None, "x"))
     assert replace(forky, check_valid_until=True).definition_hash() != forky.definition_hash()
     assert "check_valid_until" not in trixie.definition()  # old bases keep their hashes
+
+
+def test_every_suite_has_its_python():
+    """The wheelhouse needs each suite's Python minor: every suite a base may name has one."""
+    from harness.lab import builder
+    from harness.lab.basedefs import SUITES
+
+    assert set(SUITES) <= set(builder.SUITE_PYTHON)

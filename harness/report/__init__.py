@@ -1,8 +1,8 @@
 """The report: tables, plots and the rendered HTML/Markdown of a results directory.
 
 `render_report(results_dir, out_dir)` is the entry point (harness/report/render.py writes every
-file); `plots` holds the pure figure functions, `format` the human formatting of values,
-`published` the published history of python base images.
+file); `plots` holds the pure figure functions, `format` the report's own labels (values as text
+are harness.fmt), `published` the published history of python base images.
 """
 
 from __future__ import annotations

@@ -1,26 +1,10 @@
-"""The report's own formatting: which size a metric shows, plot axis labels, intervals.
+"""The report's own labels: which size a metric shows and the plots' value-axis labels.
 
-General value formatting (bytes, seconds, ratios, Markdown tables) lives in harness.fmt, a
-leaf module; a metric's value with its unit is harness.metrics.human_value / exact_value.
-Output is deterministic: fixed rounding, no locale, no clock.
+Values as text (bytes, seconds, ratios, Markdown tables) are harness.fmt, a leaf module; a
+metric's value with its unit is harness.metrics.human_value / exact_value / human_interval.
 """
 
 from __future__ import annotations
-
-from harness.fmt import (  # noqa: F401  re-exported until drift/progress import harness.fmt (issue 17)
-    axis_scale,
-    human_bytes,
-    human_percent,
-    human_pvalue,
-    human_ratio,
-    human_seconds,
-    markdown_table,
-    md_escape,
-    md_table,
-    short_digest,
-    sig,
-)
-from harness.metrics import exact_value, human_interval, human_value  # noqa: F401  re-exported (issue 17)
 
 # What each size metric measures: the report always says which size it shows.
 SIZE_NOTES = {

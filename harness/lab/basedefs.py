@@ -71,11 +71,11 @@ class BaseDef:
         d = asdict(self)
         for k in ("official_compressed_bytes", "official_disk_bytes", "left_out"):
             d.pop(k)
-        if self.kind == "mmdebstrap":  # old hashes stay valid: only new fields' non-defaults count
+        if self.check_valid_until:  # old hashes stay valid: only new fields' non-defaults count
+            d.pop("check_valid_until")
+        if self.kind == "mmdebstrap":
             for k in ("kind", "recipe", "builder_base", "libc"):
                 d.pop(k)
-            if self.check_valid_until:
-                d.pop("check_valid_until")
         else:
             d["recipe_files"] = self.recipe_files()
         d["recipe_version"] = RECIPE_VERSION

@@ -137,7 +137,8 @@ def perf_block() -> str:
                 f"**{o['overhead_seconds']:.2f} s of harness work per trial** (ratio {o['ratio']:.3f}: cold state "
                 "with prune and its verification, inspection, package counts, results file); a one-trial run "
                 f"takes {o['one_trial_run_median']:.2f} s ({o['one_trial_run_overhead_seconds']:.2f} s over the bare "
-                "build, start-up included). No registry push is included (pushes are `push_seconds`).",
+                "build, start-up included). No registry push is included (pushes are `push_seconds`)."
+                + _phases_text(o.get("phases_median_seconds") or {}),
             ]
             return "\n".join(out)
         out += [
@@ -150,6 +151,15 @@ def perf_block() -> str:
             "results file). No registry push is included (pushes are `push_seconds`, reported separately).",
         ]
     return "\n".join(out)
+
+
+def _phases_text(phases: dict) -> str:
+    """The biggest phases of a trial's harness work (medians; `IMAGEBENCH_PHASE_LOG`)."""
+    skip = {"build", "trial_total", "harness_total"}
+    top = sorted(((v, k) for k, v in phases.items() if k not in skip and v > 0), reverse=True)[:4]
+    if not top:
+        return ""
+    return " Median per phase: " + ", ".join(f"{k.replace('_', ' ')} {v:.3f} s" for v, k in top) + "."
 
 
 def first_hour_lines() -> list[str]:

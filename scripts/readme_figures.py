@@ -168,8 +168,13 @@ def first_hour_lines() -> list[str]:
     if not path.is_file():
         return []
     rec = json.loads(path.read_text())
+
+    def pytest_summary(step: dict) -> str:
+        lines = [ln for ln in step.get("log_tail", []) if " passed" in ln or " failed" in ln]
+        return f", pytest: {lines[-1].strip()}" if lines else ""
+
     parts = [
-        f"`{s['step']}` {_minutes(s['seconds'])} (exit {s['returncode']}, load average "
+        f"`{s['step']}` {_minutes(s['seconds'])} (exit {s['returncode']}{pytest_summary(s)}, load average "
         f"{s['loadavg_before'][0]:.1f} before)"
         for s in rec["steps"]
     ]

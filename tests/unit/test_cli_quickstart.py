@@ -15,7 +15,10 @@ GENERIC = {"REPORT.md", "experiment.toml"}  # names of a kind of file, not a pat
 
 def _make_n(target: str) -> str:
     return subprocess.run(
-        ["make", "-n", "--no-print-directory", "-C", str(REPO), target], capture_output=True, text=True, check=True
+        ["make", "-n", "--no-print-directory", "-C", str(REPO), target],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 

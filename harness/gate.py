@@ -769,17 +769,25 @@ def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> l
     return out
 
 
+def _claim_check(c: dict, **fields: Any) -> Check:
+    """A verdict check on claim `c` (its machine, experiment, candidate, scenario and metric)."""
+    return Check(
+        kind="verdict",
+        machine=c["machine"],
+        experiment=c["experiment"],
+        variant=c.get("candidate") or c.get("variant") or "",
+        scenario=c["scenario"],
+        metric=c["metric"],
+        **fields,
+    )
+
+
 def _missing_claim(b: dict, a: dict | None, measured_now: bool, notes: list[str]) -> Check | None:
     """A claim the current results do not measure: a failure when it was supported and its experiment
     ran, else a note (nothing when the experiment did not run at all)."""
     if measured_now and b["verdict"] == "supported":
-        return Check(
-            kind="verdict",
-            machine=b["machine"],
-            experiment=b["experiment"],
-            variant=b.get("candidate") or b.get("variant") or "",
-            scenario=b["scenario"],
-            metric=b["metric"],
+        return _claim_check(
+            b,
             status="fail",
             baseline=b["verdict"],
             current=NOT_MEASURED,
@@ -801,13 +809,8 @@ def _verdict_check(b: dict, a: dict) -> Check:
         status = "improved"
     else:
         status = "changed"
-    return Check(
-        kind="verdict",
-        machine=a["machine"],
-        experiment=a["experiment"],
-        variant=a.get("candidate") or a.get("variant") or "",
-        scenario=a["scenario"],
-        metric=a["metric"],
+    return _claim_check(
+        a,
         status=status,
         baseline=b["verdict"],
         current=a["verdict"],

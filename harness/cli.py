@@ -201,7 +201,8 @@ class _ProgressReporter:
         from harness.progress import trial_priors  # per command: rich's live display
 
         dirs = [d for d in (self.results, reference_dir()) if d is not None]
-        self.progress.set_plan(todo, trial_priors(dirs))
+        cells = {(str(e["experiment"]), str(e["variant"]), str(e["scenario"])) for e in todo}
+        self.progress.set_plan(todo, trial_priors(dirs, cells=cells))
 
     def message(self, text: str) -> None:
         self.progress.message(text)

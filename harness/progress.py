@@ -11,18 +11,19 @@
 
 On a terminal it draws a rich progress bar (experiment, variant, scenario, trial, ETA); when
 stdout is not a terminal (CI logs) it prints one plain line per event, so a log stays
-readable. `trial_priors(results_dirs)` gives the trial times of earlier runs the ETA starts from.
+readable. `trial_priors(results_dirs)` gives the trial times of earlier runs the ETA starts from
+(per cell, from the newest run that measured it).
 The tables themselves (the run summary, the tidy table as text) are harness.tables.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -57,15 +58,17 @@ class Progress:
         self._t0 = 0.0
         self._durations: list[float] = []
         self._plan: list[tuple[str, str, str]] = []
-        self._priors: dict[tuple[str, ...], float] = {}
+        self._priors = TrialPriors()
         self._measured: dict[tuple[str, ...], list[float]] = {}
         self._eta_at: tuple[float, float] | None = None  # (eta seconds, monotonic time it was computed)
 
     # -- the runner's calls ------------------------------------------------------------
-    def set_plan(self, plan: Iterable[dict], priors: dict[tuple[str, ...], float] | None = None) -> None:
-        """The trials still to run, in order, and prior trial seconds (from earlier run files) for the ETA."""
+    def set_plan(self, plan: Iterable[dict], priors: TrialPriors | dict[Key, float] | None = None) -> None:
+        """The trials still to run, in order, and prior trial seconds (from earlier run files) for the ETA.
+
+        A plain dict of priors counts as one source (one earlier run)."""
         self._plan = [(str(e["experiment"]), str(e["variant"]), str(e["scenario"])) for e in plan]
-        self._priors = dict(priors or {})
+        self._priors = priors if isinstance(priors, TrialPriors) else TrialPriors(seconds=dict(priors or {}))
 
     def start(self, total_trials: int) -> None:
         self.total, self.done, self.counts = int(total_trials), 0, {}
@@ -142,11 +145,16 @@ class Progress:
     def eta_seconds(self) -> float | None:
         """Seconds still to go, from the trial times measured in this run (None before the first trial).
 
-        With the plan known (`set_plan`), each remaining trial is estimated on its own: the mean of
-        its cell (experiment, variant, scenario) measured so far; else its prior from earlier run
-        files scaled by how fast this machine ran the cells measured so far against their priors;
-        else its experiment's mean so far (or scaled prior); else the mean of every trial so far.
-        Without a plan: remaining trials times the mean trial so far."""
+        With the plan known (`set_plan`), each remaining trial is estimated on its own: the mean of its
+        cell (experiment, variant, scenario) measured so far; else its prior (from the newest earlier
+        run that measured that cell) times a speed; else its experiment's mean so far (or scaled
+        prior); else the mean of every trial so far. Without a plan: remaining trials times the mean.
+
+        The speed is how this run compares with the earlier run a prior came from: measured seconds
+        over prior seconds, summed over the cells measured so far whose priors came from that same
+        run (time-weighted, so a long cell counts for what it costs). Earlier runs differ in harness
+        version and load, so each source gets its own speed; a source none of whose cells has been
+        measured yet gets the speed of all measured cells pooled."""
         if not self._durations or not self.total:
             return None
         overall = sum(self._durations) / len(self._durations)
@@ -154,28 +162,43 @@ class Progress:
         todo = self._plan[self.done :] if self._plan else []
         if not todo:
             return remaining * overall
-        ratios = [
-            (sum(v) / len(v)) / self._priors[k]
-            for k, v in self._measured.items()
-            if len(k) == 3 and self._priors.get(k, 0) > 0.5
-        ]
-        speed = sorted(ratios)[len(ratios) // 2] if ratios else 1.0
+        speed = self._speeds()
+        seconds = self._priors.seconds
         total = 0.0
         for exp, var, scen in todo:
             cell, whole = (exp, var, scen), (exp,)
             if cell in self._measured:
                 v = self._measured[cell]
                 total += sum(v) / len(v)
-            elif cell in self._priors:
-                total += self._priors[cell] * speed
+            elif cell in seconds:
+                total += seconds[cell] * speed(cell)
             elif whole in self._measured:
                 v = self._measured[whole]
                 total += sum(v) / len(v)
-            elif self._priors.get(whole):
-                total += self._priors[whole] * speed
+            elif seconds.get(whole):
+                total += seconds[whole] * speed(whole)
             else:
                 total += overall
         return total + max(0, remaining - len(todo)) * overall
+
+    def _speeds(self) -> Callable[[Key], float]:
+        """key -> speed factor for its prior: per source run, time-weighted; pooled for unseen sources."""
+        measured: dict[str, float] = {}
+        prior: dict[str, float] = {}
+        for k, v in self._measured.items():
+            p = self._priors.seconds.get(k, 0.0)
+            if len(k) != 3 or p <= 0.5:  # near-zero priors (skipped cells) say nothing about speed
+                continue
+            src = self._priors.source.get(k, "")
+            measured[src] = measured.get(src, 0.0) + sum(v)
+            prior[src] = prior.get(src, 0.0) + p * len(v)
+        pooled = sum(measured.values()) / sum(prior.values()) if prior else 1.0
+
+        def speed(key: Key) -> float:
+            src = self._priors.source.get(key, "")
+            return measured[src] / prior[src] if prior.get(src) else pooled
+
+        return speed
 
     def eta_now(self) -> float | None:
         """The ETA counted down since the last finished trial (what the bar shows between trials)."""
@@ -207,38 +230,70 @@ class _EtaColumn(ProgressColumn):
         return Text("ETA –" if eta is None else f"ETA {fmt.human_seconds(eta)}", style="progress.remaining")
 
 
-def trial_priors(results_dirs: Iterable, *, max_files: int = 4) -> dict[tuple[str, ...], float]:
-    """Mean seconds per (experiment, variant, scenario) and per (experiment,) of ok trials in the newest
-    run files under `results_dirs` (started_at to ended_at); what the ETA assumes before it measures."""
+Key = tuple[str, ...]  # (experiment, variant, scenario) for a cell, (experiment,) for a whole experiment
+
+
+@dataclass(frozen=True)
+class TrialPriors:
+    """Mean trial seconds per cell and per experiment from earlier runs, and the run each came from."""
+
+    seconds: dict[Key, float] = field(default_factory=dict)
+    source: dict[Key, str] = field(default_factory=dict)  # key -> run file stem (the run id)
+
+
+def trial_priors(
+    results_dirs: Iterable, *, cells: Iterable[Key] | None = None, max_files: int = 30
+) -> TrialPriors:
+    """Mean seconds (started_at to ended_at) of the ok trials of each (experiment, variant, scenario)
+    and (experiment,), from the newest run file under `results_dirs` that measured it: what the ETA
+    assumes before it measures. A cell's prior is never averaged across runs, whose harness version and
+    load may differ; files without a finished trial (the run being measured, an interrupted one) are
+    passed over. Reading stops once every key of `cells` (with its experiment) has a prior, or after
+    `max_files` files that had trials."""
     files = []
     for d in results_dirs:
         root = Path(d)
         if root.is_dir():
             files += [p for p in root.glob("*/*.json") if p.parent.name not in ("drift", "report", "perf")]
     files.sort(key=lambda p: p.name, reverse=True)
-    sums: dict[tuple[str, ...], list[float]] = {}
-    for path in files[:max_files]:
-        try:
-            trials = json.loads(path.read_text()).get("trials") or []
-        except (OSError, ValueError, AttributeError):
+    wanted = None if cells is None else {k for c in cells for k in (tuple(c), tuple(c)[:1])}
+    out = TrialPriors()
+    used = 0
+    for path in files:
+        found = _file_cells(path)
+        if not found:
             continue
-        for t in trials:
-            if not isinstance(t, dict) or t.get("status") not in ("ok", "skipped"):
-                continue
+        used += 1
+        for key, values in found.items():
+            if key not in out.seconds:
+                out.seconds[key] = sum(values) / len(values)
+                out.source[key] = path.stem
+        if used >= max_files or (wanted is not None and wanted <= out.seconds.keys()):
+            break
+    return out
+
+
+def _file_cells(path: Path) -> dict[Key, list[float]]:
+    """Seconds of each finished trial in one run file, by cell and by experiment (skipped trials: 0 s)."""
+    try:
+        trials = json.loads(path.read_text()).get("trials") or []
+    except (OSError, ValueError, AttributeError):
+        return {}
+    sums: dict[Key, list[float]] = {}
+    for t in trials:
+        if not isinstance(t, dict) or t.get("status") not in ("ok", "skipped"):
+            continue
+        try:
+            key = (str(t["experiment"]), str(t["variant"]), str(t["scenario"]))
             if t.get("status") == "skipped":  # not measurable here: takes no time
-                with contextlib.suppress(KeyError):
-                    sums.setdefault((str(t["experiment"]), str(t["variant"]), str(t["scenario"])), []).append(
-                        0.0
-                    )
+                sums.setdefault(key, []).append(0.0)
                 continue
-            try:
-                a = datetime.fromisoformat(str(t["started_at"]).replace("Z", "+00:00"))
-                b = datetime.fromisoformat(str(t["ended_at"]).replace("Z", "+00:00"))
-                key = (str(t["experiment"]), str(t["variant"]), str(t["scenario"]))
-            except (KeyError, ValueError):
-                continue
-            sec = (b - a).total_seconds()
-            if sec >= 0:
-                for k in (key, key[:1]):
-                    sums.setdefault(k, []).append(sec)
-    return {k: sum(v) / len(v) for k, v in sums.items()}
+            a = datetime.fromisoformat(str(t["started_at"]).replace("Z", "+00:00"))
+            b = datetime.fromisoformat(str(t["ended_at"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            continue
+        sec = (b - a).total_seconds()
+        if sec >= 0:
+            for k in (key, key[:1]):
+                sums.setdefault(k, []).append(sec)
+    return sums

@@ -15,8 +15,10 @@ rewritten after every run, so an interrupted repeat still leaves an honest parti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -93,6 +95,11 @@ def summarize(_scratch: Path, records: list[dict], command: str) -> dict:
     }
 
 
+def _relative_paths(text: str) -> str:
+    """Absolute paths to a checkout's results/ (this one or a worktree the repeat ran from) as results/..."""
+    return re.sub(r"(?<![\w.])/\S*?/(results/perf/)", r"\1", text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
@@ -101,8 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summarize-only", action="store_true")
     a = ap.parse_args(argv)
     command = "python scripts/calibration_repeat.py " + " ".join(
-        shlex.quote(x) for x in (argv or sys.argv[1:])
+        shlex.quote(_relative_paths(x)) for x in (argv or sys.argv[1:])
     )
+    if a.summarize_only and a.out.is_file():  # keep the command that measured, not this re-summary
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            command = _relative_paths(json.loads(a.out.read_text())["command"])
     a.scratch.mkdir(parents=True, exist_ok=True)
     log = a.scratch / "records.json"
     records = json.loads(log.read_text()) if log.is_file() else []

@@ -125,6 +125,7 @@ def perf_block() -> str:
         else ["_Suite timings appear after `make reference`._"]
     )
     out += first_hour_lines()
+    out += calibration_repeat_lines()
     overhead = RESULTS / "perf" / "overhead.json"
     if overhead.is_file():
         o = json.loads(overhead.read_text())
@@ -183,6 +184,36 @@ def first_hour_lines() -> list[str]:
         "",
         f"Quickstart in a fresh clone (`{rec['command']}`, commit `{rec['commit'][:7]}`, {rec['cpus']} CPUs, "
         f"lab already up on this machine): " + "; ".join(parts) + f"; {unchanged}.",
+    ]
+
+
+def calibration_repeat_lines() -> list[str]:
+    """The calibration's power, measured: results/perf/calibration-repeat.json (scripts/calibration_repeat.py)."""
+    path = RESULTS / "perf" / "calibration-repeat.json"
+    if not path.is_file():
+        return []
+    rec = json.loads(path.read_text())
+    runs = [r for r in rec.get("runs", []) if r.get("claims")]
+    if not runs:
+        return []
+    done = rec["runs_completed"]
+    walls = sorted(r["wall_seconds"] for r in runs)
+    per_claim = "; ".join(
+        f"{label.split(' (')[0]}: {c['supported']}/{c['runs']}"
+        for label, c in rec["pass_count_per_claim"].items()
+        if "seconds" in label
+    )
+    tols = sorted(
+        {c["tolerance"] for r in runs for c in r["claims"] if "seconds" in c["metric"] and c["tolerance"]}
+    )
+    loads = sorted(r["loadavg_before"][0] for r in runs)
+    tol = f", interval within ±{tols[0] * 1000:.0f} ms of the injected effect" if len(tols) == 1 else ""
+    return [
+        "",
+        f"Calibration power (`{rec['command']}`): `imagebench run calibration` at its default n, {done} runs "
+        f"one after another; **all time claims supported in {rec['runs_with_all_time_claims_supported']} of "
+        f"{done} runs** (per claim{tol}: {per_claim}); a run took {_minutes(walls[len(walls) // 2])}, "
+        f"load average {loads[len(loads) // 2]:.1f} before it (medians).",
     ]
 
 

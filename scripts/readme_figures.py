@@ -207,13 +207,20 @@ def calibration_repeat_lines() -> list[str]:
         {c["tolerance"] for r in runs for c in r["claims"] if "seconds" in c["metric"] and c["tolerance"]}
     )
     loads = sorted(r["loadavg_before"][0] for r in runs)
+    missed = [
+        str(r["index"])
+        for r in runs
+        if not all(c["verdict"] == "supported" for c in r["claims"] if "seconds" in c["metric"])
+    ]
+    failed = f"; runs (0 to {len(runs) - 1}) that missed a time claim: {', '.join(missed)}" if missed else ""
     tol = f", interval within ±{tols[0] * 1000:.0f} ms of the injected effect" if len(tols) == 1 else ""
     return [
         "",
         f"Calibration power (`{rec['command']}`): `imagebench run calibration` at its default n, {done} runs "
         f"one after another; **all time claims supported in {rec['runs_with_all_time_claims_supported']} of "
-        f"{done} runs** (per claim{tol}: {per_claim}); a run took {_minutes(walls[len(walls) // 2])}, "
-        f"load average {loads[len(loads) // 2]:.1f} before it (medians).",
+        f"{done} runs** (per claim{tol}: {per_claim}){failed}; a run took {_minutes(walls[len(walls) // 2])}, "
+        f"load average {loads[len(loads) // 2]:.1f} before it (medians; the first run took "
+        f"{_minutes(runs[0]['wall_seconds'])}, the last {_minutes(runs[-1]['wall_seconds'])}).",
     ]
 
 

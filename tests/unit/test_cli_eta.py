@@ -75,37 +75,33 @@ def test_skipped_cells_cost_nothing_in_the_eta() -> None:
     assert progress.eta_seconds() == 10.0
 
 
-TOUR = Path(__file__).resolve().parent.parent / "fixtures" / "eta_tour"
+REPO = Path(__file__).resolve().parents[2]
+TOUR = REPO / "tests" / "fixtures" / "eta_tour"
 
 
-def _ts(s: str) -> float:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+def _late_errors() -> tuple[float, float]:
+    """scripts/eta_replay.py on the tour fixture: the worst relative error from the first tenth on with a
+    minute or more left, and the worst error in seconds in the last minute (one replay for every test)."""
+    import importlib.util
 
-
-def _replay_wall(trials: list[dict], priors) -> list[tuple[int, float, float]]:
-    """Like _replay, but the actual time left is the wall clock to the last trial's end (gaps included)."""
-    progress = Progress(plain=True, stream=open("/dev/null", "w"))  # noqa: SIM115
-    progress.set_plan(trials, priors)
-    progress.start(len(trials))
-    end = _ts(trials[-1]["ended_at"])
-    out = []
-    for i, t in enumerate(trials):
-        progress.trial_started(t["experiment"], t["variant"], t["scenario"], t["trial"])
-        progress.trial_finished(t["status"], _seconds(t))
-        out.append((i, progress.eta_seconds() or 0.0, end - _ts(t["ended_at"])))
-    return out
+    spec = importlib.util.spec_from_file_location("eta_replay", REPO / "scripts" / "eta_replay.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    points = mod.replay(TOUR / "run.json", [TOUR / "reference"])
+    late = [p for p in points if p["done"] >= p["of"] / 10 and p["left"] > 0]
+    long = max(abs(p["eta"] - p["left"]) / p["left"] for p in late if p["left"] >= 60)
+    short = max(abs(p["eta"] - p["left"]) for p in late if p["left"] < 60)
+    return long, short
 
 
 def test_tour_eta_from_the_committed_reference_is_within_25_percent() -> None:
     """`make run`'s tour (69 trials, 20261130T013422Z-a5b77d) replayed with the reference run files of that
     commit as priors: from the first tenth on, every ETA with a minute or more left is within 25 % of the
     wall time actually left, and in the last minute within 20 s."""
-    trials = json.loads((TOUR / "run.json").read_text())["trials"]
-    cells = {(t["experiment"], t["variant"], t["scenario"]) for t in trials}
-    points = _replay_wall(trials, trial_priors([TOUR / "reference"], cells=cells))
-    late = [(i, eta, left) for i, eta, left in points if i + 1 >= len(trials) / 10]
-    assert max(abs(eta - left) / left for _, eta, left in late if left >= 60) <= 0.25
-    assert max(abs(eta - left) for _, eta, left in late if left < 60) <= 20
+    long, short = _late_errors()
+    assert long <= 0.25
+    assert short <= 20
 
 
 def test_a_run_file_without_trials_does_not_push_priors_out(tmp_path: Path) -> None:
@@ -181,17 +177,7 @@ def test_each_prior_source_gets_its_own_speed() -> None:
 
 def test_readme_eta_figures_are_the_replays() -> None:
     """The README's ETA accuracy figures are what scripts/eta_replay.py prints for the tour fixture."""
-    import importlib.util
-
-    repo = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location("eta_replay", repo / "scripts" / "eta_replay.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    points = mod.replay(TOUR / "run.json", [TOUR / "reference"])
-    late = [p for p in points if p["done"] >= p["of"] / 10 and p["left"] > 0]
-    long = max(abs(p["eta"] - p["left"]) / p["left"] for p in late if p["left"] >= 60)
-    short = max(abs(p["eta"] - p["left"]) for p in late if p["left"] < 60)
-    readme = " ".join((repo / "README.md").read_text().split())
+    long, short = _late_errors()
+    readme = " ".join((REPO / "README.md").read_text().split())
     assert f"within {100 * long:.0f} % of the time actually left" in readme
     assert f"within {short:.0f} s in the last minute" in readme

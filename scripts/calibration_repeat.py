@@ -29,18 +29,37 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 LOCK = "/tmp/imagebench-docker.lock"
+BUILDKIT_ROOT = Path("/var/lib/docker/buildkit")
+
+
+def buildkit_state(root: Path = BUILDKIT_ROOT) -> dict | None:
+    """Files and bytes under the local engine's BuildKit root (None when it is not readable here).
+
+    BuildKit's build history lives there; an engine whose history is unbounded grows it by a few
+    blobs per build, and a long repeat slowed down as it grew (the README, "Calibration repeat")."""
+    try:
+        files = [f for f in root.rglob("*") if f.is_file()]
+        return {"files": len(files), "bytes": sum(f.stat().st_size for f in files)}
+    except OSError:
+        return None
 
 
 def run_once(scratch: Path, i: int) -> dict:
     results = scratch / f"run-{i:02d}"
     cmd = ["flock", LOCK, str(REPO / ".venv/bin/imagebench"), "run", "calibration", "--results", str(results)]
-    rec: dict = {"index": i, "results": str(results), "loadavg_before": list(os.getloadavg())}
+    rec: dict = {
+        "index": i,
+        "results": str(results),
+        "loadavg_before": list(os.getloadavg()),
+        "buildkit_before": buildkit_state(),
+    }
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     rec.update(
         returncode=proc.returncode,
         wall_seconds=round(time.time() - t0, 1),
         loadavg_after=list(os.getloadavg()),
+        buildkit_after=buildkit_state(),
         stderr_tail=proc.stderr.strip().splitlines()[-1:] if proc.returncode else [],
     )
     return rec

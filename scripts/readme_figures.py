@@ -214,13 +214,20 @@ def calibration_repeat_lines() -> list[str]:
     ]
     failed = f"; runs (0 to {len(runs) - 1}) that missed a time claim: {', '.join(missed)}" if missed else ""
     tol = f", interval within ±{tols[0] * 1000:.0f} ms of the injected effect" if len(tols) == 1 else ""
+    states = [r["buildkit_before"] for r in runs if r.get("buildkit_before")]
+    state = (
+        f" BuildKit's state on disk held {states[0]['files']:,} files ({states[0]['bytes'] / 2**20:.0f} MiB) "
+        f"before the first run and {states[-1]['files']:,} ({states[-1]['bytes'] / 2**20:.0f} MiB) before the last."
+        if len(states) == len(runs)
+        else ""
+    )
     return [
         "",
         f"Calibration power (`{rec['command']}`): `imagebench run calibration` at its default n, {done} runs "
         f"one after another; **all time claims supported in {rec['runs_with_all_time_claims_supported']} of "
         f"{done} runs** (per claim{tol}: {per_claim}){failed}; a run took {_minutes(walls[len(walls) // 2])}, "
         f"load average {loads[len(loads) // 2]:.1f} before it (medians; the first run took "
-        f"{_minutes(runs[0]['wall_seconds'])}, the last {_minutes(runs[-1]['wall_seconds'])}).",
+        f"{_minutes(runs[0]['wall_seconds'])}, the last {_minutes(runs[-1]['wall_seconds'])}).{state}",
     ]
 
 

@@ -71,20 +71,11 @@ else
   rm -f /var/run/docker.pid
   logdir=${IMAGEBENCH_STATE:-/var/lib/imagebench}
   mkdir -p "$logdir"
-  # BuildKit keeps a history record (trace, logs, provenance) of every build and deletes one only
-  # when it is both beyond maxEntries and older than maxAge, 48 h by default: a benchmark's
-  # thousands of builds pile up and every prune's garbage collection walks them, so the engine
-  # slows as a run goes on. The lab's engine keeps the last few minutes. The user's own
-  # /etc/docker/daemon.json is read, never written: its settings win, ours fill the gap.
+  # BuildKit's build history, bounded (why: scripts/engine_config.py); /etc/docker/daemon.json is read, never written.
   conf="$logdir/daemon.json"
-  IB_USER_CONF=/etc/docker/daemon.json IB_CONF="$conf" python3 - <<'PY' || die "cannot read /etc/docker/daemon.json; fix it or move it aside"
-import json, os
-from pathlib import Path
-user = Path(os.environ["IB_USER_CONF"])
-conf = json.loads(user.read_text()) if user.is_file() else {}
-conf.setdefault("builder", {}).setdefault("history", {"maxAge": "2m", "maxEntries": 20})
-Path(os.environ["IB_CONF"]).write_text(json.dumps(conf, indent=1) + "\n")
-PY
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed to write $conf"
+  python3 "$(dirname "$0")/engine_config.py" /etc/docker/daemon.json "$conf" \
+    || die "cannot merge /etc/docker/daemon.json into $conf; fix that file or move it aside"
   log "starting dockerd with $conf (log: $logdir/dockerd.log)"
   nohup dockerd --config-file "$conf" >"$logdir/dockerd.log" 2>&1 </dev/null &
 fi

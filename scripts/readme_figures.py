@@ -187,12 +187,26 @@ def first_hour_lines() -> list[str]:
     ]
 
 
+REPEATS = (
+    ("calibration-repeat.json", "Calibration power"),
+    (
+        "calibration-repeat-unbounded-history.json",
+        "The same repeat earlier, on an engine that kept BuildKit's build history for its default 48 h",
+    ),
+)
+
+
 def calibration_repeat_lines() -> list[str]:
-    """The calibration's power, measured: results/perf/calibration-repeat.json (scripts/calibration_repeat.py)."""
-    path = RESULTS / "perf" / "calibration-repeat.json"
-    if not path.is_file():
-        return []
-    rec = json.loads(path.read_text())
+    """The calibration's power, measured: results/perf/calibration-repeat*.json (scripts/calibration_repeat.py)."""
+    out: list[str] = []
+    for name, title in REPEATS:
+        path = RESULTS / "perf" / name
+        if path.is_file():
+            out += _repeat_lines(json.loads(path.read_text()), title, name)
+    return out
+
+
+def _repeat_lines(rec: dict, title: str, name: str) -> list[str]:
     runs = [r for r in rec.get("runs", []) if r.get("claims")]
     if not runs:
         return []
@@ -223,9 +237,9 @@ def calibration_repeat_lines() -> list[str]:
     )
     return [
         "",
-        f"Calibration power (`{rec['command']}`): `imagebench run calibration` at its default n, {done} runs "
-        f"one after another; **all time claims supported in {rec['runs_with_all_time_claims_supported']} of "
-        f"{done} runs** (per claim{tol}: {per_claim}){failed}; a run took {_minutes(walls[len(walls) // 2])}, "
+        f"{title} (`{rec['command']}`; file `results/perf/{name}`): `imagebench run calibration` at its default n, "
+        f"{done} runs one after another; **all time claims supported in {rec['runs_with_all_time_claims_supported']} "
+        f"of {done} runs** (per claim{tol}: {per_claim}){failed}; a run took {_minutes(walls[len(walls) // 2])}, "
         f"load average {loads[len(loads) // 2]:.1f} before it (medians; the first run took "
         f"{_minutes(runs[0]['wall_seconds'])}, the last {_minutes(runs[-1]['wall_seconds'])}).{state}",
     ]

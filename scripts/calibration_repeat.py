@@ -36,7 +36,7 @@ def buildkit_state(root: Path = BUILDKIT_ROOT) -> dict | None:
     """Files and bytes under the local engine's BuildKit root (None when it is not readable here).
 
     BuildKit's build history lives there; an engine whose history is unbounded grows it by a few
-    blobs per build, and a long repeat slowed down as it grew (the README, "Calibration repeat")."""
+    blobs per build, and a long repeat slowed down as it grew (README: "The engine's own state")."""
     try:
         files = [f for f in root.rglob("*") if f.is_file()]
         return {"files": len(files), "bytes": sum(f.stat().st_size for f in files)}

@@ -11,6 +11,7 @@ The user's file is read, never written; a `builder.history` there wins.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ HISTORY = {"maxAge": "2m", "maxEntries": 20}
 
 def merged(user: dict) -> dict:
     """`user` with `builder.history` filled in when it has none (a new dict; `user` is not changed)."""
-    conf = json.loads(json.dumps(user))
+    conf = copy.deepcopy(user)
     builder = conf.setdefault("builder", {})
     if not isinstance(builder, dict):
         raise ValueError('"builder" is not an object')

@@ -42,6 +42,32 @@ SCENARIOS = ("cold", "warm", "edit-source", "edit-deps", "base-bump")
 SECTIONS = ("calibration", "dockerfile", "image", "bonus")
 EXPECT = ("lower", "higher", "delta")
 SOURCES = ("article", "extension")  # a claim the article makes, or one we check beyond it
+# The article's sections as ../shared/article-claims.md numbers them (our own summary of the
+# article): a claim's `article_section` is one of these ids.
+ARTICLE_SECTIONS: dict[str, str] = {
+    "dockerfiles.1": "Multi-stage builds",
+    "dockerfiles.2": "Order instructions",
+    "dockerfiles.3": "Small base images",
+    "dockerfiles.4": "Minimise layers",
+    "dockerfiles.5": "Unprivileged containers",
+    "dockerfiles.6": "COPY over ADD",
+    "dockerfiles.7": "Cache Python packages",
+    "dockerfiles.8": "One process per container",
+    "dockerfiles.9": "Exec (array) over shell (string) form",
+    "dockerfiles.10": "ENTRYPOINT vs CMD",
+    "dockerfiles.11": "HEALTHCHECK",
+    "images.1": "Version images",
+    "images.2": "No secrets in images",
+    "images.3": ".dockerignore",
+    "images.4": "Lint and scan",
+    "images.5": "Sign and verify",
+    "bonus.1": "Virtual environments",
+    "bonus.2": "Memory and CPU limits",
+    "bonus.3": "Log to stdout/stderr",
+    "bonus.4": "Gunicorn heartbeat",
+    "bonus.5": "TLS to the daemon",
+}
+ARTICLE_SECTION_RE = re.compile(r"^(dockerfiles|images|bonus)\.([1-9][0-9]*)$")
 OPS = ("<", "<=", ">", ">=", "==", "!=")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -76,6 +102,9 @@ class Claim:
     primary: bool = False
     label: str = ""
     source: str = "article"  # article | extension: only article claims decide the practice verdict
+    article_section: str = ""  # ARTICLE_SECTIONS id the claim checks (article) or extends (extension)
+    article_figure: str = ""  # the article's own figure as it prints it, e.g. "259 MB -> 156 MB"
+    by_construction: bool = False  # the checked value is fixed by the experiment's own settings
 
     @property
     def is_ratio(self) -> bool:
@@ -413,6 +442,9 @@ _CLAIM_KEYS = {
     "tolerance",
     "tolerance_rel",
     "source",
+    "article_section",
+    "article_figure",
+    "by_construction",
 }
 
 
@@ -648,6 +680,9 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str], table: str = "claims"
         primary=_get(rc, "primary", bool, ctx, default=False, table=t, index=i, qual=q),
         label=_get(rc, "label", str, ctx, default="", table=t, index=i, qual=q),
         source=_source(rc, ctx, t, i, q),
+        article_section=_article_section(rc, ctx, t, i, q),
+        article_figure=_get(rc, "article_figure", str, ctx, default="", table=t, index=i, qual=q).strip(),
+        by_construction=_get(rc, "by_construction", bool, ctx, default=False, table=t, index=i, qual=q),
     )
 
 
@@ -696,6 +731,34 @@ def _source(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
     if source not in SOURCES:
         raise ctx.fail(f"{q}source", f"must be one of {', '.join(SOURCES)}", t, i)
     return source
+
+
+def _article_section(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
+    """A section id of the article list; required on a claim whose source is the article."""
+    sec = _get(rc, "article_section", str, ctx, default="", table=t, index=i, qual=q)
+    if not sec:
+        if t == "claims" and rc.get("source", "article") == "article":
+            raise ctx.fail(
+                f"{q}article_section",
+                'is required when source = "article" (the section it checks, e.g. "dockerfiles.1")',
+                t,
+                i,
+            )
+        return ""
+    m = ARTICLE_SECTION_RE.match(sec)
+    if not m:
+        raise ctx.fail(
+            f"{q}article_section",
+            f"must look like dockerfiles.N, images.N or bonus.N, got {_one_line(repr(sec), 80)}",
+            t,
+            i,
+        )
+    if sec not in ARTICLE_SECTIONS:
+        last = max(int(k.split(".")[1]) for k in ARTICLE_SECTIONS if k.startswith(m.group(1) + "."))
+        raise ctx.fail(
+            f"{q}article_section", f"no section {sec!r} in the article ({m.group(1)}.1 to .{last})", t, i
+        )
+    return sec
 
 
 # --------------------------------------------------------------------------- discovery

@@ -132,6 +132,9 @@ class ClaimDef(TypedDict, total=False):
     label: str
     primary: bool
     source: str
+    article_section: str  # an id of ARTICLE_SECTIONS (harness/experiment.py)
+    article_figure: str  # the article's own figure as it prints it
+    by_construction: bool  # the checked value is fixed by the experiment's own settings
     role: str
 
 

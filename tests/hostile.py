@@ -409,8 +409,14 @@ GOOD_TOML: dict[str, Any] = {
         {"name": "b", "dockerfile": "Dockerfile.b", "context": "context"},
     ],
     "claims": [
-        {"metric": "image_bytes", "expect": "lower", "baseline": "a", "candidate": "b"},
-        {"metric": "layers", "op": "<=", "value": 3, "variant": "b"},
+        {
+            "metric": "image_bytes",
+            "expect": "lower",
+            "baseline": "a",
+            "candidate": "b",
+            "article_section": "dockerfiles.3",
+        },
+        {"metric": "layers", "op": "<=", "value": 3, "variant": "b", "article_section": "dockerfiles.4"},
         {
             "metric": "build_seconds",
             "expect": "delta",
@@ -418,6 +424,7 @@ GOOD_TOML: dict[str, Any] = {
             "candidate": "b",
             "value": 0.5,
             "tolerance": 0.1,
+            "source": "extension",
         },
     ],
 }

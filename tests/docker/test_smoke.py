@@ -35,6 +35,7 @@ expect = "lower"
 baseline = "big"
 candidate = "small"
 primary = true
+article_section = "dockerfiles.3"
 """
 
 

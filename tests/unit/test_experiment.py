@@ -33,6 +33,7 @@ metric = "image_bytes"
 expect = "lower"
 baseline = "a"
 candidate = "b"
+article_section = "dockerfiles.3"
 """
 
 

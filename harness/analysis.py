@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness import stats
 from harness.figures import check_figure, delta_figure, network_figure, ratio_figure
-from harness.metrics import TIMED_KINDS, kind_of, unit_of
+from harness.metrics import TIMED_KINDS, human_value, kind_of, unit_of
 from harness.results import load_table
 
 KEYS = ["machine", "experiment", "variant", "scenario", "metric"]
@@ -50,23 +51,33 @@ def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
     """{(machine, experiment): run_id} of the latest run that has ok trials of the experiment,
     else the latest run that planned it (so a run whose trials all failed is still reported).
     A run the experiment was asked for ranks above a later one that only carried it (a timed
-    run's short calibration does not replace the calibration run itself)."""
-    with_ok: dict[tuple[str, str], tuple[bool, str]] = {}
-    planned: dict[tuple[str, str], tuple[bool, str]] = {}
+    run's short calibration does not replace the calibration run itself). A complete run ranks
+    above any run that is not (interrupted, still running): an interrupted run is reported only
+    where nothing else measured the experiment, and then never decides its verdict."""
+    with_ok: dict[tuple[str, str], tuple[bool, bool, str]] = {}
+    planned: dict[tuple[str, str], tuple[bool, bool, str]] = {}
+    nothing = (False, False, "")
     for run in runs:
         defs = run.get("experiments", {})
+        whole = complete(run)
         rank = {
-            name: (not carried(d if isinstance(d, dict) else {}), run["run_id"]) for name, d in defs.items()
+            name: (whole, not carried(d if isinstance(d, dict) else {}), run["run_id"])
+            for name, d in defs.items()
         }
         for name in defs:
             key = (run["machine"], name)
-            planned[key] = max(planned.get(key, (False, "")), rank[name])
+            planned[key] = max(planned.get(key, nothing), rank[name])
         for t in run["trials"]:
             if t.get("status") == "ok":
                 key = (run["machine"], t["experiment"])
-                r = rank.get(t["experiment"], (True, run["run_id"]))
-                with_ok[key] = max(with_ok.get(key, (False, "")), r)
-    return {k: with_ok.get(k, v)[1] for k, v in planned.items()}
+                r = rank.get(t["experiment"], (whole, True, run["run_id"]))
+                with_ok[key] = max(with_ok.get(key, nothing), r)
+    return {k: with_ok.get(k, v)[2] for k, v in planned.items()}
+
+
+def complete(run: dict) -> bool:
+    """The run ended normally (not interrupted, not still running)."""
+    return run.get("status") == "complete"
 
 
 def select_latest(runs: list[dict], df=None):
@@ -81,6 +92,113 @@ def select_latest(runs: list[dict], df=None):
         chosen.get((m, e)) == r for m, e, r in zip(df["machine"], df["experiment"], df["run_id"], strict=True)
     ]
     return runs, df[keep].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- which runs may be pooled
+
+# The engine a run measured on: the same daemon, storage and builder, or build times do not compare.
+ENGINE_KEYS = (
+    "docker_host",
+    "engine_version",
+    "docker_root_dir",
+    "builder_driver",
+    "storage_driver",
+    "image_store",
+)
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """The runs one report judges. `left_out`: (run_id, why) runs not pooled with the others;
+    `pooled`: (run_id, what differs) runs pooled anyway because the user asked (`--pool`)."""
+
+    runs: list[dict]
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    pooled: list[tuple[str, str]] = field(default_factory=list)
+
+
+def select_runs(runs: list[dict], *, pool: bool = False) -> RunSelection:
+    """The runs a report may judge together, per machine.
+
+    Per machine, `latest_run_ids` picks a run for each experiment; the newest of the picked runs is
+    the anchor. Another picked run is not pooled with it when it ran at the same time as a run already
+    kept, comes from another harness commit or another engine, or (for experiments that do not
+    require a shaped network) measured under another network profile: it is left out, and the pick is
+    made again without it (an older compatible run may then report the experiment). With `pool`, such
+    runs are kept and listed in `pooled` with what differs, for a banner. Pure."""
+    kept_all: list[dict] = []
+    left: list[tuple[str, str]] = []
+    pooled: list[tuple[str, str]] = []
+    machines = sorted({r["machine"] for r in runs})
+    for machine in machines:
+        candidates = [r for r in runs if r["machine"] == machine]
+        while True:
+            chosen = latest_run_ids(candidates)
+            by_id = {r["run_id"]: r for r in candidates}
+            picked = [by_id[i] for i in sorted(set(chosen.values()), reverse=True) if i in by_id]
+            kept: list[dict] = picked[:1]
+            drop: tuple[dict, str] | None = None
+            for run in picked[1:]:
+                why = _conflicts(run, kept, chosen)
+                if why and not pool:
+                    drop = (run, why)
+                    break
+                if why:
+                    pooled.append((run["run_id"], why))
+                kept.append(run)
+            if drop is None:
+                break
+            candidates = [r for r in candidates if r is not drop[0]]
+            left.append((drop[0]["run_id"], drop[1]))
+        kept_all += candidates
+    return RunSelection(kept_all, left, pooled)
+
+
+def _fingerprint(run: dict, part: str) -> dict:
+    fp = run.get("fingerprint") or {}
+    got = fp.get(part) if isinstance(fp, dict) else None
+    return got if isinstance(got, dict) else {}
+
+
+def _span(run: dict) -> tuple[str, str]:
+    return str(run.get("created_at") or ""), str(run.get("updated_at") or run.get("created_at") or "")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    return bool(a0 and b0) and a0 < b1 and b0 < a1
+
+
+def _plain_network(run: dict, chosen: dict[tuple[str, str], str]) -> bool:
+    """The run decides an experiment that does not require a shaped network."""
+    defs = run.get("experiments") or {}
+    return any(
+        rid == run["run_id"] and "shaped-network" not in ((defs.get(name) or {}).get("requires") or [])
+        for (machine, name), rid in chosen.items()
+        if machine == run["machine"]
+    )
+
+
+def _conflicts(run: dict, kept: list[dict], chosen: dict[tuple[str, str], str]) -> str:
+    """Why `run` cannot be judged beside the runs already `kept` (the first is the anchor); "" if it can."""
+    anchor = kept[0]
+    why = [f"ran at the same time as run {k['run_id']}" for k in kept if _overlap(run, k)][:1]
+    mine, theirs = (
+        _fingerprint(run, "harness").get("git_commit"),
+        _fingerprint(anchor, "harness").get("git_commit"),
+    )
+    if mine != theirs:
+        why.append(f"harness commit {str(mine or 'unknown')[:12]}, not {str(theirs or 'unknown')[:12]}")
+    e1, e2 = _fingerprint(run, "engine"), _fingerprint(anchor, "engine")
+    differ = [k for k in ENGINE_KEYS if e1.get(k) != e2.get(k)]
+    if differ:
+        why.append("another engine (" + ", ".join(f"{k} {e1.get(k)} vs {e2.get(k)}" for k in differ) + ")")
+    if _plain_network(run, chosen):
+        ref = next((k for k in kept if _plain_network(k, chosen)), None)
+        p1, p2 = network_profile(run).get("name"), network_profile(ref).get("name") if ref else None
+        if ref is not None and p1 != p2:
+            why.append(f"network profile {p1 or 'unknown'}, not {p2 or 'unknown'} (run {ref['run_id']})")
+    return "; ".join(why)
 
 
 # --------------------------------------------------------------------------- summaries
@@ -151,14 +269,15 @@ def experiments_by_machine(runs: Iterable[dict]) -> dict[str, dict[str, dict]]:
     ({variant: what its lab stand-in bases leave out}) where there are any."""
     runs = list(runs)
     out: dict[str, dict[str, dict]] = {}
-    rank: dict[tuple[str, str], tuple[bool, str]] = {}
+    rank: dict[tuple[str, str], tuple[bool, bool, str]] = {}
+    nothing = (False, False, "")
     for run in sorted(runs, key=lambda r: r["run_id"]):
         for name, definition in run.get("experiments", {}).items():
             key = (run["machine"], name)
             previous = out.setdefault(run["machine"], {}).get(name, {})
-            mine = (not carried(definition), run["run_id"])
-            merged = dict(definition) if mine >= rank.get(key, (False, "")) else dict(previous)
-            rank[key] = max(mine, rank.get(key, (False, "")))
+            mine = (complete(run), not carried(definition), run["run_id"])
+            merged = dict(definition) if mine >= rank.get(key, nothing) else dict(previous)
+            rank[key] = max(mine, rank.get(key, nothing))
             merged["not_measured"] = {
                 **previous.get("not_measured", {}),
                 **definition.get("not_measured", {}),
@@ -230,6 +349,8 @@ def evaluate_claims(
                         df, machine, definition, index, claim, n_boot=n_boot, seed=seed, with_p=with_p
                     )
                 )
+    if latest and isinstance(runs_or_df, list):
+        calibrate(out, runs_or_df, n_boot=n_boot, seed=seed)
     return out
 
 
@@ -296,7 +417,47 @@ def evaluate_claim(
     seed: int = SEED,
     with_p: bool = True,
 ) -> dict:
-    """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims)."""
+    """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims).
+
+    A claim the experiment's own settings decide (`by_construction`, e.g. a stop time equal to the stop
+    timeout it sets) keeps its measured value but gets no interval, no p-value and the verdict
+    "by construction": it shows what the setting produced and never decides a practice's verdict."""
+    res = _judge(df, machine, definition, index, claim, n_boot=n_boot, seed=seed, with_p=with_p)
+    if claim.get("by_construction"):
+        return _by_construction(res)
+    return res
+
+
+BY_CONSTRUCTION = "by construction"
+
+
+def _by_construction(res: dict) -> dict:
+    """A judged claim turned into a statement of what the experiment's settings fixed."""
+    value = res["candidate_median"] if res["candidate_median"] is not None else res["median"]
+    who = res["variant"] or res["candidate"] or ""
+    res.update(low=None, high=None, p=None, mde=None, interval=None, by_construction=True)
+    if res["verdict"] == NOT_MEASURED:
+        return res
+    res["verdict"] = BY_CONSTRUCTION
+    shown = human_value(res["metric"], value) if value is not None else "–"
+    res["figure"] = (
+        f"{who + ': ' if who else ''}{res['metric']} = {shown} (set by the experiment, not measured)"
+    )
+    res["reason"] = "the experiment's own settings decide this value"
+    return res
+
+
+def _judge(
+    df,
+    machine: str,
+    definition: dict,
+    index: int,
+    claim: dict,
+    *,
+    n_boot: int,
+    seed: int,
+    with_p: bool,
+) -> dict:
     metric, scenario = claim["metric"], claim.get("scenario", "cold")
     expect: Any = claim.get("expect")
     kind = "delta" if expect == "delta" else "ratio" if expect else "check"
@@ -321,11 +482,19 @@ def evaluate_claim(
     if kind == "delta":
         res = _evaluate_delta(res, b, c, n_boot, seed, with_p)  # uses res["paired"]
         return _smoke_rule(res, df, machine, definition)
-    r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
-    if r["ratio"] is not None and r["low"] is None and _exact_single(metric, b, c):
-        r.update({"low": r["ratio"], "high": r["ratio"], "reason": EXACT_REASON})
-    res.update(ratio=r["ratio"], low=r["low"], high=r["high"], p=r["p_value"], reason=r["reason"])
-    res["verdict"] = stats.verdict(r["low"], r["high"], expect) if r["ratio"] is not None else "inconclusive"
+    if kind_of(metric) in EXACT_KINDS:
+        rr = stats.range_ratio(b, c)
+        ratio, low, high, p = rr["ratio"], rr["low"], rr["high"], None
+        reason: str | None = (
+            _exact_reason(metric, b, c) if ratio is not None else "the baseline is 0: no ratio"
+        )
+        res["interval"] = "exact" if low == high else "range"
+    else:
+        rc = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
+        ratio, low, high, p, reason = rc["ratio"], rc["low"], rc["high"], rc["p_value"], rc["reason"]
+        res["interval"] = "ci" if low is not None else None
+    res.update(ratio=ratio, low=low, high=high, p=p, reason=reason)
+    res["verdict"] = stats.verdict(low, high, expect) if ratio is not None else "inconclusive"
     if timed and min(len(b), len(c)) < MIN_TIME_RATIO_N:
         res["verdict"] = "inconclusive"
         res["reason"] = f"a time ratio needs n >= {MIN_TIME_RATIO_N} per variant (n = {len(b)} and {len(c)})"
@@ -371,6 +540,8 @@ def _blank_result(machine: str, definition: dict, index: int, claim: dict, kind:
         "k": None,
         "mde": None,
         "paired": False,
+        "interval": None,  # ci (bootstrap) | exact (every trial the same) | range (exact metric that varied)
+        "by_construction": bool(claim.get("by_construction", False)),
         "verdict": NOT_MEASURED,
         "reason": None,
         "figure": "–",
@@ -409,13 +580,20 @@ def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
     return res
 
 
-EXACT_REASON = "exact metric with a single value per group: judged on its value"
+EXACT_KINDS = ("exact", "flag", "count")  # no sampling noise: judged on the range of the trials, no p-value
 
 
-def _exact_single(metric: str, b, c) -> bool:
-    """Sizes, flags and counts are exact: with one trial per group their values are the interval.
-    Times are never judged from one trial."""
-    return kind_of(metric) in ("exact", "flag", "count") and min(len(b), len(c)) < 2
+def _exact_reason(metric: str, b, c) -> str:
+    """How an exact metric's comparison was judged: on one value, or on the range of the trials."""
+    spread = max(float(max(b)) - float(min(b)), float(max(c)) - float(min(c)))
+    if min(len(b), len(c)) < 2:
+        return "exact metric with a single trial in a group: judged on its value"
+    if spread == 0:
+        return "exact: every trial gave the same value"
+    return (
+        f"exact metric that varied between trials by up to {human_value(metric, spread)}: "
+        "judged on the range every trial allows"
+    )
 
 
 def _evaluate_check(res: dict, v, definition: dict) -> dict:
@@ -439,10 +617,12 @@ def _evaluate_check(res: dict, v, definition: dict) -> dict:
 
 
 def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True) -> dict:
-    d = stats.delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p, paired=bool(res.get("paired")))
-    if d["delta"] is not None and d["low"] is None and _exact_single(res["metric"], b, c):
-        d.update(low=d["delta"], high=d["delta"])
-        res["reason"] = EXACT_REASON
+    if kind_of(res["metric"]) in EXACT_KINDS:
+        d = {**stats.range_delta(b, c), "p_value": None}
+        res["reason"] = _exact_reason(res["metric"], b, c)
+        res["interval"] = "exact" if d["low"] == d["high"] else "range"
+    else:
+        d = stats.delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p, paired=bool(res.get("paired")))
     value = float(res["value"] or 0.0)
     tol = (
         res["tolerance"] if res["tolerance"] is not None else abs(value) * float(res["tolerance_rel"] or 0.0)
@@ -451,9 +631,68 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
     res.update(delta=d["delta"], low=d["low"], high=d["high"], p=d["p_value"])
     if d["low"] is None:
         res["reason"] = "fewer than 2 values in a group: no interval"
+    elif res.get("interval") is None:
+        res["interval"] = "ci"
     res["verdict"] = stats.delta_verdict(d["low"], d["high"], value, float(tol))
     res["figure"] = delta_figure(res)
     return res
+
+
+def run_calibration(run: dict, *, n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, Any]:
+    """The calibration `run` carried, judged on that run alone: {"run_id", "passed" (True when every
+    time claim it measured is supported, False when one is not, None when it measured none), "claims"
+    (the judged time claims)}. The calibration experiment of a run is the short one a timed run
+    carries, or the full one when the run was asked for it."""
+    definition = (run.get("experiments") or {}).get("calibration")
+    out: dict[str, Any] = {"run_id": run["run_id"], "passed": None, "claims": []}
+    if not isinstance(definition, dict):
+        return out
+    df = load_table(runs=[run])
+    for index, claim in enumerate(definition.get("claims") or []):
+        if kind_of(claim.get("metric", "")) not in TIMED_KINDS:
+            continue
+        c = evaluate_claim(df, run["machine"], definition, index, claim, n_boot=n_boot, seed=seed)
+        if c["verdict"] != NOT_MEASURED:
+            out["claims"].append(c)
+    if out["claims"]:
+        out["passed"] = all(c["verdict"] == "supported" for c in out["claims"])
+    return out
+
+
+def calibrate(
+    claims: list[dict], runs: list[dict], *, n_boot: int = N_BOOT, seed: int = SEED
+) -> dict[str, dict[str, Any]]:
+    """Time claims are judged only where the run that measured them passed its own calibration.
+
+    For each time claim (not the calibration's own, not one decided by construction) whose verdict was
+    reached, the calibration of the run `latest_run_ids` picked for its experiment is judged
+    (`run_calibration`); when it failed, or the run carried none, the claim becomes "inconclusive"
+    with that reason. Changes `claims` in place; returns {run_id: calibration} for the runs looked at."""
+    chosen = latest_run_ids(runs)
+    by_id = {r["run_id"]: r for r in runs}
+    cals: dict[str, dict[str, Any]] = {}
+    for c in claims:
+        if c["experiment"] == "calibration" or c.get("by_construction") or c.get("role") == "precondition":
+            continue
+        if kind_of(c["metric"]) not in TIMED_KINDS or c["verdict"] in (NOT_MEASURED,):
+            continue
+        rid = chosen.get((c["machine"], c["experiment"]))
+        if rid is None or rid not in by_id:
+            continue
+        if rid not in cals:
+            cals[rid] = run_calibration(by_id[rid], n_boot=n_boot, seed=seed)
+        cal = cals[rid]
+        if cal["passed"]:
+            continue
+        failed = [x for x in cal["claims"] if x["verdict"] != "supported"]
+        c["measured_verdict"] = c["verdict"]
+        c["verdict"] = "inconclusive"
+        c["reason"] = (
+            f"this run's calibration failed ({failed[0]['figure']}: {failed[0]['verdict']})"
+            if failed
+            else f"run {rid} carried no calibration: its times are not checked against a known effect"
+        )
+    return cals
 
 
 def experiment_verdicts(
@@ -504,9 +743,17 @@ def experiment_verdicts(
                     key, set()
                 )
                 row["reason"] = "; ".join(sorted(notes) + errors) or "no trials recorded"
+            elif not complete(run_by_id.get(chosen.get(key, ""), {"status": "complete"})):
+                run = run_by_id[chosen[key]]
+                row["verdict"] = "inconclusive"
+                row["reason"] = (
+                    f"run {run['run_id']} is {run.get('status') or 'not complete'} "
+                    f"({row['ok_trials']} ok trials): an interrupted run never decides a verdict"
+                )
             else:
                 network = _network_precondition(d, run_by_id.get(chosen.get(key, "")))
-                decide(row, article or mine, pre + ([network] if network else []))
+                judged = article or [c for c in mine if not c.get("by_construction")]
+                decide(row, judged, pre + ([network] if network else []))
                 if errors:
                     failed_note = f"{row['failed_trials']} failed trial(s): " + "; ".join(errors)
                     row["reason"] = f"{row['reason']}; {failed_note}" if row["reason"] else failed_note
@@ -520,8 +767,9 @@ def _claim_roles(claims: list[dict], machine: str, name: str) -> tuple[list[dict
     everything = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
     mine = [c for c in everything if c.get("role", "claim") == "claim"]
     pre = [c for c in everything if c.get("role") == "precondition"]
-    article = [c for c in mine if c.get("source", "article") == "article"]
-    extension = [c for c in mine if c.get("source") == "extension"]
+    judged = [c for c in mine if not c.get("by_construction")]
+    article = [c for c in judged if c.get("source", "article") == "article"]
+    extension = [c for c in mine if c.get("source") == "extension" or c.get("by_construction")]
     return mine, pre, article, extension
 
 
@@ -601,7 +849,10 @@ def decide(row: dict, claims: list[dict], preconditions: list[dict]) -> None:
 
 
 def also_found(c: dict) -> str:
-    """One line for an extension claim: what we checked beyond the article, and what came out."""
+    """One line for an extension claim: what we checked beyond the article, and what came out (a value
+    the experiment's settings decide is shown as such, without a verdict)."""
+    if c.get("verdict") == BY_CONSTRUCTION:
+        return f"{c['label'] or c['metric']}: {c['figure']}"
     return f"{c['label'] or c['metric']}: {c['figure']} ({c['verdict']})"
 
 

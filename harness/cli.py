@@ -81,7 +81,7 @@ def _lab_summary(s: dict) -> str:
         lines.append(
             f"base       {b.get('lab_tag')}  {(b.get('image_id') or '')[:19]}  {size / 1e6:.1f} MB"
             if size
-            else f"base       {b.get('lab_tag')}  (missing)"
+            else f"base       {b.get('lab_tag')}  ({'on demand: built by the first run that needs it' if b.get('on_demand') else 'missing'})"
         )
     for key in ("index", "apt_proxy", "registry"):
         part = s.get(key) or {}
@@ -183,7 +183,7 @@ def _run_options(args: argparse.Namespace, argv: Sequence[str]):
         shard=getattr(args, "shard", None),
         bases=getattr(args, "bases", "lab"),
         command=["imagebench", *argv],
-        python_substitute=getattr(args, "python_substitute", "nearest"),
+        python_substitute=getattr(args, "python_substitute", "compatible"),
     )
 
 
@@ -338,10 +338,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         warn = lambda m: _err(f"warning: {m}")  # noqa: E731
         runs = load_runs(Path(args.results), on_skip=warn)
         runs += as_reference(load_runs(reference_dir(), on_skip=warn))
-        paths = write_report(build_report(runs), out, force=args.force)
+        paths = write_report(build_report(runs, pool=args.pool), out, force=args.force)
     else:
         paths = render_report(
-            Path(args.results), out, on_skip=lambda m: _err(f"warning: {m}"), force=args.force
+            Path(args.results), out, on_skip=lambda m: _err(f"warning: {m}"), force=args.force, pool=args.pool
         )
     print(f"report: {paths.get('html', out / 'index.html')}")
     print(f"markdown: {paths.get('markdown', out / 'REPORT.md')}")
@@ -450,10 +450,11 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
     p.add_argument(
         "--python-substitute",
-        choices=("nearest", "older", "refuse"),
-        default="nearest",
-        help="a FROM python:3.X the lab has no stand-in for: closest minor (default), "
-        "newest older one, or stop (always said before the first build)",
+        choices=("compatible", "nearest", "older", "refuse"),
+        default="compatible",
+        help="a FROM python:3.X the lab has no stand-in for: the tag's Debian release, else the minor "
+        "measured to fail fewest pinned requirement sets (compatible, the default), closest minor, "
+        "newest older one, or stop (always said before the first build, with the reason)",
     )
 
 
@@ -602,6 +603,12 @@ def _add_report(sub: Any) -> None:
         "--with-reference",
         action="store_true",
         help="also show the committed reference run (results/), labelled as another machine",
+    )
+    p.add_argument(
+        "--pool",
+        action="store_true",
+        help="judge together runs that overlap in time or come from other harness commits, engines or "
+        "network profiles (left out by default); a banner says what was pooled",
     )
 
 

@@ -39,7 +39,8 @@ def delta_figure(res: dict) -> str:
 
     parts = []
     if res.get("low") is not None and res.get("high") is not None and res["low"] != res["high"]:
-        parts.append(f"95 % CI {signed(res['low'])} – {signed(res['high'])}")
+        what = "range over trials" if res.get("interval") == "range" else "95 % CI"
+        parts.append(f"{what} {signed(res['low'])} – {signed(res['high'])}")
     elif res.get("low") is not None:
         parts.append("the same in every trial")
     tol = res.get("tolerance_abs") or 0.0
@@ -64,8 +65,11 @@ def ratio_figure(res: dict) -> str:
     )
     if res.get("ratio") is not None:
         text += f" ({fmt.human_ratio(res['ratio'])}"
-        if res.get("low") is not None and res.get("high") is not None:
-            text += f", 95 % CI {fmt.human_ratio(res['low'])}–{fmt.human_ratio(res['high'])}"
+        if res.get("interval") == "exact":
+            text += ", exact: the same in every trial"
+        elif res.get("low") is not None and res.get("high") is not None:
+            what = "range over trials" if res.get("interval") == "range" else "95 % CI"
+            text += f", {what} {fmt.human_ratio(res['low'])}–{fmt.human_ratio(res['high'])}"
         text += f", n = {res['n_baseline']} and {res['n_candidate']})"
     text += f"; expected {res['expect']}"
     if res.get("mde") is not None and res.get("baseline_median"):

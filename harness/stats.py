@@ -462,3 +462,29 @@ def outliers(values: Sequence[float] | np.ndarray) -> list[bool]:
     # MAD 0: hyperfine divides by zero, so any value off the median is infinitely far
     flags = dev > 0 if mad == 0 else dev / mad > OUTLIER_THRESHOLD
     return [bool(f) for f in flags]  # NaN compares False
+
+
+def range_ratio(baseline: Iterable[float], candidate: Iterable[float]) -> dict[str, float | None]:
+    """Ratio of medians candidate / baseline of an exact metric (sizes, counts), with the range every
+    trial allows instead of a bootstrap interval: [min(c) / max(b), max(c) / min(b)]. No p-value: an
+    exact metric has no sampling noise to test; values that differ between trials (a known
+    nondeterminism such as timestamps in compressed layers) widen the range, never shrink it."""
+    b, c = _clean(baseline), _clean(candidate)
+    out: dict[str, float | None] = {"ratio": None, "low": None, "high": None}
+    if b.size == 0 or c.size == 0 or float(np.median(b)) == 0 or float(b.min()) <= 0:
+        return out
+    out["ratio"] = float(np.median(c) / np.median(b))
+    out["low"], out["high"] = float(c.min() / b.max()), float(c.max() / b.min())
+    return out
+
+
+def range_delta(baseline: Iterable[float], candidate: Iterable[float]) -> dict[str, float | None]:
+    """Difference of medians candidate - baseline of an exact metric with the range every trial allows,
+    [min(c) - max(b), max(c) - min(b)]; no p-value (see `range_ratio`)."""
+    b, c = _clean(baseline), _clean(candidate)
+    out: dict[str, float | None] = {"delta": None, "low": None, "high": None}
+    if b.size == 0 or c.size == 0:
+        return out
+    out["delta"] = float(np.median(c) - np.median(b))
+    out["low"], out["high"] = float(c.min() - b.max()), float(c.max() - b.min())
+    return out

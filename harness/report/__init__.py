@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 
-def render_report(results_dir, out_dir=None, *, on_skip=None, force: bool = False) -> dict[str, Any]:
+def render_report(
+    results_dir, out_dir=None, *, on_skip=None, force: bool = False, pool: bool = False
+) -> dict[str, Any]:
     """See harness.report.render.render_report (imported lazily: matplotlib is slow to import)."""
     from harness.report.render import render_report as _render  # lazy: matplotlib and pandas (~2 s)
 
-    return _render(results_dir, out_dir, on_skip=on_skip, force=force)
+    return _render(results_dir, out_dir, on_skip=on_skip, force=force, pool=pool)
 
 
 __all__ = ["render_report"]

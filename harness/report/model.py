@@ -21,7 +21,6 @@ from harness.report import plots
 from harness.report.article import build_article_view
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
 from harness.report.published import latest_published, load_published_history
-from harness.results import load_table
 
 CV_WARN = 0.10  # pyperf warns when the standard deviation is 10 % of the mean
 SCENARIO_ORDER = ["cold", "warm", "edit-source", "edit-deps", "base-bump"]
@@ -119,12 +118,18 @@ def slug(*parts: str) -> str:
 # --------------------------------------------------------------------------- building
 
 
-def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int = analysis.SEED) -> Report:
-    """The whole report from run dicts (`harness.results.load_runs`)."""
-    runs = sorted(runs, key=lambda r: (r["machine"], r["run_id"]))
+def build_report(
+    runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int = analysis.SEED, pool: bool = False
+) -> Report:
+    """The whole report from run dicts (`harness.results.load_runs`). Runs that may not be judged
+    together (`analysis.select_runs`: overlapping in time, another harness commit, engine or network
+    profile) are left out and named at the top, unless `pool`, which keeps them under a banner."""
+    selection = analysis.select_runs(sorted(runs, key=lambda r: (r["machine"], r["run_id"])), pool=pool)
+    runs = selection.runs
     runs, df = analysis.select_latest(runs)
     defs = analysis.experiments_by_machine(runs)
     claims = _claims(df, defs, n_boot, seed)
+    calibrations = analysis.calibrate(claims, runs, n_boot=n_boot, seed=seed)
     verdicts = analysis.experiment_verdicts(runs, claims)
     machines = sorted(defs)
     multi = len(machines) > 1
@@ -137,7 +142,6 @@ def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int =
         _section(v, defs[v["machine"]][v["experiment"]], df, steps, runs, anchors) for v in _ordered(verdicts)
     ]
     chosen = analysis.latest_run_ids(runs)
-    calib_cache: dict[str, list[str]] = {}
     for sec in sections:
         run = next((r for r in runs if r["run_id"] == chosen.get((sec.machine, sec.experiment))), None)
         sec.provenance = _provenance(run, sec.experiment)
@@ -146,15 +150,16 @@ def build_report(runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int =
             and sec.experiment != "calibration"
             and _measures_time(defs[sec.machine][sec.experiment])
         ):
-            if run["run_id"] not in calib_cache:
-                calib_cache[run["run_id"]] = _run_calibration(run, n_boot, seed)
-            sec.calibration = calib_cache[run["run_id"]]
+            if run["run_id"] not in calibrations:
+                calibrations[run["run_id"]] = analysis.run_calibration(run, n_boot=n_boot, seed=seed)
+            sec.calibration = _calibration_text(calibrations[run["run_id"]])
     reported = set(chosen.values())
     return Report(
         title="imagebench report",
         machines=machines,
         runs=_runs_table(runs),
-        notes=sorted({w for r in runs if r["run_id"] in reported for w in r.get("warnings", [])}),
+        notes=_pooling_notes(selection)
+        + sorted({str(w) for r in runs if r["run_id"] in reported for w in r.get("warnings") or []}),
         trust=_trust(verdicts, df, anchors, multi, claims),
         claims=_claims_table(verdicts, anchors, multi),
         forest=_forest(claims, multi),
@@ -551,22 +556,34 @@ def _measures_time(definition: dict) -> bool:
     return any(kind_of(c.get("metric", "")) == "time" for c in definition.get("claims") or [])
 
 
-def _run_calibration(run: dict, n_boot: int, seed: int) -> list[str]:
-    """The calibration that ran in `run` (its time claims), or a line saying there was none."""
-    if "calibration" not in (run.get("experiments") or {}):
+def _calibration_text(cal: dict[str, Any]) -> list[str]:
+    """The calibration of the run behind a section (`analysis.run_calibration`) as lines."""
+    rid = cal["run_id"]
+    if cal["passed"] is None:
         return [
-            f"Run {run['run_id']} carried no calibration: its build times are not checked against a known effect."
+            f"Run {rid} carried no calibration: its times are not checked against a known effect, "
+            "so its time claims are inconclusive."
         ]
-    df = load_table(runs=[run])
-    definition = run["experiments"]["calibration"]
-    out = []
-    for index, claim in enumerate(definition.get("claims") or []):
-        if kind_of(claim.get("metric", "")) != "time":
-            continue
-        c = analysis.evaluate_claim(df, run["machine"], definition, index, claim, n_boot=n_boot, seed=seed)
-        out.append(f"{c['figure']}: {c['verdict']}")
-    head = f"Calibration of run {run['run_id']} (the run that produced this section):"
-    return [head, *out] if out else [f"{head} no time claims measured."]
+    verdict = "passed" if cal["passed"] else "failed: this section's time claims are inconclusive"
+    head = f"Calibration of run {rid} (the run that produced this section) {verdict}:"
+    return [head, *(f"{c['figure']}: {c['verdict']}" for c in cal["claims"])]
+
+
+def _pooling_notes(selection: analysis.RunSelection) -> list[str]:
+    """What the report left out, or pooled because it was asked to, as notes at its top."""
+    notes = [
+        f"Run {rid} left out: {why}. It is not pooled with the newer runs; "
+        "`imagebench report --pool` judges them together under a banner."
+        for rid, why in selection.left_out
+    ]
+    if selection.pooled:
+        notes.insert(
+            0,
+            "POOLED (--pool): this report judges together runs that differ: "
+            + "; ".join(f"run {rid}: {why}" for rid, why in selection.pooled)
+            + ". Read its verdicts with that in mind.",
+        )
+    return notes
 
 
 def _provenance(run: dict | None, name: str) -> list[str]:

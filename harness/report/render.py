@@ -42,7 +42,7 @@ _LEGACY_MARK = "Rendered by `imagebench report`"
 
 
 def render_report(
-    results_dir: Path, out_dir: Path | None = None, *, on_skip=None, force: bool = False
+    results_dir: Path, out_dir: Path | None = None, *, on_skip=None, force: bool = False, pool: bool = False
 ) -> dict[str, Any]:
     """Render the report of every run under `results_dir` into `out_dir` (default results_dir/report).
 
@@ -68,7 +68,7 @@ def render_report(
             + (f" ({len(skipped)} skipped)" if skipped else "")
             + f"; {out_dir} left as it was"
         )
-    report = build_report(runs)
+    report = build_report(runs, pool=pool)
     return write_report(report, out_dir, force=force) | {"skipped": skipped}
 
 

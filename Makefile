@@ -40,10 +40,12 @@ docker: lab       ## docker tests only
 bench: setup      ## pytest-benchmark suite; JSON under .benchmarks/
 	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-autosave
 
-lint: setup       ## format, lint and type checks, as CI runs them (mypy's settings: pyproject.toml)
+lint: setup       ## format, lint and type checks, and the workflows' lint, as CI runs them (mypy's settings: pyproject.toml)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy harness
+	$(VENV)/bin/zizmor --offline .github/workflows/
+	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
 
 reference: lab    ## the committed reference run in results/: whole catalog, 5 trials, report (the only target writing results/)
 	bash scripts/reference-run.sh

@@ -22,11 +22,23 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from harness import pyversions
+from harness.advise.outcome import (
+    AS_ORIGINAL,
+    WORKING,
+    Outcome,
+    build_line,
+    classify,
+    stand_in_verdict,
+    variant_outcome,
+)
 from harness.advise.rewrites import ContextInfo, Rewrite, parse, rewrites
-from harness.errors import UsageError
+from harness.engine.dockerfile import base_images
+from harness.errors import HarnessError, UsageError
 from harness.experiment import Claim, Experiment, Variant
 from harness.metrics import human_value
-from harness.runner import RunOptions, RunOutcome, run_experiments
+from harness.runner import Reporter, RunOptions, RunOutcome, run_experiments
+from harness.runner.environment import load_lab_or_none
 from harness.stats import ratio_ci
 
 ORIGINAL = "original"
@@ -275,7 +287,8 @@ def advise(
     opts: RunOptions,
     reporter: Any = None,
 ) -> tuple[RunOutcome, dict[str, Any]]:
-    """Measure the original and every rewrite through the runner; the ranked summary."""
+    """Measure the original and every rewrite through the runner; the ranked summary. When the original
+    fails and its base was a Python substitution, the original alone is tried on the other stand-ins."""
     if not advice.rewrites:
         raise UsageError(f"no practice applies to {advice.dockerfile}: nothing to measure")
     with tempfile.TemporaryDirectory(prefix="imagebench-advise-") as tmp:
@@ -283,7 +296,94 @@ def advise(
         folder.mkdir()
         exp = experiment(advice, folder, smoke)
         outcome = run_experiments([exp], opts, reporter)
-    return outcome, summarize(outcome.run.data, advice, smoke)
+    stand_ins = None
+    if variant_outcome(outcome.run.data, ORIGINAL).fails:
+        stand_ins = other_stand_ins(advice, outcome.run.data, smoke, opts, reporter)
+    return outcome, summarize(outcome.run.data, advice, smoke, stand_ins)
+
+
+class _Relay(Reporter):
+    """The retry's progress through the command's reporter, without a second summary table."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def message(self, text: str) -> None:
+        if self.inner is not None:
+            self.inner.message(text)
+
+    def trial_finished(self, status: str, seconds: float, error: str | None = None) -> None:  # noqa: ARG002
+        if error and status != "ok":
+            self.message(f"  {status}: {error}")
+
+
+def substituted_base(advice: Advice, run: dict) -> tuple[str, str] | None:
+    """(public base, Python minor used) of the original's first base that was a Python substitution. Pure."""
+    subs = run.get("python_substitutions") or {}
+    for b in base_images(advice.original, {}):
+        if b in subs:
+            return b, str(subs[b]["used"])
+    return None
+
+
+def stand_in_entry(rule: str, public: str, data: dict) -> dict[str, Any]:
+    """What the original's run under `rule` says: {"rule", "python" (as the run recorded it), "outcome",
+    "run_id"}. Pure."""
+    note = (data.get("python_substitutions") or {}).get(public) or {}
+    return {
+        "rule": rule,
+        "python": str(note.get("used") or "?"),
+        "outcome": variant_outcome(data, ORIGINAL),
+        "run_id": data.get("run_id"),
+    }
+
+
+def other_stand_ins(
+    advice: Advice, run: dict, smoke: str | None, opts: RunOptions, reporter: Any = None
+) -> dict[str, Any]:
+    """The original alone, one cold trial on each other stand-in a `--python-substitute` rule picks for its
+    substituted base, each a run file of its own (experiment `advise-<project>-py<minor>`):
+    {"used": minor of the main run or None (no substitution), "tried": [stand_in_entry, ...]}."""
+    found = substituted_base(advice, run)
+    if found is None:
+        return {"used": None, "tried": []}
+    public, used = found
+    seen = {used}
+    tried: list[dict[str, Any]] = []
+    lab = load_lab_or_none(opts.bases)
+    for rule in pyversions.RULES:
+        if rule == opts.python_substitute:
+            continue
+        try:
+            _, note = pyversions.resolve(lab, public, rule)
+        except HarnessError:  # the rule allows no stand-in for this tag
+            continue
+        py = str(note["used"]) if note else str(run["python_substitutions"][public]["requested"])
+        if py in seen:
+            continue
+        seen.add(py)
+        relay = _Relay(reporter)
+        relay.message(f"the original failed on Python {used}: trying it on {py} (--python-substitute {rule})")
+        tried.append(_try_original(advice, smoke, opts, rule, py, public, relay))
+    return {"used": used, "tried": tried}
+
+
+def _try_original(
+    advice: Advice, smoke: str | None, opts: RunOptions, rule: str, py: str, public: str, reporter: Reporter
+) -> dict[str, Any]:
+    """One cold trial of the original under `rule`, as stand_in_entry says it."""
+    only = dataclasses.replace(advice, rewrites=[])
+    retry = dataclasses.replace(opts, python_substitute=rule, trials=1, auto=False, warmup=False)
+    with tempfile.TemporaryDirectory(prefix="imagebench-advise-") as tmp:
+        folder = Path(tmp) / "advise"
+        folder.mkdir()
+        exp = experiment(only, folder, smoke, trials=1)
+        exp = dataclasses.replace(exp, name=f"{exp.name}-py{py}")
+        try:
+            data = run_experiments([exp], retry, reporter).run.data
+        except HarnessError as exc:
+            return {"rule": rule, "python": py, "outcome": Outcome("none", str(exc)), "run_id": None}
+    return stand_in_entry(rule, public, data)
 
 
 # --------------------------------------------------------------------------- summary
@@ -291,20 +391,7 @@ def advise(
 
 def failing_line(trial: dict) -> str:
     """The line that says why a trial failed: the compiler's or pip's error line when there is one."""
-    text = trial.get("error_text") or ""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    lines = [re.sub(r"^#\d+\s+[\d.]+\s+", "", ln) for ln in lines]
-    generic = ("failed to solve", "subprocess-exited-with-error")
-    for pat in (
-        r"error: command '.*' failed",
-        r"(?i)error: .*(No such file or directory|not found)",
-        r"^error: ",
-        r"(?i)\berror\b",
-    ):
-        hits = [ln for ln in lines if re.search(pat, ln) and not any(g in ln for g in generic)]
-        if hits:
-            return hits[0][:200]
-    return (trial.get("error") or "build failed")[:200]
+    return build_line(trial)
 
 
 def _values(run: dict, variant: str, scenario: str, metric: str) -> list[float]:
@@ -318,19 +405,6 @@ def _values(run: dict, variant: str, scenario: str, metric: str) -> list[float]:
     ]
 
 
-def _status(run: dict, variant: str, smoke: str | None) -> tuple[str, str | None]:
-    trials = [t for t in run["trials"] if t["variant"] == variant]
-    for t in trials:
-        if t["status"] == "failed":
-            return "broken", f"build failed: {failing_line(t)}"
-    for t in trials:
-        if (t.get("metrics") or {}).get("smoke_ok") == 0:
-            return "broken", f"smoke failed: {(t.get('smoke') or {}).get('last_line', '')}"
-    if not any(t["status"] == "ok" for t in trials):
-        return "not measured", trials[0].get("error") if trials else None
-    return ("ok" if smoke else "built"), None
-
-
 def _runs_as_root(run: dict, variant: str) -> bool | None:
     for t in run["trials"]:
         if t["variant"] == variant and t["status"] == "ok" and "image" in t:
@@ -339,26 +413,49 @@ def _runs_as_root(run: dict, variant: str) -> bool | None:
     return None
 
 
-def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
+def summarize(
+    run: dict, advice: Advice, smoke: str | None, stand_ins: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Per variant: status, medians and, for rewrites, ratio to the original with its 95 % interval;
-    rewrites ranked by their strongest effect (lowest upper bound of a size/time ratio)."""
+    rewrites ranked by their strongest effect (lowest upper bound of a size/time ratio). A rewrite that
+    fails exactly as the original does is "as the original" and ranked like a working one; `stand_ins`
+    (from other_stand_ins) says whether a failing original fails under every stand-in."""
 
     seed = run.get("seed", 0) % (2**31)
     reasons = {r.name: r.reason for r in advice.rewrites}
-    rows = [
-        _row(run, name, reasons.get(name, f"your {advice.dockerfile.name}"), smoke, seed)
-        for name in [ORIGINAL, *reasons]
+    base = variant_outcome(run, ORIGINAL)
+    original = _row(run, ORIGINAL, f"your {advice.dockerfile.name}", _original_status(base, smoke), seed)
+    cands = [
+        _row(run, name, why, classify(base, variant_outcome(run, name), smoke), seed)
+        for name, why in reasons.items()
     ]
-    original, cands = rows[0], rows[1:]
+    if base.fails:
+        original["outcome"] = base.record()
+        if stand_ins is not None:
+            tried = list(stand_ins.get("tried", []))
+            verdict = stand_in_verdict(base, stand_ins.get("used"), tried)
+            original["stand_ins"] = {
+                **verdict,
+                "used": stand_ins.get("used"),
+                "tried": [
+                    {
+                        "python": t["python"],
+                        "rule": t["rule"],
+                        "run_id": t.get("run_id"),
+                        **t["outcome"].record(),
+                    }
+                    for t in tried
+                ],
+            }
 
     def key(r: dict) -> tuple:
-        broken = r["status"] not in ("ok", "built")
+        broken = r["status"] not in WORKING
         return (broken, r["effect_bound"] if r["effect_bound"] is not None else 9e9, r["variant"])
 
     cands.sort(key=key)
     for k, r in enumerate(cands, 1):
         r["rank"] = k
-        works = r["status"] in ("ok", "built")
+        works = r["status"] in WORKING
         r["stops_root"] = bool(works and r["root"] is False and original["root"] is True)
         r["recommended"] = (works and r["effect_bound"] is not None and r["effect_bound"] < 1.0) or r[
             "stops_root"
@@ -375,9 +472,18 @@ def summarize(run: dict, advice: Advice, smoke: str | None) -> dict[str, Any]:
     }
 
 
-def _row(run: dict, name: str, reason: str, smoke: str | None, seed: int) -> dict[str, Any]:
+def _original_status(o: Outcome, smoke: str | None) -> tuple[str, str | None, str | None]:
+    if o.kind == "pass":
+        return ("ok" if smoke else "built"), None, None
+    if o.fails:
+        return "fails", o.describe(), None
+    return "not measured", o.line or None, None
+
+
+def _row(
+    run: dict, name: str, reason: str, status: tuple[str, str | None, str | None], seed: int
+) -> dict[str, Any]:
     """One variant's summary row: status, the cells of COLUMNS and its strongest effect."""
-    status, why = _status(run, name, smoke)
     cells: dict[str, Any] = {}
     for col, metric, scen in COLUMNS:
         vals = _values(run, name, scen, metric)
@@ -393,8 +499,9 @@ def _row(run: dict, name: str, reason: str, smoke: str | None, seed: int) -> dic
     return {
         "variant": name,
         "reason": reason,
-        "status": status,
-        "failure": why,
+        "status": status[0],
+        "failure": status[1],
+        "vs_original": status[2],
         "root": _runs_as_root(run, name),
         "cells": cells,
         "effect": best[0] if best else None,
@@ -457,28 +564,51 @@ def render(summary: dict[str, Any]) -> str:
         add(r, str(r["rank"]), False)
     console = Console(record=True, width=150)
     with console.capture() as cap:
+        for line in _original_lines(summary):
+            console.print(line, highlight=False, markup=False)
         console.print(table)
         for r in summary["rewrites"]:
-            has_ci = any(c.get("high") is not None for c in r["cells"].values())
-            mark = (
-                "recommended"
-                if r["recommended"]
-                else "BROKEN"
-                if r["status"] == "broken"
-                else "no gain"
-                if has_ci
-                else "not established: needs 2+ trials"
-            )
-            line = f"{r['rank']}. {r['variant']} ({mark}): {r['reason']}"
-            if r["recommended"] and r["effect_bound"] is not None and r["effect_bound"] < 1.0:
-                line += f" [strongest: {r['effect']}, whole interval below 1]"
-            elif r["stops_root"]:
-                line += " [the image no longer runs as root]"
-            console.print(line, highlight=False, markup=False)
-            if r["failure"]:
+            console.print(_rewrite_line(r), highlight=False, markup=False)
+            if r["failure"] and r["status"] != AS_ORIGINAL:
                 console.print(f"   {r['failure']}", highlight=False, markup=False)
-        if summary["original"]["failure"]:
-            console.print(f"original: {summary['original']['failure']}", highlight=False, markup=False)
         if not summary["smoke"]:
             console.print("no --smoke command: rewrites were built, not checked to run", markup=False)
     return cap.get().rstrip()
+
+
+def _original_lines(summary: dict[str, Any]) -> list[str]:
+    """Said once, before the table: the original fails, why, and whether the Python substitution matters."""
+    o = summary["original"]
+    if o["status"] != "fails":
+        return []
+    lines = [f"The original fails: {o['failure']}"]
+    si = o.get("stand_ins")
+    if si:
+        lines.append(f"It {si['message']}.")
+    same = [r["variant"] for r in summary["rewrites"] if r["status"] == AS_ORIGINAL]
+    if same:
+        lines.append(
+            f"Rewrites that fail exactly as the original ({', '.join(same)}) are marked "
+            f"'{AS_ORIGINAL}' and ranked by what they buy."
+        )
+    return [*lines, ""]
+
+
+def _rewrite_line(r: dict[str, Any]) -> str:
+    has_ci = any(c.get("high") is not None for c in r["cells"].values())
+    if r["recommended"]:
+        mark = "recommended" + ("; fails as the original does" if r["status"] == AS_ORIGINAL else "")
+    elif r["status"] == "broken":
+        mark = "BROKEN"
+    elif r["status"] == AS_ORIGINAL:
+        mark = AS_ORIGINAL + ("; no gain" if has_ci else "; not established: needs 2+ trials")
+    else:
+        mark = "no gain" if has_ci else "not established: needs 2+ trials"
+    line = f"{r['rank']}. {r['variant']} ({mark}): {r['reason']}"
+    if r["recommended"] and r["effect_bound"] is not None and r["effect_bound"] < 1.0:
+        line += f" [strongest: {r['effect']}, whole interval below 1]"
+    elif r["stops_root"]:
+        line += " [the image no longer runs as root]"
+    if r.get("vs_original") == "fixes":
+        line += " [passes where the original fails]"
+    return line

@@ -485,10 +485,8 @@ def _judge(
     if kind_of(metric) in EXACT_KINDS:
         rr = stats.range_ratio(b, c)
         ratio, low, high, p = rr["ratio"], rr["low"], rr["high"], None
-        reason: str | None = (
-            _exact_reason(metric, b, c) if ratio is not None else "the baseline is 0: no ratio"
-        )
-        res["interval"] = "exact" if low == high else "range"
+        reason = _exact_reason(metric, b, c) if ratio is not None else "the baseline is 0: no ratio"
+        res["interval"] = _exact_interval(b, c)
     else:
         rc = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
         ratio, low, high, p, reason = rc["ratio"], rc["low"], rc["high"], rc["p_value"], rc["reason"]
@@ -540,7 +538,7 @@ def _blank_result(machine: str, definition: dict, index: int, claim: dict, kind:
         "k": None,
         "mde": None,
         "paired": False,
-        "interval": None,  # ci (bootstrap) | exact (every trial the same) | range (exact metric that varied)
+        "interval": None,  # ci (bootstrap) | exact (every trial the same) | range (exact, varied) | single (n = 1)
         "by_construction": bool(claim.get("by_construction", False)),
         "verdict": NOT_MEASURED,
         "reason": None,
@@ -583,13 +581,24 @@ def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
 EXACT_KINDS = ("exact", "flag", "count")  # no sampling noise: judged on the range of the trials, no p-value
 
 
-def _exact_reason(metric: str, b, c) -> str:
-    """How an exact metric's comparison was judged: on one value, or on the range of the trials."""
+def _exact_interval(b, c) -> str:
+    """exact (every trial of both groups gave one value), range (they varied) or single (one trial in a
+    group: no way to know whether the value repeats)."""
+    if min(len(b), len(c)) < 2:
+        return "single"
+    return "exact" if float(max(b)) == float(min(b)) and float(max(c)) == float(min(c)) else "range"
+
+
+def _exact_reason(metric: str, b, c) -> str | None:
+    """How an exact metric's comparison was judged: on one value, or on the range of the trials (None
+    when every trial gave the same value: the figure says so)."""
     spread = max(float(max(b)) - float(min(b)), float(max(c)) - float(min(c)))
     if min(len(b), len(c)) < 2:
-        return "exact metric with a single trial in a group: judged on its value"
+        return (
+            "exact metric with a single trial in a group: judged on its value, whether it repeats is unknown"
+        )
     if spread == 0:
-        return "exact: every trial gave the same value"
+        return None
     return (
         f"exact metric that varied between trials by up to {human_value(metric, spread)}: "
         "judged on the range every trial allows"
@@ -620,7 +629,7 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
     if kind_of(res["metric"]) in EXACT_KINDS:
         d = {**stats.range_delta(b, c), "p_value": None}
         res["reason"] = _exact_reason(res["metric"], b, c)
-        res["interval"] = "exact" if d["low"] == d["high"] else "range"
+        res["interval"] = _exact_interval(b, c)
     else:
         d = stats.delta_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p, paired=bool(res.get("paired")))
     value = float(res["value"] or 0.0)
@@ -629,7 +638,7 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
     )
     res["tolerance_abs"] = float(tol)
     res.update(delta=d["delta"], low=d["low"], high=d["high"], p=d["p_value"])
-    if d["low"] is None:
+    if d["low"] is None and res.get("interval") != "single":
         res["reason"] = "fewer than 2 values in a group: no interval"
     elif res.get("interval") is None:
         res["interval"] = "ci"
@@ -727,6 +736,7 @@ def experiment_verdicts(
                 "section": d.get("section", ""),
                 "claim": d.get("claim", ""),
                 "article": d.get("article", ""),
+                "cannot_show": str(d.get("cannot_show") or ""),
                 "ok_trials": ok.get(key, 0),
                 "failed_trials": len(failed.get(key, [])),
                 "claims": mine,

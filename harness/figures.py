@@ -41,6 +41,8 @@ def delta_figure(res: dict) -> str:
     if res.get("low") is not None and res.get("high") is not None and res["low"] != res["high"]:
         what = "range over trials" if res.get("interval") == "range" else "95 % CI"
         parts.append(f"{what} {signed(res['low'])} – {signed(res['high'])}")
+    elif res.get("interval") == "single":
+        parts.append("one trial: whether it repeats is unknown")
     elif res.get("low") is not None:
         parts.append("the same in every trial")
     tol = res.get("tolerance_abs") or 0.0
@@ -67,6 +69,8 @@ def ratio_figure(res: dict) -> str:
         text += f" ({fmt.human_ratio(res['ratio'])}"
         if res.get("interval") == "exact":
             text += ", exact: the same in every trial"
+        elif res.get("interval") == "single":
+            text += ", one trial: whether it repeats is unknown"
         elif res.get("low") is not None and res.get("high") is not None:
             what = "range over trials" if res.get("interval") == "range" else "95 % CI"
             text += f", {what} {fmt.human_ratio(res['low'])}–{fmt.human_ratio(res['high'])}"

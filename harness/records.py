@@ -20,8 +20,9 @@ RUN_SCHEMA = "imagebench.run"
 RunStatus = Literal["running", "complete", "interrupted", "failed"]
 TrialStatus = Literal["ok", "failed", "interrupted", "skipped"]
 NotMeasured = Literal["not measured here"]
-ClaimVerdict = Verdict | NotMeasured
-"""A claim's verdict: the three of `stats`, or "not measured here" (no values for a variant)."""
+ClaimVerdict = Verdict | NotMeasured | Literal["by construction"]
+"""A claim's verdict: the three of `stats`, "not measured here" (no values for a variant), or "by
+construction" (the experiment's own settings decide the value: stated, never judged)."""
 ExperimentVerdictWord = Verdict | NotMeasured | Literal["measured"]
 """An experiment's verdict: as a claim's, or "measured" when it states no claim."""
 ClaimKind = Literal["ratio", "delta", "check"]
@@ -225,6 +226,9 @@ class ClaimResult(TypedDict, total=False):
     k: int | None
     mde: float | None
     paired: bool
+    interval: Literal["ci", "exact", "range", "single"] | None
+    by_construction: bool
+    measured_verdict: ClaimVerdict
     values: list[float]
     verdict: ClaimVerdict
     reason: str | None
@@ -240,6 +244,7 @@ class ExperimentVerdict(TypedDict, total=False):
     section: str
     claim: str
     article: str
+    cannot_show: str
     ok_trials: int
     failed_trials: int
     claims: list[ClaimResult]

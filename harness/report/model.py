@@ -71,6 +71,7 @@ class Section:
     also_found: list[str] = field(default_factory=list)  # extension claims: beyond the article
     provenance: list[str] = field(default_factory=list)  # the run that produced this section
     calibration: list[str] = field(default_factory=list)  # that run's own calibration
+    cannot_show: str = ""  # what the experiment declares it cannot show (its caveats)
 
 
 @dataclass
@@ -231,7 +232,7 @@ def deciding_text(v: dict) -> tuple[str, str]:
     if v["verdict"] == analysis.NOT_MEASURED:
         return "–", f"not measured: {v['reason']}"
     if d is None:
-        return "–", "no claim stated"
+        return "–", v.get("reason") or "no claim stated"
     label = (d.get("label") or d.get("metric") or "") + (
         " (precondition)" if d.get("role") == "precondition" else ""
     )
@@ -251,6 +252,7 @@ def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
         "measured (the deciding claim)",
         "the article's figure",
         "also found (our extensions, not in the article)",
+        "what it cannot show",
         "all claims (section)",
     ]
     if multi:
@@ -265,6 +267,7 @@ def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
             figure,
             v["article"] or "–",
             "; ".join(v.get("also_found") or []) or "–",
+            v.get("cannot_show") or "–",
             Link(v["experiment"], "#" + anchors[(v["machine"], v["experiment"])]),
         ]
         rows.append([v["machine"], *row] if multi else row)
@@ -495,6 +498,7 @@ def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
         probe_findings=_probe_findings(runs, machine, name, order),
         deciding=": ".join(x for x in deciding_text(v) if x and x != "–"),
         also_found=list(v.get("also_found") or []),
+        cannot_show=str(definition.get("cannot_show") or ""),
     )
 
 

@@ -334,6 +334,8 @@ def _md_section(s: Section, multi_machine: bool) -> list[str]:
         out.append(md_text(s.summary, one_line=False) + "\n")
     if s.deciding:
         out.append(f"Decided by: {md_text(s.deciding)}\n")
+    if s.cannot_show:
+        out.append(f"What this cannot show: {md_text(s.cannot_show)}\n")
     for line in ([s.reason] if s.reason else []) + s.failures:
         out.append(f"> {md_text(line)}\n")
     if s.also_found:

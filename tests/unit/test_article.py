@@ -90,13 +90,16 @@ def test_view_judges_each_figure_and_flags_smaller_but_broken():
     run = {"machine": "m", "run_id": "r1", "trials": [], "bases": {}}
     view = build_article_view([run], df, {"m": {"multi-stage": _definition()}}, Table)
     figures = view.tables[0]
-    by_label = {(r[0], r[2].split(".")[0]): r for r in figures.rows}
+    by_label = {(r[1], r[3].split(".")[0]): r for r in figures.rows}
     web = by_label[("web app: multi-stage vs one stage", "multi-stage: web-article vs single")]
-    assert "single 370 MB" in web[3] and "web-article 170 MB" in web[3] and "×0.459" in web[3]
-    assert web[4].startswith("same direction")
+    assert web[0] == "Dockerfiles 1: Multi-stage builds"
+    assert "single 370 MB" in web[4] and "web-article 170 MB" in web[4] and "×0.459" in web[4]
+    assert web[5].startswith("×0.763: ours ×0.459 / the article's ×0.602")
+    assert web[6].startswith("same direction")
     ds = by_label[("data science: multi-stage vs one stage", "multi-stage: ds-article vs ds-single")]
-    assert ds[4].startswith("smaller but broken (ds-article: 1 of 2 smoke checks failed: ModuleNotFoundError")
-    assert any("base-image" in r[2] for r in figures.rows) is False  # no base-image experiment in these runs
+    assert ds[6].startswith("smaller but broken (ds-article: 1 of 2 smoke checks failed: ModuleNotFoundError")
+    assert any("base-image" in r[3] for r in figures.rows) is False  # no base-image experiment in these runs
+    assert not any(r[1].startswith("hadolint") for r in figures.rows)  # nor lint-and-scan
 
 
 def test_view_says_what_the_builder_saves_in_downloads():
@@ -114,16 +117,18 @@ def test_bases_table_compares_compressed_with_published():
     published compressed size."""
     pin = {"public": "python:3.13-slim", "lab_tag": "lab/slim", "image_id": "sha256:aa", "bytes": 160e6}
     trial = {
+        "experiment": "multi-stage",
+        "variant": "single",
         "status": "ok",
         "bases": {"python:3.13-slim": "sha256:aa"},
         "image": {"layer_compressed_bytes": [58_890_074, 93], "layer_bytes": [159_999_000, 140]},
     }
     run = {"machine": "m", "run_id": "r1", "trials": [trial], "bases": {"python:3.13-slim": pin}}
     view = build_article_view([run], _df(), {"m": {"multi-stage": _definition()}}, Table)
-    slim = next(r for r in view.tables[1].rows if r[0] == "python:3.12-slim")
-    assert slim[1] == "130 MB" and slim[3].startswith("lab/slim") and slim[5] == "58.9 MB"
-    assert slim[2].startswith("46.2 MB") and slim[6] == "×1.28"
-    alpine = next(r for r in view.tables[1].rows if r[0] == "python:3.12-alpine")
+    slim = next(r for r in view.tables[1].rows if r[0] == "python:3.12.2-slim")
+    assert slim[1] == "130 MB" and "lab/slim" in slim[3] and slim[5] == "58.9 MB"
+    assert slim[2].startswith("46.2 MB (python:3.12-slim, 2026-09-01") and slim[6] == "×1.28"
+    alpine = next(r for r in view.tables[1].rows if r[0] == "python:3.12.2-alpine")
     assert alpine[3].startswith("no stand-in")
 
 

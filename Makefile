@@ -47,7 +47,7 @@ lint: setup       ## format, lint and type checks, and the workflows' lint, as C
 	$(VENV)/bin/zizmor --offline .github/workflows/
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
 
-reference: lab    ## the committed reference run in results/: whole catalog, 5 trials, report (the only target writing results/)
+reference: lab    ## the committed reference in results/: one run of the catalog at each experiment's n, pip-cache shaped, report, README blocks, checks (the only target writing results/)
 	bash scripts/reference-run.sh
 
 clean-lab:

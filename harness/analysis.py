@@ -547,6 +547,16 @@ def _blank_result(machine: str, definition: dict, index: int, claim: dict, kind:
 
 
 MIN_TIME_RATIO_N = 5
+MIN_TIME_CHECK_N = 2  # a time threshold is judged on the interval of the median: one trial has none
+
+
+def min_trials(claim: dict) -> int:
+    """The fewest trials per variant a claim needs before the report can judge it (its own rules):
+    a time ratio MIN_TIME_RATIO_N, any other time claim MIN_TIME_CHECK_N, an exact metric (size, count,
+    flag) one, a value set by the experiment (`by_construction`) one."""
+    if claim.get("by_construction") or kind_of(claim.get("metric", "")) not in TIMED_KINDS:
+        return 1
+    return MIN_TIME_RATIO_N if claim.get("expect") in ("lower", "higher") else MIN_TIME_CHECK_N
 
 
 def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:

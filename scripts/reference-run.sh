@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
-# The committed reference run: the whole catalog at 5 trials, its report, the suite timings and
-# the harness-overhead measurement, then the README's generated blocks. Run on a quiet machine
-# (nothing else using the daemon) after `make lab`.
+# The committed reference: what one `make reference` produces on an idle machine, and nothing else.
 #
-#   bash scripts/reference-run.sh            # everything (about an hour on 2 cores)
-#   STEPS="quick overhead" bash scripts/reference-run.sh
+#   make reference                      # = make lab, then this script (about 80 minutes on 2 cores)
+#   STEPS="report notebooks readme" bash scripts/reference-run.sh   # re-render from results/ only
 #
-# Steps: `calibration` runs alone first (its time claims need a quiet machine); `full` runs the rest
-# of the catalog at TRIALS, except pip-cache (shaped network, its own step) and the HEAVY experiments
-# (multi-stage: ten variants of multi-minute builds whose claims are exact sizes and bytes), which run
-# at HEAVY_TRIALS. With HEAVY_DOCKER_HOST set (a second engine on this machine with the lab's bases
-# loaded), the heavy experiments run on that engine in parallel with `full`; their run file records
-# that engine in its fingerprint.
+# Steps, one after another, never two at once:
+#   clear     remove the previous reference's run files (results/<machine>/*.json) and report; git keeps them
+#   catalog   ONE `imagebench run --all` of every experiment that needs no shaped network, each at its own
+#             default n (experiment.toml's `trials`: tests/unit/test_pooling.py checks it is never below what
+#             the report needs to judge each claim), the full calibration included in the same run
+#   pipcache  the experiments that require a shaped network (pip-cache), at the 100mbit profile, in a
+#             second run right after the first; the profile goes back to unlimited afterwards
+#   overhead  the harness's own cost per trial (results/perf/overhead.json)
+#   report    `imagebench report` of results/ (no --pool: the runs above share one commit and engine and
+#             never overlap, so nothing is pooled; the report says so if that ever fails)
+#   notebooks the workshop notebooks with their outputs from this reference
+#   readme    the README's generated blocks
+#   check     the acceptance rules of a reference (scripts/reference_check.py): one commit, clean tree,
+#             complete runs, disjoint times, the commands this script ran, calibration passed
+# Every run file records the command this script ran (`command`) and the commit (`fingerprint.harness`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IB=${IB:-.venv/bin/imagebench}
 PY=${PY:-.venv/bin/python}
-STEPS=${STEPS:-"calibration full pipcache overhead report notebooks readme"}
-TRIALS=${TRIALS:-5}
-HEAVY=${HEAVY:-multi-stage}
-HEAVY_TRIALS=${HEAVY_TRIALS:-3}
+STEPS=${STEPS:-"clear catalog pipcache overhead report notebooks readme check"}
+SEED=${SEED:-2}
 mkdir -p results/perf
 
 # A reference run records the harness commit it ran: refuse a tree with uncommitted changes to
@@ -30,27 +35,32 @@ if dirty=$(git status --porcelain --untracked-files=no -- . ':(exclude)results')
   exit 3
 fi
 
+# experiments by whether they need a shaped network, from the catalog itself
+split() {  # $1 = shaped|plain
+  $IB list --json | $PY -c '
+import json, sys
+want = sys.argv[1] == "shaped"
+print(" ".join(e["name"] for e in json.load(sys.stdin) if ("shaped-network" in (e.get("requires") or [])) == want))' "$1"
+}
+
 for step in $STEPS; do
+  echo "reference-run: step $step at $(date -u +%H:%M:%S) (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   case $step in
-    quick)     # suite cost, one trial each; kept apart from the reference results
-      rm -rf results/perf/quick
-      $IB --results results/perf/quick run --all --quick --seed 1 || true ;;
-    calibration) # alone, at its own n (which --trials cannot lower)
-      $IB --results results run calibration --seed 2 || true ;;
-    full)      # the reference run itself: the catalog but calibration, pip-cache and the heavy ones
-      rest=$($IB list --json | $PY -c 'import json, sys; skip = set(sys.argv[1:]); print(" ".join(e["name"] for e in json.load(sys.stdin) if e["name"] not in skip))' calibration pip-cache $HEAVY)
-      heavy_pid=""
-      if [ -n "${HEAVY_DOCKER_HOST:-}" ]; then
-        DOCKER_HOST=$HEAVY_DOCKER_HOST $IB --results results run $HEAVY --trials "$HEAVY_TRIALS" --seed 2 &
-        heavy_pid=$!
-      fi
-      $IB --results results run $rest --trials "$TRIALS" --seed 2 || true
-      if [ -n "$heavy_pid" ]; then wait "$heavy_pid" || true
-      else $IB --results results run $HEAVY --trials "$HEAVY_TRIALS" --seed 2 || true; fi ;;
-    pipcache)  # pip-cache needs a shaped network: 100 Mbit/s + 20 ms per request, then back to unlimited
-      $IB lab up --profile 100mbit
-      $IB --results results run pip-cache --seed 3 || true
-      $IB lab up --profile unlimited ;;
+    clear)
+      find results -mindepth 2 -maxdepth 2 -path 'results/*/*.json' -not -path 'results/perf/*' \
+        -not -path 'results/drift/*' -print -delete >&2 || true
+      find results -mindepth 1 -maxdepth 1 -type d -empty -delete ;;
+    catalog)
+      # shellcheck disable=SC2046  # one word per experiment
+      $IB --results results run $(split plain) --seed "$SEED" || true ;;
+    pipcache)
+      shaped=$(split shaped)
+      if [ -n "$shaped" ]; then
+        $IB lab up --profile 100mbit
+        # shellcheck disable=SC2086
+        $IB --results results run $shaped --seed "$SEED" || true
+        $IB lab up --profile unlimited
+      fi ;;
     overhead)
       $PY scripts/overhead.py --rounds 5 --out results/perf/overhead.json ;;
     report)
@@ -59,6 +69,8 @@ for step in $STEPS; do
       $PY scripts/notebooks.py ;;
     readme)
       $PY scripts/readme_figures.py ;;
+    check)
+      $PY scripts/reference_check.py results ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac
 done

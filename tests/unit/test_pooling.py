@@ -322,3 +322,91 @@ def test_a_value_fixed_by_the_experiment_is_stated_not_judged():
     v = verdicts_by_name([r])["timed"]
     assert v["deciding"]["metric"] == "build_seconds"
     assert any("set by the experiment" in line for line in v["also_found"])
+
+
+# --------------------------------------------------------------------------- the n a claim needs
+
+
+def test_min_trials_follows_the_reports_rules():
+    """A time ratio needs MIN_TIME_RATIO_N, a time threshold 2, an exact metric or a setting one."""
+    assert (
+        analysis.min_trials({"metric": "build_seconds", "expect": "lower"}) == analysis.MIN_TIME_RATIO_N == 5
+    )
+    assert analysis.min_trials({"metric": "stop_seconds", "op": "<", "value": 1.0}) == 2
+    assert analysis.min_trials({"metric": "image_bytes", "expect": "lower"}) == 1
+    assert (
+        analysis.min_trials({"metric": "stop_seconds", "op": "==", "value": 3.0, "by_construction": True})
+        == 1
+    )
+
+
+def test_every_experiment_runs_at_the_n_its_claims_need():
+    """The catalog's default trials (what `make reference` runs) are never below what the report needs to
+    judge each claim: a claim can not be inconclusive by construction of its experiment's n."""
+    from pathlib import Path
+
+    from harness.experiment import discover
+
+    short = []
+    for exp in discover(Path(__file__).resolve().parents[2] / "experiments"):
+        n_of = {v.name: v.trials or exp.trials for v in exp.variants}
+        for c in exp.to_dict()["claims"]:
+            need = analysis.min_trials(c)
+            for v in (c.get("variant"), c.get("baseline"), c.get("candidate")):
+                if v and max(n_of.get(v, exp.trials), exp.min_trials) < need:
+                    short.append(f"{exp.name}/{v}: {n_of.get(v)} trials, {c['metric']} needs {need}")
+    assert short == []
+
+
+# --------------------------------------------------------------------------- what makes results/ a reference
+
+
+def _reference_check():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "reference_check.py"
+    spec = importlib.util.spec_from_file_location("reference_check", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _as_reference(r: dict) -> dict:
+    r["command"] = ["imagebench", "--results", "results", "run", *r["experiments"]]
+    r["fingerprint"]["harness"]["git_dirty"] = False
+    return r
+
+
+def test_one_make_reference_passes_the_reference_check():
+    """Two disjoint, complete runs of one clean commit, started by the script's command, with a passing
+    calibration: no problem."""
+    check = _reference_check()
+    a = _as_reference(timed_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z"))
+    b = _as_reference(size_run("20260101T103100Z-b", "2026-01-01T10:31:00Z", "2026-01-01T11:00:00Z"))
+    assert check.problems([a, b], n_boot=200) == []
+
+
+def test_the_reference_check_names_every_broken_rule():
+    """An interrupted run, another commit, a dirty tree, a command from elsewhere, runs that overlap and a
+    failed calibration are each named."""
+    check = _reference_check()
+    a = _as_reference(
+        timed_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:45:00Z", delta=1.2)
+    )
+    b = _as_reference(
+        size_run("20260101T103100Z-b", "2026-01-01T10:31:00Z", "2026-01-01T11:00:00Z", status="interrupted")
+    )
+    b["fingerprint"]["harness"].update(git_commit="c" * 40, git_dirty=True)
+    b["command"] = ["imagebench", "--results", "/tmp/x", "run", "size"]
+    found = "\n".join(check.problems([a, b], n_boot=200))
+    for said in (
+        "2 harness commits",
+        "not from a clean tree",
+        "status interrupted, not complete",
+        "is not one reference-run.sh runs",
+        "its calibration failed",
+        "overlap in time",
+    ):
+        assert said in found

@@ -33,6 +33,23 @@ BY_PROBE: dict[str, tuple[Declared, ...]] = {
         ("pip_cache_in_image", "B", "exact", "bytes of pip's cache directory left in the final image"),
     ),
     "ignore": (("git_dir_in_image", "flag", "flag", "1 when a .git directory ended up in the image"),),
+    "health": (
+        ("app_hung", "flag", "flag", "1 when the app really stopped answering after the hang request"),
+    ),
+    "limits": (
+        (
+            "neighbour_ops_per_second",
+            "1/s",
+            "rate",
+            "iterations per second of the neighbour container's CPU-bound loop beside the hog",
+        ),
+        (
+            "neighbour_throughput_ratio",
+            "ratio",
+            "rate",
+            "the neighbour's iterations per second beside the hog over its rate alone",
+        ),
+    ),
     "lint": (("lint_errors", "count", "count", "hadolint findings at level error"),),
     "secrets": (
         (
@@ -42,6 +59,22 @@ BY_PROBE: dict[str, tuple[Declared, ...]] = {
             "1 when BuildKit's progress output (a CI log) shows the canary",
         ),
         ("secret_delivered", "flag", "flag", "1 when the build step or container really received the secret"),
+    ),
+    "stop": (
+        (
+            "sigterm_received",
+            "flag",
+            "flag",
+            "1 when the app's own SIGTERM handler ran on docker stop (its line in the container log)",
+        ),
+    ),
+    "supervise": (
+        (
+            "app_restarted",
+            "flag",
+            "flag",
+            "1 when the app process that ran before the worker was killed is gone at the end",
+        ),
     ),
     "tls": tuple(
         (

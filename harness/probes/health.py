@@ -8,6 +8,13 @@ hang, checks that the app really stopped answering, then waits for the `unhealth
 Without a healthcheck nothing will ever be reported: the probe waits `observe` seconds, records
 State.Status (still "running") and reports reported_unhealthy = 0 and no detect time.
 
+What is observed, not configured: app_hung (the app really stopped answering after the hang
+request, checked from outside; a precondition of everything else), reported_unhealthy (the
+engine's own `health_status: unhealthy` event arrived) and running_while_hung (after the event or
+the wait, `docker ps` -- the engine's container list -- still lists the container as running; its
+status text, e.g. "Up 9 seconds (unhealthy)", goes to probe_data). How fast the event comes is
+set by the healthcheck's interval x retries, so unhealthy_detect_seconds measures the settings.
+
 The healthcheck can come from the image (HEALTHCHECK), from `docker run` flags (run option
 `healthcheck = {test = [...], interval = "1s", timeout = "1s", retries = 2}`) or from a Compose
 file (`compose = true` with the same `healthcheck` table; needs Compose v2).
@@ -113,6 +120,15 @@ def container_ip(container: Any) -> str | None:
     return container.attrs.get("NetworkSettings", {}).get("IPAddress") or None
 
 
+def ps_row(client: Any, cid: str) -> dict[str, Any]:
+    """The container's row in the engine's container list (what `docker ps -a` prints): State
+    ("running", "exited", ...) and Status ("Up 9 seconds (unhealthy)"); {} when it is not listed."""
+    for row in client.api.containers(all=True, filters={"id": cid}):
+        if str(row.get("Id", "")).startswith(cid) or cid.startswith(str(row.get("Id", ""))):
+            return dict(row)
+    return {}
+
+
 def _ts(text: str) -> float | None:
     """RFC 3339 with nanoseconds -> Unix seconds."""
     m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text or "")
@@ -203,6 +219,8 @@ class HealthProbe(ContainerProbe):
             ev = watch.wait_for(lambda e: is_action(e, "health_status: unhealthy"), window, start=mark)
             if ev is None:
                 time.sleep(max(0.0, t_hang + window - time.time()))
+            ps = ps_row(ctx.client, c.id)
+            details["ps_state"], details["ps_status"] = ps.get("State"), ps.get("Status")
             c.reload()
             state = c.attrs.get("State", {})
             details["state_after"] = state.get("Status")
@@ -210,8 +228,9 @@ class HealthProbe(ContainerProbe):
             details["health_log"] = health_log(state, t_hang)
             details["events"] = [e.get("Action") for e in watch.snapshot()[mark:]]
         values: dict[str, float] = {
+            "app_hung": float(details["app_hung"]),
             "reported_unhealthy": float(ev is not None),
-            "running_while_hung": float(state.get("Status") == "running"),
+            "running_while_hung": float(ps.get("State") == "running"),
         }
         if ev is not None:
             values["unhealthy_detect_seconds"] = event_time(ev) - t_hang

@@ -11,15 +11,26 @@ cpu_ops_per_second and cpu_share (CPU seconds per wall second: the limit's direc
 other load on the host); with a CPU limit it also runs the same loop once without limits (the
 reference) and records cpu_throughput_ratio = limited / reference (1.0 without a limit).
 
+neighbour: what the article says limits are for -- keeping one container from starving the
+others. A neighbour container (no limits) runs a fixed CPU-bound loop in `neighbour_workers`
+processes (default: the engine's CPU count) for `neighbour_seconds`, alone, then beside a hog
+container running the same loop in `hog_workers` processes (default: twice the CPU count) under
+the variant's limits, then alone again. neighbour_throughput_ratio = its iterations/s beside the
+hog / the mean of its two runs alone: an observation that can come out anywhere from 0 to 1 (the
+kernel shares CPU between containers, so an unlimited hog takes about its fair share of a busy
+host; a limit caps it below that). neighbour_ops_per_second is the rate beside the hog.
+
 Limits come from run options `memory = "64m"`, `cpus = 0.5` (docker run flags, swap disabled:
 memswap = memory) or, with `compose = true`, from a Compose file's deploy.resources.limits.
-Other options: mem_mib = 256, cpu_seconds = 2, workloads = ["mem", "cpu"], timeout = 60.
+Other options: mem_mib = 256, cpu_seconds = 2, workloads = ["mem", "cpu"] (or "neighbour"),
+neighbour_workers, hog_workers, neighbour_seconds = 3, timeout = 60.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +42,20 @@ from harness.probes._containers import (
     image_ref,
     parse_bytes,
     wait_exit,
+    wait_log,
 )
 
 MEM_COMMAND = ["python", "/app/hog.py", "mem", "{mem_mib}"]
 CPU_COMMAND = ["python", "/app/hog.py", "cpu", "{cpu_seconds}"]
+SPIN_COMMAND = ["python", "/app/hog.py", "spin", "{workers}", "{seconds}"]
+
+
+def throughput_ratio(beside: float, alone: list[float]) -> float | None:
+    """The neighbour's rate beside the hog over the mean of its rates alone (pure); None without both."""
+    ok = [a for a in alone if a > 0]
+    if not ok or beside < 0:
+        return None
+    return beside / (sum(ok) / len(ok))
 
 
 def cgroup_peak_files(cid: str) -> list[Path]:
@@ -165,12 +186,74 @@ class LimitsProbe(ContainerProbe):
         if "cpu" in workloads:
             commands["cpu"] = fill(list(opts.get("cpu_command") or CPU_COMMAND), fmt)
         timeout = float(opts.get("timeout", 60))
+        spin: dict[str, Any] = {}
+        if "neighbour" in workloads:
+            ncpu = int(ctx.client.info().get("NCPU") or 1)
+            seconds = float(opts.get("neighbour_seconds", 3))
+            spin = {
+                "neighbour_workers": int(opts.get("neighbour_workers") or ncpu),
+                "hog_workers": int(opts.get("hog_workers") or 2 * ncpu),
+                "seconds": seconds,
+                "engine_cpus": ncpu,
+            }
+            hog_seconds = 3 * seconds + timeout  # outlasts the three neighbour runs; killed after them
+            commands["hog"] = fill(SPIN_COMMAND, {"workers": spin["hog_workers"], "seconds": hog_seconds})
         containers = self._containers(ctx, owned, opts, commands, details)
         values: dict[str, float] = {}
         if "mem" in containers:
             values.update(self._mem(containers["mem"], timeout, details))
         if "cpu" in containers:
             values.update(self._cpu(ctx, owned, containers["cpu"], commands["cpu"], timeout, details))
+        if "hog" in containers:
+            values.update(self._neighbour(ctx, owned, containers["hog"], spin, timeout, details))
+        return values
+
+    def _neighbour(
+        self, ctx: ProbeContext, owned: Owned, hog: Any, spin: dict[str, Any], timeout: float, details: dict
+    ) -> dict[str, float]:
+        """The neighbour's throughput alone, beside the (limited or unlimited) hog, and alone again."""
+        command = fill(SPIN_COMMAND, {"workers": spin["neighbour_workers"], "seconds": spin["seconds"]})
+        hog.reload()
+        hc = hog.attrs.get("HostConfig", {})
+        info: dict[str, Any] = {
+            **spin,
+            "hog_nano_cpus": hc.get("NanoCpus") or None,
+            "hog_cpu_quota": hc.get("CpuQuota") or None,
+            "runs": [],
+        }
+        details["neighbour"] = info
+
+        def run(label: str) -> dict[str, float]:
+            c = owned.create(image_ref(ctx), command=command)
+            c.start()
+            code = wait_exit(c, timeout)
+            out = parse_hog_output(c.logs().decode("utf-8", "replace"))
+            info["runs"].append({"when": label, "exit_code": code, **out})
+            c.remove(force=True)
+            return out
+
+        alone = [run("alone")]
+        hog.start()
+        if not wait_log(hog, "spinning", 20):
+            info["error"] = "the hog never started spinning"
+            return {}
+        time.sleep(0.5)
+        beside = run("beside the hog")
+        hog.reload()
+        info["hog_status"] = hog.attrs.get("State", {}).get("Status")
+        if info["hog_status"] != "running":
+            info["error"] = f"the hog was {info['hog_status']} after the neighbour's run beside it"
+            return {}
+        hog.kill()
+        alone.append(run("alone"))
+        rates = [a["cpu_ops_per_second"] for a in alone if "cpu_ops_per_second" in a]
+        if "cpu_ops_per_second" not in beside or not rates:
+            info["error"] = "a neighbour run printed no rate"
+            return {}
+        ratio = throughput_ratio(beside["cpu_ops_per_second"], rates)
+        values = {"neighbour_ops_per_second": beside["cpu_ops_per_second"]}
+        if ratio is not None:
+            values["neighbour_throughput_ratio"] = ratio
         return values
 
     def _mem(self, c: Any, timeout: float, details: dict[str, Any]) -> dict[str, float]:

@@ -4,6 +4,10 @@ Runs the image, waits until the app says it is ready (run option `ready`, a log 
 PID 1's command line, then stops it with a short timeout (`stop_timeout`, default 3 s).
 stop_seconds = die.timeNano - kill(stop signal).timeNano; stop_forced = 1 when a kill(9)
 event followed (the app did not exit within the timeout); exit_code from the die event.
+pid1_is_shell is read from the running container (PID 1's /proc/<pid>/cmdline), never assumed
+from the Dockerfile. sigterm_received = 1 when the app's own SIGTERM handler ran: the container's
+log gained `term_marker` (a line the handler prints) between the stop and the die event, so a
+signal that never reached the program (a shell as PID 1 that does not forward it) reads 0.
 
 Run options (variant `run = {...}` or `run = {stop = {...}}`):
   stop_timeout = 3      seconds the daemon waits before SIGKILL
@@ -12,6 +16,7 @@ Run options (variant `run = {...}` or `run = {stop = {...}}`):
   settle = 0.5          extra pause after ready (lets a shell-form child start)
   init = false          run with --init (tini as PID 1)
   command = [...]       override CMD
+  term_marker = "SIGTERM received"   the line the app's SIGTERM handler prints (empty: not recorded)
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ def stop_measurement(events: list[dict]) -> dict[str, Any]:
     return out
 
 
+def marker_after_stop(before: str, after: str, marker: str) -> bool:
+    """True when the log after the stop has `marker` more often than the log before it (pure)."""
+    return bool(marker) and after.count(marker) > before.count(marker)
+
+
 def is_shell(argv: list[str] | None) -> bool:
     if not argv:
         return False
@@ -91,6 +101,8 @@ class StopProbe(ContainerProbe):
                 details["processes"] = [p[-1] for p in (c.top().get("Processes") or [])]
             except Exception:  # noqa: BLE001 - an extra detail: the measurement goes on without it
                 pass
+            marker = str(opts.get("term_marker", "SIGTERM received"))
+            log_before = c.logs().decode("utf-8", "replace")
             mark = len(watch.snapshot())
             t0 = time.perf_counter()
             c.stop(timeout=timeout)
@@ -98,8 +110,13 @@ class StopProbe(ContainerProbe):
             watch.wait_for(lambda e: is_action(e, "die"), timeout + 10, start=mark)
             time.sleep(0.05)  # a late 'stop' event is harmless; die is what we need
             m = stop_measurement(watch.snapshot()[mark:])
+            log_after = c.logs().decode("utf-8", "replace")
         details["signals"] = m["signals"]
+        details["log_tail"] = log_after[-300:]
         values: dict[str, float] = {"stop_forced": float(m["forced"]), "pid1_is_shell": float(is_shell(argv))}
+        if marker:
+            details["term_marker"] = marker
+            values["sigterm_received"] = float(marker_after_stop(log_before, log_after, marker))
         if "seconds" in m:
             values["stop_seconds"] = m["seconds"]
         if m.get("exit_code") is not None:

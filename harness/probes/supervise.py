@@ -9,10 +9,13 @@ must be local), then polls the containers' processes until a new worker process 
 (recovered) or `recovery_cap` seconds pass. recovery_seconds is the time to the new worker, or
 the cap when it never came back (recovered = 0). restart_count is the sum of the containers'
 RestartCount; running_while_broken = 1 when, at the cap, a container still says "running" but no
-worker runs in it.
+worker runs in it. app_restarted = 1 when the app process (matching `app_match`) that ran before
+the kill is gone at the end (the engine restarted the app's container, or the app died with
+the worker): what one process per container spares the app, observed on the host's pids.
 
-Run options: mode = "single" | "split", worker_match = "worker.py", worker_command = [...],
-restart = "on-failure" | "always" | "no", recovery_cap = 10, ready_timeout = 20.
+Run options: mode = "single" | "split", worker_match = "worker.py", app_match = "app.py",
+worker_command = [...], restart = "on-failure" | "always" | "no", recovery_cap = 10,
+ready_timeout = 20.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ from harness.probes._containers import ContainerProbe, image_ref, parse_top
 
 def worker_pids(procs: list[dict], match: str) -> list[int]:
     return [p["pid"] for p in procs if match in p["cmd"] and "<defunct>" not in p["cmd"]]
+
+
+def app_restarted(before: list[int], after: list[int]) -> bool:
+    """True when none of the app processes seen before the kill is still running at the end (pure)."""
+    return bool(before) and not set(before) & set(after)
 
 
 def zombie_count(procs: list[dict]) -> int:
@@ -101,6 +109,11 @@ class SuperviseProbe(ContainerProbe):
             details["error"] = f"no process matching {match!r} started"
             return {}
         time.sleep(0.3)
+        app_match = str(opts.get("app_match", "app.py"))
+        apps_before = [pid for ps in self._procs(containers).values() for pid in worker_pids(ps, app_match)]
+        if not apps_before:
+            details["error"] = f"no process matching {app_match!r} runs beside the worker"
+            return {}
         victim = before[0]
         details["killed_pid_host"] = victim
         t_kill = time.monotonic()
@@ -110,7 +123,11 @@ class SuperviseProbe(ContainerProbe):
             details["error"] = f"cannot kill the worker (pid {victim}): {exc}"
             return {}
         recovered_after = self._wait_recovery(containers, match, victim, t_kill, cap)
+        if recovered_after is not None:
+            time.sleep(float(opts.get("settle", 1.0)))  # let a restarted container start its app too
         procs = self._procs(containers)
+        apps_after = [pid for ps in procs.values() for pid in worker_pids(ps, app_match)]
+        details["app_pids"] = {"before": apps_before, "after": apps_after}
         restarts = 0
         states = []
         broken = False
@@ -136,5 +153,6 @@ class SuperviseProbe(ContainerProbe):
             "recovery_seconds": recovered_after if recovered_after is not None else cap,
             "restart_count": float(restarts),
             "running_while_broken": float(broken),
+            "app_restarted": float(app_restarted(apps_before, apps_after)),
             "zombies": float(sum(zombie_count(ps) for ps in procs.values())),
         }

@@ -1,9 +1,12 @@
 """user: who PID 1 really runs as, and what that user can write to.
 
 Runs the image, reads the effective uid/gid of PID 1 (`/proc/<State.Pid>/status` on the host, or
-`cat /proc/1/status` inside), then, as exactly that uid:gid, tries to create a file in each
-system path (`docker exec --user uid:gid`). The count of writable system paths is the metric;
-the list, the passwd entry (name, home, shell) and the app paths go to probe_data.
+`cat /proc/1/status` inside), then tries to create a file in each system path with `docker exec`
+as the container's own user (no `--user`: the engine gives the exec the uid, gid and
+supplementary groups it gave PID 1; the exec's `id` must match PID 1's uid and gid or nothing is
+recorded). The count of writable system paths is the observation (root can write /etc and /usr,
+an unprivileged user cannot, unless the image made them writable); uid and gid are what USER set.
+The list, the passwd entry (name, home, shell) and the app paths go to probe_data.
 
 Run options: paths = [...] (system paths; shell globs allowed), app_paths = ["/app"],
 ready_timeout = 20, command = [...].
@@ -102,15 +105,19 @@ class UserProbe(ContainerProbe):
             "gids": st.get("gids"),
             "groups": st.get("groups"),
         }
-        as_user = f"{uid}:{gid}"
+        ids = c.exec_run(["sh", "-c", "echo $(id -u) $(id -g)"])  # as the container's user, like PID 1
+        details["exec_ids"] = ids.output.decode("utf-8", "replace").strip()
+        if details["exec_ids"] != f"{uid} {gid}":
+            details["error"] = f"docker exec ran as {details['exec_ids']!r}, PID 1 as '{uid} {gid}'"
+            return {}
         paths = list(opts.get("paths") or SYSTEM_PATHS)
-        res = c.exec_run(["sh", "-c", write_test_script(paths)], user=as_user)
+        res = c.exec_run(["sh", "-c", write_test_script(paths)])
         sysw = parse_write_test(res.output.decode("utf-8", "replace"))
         details["writable"] = sysw["writable"]
         details["missing"] = sysw["missing"]
         app = parse_write_test(
             c.exec_run(
-                ["sh", "-c", write_test_script(list(opts.get("app_paths") or ["/app"]))], user=as_user
+                ["sh", "-c", write_test_script(list(opts.get("app_paths") or ["/app"]))]
             ).output.decode("utf-8", "replace")
         )
         details["app_writable"] = app["writable"]

@@ -41,6 +41,7 @@ IMAGES = {
     ("entrypoint-vs-cmd", "entrypoint"),
     ("entrypoint-vs-cmd", "both"),
     ("one-process", "one"),
+    ("one-process", "one-waitn"),
     ("one-process", "split"),
     ("resource-limits", "unlimited"),
     ("logging", "stdout"),
@@ -140,8 +141,11 @@ def run_probe(client, images, experiment: str, variant: str, probe: str, **run: 
 
 
 def test_exec_form_stops_fast(client, images):
-    """An exec-form CMD runs the app as PID 1, which stops on SIGTERM in under a second with exit 0."""
+    """An exec-form CMD runs the app as PID 1: its SIGTERM handler runs (its line in the log) and it
+    stops in under a second with exit 0, no SIGKILL."""
     values, details = run_probe(client, images, "exec-vs-shell", "exec", "stop", stop_timeout=3)
+    assert values["sigterm_received"] == 1
+    assert "SIGTERM received" in details["log_tail"]
     assert values["stop_seconds"] < 1.0
     assert values["stop_forced"] == 0
     assert values["exit_code"] == 0
@@ -149,9 +153,30 @@ def test_exec_form_stops_fast(client, images):
     assert values["pid1_is_shell"] == 0
 
 
+def test_shell_that_execs_passes_sigterm(client, images):
+    """The observations are read, not assumed: a shell command that execs the program (`sh -c "exec
+    python app.py"`) leaves the program as PID 1, so its handler runs and no SIGKILL is needed."""
+    values, details = run_probe(
+        client,
+        images,
+        "exec-vs-shell",
+        "shell",
+        "stop",
+        stop_timeout=3,
+        command=["sh", "-c", "exec python app.py"],
+    )
+    assert details["pid1_cmdline"] == ["python", "app.py"]  # the shell replaced itself
+    assert values["pid1_is_shell"] == 0
+    assert values["sigterm_received"] == 1
+    assert values["stop_forced"] == 0
+
+
 def test_shell_form_waits_for_the_timeout(client, images):
-    """A shell-form CMD leaves /bin/sh as PID 1, so docker stop waits for the timeout and kills (137)."""
+    """A shell-form CMD leaves /bin/sh as PID 1 (read from the running container), the program's
+    handler never runs, so docker stop waits for the timeout and kills (137)."""
     values, details = run_probe(client, images, "exec-vs-shell", "shell", "stop", stop_timeout=3)
+    assert values["sigterm_received"] == 0
+    assert "SIGTERM received" not in details["log_tail"]
     assert 2.9 <= values["stop_seconds"] < 5.0
     assert values["stop_forced"] == 1
     assert values["exit_code"] == 137
@@ -163,12 +188,16 @@ def test_shell_form_waits_for_the_timeout(client, images):
 
 
 def test_hung_app_reported_unhealthy(client, images):
-    """With a HEALTHCHECK a hung app is reported unhealthy within interval x retries + 2 s."""
+    """With a HEALTHCHECK a hung app is reported unhealthy (within (interval + timeout) x retries + 2 s) while
+    the engine's container list (docker ps) still says running."""
     values, details = run_probe(client, images, "healthcheck", "healthcheck", "health")
-    assert details["app_hung"] is True
+    assert details["app_hung"] is True and values["app_hung"] == 1
     assert values["reported_unhealthy"] == 1
-    # interval 1 s x retries 2 + 2 s
-    assert 0 < values["unhealthy_detect_seconds"] < 1 * 2 + 2
+    assert values["running_while_hung"] == 1
+    assert details["ps_state"] == "running"
+    assert details["ps_status"].startswith("Up ") and details["ps_status"].endswith("(unhealthy)")
+    # (interval 1 s + timeout 1 s) x retries 2 + 2 s
+    assert 0 < values["unhealthy_detect_seconds"] < (1 + 1) * 2 + 2
     assert details["health_after"] == "unhealthy"
 
 
@@ -180,6 +209,17 @@ def test_no_healthcheck_stays_running(client, images):
     assert "unhealthy_detect_seconds" not in values
     assert values["running_while_hung"] == 1
     assert details["state_after"] == "running"
+    assert details["ps_state"] == "running" and "health" not in details["ps_status"]
+
+
+def test_app_that_does_not_hang(client, images):
+    """A hang path that does not hang the app is seen as such: app_hung 0, nothing reported."""
+    values, details = run_probe(
+        client, images, "healthcheck", "healthcheck", "health", hang_path="/", observe=4
+    )
+    assert values["app_hung"] == 0 and details["app_hung"] is False
+    assert values["reported_unhealthy"] == 0
+    assert details["health_after"] == "healthy"
 
 
 def test_healthcheck_from_compose(client, images):
@@ -191,7 +231,7 @@ def test_healthcheck_from_compose(client, images):
     values, details = run_probe(client, images, "healthcheck", "none", "health", **run)
     assert details["how"] == "compose"
     assert values["reported_unhealthy"] == 1
-    assert values["unhealthy_detect_seconds"] < 1 * 2 + 2
+    assert values["unhealthy_detect_seconds"] < (1 + 1) * 2 + 2
 
 
 # --------------------------------------------------------------------------- user
@@ -200,11 +240,12 @@ def test_healthcheck_from_compose(client, images):
 def test_uid_root_vs_user(client, images):
     """The default image runs as root with writable system paths; USER runs as uid 10001 with none writable."""
     root, rd = run_probe(client, images, "non-root", "root", "user")
-    user, _ud = run_probe(client, images, "non-root", "user", "user")
+    user, ud = run_probe(client, images, "non-root", "user", "user")
     nologin, nd = run_probe(client, images, "non-root", "nologin", "user")
     assert root["uid"] == 0 and root["gid"] == 0
     assert root["writable_system_paths"] >= 10
-    assert "/etc" in rd["writable"]
+    assert "/etc" in rd["writable"] and "/usr" in rd["writable"]
+    assert rd["exec_ids"] == "0 0" and ud["exec_ids"] == "10001 10001"
     assert user["uid"] == 10001 and user["gid"] == 10001
     assert user["writable_system_paths"] == 0
     assert user["home_exists"] == 1
@@ -250,11 +291,25 @@ def test_background_worker_is_not_recovered(client, images):
     assert values["recovery_seconds"] == 4
     assert values["restart_count"] == 0
     assert values["running_while_broken"] == 1
+    assert values["app_restarted"] == 0
+
+
+def test_waitn_restarts_the_app_with_the_worker(client, images):
+    """The fair baseline (PID 1 exits when either process dies) gets the worker back, but only by
+    restarting the container: the app process that ran before is gone."""
+    values, details = run_probe(client, images, "one-process", "one-waitn", "supervise", recovery_cap=10)
+    assert values["recovered"] == 1
+    assert values["restart_count"] >= 1
+    assert values["app_restarted"] == 1
+    assert not set(details["app_pids"]["before"]) & set(details["app_pids"]["after"])
 
 
 def test_split_worker_is_restarted(client, images):
-    """A worker in its own container with a restart policy is restarted and recovers within 5 s."""
-    values, _details = run_probe(client, images, "one-process", "split", "supervise", recovery_cap=10)
+    """A worker in its own container with a restart policy is restarted and recovers within 5 s; the
+    app's process is the one that ran before."""
+    values, details = run_probe(client, images, "one-process", "split", "supervise", recovery_cap=10)
+    assert values["app_restarted"] == 0
+    assert details["app_pids"]["before"] == details["app_pids"]["after"]
     assert values["recovered"] == 1
     assert values["recovery_seconds"] < 5
     assert values["restart_count"] >= 1
@@ -294,6 +349,24 @@ def test_cpu_limit_caps_the_loop(client, images):
     assert values["cpu_share"] <= 0.56
     assert 0 < values["cpu_throughput_ratio"] < 1.0
     assert details["cpu"]["nano_cpus"] == 500_000_000
+
+
+def test_cpu_limit_on_the_hog_spares_the_neighbour(client, images):
+    """An unlimited hog (4 busy processes) slows a 2-process neighbour down; the same hog under
+    --cpus 0.5 leaves the neighbour more of its throughput. Each ratio comes from three neighbour
+    runs (alone, beside the hog, alone) with the hog running while it is measured."""
+    kw = {"workloads": ["neighbour"], "neighbour_seconds": 2}
+    unl, ud = run_probe(client, images, "resource-limits", "unlimited", "limits", **kw)
+    lim, ld = run_probe(client, images, "resource-limits", "unlimited", "limits", cpus=0.5, **kw)
+    for d in (ud, ld):
+        runs = d["neighbour"]["runs"]
+        assert [r["when"] for r in runs] == ["alone", "beside the hog", "alone"]
+        assert all(r["exit_code"] == 0 and r["cpu_ops_per_second"] > 0 for r in runs)
+        assert d["neighbour"]["hog_status"] == "running"
+    assert ud["neighbour"]["hog_nano_cpus"] is None
+    assert ld["neighbour"]["hog_nano_cpus"] == 500_000_000
+    assert 0 < unl["neighbour_throughput_ratio"] < 0.85
+    assert lim["neighbour_throughput_ratio"] > unl["neighbour_throughput_ratio"]
 
 
 # --------------------------------------------------------------------------- logs

@@ -27,9 +27,9 @@ from harness.probes._containers import (
 from harness.probes.argv import cli_line, default_cases, overridden
 from harness.probes.health import compose_healthcheck, duration_ns, engine_healthcheck, health_window
 from harness.probes.heartbeat import parse_result
-from harness.probes.limits import fill, parse_hog_output
-from harness.probes.stop import is_shell, stop_measurement
-from harness.probes.supervise import restart_policy, worker_pids, zombie_count
+from harness.probes.limits import fill, parse_hog_output, throughput_ratio
+from harness.probes.stop import is_shell, marker_after_stop, stop_measurement
+from harness.probes.supervise import app_restarted, restart_policy, worker_pids, zombie_count
 from harness.probes.user import has_login_shell, parse_passwd_line, parse_write_test, write_test_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,6 +305,50 @@ def test_parse_hog_output():
     assert cpu == {"ops": 2000.0, "cpu_ops_per_second": 1000.5, "cpu_share": 0.4987}
     assert parse_hog_output("ops 10 rate 5.0\n")["cpu_ops_per_second"] == 5.0
     assert fill(["hog.py", "mem", "{mem_mib}"], {"mem_mib": 64}) == ["hog.py", "mem", "64"]
+
+
+def test_spin_output_and_throughput_ratio():
+    """The spin workload's total line parses like the CPU loop's; the neighbour's ratio is its rate
+    beside the hog over the mean of its rates alone (None without a usable rate alone)."""
+    spin = parse_hog_output("spinning 2\nops 40000000 rate 13000000.5 cpu 1.9502\n")
+    assert spin == {"ops": 40000000.0, "cpu_ops_per_second": 13000000.5, "cpu_share": 1.9502}
+    assert throughput_ratio(5.0, [10.0, 10.0]) == 0.5
+    assert throughput_ratio(6.0, [8.0, 12.0]) == pytest.approx(0.6)
+    assert throughput_ratio(6.0, [0.0, 12.0]) == 0.5  # a run that printed 0 does not count
+    assert throughput_ratio(6.0, []) is None
+    assert throughput_ratio(6.0, [0.0]) is None
+
+
+def test_hog_spin_runs_here():
+    """experiments/resource-limits' hog.py spin runs its workers and prints the line the probe parses."""
+    hog = ROOT / "experiments" / "resource-limits" / "context" / "hog.py"
+    r = subprocess.run(
+        ["python3", str(hog), "spin", "2", "0.2"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert r.stdout.startswith("spinning 2\n")
+    out = parse_hog_output(r.stdout)
+    assert out["ops"] > 0 and out["cpu_ops_per_second"] > 0
+    assert 0 < out["cpu_share"] <= 2.1  # two workers: at most two CPU seconds per wall second
+    bad = subprocess.run(["python3", str(hog), "nap", "1"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "unknown workload 'nap'" in bad.stderr
+
+
+def test_app_restarted():
+    """The app counts as restarted when none of its processes before the kill runs at the end."""
+    assert not app_restarted([101], [101])
+    assert not app_restarted([101, 102], [102, 205])
+    assert app_restarted([101], [205])
+    assert app_restarted([101], [])  # the restarted container has not started its app yet
+    assert not app_restarted([], [205])  # no app seen before: nothing to tell
+
+
+def test_marker_after_stop():
+    """The SIGTERM marker counts only when the log after the stop has it more often than before."""
+    m = "SIGTERM received"
+    assert marker_after_stop("ready\n", "ready\nSIGTERM received, shutting down\n", m)
+    assert not marker_after_stop("ready\n", "ready\n", m)
+    assert not marker_after_stop("SIGTERM received\n", "SIGTERM received\n", m)  # an old line
+    assert not marker_after_stop("", "SIGTERM received", "")  # no marker configured
 
 
 def test_heartbeat_parse_result():

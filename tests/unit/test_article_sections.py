@@ -180,3 +180,23 @@ def test_cli_refuses_an_unattributed_article_claim_with_exit_4(tmp_path):
     assert proc.returncode == 4, proc
     lines = [ln for ln in proc.stderr.splitlines() if "article_section" in ln]
     assert lines and all(ln.startswith("imagebench: ") for ln in lines), proc.stderr
+
+
+def test_experiments_readme_names_the_sections_each_experiment_checks():
+    """experiments/README.md's attribution table names, for every experiment, the sections its article
+    claims check (and 'none' for one without article claims)."""
+    text = (REPO / "experiments" / "README.md").read_text(encoding="utf-8")
+    short = {f"{_GROUP_TITLES[k.split('.')[0]]} {k.split('.')[1]}": k for k in ARTICLE_SECTIONS}
+    table = {}
+    for line in text.splitlines():
+        m = re.match(r"^\| ([a-z0-9-]+) \| (.+) \|$", line)
+        if m:
+            named = set(re.findall(r"(?:Dockerfiles|Images|Bonus tips) \d+", m.group(2)))
+            table[m.group(1)] = {short[n] for n in named}
+    for e in discover(REPO / "experiments"):
+        article = {c.article_section for c in e.claims if c.source == "article"}
+        assert e.name in table, f"{e.name} is missing from the README's attribution table"
+        assert table[e.name] == article, (e.name, table[e.name], article)
+
+
+_GROUP_TITLES = {"dockerfiles": "Dockerfiles", "images": "Images", "bonus": "Bonus tips"}

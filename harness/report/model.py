@@ -86,6 +86,7 @@ class Report:
     sections: list[Section]
     environment: list[dict[str, Any]]
     article: Any = None  # harness.report.article.ArticleView: the article's figures beside ours
+    pooled: bool = False  # rendered with --pool, and runs that differ were judged together
     rules: list[str] = field(default_factory=lambda: list(RULES))
 
 
@@ -105,9 +106,18 @@ RULES: list[str] = [
     "and need at least 2 trials.",
     "Preconditions state what must be true for a test to mean anything (a stall that really happens, a "
     "shaped network); when one fails the verdict is *inconclusive: precondition not met*, never *not supported*.",
-    "p-values are exact Mann-Whitney (an exact permutation test when values tie) and absent when the values "
-    "do not vary. The smallest detectable change is the shift a comparison could have detected (two-sided "
-    "5 %, power 80 %) at its n and noise.",
+    "p-values are exact Mann-Whitney (an exact permutation test when values tie), for times only. Sizes, counts "
+    "and flags are exact: a comparison of them is stated as exact (every trial gave one value) or as the range "
+    "every trial allows (when a known nondeterminism, such as timestamps in compressed layers, made them "
+    "differ), never with a p-value. The smallest detectable change is the shift a comparison could have "
+    "detected (two-sided 5 %, power 80 %) at its n and noise.",
+    "A value the experiment's own settings decide (a stop time equal to the stop timeout it sets, the uid its "
+    "USER names) is shown *by construction*: its value, no interval, no p-value, and it never decides a verdict.",
+    "Time claims are judged only where the run that measured them passed its own calibration (the injected "
+    "+1.0 s recovered within ±50 ms); otherwise they are *inconclusive: this run's calibration failed*. An "
+    "interrupted run never decides a verdict. Runs that overlap in time or come from another harness commit, "
+    "engine or network profile are not judged together unless `imagebench report --pool` asks for it, and "
+    "then a banner at the top says what was pooled.",
     "A candidate whose smoke check failed cannot win a size or time claim: *smaller but broken*.",
 ]
 
@@ -167,6 +177,7 @@ def build_report(
         sections=sections,
         environment=[_environment(m, [r for r in runs if r["machine"] == m]) for m in machines],
         article=build_article_view(runs, df, defs, Table),
+        pooled=bool(selection.pooled),
     )
 
 

@@ -266,7 +266,7 @@ def markdown(report: Report) -> str:
     out = [
         f"# {md_text(report.title)}\n",
         "Rendered by `imagebench report` from the run files; no number below was typed by hand. "
-        "Regenerate with `imagebench report --results <dir>`.\n",
+        f"Regenerate with `imagebench report --results <dir>{' --pool' if report.pooled else ''}`.\n",
     ]
     if report.notes:
         out.append("\n".join(f"> **Note:** {md_text(n)}" for n in report.notes) + "\n")

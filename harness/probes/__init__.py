@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,7 @@ def collect_extras(probes: list[Probe], ctx: ProbeContext) -> BuildExtras:
 
 PROBES: dict[str, type[Probe]] = {}
 _loaded = False
+_loading = threading.RLock()  # threads loading experiments at once must not see a half-filled PROBES
 
 
 def register(cls: type[Probe]) -> type[Probe]:
@@ -108,10 +110,13 @@ def _load_all() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+    with _loading:
+        if _loaded:
+            return
+        for mod in pkgutil.iter_modules(__path__):
+            if not mod.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{mod.name}")
+        _loaded = True  # only once every probe is registered
 
 
 def get_probe(name: str) -> Probe:

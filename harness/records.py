@@ -202,6 +202,8 @@ class ClaimResult(TypedDict, total=False):
     label: str
     primary: bool
     source: str
+    article_section: str  # as the claim states it (ClaimDef); "" when it names none
+    article_figure: str
     role: str
     baseline: str | None
     candidate: str | None

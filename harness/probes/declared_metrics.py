@@ -44,6 +44,12 @@ BY_PROBE: dict[str, tuple[Declared, ...]] = {
             "iterations per second of the neighbour container's CPU-bound loop beside the hog",
         ),
         (
+            "neighbour_cpu_alone",
+            "ratio",
+            "rate",
+            "CPU seconds per wall second the neighbour got alone, per CPU it asked for (1 = a free host)",
+        ),
+        (
             "neighbour_throughput_ratio",
             "ratio",
             "rate",

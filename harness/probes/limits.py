@@ -19,6 +19,8 @@ the variant's limits, then alone again. neighbour_throughput_ratio = its iterati
 hog / the mean of its two runs alone: an observation that can come out anywhere from 0 to 1 (the
 kernel shares CPU between containers, so an unlimited hog takes about its fair share of a busy
 host; a limit caps it below that). neighbour_ops_per_second is the rate beside the hog.
+neighbour_cpu_alone is the CPU the neighbour got alone per CPU it asked for (CPU seconds per wall
+second / workers): near 1 on a free host; well below, other load decides the ratios, not limits.
 
 Limits come from run options `memory = "64m"`, `cpus = 0.5` (docker run flags, swap disabled:
 memswap = memory) or, with `compose = true`, from a Compose file's deploy.resources.limits.
@@ -252,6 +254,9 @@ class LimitsProbe(ContainerProbe):
             return {}
         ratio = throughput_ratio(beside["cpu_ops_per_second"], rates)
         values = {"neighbour_ops_per_second": beside["cpu_ops_per_second"]}
+        shares = [a["cpu_share"] for a in alone if "cpu_share" in a]
+        if shares:  # how much of the CPUs it asked for the neighbour got alone: is the host free?
+            values["neighbour_cpu_alone"] = sum(shares) / len(shares) / spin["neighbour_workers"]
         if ratio is not None:
             values["neighbour_throughput_ratio"] = ratio
         return values

@@ -354,7 +354,9 @@ def test_cpu_limit_caps_the_loop(client, images):
 def test_cpu_limit_on_the_hog_spares_the_neighbour(client, images):
     """An unlimited hog (4 busy processes) slows a 2-process neighbour down; the same hog under
     --cpus 0.5 leaves the neighbour more of its throughput. Each ratio comes from three neighbour
-    runs (alone, beside the hog, alone) with the hog running while it is measured."""
+    runs (alone, beside the hog, alone) with the hog running while it is measured. On a host where
+    other work leaves the neighbour under 75 % of its CPUs even alone, the comparison means
+    nothing and the test says so (skip with the figure) after checking the measurement itself."""
     kw = {"workloads": ["neighbour"], "neighbour_seconds": 2}
     unl, ud = run_probe(client, images, "resource-limits", "unlimited", "limits", **kw)
     lim, ld = run_probe(client, images, "resource-limits", "unlimited", "limits", cpus=0.5, **kw)
@@ -365,6 +367,10 @@ def test_cpu_limit_on_the_hog_spares_the_neighbour(client, images):
         assert d["neighbour"]["hog_status"] == "running"
     assert ud["neighbour"]["hog_nano_cpus"] is None
     assert ld["neighbour"]["hog_nano_cpus"] == 500_000_000
+    assert 0 < unl["neighbour_cpu_alone"] <= 1.05 and 0 < lim["neighbour_cpu_alone"] <= 1.05
+    busy = min(unl["neighbour_cpu_alone"], lim["neighbour_cpu_alone"])
+    if busy < 0.75:  # other work on the host takes the CPUs: it, not the limit, decides the ratios
+        pytest.skip(f"the host is busy: the neighbour alone got {busy:.0%} of the CPUs it asked for")
     assert 0 < unl["neighbour_throughput_ratio"] < 0.85
     assert lim["neighbour_throughput_ratio"] > unl["neighbour_throughput_ratio"]
 

@@ -110,11 +110,17 @@ class SuperviseProbe(ContainerProbe):
             return {}
         time.sleep(0.3)
         app_match = str(opts.get("app_match", "app.py"))
-        apps_before = [pid for ps in self._procs(containers).values() for pid in worker_pids(ps, app_match)]
+        procs_before = self._procs(containers)
+        apps_before = [pid for ps in procs_before.values() for pid in worker_pids(ps, app_match)]
         if not apps_before:
             details["error"] = f"no process matching {app_match!r} runs beside the worker"
             return {}
         victim = before[0]
+        # the worker comes back in its own container (restarted or not): polling only that one keeps
+        # the cost of one poll the same in both modes (split has two containers to list)
+        home = [
+            c for c in containers if victim in worker_pids(procs_before.get(c.id, []), match)
+        ] or containers
         details["killed_pid_host"] = victim
         t_kill = time.monotonic()
         try:
@@ -122,7 +128,7 @@ class SuperviseProbe(ContainerProbe):
         except OSError as exc:
             details["error"] = f"cannot kill the worker (pid {victim}): {exc}"
             return {}
-        recovered_after = self._wait_recovery(containers, match, victim, t_kill, cap)
+        recovered_after = self._wait_recovery(home, match, victim, t_kill, cap)
         if recovered_after is not None:
             time.sleep(float(opts.get("settle", 1.0)))  # let a restarted container start its app too
         procs = self._procs(containers)

@@ -141,13 +141,14 @@ def stand_in_verdict(original: Outcome, used: str | None, tried: list[dict]) -> 
 
     used: the Python minor the original ran on when its base was a substitution (None: no substitution,
     the stand-in is the Python its tag asks for). tried: the other stand-ins, each
-    {"python": "3.11", "rule": "older", "outcome": Outcome}. Returns {"verdict", "message", "passes_with"}:
+    {"python": "3.11", "rule": "older", "outcome": Outcome}. Returns {"verdict", "message" (a clause that
+    follows "It "), "passes_with"}:
     verdict is "every" (fails under every stand-in tried), "substitution" (passes on another stand-in),
     "unsubstituted" (no substitution was made) or "untried" (no other stand-in to try)."""
     if used is None:
         return {
             "verdict": "unsubstituted",
-            "message": "no Python substitution was made: the failure is not the lab's version choice",
+            "message": "ran with no Python substitution: the failure is not the lab's choice of Python",
             "passes_with": None,
         }
     tried = [t for t in tried if t["outcome"].kind != "none"]

@@ -117,7 +117,8 @@ def test_stand_in_verdicts():
     v = stand_in_verdict(SMOKE_A, "3.13", [{"python": "3.11", "rule": "older", "outcome": PASS}])
     assert v["verdict"] == "substitution" and v["passes_with"] == "older"
     assert v["message"] == "fails on 3.13, passes on 3.11: pass --python-substitute older"
-    assert stand_in_verdict(SMOKE_A, None, [])["verdict"] == "unsubstituted"
+    v = stand_in_verdict(SMOKE_A, None, [])
+    assert v["verdict"] == "unsubstituted" and v["message"].startswith("ran with no Python substitution")
     none = [{"python": "3.11", "rule": "older", "outcome": Outcome("none", "lab down")}]
     assert stand_in_verdict(SMOKE_A, "3.13", none)["verdict"] == "untried"
 

@@ -326,13 +326,13 @@ def substituted_base(advice: Advice, run: dict) -> tuple[str, str] | None:
     return None
 
 
-def stand_in_entry(rule: str, public: str, data: dict) -> dict[str, Any]:
-    """What the original's run under `rule` says: {"rule", "python" (as the run recorded it), "outcome",
-    "run_id"}. Pure."""
+def stand_in_entry(rule: str, public: str, data: dict, planned: str = "?") -> dict[str, Any]:
+    """What the original's run under `rule` says: {"rule", "python" (as the run recorded its substitution;
+    `planned` when it made none), "outcome", "run_id"}. Pure."""
     note = (data.get("python_substitutions") or {}).get(public) or {}
     return {
         "rule": rule,
-        "python": str(note.get("used") or "?"),
+        "python": str(note.get("used") or planned),
         "outcome": variant_outcome(data, ORIGINAL),
         "run_id": data.get("run_id"),
     }
@@ -342,7 +342,7 @@ def other_stand_ins(
     advice: Advice, run: dict, smoke: str | None, opts: RunOptions, reporter: Any = None
 ) -> dict[str, Any]:
     """The original alone, one cold trial on each other stand-in a `--python-substitute` rule picks for its
-    substituted base, each a run file of its own (experiment `advise-<project>-py<minor>`):
+    substituted base, each a run file of its own (experiment `advise-<project>-py<major><minor>`):
     {"used": minor of the main run or None (no substitution), "tried": [stand_in_entry, ...]}."""
     found = substituted_base(advice, run)
     if found is None:
@@ -378,12 +378,12 @@ def _try_original(
         folder = Path(tmp) / "advise"
         folder.mkdir()
         exp = experiment(only, folder, smoke, trials=1)
-        exp = dataclasses.replace(exp, name=f"{exp.name}-py{py}")
+        exp = dataclasses.replace(exp, name=f"{exp.name}-py{py.replace('.', '')}")  # a valid name: no dot
         try:
             data = run_experiments([exp], retry, reporter).run.data
         except HarnessError as exc:
             return {"rule": rule, "python": py, "outcome": Outcome("none", str(exc)), "run_id": None}
-    return stand_in_entry(rule, public, data)
+    return stand_in_entry(rule, public, data, py)
 
 
 # --------------------------------------------------------------------------- summary

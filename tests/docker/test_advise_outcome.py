@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.experiment import NAME_RE
 from harness.results import load_runs
 
 from helpers import imagebench
@@ -59,7 +60,8 @@ def test_app_whose_import_fails_everywhere_still_gets_the_reorder_first(tmp_path
     # the retry is a run file of its own, under its own experiment name (never pooled with the main run)
     runs = load_runs(res)
     names = sorted(next(iter(r["experiments"])) for r in runs)
-    assert len(runs) == 2 and names[1] == f"{names[0]}-py{si['tried'][0]['python']}", names
+    assert len(runs) == 2 and names[1] == f"{names[0]}-py{si['tried'][0]['python'].replace('.', '')}", names
+    assert all(NAME_RE.match(n) for n in names)
 
 
 @pytest.mark.usefixtures("lab")

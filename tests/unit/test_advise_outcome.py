@@ -226,3 +226,15 @@ def test_a_rewrite_that_fails_differently_is_broken_and_ranks_last():
     assert "non-root (BROKEN)" in text and "fails differently from the original: " in text
     assert "[passes where the original fails]" in text
     assert text.splitlines()[0].startswith("The original fails: smoke check failed (exit 1): ImportError")
+
+
+def test_stand_in_entry_reads_the_retry_run():
+    """The Python a retry ran on is the one its run recorded, or the planned one when it made no substitution."""
+    trials = _trials("original", PASS, 3.0)
+    subs = {"python:3.12-slim": {"used": "3.11"}}
+    e = stand_in_entry(
+        "older", "python:3.12-slim", {"run_id": "x", "trials": trials, "python_substitutions": subs}
+    )
+    assert (e["python"], e["outcome"].kind, e["run_id"]) == ("3.11", "pass", "x")
+    e = stand_in_entry("nearest", "python:3.13-slim-bookworm", {"run_id": "y", "trials": trials}, "3.13")
+    assert e["python"] == "3.13"

@@ -176,7 +176,7 @@ def default_images() -> tuple[list[str], list[str]]:
         lab = load_lab()
         host = str(getattr(lab, "registry", "") or "").removeprefix("http://").rstrip("/")
         if host:
-            images.extend(f"{host}/{b.tag}" for b in load_bases().bases.values())
+            images.extend(f"{host}/{b.tag}" for b in load_bases().bases.values() if not b.on_demand)
         else:
             notes.append("the lab has no registry: lab bases not tracked")
     except HarnessError as exc:

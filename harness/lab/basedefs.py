@@ -52,6 +52,11 @@ class BaseDef:
     # False for a suite whose mirror snapshot is older than its Release's Valid-Until allows (testing):
     # apt accepts the expired Release, at build time and in the image (said in its provenance)
     check_valid_until: bool = True
+    # built when a run first needs it (resolve_base), not by every `lab up` (a compiled-from-source
+    # base takes minutes): not part of the definition, it does not change the image
+    on_demand: bool = False
+    # kind dockerfile: build arguments of the recipe (which source, which version): part of the definition
+    recipe_args: tuple[tuple[str, str], ...] = ()
 
     def recipe_dir(self) -> Path:
         return LAB_DIR / self.recipe
@@ -69,8 +74,12 @@ class BaseDef:
 
     def definition(self) -> dict:
         d = asdict(self)
-        for k in ("official_compressed_bytes", "official_disk_bytes", "left_out"):
+        for k in ("official_compressed_bytes", "official_disk_bytes", "left_out", "on_demand"):
             d.pop(k)
+        if not self.recipe_args:  # old hashes stay valid: only new fields' non-defaults count
+            d.pop("recipe_args")
+        else:
+            d["recipe_args"] = dict(self.recipe_args)
         if self.check_valid_until:  # old hashes stay valid: only new fields' non-defaults count
             d.pop("check_valid_until")
         if self.kind == "mmdebstrap":
@@ -173,6 +182,8 @@ BASE_FIELDS = frozenset(
         "libc",
         "left_out",
         "check_valid_until",
+        "on_demand",
+        "recipe_args",
     }
 )
 
@@ -251,7 +262,22 @@ def _parse_base(key: str, t: dict, defaults: dict, where: str, tags: set[str]) -
         libc=libc,
         left_out=tuple(left_out),
         check_valid_until=_opt_bool(t, "check_valid_until", True, where),
+        on_demand=_opt_bool(t, "on_demand", False, where),
+        recipe_args=_recipe_args(t, kind, where),
     )
+
+
+def _recipe_args(t: dict, kind: str, where: str) -> tuple[tuple[str, str], ...]:
+    """`recipe_args = { NAME = "value" }` of a kind-dockerfile base, sorted (part of its definition)."""
+    raw = t.get("recipe_args", {})
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and re.fullmatch(r"[A-Z][A-Z0-9_]*", k) and isinstance(v, str)
+        for k, v in raw.items()
+    ):
+        raise SchemaError(f"{where}: `recipe_args` must map UPPER_CASE names to strings")
+    if raw and kind != "dockerfile":
+        raise SchemaError(f"{where}: `recipe_args` is for kind dockerfile only")
+    return tuple(sorted(raw.items()))
 
 
 def _opt_bool(t: dict, key: str, default: bool, where: str) -> bool:

@@ -259,6 +259,8 @@ def docker_build_argv(
     ]
     if apt_proxy:
         argv += ["--build-arg", f"http_proxy={apt_proxy}", "--build-arg", "no_proxy=127.0.0.1,localhost"]
+    for k, v in defn.recipe_args:  # which source a shared recipe compiles (bases.toml)
+        argv += ["--build-arg", f"{k}={v}"]
     labels = {LABEL_KEY: defn.key, LABEL_DEF: def_hash, LABEL_FOR: defn.stands_in_for}
     for k, v in labels.items():
         argv += ["--label", f"{k}={v}"]

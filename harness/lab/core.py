@@ -227,6 +227,34 @@ def _save_record(rec: dict) -> None:
     tmp.replace(f)
 
 
+@contextlib.contextmanager
+def _base_lock(key: str) -> Iterator[None]:
+    """One build of a base at a time (two runs needing the same on-demand base: the second waits)."""
+    with open(_bases_dir() / f"{key}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_on_demand(defn, state: dict, progress: Progress) -> dict:
+    """Build (or find) an on-demand base for a running lab and push it to the lab registry: its record.
+
+    Its builder stage's base must be there (`lab up` builds every other base)."""
+    u = state["urls"]
+    with _base_lock(defn.key):
+        if defn.kind == "dockerfile" and not builder.inspect_image(load_bases().bases[defn.builder_base].tag):
+            raise LabError(
+                f"{defn.tag} is built on demand FROM the {defn.builder_base} lab base, which is missing",
+                hint="run `imagebench lab up`",
+            )
+        progress(f"bases: {defn.tag} (for {defn.stands_in_for}) is built on demand, once")
+        rec = ensure_base(defn, u["index"], u["apt_backend"], progress)
+        rec = push_base(rec, u["registry"], progress)
+    return rec
+
+
 def ensure_base(defn, index_url: str, apt_backend: str, progress: Progress) -> dict:
     h = builder.effective_hash(defn, index_url)
     existing = builder.current(defn, h)
@@ -396,6 +424,11 @@ def _start_and_record_services(
     return state, p, u
 
 
+def built_by_lab_up(catalog: Bases) -> list:
+    """The bases every `lab up` builds: all but the on-demand ones (the first run needing one builds it). Pure."""
+    return [b for b in catalog.bases.values() if not b.on_demand]
+
+
 def _fill_wheelhouse_and_bases(
     catalog: Bases, u: dict[str, str], state: dict, timings: dict[str, float], progress: Progress
 ) -> tuple[dict, list[dict]]:
@@ -404,7 +437,7 @@ def _fill_wheelhouse_and_bases(
     pythons = sorted(
         {
             builder.SUITE_PYTHON[b.suite] + ("-musl" if b.libc == "musl" else "")
-            for b in catalog.bases.values()
+            for b in built_by_lab_up(catalog)  # an on-demand base's wheels come from the index's mirror
             if b.python
         }
     )
@@ -431,7 +464,7 @@ def _build_bases(
     A compiled-from-source base (the musl stand-in) that fails is recorded in state["bases_failed"]:
     it is one variant's base, not the lab's, so the lab stays usable."""
     t = time.perf_counter()
-    order = sorted(catalog.bases.values(), key=lambda b: -len(b.packages))  # biggest first
+    order = sorted(built_by_lab_up(catalog), key=lambda b: -len(b.packages))  # biggest first
     first = [d for d in order if d.kind == "mmdebstrap"]
     then = [d for d in order if d.kind != "mmdebstrap"]  # their builder stage is a lab base
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="base") as pool:
@@ -516,6 +549,7 @@ def base_entries(catalog: Bases, _state: dict) -> list[dict]:
                 "public_patterns": catalog.patterns_for(key),
                 "lab_tag": defn.tag,
                 "present": s is not None,
+                "on_demand": defn.on_demand,
                 "image_id": s["image_id"] if s else None,
                 "bytes": s["bytes"] if s else None,
                 "layers": s["layers"] if s else None,
@@ -686,8 +720,10 @@ class Profile:
 class Lab:
     """A running lab, as recorded in lab.json."""
 
-    def __init__(self, state: dict, catalog: Bases | None = None):
+    def __init__(self, state: dict, catalog: Bases | None = None, progress: Progress | None = None):
         self.state = state
+        # where an on-demand base's build says what it does (minutes): stderr unless the caller says
+        self.progress: Progress = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.catalog = catalog or load_bases()
         self.ports = state["ports"]
         self.urls = state["urls"]
@@ -733,6 +769,14 @@ class Lab:
             )
         defn, rule = self.catalog.resolve(public_name)
         info = builder.inspect_image(defn.tag)
+        if not info and defn.on_demand and self.bases_mode == "lab":
+            try:
+                build_on_demand(defn, self.state, self.progress)
+            except LabError as exc:
+                raise LabError(
+                    f"{public_name}: its lab base could not be built on demand: {exc.message}", hint=exc.hint
+                ) from None
+            info = builder.inspect_image(defn.tag)
         if not info:
             raise LabError(
                 f"lab base {defn.tag} (for {public_name}) is missing", hint="run `imagebench lab up`"

@@ -32,7 +32,7 @@ class RunOptions:
     shard: tuple[int, int] | None = None
     bases: str = "lab"
     command: list[str] = field(default_factory=list)
-    python_substitute: str = "nearest"  # harness/pyversions.py: nearest | older | refuse
+    python_substitute: str = "compatible"  # harness/pyversions.py: compatible | nearest | older | refuse
 
 
 def options_record(o: RunOptions) -> dict:

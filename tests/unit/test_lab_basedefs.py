@@ -26,7 +26,12 @@ def catalog():
     [
         ("python:3.13-slim", "imagebench-lab/python:3.13-slim-trixie"),
         ("python:3.12.2-slim", "imagebench-lab/python:3.13-slim-trixie"),
-        ("python:3.14-slim-trixie", "imagebench-lab/python:3.14-slim-forky"),
+        ("python:3.14-slim-trixie", "imagebench-lab/python:3.13-slim-trixie"),
+        ("python:3.14-slim", "imagebench-lab/python:3.14-slim-forky"),
+        ("python:3.12-slim-bookworm", "imagebench-lab/python:3.11-slim-bookworm"),
+        ("python:3.12-bookworm", "imagebench-lab/python:3.11-bookworm"),
+        ("python:3.11", "imagebench-lab/python:3.11-bookworm"),
+        ("python:3.11-alpine", "imagebench-lab/python:3.11-musl"),
         ("python:3.12-slim", "imagebench-lab/python:3.13-slim-trixie"),
         ("python:3.13", "imagebench-lab/python:3.13-trixie"),
         ("python:3.12-trixie", "imagebench-lab/python:3.13-trixie"),

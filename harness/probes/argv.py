@@ -79,7 +79,9 @@ class ArgvProbe(ContainerProbe):
                 c.reload()
                 pid = c.attrs.get("State", {}).get("Pid") or 0
                 raw = read_host_proc(pid, "cmdline") if pid else None
-                if raw:
+                # right after start PID 1 can still be runc's own `runc init`, before it execs the
+                # container's program: that is not the program's argv yet
+                if raw and parse_cmdline(raw)[:2] != ["runc", "init"]:
                     row["pid1_cmdline"] = parse_cmdline(raw)
                     break
                 if c.attrs.get("State", {}).get("Status") in ("exited", "dead"):

@@ -515,6 +515,8 @@ def _blank_result(machine: str, definition: dict, index: int, claim: dict, kind:
         "label": claim.get("label", ""),
         "primary": bool(claim.get("primary", False)),
         "source": claim.get("source") or "article",
+        "article_section": claim.get("article_section"),
+        "article_figure": claim.get("article_figure"),
         "role": claim.get("role") or "claim",  # claim | precondition
         "baseline": claim.get("baseline"),
         "candidate": claim.get("candidate"),

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from harness import analysis, fmt
+from harness.experiment import ARTICLE_SECTIONS
 from harness.metrics import CORE_METRICS, exact_value, get, human_value, kind_of, unit_of
 from harness.report import plots
 from harness.report.article import build_article_view
@@ -517,6 +518,11 @@ def _section_claims(claims: list[dict]) -> Table:
     rows = []
     for c in claims:
         role = "precondition" if c.get("role") == "precondition" else c.get("source") or "article"
+        if c.get("article_section") and role != "precondition":
+            title = ARTICLE_SECTIONS.get(str(c["article_section"]))
+            role += f" ({c['article_section']}{': ' + title if title else ''})"
+            if c.get("article_figure"):
+                role += f"; the article's figure: {c['article_figure']}"
         if "baseline" not in c:  # a run-level precondition (the network profile)
             rows.append([c["label"], c["metric"], "–", c["figure"], "–", "–", role, c["verdict"]])
             continue

@@ -410,3 +410,12 @@ def test_the_reference_check_names_every_broken_rule():
         "overlap in time",
     ):
         assert said in found
+
+
+def test_each_article_claim_names_its_section_in_the_report():
+    """A practice's section lists each claim with its source; an article claim names the article's section."""
+    r = size_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z")
+    report = build_report([r], n_boot=200)
+    rows = next(s for s in report.sections if s.experiment == "size").claims.rows
+    assert rows[0][6] == "article (dockerfiles.3: Small base images)"
+    assert next(s for s in report.sections if s.experiment == "size").cannot_show == ""

@@ -385,3 +385,37 @@ def test_runtime_experiment_definitions(name: str):
         text = exp.file(v.dockerfile).read_text()
         assert "# syntax" not in text
         assert text.startswith("FROM python:3.13-slim")
+
+
+# the observation each experiment's article claims rest on (issue 23: measured, not configured)
+OBSERVED = {
+    "exec-vs-shell": {"sigterm_received", "stop_forced", "pid1_is_shell"},
+    "healthcheck": {"reported_unhealthy", "running_while_hung"},
+    "non-root": {"writable_system_paths", "uid"},
+    "one-process": {"app_restarted"},
+    "resource-limits": {"neighbour_throughput_ratio", "oom_killed"},
+}
+CONFIGURED = {  # values the experiment's own settings fix: never an article claim that decides
+    "exec-vs-shell": {("stop_seconds", "shell")},
+    "healthcheck": {("unhealthy_detect_seconds", "healthcheck"), ("unhealthy_detect_seconds", "compose")},
+    "non-root": {("uid", "user"), ("uid", "nologin"), ("login_shell", "nologin")},
+    "resource-limits": {("peak_memory_bytes", "limited"), ("peak_memory_bytes", "compose")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OBSERVED))
+def test_article_claims_rest_on_observations(name: str):
+    """The primary claim is an article claim on an observation; every claim on a value the
+    experiment's settings fix is marked by_construction; deciding article claims use only the
+    observed metrics."""
+    exp = load_experiment(ROOT / "experiments" / name)
+    primary = next(c for c in exp.claims if c.primary)
+    assert primary.source == "article" and not primary.by_construction
+    assert primary.metric in OBSERVED[name]
+    for c in exp.claims:
+        for who in (c.variant, c.baseline, c.candidate):
+            if (c.metric, who) in CONFIGURED.get(name, set()):
+                assert c.by_construction, f"{name}: {c.label} is fixed by the settings"
+        if c.source == "article" and not c.by_construction:
+            assert c.metric in OBSERVED[name], f"{name}: article claim on {c.metric}"
+            assert c.article_section, f"{name}: {c.label} names no article section"

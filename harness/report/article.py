@@ -394,14 +394,14 @@ def build_article_view(
         prefix = [machine] if multi else []
         rows += [prefix + r for r in _figure_rows(mdf, machine, defs[machine], run_of, "dockerfiles.1")]
         if BASES_EXPERIMENT in defs[machine]:
-            rows += [prefix + r for r in _base_size_rows(mine)]
+            rows += [prefix + r for r in _base_size_rows(mine, run_of.get(BASES_EXPERIMENT))]
         rows += [prefix + r for r in _figure_rows(mdf, machine, defs[machine], run_of, "dockerfiles.3")]
         if LINT_EXPERIMENT in defs[machine]:
             found = lint_rules_found(run_of.get(LINT_EXPERIMENT))
             rows += [prefix + r for r in _lint_rows(found)]
             view.lines += _lint_lines(found, machine if multi else "")
     view.tables.append(table_cls([*(["machine"] if multi else []), *HEADERS], rows))
-    view.tables.append(_bases_table(runs, machines, multi, table_cls))
+    view.tables.append(_bases_table(runs, machines, multi, table_cls, chosen))
     for machine in machines:
         mdf = df[df["machine"] == machine]
         view.lines += _download_lines(mdf, machine, multi)
@@ -450,12 +450,20 @@ def _pins(runs: list[dict]) -> dict[str, dict]:
     return pins
 
 
-def _base_size_rows(runs: list[dict]) -> list[list[str]]:
-    pins = _pins(runs)
+def base_pin(b: ArticleBase, runs: list[dict], base_run: dict | None) -> tuple[str | None, dict | None]:
+    """(pinned name, pin) standing for the article's base `b`: the one the base-image run used when it
+    pinned one, else the latest pin of any run, so every table sizes a base from the same pin."""
+    for pins in (_pins([base_run]) if base_run else {}, _pins(runs)):
+        name = next((c for c in b.candidates if c in pins), None)
+        if name:
+            return name, pins[name]
+    return None, None
+
+
+def _base_size_rows(runs: list[dict], base_run: dict | None) -> list[list[str]]:
     rows = []
     for b in ARTICLE_BASES:
-        pin_name = next((c for c in b.candidates if c in pins), None)
-        pin = pins.get(pin_name) if pin_name else None
+        pin_name, pin = base_pin(b, runs, base_run)
         size = pin.get("bytes") if pin else None
         if pin_name and pin and size:
             ours, rr = (
@@ -588,17 +596,17 @@ def _article_base_for(public: str) -> ArticleBase | None:
     return {"full": ARTICLE_BASES[0], "slim": ARTICLE_BASES[1], "alpine": ARTICLE_BASES[2]}[flavour(tag)]
 
 
-def _bases_table(runs: list[dict], machines: list[str], multi: bool, table_cls: Any):
+def _bases_table(runs: list[dict], machines: list[str], multi: bool, table_cls: Any, chosen: dict):
     history = load_published_history()
     rows = []
     for machine in machines:
         mine = [r for r in runs if r["machine"] == machine]
         pins = _pins(mine)
-        compressed = _lab_base_compressed(mine, pins)
+        base_run = next((r for r in mine if r["run_id"] == chosen.get((machine, BASES_EXPERIMENT))), None)
+        compressed = _lab_base_compressed(mine, {**pins, **(_pins([base_run]) if base_run else {})})
         for b in ARTICLE_BASES:
             pub = published_official(b.published_tag, history)
-            pin_name = next((c for c in b.candidates if c in pins), None)
-            pin = pins.get(pin_name) if pin_name else None
+            pin_name, pin = base_pin(b, mine, base_run)
             lab_c = compressed.get(pin["image_id"]) if pin else None
             rows.append(
                 [

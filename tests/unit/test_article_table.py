@@ -12,6 +12,7 @@ from harness import analysis
 from harness.report.article import (
     ARTICLE_BASES,
     LINT_RULES,
+    base_pin,
     build_article_view,
     official_size_text,
     published_official,
@@ -90,7 +91,7 @@ def test_stand_ins_are_named_as_what_they_are(view):
         "(for python:3.13-slim, Python 3.13.5), not the official image" in web[3]
     )
     slim = _row(view, "python:3.12.2-slim (`docker images`)")
-    assert "python:3.12.2-slim ran on the lab's stand-in imagebench-lab/python:3.13-slim-trixie" in slim[3]
+    assert "python:3.13-slim ran on the lab's stand-in imagebench-lab/python:3.13-slim-trixie" in slim[3]
     assert slim[4].startswith("160 MB") and slim[5].startswith("×1.23: size")
     assert "23 % larger here" in slim[6] and "not the official python:3.12.2-slim" in slim[6]
     full = _row(view, "python:3.12.2-bookworm (`docker images`)")
@@ -145,3 +146,14 @@ def test_pure_helpers():
     assert section_text("nope.1") == "nope.1"
     assert size_agreement(95, 100).startswith("about the same size")
     assert size_agreement(50, 100) == "50 % smaller here"
+
+
+def test_a_base_is_sized_from_the_pin_the_base_image_run_used():
+    """Another run's later pin of the same base (python:3.12.2 in a multi-stage run) does not replace the
+    one base-image measured with, so both article tables size the base from one pin."""
+    base_run = {"run_id": "r1", "bases": {"python:3.13": {"lab_tag": "lab/full", "bytes": 900}}}
+    later = {"run_id": "r2", "bases": {"python:3.12.2": {"lab_tag": "lab/full-rebuilt", "bytes": 950}}}
+    full = ARTICLE_BASES[0]
+    assert base_pin(full, [base_run, later], base_run) == ("python:3.13", base_run["bases"]["python:3.13"])
+    assert base_pin(full, [base_run, later], None) == ("python:3.12.2", later["bases"]["python:3.12.2"])
+    assert base_pin(ARTICLE_BASES[2], [base_run, later], base_run) == (None, None)

@@ -13,7 +13,9 @@ classic overlay2 store), checked by `tests/docker/test_reproducible.py`:
 
 So after the (timed) build the harness re-packs **our own layers only** (the base's layers are
 untouched): every tar entry's mtime is clamped to SOURCE_DATE_EPOCH, access/change times are
-dropped, and the image is loaded back with the new layer digests (`docker load` skips layers the
+dropped, the source mtime that pip's `.pyc` files record in their header is clamped with its source
+(else every `.pyc` differs between two builds, measured on instruction-order/good: 283 of 594),
+and the image is loaded back with the new layer digests (`docker load` skips layers the
 store already has, so only our layers travel). That is what `rewrite-timestamp` does on exporters
 that honour it. Identical inputs then give identical image IDs, registry digests and compressed
 sizes; what cannot be made identical (random bytes written by a RUN step) still differs, and the
@@ -62,21 +64,51 @@ def clamp_layer(data: bytes, epoch: int) -> bytes:
     """A layer tar with every mtime clamped to `epoch` and atime/ctime dropped (pure, deterministic).
 
     Entry order, names, modes, owners, link targets, xattrs (PAX SCHILY.xattr.*) and contents are
-    kept; the output is a PAX tar with integer mtimes.
+    kept; the output is a PAX tar with integer mtimes. One content change: a timestamp-based `.pyc`
+    whose source is in the same layer records that source's mtime in its header (bytes 8-11, PEP
+    552); pip writes the install's wall-clock time there, so two builds differ in every `.pyc`. The
+    recorded mtime is clamped like the source's own (`pyc_source_mtime`), which keeps the `.pyc`
+    valid for the clamped source (without it, Python would find every clamped `.pyc` stale).
     """
     out = io.BytesIO()
     with (
         tarfile.open(fileobj=io.BytesIO(data), mode="r:") as src,
         tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT, encoding="utf-8") as dst,
     ):
-        for info in src:
+        members = src.getmembers()
+        mtimes = {m.name: int(m.mtime) for m in members if m.isreg()}
+        for info in members:
             new = info.replace(deep=True) if hasattr(info, "replace") else info
             new.mtime = int(min(int(info.mtime), epoch))
             pax = {k: v for k, v in (info.pax_headers or {}).items() if k not in ("atime", "ctime", "mtime")}
             new.pax_headers = pax
-            fileobj = src.extractfile(info) if info.isreg() else None
+            fileobj: IO[bytes] | None = src.extractfile(info) if info.isreg() else None
+            if fileobj is not None and info.name.endswith(".pyc"):
+                body = fileobj.read()
+                fileobj = io.BytesIO(pyc_source_mtime(body, mtimes.get(pyc_source(info.name)), epoch))
             dst.addfile(new, fileobj)
     return out.getvalue()
+
+
+def pyc_source(name: str) -> str:
+    """Pure: the source path a `.pyc` path was compiled from (PEP 3147 `__pycache__` or legacy)."""
+    head, _, tail = name.rpartition("/")
+    if head == "__pycache__" or head.endswith("/__pycache__"):
+        parent = head[: -len("__pycache__")]
+        return parent + tail.split(".", 1)[0] + ".py"
+    return name[:-1]
+
+
+def pyc_source_mtime(body: bytes, source_mtime: int | None, epoch: int) -> bytes:
+    """Pure: a `.pyc`'s bytes with its recorded source mtime clamped to `epoch`, when it is a
+    timestamp-based `.pyc` (flags 0) of a source in the same layer whose mtime it records;
+    unchanged otherwise (hash-based `.pyc`, a source from a lower layer, an older mtime)."""
+    if source_mtime is None or len(body) < 16 or int.from_bytes(body[4:8], "little") != 0:
+        return body
+    recorded = int.from_bytes(body[8:12], "little")
+    if recorded != source_mtime & 0xFFFFFFFF or recorded <= epoch:
+        return body
+    return body[:8] + (epoch & 0xFFFFFFFF).to_bytes(4, "little") + body[12:]
 
 
 def _sha(data: bytes) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.engine.buildx import BuildSpec, build_command
 from harness.engine.inspect import split_compressed
-from harness.engine.repro import DEFAULT_EPOCH, clamp_layer, support
+from harness.engine.repro import DEFAULT_EPOCH, clamp_layer, pyc_source, support
 
 
 def _layer(mtime: float, *, xattr: bool = True) -> bytes:
@@ -50,6 +50,64 @@ def test_clamp_keeps_content_owner_mode_xattrs_and_older_mtimes():
         assert "etc/.wh.old" in members  # whiteouts stay
     with_xattr = clamp_layer(_layer(1_000_000_000), DEFAULT_EPOCH)
     assert with_xattr != clamp_layer(_layer(1_000_000_000, xattr=False), DEFAULT_EPOCH)
+
+
+def _pyc(recorded: int, flags: int = 0) -> bytes:
+    """A .pyc body: magic, flags, recorded source mtime (or hash), source size, then marshalled code."""
+    return (
+        b"\xf3\r\r\n"
+        + flags.to_bytes(4, "little")
+        + recorded.to_bytes(4, "little")
+        + (7).to_bytes(4, "little")
+        + b"code"
+    )
+
+
+def _pip_layer(installed_at: int, base_source_mtime: int) -> bytes:
+    """What `pip install` leaves: a source and its .pyc recording the source's install-time mtime,
+    a hash-based .pyc, and pip's own .pyc whose source lives in the base (not in this layer)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+        files = {
+            "site-packages/pkg/mod.py": b"x = 1\n",
+            "site-packages/pkg/__pycache__/mod.cpython-313.pyc": _pyc(installed_at),
+            "site-packages/pkg/__pycache__/mod.cpython-313.opt-1.pyc": _pyc(installed_at),
+            "site-packages/pkg/__pycache__/hashed.cpython-313.pyc": _pyc(0x12345678, flags=3),  # source hash
+            "site-packages/pkg/hashed.py": b"y = 2\n",
+            "site-packages/pip/__pycache__/__init__.cpython-313.pyc": _pyc(base_source_mtime),
+        }
+        for name, body in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(body), installed_at
+            tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+def _bodies(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
+
+
+def test_pyc_headers_of_two_pip_installs_clamp_to_the_same_bytes():
+    """pip's .pyc record their source's install-time mtime: clamped with it, so two installs are
+    byte-identical and each .pyc still matches its (clamped) source."""
+    a = clamp_layer(_pip_layer(1_800_000_000, 1_790_000_000), DEFAULT_EPOCH)
+    b = clamp_layer(_pip_layer(1_800_000_321, 1_790_000_000), DEFAULT_EPOCH)
+    assert a == b
+    bodies = _bodies(a)
+    for name in ("mod.cpython-313.pyc", "mod.cpython-313.opt-1.pyc"):
+        assert bodies[f"site-packages/pkg/__pycache__/{name}"][8:12] == DEFAULT_EPOCH.to_bytes(4, "little")
+    # a hash-based .pyc has no mtime; a .pyc of a source in a lower layer keeps that source's mtime
+    assert bodies["site-packages/pkg/__pycache__/hashed.cpython-313.pyc"] == _pyc(0x12345678, flags=3)
+    assert bodies["site-packages/pip/__pycache__/__init__.cpython-313.pyc"] == _pyc(1_790_000_000)
+
+
+def test_pyc_source_paths():
+    """PEP 3147 and legacy .pyc paths map to their sources."""
+    assert pyc_source("a/b/__pycache__/m.cpython-313.pyc") == "a/b/m.py"
+    assert pyc_source("a/__pycache__/m.cpython-313.opt-2.pyc") == "a/m.py"
+    assert pyc_source("__pycache__/m.cpython-313.pyc") == "m.py"
+    assert pyc_source("a/m.pyc") == "a/m.py"
 
 
 def test_support_records_what_the_builder_honours():

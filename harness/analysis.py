@@ -779,7 +779,8 @@ def experiment_verdicts(
                 if errors:
                     failed_note = f"{row['failed_trials']} failed trial(s): " + "; ".join(errors)
                     row["reason"] = f"{row['reason']}; {failed_note}" if row["reason"] else failed_note
-            row["also_found"] = [also_found(c) for c in extension if c["verdict"] != NOT_MEASURED]
+            shown = extension if article else [c for c in extension if c.get("by_construction")]
+            row["also_found"] = [also_found(c) for c in shown if c["verdict"] != NOT_MEASURED]
             out.append(row)
     return out
 

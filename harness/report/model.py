@@ -19,9 +19,9 @@ from harness import analysis, fmt
 from harness.experiment import ARTICLE_SECTIONS
 from harness.metrics import CORE_METRICS, exact_value, get, human_value, kind_of, unit_of
 from harness.report import plots
-from harness.report.article import build_article_view
+from harness.report.article import build_article_view, official_size_text, published_official
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
-from harness.report.published import latest_published, load_published_history
+from harness.report.published import load_published_history
 
 CV_WARN = 0.10  # pyperf warns when the standard deviation is 10 % of the mean
 SCENARIO_ORDER = ["cold", "warm", "edit-source", "edit-deps", "base-bump"]
@@ -855,7 +855,8 @@ def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
     history = load_published_history()
     base_rows: list[list[str | Link]] = []
     for b in bases:
-        pub = latest_published(history, b.get("public", ""))
+        # one source for an official size in every table of the report: the published data
+        pub = published_official(str(b.get("public", "")), history)
         base_rows.append(
             [
                 str(b.get("public", "–")),
@@ -864,13 +865,7 @@ def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
                 fmt.short_digest(b.get("image_id"), 16),
                 fmt.short_digest(b.get("registry_digest"), 16),
                 fmt.human_bytes(b["bytes"]) if b.get("bytes") else "–",
-                fmt.human_bytes(pub["compressed_bytes"]) + f" ({str(pub['observed_at'])[:10]})"
-                if pub
-                else (
-                    fmt.human_bytes(b["official_compressed_bytes"]) + " (bases.toml)"
-                    if b.get("official_compressed_bytes")
-                    else "not in the published data"
-                ),
+                official_size_text(pub),
                 fmt.short_digest(pub["manifest_digest"], 16) if pub else "–",
             ]
         )

@@ -85,14 +85,14 @@ def first_error(text: str) -> str:
     """The line that says why pip failed (its first ERROR/error line), shortened."""
     lines = [ln.strip() for ln in text.splitlines()]
     for key in ("No matching distribution found", "error: subprocess-exited-with-error", "× "):
-        hit = next((ln for ln in lines if key in ln), None)
-        if hit:
-            if key != "No matching distribution found":  # name the package whose build failed
-                pkg = next(
-                    (ln for ln in lines if "Building wheel for" in ln or "Preparing metadata" in ln), ""
-                )
-                hit = f"{hit} {pkg}".strip()
-            return hit[:240]
+        at = next((i for i, ln in enumerate(lines) if key in ln), None)
+        if at is None:
+            continue
+        hit = lines[at]
+        if key != "No matching distribution found":  # name the package whose build failed
+            before = [ln for ln in lines[:at] if ln.startswith(("Collecting ", "Building wheel for "))]
+            hit = f"{hit} ({before[-1]})" if before else hit
+        return hit[:240]
     for s in lines:
         if s.startswith(("ERROR:", "error:")) and not s.startswith("ERROR: Ignored the following"):
             return s[:240]
@@ -157,7 +157,7 @@ def install(req: Path, image: str) -> dict:
     return {
         "ok": cp.returncode == 0,
         "seconds": secs,
-        "error": "" if cp.returncode == 0 else first_error(cp.stderr + cp.stdout),
+        "error": "" if cp.returncode == 0 else first_error(cp.stdout + cp.stderr),
     }
 
 
@@ -168,24 +168,32 @@ def image_present(tag: str) -> bool:
 
 
 def summarize(sets: dict, runs: dict) -> dict:
-    """results[libc][REQUESTED][minor] = {failed, sets, failed_sets, method}; only sets that resolve on 3.12."""
+    """results[libc][REQUESTED][minor] = {failed, sets, failed_sets, method, install_check}, from the dry-run
+    over every set that resolves on 3.12 (one method for every minor); install_check says on how many of
+    them the real installs that ran agree with it."""
     out: dict = {}
     for libc in ("glibc", "musl"):
         dry = runs.get("dry-run", {}).get(libc, {})
         for_312 = [s for s in sets if (dry.get(REQUESTED) or {}).get(s, {}).get("ok")]
         table = {}
         for minor in CANDIDATES:
-            inst = runs.get("install", {}).get(libc, {}).get(minor) or {}
-            method = "install" if inst and all(s in inst for s in for_312) else "dry-run"
-            rows = inst if method == "install" else (dry.get(minor) or {})
-            if not rows or not for_312:
+            rows = dry.get(minor) or {}
+            if not for_312 or not all(s in rows for s in for_312):
                 continue
-            failed = [s for s in for_312 if not rows.get(s, {}).get("ok")]
+            failed = [s for s in for_312 if not rows[s]["ok"]]
+            inst = runs.get("install", {}).get(libc, {}).get(minor) or {}
+            tried = [s for s in for_312 if s in inst]
+            disagree = [s for s in tried if inst[s]["ok"] != rows[s]["ok"]]
             table[minor] = {
                 "failed": len(failed),
                 "sets": len(for_312),
                 "failed_sets": failed,
-                "method": method,
+                "method": "dry-run",
+                "install_check": {
+                    "sets": len(tried),
+                    "agree": len(tried) - len(disagree),
+                    "disagree": disagree,
+                },
             }
         if table:
             out[libc] = {REQUESTED: table}
@@ -201,8 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         "--index-url", default="http://127.0.0.1:3141/simple/", help="the lab index (mirrors PyPI)"
     )
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--resume", action="store_true", help="keep the rows --out already has; try only the others"
+    )
+    ap.add_argument(
+        "--only", default="", help="comma-separated set names (file stems) the install method tries"
+    )
     args = ap.parse_args(argv)
     libcs = [x for x in args.libc.split(",") if x]
+    only = {x for x in args.only.split(",") if x}
     sets = load_sets(args.sets)
     if not sets:
         print(f"no requirement sets in {args.sets}", file=sys.stderr)
@@ -241,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             for py in (REQUESTED, *CANDIDATES):
                 rows = runs.setdefault("dry-run", {}).setdefault(libc, {}).setdefault(py, {})
                 for name, s in sets.items():
+                    if args.resume and name in rows:
+                        continue
                     rows[name] = dry_run(ROOT / s["path"], py, libc, args.index_url)
                     print(
                         f"dry-run {libc} {py} {name}: {'ok' if rows[name]['ok'] else rows[name]['error']}",
@@ -256,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 rows = runs.setdefault("install", {}).setdefault(libc, {}).setdefault(py, {})
                 for name, s in sets.items():
+                    if (args.resume and name in rows) or (only and name not in only):
+                        continue
                     rows[name] = {"image": image, **install(ROOT / s["path"], image)}
                     print(
                         f"install {libc} {py} {name}: {'ok' if rows[name]['ok'] else rows[name]['error']}",
@@ -265,8 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     results = save()
     for libc, t in results.items():
         for minor, row in t[REQUESTED].items():
+            chk = row["install_check"]
             print(
-                f"{libc}: {row['failed']} of {row['sets']} sets failed on {minor} ({row['method']}): {', '.join(row['failed_sets'])}"
+                f"{libc}: {row['failed']} of {row['sets']} sets failed on {minor} ({row['method']}; real installs "
+                f"agree on {chk['agree']} of {chk['sets']}): {', '.join(row['failed_sets'])}"
             )
     print(f"wrote {args.out}")
     return 0

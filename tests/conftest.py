@@ -25,6 +25,9 @@ def tmp_results(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_machine_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGEBENCH_MACHINE", os.environ.get("IMAGEBENCH_MACHINE", "testhost"))
+    # every test draws its plots (a cached plot would make the determinism tests vacuous) and leaves
+    # ~/.cache alone; tests of the plot cache point it at a directory of their own
+    monkeypatch.setenv("IMAGEBENCH_PLOT_CACHE", "off")
 
 
 def pytest_sessionfinish(session):

@@ -12,7 +12,6 @@ Output is deterministic: identical results render byte-identical REPORT.md, PNGs
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -23,16 +22,15 @@ from typing import Any
 
 import jinja2
 import markupsafe
-import matplotlib
 
 from harness.errors import SchemaError, UsageError
-from harness.report import plots
+from harness.report import plotcache
 from harness.report.model import Link, PlotSpec, Report, Section, Table, build_report
 from harness.results import load_runs
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SVG_METADATA = {"Date": None, "Creator": None}
-PNG_METADATA = {"Software": None}
+SVG_METADATA = plotcache.SVG_METADATA
+PNG_METADATA = plotcache.PNG_METADATA
 
 
 MANIFEST = (
@@ -108,8 +106,9 @@ def _render_into(report: Report, stage: Path) -> list[str]:
     (stage / "plots").mkdir()
     svgs: dict[str, str] = {}
     rel: list[str] = []
-    for spec in _all_plots(report):
-        svg, png = _draw(spec)
+    specs = _all_plots(report)
+    # cached by content, misses drawn in parallel (harness/report/plotcache.py); same bytes either way
+    for spec, (svg, png) in zip(specs, plotcache.draw_all([s.make for s in specs]), strict=True):
         svgs[spec.name] = _inline_svg(svg, spec.name)
         for suffix, payload in ((".svg", svg.encode("utf-8")), (".png", png)):
             name = f"plots/{spec.name}{suffix}"
@@ -199,13 +198,8 @@ def _all_plots(report: Report) -> list[PlotSpec]:
 
 
 def _draw(spec: PlotSpec) -> tuple[str, bytes]:
-    with matplotlib.rc_context(plots.RC):
-        fig = spec.make()
-        svg_buf, png_buf = io.StringIO(), io.BytesIO()
-        fig.savefig(png_buf, format="png", metadata=PNG_METADATA)
-        fig.set_layout_engine("none")  # keep the layout the PNG computed: the SVG needs no second pass
-        fig.savefig(svg_buf, format="svg", metadata=SVG_METADATA)
-    return svg_buf.getvalue(), png_buf.getvalue()
+    """One plot's (SVG, PNG), drawn now (no cache)."""
+    return plotcache.draw(spec.make)
 
 
 _ID_REF = re.compile(r'(\bid="|url\(#|href="#)([A-Za-z_][\w.:-]*)')

@@ -45,7 +45,7 @@ lint: setup       ## format, lint and type checks, and the workflows' lint, as C
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy harness
 	$(VENV)/bin/zizmor --offline .github/workflows/
-	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
+	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 
 reference: lab    ## the committed reference in results/: one run of the catalog at each experiment's n, pip-cache shaped, report, README blocks, checks (the only target writing results/)
 	bash scripts/reference-run.sh

@@ -263,7 +263,13 @@ def _zizmor(root: Path) -> subprocess.CompletedProcess:
 
 def _actionlint(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(_tool("actionlint")), "-no-color", "-oneline", f"-shellcheck={_tool('shellcheck')}"],
+        [
+            str(_tool("actionlint")),
+            "-no-color",
+            "-oneline",
+            f"-shellcheck={_tool('shellcheck')}",
+            *map(str, sorted((root / ".github" / "workflows").glob("*.y*ml"))),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -292,7 +298,6 @@ def test_the_linters_catch_what_the_workflow_avoids(tmp_path):
     assert '-n "${{ inputs.size_pct }}"' in bad and "actions/checkout@v4" in bad and "--shard $SHARD/2" in bad
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
     (tmp_path / ".github" / "workflows" / "scheduled.yml").write_text(bad, encoding="utf-8")
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # actionlint looks for the repo root
     z = _zizmor(tmp_path)
     assert z.returncode != 0
     for audit in ("template-injection", "unpinned-uses", "artipacked"):

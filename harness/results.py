@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -317,6 +318,86 @@ def parse_run_bytes(raw: bytes) -> Any:
     return data
 
 
+# -- lone surrogates: escaped at loading -------------------------------------------------------
+# JSON may spell a lone UTF-16 surrogate ("\ud800"), which is no Unicode character: a Python
+# string holding one cannot be written as UTF-8, so every reader that prints, plots or writes it
+# (table, report, gate --summary) would crash. imagebench can write such files itself: json.dumps
+# escapes the surrogates that Python puts in place of undecodable bytes (a non-UTF-8 byte in the
+# command line, a file name, a build's output). So they are escaped, not refused: every string
+# (object keys too) holding one gets it as the six characters `\udXXX`, the form error messages
+# use, the same way wherever it occurs (a variant's name in the definition and in its trials still
+# match), and the run keeps every measurement, with a warning naming the fields. `run_id` and
+# `machine` are left as they are: the validator refuses them (they must be printable).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_KEEP_AS_IS = ("run_id", "machine")
+
+
+def _utf8_safe(text: str) -> str | None:
+    """`text` with each lone surrogate escaped as `\\udXXX`, or None when it has none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return None
+
+
+def _field(where: str, key: Any) -> str:
+    return f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else str(key))
+
+
+def escape_lone_surrogates(data: Any) -> list[str]:
+    """Escape every lone surrogate in `data`'s strings and keys, in place; the fields changed.
+
+    Fields are named as the validator names them (`trials[0].steps[1].name`), in file order.
+    """
+    changed: list[str] = []
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, where = stack.pop()
+        children: list[tuple[Any, str]] = []
+        if isinstance(node, dict):
+            items = list(node.items())
+            renamed = False
+            for i, (key, value) in enumerate(items):
+                safe_key = _utf8_safe(key)
+                if safe_key is not None:
+                    changed.append(_field(where, safe_key) + " (key)")
+                    items[i] = (safe_key, value)
+                    renamed = True
+                name = _field(where, items[i][0])
+                if isinstance(value, str):
+                    safe = None if (not where and key in _KEEP_AS_IS) else _utf8_safe(value)
+                    if safe is not None:
+                        changed.append(name)
+                        items[i] = (items[i][0], safe)
+                        node[key] = safe
+                elif isinstance(value, dict | list):
+                    children.append((value, name))
+            if renamed:
+                node.clear()
+                node.update(items)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                if isinstance(value, str):
+                    safe = _utf8_safe(value)
+                    if safe is not None:
+                        changed.append(_field(where, i))
+                        node[i] = safe
+                elif isinstance(value, dict | list):
+                    children.append((value, _field(where, i)))
+        stack.extend(reversed(children))
+    return changed
+
+
+def _surrogate_warning(fields: list[str]) -> str:
+    shown = ", ".join(_plain(f) for f in fields[:3]) + (
+        f" and {len(fields) - 3} more" if len(fields) > 3 else ""
+    )
+    return (
+        f"{len(fields)} string(s) held a lone surrogate (not Unicode text), shown escaped as \\udXXX: {shown}"
+    )
+
+
 # -- schema checks (only what the readers rely on; unknown keys are accepted and ignored) ------
 
 
@@ -592,7 +673,12 @@ def read_run_file(path: Path, *, root: Path | None = None) -> dict:
     """
     raw = read_bounded(path, root=root)
     try:
-        return validate_run(parse_run_bytes(raw))
+        data = parse_run_bytes(raw)
+        escaped = escape_lone_surrogates(data) if _SURROGATE_ESCAPE.search(raw) else []
+        run = validate_run(data)
+        if escaped:
+            run["warnings"] = [*(run.get("warnings") or []), _surrogate_warning(escaped)]
+        return run
     except _Bad as exc:
         raise SchemaError(f"{_plain(str(path))}: {exc}") from None
     except RecursionError:

@@ -439,10 +439,15 @@ def _by_construction(res: dict) -> dict:
     if res["verdict"] == NOT_MEASURED:
         return res
     res["verdict"] = BY_CONSTRUCTION
-    shown = human_value(res["metric"], value) if value is not None else "–"
-    res["figure"] = (
-        f"{who + ': ' if who else ''}{res['metric']} = {shown} (set by the experiment, not measured)"
-    )
+    m = res["metric"]
+    if res["kind"] in ("ratio", "delta") and res["baseline_median"] is not None and value is not None:
+        shown = (
+            f"{m}: {res['baseline']} {human_value(m, res['baseline_median'])} → "
+            f"{res['candidate']} {human_value(m, value)}"
+        )
+    else:
+        shown = f"{who + ': ' if who else ''}{m} = {human_value(m, value) if value is not None else '–'}"
+    res["figure"] = f"{shown} (set by the experiment, not measured)"
     res["reason"] = "the experiment's own settings decide this value"
     return res
 

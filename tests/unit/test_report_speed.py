@@ -4,15 +4,17 @@ unwritable cache only costs a redraw. Rendered from the synthetic fixture (tests
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib
 import pytest
 
-from harness.report import plotcache, render_report
+from harness.report import plotcache, plots, render_report
 from harness.report.model import build_report
 from harness.report.render import _all_plots
 from harness.results import load_runs
@@ -194,3 +196,16 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert plotcache.cache_dir() == tmp_path / "home" / ".cache" / "imagebench" / "plots"
+
+
+def test_draw_gives_the_bytes_of_a_plain_savefig(specs):
+    """draw() skips savefig's second layout pass for the SVG; the bytes are those of the plain two
+    savefig calls with the layout frozen after the PNG (as the report drew them before the cache)."""
+    for spec in specs[:: max(1, len(specs) // 5)]:
+        with matplotlib.rc_context(plots.RC):
+            fig = spec.make()
+            svg, png = io.StringIO(), io.BytesIO()
+            fig.savefig(png, format="png", metadata=plotcache.PNG_METADATA)
+            fig.set_layout_engine("none")
+            fig.savefig(svg, format="svg", metadata=plotcache.SVG_METADATA)
+        assert plotcache.draw(spec.make) == (svg.getvalue(), png.getvalue()), spec.name

@@ -230,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     for m in ("dry-run", "install") if args.method == "both" else (args.method,):
-        commands[m] = {"command": command.strip(), "started": started, "libc": libcs}
+        prev = commands.get(m)
+        runs_of_m = prev if isinstance(prev, list) else ([prev] if prev else [])
+        commands[m] = [*runs_of_m, {"command": command.strip(), "started": started, "libc": libcs}]
 
     def save() -> dict:
         """The file as it stands (rewritten after every set: an interrupted measurement keeps what it has)."""

@@ -1,7 +1,7 @@
 """Python version fidelity: which lab stand-in a `FROM python:3.X...` gets, by a stated rule, said aloud.
 
 The lab's stand-ins are built offline from Debian's Python (bookworm: 3.11, trixie: 3.13, forky: 3.14, and
-musl ones compiled from the same sources, plus whatever harness/lab/bases.toml adds). A FROM naming a minor
+musl 3.11 and 3.13 compiled from Debian's sources, plus whatever harness/lab/bases.toml adds). A FROM naming a minor
 the lab has no stand-in for gets a substitute chosen by `--python-substitute`:
 
     compatible  (the default) a tag naming a Debian release (-bookworm, -slim-trixie, ...) gets that

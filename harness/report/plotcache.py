@@ -119,10 +119,13 @@ def _draw_many(makes: list[Callable[[], Any]], stats: Stats) -> list[Drawn]:
     _PENDING = makes  # the workers inherit it at fork: closures need not be pickled
     try:
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
+        # an executor, not a multiprocessing.Pool: a worker that dies (OOM) breaks it with an error
+        # instead of leaving map() waiting forever; with fork it starts every worker before its thread
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers) as pool:
-            got = pool.map(_draw_pending, range(len(makes)), chunksize=1)
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            got: list[Drawn | None] = list(pool.map(_draw_pending, range(len(makes))))
         stats.workers = workers
     except Exception as exc:  # noqa: BLE001 - any pool failure: draw here instead
         stats.errors.append(f"pool: {exc}")
@@ -264,7 +267,7 @@ def spec_key(make: Callable[[], Any]) -> str | None:
 @functools.lru_cache(maxsize=1)
 def environment_digest() -> bytes:
     """What every plot depends on besides its closure: the drawing code, library versions, rc settings."""
-    from matplotlib import ft2font
+    from matplotlib import font_manager, ft2font
 
     h = hashlib.sha256()
     h.update(Path(__file__).read_bytes())
@@ -280,6 +283,15 @@ def environment_digest() -> bytes:
     with matplotlib.rc_context(plots.RC):
         for k, v in sorted(matplotlib.rcParams.items()):
             h.update(f"{k}={v!r}\0".encode())
+        # the font files text is drawn with (matplotlib may find the family installed on the system)
+        for weight in ("normal", "bold"):
+            try:
+                path = font_manager.findfont(
+                    font_manager.FontProperties(weight=weight), fallback_to_default=True
+                )
+                h.update(Path(path).read_bytes())
+            except (OSError, ValueError) as exc:
+                h.update(f"font {weight}: {exc!r}\0".encode())
     return h.digest()
 
 

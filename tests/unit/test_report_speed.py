@@ -209,3 +209,21 @@ def test_draw_gives_the_bytes_of_a_plain_savefig(specs):
             fig.set_layout_engine("none")
             fig.savefig(svg, format="svg", metadata=plotcache.SVG_METADATA)
         assert plotcache.draw(spec.make) == (svg.getvalue(), png.getvalue()), spec.name
+
+
+def test_a_worker_that_dies_does_not_hang_the_report(specs):
+    """A worker process killed mid-plot (as the OOM killer would) breaks the pool with an error, and every
+    plot is then drawn here: the report finishes with the same bytes."""
+    parent = os.getpid()
+    inner = specs[1].make
+
+    def dies_in_a_worker():
+        if os.getpid() != parent:
+            os._exit(9)
+        return inner()
+
+    makes = [specs[0].make, dies_in_a_worker]
+    drawn = plotcache.draw_all(makes, cache=None)
+    if (os.cpu_count() or 1) > 1 and sys.platform.startswith("linux"):  # drawn in workers here
+        assert any(e.startswith("pool:") for e in plotcache.last.errors), plotcache.last.errors
+    assert drawn == [plotcache.draw(specs[0].make), plotcache.draw(inner)]

@@ -5,7 +5,8 @@ A plot is drawn again only when what it would draw changed. Its cache key is a S
     metric, the variant order...) and the globals it names; for a harness module or function named
     there, the source of that module and of every harness module reachable from its globals;
   - the drawing itself: this module's source, Python's minor version, matplotlib's and FreeType's
-    versions, numpy's and pandas', and every rc setting in effect while drawing.
+    versions, numpy's and pandas', every rc setting in effect while drawing and the font files
+    matplotlib resolves for the report's text.
 A closure holding a value this module cannot hash exactly (an arbitrary object) is never cached.
 
 The cache lives outside the checkout: $IMAGEBENCH_PLOT_CACHE if set ("off" disables it), else
@@ -14,8 +15,9 @@ the SHA-256 of the rest, the SVG's length, the SVG, the PNG. A file that fails t
 unreadable entry or an unwritable directory is a miss: the plot is drawn as if there were no cache.
 At most MAX_ENTRIES files are kept (least recently used go first).
 
-Misses are drawn in forked worker processes, one per core (Linux; elsewhere, in a threaded
-process, or for a single miss they are drawn here). A plot draws the same bytes in a worker as here.
+Misses are drawn in forked worker processes, one per core this process may use (Linux; elsewhere,
+in a threaded process, or for a single miss they are drawn here). A plot draws the same bytes in a
+worker as here; a worker that fails or dies only means its plots are drawn here.
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ def draw_all(makes: Sequence[Callable[[], Any]], *, cache: Path | bool | None = 
 
 def _draw_many(makes: list[Callable[[], Any]], stats: Stats) -> list[Drawn]:
     """Draw every plot: in forked workers when there is more than one plot and more than one core."""
-    workers = min(len(makes), os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(len(makes), cores)
     if workers < 2 or not _can_fork():
         return [draw(m) for m in makes]
     global _PENDING
@@ -212,7 +215,7 @@ def _write(where: Path, key: str, drawn: Drawn, stats: Stats) -> bool:
     blob = MAGIC + hashlib.sha256(rest).digest() + rest
     tmp = None
     try:
-        where.mkdir(parents=True, exist_ok=True)
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: its SVGs are inlined into reports
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=where)
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)

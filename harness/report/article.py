@@ -63,12 +63,12 @@ class ArticleBase:
 
 
 _WEB_WHY = (
-    "our app's requirements differ from the article's (not shown there) and the lab's slim stand-in "
-    "is Python 3.13 on trixie, not python:3.12.2-slim"
+    "our app's requirements differ from the article's (not shown there), and python:3.12.2-slim is the lab's "
+    "stand-in for it, not the official image (which Python it has: the report's notes)"
 )
 _DS_WHY = (
     "the article's single stage ran on python:3.12.2 (bookworm) and its final stage on -slim; here both "
-    "are the lab's Python 3.13 trixie stand-ins, with other package versions"
+    "are the lab's stand-ins for those tags (their Python: the report's notes), with other package versions"
 )
 _BASE_WHY = (
     "ours are whole app images (Flask app installed), the article's are bare bases; the lab's bases are "

@@ -35,7 +35,7 @@ from rich.table import Table
 from harness.analysis import evaluate_claims
 from harness.errors import UsageError
 from harness.experiment import SCENARIOS, Claim, Experiment, Variant
-from harness.metrics import human_value
+from harness.metrics import TIMED_KINDS, human_value, kind_of
 from harness.probes import get_probe
 from harness.results import load_table
 from harness.runner import RunOptions, RunOutcome, run_experiments
@@ -395,18 +395,23 @@ def difference_text(metric: str, _unit: str, ra: dict) -> str:
     """One sentence: B against A with its interval, exact, or no detectable difference. Pure."""
     a, b = ra["a_median"], ra["b_median"]
     if ra["exact"]:
+        every = "one trial each" if ra.get("n", 2) < 2 else "same in every trial"
         if a == b:
-            return "identical in every trial"
+            return "identical (one trial each)" if ra.get("n", 2) < 2 else "identical in every trial"
         if a:
             pct = abs(b / a - 1) * 100
             word = "larger" if b > a else "smaller"
-            return f"B {word} by {pct:.0f} % ({human_value(metric, b)} vs {human_value(metric, a)}; same in every trial)"
-        return f"B {human_value(metric, b)} vs A {human_value(metric, a)} (same in every trial)"
+            return f"B {word} by {pct:.0f} % ({human_value(metric, b)} vs {human_value(metric, a)}; {every})"
+        return f"B {human_value(metric, b)} vs A {human_value(metric, a)} ({every})"
     ratio, low, high = ra.get("ratio"), ra.get("low"), ra.get("high")
     if ratio is None:
         return f"B {human_value(metric, b)} vs A {human_value(metric, a)} ({ra.get('reason') or 'no ratio'})"
     if low is None or high is None:
-        return f"B/A = {ratio:.2f} (too few trials for an interval)"
+        return (
+            f"B/A = {ratio:.2f} (one trial each: no interval, not a finding)"
+            if ra.get("n", 2) < 2
+            else (f"B/A = {ratio:.2f} (too few trials for an interval)")
+        )
     if low <= 1 <= high:
         return f"no detectable difference (B/A {ratio:.2f}, 95 % CI {low:.2f}-{high:.2f})"
     word = "larger" if ratio > 1 else "smaller"
@@ -437,7 +442,9 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
             vb = sub[sub.variant == cand].value.to_numpy()
             if len(va) == 0 or len(vb) == 0:
                 continue
-            exact = not _varies(va) and not _varies(vb)
+            # a time measured once per side is one draw of a noisy quantity, not an exact value
+            once = min(len(va), len(vb)) < 2
+            exact = not _varies(va) and not _varies(vb) and not (once and kind_of(metric) in TIMED_KINDS)
             r = ratio_ci(va, vb, seed=run.get("seed", 0) % (2**31), with_p=not exact)
             row = {
                 "scenario": scen,

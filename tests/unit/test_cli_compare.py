@@ -170,3 +170,26 @@ def test_summary_has_no_p_value_where_values_do_not_vary_and_no_verdict() -> Non
     assert "verdict" not in by["build_seconds"]
     text = render_compare(s)
     assert "B against A" in text and "supported" not in text
+
+
+def test_one_trial_each_is_never_called_exact_or_the_same_in_every_trial():
+    """A time measured once per side is one draw, not an exact value; a size measured once says so."""
+    from harness.compare import difference_text
+
+    once_time = {
+        "a_median": 17.6,
+        "b_median": 14.8,
+        "n": 1,
+        "exact": False,
+        "ratio": 0.84,
+        "low": None,
+        "high": None,
+    }
+    assert (
+        difference_text("build_seconds", "s", once_time)
+        == "B/A = 0.84 (one trial each: no interval, not a finding)"
+    )
+    once_size = {"a_median": 100.0, "b_median": 100.0, "n": 1, "exact": True}
+    assert difference_text("image_bytes", "B", once_size) == "identical (one trial each)"
+    twice_size = {"a_median": 100.0, "b_median": 50.0, "n": 2, "exact": True}
+    assert difference_text("image_bytes", "B", twice_size).endswith("; same in every trial)")

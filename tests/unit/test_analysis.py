@@ -112,7 +112,11 @@ def test_evaluate_claims_ratio_and_check(runs):
     assert "multi-stage" not in ratio["figure"]
     assert "single 410 MB → multi 55.0 MB" in ratio["figure"]
     # an exact size the same in every trial is stated as exact: no bootstrap interval, no p-value
-    assert ratio["interval"] == "exact" and ratio["p"] is None and "exact: the same in every trial" in ratio["figure"]
+    assert (
+        ratio["interval"] == "exact"
+        and ratio["p"] is None
+        and "exact: the same in every trial" in ratio["figure"]
+    )
     assert "95 % CI" not in ratio["figure"]
     assert ratio["figure"].endswith("expected lower")
     assert check["kind"] == "check" and check["verdict"] == "supported"

@@ -43,10 +43,15 @@ def claims_block() -> str:
     report = RESULTS / "report" / "REPORT.md"
     if not report.is_file():
         return "_No reference run committed yet: run `make reference`._"
-    text = _section(report.read_text(), "Claims")
+    markdown = report.read_text()
+    text = _section(markdown, "Claims")
     text = text.replace("](#", "](results/report/REPORT.md#").replace("](plots/", "](results/report/plots/")
+    # what the report pooled or left out travels with its claims table
+    banner = [ln for ln in markdown.splitlines() if ln.startswith(("> **Note:** POOLED", "> **Note:** Run "))]
     return (
-        text + "\n\nThe whole report: [results/report/REPORT.md](results/report/REPORT.md) "
+        ("\n".join(banner) + "\n\n" if banner else "")
+        + text
+        + "\n\nThe whole report: [results/report/REPORT.md](results/report/REPORT.md) "
         "(and `results/report/index.html`)."
     )
 

@@ -257,6 +257,13 @@ class Uncacheable(Exception):
     """A value the key cannot capture exactly."""
 
 
+# rc settings that never change a saved file (savefig names its format, so the interactive backend and
+# its GUI settings do not draw anything): left out of the key, which would otherwise differ between a
+# fresh process ('agg') and one that called matplotlib.use('Agg') ('Agg', backend_fallback False)
+_NOT_DRAWN = frozenset({"backend", "backend_fallback", "interactive", "toolbar", "savefig.directory"})
+_NOT_DRAWN_PREFIXES = ("keymap.", "webagg.", "macosx.", "tk.")
+
+
 def spec_key(make: Callable[[], Any]) -> str | None:
     """The cache key of the plot `make` draws, or None when it cannot be computed exactly."""
     h = hashlib.sha256(environment_digest())
@@ -285,6 +292,8 @@ def environment_digest() -> bytes:
         h.update(part.encode() + b"\0")
     with matplotlib.rc_context(plots.RC):
         for k, v in sorted(matplotlib.rcParams.items()):
+            if k in _NOT_DRAWN or k.startswith(_NOT_DRAWN_PREFIXES):
+                continue
             h.update(f"{k}={v!r}\0".encode())
         # the font files text is drawn with (matplotlib may find the family installed on the system)
         for weight in ("normal", "bold"):

@@ -136,6 +136,12 @@ def test_key_is_the_same_in_another_process(specs):
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == [plotcache.spec_key(s.make) for s in specs]
+    # a process that chose the backend by name ('Agg', no fallback) draws the same files
+    resolved = "import matplotlib\nmatplotlib.use('Agg')\n" + code  # as tests/unit/test_drift.py does
+    out2 = subprocess.run(
+        [sys.executable, "-c", resolved], capture_output=True, text=True, env=env, check=True
+    )
+    assert out2.stdout.split() == out.stdout.split()
 
 
 def test_a_closure_over_an_unknown_object_is_drawn_and_not_cached(specs, tmp_path):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The committed reference: what one `make reference` produces on an idle machine, and nothing else.
 #
-#   make reference                      # = make lab, then this script (about 80 minutes on 2 cores)
+#   make reference                      # = make lab, then this script (the longest target: the README perf
+#                                       # block shows the run times of the last reference)
 #   STEPS="report notebooks readme" bash scripts/reference-run.sh   # re-render from results/ only
 #
 # Steps, one after another, never two at once:

@@ -690,7 +690,7 @@ def calibrate(
 ) -> dict[str, dict[str, Any]]:
     """Time claims are judged only where the run that measured them passed its own calibration.
 
-    For each time claim (not the calibration's own, not one decided by construction) whose verdict was
+    For each time claim (kind "time"; not the calibration's own, not one decided by construction) whose verdict was
     reached, the calibration of the run `latest_run_ids` picked for its experiment is judged
     (`run_calibration`); when it failed, or the run carried none, the claim becomes "inconclusive"
     with that reason. Changes `claims` in place; returns {run_id: calibration} for the runs looked at."""
@@ -700,7 +700,9 @@ def calibrate(
     for c in claims:
         if c["experiment"] == "calibration" or c.get("by_construction") or c.get("role") == "precondition":
             continue
-        if kind_of(c["metric"]) not in TIMED_KINDS or c["verdict"] in (NOT_MEASURED,):
+        # times only, as the runner carries a calibration only for them (runner.plan.with_calibration):
+        # a rate (a CPU loop's throughput ratio) is not what a build-time calibration checks
+        if kind_of(c["metric"]) != "time" or c["verdict"] == NOT_MEASURED:
             continue
         rid = chosen.get((c["machine"], c["experiment"]))
         if rid is None or rid not in by_id:

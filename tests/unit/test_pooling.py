@@ -419,3 +419,19 @@ def test_each_article_claim_names_its_section_in_the_report():
     rows = next(s for s in report.sections if s.experiment == "size").claims.rows
     assert rows[0][6] == "article (dockerfiles.3: Small base images)"
     assert next(s for s in report.sections if s.experiment == "size").cannot_show == ""
+
+
+def test_a_rate_claim_is_not_gated_by_a_build_time_calibration():
+    """A CPU loop's throughput is not what a build-time calibration checks (and the runner carries none
+    for it): a run with only a rate claim keeps its verdict without a calibration."""
+    rate = {
+        "name": "rate",
+        "practice": "Rate practice",
+        "section": "bonus",
+        "variants": [{"name": "limited"}],
+        "claims": [claim(metric="cpu_share", variant="limited", op="<=", value=0.55, primary=True)],
+    }
+    trials = [trial("rate", "limited", i, cpu_share=0.50 + 0.001 * i) for i in range(5)]
+    r = run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z", {"rate": rate}, trials)
+    c = analysis.evaluate_claims([r], latest=True)[0]
+    assert c["verdict"] == "supported" and "calibration" not in (c["reason"] or "")

@@ -435,3 +435,51 @@ def test_a_rate_claim_is_not_gated_by_a_build_time_calibration():
     r = run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z", {"rate": rate}, trials)
     c = analysis.evaluate_claims([r], latest=True)[0]
     assert c["verdict"] == "supported" and "calibration" not in (c["reason"] or "")
+
+
+# --------------------------------------------------------------------------- do two references agree?
+
+
+def _reference_compare():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "reference_compare.py"
+    spec = importlib.util.spec_from_file_location("reference_compare", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_two_references_that_agree_say_so():
+    """The same runs twice: every practice and every claim gives the same verdict, nothing DIFFERS."""
+    cmp = _reference_compare()
+    a = [size_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z")]
+    b = [size_run("20260102T100000Z-b", "2026-01-02T10:00:00Z", "2026-01-02T10:30:00Z")]
+    lines = cmp.compare(a, b, n_boot=200)
+    assert lines[0].startswith("practices: 1 of 1 give the same verdict; claims: ")
+    assert not any("DIFFERS" in line or "claim differs" in line for line in lines)
+
+
+def test_a_verdict_that_differs_between_references_is_named_with_both_figures():
+    """The second reference measured the 'small' variant bigger: the practice DIFFERS, both deciding
+    figures are printed and the claim is listed."""
+    cmp = _reference_compare()
+    a = [size_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z")]
+    b = [
+        run(
+            "20260102T100000Z-b",
+            "2026-01-02T10:00:00Z",
+            "2026-01-02T10:30:00Z",
+            {"size": SIZE},
+            size_trials([100.0] * 3, [140.0] * 3),
+        )
+    ]
+    lines = cmp.compare(a, b, n_boot=200)
+    assert lines[0].startswith("practices: 0 of 1 give the same verdict")
+    assert any(
+        line.startswith("  size: supported / not supported") and line.endswith("DIFFERS") for line in lines
+    )
+    assert any(line.startswith("    second: ") and "140" in line for line in lines)
+    assert any(line.startswith("  claim differs: size: ") for line in lines)

@@ -144,6 +144,29 @@ def test_spread_between_the_current_trials_is_known_nondeterminism(tmp_path, mon
     assert check.status == "fail" and check.delta == 41
 
 
+def test_compressed_size_moving_at_the_same_uncompressed_size_is_known_nondeterminism(tmp_path, monkeypatch):
+    """venv-vs-wheels' venv in two references of one commit: own bytes 19,090,095 in all six trials, own
+    compressed 6,510,483 in every baseline trial and 6,510,487 in every current one (no spread on either
+    side): said, not failed. The same move with one uncompressed byte more, or a compressed growth past
+    0.1 % at the same uncompressed size, is a regression."""
+    own, packed = 19_090_095, 6_510_483
+    base = tmp_path / "b"
+    make_run(base, monkeypatch, own={"file-0": own}, compressed={"file-0": [packed] * 3})
+    make_run(tmp_path / "c", monkeypatch, own={"file-0": own}, compressed={"file-0": [packed + 4] * 3})
+    result = gate(base, tmp_path / "c")
+    assert result.exit_code == 0, [x.message for x in result.failures]
+    check = _size_checks(result, "file-0")["own_bytes_compressed"]
+    assert check.status == "nondeterministic" and check.delta == 4
+    assert "the uncompressed own_bytes is 19,090,095 B in every trial on both sides" in check.message
+    make_run(tmp_path / "d", monkeypatch, own={"file-0": own + 1}, compressed={"file-0": [packed + 4] * 3})
+    failed = {(x.variant, x.metric) for x in gate(base, tmp_path / "d").failures}
+    assert ("file-0", "own_bytes_compressed") in failed and ("file-0", "own_bytes") in failed
+    grown = packed + int(0.001 * packed) + 1
+    make_run(tmp_path / "e", monkeypatch, own={"file-0": own}, compressed={"file-0": [grown] * 3})
+    check = _size_checks(gate(base, tmp_path / "e"), "file-0")["own_bytes_compressed"]
+    assert check.status == "fail"
+
+
 def test_declared_allowances_from_run_definitions():
     """A size delta claim's tolerance covers the candidate's metric and its own-layer part; times,
     exact claims (tolerance 0) and malformed claims declare nothing."""

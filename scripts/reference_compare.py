@@ -52,23 +52,24 @@ def compare(runs_a: list[dict], runs_b: list[dict], *, n_boot: int = analysis.N_
     """Lines: a summary, one per practice, one per claim whose verdict differs."""
     a = judged(build_report(runs_a, n_boot=n_boot))
     b = judged(build_report(runs_b, n_boot=n_boot))
-    names = sorted(set(a) | set(b))
-    same = [n for n in names if n in a and n in b and a[n].verdict == b[n].verdict]
-    keys = [(n, k) for n in names for k in sorted(set(a.get(n, _NONE).claims) | set(b.get(n, _NONE).claims))]
-    differ = [(n, k) for n, k in keys if a.get(n, _NONE).claims.get(k) != b.get(n, _NONE).claims.get(k)]
+    pairs = {n: (a.get(n, _NONE), b.get(n, _NONE)) for n in sorted(set(a) | set(b))}
+    same = [n for n, (ja, jb) in pairs.items() if ja.verdict == jb.verdict != "absent"]
+    keys = [(n, k) for n, (ja, jb) in pairs.items() for k in sorted(set(ja.claims) | set(jb.claims))]
+    differ = [(n, k) for n, k in keys if pairs[n][0].claims.get(k) != pairs[n][1].claims.get(k)]
     lines = [
-        f"practices: {len(same)} of {len(names)} give the same verdict; "
+        f"practices: {len(same)} of {len(pairs)} give the same verdict; "
         f"claims: {len(keys) - len(differ)} of {len(keys)} give the same verdict"
     ]
-    for n in names:
-        va, vb = a.get(n, _NONE).verdict, b.get(n, _NONE).verdict
-        lines.append(f"  {n}: {va} / {vb}" + ("" if va == vb else "  DIFFERS"))
-        if va != vb:
-            lines += [f"    first:  {a.get(n, _NONE).deciding}", f"    second: {b.get(n, _NONE).deciding}"]
-    for n, k in differ:
+    for n, (ja, jb) in pairs.items():
         lines.append(
-            f"  claim differs: {n}: {k}: {a.get(n, _NONE).claims.get(k, 'absent')} / "
-            f"{b.get(n, _NONE).claims.get(k, 'absent')}"
+            f"  {n}: {ja.verdict} / {jb.verdict}" + ("" if ja.verdict == jb.verdict else "  DIFFERS")
+        )
+        if ja.verdict != jb.verdict:
+            lines += [f"    first:  {ja.deciding}", f"    second: {jb.deciding}"]
+    for n, k in differ:
+        ja, jb = pairs[n]
+        lines.append(
+            f"  claim differs: {n}: {k}: {ja.claims.get(k, 'absent')} / {jb.claims.get(k, 'absent')}"
         )
     return lines
 

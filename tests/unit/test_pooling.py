@@ -361,12 +361,13 @@ def test_every_experiment_runs_at_the_n_its_claims_need():
 # --------------------------------------------------------------------------- what makes results/ a reference
 
 
-def _reference_check():
+def _script(name: str):
+    """scripts/<name>.py loaded as a module (scripts/ is not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "reference_check.py"
-    spec = importlib.util.spec_from_file_location("reference_check", path)
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -382,7 +383,7 @@ def _as_reference(r: dict) -> dict:
 def test_one_make_reference_passes_the_reference_check():
     """Two disjoint, complete runs of one clean commit, started by the script's command, with a passing
     calibration: no problem."""
-    check = _reference_check()
+    check = _script("reference_check")
     a = _as_reference(timed_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z"))
     b = _as_reference(size_run("20260101T103100Z-b", "2026-01-01T10:31:00Z", "2026-01-01T11:00:00Z"))
     assert check.problems([a, b], n_boot=200) == []
@@ -391,7 +392,7 @@ def test_one_make_reference_passes_the_reference_check():
 def test_the_reference_check_names_every_broken_rule():
     """An interrupted run, another commit, a dirty tree, a command from elsewhere, runs that overlap and a
     failed calibration are each named."""
-    check = _reference_check()
+    check = _script("reference_check")
     a = _as_reference(
         timed_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:45:00Z", delta=1.2)
     )
@@ -440,21 +441,9 @@ def test_a_rate_claim_is_not_gated_by_a_build_time_calibration():
 # --------------------------------------------------------------------------- do two references agree?
 
 
-def _reference_compare():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / "reference_compare.py"
-    spec = importlib.util.spec_from_file_location("reference_compare", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_two_references_that_agree_say_so():
     """The same runs twice: every practice and every claim gives the same verdict, nothing DIFFERS."""
-    cmp = _reference_compare()
+    cmp = _script("reference_compare")
     a = [size_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z")]
     b = [size_run("20260102T100000Z-b", "2026-01-02T10:00:00Z", "2026-01-02T10:30:00Z")]
     lines = cmp.compare(a, b, n_boot=200)
@@ -465,7 +454,7 @@ def test_two_references_that_agree_say_so():
 def test_a_verdict_that_differs_between_references_is_named_with_both_figures():
     """The second reference measured the 'small' variant bigger: the practice DIFFERS, both deciding
     figures are printed and the claim is listed."""
-    cmp = _reference_compare()
+    cmp = _script("reference_compare")
     a = [size_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z")]
     b = [
         run(

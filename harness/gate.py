@@ -20,6 +20,11 @@ each side, as the report shows them):
   differently, which three trials' spread misses); such a growth is said ("known nondeterminism", status
   `nondeterministic`), not failed. Every size field is checked before any arithmetic: text, null,
   fractional, negative or absurd byte counts are refused naming the file and field (exit 4).
+  **Inputs changed**: when the runs compared for an experiment were served by the lab index at
+  different points in time (`fingerprint.lab.index_uploaded_before`, from experiments/index.toml;
+  absent in runs made before it existed), their package versions may differ: a size or layer growth
+  there is said ("inputs changed", status `inputs-changed`), not failed. Same cutoff on both sides,
+  same packages: any growth is gated as above.
 - **Layers** (`layers`): more than `layers` extra layers fails.
 - **Times** (every metric of kind `time`: `build_seconds`, `pull_seconds` ...) are compared
   statistically: the ratio of medians current / baseline gets a bootstrap confidence interval
@@ -86,7 +91,7 @@ class Check:
     variant: str
     scenario: str
     metric: str
-    status: str  # fail | pass | improved | skipped | changed | nondeterministic
+    status: str  # fail | pass | improved | skipped | changed | nondeterministic | inputs-changed
     baseline: Any = None
     current: Any = None
     delta: float | None = None
@@ -126,6 +131,11 @@ class GateResult:
     def nondeterministic(self) -> list[Check]:
         """Sizes that grew past the threshold but within their known nondeterminism (not failed)."""
         return [c for c in self.checks if c.status == "nondeterministic"]
+
+    @property
+    def inputs_changed(self) -> list[Check]:
+        """Sizes that grew where the two sides' package inputs differ (the index cutoff): not failed."""
+        return [c for c in self.checks if c.status == "inputs-changed"]
 
     @property
     def passed(self) -> bool:
@@ -376,9 +386,57 @@ def gate(
             "claims (ratios within each run) are"
         )
     _note_one_sided(base_groups, cur_groups, result.notes)
+    _mark_changed_inputs(result, _changed_inputs(base_runs, base, cur_runs, cur))
     defs = _definitions(base_runs), _definitions(cur_runs)
     result.checks += _verdict_checks(base, cur, *defs, n_boot=n_boot, seed=seed, notes=result.notes)
     return result
+
+
+def index_cutoff_of(run: dict) -> str | None:
+    """The lab index's cutoff a run was served with (None: none recorded, as in runs before it existed)."""
+    lab = (run.get("fingerprint") or {}).get("lab")
+    value = lab.get("index_uploaded_before") if isinstance(lab, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _cutoff_text(values: set[str | None]) -> str:
+    return ", ".join(sorted(v or "none recorded" for v in values))
+
+
+def _changed_inputs(base_runs: list[dict], base, cur_runs: list[dict], cur) -> dict[str, str]:
+    """{experiment: why its package inputs differ} for experiments whose compared runs (the ones in each
+    side's table) were served by the lab index with different cutoffs."""
+
+    def per_experiment(runs: list[dict], df) -> dict[str, set[str | None]]:
+        cutoff = {r.get("run_id"): index_cutoff_of(r) for r in runs}
+        out: dict[str, set[str | None]] = {}
+        if df.empty:
+            return out
+        for experiment, run_id in set(zip(df["experiment"], df["run_id"], strict=True)):
+            out.setdefault(experiment, set()).add(cutoff.get(run_id))
+        return out
+
+    b, c = per_experiment(base_runs, base), per_experiment(cur_runs, cur)
+    return {
+        e: f"the lab index's package cutoff differs (baseline: {_cutoff_text(b[e])}; current: {_cutoff_text(c[e])})"
+        for e in sorted(set(b) & set(c))
+        if b[e] != c[e]
+    }
+
+
+def _mark_changed_inputs(result: GateResult, changed: dict[str, str]) -> None:
+    """A size or layer growth in an experiment whose package inputs changed is said, not failed."""
+    for check in result.checks:
+        if check.status == "fail" and check.kind in ("size", "layers") and check.experiment in changed:
+            check.status = "inputs-changed"
+            check.message += (
+                f"; inputs changed, not a regression of the same inputs: {changed[check.experiment]}"
+            )
+    if changed:
+        result.notes.append(
+            f"inputs changed for {len(changed)} experiment(s) ({', '.join(changed)}): the lab index's "
+            "package cutoff differs between the sides; their size growth is reported, not failed"
+        )
 
 
 def _groups(df) -> dict[tuple, Any]:
@@ -939,6 +997,8 @@ def render_text(result: GateResult) -> str:
         lines.append(f"  FAIL  [{c.kind}] {c.message}")
     for c in result.nondeterministic:
         lines.append(f"  known [{c.kind}] {c.message}")
+    for c in result.inputs_changed:
+        lines.append(f"  input [{c.kind}] {c.message}")
     for c in result.improvements:
         lines.append(f"  better [{c.kind}] {c.message}")
     for c in result.base_changes:
@@ -1014,6 +1074,10 @@ def _md_lists(result: GateResult) -> list[str]:
     if result.nondeterministic:
         out += ["### Known nondeterminism (not gated)", ""]
         out += [f"- {fmt.md_escape(c.message)}" for c in result.nondeterministic]
+        out.append("")
+    if result.inputs_changed:
+        out += ["### Inputs changed (not gated)", ""]
+        out += [f"- {fmt.md_escape(c.message)}" for c in result.inputs_changed]
         out.append("")
     if result.base_changes:
         out += ["### Base changes (drift, not gated)", ""]

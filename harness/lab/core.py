@@ -111,8 +111,10 @@ def _running(state: dict, name: str) -> dict | None:
     return proc if proc and procs.is_ours(proc) else None
 
 
-def _argv_index(root: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "harness.lab.index", "--root", str(root), "--port", str(port)]
+def _argv_index(root: Path, port: int, cutoff: str | None = None) -> list[str]:
+    """The index's command line; a new cutoff (experiments/index.toml) restarts it (the argv differs)."""
+    argv = [sys.executable, "-m", "harness.lab.index", "--root", str(root), "--port", str(port)]
+    return [*argv, "--uploaded-before", cutoff] if cutoff else argv
 
 
 def _argv_shaper(profile: shaper.Profile, p: dict[str, int]) -> list[str]:
@@ -159,7 +161,7 @@ def start_services(state: dict, p: dict[str, int], profile: shaper.Profile, prog
         "apt_proxy": ({"apt_backend": p["apt_backend"]}, None),
         "index": (
             {"index_backend": p["index_backend"]},
-            _argv_index(root / "wheelhouse", p["index_backend"]),
+            _argv_index(root / "wheelhouse", p["index_backend"], wheelhouse.uploaded_before()),
         ),
         "registry": ({"registry": p["registry"]}, None),
         "shaper": ({"index": p["index"], "apt_proxy": p["apt_proxy"]}, _argv_shaper(profile, p)),
@@ -802,6 +804,17 @@ class Lab:
         except OSError as exc:
             raise LabError(f"the lab index is not answering at {url}: {exc}", hint="run `imagebench lab up`")
 
+    def index_uploaded_before(self) -> str | None:
+        """The cutoff the running index serves with (its /-/health), None when it has none or is down."""
+        url = f"http://{procs.HOST}:{self.ports['index_backend']}/-/health"
+        with (
+            contextlib.suppress(OSError, ValueError, AttributeError),
+            urllib.request.urlopen(url, timeout=5) as r,
+        ):
+            value = json.loads(r.read()).get("uploaded_before")
+            return value if isinstance(value, str) else None
+        return None
+
     def reset_index_stats(self) -> None:
         url = f"http://{procs.HOST}:{self.ports['index_backend']}/-/stats/reset"
         try:
@@ -847,6 +860,7 @@ class Lab:
             "index_url": self.index_url,
             "index_packages": wheelhouse.count_projects(wh_root),
             "index_stamp": (self.state.get("wheelhouse") or {}).get("stamp"),
+            "index_uploaded_before": self.index_uploaded_before(),
             "apt_proxy_url": self.apt_proxy_url,
             "registry_url": self.registry,
         }

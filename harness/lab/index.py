@@ -1,6 +1,7 @@
 """The lab's Python package index: PEP 503 simple API over a wheelhouse, counting bytes served.
 
     python -m harness.lab.index --root DIR --port 13141 [--upstream URL | --offline]
+                                [--uploaded-before 2026-12-01T00:00:00Z]
 
 Routes
   GET  /simple/                    project list (PEP 503 HTML)
@@ -14,12 +15,20 @@ Routes
 Caching mirror: a project page lists the wheelhouse's files plus, when an upstream index is
 set, the upstream's files (listing cached on disk for --ttl seconds, stale copy used when the
 upstream is unreachable).  A file not in the wheelhouse is fetched from upstream once and kept.
+
+Pinned in time: with `--uploaded-before T` (the lab's `experiments/index.toml`), a project page lists
+no file the upstream says was uploaded at or after T (PEP 700 `upload-time`, from the upstream's PEP 691
+JSON pages), whether it is in the wheelhouse or only upstream, and such a file is never fetched. So an
+unpinned dependency (`requests` pulling `idna`) resolves to the same version on every machine and on
+every day, as long as T stays the same. A file the upstream gives no time for (an HTML-only upstream,
+or a wheelhouse file the upstream does not list) is listed as before.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import hashlib
 import html
 import json
@@ -41,6 +50,28 @@ JSON_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 CHUNK = 64 * 1024
 _BLOB_BLOCK = os.urandom(CHUNK)
 _SDIST_EXT = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
+#: the upstream listing cache's format; a cache of another version is refetched (older ones lack upload-time)
+CACHE_VERSION = 2
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """Pure: an ISO 8601 instant with a time zone ('2026-12-01T00:00:00Z') -> aware datetime; ValueError otherwise."""
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is not an ISO 8601 date and time")
+    value = dt.datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (end it with Z or +00:00)")
+    return value
+
+
+def uploaded_too_late(upload_time: str | None, before: dt.datetime | None) -> bool:
+    """Pure: True when a file's upload-time is at or after the cutoff; unknown or unreadable times pass."""
+    if before is None or not upload_time:
+        return False
+    try:
+        return parse_instant(upload_time) >= before
+    except ValueError:
+        return False
 
 
 def normalize(name: str) -> str:
@@ -85,6 +116,7 @@ class _Anchors(HTMLParser):
                 "hashes": hashes,
                 "requires-python": a.get("data-requires-python"),
                 "yanked": a.get("data-yanked") is not None,
+                "upload-time": None,
             }
         )
 
@@ -108,6 +140,7 @@ def parse_upstream(body: bytes, content_type: str, base_url: str) -> list[dict]:
                 "hashes": f.get("hashes") or {},
                 "requires-python": f.get("requires-python"),
                 "yanked": bool(f.get("yanked")),
+                "upload-time": f.get("upload-time"),
             }
         )
     return out
@@ -141,8 +174,16 @@ def render_root_page(projects: list[str]) -> bytes:
 class IndexFiles:
     """The index's files on disk (the wheelhouse), their hashes and metadata, and the upstream mirror."""
 
-    def __init__(self, root: Path, upstream: str | None, ttl: float = 86400.0, timeout: float = 60.0):
+    def __init__(
+        self,
+        root: Path,
+        upstream: str | None,
+        ttl: float = 86400.0,
+        timeout: float = 60.0,
+        uploaded_before: dt.datetime | None = None,
+    ):
         self.root = Path(root)
+        self.uploaded_before = uploaded_before
         self.files_dir = self.root / "files"
         self.meta_dir = self.root / ".upstream"
         self.files_dir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +244,11 @@ class IndexFiles:
         if cache.exists():
             with contextlib.suppress(ValueError, OSError):
                 cached = json.loads(cache.read_text())
-        if cached and time.time() - cached.get("fetched_at", 0) < self.ttl:
+        if (
+            cached is not None
+            and cached.get("v") == CACHE_VERSION
+            and time.time() - cached.get("fetched_at", 0) < self.ttl
+        ):
             return cached["files"]
         url = f"{self.upstream}{project}/"
         try:
@@ -214,7 +259,9 @@ class IndexFiles:
         except Exception:  # noqa: BLE001 - upstream unreachable or unreadable: serve what is cached
             return cached["files"] if cached else []
         tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"fetched_at": time.time(), "url": url, "files": files}))
+        tmp.write_text(
+            json.dumps({"v": CACHE_VERSION, "fetched_at": time.time(), "url": url, "files": files})
+        )
         tmp.replace(cache)
         return files
 
@@ -230,7 +277,7 @@ class IndexFiles:
             if dest.exists():
                 return dest
             entry = next((f for f in self.upstream_files(project) if f["filename"] == filename), None)
-            if entry is None:
+            if entry is None or uploaded_too_late(entry.get("upload-time"), self.uploaded_before):
                 return None
             tmp = self.files_dir / f".{filename}.part"
             d = hashlib.sha256()
@@ -253,8 +300,13 @@ class IndexFiles:
 
     # ---- pages -------------------------------------------------------------------------
     def project_entries(self, project: str) -> list[dict]:
+        """The files a project page lists: upstream's and the wheelhouse's, none uploaded after the cutoff."""
         entries = {}
+        late = set()
         for f in self.upstream_files(project):
+            if uploaded_too_late(f.get("upload-time"), self.uploaded_before):
+                late.add(f["filename"])
+                continue
             entries[f["filename"]] = {
                 "filename": f["filename"],
                 "sha256": (f.get("hashes") or {}).get("sha256"),
@@ -262,6 +314,8 @@ class IndexFiles:
                 "yanked": f.get("yanked", False),
             }
         for p in self.local().get(project, []):
+            if p.name in late:
+                continue
             entries[p.name] = {
                 "filename": p.name,
                 "sha256": self.sha256(p),
@@ -382,7 +436,14 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/-/stats":
                 return self._json(self.server.stats.snapshot(self.server.house))
             if path == "/-/health":
-                return self._json({"ok": True, "projects": len(self.server.house.local())})
+                before = self.server.house.uploaded_before
+                return self._json(
+                    {
+                        "ok": True,
+                        "projects": len(self.server.house.local()),
+                        "uploaded_before": before.isoformat() if before else None,
+                    }
+                )
             if path == "/-/blob":
                 q = urllib.parse.parse_qs(url.query)
                 return self._blob(int(q.get("bytes", ["1048576"])[0]), head)
@@ -437,9 +498,14 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    root: Path, port: int, host: str = "127.0.0.1", upstream: str | None = None, ttl: float = 86400.0
+    root: Path,
+    port: int,
+    host: str = "127.0.0.1",
+    upstream: str | None = None,
+    ttl: float = 86400.0,
+    uploaded_before: dt.datetime | None = None,
 ) -> IndexServer:
-    return IndexServer((host, port), IndexFiles(root, upstream, ttl=ttl))
+    return IndexServer((host, port), IndexFiles(root, upstream, ttl=ttl, uploaded_before=uploaded_before))
 
 
 def serve_in_thread(server: IndexServer) -> threading.Thread:
@@ -461,8 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upstream", default=upstream_default(), help="upstream simple index to mirror")
     ap.add_argument("--offline", action="store_true", help="serve the wheelhouse only")
     ap.add_argument("--ttl", type=float, default=86400.0, help="seconds an upstream listing is reused")
+    ap.add_argument(
+        "--uploaded-before",
+        type=parse_instant,
+        default=None,
+        metavar="ISO8601",
+        help="list no file uploaded at or after this instant (e.g. 2026-12-01T00:00:00Z)",
+    )
     args = ap.parse_args(argv)
-    server = make_server(args.root, args.port, args.host, None if args.offline else args.upstream, args.ttl)
+    upstream = None if args.offline else args.upstream
+    server = make_server(args.root, args.port, args.host, upstream, args.ttl, args.uploaded_before)
     print(f"imagebench index on http://{args.host}:{args.port}/simple/ over {args.root}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -1,8 +1,10 @@
 """Filling the lab index's wheelhouse with the host's pip, from one lock (experiments/packages.lock)
 plus the sdists that experiments compile (experiments/sdists.txt).
 
-Wheels are fetched for each lab base's Python and platform (not the host's).  A stamp (hash of
-the lock files and the download recipe) makes a second `lab up` skip the download.
+Wheels are fetched for each lab base's Python and platform (not the host's), uploaded before the
+instant in experiments/index.toml (`pip download --uploaded-prior-to`; the index serves the same
+cut).  A stamp (hash of the lock files, that instant and the download recipe) makes a second `lab up`
+skip the download.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 from harness.errors import LabError
-from harness.lab.index import IndexFiles, normalize, project_of, upstream_default
+from harness.lab.index import IndexFiles, normalize, parse_instant, project_of, upstream_default
 from harness.paths import experiments_dir
 
 # Newest first; the bases' glibc is 2.36 (bookworm) and 2.41 (trixie).
@@ -65,6 +69,50 @@ def lock_paths() -> tuple[Path, Path]:
     return d / "packages.lock", d / "sdists.txt"
 
 
+#: pip learned `--uploaded-prior-to` in 26.0
+PIP_CUTOFF_MAJOR = 26
+
+
+def index_settings_path() -> Path:
+    return experiments_dir() / "index.toml"
+
+
+def uploaded_before(path: Path | None = None) -> str | None:
+    """The lab index's cutoff instant from experiments/index.toml (None when the file is absent).
+
+    Returned as written (normalized to ISO 8601 with an offset); a value that is not an ISO 8601
+    instant with a time zone, or any other key, is refused in one line naming the file."""
+    path = path or index_settings_path()
+    if not path.exists():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LabError(f"{path}: not valid TOML ({exc})", hint="restore it from git") from None
+    unknown = sorted(set(data) - {"uploaded_before"})
+    if unknown:
+        raise LabError(f"{path}: unknown key {unknown[0]!r} (allowed: uploaded_before)")
+    value = data.get("uploaded_before")
+    if value is None:
+        return None
+    try:
+        return parse_instant(value).isoformat()
+    except ValueError as exc:
+        raise LabError(f"{path}: uploaded_before: {exc}", hint='write it as "2026-12-01T00:00:00Z"') from None
+
+
+def check_pip_cutoff(cutoff: str | None) -> None:
+    """The host pip must be able to pin downloads in time when a cutoff is set."""
+    if cutoff is None:
+        return
+    version = metadata.version("pip")
+    if int(version.split(".")[0]) < PIP_CUTOFF_MAJOR:
+        raise LabError(
+            f"pip {version} cannot download packages uploaded before {cutoff} (--uploaded-prior-to needs pip >= 26)",
+            hint=f"{sys.executable} -m pip install --upgrade pip",
+        )
+
+
 def read_requirements(path: Path) -> list[str]:
     """Pure-ish: requirement lines without comments/blanks; every one must be pinned with ==."""
     if not path.exists():
@@ -107,7 +155,9 @@ def for_python(reqs: list[str], python: str) -> list[str]:
     return out
 
 
-def stamp(lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFORMS) -> str:
+def stamp(
+    lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFORMS, cutoff: str | None = None
+) -> str:
     """Pure: what the wheelhouse content depends on."""
     fields = {
         "lock": lock_text,
@@ -118,6 +168,8 @@ def stamp(lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFO
     }
     if any(p.endswith("-musl") for p in pythons):  # glibc-only stamps stay what they were
         fields["musl_platforms"] = list(MUSL_PLATFORMS)
+    if cutoff is not None:  # stamps without a cutoff stay what they were
+        fields["uploaded_before"] = cutoff
     blob = json.dumps(fields, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
 
@@ -145,7 +197,9 @@ def pip_env() -> dict:
     return env
 
 
-def download_argv(dest: Path, lock: Path, python: str, index_url: str | None) -> list[str]:
+def download_argv(
+    dest: Path, lock: Path, python: str, index_url: str | None, cutoff: str | None = None
+) -> list[str]:
     """Pure: the host pip command fetching binary wheels of the lock for one target (3.X or 3.X-musl)."""
     python, platforms = split_target(python)
     argv = [
@@ -170,6 +224,8 @@ def download_argv(dest: Path, lock: Path, python: str, index_url: str | None) ->
         argv += ["--platform", p]
     if index_url:
         argv += ["--index-url", index_url]
+    if cutoff:
+        argv += ["--uploaded-prior-to", cutoff]
     return argv
 
 
@@ -231,11 +287,13 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         raise LabError(f"{lock} is missing", hint="restore it from git")
     reqs = read_requirements(lock)
     src = read_requirements(sdists)
-    want = stamp(lock.read_text(), sdists.read_text() if sdists.exists() else "", pythons)
+    cutoff = uploaded_before()
+    want = stamp(lock.read_text(), sdists.read_text() if sdists.exists() else "", pythons, cutoff=cutoff)
     files = root / "files"
     files.mkdir(parents=True, exist_ok=True)
     if not force and is_current(root, want):
         return {"skipped": True, "stamp": want, "files": count_files(root), "seconds": 0.0}
+    check_pip_cutoff(cutoff)
     index_url = os.environ.get("IMAGEBENCH_UPSTREAM_INDEX") or None
     timings = {}
     skipped: dict[str, list[str]] = {}
@@ -243,7 +301,7 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         mine = for_python(reqs, split_target(py)[0])
         progress(f"wheelhouse: downloading {len(mine)} locked packages for Python {py}")
         t0 = time.perf_counter()
-        skipped[py] = download_for_python(root, files, mine, py, index_url, progress)
+        skipped[py] = download_for_python(root, files, mine, py, index_url, progress, cutoff)
         timings[py] = round(time.perf_counter() - t0, 2)
     if src:
         progress(f"wheelhouse: downloading {len(src)} sdists")
@@ -255,6 +313,7 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         "pythons": sorted(set(pythons)),
         "requirements": reqs,
         "sdists": src,
+        "uploaded_before": cutoff,
         "unavailable": {py: v for py, v in skipped.items() if v},
         "timings_s": timings,
         "at": time.time(),
@@ -272,7 +331,13 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
 
 
 def download_for_python(
-    root: Path, files: Path, reqs: list[str], py: str, index_url: str | None, progress=print
+    root: Path,
+    files: Path,
+    reqs: list[str],
+    py: str,
+    index_url: str | None,
+    progress=print,
+    cutoff: str | None = None,
 ) -> list[str]:
     """Download all of reqs for one Python; if that fails, line by line, returning the lines that fail.
 
@@ -284,7 +349,7 @@ def download_for_python(
     tmp = root / f".lock-{py}.txt"
     tmp.write_text("\n".join(reqs) + "\n")
     try:
-        _run(download_argv(files, tmp, py, index_url), f"the lock for Python {py}")
+        _run(download_argv(files, tmp, py, index_url, cutoff), f"the lock for Python {py}")
         return []
     except LabError as whole:
         progress(f"wheelhouse: {whole.message}; retrying line by line")
@@ -292,7 +357,7 @@ def download_for_python(
     for line in reqs:
         tmp.write_text(line + "\n")
         try:
-            _run(download_argv(files, tmp, py, index_url), f"{line} for Python {py}")
+            _run(download_argv(files, tmp, py, index_url, cutoff), f"{line} for Python {py}")
         except LabError as exc:
             failed.append(line)
             progress(f"wheelhouse: warning: {exc.message}")

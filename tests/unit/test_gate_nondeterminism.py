@@ -44,15 +44,16 @@ BASE = {"bytes": 78_515_319, "compressed": 30_786_525}
 OWN = {"file-0": (0, 103), "file-10m": (TEN_MIB, 10_488_946)}  # (own bytes, own compressed bytes)
 
 
-def make_run(results, monkeypatch, *, compressed=None, own=None, trials=3):
+def make_run(results, monkeypatch, *, compressed=None, own=None, trials=3, cutoff=None):
     """One calibration run of file-0 and file-10m; `compressed[variant]` lists each trial's own
-    compressed bytes (default: the same every trial), `own[variant]` the own uncompressed bytes."""
+    compressed bytes (default: the same every trial), `own[variant]` the own uncompressed bytes;
+    `cutoff` the lab index's package cutoff the run records."""
     monkeypatch.setenv("IMAGEBENCH_MACHINE", "ci-box")
     run = Run.create(
         results,
         command=["imagebench", "run"],
         seed=0,
-        fingerprint={},
+        fingerprint={"lab": {"index_uploaded_before": cutoff}} if cutoff else {},
         experiments={"calibration": CALIBRATION},
         plan=[],
         options={},
@@ -165,6 +166,36 @@ def test_compressed_size_moving_at_the_same_uncompressed_size_is_known_nondeterm
     make_run(tmp_path / "e", monkeypatch, own={"file-0": own}, compressed={"file-0": [grown] * 3})
     check = _size_checks(gate(base, tmp_path / "e"), "file-0")["own_bytes_compressed"]
     assert check.status == "fail"
+
+
+def test_growth_with_another_index_cutoff_is_inputs_changed_not_a_regression(tmp_path, monkeypatch):
+    """instruction-order's own layers +1,325 B between a reference and a fresh machine (the issue's case):
+    with the same index cutoff on both sides it is a regression; with another cutoff (package versions
+    may differ) it is said as "inputs changed", exit 0; a lost claim still fails whatever the cutoff."""
+    old, new = "2026-12-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"
+    base = tmp_path / "b"
+    make_run(base, monkeypatch, cutoff=old)
+    grown = {"file-0": 1_325, "file-10m": TEN_MIB + 1_325}  # both grow: the delta claim still holds
+    make_run(tmp_path / "same", monkeypatch, own=grown, cutoff=old)
+    same = gate(base, tmp_path / "same")
+    assert same.exit_code == 1 and not same.inputs_changed and not same.claims_lost
+    assert ("file-0", "own_bytes") in {(x.variant, x.metric) for x in same.failures}
+    make_run(tmp_path / "moved", monkeypatch, own=grown, cutoff=new)
+    moved = gate(base, tmp_path / "moved")
+    assert moved.exit_code == 0, [x.message for x in moved.failures]
+    check = _size_checks(moved, "file-0")["own_bytes"]
+    assert check.status == "inputs-changed" and check.delta == 1_325
+    assert f"package cutoff differs (baseline: {old}; current: {new})" in check.message
+    assert any("inputs changed for 1 experiment(s) (calibration)" in n for n in moved.notes)
+    assert "  input [size] file-0 (calibration, cold): own_bytes" in render_text(moved)
+    assert "### Inputs changed (not gated)" in render_markdown(moved)
+    make_run(tmp_path / "unrecorded", monkeypatch, own=grown)  # a run from before the cutoff existed
+    check = _size_checks(gate(base, tmp_path / "unrecorded"), "file-0")["own_bytes"]
+    assert check.status == "inputs-changed" and "current: none recorded" in check.message
+    big = OWN["file-10m"][1] + 104_859  # past the claim's own tolerance: the claim is lost
+    make_run(tmp_path / "lost", monkeypatch, compressed={"file-10m": [big] * 3}, cutoff=new)
+    lost = gate(base, tmp_path / "lost")
+    assert lost.exit_code == 6 and lost.claims_lost
 
 
 def test_declared_allowances_from_run_definitions():

@@ -1,19 +1,31 @@
-"""The lab index: PEP 503 pages over a temp wheelhouse, byte counting, stats reset, blob, pip."""
+"""The lab index: PEP 503 pages over a temp wheelhouse, byte counting, stats reset, blob, pip; pinned in time.
+
+Pinned in time: files uploaded at or after `uploaded_before` are neither listed nor fetched. The upstream
+there is a real HTTP server answering PEP 691 JSON with PEP 700 `upload-time`, as PyPI does, over
+generated wheels; pip itself resolves through the lab index.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from harness.lab import index
+from harness.errors import LabError
+from harness.lab import index, wheelhouse
 from harness.lab.procs import port_bindable
 
 
@@ -199,3 +211,154 @@ def test_mirror_fetches_and_keeps(tmp_path):
             s.shutdown()
             s.server_close()
     assert port_bindable(port)
+
+
+# ---- pinned in time ---------------------------------------------------------------------------
+
+CUTOFF = index.parse_instant("2026-12-01T00:00:00Z")
+TIMES = {"1.0": "2026-09-17T14:11:03.168153Z", "2.0": "2026-12-04T01:41:55Z"}
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    """PEP 691 JSON pages for `dep` (1.0 before the cutoff, 2.0 after it) and its files."""
+
+    pages: ClassVar[dict[str, bytes]] = {}
+    files: ClassVar[dict[str, bytes]] = {}
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        body = self.pages.get(self.path) or self.files.get(self.path)
+        if body is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        ctype = "application/vnd.pypi.simple.v1+json" if self.path in self.pages else "application/zip"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def lab_index(tmp_path):
+    """(lab index URL, its wheelhouse root): upstream lists dep 1.0 and 2.0; the wheelhouse already holds 2.0."""
+    made = tmp_path / "made"
+    made.mkdir()
+    up_port, port = _free_port(), _free_port()
+    files, entries = {}, []
+    for version, when in TIMES.items():
+        wheel = make_wheel(made, "dep", version)
+        data = wheel.read_bytes()
+        files[f"/files/{wheel.name}"] = data
+        entries.append(
+            {
+                "filename": wheel.name,
+                "url": f"http://127.0.0.1:{up_port}/files/{wheel.name}",
+                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+                "requires-python": None,
+                "upload-time": when,
+                "yanked": False,
+            }
+        )
+    page = {"meta": {"api-version": "1.1"}, "name": "dep", "files": entries}
+    handler = type("Up", (_Upstream,), {"pages": {"/simple/dep/": json.dumps(page).encode()}, "files": files})
+    up = ThreadingHTTPServer(("127.0.0.1", up_port), handler)
+    threading.Thread(target=up.serve_forever, daemon=True).start()
+    root = tmp_path / "wh"
+    (root / "files").mkdir(parents=True)
+    (root / "files" / "dep-2.0-py3-none-any.whl").write_bytes(files["/files/dep-2.0-py3-none-any.whl"])
+    srv = index.make_server(
+        root, port, upstream=f"http://127.0.0.1:{up_port}/simple/", uploaded_before=CUTOFF
+    )
+    index.serve_in_thread(srv)
+    yield f"http://127.0.0.1:{port}", root
+    for s in (srv, up):
+        s.shutdown()
+        s.server_close()
+
+
+def test_parse_instant_needs_a_time_zone():
+    assert index.parse_instant("2026-12-01T00:00:00Z") == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    assert index.parse_instant("2026-12-01T01:00:00+01:00") == CUTOFF
+    for bad in ("2026-12-01T00:00:00", "yesterday", "", 20261201):
+        with pytest.raises(ValueError):
+            index.parse_instant(bad)  # type: ignore[arg-type]
+
+
+def test_uploaded_too_late_at_and_after_the_cutoff_only():
+    assert index.uploaded_too_late("2026-12-01T00:00:00Z", CUTOFF)
+    assert index.uploaded_too_late("2026-12-04T01:41:55Z", CUTOFF)
+    assert not index.uploaded_too_late("2026-11-30T23:59:59.999999Z", CUTOFF)
+    assert not index.uploaded_too_late("2026-12-04T01:41:55Z", None)
+    assert not index.uploaded_too_late(None, CUTOFF)  # an upstream without times: listed as before
+    assert not index.uploaded_too_late("garbage", CUTOFF)
+
+
+def test_a_file_uploaded_after_the_cutoff_is_not_listed_even_from_the_wheelhouse(lab_index):
+    url, _root = lab_index
+    page = get(f"{url}/simple/dep/").decode()
+    assert "dep-1.0-py3-none-any.whl" in page
+    assert "dep-2.0-py3-none-any.whl" not in page
+    assert json.loads(get(f"{url}/-/health"))["uploaded_before"] == "2026-12-01T00:00:00+00:00"
+
+
+def test_a_file_uploaded_after_the_cutoff_is_never_fetched(lab_index):
+    url, root = lab_index
+    (root / "files" / "dep-2.0-py3-none-any.whl").unlink()
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(f"{url}/files/dep-2.0-py3-none-any.whl")
+    assert err.value.code == 404
+    assert not (root / "files" / "dep-2.0-py3-none-any.whl").exists()
+
+
+def test_pip_resolves_an_unpinned_dependency_to_the_version_before_the_cutoff(lab_index, tmp_path):
+    """What keeps two machines' builds identical: pip, asked for `dep` unpinned, gets 1.0, not the newer 2.0."""
+    url, _root = lab_index
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp_path / "out")]
+    cp = subprocess.run(
+        [*argv, "--index-url", f"{url}/simple/", "dep"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert cp.returncode == 0, cp.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dep-1.0-py3-none-any.whl"]
+
+
+def test_an_old_listing_cache_without_upload_times_is_refetched(lab_index):
+    """A listing cached before upload-times were kept would let 2.0 through: it is refetched, not trusted."""
+    url, root = lab_index
+    cache = root / ".upstream" / "dep.json"
+    old = {"fetched_at": 9e18, "files": [{"filename": "dep-2.0-py3-none-any.whl", "url": "x", "hashes": {}}]}
+    cache.write_text(json.dumps(old))
+    assert "dep-2.0" not in get(f"{url}/simple/dep/").decode()
+    assert json.loads(cache.read_text())["v"] == index.CACHE_VERSION
+
+
+def test_the_cutoff_file_is_read_and_refused_in_one_line(tmp_path: Path):
+    f = tmp_path / "index.toml"
+    assert wheelhouse.uploaded_before(f) is None  # absent: no cutoff
+    f.write_text('uploaded_before = "2026-12-01T00:00:00Z"\n')
+    assert wheelhouse.uploaded_before(f) == "2026-12-01T00:00:00+00:00"
+    for text, says in (
+        ('uploaded_before = "2026-12-01"\n', "no time zone"),
+        ('uploaded_before = "soon"\n', "uploaded_before"),
+        ("uploaded_before = 3\n", "not an ISO 8601"),
+        ('upload_before = "2026-12-01T00:00:00Z"\n', "unknown key 'upload_before'"),
+        ("uploaded_before = \n", "not valid TOML"),
+    ):
+        f.write_text(text)
+        with pytest.raises(LabError) as err:
+            wheelhouse.uploaded_before(f)
+        assert says in err.value.message and "\n" not in err.value.message
+
+
+def test_the_committed_cutoff_is_later_than_nothing_it_must_serve():
+    """experiments/index.toml holds a cutoff, and the wheelhouse stamp and pip's download follow it."""
+    cutoff = wheelhouse.uploaded_before()
+    assert cutoff is not None
+    assert wheelhouse.stamp("a==1\n", "", ["3.13"], cutoff=cutoff) != wheelhouse.stamp("a==1\n", "", ["3.13"])
+    argv = wheelhouse.download_argv(Path("/d"), Path("/l"), "3.13", None, cutoff)
+    assert argv[argv.index("--uploaded-prior-to") + 1] == cutoff

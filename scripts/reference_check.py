@@ -6,8 +6,10 @@
 A reference is what one `make reference` produced on an idle machine (scripts/reference-run.sh):
 every run from one harness commit on a clean tree, on one engine, complete (none interrupted), no
 two runs overlapping in time, each started by the command the script runs
-(`imagebench --results results run ...`), and each run's own calibration passed (a run whose
-calibration failed cannot judge its time claims). A test runs `problems` on generated runs.
+(`imagebench --results results run ...`), each run's own calibration passed (a run whose
+calibration failed cannot judge its time claims), and each run was served by the lab index at the
+point in time experiments/index.toml names (`fingerprint.lab.index_uploaded_before`: the packages a
+rerun gets). A test runs `problems` on generated runs.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from harness import analysis  # noqa: E402
+from harness.gate import index_cutoff_of  # noqa: E402
+from harness.lab.wheelhouse import uploaded_before  # noqa: E402
 from harness.results import load_runs  # noqa: E402
 
 COMMAND = ["imagebench", "--results", "results", "run"]
 
 
-def problems(runs: list[dict], *, n_boot: int = analysis.N_BOOT) -> list[str]:
-    """Every rule of a reference that `runs` break, one line each (empty: a reference)."""
+def problems(runs: list[dict], *, n_boot: int = analysis.N_BOOT, cutoff: str | None = None) -> list[str]:
+    """Every rule of a reference that `runs` break, one line each (empty: a reference); with `cutoff`,
+    every run must have been served by the lab index with that package cutoff."""
     out: list[str] = []
     if not runs:
         return ["no run files"]
@@ -45,6 +50,10 @@ def problems(runs: list[dict], *, n_boot: int = analysis.N_BOOT) -> list[str]:
             out.append(
                 f"run {rid}: command {' '.join(r.get('command') or [])!r} is not one reference-run.sh runs"
             )
+        if cutoff is not None and index_cutoff_of(r) != cutoff:
+            out.append(
+                f"run {rid}: lab index cutoff {index_cutoff_of(r)}, not experiments/index.toml's {cutoff}"
+            )
         cal = analysis.run_calibration(r, n_boot=n_boot)
         if cal["passed"] is False:
             bad = next(c for c in cal["claims"] if c["verdict"] != "supported")
@@ -61,7 +70,7 @@ def problems(runs: list[dict], *, n_boot: int = analysis.N_BOOT) -> list[str]:
 def main(argv: list[str]) -> int:
     folder = Path(argv[0] if argv else "results")
     runs = [r for r in load_runs(folder) if not str(r.get("machine", "")).startswith("reference-")]
-    found = problems(runs)
+    found = problems(runs, cutoff=uploaded_before())
     for line in found:
         print(f"reference-check: {line}", file=sys.stderr)
     if not found:

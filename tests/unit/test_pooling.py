@@ -387,6 +387,9 @@ def test_one_make_reference_passes_the_reference_check():
     a = _as_reference(timed_run("20260101T100000Z-a", "2026-01-01T10:00:00Z", "2026-01-01T10:30:00Z"))
     b = _as_reference(size_run("20260101T103100Z-b", "2026-01-01T10:31:00Z", "2026-01-01T11:00:00Z"))
     assert check.problems([a, b], n_boot=200) == []
+    for r in (a, b):
+        r["fingerprint"]["lab"] = {"index_uploaded_before": "2026-12-01T00:00:00+00:00"}
+    assert check.problems([a, b], n_boot=200, cutoff="2026-12-01T00:00:00+00:00") == []
 
 
 def test_the_reference_check_names_every_broken_rule():
@@ -401,7 +404,8 @@ def test_the_reference_check_names_every_broken_rule():
     )
     b["fingerprint"]["harness"].update(git_commit="c" * 40, git_dirty=True)
     b["command"] = ["imagebench", "--results", "/tmp/x", "run", "size"]
-    found = "\n".join(check.problems([a, b], n_boot=200))
+    b["fingerprint"]["lab"] = {"index_uploaded_before": "2027-01-01T00:00:00+00:00"}
+    found = "\n".join(check.problems([a, b], n_boot=200, cutoff="2026-12-01T00:00:00+00:00"))
     for said in (
         "2 harness commits",
         "not from a clean tree",
@@ -409,6 +413,8 @@ def test_the_reference_check_names_every_broken_rule():
         "is not one reference-run.sh runs",
         "its calibration failed",
         "overlap in time",
+        "run 20260101T100000Z-a: lab index cutoff None, not experiments/index.toml's 2026-12-01",
+        "run 20260101T103100Z-b: lab index cutoff 2027-01-01T00:00:00+00:00, not",
     ):
         assert said in found
 

@@ -20,11 +20,13 @@ from harness import stats
 from harness.figures import check_figure, delta_figure, network_figure, ratio_figure
 from harness.metrics import TIMED_KINDS, human_value, kind_of, unit_of
 from harness.results import load_table
+from harness.verdicts import RunStatus, TrialStatus, Verdict
 
 KEYS = ["machine", "experiment", "variant", "scenario", "metric"]
 SUMMARY_COLUMNS = [*KEYS, "unit", "n", "median", "q1", "q3", "iqr", "mad", "min", "max", "cv"]
-NOT_MEASURED = "not measured here"
-VERDICT_ORDER = ("supported", "not supported", "inconclusive", NOT_MEASURED)
+NOT_MEASURED = Verdict.NOT_MEASURED
+BY_CONSTRUCTION = Verdict.BY_CONSTRUCTION
+VERDICT_ORDER = (Verdict.SUPPORTED, Verdict.NOT_SUPPORTED, Verdict.INCONCLUSIVE, NOT_MEASURED)
 N_BOOT = 2000
 SEED = 0
 
@@ -68,7 +70,7 @@ def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
             key = (run["machine"], name)
             planned[key] = max(planned.get(key, nothing), rank[name])
         for t in run["trials"]:
-            if t.get("status") == "ok":
+            if t.get("status") == TrialStatus.OK:
                 key = (run["machine"], t["experiment"])
                 r = rank.get(t["experiment"], (whole, True, run["run_id"]))
                 with_ok[key] = max(with_ok.get(key, nothing), r)
@@ -77,7 +79,7 @@ def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
 
 def complete(run: dict) -> bool:
     """The run ended normally (not interrupted, not still running)."""
-    return run.get("status") == "complete"
+    return run.get("status") == RunStatus.COMPLETE
 
 
 def select_latest(runs: list[dict], df=None):
@@ -428,9 +430,6 @@ def evaluate_claim(
     return res
 
 
-BY_CONSTRUCTION = "by construction"
-
-
 def _by_construction(res: dict) -> dict:
     """A judged claim turned into a statement of what the experiment's settings fixed."""
     value = res["candidate_median"] if res["candidate_median"] is not None else res["median"]
@@ -497,9 +496,9 @@ def _judge(
         ratio, low, high, p, reason = rc["ratio"], rc["low"], rc["high"], rc["p_value"], rc["reason"]
         res["interval"] = "ci" if low is not None else None
     res.update(ratio=ratio, low=low, high=high, p=p, reason=reason)
-    res["verdict"] = stats.verdict(low, high, expect) if ratio is not None else "inconclusive"
+    res["verdict"] = stats.verdict(low, high, expect) if ratio is not None else Verdict.INCONCLUSIVE
     if timed and min(len(b), len(c)) < MIN_TIME_RATIO_N:
-        res["verdict"] = "inconclusive"
+        res["verdict"] = Verdict.INCONCLUSIVE
         res["reason"] = f"a time ratio needs n >= {MIN_TIME_RATIO_N} per variant (n = {len(b)} and {len(c)})"
     res["figure"] = ratio_figure(res)
     return _smoke_rule(res, df, machine, definition)
@@ -569,7 +568,7 @@ def min_trials(claim: dict) -> int:
 def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
     """A candidate whose smoke check failed in any trial cannot win a size or time claim: "smaller
     but broken" (with the failing output's last line), whatever its numbers say."""
-    if res["kind"] not in ("ratio", "delta") or res["verdict"] != "supported":
+    if res["kind"] not in ("ratio", "delta") or res["verdict"] != Verdict.SUPPORTED:
         return res
     if kind_of(res["metric"]) not in ("time", "rate", "exact") or df.empty:
         return res
@@ -579,14 +578,14 @@ def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
     last = (definition.get("smoke_failures") or {}).get(res["candidate"]) or "output kept in the trial record"
     gaps = (definition.get("stand_in_gaps") or {}).get(res["candidate"])
     if gaps:  # the lab's stand-in is incomplete: its failure says nothing about the real image
-        res["verdict"] = "inconclusive"
+        res["verdict"] = Verdict.INCONCLUSIVE
         res["reason"] = (
             f"{res['candidate']} failed its smoke check ({last}) on a lab stand-in base that leaves out "
             f"{'; '.join(re.split(r'[(:]', g)[0].strip() for g in gaps)}: it cannot show whether the real image works"
         )
         res["figure"] += f"; smoke check failed on the stand-in ({last})"
         return res
-    res["verdict"] = "not supported"
+    res["verdict"] = Verdict.NOT_SUPPORTED
     res["reason"] = (
         f"smaller but broken: {res['candidate']} failed its smoke check in "
         f"{int((smoke != 1).sum())} of {len(smoke)} trials ({last})"
@@ -681,7 +680,7 @@ def run_calibration(run: dict, *, n_boot: int = N_BOOT, seed: int = SEED) -> dic
         if c["verdict"] != NOT_MEASURED:
             out["claims"].append(c)
     if out["claims"]:
-        out["passed"] = all(c["verdict"] == "supported" for c in out["claims"])
+        out["passed"] = all(c["verdict"] == Verdict.SUPPORTED for c in out["claims"])
     return out
 
 
@@ -712,9 +711,9 @@ def calibrate(
         cal = cals[rid]
         if cal["passed"]:
             continue
-        failed = [x for x in cal["claims"] if x["verdict"] != "supported"]
+        failed = [x for x in cal["claims"] if x["verdict"] != Verdict.SUPPORTED]
         c["measured_verdict"] = c["verdict"]
-        c["verdict"] = "inconclusive"
+        c["verdict"] = Verdict.INCONCLUSIVE
         c["reason"] = (
             f"this run's calibration failed ({failed[0]['figure']}: {failed[0]['verdict']})"
             if failed
@@ -772,9 +771,9 @@ def experiment_verdicts(
                     key, set()
                 )
                 row["reason"] = "; ".join(sorted(notes) + errors) or "no trials recorded"
-            elif not complete(run_by_id.get(chosen.get(key, ""), {"status": "complete"})):
+            elif not complete(run_by_id.get(chosen.get(key, ""), {"status": RunStatus.COMPLETE})):
                 run = run_by_id[chosen[key]]
-                row["verdict"] = "inconclusive"
+                row["verdict"] = Verdict.INCONCLUSIVE
                 row["reason"] = (
                     f"run {run['run_id']} is {run.get('status') or 'not complete'} "
                     f"({row['ok_trials']} ok trials): an interrupted run never decides a verdict"
@@ -816,11 +815,11 @@ def _trial_tallies(
             key = (run["machine"], t["experiment"])
             if chosen.get(key) != run["run_id"]:
                 continue
-            if t.get("status") == "ok":
+            if t.get("status") == TrialStatus.OK:
                 ok[key] = ok.get(key, 0) + 1
-            elif t.get("status") == "failed":
+            elif t.get("status") == TrialStatus.FAILED:
                 failed.setdefault(key, []).append(str(t.get("error") or "failed without an error message"))
-            elif t.get("status") == "skipped":
+            elif t.get("status") == TrialStatus.SKIPPED:
                 skipped.setdefault(key, set()).add(f"{t['variant']}: {t.get('error') or 'skipped'}")
     return ok, failed, skipped
 
@@ -845,7 +844,7 @@ def _network_precondition(definition: dict, run: dict | None) -> dict | None:
         "role": "precondition",
         "label": "the network is shaped",
         "metric": "network profile",
-        "verdict": "supported" if shaped else "not supported",
+        "verdict": Verdict.SUPPORTED if shaped else Verdict.NOT_SUPPORTED,
         "figure": figure,
         "reason": None,
         "source": "article",
@@ -861,18 +860,18 @@ def decide(row: dict, claims: list[dict], preconditions: list[dict]) -> None:
     (what was measured)": the test could not mean anything, so it neither supports nor refutes. Else
     the verdict is `combine` of the claims and the deciding claim is the first that failed (not
     supported), else the first inconclusive one, else the primary (or first) claim."""
-    unmet = [c for c in preconditions if c["verdict"] != "supported"]
+    unmet = [c for c in preconditions if c["verdict"] != Verdict.SUPPORTED]
     if unmet:
         c = unmet[0]
-        row["verdict"] = "inconclusive"
+        row["verdict"] = Verdict.INCONCLUSIVE
         row["deciding"] = c
         what = c["figure"] if c["verdict"] != NOT_MEASURED else f"not measured: {c['reason']}"
         row["reason"] = f"precondition not met ({c['label'] or c['metric']}: {what})"
         return
     row["verdict"] = combine([c["verdict"] for c in claims])
-    for wanted in ("not supported", "inconclusive", NOT_MEASURED):
+    for wanted in (Verdict.NOT_SUPPORTED, Verdict.INCONCLUSIVE, NOT_MEASURED):
         hit = next((c for c in claims if c["verdict"] == wanted), None)
-        if hit is not None and row["verdict"] != "supported":
+        if hit is not None and row["verdict"] != Verdict.SUPPORTED:
             row["deciding"] = hit
             return
     row["deciding"] = next((c for c in claims if c["primary"]), claims[0] if claims else None)
@@ -888,12 +887,12 @@ def also_found(c: dict) -> str:
 
 def combine(verdicts: list[str]) -> str:
     if not verdicts:
-        return "measured"
-    if all(v == "supported" for v in verdicts):
-        return "supported"
-    if any(v == "not supported" for v in verdicts):
-        return "not supported"
-    return "inconclusive"
+        return Verdict.MEASURED
+    if all(v == Verdict.SUPPORTED for v in verdicts):
+        return Verdict.SUPPORTED
+    if any(v == Verdict.NOT_SUPPORTED for v in verdicts):
+        return Verdict.NOT_SUPPORTED
+    return Verdict.INCONCLUSIVE
 
 
 def _catalog_order(defs: dict[str, dict]) -> list[str]:
@@ -934,7 +933,7 @@ def steps_table(runs: Iterable[dict]):
     rows = []
     for run in runs:
         for t in run["trials"]:
-            if t.get("status") != "ok":
+            if t.get("status") != TrialStatus.OK:
                 continue
             for s in t.get("steps") or []:
                 rows.append(

@@ -35,12 +35,15 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate, combinations
 from math import comb
 from statistics import NormalDist
-from typing import Literal, TypedDict
+from typing import TypedDict
 
 import numpy as np
 
+from harness.verdicts import Verdict
+
 __all__ = [
     "OUTLIER_THRESHOLD",
+    "Verdict",
     "bootstrap_medians",
     "check",
     "check_detail",
@@ -55,8 +58,6 @@ __all__ = [
     "summarize",
     "verdict",
 ]
-
-Verdict = Literal["supported", "not supported", "inconclusive"]
 
 
 class RatioCI(TypedDict):
@@ -314,14 +315,14 @@ def delta_verdict(low: float | None, high: float | None, value: float, tolerance
     """An equivalence judgement: "supported" when the whole interval of the measured difference lies
     within value ± tolerance, "not supported" when it lies entirely outside, else "inconclusive"."""
     if low is None or high is None:
-        return "inconclusive"
+        return Verdict.INCONCLUSIVE
     lo, hi = value - tolerance, value + tolerance
     eps = 1e-9 * max(1.0, abs(value))
     if low >= lo - eps and high <= hi + eps:
-        return "supported"
+        return Verdict.SUPPORTED
     if high < lo - eps or low > hi + eps:
-        return "not supported"
-    return "inconclusive"
+        return Verdict.NOT_SUPPORTED
+    return Verdict.INCONCLUSIVE
 
 
 def verdict(ratio_low: float | None, ratio_high: float | None, expect: str) -> Verdict:
@@ -339,16 +340,16 @@ def verdict(ratio_low: float | None, ratio_high: float | None, expect: str) -> V
     if expect not in ("lower", "higher"):
         raise ValueError(f"expect must be 'lower' or 'higher', got {expect!r}")
     if ratio_low is None or ratio_high is None or math.isnan(ratio_low) or math.isnan(ratio_high):
-        return "inconclusive"
+        return Verdict.INCONCLUSIVE
     if ratio_low > ratio_high:
         raise ValueError(f"interval is reversed: [{ratio_low}, {ratio_high}]")
     if expect == "lower":
         if ratio_high < 1:
-            return "supported"
-        return "not supported" if ratio_low >= 1 else "inconclusive"
+            return Verdict.SUPPORTED
+        return Verdict.NOT_SUPPORTED if ratio_low >= 1 else Verdict.INCONCLUSIVE
     if ratio_low > 1:
-        return "supported"
-    return "not supported" if ratio_high <= 1 else "inconclusive"
+        return Verdict.SUPPORTED
+    return Verdict.NOT_SUPPORTED if ratio_high <= 1 else Verdict.INCONCLUSIVE
 
 
 def check(values: Iterable[float], op: str, value: float, *, use_ci: bool = False) -> Verdict:
@@ -371,13 +372,13 @@ def check_detail(values: Iterable[float], op: str, value: float, *, use_ci: bool
         raise ValueError(f"op must be one of {', '.join(_OPS)}; got {op!r}")
     x = _clean(values)
     k = int(sum(bool(cmp(float(v), value)) for v in x))
-    out: dict = {"verdict": "inconclusive", "k": k, "n": int(x.size), "low": None, "high": None}
+    out: dict = {"verdict": Verdict.INCONCLUSIVE, "k": k, "n": int(x.size), "low": None, "high": None}
     out["reason"] = None
     if x.size == 0:
         out["reason"] = "no values"
         return out
     if not use_ci:
-        out["verdict"] = "supported" if k == x.size else "not supported"
+        out["verdict"] = Verdict.SUPPORTED if k == x.size else Verdict.NOT_SUPPORTED
         return out
     if x.size < 2:
         out["reason"] = "a time needs two or more trials"
@@ -397,12 +398,12 @@ def _interval_check(
     if op in ("==", "!=") and low != high:
         # an interval decides equality only when it excludes the value
         if low <= value <= high:
-            return "inconclusive"
-        return "not supported" if op == "==" else "supported"
+            return Verdict.INCONCLUSIVE
+        return Verdict.NOT_SUPPORTED if op == "==" else Verdict.SUPPORTED
     ends = (cmp(low, value), cmp(high, value))
     if all(ends):
-        return "supported"
-    return "not supported" if not any(ends) else "inconclusive"
+        return Verdict.SUPPORTED
+    return Verdict.NOT_SUPPORTED if not any(ends) else Verdict.INCONCLUSIVE
 
 
 def _binom_half_cdf(n: int) -> np.ndarray:

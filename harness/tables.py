@@ -19,6 +19,7 @@ from rich.table import Table
 from harness import fmt
 from harness.metrics import human_value
 from harness.results import TIDY_COLUMNS
+from harness.verdicts import TrialStatus, Verdict
 
 SUMMARY_FIELDS = ("experiment", "variant", "scenario", "n", "median_build_seconds", "image_bytes", "verdict")
 TABLE_FORMATS = ("csv", "md", "json")
@@ -39,7 +40,11 @@ def summary_table(rows: Iterable[dict]) -> Table:
     )
     for name, justify in columns:
         table.add_column(name, justify=justify)
-    colours = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
+    colours: dict[str, str] = {
+        Verdict.SUPPORTED: "green",
+        Verdict.NOT_SUPPORTED: "red",
+        Verdict.INCONCLUSIVE: "yellow",
+    }
     for r in rows:
         verdict = str(r.get("verdict") or "")
         table.add_row(
@@ -72,7 +77,7 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
     cells: dict[tuple[str, str, str], dict[str, list]] = {}
     for r in runs:
         for t in r.get("trials", []):
-            if t.get("status") != "ok":
+            if t.get("status") != TrialStatus.OK:
                 continue
             cell = cells.setdefault(
                 (t["experiment"], t["variant"], t["scenario"]),

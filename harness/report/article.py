@@ -25,6 +25,7 @@ from harness import analysis, fmt
 from harness.experiment import ARTICLE_SECTIONS
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
 from harness.report.published import flavour, latest_published, load_published_history
+from harness.verdicts import TrialStatus
 
 SAME_SIZE = 0.10  # our ratio within +/-10 % of the article's counts as the same size of effect
 _GROUPS = {"dockerfiles": "Dockerfiles", "images": "Images", "bonus": "Bonus tips"}
@@ -334,7 +335,11 @@ def bases_used(run: dict | None, experiment: str, variants: tuple[str, ...]) -> 
         return ""
     names: dict[str, None] = {}
     for t in run.get("trials") or []:
-        if t.get("experiment") == experiment and t.get("variant") in variants and t.get("status") == "ok":
+        if (
+            t.get("experiment") == experiment
+            and t.get("variant") in variants
+            and t.get("status") == TrialStatus.OK
+        ):
             names.update(dict.fromkeys(t.get("bases") or {}))
     pins = run.get("bases") or {}
     return "; ".join(base_text(n, pins.get(n) if isinstance(pins.get(n), dict) else None) for n in names)
@@ -350,7 +355,7 @@ def lint_rules_found(run: dict | None) -> dict[str, Any] | None:
         for t in run.get("trials") or []
         if t.get("experiment") == LINT_EXPERIMENT
         and t.get("variant") == LINT_VARIANT
-        and t.get("status") == "ok"
+        and t.get("status") == TrialStatus.OK
     ]
     lint = [((t.get("probe_data") or {}).get("lint") or {}, t) for t in trials]
     lint = [(d, t) for d, t in lint if isinstance(d.get("by_rule"), dict)]
@@ -647,7 +652,7 @@ def _lab_base_compressed(runs: list[dict], pins: dict[str, dict]) -> dict[str, i
             ids = set((t.get("bases") or {}).values())
             image = t.get("image") or {}
             packed, raw = image.get("layer_compressed_bytes") or [], image.get("layer_bytes") or []
-            if t.get("status") != "ok" or len(ids) != 1 or not packed or not raw:
+            if t.get("status") != TrialStatus.OK or len(ids) != 1 or not packed or not raw:
                 continue
             base = next(iter(ids))
             want = size_of.get(base)

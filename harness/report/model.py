@@ -22,6 +22,7 @@ from harness.report import plots
 from harness.report.article import build_article_view, official_size_text, published_official
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
 from harness.report.published import load_published_history
+from harness.verdicts import TrialStatus, Verdict
 
 CV_WARN = 0.10  # pyperf warns when the standard deviation is 10 % of the mean
 SCENARIO_ORDER = ["cold", "warm", "edit-source", "edit-deps", "base-bump"]
@@ -215,8 +216,8 @@ def _runs_table(runs: list[dict]) -> Table:
                 r["run_id"],
                 str(r.get("status", "")),
                 str(r.get("created_at", ""))[:19] + "Z",
-                str(states.count("ok")),
-                str(len(states) - states.count("ok")),
+                str(states.count(TrialStatus.OK)),
+                str(len(states) - states.count(TrialStatus.OK)),
                 " ".join(r.get("command") or []),
             ]
         )
@@ -233,7 +234,7 @@ def _runs_table(runs: list[dict]) -> Table:
 def verdict_text(v: dict) -> str:
     """The verdict with the reason a reader needs next to it (precondition not met ...)."""
     reason = v.get("reason") or ""
-    if v["verdict"] == "inconclusive" and reason.startswith("precondition not met"):
+    if v["verdict"] == Verdict.INCONCLUSIVE and reason.startswith("precondition not met"):
         return f"inconclusive: {reason}"
     return v["verdict"]
 
@@ -746,7 +747,7 @@ def _probe_findings(runs: list[dict], machine: str, name: str, order: list[str])
     seen: dict[tuple[str, str], str] = {}
     for run in sorted((r for r in runs if r["machine"] == machine), key=lambda r: r["run_id"], reverse=True):
         for t in sorted(run["trials"], key=lambda t: (t["variant"], t["scenario"], int(t["trial"]))):
-            if t["experiment"] != name or t.get("status") != "ok":
+            if t["experiment"] != name or t.get("status") != TrialStatus.OK:
                 continue
             for probe, data in sorted((t.get("probe_data") or {}).items()):
                 key = (t["variant"], probe)

@@ -464,11 +464,15 @@ def _feed(h: Any, value: Any, depth: int) -> None:
             h.update(f"module {value.__name__}\0".encode() + _module_digest(value.__name__))
     elif isinstance(value, types.FunctionType | functools.partial):
         _feed_callable(h, value, depth + 1)
+    elif isinstance(value, str):  # a StrEnum member (a verdict): keyed as the text it renders as
+        _feed(h, str.__str__(value), depth)
     else:
         raise Uncacheable(t.__name__)
 
 
 def _feed_items(h: Any, items: Sequence[Any], depth: int) -> None:
+    if any(isinstance(x, str) and type(x) is not str for x in items):
+        items = [str.__str__(x) if isinstance(x, str) else x for x in items]  # enum members as their text
     if all(type(x) in _PLAIN for x in items):
         # fast path for the common case, exact: repr of these types round-trips (floats included)
         h.update(repr([(type(x).__name__, x) for x in items]).encode() + b"\0")

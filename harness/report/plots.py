@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator
 from harness import fmt
 from harness.metrics import get, kind_of, unit_of
 from harness.report.format import metric_axis_label
+from harness.verdicts import Verdict
 
 if TYPE_CHECKING:
     from matplotlib.layout_engine import ConstrainedLayoutEngine
@@ -32,7 +33,11 @@ if TYPE_CHECKING:
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 EXECUTED = {"color": "#D55E00", "hatch": "", "label": "executed"}
 CACHED = {"color": "#D9D9D9", "hatch": "///", "label": "cached"}
-VERDICT_COLOURS = {"supported": "#009E73", "not supported": "#D55E00", "inconclusive": "#E69F00"}
+VERDICT_COLOURS = {
+    Verdict.SUPPORTED: "#009E73",
+    Verdict.NOT_SUPPORTED: "#D55E00",
+    Verdict.INCONCLUSIVE: "#E69F00",
+}
 
 RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "imagebench",  # stable ids: identical results give identical SVG

@@ -38,7 +38,11 @@ REQUIREMENTS = (
     "shaped-network",
 )
 TOOL_RE = re.compile(r"^tool:[A-Za-z0-9][A-Za-z0-9._+-]*$")  # any other tool on PATH
-SCENARIOS = ("cold", "warm", "edit-source", "edit-deps", "base-bump")
+SCENARIOS = ("cold", "warm", "edit-source", "edit-deps", "base-bump", "ci", "ci-deps", "ci-none")
+# the ephemeral-runner scenarios (harness/ci): an empty builder imports the last pipeline's cache
+CI_SCENARIOS = ("ci", "ci-deps", "ci-none")
+# a variant's `cache`: how a ci trial imports and exports its build cache (harness/ci/strategy.py)
+CACHE_STRATEGIES = ("none", "inline", "registry-min", "registry-max", "local")
 SECTIONS = ("calibration", "dockerfile", "image", "bonus")
 EXPECT = ("lower", "higher", "delta")
 SOURCES = ("article", "extension")  # a claim the article makes, or one we check beyond it
@@ -85,6 +89,7 @@ class Variant:
     description: str = ""
     smoke: str | tuple[str, ...] | None = None  # command the built image must pass (harness/smoke.py)
     trials: int | None = None  # at most this many trials (e.g. exact sizes next to noisy times)
+    cache: str = "none"  # ci scenarios only: one of CACHE_STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,7 @@ class Experiment:
                     "description": v.description,
                     **({"smoke": v.smoke if isinstance(v.smoke, str) else list(v.smoke)} if v.smoke else {}),
                     **({"trials": v.trials} if v.trials else {}),
+                    **({"cache": v.cache} if v.cache != "none" else {}),
                 }
                 for v in self.variants
             ],
@@ -427,6 +433,7 @@ _VARIANT_KEYS = {
     "description",
     "smoke",
     "trials",
+    "cache",
 }
 _CLAIM_KEYS = {
     "metric",
@@ -558,7 +565,12 @@ def _variants(data: dict, folder: Path, ctx: _Ctx, default_scen: tuple[str, ...]
 
 def _check_edits(edits: dict, variants: list[Variant], folder: Path, ctx: _Ctx) -> None:
     """[edits] has what the variants' edit scenarios need, and its paths stay inside the folder."""
-    for scen_needs, key in (("edit-source", "source"), ("edit-deps", "deps")):
+    for scen_needs, key in (
+        ("edit-source", "source"),
+        ("edit-deps", "deps"),
+        ("ci", "source"),
+        ("ci-deps", "deps"),
+    ):
         if any(scen_needs in v.scenarios for v in variants) and key not in edits:
             raise ctx.fail(f"edits.{key}", f"scenario {scen_needs!r} needs [edits] {key}")
     for rel in _get(edits, "source", list, ctx, default=[], table="edits", qual="edits."):
@@ -598,22 +610,37 @@ def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, 
     for k, v in build_args.items():
         if not isinstance(v, str | int | float) or isinstance(v, bool):
             raise ctx.fail(f"{q}build_args.{k}", "values must be strings or numbers", t, i)
+    scenarios = (
+        _str_list(rv, "scenarios", ctx, allowed=SCENARIOS, default=default_scen, table=t, index=i, qual=q)
+        or default_scen
+    )
+    cache = _cache(rv, scenarios, ctx, t, i, q)
     return Variant(
         name=name,
         dockerfile=dockerfile,
         context=context,
         target=_get(rv, "target", str, ctx, default=None, table=t, index=i, qual=q),
         build_args={k: str(v) for k, v in build_args.items()},
-        scenarios=_str_list(
-            rv, "scenarios", ctx, allowed=SCENARIOS, default=default_scen, table=t, index=i, qual=q
-        )
-        or default_scen,
+        scenarios=scenarios,
         requires=_requires(rv, ctx, table=t, index=i, qual=q),
         run=_get(rv, "run", dict, ctx, default={}, table=t, index=i, qual=q),
         description=_get(rv, "description", str, ctx, default="", table=t, index=i, qual=q),
         smoke=_smoke(rv, ctx, t, i, q),
         trials=_variant_trials(rv, ctx, t, i, q),
+        cache=cache,
     )
+
+
+def _cache(rv: dict, scenarios: tuple[str, ...], ctx: _Ctx, t: str, i: int, q: str) -> str:
+    """`cache`: a known strategy, and only on a variant that runs a ci scenario (elsewhere it means nothing)."""
+    cache = _get(rv, "cache", str, ctx, default="none", table=t, index=i, qual=q)
+    if cache not in CACHE_STRATEGIES:
+        raise ctx.fail(
+            f"{q}cache", f"unknown cache strategy {cache!r} (allowed: {', '.join(CACHE_STRATEGIES)})", t, i
+        )
+    if "cache" in rv and not any(s in CI_SCENARIOS for s in scenarios):
+        raise ctx.fail(f"{q}cache", f"applies to the ci scenarios only ({', '.join(CI_SCENARIOS)})", t, i)
+    return cache
 
 
 def _variant_trials(rv: dict, ctx: _Ctx, t: str, i: int, q: str) -> int | None:

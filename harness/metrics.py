@@ -106,6 +106,21 @@ _EXPERIMENT = [
     Metric("heartbeat_p50_seconds", "s", "time", "median heartbeat (fchmod) latency"),
     Metric("heartbeat_samples", "count", "count", "heartbeats measured"),
     Metric("writer_bytes", "B", "count", "bytes the concurrent disk writer wrote (O_DSYNC)"),
+    # the ci scenarios (harness/runner/ci.py, harness/ci/accounting.py): one job on an empty builder
+    Metric("ci_job_seconds", "s", "time", "ci job: wall time of its one buildx build (import to push)"),
+    Metric("ci_import_seconds", "s", "time", "ci job: the 'importing cache manifest' vertices"),
+    Metric("ci_build_seconds", "s", "time", "ci job: job time minus import, cache export and image push"),
+    Metric("ci_export_seconds", "s", "time", "ci job: the 'exporting cache to ...' vertices"),
+    Metric("ci_push_seconds", "s", "time", "ci job: exporting and pushing the image"),
+    Metric("ci_pulled_bytes", "B", "count", "ci job: blob bytes downloaded (base layers and cache blobs)"),
+    Metric("ci_base_pulled_bytes", "B", "count", "ci job: bytes of the base image's layers downloaded"),
+    Metric("ci_cache_pulled_bytes", "B", "count", "ci job: downloaded bytes that were not base layers"),
+    Metric("ci_pushed_bytes", "B", "count", "ci job: bytes of blobs new in the registry (or cache dir)"),
+    Metric("ci_cache_bytes", "B", "count", "ci job: bytes the pipeline's image and cache hold afterwards"),
+    Metric(
+        "ci_steps_reused", "count", "count", "ci job: steps reported cached or loaded from the imported cache"
+    ),
+    Metric("ci_steps_rebuilt", "count", "count", "ci job: steps (FROM left out) that ran"),
 ]
 
 # Probe metrics are declared in harness/probes/declared_metrics.py (plain data, read here).

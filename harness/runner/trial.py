@@ -15,7 +15,7 @@ from harness.engine import inspect as dinspect
 from harness.engine import repro
 from harness.engine.buildx import BuildResult, BuildSpec, run_build
 from harness.errors import HarnessError, UsageError
-from harness.experiment import Experiment, Variant, discover
+from harness.experiment import CI_SCENARIOS, Experiment, Variant, discover
 from harness.paths import results_dir as default_results_dir
 from harness.paths import state_dir
 from harness.probes import ProbeContext, collect_extras, get_probe
@@ -23,6 +23,7 @@ from harness.records import LabHandle
 from harness.results import Run, utcnow
 from harness.runner import cache_state
 from harness.runner.bases import BasePins
+from harness.runner.ci import CiJob
 from harness.runner.cleanup import LABEL, Tracker
 from harness.runner.failures import TrialFailed, diagnose_failure
 from harness.runner.measure import PACKAGE_METRICS, ImageMeasurer
@@ -73,6 +74,7 @@ class Trial:
         self.metrics: dict[str, float] = {}
         self.smoke: SmokeResult | None = None
         self.nonce = os.urandom(6).hex()
+        self.ci: CiJob | None = None  # the ci scenarios' job (harness/runner/ci.py)
 
     def run(self) -> dict:
         with self.phases("workspace"):
@@ -80,6 +82,8 @@ class Trial:
             self._spec()
         started = utcnow()
         try:
+            if self.scen in CI_SCENARIOS:
+                return self._ci_record(started)
             result = self._build()
             image = self._measure(result)
             return self._ok_record(started, result, image)
@@ -297,7 +301,16 @@ class Trial:
             "steps": scrub(steps_record(exc.result), self.redact),
         }
 
+    def _ci_record(self, started: str) -> dict:
+        """A ci trial: the job on a fresh runner (harness/runner/ci.py); no image measured here."""
+        self.ci = CiJob(self)
+        result, extra = self.ci.run()
+        return {**self._ok_record(started, result, {"id": result.image_id}), **extra}
+
     def _cleanup(self) -> None:
+        if self.ci is not None:
+            with contextlib.suppress(Exception):
+                self.ci.cleanup()
         for p in self.probes:
             with contextlib.suppress(Exception):
                 p.cleanup(self.pctx)

@@ -904,6 +904,179 @@ def catalog_order(defs: dict[str, dict]) -> list[str]:
     return _catalog_order(defs)
 
 
+# --------------------------------------------------------------------------- the analysis
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A pair judged beside the experiments' own claims, as a claim is but without a p-value:
+    `candidate` against `baseline` of `experiment` on `metric` (scenario cold), expecting `expect`.
+    The article's figures are such pairs (`harness.report.article.FIGURES`)."""
+
+    experiment: str
+    baseline: str
+    candidate: str
+    metric: str = "image_bytes"
+    expect: str = "lower"
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """One experiment on one machine, judged: its verdict and why, every claim judged, the claim that
+    decided, and its provenance (the run the verdict rests on, with that run's own calibration)."""
+
+    machine: str
+    experiment: str
+    verdict: Verdict
+    reason: str | None
+    practice: str
+    section: str
+    claim: str  # what the experiment states, in words
+    article: str  # the article's figure for it, in words
+    cannot_show: str
+    claims: list[dict[str, Any]]  # every claim of the experiment (article and extension), judged
+    preconditions: list[dict[str, Any]]
+    extension_claims: list[dict[str, Any]]
+    primary: dict[str, Any] | None
+    deciding: dict[str, Any] | None  # the claim (or precondition) that decided the verdict
+    also_found: list[str]  # the extension claims, one line each: they never decide
+    ok_trials: int
+    failed_trials: int
+    definition: dict[str, Any]  # the experiment as the chosen run defined it
+    run: dict[str, Any] | None  # provenance: the run that decides this experiment
+    network: dict[str, Any]  # provenance: that run's network profile (`network_profile`)
+    calibration: dict[str, Any] | None  # that run's own calibration (`run_calibration`), for time claims
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything `analyze` decides about a set of runs; the report, its article view and the summary
+    only render it."""
+
+    selection: RunSelection  # which runs were judged together, which were left out or pooled
+    runs: list[dict[str, Any]]  # the runs judged
+    table: Any  # the tidy DataFrame the verdicts rest on (the chosen run per machine and experiment)
+    definitions: dict[str, dict[str, dict[str, Any]]]  # {machine: {experiment: definition}}
+    chosen: dict[tuple[str, str], str]  # {(machine, experiment): the run id that decides it}
+    claims: list[dict[str, Any]]  # every claim and precondition judged, per machine
+    experiments: list[ExperimentResult]  # per machine (sorted), in catalog order
+    calibrations: dict[str, dict[str, Any]]  # {run id: its calibration} for every run looked at
+    comparisons: dict[tuple[str, Comparison], dict[str, Any]]  # {(machine, comparison): judged}
+
+    def run(self, machine: str, experiment: str) -> dict[str, Any] | None:
+        """The run that decides `experiment` on `machine` (None when no run planned it)."""
+        rid = self.chosen.get((machine, experiment))
+        return next((r for r in self.runs if r["run_id"] == rid), None)
+
+
+def analyze(
+    runs: Iterable[dict],
+    *,
+    latest: bool = True,
+    pool: bool = False,
+    with_p: bool = True,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    comparisons: Iterable[Comparison] = (),
+) -> Analysis:
+    """The analysis: runs in, every verdict out. The one place claims are judged.
+
+    With `latest` (what the report shows): the runs that may be judged together (`select_runs`, or all
+    of them with `pool`), the latest run per machine and experiment (`latest_run_ids`), time claims only
+    where that run passed its own calibration (`calibrate`). Without it, every run of a machine is pooled
+    and no calibration is applied (the summary at the end of one run). Then per machine and experiment:
+    every claim and precondition (`evaluate_claim`), the verdict and the deciding claim
+    (`experiment_verdicts`), the run it rests on and that run's calibration; and each `comparison` per
+    machine whose runs define its experiment."""
+    runs = list(runs)
+    if latest:
+        selection = select_runs(sorted(runs, key=lambda r: (r["machine"], r["run_id"])), pool=pool)
+        runs = selection.runs
+        df = select_latest(runs)[1]
+    else:
+        selection = RunSelection(runs)
+        df = load_table(runs=runs)
+    defs = experiments_by_machine(runs)
+    claims = [
+        evaluate_claim(
+            df, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed, with_p=with_p
+        )
+        for machine in sorted(defs)
+        for name in sorted(defs[machine])
+        for index, claim in claims_of(defs[machine][name])
+    ]
+    chosen = latest_run_ids(runs)
+    calibrations = calibrate(claims, runs, n_boot=n_boot, seed=seed) if latest else {}
+    by_id: dict[str, dict] = {}
+    for r in runs:
+        by_id.setdefault(r["run_id"], r)
+    experiments = []
+    for row in experiment_verdicts(runs, claims):
+        machine, name = row["machine"], row["experiment"]
+        definition = defs[machine][name]
+        run = by_id.get(chosen.get((machine, name), ""))
+        calibration = None
+        if latest and run is not None and name != "calibration" and measures_time(definition):
+            if run["run_id"] not in calibrations:
+                calibrations[run["run_id"]] = run_calibration(run, n_boot=n_boot, seed=seed)
+            calibration = calibrations[run["run_id"]]
+        experiments.append(_experiment_result(row, definition, run, calibration))
+    judged = {
+        (machine, c): _judge_comparison(df, machine, defs[machine][c.experiment], c, n_boot=n_boot, seed=seed)
+        for machine in sorted(defs)
+        for c in dict.fromkeys(comparisons)
+        if c.experiment in defs[machine]
+    }
+    return Analysis(selection, runs, df, defs, chosen, claims, experiments, calibrations, judged)
+
+
+def _experiment_result(
+    row: dict, definition: dict, run: dict | None, calibration: dict | None
+) -> ExperimentResult:
+    return ExperimentResult(
+        machine=row["machine"],
+        experiment=row["experiment"],
+        verdict=Verdict(row["verdict"]),
+        reason=row["reason"],
+        practice=row["practice"],
+        section=row["section"],
+        claim=row["claim"],
+        article=row["article"],
+        cannot_show=row["cannot_show"],
+        claims=row["claims"],
+        preconditions=row["preconditions"],
+        extension_claims=row["extension_claims"],
+        primary=row["primary"],
+        deciding=row["deciding"],
+        also_found=row["also_found"],
+        ok_trials=row["ok_trials"],
+        failed_trials=row["failed_trials"],
+        definition=definition,
+        run=run,
+        network=network_profile(run),
+        calibration=calibration,
+    )
+
+
+def _judge_comparison(df, machine: str, definition: dict, c: Comparison, *, n_boot: int, seed: int) -> dict:
+    """A `Comparison` judged as a claim of its experiment (index -1, no p-value); not measured, with the
+    reason, when the experiment has no such variant."""
+    known = {v.get("name") for v in definition.get("variants", [])}
+    missing = [v for v in (c.baseline, c.candidate) if v not in known]
+    if missing:
+        return {
+            "verdict": NOT_MEASURED,
+            "reason": f"experiment {c.experiment} has no variant {', '.join(missing)} in this run",
+        }
+    claim = {"metric": c.metric, "expect": c.expect, "baseline": c.baseline, "candidate": c.candidate}
+    return evaluate_claim(df, machine, definition, -1, claim, n_boot=n_boot, seed=seed, with_p=False)
+
+
+def measures_time(definition: dict) -> bool:
+    """The experiment states a claim about a time (the claims a run's calibration vouches for)."""
+    return any(kind_of(c.get("metric", "")) == "time" for c in definition.get("claims") or [])
+
+
 # --------------------------------------------------------------------------- steps
 
 

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Iterable
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import JustifyMethod
 from rich.table import Table
@@ -20,6 +20,9 @@ from harness import fmt
 from harness.metrics import human_value
 from harness.results import TIDY_COLUMNS
 from harness.verdicts import TrialStatus, Verdict
+
+if TYPE_CHECKING:
+    from harness.analysis import ExperimentResult
 
 SUMMARY_FIELDS = ("experiment", "variant", "scenario", "n", "median_build_seconds", "image_bytes", "verdict")
 TABLE_FORMATS = ("csv", "md", "json")
@@ -60,9 +63,10 @@ def summary_table(rows: Iterable[dict]) -> Table:
     return table
 
 
-def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[dict]:
+def summary_rows(runs: list[dict], verdicts: list[ExperimentResult] | None = None) -> list[dict]:
     """Rows for `Progress.finish` from run dicts: n ok trials, median build_seconds and image_bytes per
-    experiment/variant/scenario, and the experiment's verdict (from analysis.experiment_verdicts).
+    experiment/variant/scenario, and the experiment's verdict (from `analysis.analyze`, every run
+    pooled: `latest=False`).
 
     Plain Python on the run dicts: the end of every run pays for no pandas import; the analysis
     module is loaded only when some experiment states claims to judge."""
@@ -70,10 +74,11 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
         if any((d or {}).get("claims") for r in runs for d in r.get("experiments", {}).values()):
             from harness import analysis  # pandas and scipy: loaded only when there are claims to judge
 
-            verdicts = analysis.experiment_verdicts(runs, with_p=False)  # verdicts need the intervals only
+            # verdicts need the intervals only
+            verdicts = analysis.analyze(runs, latest=False, with_p=False).experiments
         else:
             verdicts = []
-    verdict_of = {v["experiment"]: v["verdict"] for v in verdicts}
+    verdict_of = {v.experiment: v.verdict for v in verdicts}
     cells: dict[tuple[str, str, str], dict[str, list]] = {}
     for r in runs:
         for t in r.get("trials", []):
@@ -94,13 +99,13 @@ def summary_rows(runs: list[dict], verdicts: list[dict] | None = None) -> list[d
     if not cells:
         return [
             {
-                "experiment": v["experiment"],
+                "experiment": v.experiment,
                 "variant": "–",
                 "scenario": "–",
                 "n": 0,
                 "median_build_seconds": None,
                 "image_bytes": None,
-                "verdict": v["verdict"],
+                "verdict": v.verdict,
             }
             for v in verdicts
         ]

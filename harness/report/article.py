@@ -51,6 +51,11 @@ class Figure:
     def article_ratio(self) -> float:
         return self.article_candidate / self.article_baseline
 
+    @property
+    def comparison(self) -> analysis.Comparison:
+        """The pair the analysis judges for this figure (a lower size expected, as the article found)."""
+        return analysis.Comparison(self.experiment, self.baseline, self.candidate, self.metric, "lower")
+
 
 @dataclass(frozen=True)
 class ArticleBase:
@@ -170,6 +175,9 @@ FIGURES: tuple[Figure, ...] = (
         section="dockerfiles.3",
     ),
 )
+
+# What the report asks `analysis.analyze` to judge for this view, once per pair.
+ARTICLE_COMPARISONS: tuple[analysis.Comparison, ...] = tuple(dict.fromkeys(f.comparison for f in FIGURES))
 
 # The bases the article sizes (`docker images`, uncompressed), in the article's words.
 ARTICLE_BASES: tuple[ArticleBase, ...] = (
@@ -379,16 +387,16 @@ def lint_rules_found(run: dict | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the view
 
 
-def build_article_view(
-    runs: list[dict], df, defs: dict[str, dict[str, dict]], table_cls: Any
-) -> ArticleView | None:
-    """The article-vs-measured view over the latest runs (None when none of its experiments is in them)."""
+def build_article_view(result: analysis.Analysis, table_cls: Any) -> ArticleView | None:
+    """The article-vs-measured view of an analysis (`analysis.analyze` with `ARTICLE_COMPARISONS`; None
+    when none of its experiments is in the runs). It judges nothing itself: each figure's pair is one of
+    the analysis' comparisons."""
+    runs, df, defs, chosen = result.runs, result.table, result.definitions, result.chosen
     wanted = {f.experiment for f in FIGURES} | {BASES_EXPERIMENT, LINT_EXPERIMENT}
     machines = sorted(m for m in defs if wanted & set(defs[m]))
     if not machines:
         return None
     multi = len(machines) > 1
-    chosen = analysis.latest_run_ids(runs)
     by_id = {r["run_id"]: r for r in runs}
     view = ArticleView()
     rows: list[list[str]] = []
@@ -397,10 +405,15 @@ def build_article_view(
         mine = [r for r in runs if r["machine"] == machine]
         run_of = {e: by_id.get(chosen.get((machine, e), "")) for e in wanted}
         prefix = [machine] if multi else []
-        rows += [prefix + r for r in _figure_rows(mdf, machine, defs[machine], run_of, "dockerfiles.1")]
+        judged = {c: res for (m, c), res in result.comparisons.items() if m == machine}
+        rows += [
+            prefix + r for r in _figure_rows(mdf, machine, defs[machine], run_of, judged, "dockerfiles.1")
+        ]
         if BASES_EXPERIMENT in defs[machine]:
             rows += [prefix + r for r in _base_size_rows(mine, run_of.get(BASES_EXPERIMENT))]
-        rows += [prefix + r for r in _figure_rows(mdf, machine, defs[machine], run_of, "dockerfiles.3")]
+        rows += [
+            prefix + r for r in _figure_rows(mdf, machine, defs[machine], run_of, judged, "dockerfiles.3")
+        ]
         if LINT_EXPERIMENT in defs[machine]:
             found = lint_rules_found(run_of.get(LINT_EXPERIMENT))
             rows += [prefix + r for r in _lint_rows(found)]
@@ -413,13 +426,15 @@ def build_article_view(
     return view
 
 
-def _figure_rows(mdf, machine: str, mdefs: dict, run_of: dict, section: str) -> list[list[str]]:
+def _figure_rows(
+    mdf, machine: str, mdefs: dict, run_of: dict, judged: dict[analysis.Comparison, dict], section: str
+) -> list[list[str]]:
     rows = []
     for f in (f for f in FIGURES if f.section == section):
         definition = mdefs.get(f.experiment)
         if definition is None:
             continue
-        res = _evaluate(mdf, machine, definition, f)
+        res = judged[f.comparison]
         broken = smoke_state(mdf, machine, f.experiment, f.candidate, definition)
         if res["verdict"] == analysis.NOT_MEASURED:
             ours, rr, agree = f"not measured here: {res['reason']}", "–", "–"
@@ -553,18 +568,6 @@ def _lint_lines(found: dict[str, Any] | None, machine: str) -> list[str]:
         + ", ".join(f"{c} ({found['counts'][c]})" for c in more)
         + "."
     ]
-
-
-def _evaluate(mdf, machine: str, definition: dict, f: Figure) -> dict:
-    claim = {"metric": f.metric, "expect": "lower", "baseline": f.baseline, "candidate": f.candidate}
-    known = {v.get("name") for v in definition.get("variants", [])}
-    if f.baseline not in known or f.candidate not in known:
-        missing = [v for v in (f.baseline, f.candidate) if v not in known]
-        return {
-            "verdict": analysis.NOT_MEASURED,
-            "reason": f"experiment {f.experiment} has no variant {', '.join(missing)} in this run",
-        }
-    return analysis.evaluate_claim(mdf, machine, definition, -1, claim, with_p=False)
 
 
 def published_official(public: str, history=None) -> dict | None:

@@ -16,10 +16,16 @@ from typing import Any
 import pandas as pd
 
 from harness import analysis, fmt
+from harness.analysis import ExperimentResult
 from harness.experiment import ARTICLE_SECTIONS
 from harness.metrics import CORE_METRICS, exact_value, get, human_value, kind_of, unit_of
 from harness.report import plots
-from harness.report.article import build_article_view, official_size_text, published_official
+from harness.report.article import (
+    ARTICLE_COMPARISONS,
+    build_article_view,
+    official_size_text,
+    published_official,
+)
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
 from harness.report.published import load_published_history
 from harness.verdicts import TrialStatus, Verdict
@@ -134,72 +140,39 @@ def slug(*parts: str) -> str:
 def build_report(
     runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int = analysis.SEED, pool: bool = False
 ) -> Report:
-    """The whole report from run dicts (`harness.results.load_runs`). Runs that may not be judged
-    together (`analysis.select_runs`: overlapping in time, another harness commit, engine or network
-    profile) are left out and named at the top, unless `pool`, which keeps them under a banner."""
-    selection = analysis.select_runs(sorted(runs, key=lambda r: (r["machine"], r["run_id"])), pool=pool)
-    runs = selection.runs
-    runs, df = analysis.select_latest(runs)
-    defs = analysis.experiments_by_machine(runs)
-    claims = _claims(df, defs, n_boot, seed)
-    calibrations = analysis.calibrate(claims, runs, n_boot=n_boot, seed=seed)
-    verdicts = analysis.experiment_verdicts(runs, claims)
-    machines = sorted(defs)
+    """The whole report from run dicts (`harness.results.load_runs`), rendering what `analysis.analyze`
+    decides. Runs that may not be judged together (`analysis.select_runs`: overlapping in time, another
+    harness commit, engine or network profile) are left out and named at the top, unless `pool`, which
+    keeps them under a banner."""
+    result = analysis.analyze(runs, n_boot=n_boot, seed=seed, pool=pool, comparisons=ARTICLE_COMPARISONS)
+    runs, df, experiments = result.runs, result.table, result.experiments
+    machines = sorted(result.definitions)
     multi = len(machines) > 1
     steps = analysis.steps_table(runs)
     anchors = {
-        (v["machine"], v["experiment"]): slug("exp", v["experiment"], *([v["machine"]] if multi else []))
-        for v in verdicts
+        (e.machine, e.experiment): slug("exp", e.experiment, *([e.machine] if multi else []))
+        for e in experiments
     }
-    sections = [
-        _section(v, defs[v["machine"]][v["experiment"]], df, steps, runs, anchors) for v in _ordered(verdicts)
-    ]
-    chosen = analysis.latest_run_ids(runs)
-    for sec in sections:
-        run = next((r for r in runs if r["run_id"] == chosen.get((sec.machine, sec.experiment))), None)
-        sec.provenance = _provenance(run, sec.experiment)
-        if (
-            run is not None
-            and sec.experiment != "calibration"
-            and _measures_time(defs[sec.machine][sec.experiment])
-        ):
-            if run["run_id"] not in calibrations:
-                calibrations[run["run_id"]] = analysis.run_calibration(run, n_boot=n_boot, seed=seed)
-            sec.calibration = _calibration_text(calibrations[run["run_id"]])
-    reported = set(chosen.values())
+    sections = [_section(e, df, steps, runs, anchors) for e in _ordered(experiments)]
+    reported = set(result.chosen.values())
     return Report(
         title="imagebench report",
         machines=machines,
         runs=_runs_table(runs),
-        notes=_pooling_notes(selection)
+        notes=_pooling_notes(result.selection)
         + sorted({str(w) for r in runs if r["run_id"] in reported for w in r.get("warnings") or []}),
-        trust=_trust(verdicts, df, anchors, multi, claims),
-        claims=_claims_table(verdicts, anchors, multi),
-        forest=_forest(claims, multi),
+        trust=_trust(experiments, df, anchors, multi, result.claims),
+        claims=_claims_table(experiments, anchors, multi),
+        forest=_forest(result.claims, multi),
         sections=sections,
         environment=[_environment(m, [r for r in runs if r["machine"] == m]) for m in machines],
-        article=build_article_view(runs, df, defs, Table),
-        pooled=bool(selection.pooled),
+        article=build_article_view(result, Table),
+        pooled=bool(result.selection.pooled),
     )
 
 
-def _claims(df, defs, n_boot, seed) -> list[dict]:
-    """Every claim per machine, including those of experiments without any ok trial."""
-    out = []
-    for machine in sorted(defs):
-        mdf = df[df["machine"] == machine]
-        for name in sorted(defs[machine]):
-            for index, claim in analysis.claims_of(defs[machine][name]):
-                out.append(
-                    analysis.evaluate_claim(
-                        mdf, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed
-                    )
-                )
-    return out
-
-
-def _ordered(verdicts: list[dict]) -> list[dict]:
-    return sorted(verdicts, key=lambda v: (v["section"] != "calibration", v["experiment"], v["machine"]))
+def _ordered(experiments: list[ExperimentResult]) -> list[ExperimentResult]:
+    return sorted(experiments, key=lambda e: (e.section != "calibration", e.experiment, e.machine))
 
 
 def _variant_order(definition: dict) -> list[str]:
@@ -231,25 +204,25 @@ def _runs_table(runs: list[dict]) -> Table:
 # --------------------------------------------------------------------------- top of the report
 
 
-def verdict_text(v: dict) -> str:
+def verdict_text(v: ExperimentResult) -> str:
     """The verdict with the reason a reader needs next to it (precondition not met ...)."""
-    reason = v.get("reason") or ""
-    if v["verdict"] == Verdict.INCONCLUSIVE and reason.startswith("precondition not met"):
+    reason = v.reason or ""
+    if v.verdict == Verdict.INCONCLUSIVE and reason.startswith("precondition not met"):
         return f"inconclusive: {reason}"
-    return v["verdict"]
+    return v.verdict
 
 
-def deciding_text(v: dict) -> tuple[str, str]:
+def deciding_text(v: ExperimentResult) -> tuple[str, str]:
     """(the deciding claim's label, its figure) for a summary row."""
-    d = v.get("deciding")
-    if v["verdict"] == analysis.NOT_MEASURED:
-        return "–", f"not measured: {v['reason']}"
+    d = v.deciding
+    if v.verdict == Verdict.NOT_MEASURED:
+        return "–", f"not measured: {v.reason}"
     if d is None:
-        return "–", v.get("reason") or "no claim stated"
+        return "–", v.reason or "no claim stated"
     label = (d.get("label") or d.get("metric") or "") + (
         " (precondition)" if d.get("role") == "precondition" else ""
     )
-    if d["verdict"] == analysis.NOT_MEASURED:
+    if d["verdict"] == Verdict.NOT_MEASURED:
         return label, f"not measured ({d['reason']})"
     reason = d.get("reason") or ""
     shown = reason and d.get("role") != "precondition" and not reason.startswith("interval = range")
@@ -257,7 +230,7 @@ def deciding_text(v: dict) -> tuple[str, str]:
     return label, figure
 
 
-def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
+def _claims_table(experiments: list[ExperimentResult], anchors: dict, multi: bool) -> Table:
     headers = [
         "practice",
         "verdict",
@@ -270,20 +243,20 @@ def _claims_table(verdicts: list[dict], anchors: dict, multi: bool) -> Table:
     ]
     if multi:
         headers.insert(0, "machine")
-    rows = []
-    for v in _ordered(verdicts):
+    rows: list[list[str | Link]] = []
+    for v in _ordered(experiments):
         label, figure = deciding_text(v)
-        row = [
-            v["practice"],
+        row: list[str | Link] = [
+            v.practice,
             verdict_text(v),
             label,
             figure,
-            v["article"] or "–",
-            "; ".join(v.get("also_found") or []) or "–",
-            v.get("cannot_show") or "–",
-            Link(v["experiment"], "#" + anchors[(v["machine"], v["experiment"])]),
+            v.article or "–",
+            "; ".join(v.also_found) or "–",
+            v.cannot_show or "–",
+            Link(v.experiment, "#" + anchors[(v.machine, v.experiment)]),
         ]
-        rows.append([v["machine"], *row] if multi else row)
+        rows.append([v.machine, *row] if multi else row)
     return Table(headers, rows)
 
 
@@ -347,10 +320,12 @@ def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
     )
 
 
-def _trust(verdicts: list[dict], df, _anchors: dict, multi: bool, claims: list[dict]) -> dict[str, Any]:
+def _trust(
+    experiments: list[ExperimentResult], df, _anchors: dict, multi: bool, claims: list[dict]
+) -> dict[str, Any]:
     """How far to trust the rest: the calibration verdicts, build-time noise, exact sizes and the
     recovery of known effects."""
-    lines = _calibration_lines(verdicts, multi)
+    lines = _calibration_lines(experiments, multi)
     cv = analysis.build_cv(df)
     cv = cv[cv["cv"].notna()]
     noisy = cv[cv["cv"] > CV_WARN]
@@ -375,13 +350,13 @@ def _trust(verdicts: list[dict], df, _anchors: dict, multi: bool, claims: list[d
     }
 
 
-def _calibration_lines(verdicts: list[dict], multi: bool) -> list[str]:
+def _calibration_lines(experiments: list[ExperimentResult], multi: bool) -> list[str]:
     """One line per calibration verdict (its tally of injected effects), or a warning that none ran."""
     lines = []
-    for v in [v for v in _ordered(verdicts) if v["section"] == "calibration"]:
-        where = f" on {v['machine']}" if multi else ""
+    for v in [v for v in _ordered(experiments) if v.section == "calibration"]:
+        where = f" on {v.machine}" if multi else ""
         counts: dict[str, int] = {}
-        for c in v["claims"]:
+        for c in v.claims:
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
         tally = ", ".join(
             f"{n} {verdict}"
@@ -394,16 +369,16 @@ def _calibration_lines(verdicts: list[dict], multi: bool) -> list[str]:
             )
         )
         lines.append(
-            f"Calibration `{v['experiment']}`{where}: **{v['verdict']}**"
-            + (f": of {len(v['claims'])} known effects injected, {tally}" if v["claims"] else "")
+            f"Calibration `{v.experiment}`{where}: **{v.verdict}**"
+            + (f": of {len(v.claims)} known effects injected, {tally}" if v.claims else "")
             + (
                 " (plot below"
-                if any(c["kind"] == "delta" and c["delta"] is not None for c in v["claims"])
+                if any(c["kind"] == "delta" and c["delta"] is not None for c in v.claims)
                 else " ("
             )
-            + ("; " if v["claims"] else "")
+            + ("; " if v.claims else "")
             + "details in its section)."
-            + (f" {v['reason']}" if v["reason"] else "")
+            + (f" {v.reason}" if v.reason else "")
         )
     if not lines:
         lines.append(
@@ -475,21 +450,19 @@ def _noisy_table(noisy, multi: bool) -> Table | None:
 # --------------------------------------------------------------------------- one experiment
 
 
-def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
-    machine, name = v["machine"], v["experiment"]
+def _section(v: ExperimentResult, df, steps, runs, anchors) -> Section:
+    machine, name, definition = v.machine, v.experiment, v.definition
     edf = df[(df["machine"] == machine) & (df["experiment"] == name)]
     order = _variant_order(definition)
-    run_id = analysis.latest_run_ids(runs).get((machine, name))
-    run = next((r for r in runs if r["run_id"] == run_id), None)
-    own = ((run or {}).get("experiments") or {}).get(name) or definition  # the reported run's own notes
+    own = ((v.run or {}).get("experiments") or {}).get(name) or definition  # the reported run's own notes
     not_measured = [f"{k}: {r}" for k, r in sorted((own.get("not_measured") or {}).items())]
     measured_variants = set(edf["variant"])
     for variant in order:
         if variant not in measured_variants and variant not in (own.get("not_measured") or {}):
             not_measured.append(f"{variant}: no successful trial")
     failures = []
-    if v["failed_trials"]:
-        failures.append(f"{v['failed_trials']} trial(s) failed: {v['reason']}")
+    if v.failed_trials:
+        failures.append(f"{v.failed_trials} trial(s) failed: {v.reason}")
     stem = slug(machine, name)
     plot_specs = [_metric_plot(edf, metric, order, stem) for metric in _metrics_to_plot(definition, v, edf)]
     return Section(
@@ -497,12 +470,12 @@ def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
         machine=machine,
         experiment=name,
         title=f"{definition.get('practice', name)} ({name})",
-        verdict=v["verdict"],
+        verdict=v.verdict,
         claim=definition.get("claim", ""),
         summary=definition.get("summary", ""),
         article=definition.get("article", ""),
-        reason=v["reason"],
-        claims=_section_claims(v["claims"] + list(v.get("preconditions") or [])),
+        reason=v.reason,
+        claims=_section_claims(v.claims + v.preconditions),
         not_measured=not_measured,
         failures=failures,
         metrics=_metrics_table(edf, order),
@@ -510,7 +483,9 @@ def _section(v: dict, definition: dict, df, steps, runs, anchors) -> Section:
         waterfall=_waterfall(v, definition, edf, steps, stem),
         probe_findings=_probe_findings(runs, machine, name, order),
         deciding=": ".join(x for x in deciding_text(v) if x and x != "–"),
-        also_found=list(v.get("also_found") or []),
+        also_found=list(v.also_found),
+        provenance=_provenance(v),
+        calibration=_calibration_text(v.calibration) if v.calibration is not None else [],
         cannot_show=str(definition.get("cannot_show") or ""),
     )
 
@@ -533,10 +508,10 @@ def _section_claims(claims: list[dict]) -> Table:
             what = f"{c['candidate']} − {c['baseline']}: expect a difference"
         else:
             what = f"{c['variant']}: {c['op']} {human_value(c['metric'], c['value'])}"
-        measured = c["figure"] if c["verdict"] != analysis.NOT_MEASURED else f"not measured ({c['reason']})"
+        measured = c["figure"] if c["verdict"] != Verdict.NOT_MEASURED else f"not measured ({c['reason']})"
         if (
             c.get("reason")
-            and c["verdict"] != analysis.NOT_MEASURED
+            and c["verdict"] != Verdict.NOT_MEASURED
             and c["reason"] not in measured
             and not c["reason"].startswith("interval = range")
         ):
@@ -574,10 +549,6 @@ def _section_claims(claims: list[dict]) -> Table:
     )
 
 
-def _measures_time(definition: dict) -> bool:
-    return any(kind_of(c.get("metric", "")) == "time" for c in definition.get("claims") or [])
-
-
 def _calibration_text(cal: dict[str, Any]) -> list[str]:
     """The calibration of the run behind a section (`analysis.run_calibration`) as lines."""
     rid = cal["run_id"]
@@ -608,14 +579,14 @@ def _pooling_notes(selection: analysis.RunSelection) -> list[str]:
     return notes
 
 
-def _provenance(run: dict | None, name: str) -> list[str]:
+def _provenance(v: ExperimentResult) -> list[str]:
     """Run id, harness commit and dirty flag, network profile and bases of the run behind a section."""
+    run, name, prof = v.run, v.experiment, v.network
     if run is None:
         return []
     fp = run.get("fingerprint") or {}
     h = fp.get("harness") or {}
     dirty = h.get("git_dirty")
-    prof = analysis.network_profile(run)
     net = prof.get("name") or "unknown"
     if prof.get("measured_bps"):
         net += f" (measured {fmt.sig(prof['measured_bps'] / 1e6, 3)} Mbit/s)"
@@ -636,9 +607,9 @@ def _provenance(run: dict | None, name: str) -> list[str]:
     ]
 
 
-def _metrics_to_plot(definition: dict, v: dict, edf) -> list[str]:
+def _metrics_to_plot(definition: dict, v: ExperimentResult, edf) -> list[str]:
     present = set(edf["metric"])
-    wanted = [c["metric"] for c in v["claims"]] + list(definition.get("metrics") or [])
+    wanted = [c["metric"] for c in v.claims] + list(definition.get("metrics") or [])
     if not definition.get("metrics"):
         wanted += ["build_seconds", "image_bytes_compressed", "image_bytes"]
     wanted += sorted(m for m in present if m not in CORE_METRICS)  # probe metrics, where present
@@ -697,12 +668,12 @@ def _metrics_table(edf, order: list[str]) -> Table:
     )
 
 
-def _waterfall(v: dict, definition: dict, edf, steps, stem: str) -> PlotSpec | None:
-    machine, name = v["machine"], v["experiment"]
+def _waterfall(v: ExperimentResult, definition: dict, edf, steps, stem: str) -> PlotSpec | None:
+    machine, name = v.machine, v.experiment
     mine = steps[(steps["machine"] == machine) & (steps["experiment"] == name)]
     if mine.empty:
         return None
-    p = v["primary"]
+    p = v.primary
     scenarios = _ordered_scenarios(set(mine["scenario"]))
     scenario = p["scenario"] if p and p["scenario"] in scenarios else scenarios[0]
     with_steps = set(mine.loc[mine["scenario"] == scenario, "variant"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.report.article import FIGURES, agreement, build_article_view, smoke_state
+from harness import analysis
+from harness.report.article import ARTICLE_COMPARISONS, FIGURES, agreement, build_article_view, smoke_state
 from harness.report.model import Table
 from harness.results import TIDY_COLUMNS
 
@@ -84,11 +85,28 @@ def _df() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TIDY_COLUMNS)
 
 
+def _view(run: dict, df: pd.DataFrame):
+    """The article view of `run` with the trials `df` describes added to it, as the report builds it:
+    from the analysis of the runs (every run pooled, as the frame is)."""
+    trials: dict[tuple, dict] = {}
+    for r in df.to_dict("records"):
+        key = (r["experiment"], r["variant"], r["scenario"], r["trial"])
+        t = trials.setdefault(
+            key,
+            dict(
+                zip(("experiment", "variant", "scenario", "trial"), key, strict=True), status="ok", metrics={}
+            ),
+        )
+        t["metrics"][r["metric"]] = r["value"]
+    run = {**run, "experiments": {"multi-stage": _definition()}, "trials": [*run["trials"], *trials.values()]}
+    return build_article_view(analysis.analyze([run], latest=False, comparisons=ARTICLE_COMPARISONS), Table)
+
+
 def test_view_judges_each_figure_and_flags_smaller_but_broken():
     """A measured pair gets our ratio and an agreement; a candidate whose smoke failed says 'smaller but broken'."""
     df = _df()
     run = {"machine": "m", "run_id": "r1", "trials": [], "bases": {}}
-    view = build_article_view([run], df, {"m": {"multi-stage": _definition()}}, Table)
+    view = _view(run, df)
     figures = view.tables[0]
     by_label = {(r[1], r[3].split(".")[0]): r for r in figures.rows}
     web = by_label[("web app: multi-stage vs one stage", "multi-stage: web-article vs single")]
@@ -105,7 +123,7 @@ def test_view_judges_each_figure_and_flags_smaller_but_broken():
 def test_view_says_what_the_builder_saves_in_downloads():
     """Final-stage downloads = article variant minus its builder-only build, set against one stage."""
     run = {"machine": "m", "run_id": "r1", "trials": [], "bases": {}}
-    view = build_article_view([run], _df(), {"m": {"multi-stage": _definition()}}, Table)
+    view = _view(run, _df())
     (line,) = view.lines
     assert "builder stage downloads 12.0 MB" in line
     assert "final stage still downloads 138 MB" in line
@@ -124,7 +142,7 @@ def test_bases_table_compares_compressed_with_published():
         "image": {"layer_compressed_bytes": [58_890_074, 93], "layer_bytes": [159_999_000, 140]},
     }
     run = {"machine": "m", "run_id": "r1", "trials": [trial], "bases": {"python:3.13-slim": pin}}
-    view = build_article_view([run], _df(), {"m": {"multi-stage": _definition()}}, Table)
+    view = _view(run, _df())
     slim = next(r for r in view.tables[1].rows if r[0] == "python:3.12.2-slim")
     assert slim[1] == "130 MB" and "lab/slim" in slim[3] and slim[5] == "58.9 MB"
     assert slim[2].startswith("46.2 MB (python:3.12-slim, 2026-09-01") and slim[6] == "×1.28"

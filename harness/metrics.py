@@ -116,7 +116,7 @@ _EXPERIMENT = [
     Metric("ci_base_pulled_bytes", "B", "count", "ci job: bytes of the base image's layers downloaded"),
     Metric("ci_cache_pulled_bytes", "B", "count", "ci job: downloaded bytes that were not base layers"),
     Metric("ci_pushed_bytes", "B", "count", "ci job: bytes of blobs new in the registry (or cache dir)"),
-    Metric("ci_cache_bytes", "B", "count", "ci job: bytes the pipeline's image and cache hold afterwards"),
+    Metric("ci_cache_bytes", "B", "count", "ci job: blob bytes of the pipeline's image and cache afterwards"),
     Metric(
         "ci_steps_reused", "count", "count", "ci job: steps reported cached or loaded from the imported cache"
     ),

@@ -170,12 +170,9 @@ def job_metrics(
     base: list[str],
     before: dict[str, int],
     after: dict[str, int],
-    cache_dir_bytes: int | None = None,
 ) -> dict[str, float]:
-    """Every metric of one ci job (harness/metrics.py names) from its events, raw stream and blob sets.
-
-    `cache_dir_bytes` is the local strategy's directory size; otherwise the pipeline's registry bytes
-    (image and cache blobs reachable afterwards) are the stored cache size."""
+    """Every metric of one ci job (harness/metrics.py names) from its events, raw stream and the
+    pipeline's blob sets before and after (registry image and cache repositories, local cache directory)."""
     split = time_split(events, wall)
     pulled = pulled_bytes(downloads(text), base)
     steps = [s for s in events.dockerfile_steps() if s.instruction != "FROM"]
@@ -191,7 +188,7 @@ def job_metrics(
         "ci_base_pulled_bytes": pulled["base"],
         "ci_cache_pulled_bytes": pulled["cache"],
         "ci_pushed_bytes": pushed_bytes(before, after),
-        "ci_cache_bytes": cache_dir_bytes if cache_dir_bytes is not None else sum(after.values()),
+        "ci_cache_bytes": sum(after.values()),
         "steps_total": len(steps),
         "steps_cached": sum(1 for s in steps if s.cached),
         "steps_executed": sum(1 for s in steps if not s.cached),

@@ -103,9 +103,11 @@ class CiJob:
         return contexts, layers
 
     def _blobs(self) -> dict[str, int]:
+        """The pipeline's blobs: its registry repositories (image, cache) and the local cache directory."""
+        blobs = repo_blobs(self.where.registry, self.where.repos())
         if self.where.local_dir is not None:
-            return accounting.dir_blobs(self.where.local_dir)
-        return repo_blobs(self.where.registry, self.where.repos())
+            blobs.update(accounting.dir_blobs(self.where.local_dir))
+        return blobs
 
     def run(self) -> tuple[BuildResult, dict]:
         t, ph, where = self.t, self.t.phases, self.where
@@ -133,9 +135,8 @@ class CiJob:
             raise TrialFailed(f"ci job failed: {result.error}", result)
         with ph("accounting"):
             after = self._blobs()
-            cache_dir = accounting.dir_bytes(where.local_dir) if where.local_dir is not None else None
             t.metrics.update(
-                accounting.job_metrics(result.events, result.seconds, text, layers, before, after, cache_dir)
+                accounting.job_metrics(result.events, result.seconds, text, layers, before, after)
             )
             extra = {"ci": self._record(result, text, layers, prev_layers)}
         return result, extra
@@ -148,6 +149,7 @@ class CiJob:
             "change": CHANGE[self.t.scen],
             "image_ref": where.image_ref,
             "cache_ref": where.cache_location(self.strategy),
+            "cache_dir_bytes": accounting.dir_bytes(where.local_dir) if where.local_dir is not None else None,
             "cached_steps": accounting.cached_steps(result.events),
             "reused_steps": accounting.reused_steps(result.events, text, base),
             # the pushed image's layers before and after: a layer kept is output reused, whatever

@@ -3,6 +3,11 @@
 Pure functions: run dicts (as `harness.results.load_runs` returns them) and the tidy DataFrame
 (`harness.results.load_table`) in, DataFrames and plain dicts out. No file I/O, no Docker.
 
+Claims are judged here and nowhere else: `analyze` turns runs into one `Analysis` (per machine and
+experiment an `ExperimentResult`: the verdict, every claim judged, the deciding claim, the run it rests
+on) that the report, its article view and the end-of-run summary only render
+(tests/unit/test_one_analysis.py keeps it so). Verdicts are `harness.verdicts.Verdict` members.
+
 Machines are never pooled: every grouping starts with `machine`, because a build time on one
 host says nothing about another. Several runs of one machine are pooled by `summary_table`;
 the report first keeps only the latest run per machine and experiment (`latest_runs`).

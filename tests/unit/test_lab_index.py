@@ -281,6 +281,7 @@ def lab_index(tmp_path):
 
 
 def test_parse_instant_needs_a_time_zone():
+    """An instant without a time zone, or not a date, is refused (a cutoff must mean one moment everywhere)."""
     assert index.parse_instant("2026-12-01T00:00:00Z") == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     assert index.parse_instant("2026-12-01T01:00:00+01:00") == CUTOFF
     for bad in ("2026-12-01T00:00:00", "yesterday", "", 20261201):
@@ -289,6 +290,7 @@ def test_parse_instant_needs_a_time_zone():
 
 
 def test_uploaded_too_late_at_and_after_the_cutoff_only():
+    """At or after the cutoff is too late; before it, no cutoff, or an unknown time is served."""
     assert index.uploaded_too_late("2026-12-01T00:00:00Z", CUTOFF)
     assert index.uploaded_too_late("2026-12-04T01:41:55Z", CUTOFF)
     assert not index.uploaded_too_late("2026-11-30T23:59:59.999999Z", CUTOFF)
@@ -298,6 +300,7 @@ def test_uploaded_too_late_at_and_after_the_cutoff_only():
 
 
 def test_a_file_uploaded_after_the_cutoff_is_not_listed_even_from_the_wheelhouse(lab_index):
+    """dep 2.0 (uploaded 2026-12-04) is listed neither from upstream nor from the wheelhouse; /-/health says the cutoff."""
     url, _root = lab_index
     page = get(f"{url}/simple/dep/").decode()
     assert "dep-1.0-py3-none-any.whl" in page
@@ -306,6 +309,7 @@ def test_a_file_uploaded_after_the_cutoff_is_not_listed_even_from_the_wheelhouse
 
 
 def test_a_file_uploaded_after_the_cutoff_is_never_fetched(lab_index):
+    """Asking for dep 2.0 by name gets 404 and nothing is fetched into the wheelhouse."""
     url, root = lab_index
     (root / "files" / "dep-2.0-py3-none-any.whl").unlink()
     with pytest.raises(urllib.error.HTTPError) as err:
@@ -338,6 +342,7 @@ def test_an_old_listing_cache_without_upload_times_is_refetched(lab_index):
 
 
 def test_the_cutoff_file_is_read_and_refused_in_one_line(tmp_path: Path):
+    """experiments/index.toml: absent is no cutoff; a bad value or key is a one-line LabError naming the file."""
     f = tmp_path / "index.toml"
     assert wheelhouse.uploaded_before(f) is None  # absent: no cutoff
     f.write_text('uploaded_before = "2026-12-01T00:00:00Z"\n')
@@ -355,7 +360,7 @@ def test_the_cutoff_file_is_read_and_refused_in_one_line(tmp_path: Path):
         assert says in err.value.message and "\n" not in err.value.message
 
 
-def test_the_committed_cutoff_is_later_than_nothing_it_must_serve():
+def test_the_committed_cutoff_reaches_the_stamp_and_pip():
     """experiments/index.toml holds a cutoff, and the wheelhouse stamp and pip's download follow it."""
     cutoff = wheelhouse.uploaded_before()
     assert cutoff is not None

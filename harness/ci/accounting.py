@@ -2,7 +2,9 @@
 
 Time: one `docker buildx build` does the whole job, so the split is read from its vertices:
 import  = "importing cache manifest from ..." (the manifest only: BuildKit fetches cache blobs lazily,
-          inside the steps that use them, so their download time is in `build`)
+          under the first vertex that needs them: a step that builds on them (then it is in `build`)
+          or, when every step is reused, the image export (then it is in `push`: a ci-none job of
+          the ci-cache sketch spent 0.3 s in build and 4.8 s in push))
 export  = "exporting cache to registry" / "exporting cache to client directory" (inline cache has no
           vertex of its own: it is written into the image config while the image is exported)
 push    = "exporting to image" + "pushing ..." (the job's image, pushed to the registry)

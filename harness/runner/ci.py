@@ -26,6 +26,8 @@ from harness.engine.events import parse_stream
 from harness.errors import LabError, UsageError
 from harness.runner import cache_state
 from harness.runner.failures import TrialFailed
+from harness.runner.records import scrub
+from harness.smoke import run_smoke
 
 CHANGE = {"ci": "source", "ci-deps": "deps", "ci-none": "none"}
 
@@ -139,6 +141,9 @@ class CiJob:
                 accounting.job_metrics(result.events, result.seconds, text, layers, before, after)
             )
             extra = {"ci": self._record(result, text, layers, prev_layers)}
+        if t.v.smoke:
+            with ph("smoke"):
+                self._smoke()
         return result, extra
 
     def _record(self, result: BuildResult, text: str, base: list[str], prev_layers: list[str]) -> dict:
@@ -158,6 +163,22 @@ class CiJob:
             "layers": image_layers(where.registry, where.image_ref),
             "split_from": "rawjson vertices: one buildx build does import, build, export and push",
         }
+
+    def _smoke(self) -> None:
+        """The variant's smoke check on the job's image, in the ci engine (harness/smoke.py)."""
+        import docker  # lazy: the docker SDK costs ~0.8 s to import
+
+        assert self.engine is not None
+        t = self.t
+        client = docker.DockerClient(base_url=self.engine.host, timeout=120, version="auto")
+        try:
+            t.smoke = run_smoke(client, self.where.image_ref, t.v.smoke, labels=t.labels)
+        finally:
+            client.close()
+        t.metrics["smoke_ok"] = 1 if t.smoke.ok else 0
+        if t.record and not t.smoke.ok:
+            failures = t.h.run.data["experiments"][t.exp.name].setdefault("smoke_failures", {})
+            failures[t.v.name] = scrub(t.smoke.record()["last_line"], t.redact)
 
     def _previous_run(self, spec: BuildSpec) -> list[str]:
         """The previous pipeline run (from empty, nothing to import), then the scenario's change;

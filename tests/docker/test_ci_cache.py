@@ -33,6 +33,7 @@ def ci_run(lab, tmp_path_factory):
     run = json.loads(next(results.glob("*/*.json")).read_text())
     trials = {t["variant"]: t for t in run["trials"]}
     assert {t["status"] for t in trials.values()} == {"ok"}, [t.get("error") for t in trials.values()]
+    assert all(t["metrics"]["smoke_ok"] == 1 and t["smoke"]["ok"] for t in trials.values())
     return {"trials": trials, "engines_before": engines_before, "registry": lab.registry}
 
 

@@ -1,0 +1,13 @@
+import psutil
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def hello():
+    return f"hello from imagebench on {psutil.cpu_count()} CPUs\n"
+
+
+if __name__ == "__main__":
+    app.run(host="0.0.0.0", port=8000)

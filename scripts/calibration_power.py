@@ -3,7 +3,7 @@
 
 The time claims of `experiments/calibration` say: the difference of medians candidate - baseline
 recovers the injected sleep within +/- tolerance, judged on the claim's own 95 % bootstrap interval
-(`harness.analysis.delta_ci` + `delta_verdict`): the whole interval must lie inside value +/- tol.
+(`harness.stats.delta_ci` + `delta_verdict`): the whole interval must lie inside value +/- tol.
 
 An accurate harness (no bias) fails that claim only through noise. This script takes the noise of
 measured calibration runs (each variant's values minus that variant's median: the trial-to-trial
@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import analysis
+from harness import stats
 from harness.experiment import load_experiment
 from harness.paths import experiments_dir
 
@@ -92,8 +92,8 @@ def pass_rate(noise: dict[str, np.ndarray], claims: list[dict], n: int, sims: in
             k = TIME_METRICS.index(c["metric"])
             b = draws[c["baseline"]][:, k]
             cand = draws[c["candidate"]][:, k] + c["value"]
-            d = analysis.delta_ci(b, cand, seed=s, with_p=False, paired=True)
-            ok = analysis.delta_verdict(d["low"], d["high"], c["value"], c["tol"]) == "supported"
+            d = stats.delta_ci(b, cand, seed=s, with_p=False, paired=True)
+            ok = stats.delta_verdict(d["low"], d["high"], c["value"], c["tol"]) == "supported"
             passes[i] += ok
             ok_all &= ok
         joint += ok_all

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
 from harness.ci.accounting import manifest_blobs
 from harness.errors import EnvironmentProblem, LabError
 from harness.lab import registry as labreg
-from harness.lab.engine2 import MirrorEngine, daemon_config
-from harness.probes.tls import START_TIMEOUT, dockerd_command, own_bridge
+from harness.lab.engine2 import MirrorEngine, daemon_config, namespaced_command
+from harness.probes.tls import dockerd_command
 
 SNAPSHOTTER = "overlayfs"
 
@@ -32,38 +29,23 @@ def containerd_config(mirror: str) -> dict:
 
 def engine_command(cmd: list[str], exe: str, ns: str) -> list[str]:
     """Pure: the second-daemon command line with the containerd snapshotter and its own namespaces."""
-    out = [exe, *cmd[1:]]
-    out = [f"--storage-driver={SNAPSHOTTER}" if c.startswith("--storage-driver=") else c for c in out]
-    for flag in ("--containerd-namespace", "--containerd-plugins-namespace"):
-        i = out.index(flag)
-        del out[i : i + 2]
-    return [*out, "--containerd-namespace", ns, "--containerd-plugins-namespace", ns + "-plugins"]
+    out = namespaced_command(cmd, exe, ns)
+    return [f"--storage-driver={SNAPSHOTTER}" if c.startswith("--storage-driver=") else c for c in out]
 
 
 class CacheEngine(MirrorEngine):
     """A MirrorEngine with the containerd image store; `docker()` talks to it, `env()` points buildx at it."""
 
-    def start(self) -> None:
-        exe = shutil.which("dockerd")
-        if exe is None:
-            raise EnvironmentProblem("dockerd is not on PATH")
-        (self.root / "daemon.json").write_text(json.dumps(containerd_config(self.mirror)) + "\n")
-        self.bridge = own_bridge()
-        ns = "imagebench-ci-" + os.urandom(4).hex()
-        cmd = engine_command(dockerd_command(self.root, self.port, None, self.bridge), exe, ns)
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise EnvironmentProblem(f"ci engine (containerd image store) exited: {self.log_tail()}")
-            if (self.root / "docker.sock").exists() and self._unix_ping():
-                break
-            time.sleep(0.2)
-        else:
-            raise EnvironmentProblem(f"ci engine did not answer: {self.log_tail()}")
+    label = "ci engine (containerd image store)"
+    ns_prefix = "imagebench-ci-"
+
+    def config(self) -> dict:
+        return containerd_config(self.mirror)
+
+    def command(self, exe: str, ns: str, bridge: str) -> list[str]:
+        return engine_command(dockerd_command(self.root, self.port, None, bridge), exe, ns)
+
+    def check_started(self) -> None:
         info = self.docker("info", "--format", "{{json .DriverStatus}}")
         if "io.containerd.snapshotter" not in info.stdout:
             raise EnvironmentProblem(

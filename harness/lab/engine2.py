@@ -29,6 +29,15 @@ def daemon_config(mirror: str) -> dict:
     return {"registry-mirrors": [f"http://{mirror}"]}
 
 
+def namespaced_command(cmd: list[str], exe: str, ns: str) -> list[str]:
+    """Pure: a second daemon's command line run by `exe`, in containerd namespaces `ns` and `ns`-plugins."""
+    out = [exe, *cmd[1:]]
+    for flag in ("--containerd-namespace", "--containerd-plugins-namespace"):
+        i = out.index(flag)
+        del out[i : i + 2]
+    return [*out, "--containerd-namespace", ns, "--containerd-plugins-namespace", ns + "-plugins"]
+
+
 class MirrorEngine(SecondDaemon):
     def __init__(self, mirror: str, root: Path | None = None, port: int = 0) -> None:
         root = root or Path(tempfile.mkdtemp(prefix="ib-engine2-", dir="/tmp"))
@@ -43,19 +52,28 @@ class MirrorEngine(SecondDaemon):
     def host(self) -> str:
         return f"unix://{self.root / 'docker.sock'}"
 
+    #: what its errors call it, and the prefix of its containerd namespaces
+    label = "second dockerd"
+    ns_prefix = "imagebench-e2-"
+
+    def config(self) -> dict:
+        """Its daemon.json."""
+        return daemon_config(self.mirror)
+
+    def command(self, exe: str, ns: str, bridge: str) -> list[str]:
+        """Its dockerd command line, in containerd namespaces of its own."""
+        return namespaced_command(dockerd_command(self.root, self.port, None, bridge), exe, ns)
+
+    def check_started(self) -> None:
+        """What must hold once it answers (a subclass checks its features)."""
+
     def start(self) -> None:
         exe = shutil.which("dockerd")
         if exe is None:
             raise EnvironmentProblem("dockerd is not on PATH")
-        (self.root / "daemon.json").write_text(json.dumps(daemon_config(self.mirror)) + "\n")
-        self.bridge = own_bridge()
-        cmd = dockerd_command(self.root, self.port, None, self.bridge)
-        cmd[0] = exe
-        for flag in ("--containerd-namespace", "--containerd-plugins-namespace"):  # set below
-            i = cmd.index(flag)
-            del cmd[i : i + 2]
-        ns = "imagebench-e2-" + os.urandom(4).hex()
-        cmd += ["--containerd-namespace", ns, "--containerd-plugins-namespace", ns + "-plugins"]
+        (self.root / "daemon.json").write_text(json.dumps(self.config()) + "\n")
+        self.bridge = bridge = own_bridge()
+        cmd = self.command(exe, self.ns_prefix + os.urandom(4).hex(), bridge)
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -63,11 +81,11 @@ class MirrorEngine(SecondDaemon):
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise EnvironmentProblem(f"second dockerd exited: {self.log_tail()}")
+                raise EnvironmentProblem(f"{self.label} exited: {self.log_tail()}")
             if (self.root / "docker.sock").exists() and self._unix_ping():
-                return
+                return self.check_started()
             time.sleep(0.2)
-        raise EnvironmentProblem(f"second dockerd did not answer: {self.log_tail()}")
+        raise EnvironmentProblem(f"{self.label} did not answer: {self.log_tail()}")
 
     def docker(self, *args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -905,10 +905,6 @@ def _catalog_order(defs: dict[str, dict]) -> list[str]:
     return sorted(defs, key=lambda n: (defs[n].get("section") != "calibration", n))
 
 
-def catalog_order(defs: dict[str, dict]) -> list[str]:
-    return _catalog_order(defs)
-
-
 # --------------------------------------------------------------------------- the analysis
 
 

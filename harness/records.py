@@ -11,11 +11,17 @@ A field that older run files lack, or that is written only in some cases, is `No
 `from __future__ import annotations` here: TypedDict reads `NotRequired` from evaluated annotations.)
 """
 
-from typing import Any, Literal, NotRequired, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, NotRequired, Protocol, TypeAlias, TypedDict, runtime_checkable
 
 from harness.stats import Verdict
 
 RUN_SCHEMA = "imagebench.run"
+
+JSONScalar: TypeAlias = str | int | float | bool | None
+JSONValue: TypeAlias = JSONScalar | list["JSONValue"] | dict[str, "JSONValue"]
+JSONObject: TypeAlias = dict[str, JSONValue]
+"""Open JSON, for the parts of a run file we pass through untouched (a BuildKit event, a probe's
+detail): typed as JSON, not as `Any`."""
 
 RunStatus = Literal["running", "complete", "interrupted", "failed"]
 TrialStatus = Literal["ok", "failed", "interrupted", "skipped"]

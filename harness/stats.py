@@ -43,6 +43,7 @@ from harness.verdicts import Verdict
 
 __all__ = [
     "OUTLIER_THRESHOLD",
+    "CheckDetail",
     "Verdict",
     "bootstrap_medians",
     "check",
@@ -72,6 +73,17 @@ class RatioCI(TypedDict):
     reason: str | None
 
 
+class CheckDetail(TypedDict):
+    """What `check_detail` returns (see there)."""
+
+    verdict: Verdict
+    k: int
+    n: int
+    low: float | None
+    high: float | None
+    reason: str | None
+
+
 OUTLIER_THRESHOLD = 1.4826 * 10  # hyperfine: a very generous 10 "sigmas" in MAD units
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -86,7 +98,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 
 def _clean(values: Iterable[float] | np.ndarray) -> np.ndarray:
     arr = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=float).ravel()
-    return arr[~np.isnan(arr)]
+    clean: np.ndarray = arr[~np.isnan(arr)]
+    return clean
 
 
 def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
@@ -363,7 +376,7 @@ def check(values: Iterable[float], op: str, value: float, *, use_ci: bool = Fals
     return check_detail(values, op, value, use_ci=use_ci)["verdict"]
 
 
-def check_detail(values: Iterable[float], op: str, value: float, *, use_ci: bool = False) -> dict:
+def check_detail(values: Iterable[float], op: str, value: float, *, use_ci: bool = False) -> CheckDetail:
     """`check` with its evidence: ``verdict, k`` (trials meeting the comparison), ``n``,
     ``low, high`` (the interval judged, times only), ``reason``."""
     try:
@@ -372,8 +385,14 @@ def check_detail(values: Iterable[float], op: str, value: float, *, use_ci: bool
         raise ValueError(f"op must be one of {', '.join(_OPS)}; got {op!r}")
     x = _clean(values)
     k = int(sum(bool(cmp(float(v), value)) for v in x))
-    out: dict = {"verdict": Verdict.INCONCLUSIVE, "k": k, "n": int(x.size), "low": None, "high": None}
-    out["reason"] = None
+    out: CheckDetail = {
+        "verdict": Verdict.INCONCLUSIVE,
+        "k": k,
+        "n": int(x.size),
+        "low": None,
+        "high": None,
+        "reason": None,
+    }
     if x.size == 0:
         out["reason"] = "no values"
         return out

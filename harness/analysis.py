@@ -979,6 +979,8 @@ def analyze(
     n_boot: int = N_BOOT,
     seed: int = SEED,
     comparisons: Iterable[Comparison] = (),
+    table: Any = None,
+    definitions: Mapping[str, dict] | None = None,
 ) -> Analysis:
     """The analysis: runs in, every verdict out. The one place claims are judged.
 
@@ -988,8 +990,15 @@ def analyze(
     and no calibration is applied (the summary at the end of one run). Then per machine and experiment:
     every claim and precondition (`evaluate_claim`), the verdict and the deciding claim
     (`experiment_verdicts`), the run it rests on and that run's calibration; and each `comparison` per
-    machine whose runs define its experiment."""
+    machine whose runs define its experiment.
+
+    With `table` (a tidy DataFrame its caller selected, as the gate does per side: the latest rows, its
+    machines paired or pooled), only the claims are judged: on those rows, every machine of the table
+    against `definitions` ({experiment: definition}); no selection, no calibration, no experiment
+    verdicts (`experiments` is empty: the table's machines need not be the runs')."""
     runs = list(runs)
+    if table is not None:
+        return _claims_of_table(runs, table, definitions or {}, with_p=with_p, n_boot=n_boot, seed=seed)
     if latest:
         selection = select_runs(sorted(runs, key=lambda r: (r["machine"], r["run_id"])), pool=pool)
         runs = selection.runs
@@ -1029,6 +1038,22 @@ def analyze(
         if c.experiment in defs[machine]
     }
     return Analysis(selection, runs, df, defs, chosen, claims, experiments, calibrations, judged)
+
+
+def _claims_of_table(
+    runs: list[dict], table: Any, definitions: Mapping[str, dict], *, with_p: bool, n_boot: int, seed: int
+) -> Analysis:
+    """`analyze` with a table: every claim of `definitions` judged per machine of `table`."""
+    df, defs = _inputs(table, definitions)
+    claims = [
+        evaluate_claim(
+            df, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed, with_p=with_p
+        )
+        for machine in sorted(defs)
+        for name in sorted(defs[machine])
+        for index, claim in claims_of(defs[machine][name])
+    ]
+    return Analysis(RunSelection(runs), runs, df, defs, latest_run_ids(runs), claims, [], {}, {})
 
 
 def _experiment_result(

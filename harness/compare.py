@@ -32,7 +32,7 @@ from docker.utils.build import exclude_paths
 from rich.console import Console
 from rich.table import Table
 
-from harness.analysis import evaluate_claims
+from harness.analysis import analyze
 from harness.errors import UsageError
 from harness.experiment import SCENARIOS, Claim, Experiment, Variant
 from harness.metrics import TIMED_KINDS, human_value, kind_of
@@ -465,7 +465,7 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
     if any((d or {}).get("claims") for d in run.get("experiments", {}).values()):
         claims = [
             {k: c.get(k) for k in ("label", "metric", "scenario", "verdict", "figure", "reason")}
-            for c in evaluate_claims([run])
+            for c in analyze([run], latest=False).claims
         ]
     failed = [f"{t['variant']}: {t.get('error')}" for t in run["trials"] if t["status"] == "failed"]
     return {

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from harness import fmt, stats
-from harness.analysis import NOT_MEASURED, evaluate_claims, select_latest
+from harness.analysis import NOT_MEASURED, analyze, select_latest
 from harness.errors import ExitStatus, SchemaError, UsageError
 from harness.gate_inputs import check_size_fields, declared_allowances, spread
 from harness.metrics import human_value, kind_of, unit_of
@@ -77,6 +77,8 @@ EXIT_CLAIM_LOST = 6
 #: whole-image sizes and the own-layer metric each one is split into
 ATTRIBUTED = {"image_bytes": "own_bytes", "image_bytes_compressed": "own_bytes_compressed"}
 BASE_METRICS = {"image_bytes": "base_bytes", "image_bytes_compressed": "base_bytes_compressed"}
+# One side of the gate: its runs, the tidy table of the rows compared, {experiment: definition}.
+Side = tuple[list[dict], Any, dict[str, dict]]
 
 
 class GateRefused(UsageError):
@@ -387,8 +389,8 @@ def gate(
         )
     _note_one_sided(base_groups, cur_groups, result.notes)
     _mark_changed_inputs(result, _changed_inputs(base_runs, base, cur_runs, cur))
-    defs = _definitions(base_runs), _definitions(cur_runs)
-    result.checks += _verdict_checks(base, cur, *defs, n_boot=n_boot, seed=seed, notes=result.notes)
+    sides = (base_runs, base, _definitions(base_runs)), (cur_runs, cur, _definitions(cur_runs))
+    result.checks += _verdict_checks(*sides, n_boot=n_boot, seed=seed, notes=result.notes)
     return result
 
 
@@ -884,13 +886,18 @@ def _claim_name(c: dict) -> str:
     return f"{c['metric']} of {c.get('variant')} {c.get('op')} {c.get('value')} ({c['scenario']})"
 
 
-def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> list[Check]:
-    """Every claim judged on both sides: a supported claim that is no longer supported (or no longer
-    measured although its experiment ran) fails; other moves are improvements or changes."""
-    if not any(d.get("claims") for d in list(base_defs.values()) + list(cur_defs.values())):
+def _verdict_checks(baseline: Side, current: Side, *, n_boot, seed, notes) -> list[Check]:
+    """Every claim judged on both sides (the analysis of each side's compared rows, without the
+    report's calibration rule): a supported claim that is no longer supported (or no longer measured
+    although its experiment ran) fails; other moves are improvements or changes."""
+    if not any(d.get("claims") for d in list(baseline[2].values()) + list(current[2].values())):
         return []
-    before = {_claim_id(c): c for c in evaluate_claims(base, base_defs, n_boot=n_boot, seed=seed)}
-    after = {_claim_id(c): c for c in evaluate_claims(cur, cur_defs, n_boot=n_boot, seed=seed)}
+    judged = [
+        analyze(runs, table=df, definitions=defs, n_boot=n_boot, seed=seed).claims
+        for runs, df, defs in (baseline, current)
+    ]
+    before = {_claim_id(c): c for c in judged[0]}
+    after = {_claim_id(c): c for c in judged[1]}
     out = []
     for cid in sorted(before, key=str):
         b = before[cid]
@@ -898,7 +905,7 @@ def _verdict_checks(base, cur, base_defs, cur_defs, *, n_boot, seed, notes) -> l
         if b["verdict"] == NOT_MEASURED:
             continue
         if a is None or a["verdict"] == NOT_MEASURED:
-            missing = _missing_claim(b, a, b["experiment"] in set(cur["experiment"]), notes)
+            missing = _missing_claim(b, a, b["experiment"] in set(current[1]["experiment"]), notes)
             out += [missing] if missing else []
             continue
         out.append(_verdict_check(b, a))

@@ -45,14 +45,6 @@ JUDGES = {
 }
 # Modules that may: the analysis, and the statistics it delegates the interval rules to.
 JUDGING_MODULES = {"harness/analysis.py", "harness/stats.py"}
-# Callers not yet moved onto `analysis.analyze` (owned elsewhere). Each judges claims through the
-# analysis module, but outside its one entry: the gate pools the latest runs' claims without the
-# calibration rule the report applies, compare judges a user's `--claim`s of one run. Remove an entry
-# when its module stops calling the judge: the test fails until then.
-PENDING = {
-    "harness/gate.py": {"harness.analysis.evaluate_claims"},
-    "harness/compare.py": {"harness.analysis.evaluate_claims"},
-}
 
 
 def judging_uses(source: str) -> set[str]:
@@ -90,7 +82,7 @@ def judging_uses(source: str) -> set[str]:
 
 def test_no_module_outside_the_analysis_judges_a_claim():
     """Every harness module but analysis.py and stats.py names none of the claim-judging functions
-    (the pending callers only the ones they are listed with, and still those)."""
+    (the gate and compare too: they render `analyze`'s claims)."""
     offenders: dict[str, set[str]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(REPO).as_posix()
@@ -99,11 +91,8 @@ def test_no_module_outside_the_analysis_judges_a_claim():
         uses = judging_uses(path.read_text(encoding="utf-8"))
         if uses:
             offenders[rel] = uses
-    assert {k: v for k, v in offenders.items() if not v <= PENDING.get(k, set())} == {}, (
+    assert offenders == {}, (
         "only harness.analysis judges claims: render analysis.analyze(...)'s result instead"
-    )
-    assert {k: v for k, v in PENDING.items() if offenders.get(k) != v} == {}, (
-        "a pending caller moved onto analysis.analyze: drop it from PENDING"
     )
 
 

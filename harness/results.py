@@ -23,7 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from harness import machine as machine_ids
+from harness import schemas
 from harness.clock import utcnow
 from harness.errors import EnvironmentProblem, SchemaError, UsageError
 from harness.metrics import unit_of
@@ -197,7 +200,7 @@ def json_default(obj: Any) -> Any:
 
 MAX_RUN_FILE_BYTES = 256 * 1024 * 1024  # a real run file of 10k trials is ~10 MB
 MAX_NESTING = 64  # the schema nests about 8 deep; anything much deeper is not a run file
-MAX_TEXT = 100_000  # longest string a reader relies on (ids, names, errors)
+MAX_TEXT = schemas.MAX_TEXT  # longest string a reader relies on (ids, names, errors)
 _SKIP_FOLDERS = ("drift", "report", "gate", "perf")
 
 
@@ -398,7 +401,35 @@ def _surrogate_warning(fields: list[str]) -> str:
     )
 
 
-# -- schema checks (only what the readers rely on; unknown keys are accepted and ignored) ------
+# -- schema checks: the model `harness.schemas.RunFile` (unknown keys are accepted and ignored) -----
+# msgspec checks every type the readers rely on; its message (`Expected `str | null`, got `int` -
+# at `$.trials[0].image.tag``) is turned into today's one line (`trials[0].image 'tag' must be a
+# string or null, got 3`). What a type cannot say stays here: the header's messages, printable ids,
+# a claim's expect-or-op rule and repeated trials.
+
+_EXPECT = ("lower", "higher", "delta")
+_OPS = ("<", "<=", ">", ">=", "==", "!=")
+_CHOICES = {"status": TRIAL_STATES, "expect": _EXPECT, "op": _OPS, "schema": (SCHEMA,)}
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true/false",
+    "object": "an object",
+    "array": "a list",
+    "null": "null",
+}
+# the dicts whose values have a model: where msgspec says `[...]`, the key is found by trying each
+_DICT_VALUES: dict[str, Any] = {
+    "experiments": schemas.DefinitionFile,
+    "bases": schemas.BaseFile | None,
+    "fingerprint.lab.bases": schemas.BaseFile | None,
+    "trials[].metrics": schemas.MetricValue,
+    "trials[].bases": str | None,
+    "machine_identity": schemas.IdentityValue,
+}
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]")
+_MODEL_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
 def _need(cond: bool, where: str, what: str, value: Any = None) -> None:
@@ -410,191 +441,139 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
-    return (_is_int(v) and abs(v) < 2**63) or (isinstance(v, float) and math.isfinite(v))
+def _type_words(expr: str) -> str:
+    """msgspec's `str | int | null` as today's words: "a string or an integer or null"."""
+    words = [_TYPE_WORDS.get(t.strip(), t.strip()) for t in expr.split("|")]
+    if "an integer" in words and "a number" in words:
+        words.remove("an integer")
+    return " or ".join(dict.fromkeys(words))
 
 
-def _text(d: dict, key: str, where: str, *, required: bool = True, empty: bool = True) -> None:
-    if key not in d or d[key] is None:
-        _need(not required, where, f"lacks {key!r}")
-        return
-    v = d[key]
-    _need(isinstance(v, str), where, f"{key!r} must be a string", v)
-    _need(len(v) <= MAX_TEXT, where, f"{key!r} is longer than {MAX_TEXT} characters")
-    _need(empty or bool(v.strip()), where, f"{key!r} is empty")
+def _resolve(data: Any, path: str) -> tuple[list[str | int], Any]:
+    """The path's segments with each `[...]` replaced by the failing key, and the value found there."""
+    segments: list[str | int] = []
+    node: Any = data
+    pattern: list[str] = []
+    for m in _SEGMENT.finditer(path):
+        name, index = m.group(1), m.group(2)
+        if name is not None:
+            segments.append(name)
+            pattern.append(("." if pattern else "") + name)
+            node = node.get(name) if isinstance(node, dict) else None
+        elif index == "...":
+            key = _failing_key(node, _DICT_VALUES.get("".join(pattern)))
+            segments.append(key if key is not None else "...")
+            node = node.get(key) if isinstance(node, dict) and key is not None else None
+        else:
+            segments.append(int(index))
+            pattern.append("[]")
+            node = node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
+    return segments, node
 
 
-def _opt(d: dict, key: str, typ: type | tuple, where: str) -> None:
-    v = d.get(key)
-    _need(v is None or isinstance(v, typ), where, f"{key!r} must be {_tname(typ)}", v)
+def _failing_key(node: Any, value_type: Any) -> str | None:
+    if not isinstance(node, dict) or value_type is None:
+        return None
+    for key, value in node.items():
+        try:
+            msgspec.convert(value, value_type)
+        except msgspec.ValidationError:
+            return str(key)
+    return None
 
 
-def _tname(typ: type | tuple) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false"}
-    typs = typ if isinstance(typ, tuple) else (typ,)
-    return " or ".join(names.get(t, t.__name__) for t in typs)
+def _where(segments: list[str | int]) -> str:
+    """Segments as today's messages name a place: `trials[0].image`, `experiments['pip-cache']`."""
+    out, pattern = "", ""
+    for seg in segments:
+        if isinstance(seg, int):
+            out, pattern = out + f"[{seg}]", pattern + "[]"
+        elif pattern in _DICT_VALUES:  # a key of an open dict, not a field name
+            out, pattern = out + f"[{_short(seg)}]", pattern + "{}"
+        else:
+            out, pattern = (out + "." + seg if out else seg), (pattern + "." + seg if pattern else seg)
+    return out or "field"
 
 
-def _str_list(d: dict, key: str, where: str) -> None:
-    v = d.get(key)
-    if v is None:
-        return
-    _need(isinstance(v, list), where, f"{key!r} must be a list", v)
-    for item in v:
-        _need(isinstance(item, str), where, f"{key!r} items must be strings", item)
+def _model_error(data: Any, exc: msgspec.ValidationError) -> _Bad:
+    """msgspec's message as today's one line: where, which key, what it must be, what it was."""
+    m = _MODEL_ERROR.match(str(exc))
+    what, path = (m.group("what"), m.group("path") or "") if m else (str(exc), "")
+    segments, value = _resolve(data, path)
+    missing = re.match(r"Object missing required field `(.+)`$", what)
+    if missing:
+        return _Bad(f"{_where(segments)} lacks {missing.group(1)!r}")
+    if len(segments) >= 2 and isinstance(segments[-1], int):  # an item of a list
+        where, subject, key = _where(segments[:-2]), f"{segments[-2]!r} items", segments[-2]
+    elif segments:
+        where, subject, key = _where(segments[:-1]), repr(segments[-1]), segments[-1]
+    else:
+        where, subject, key = "the file", "", ""
+    got = "" if value is None else f", got {_short(value)}"
+    choices = _CHOICES.get(str(key))
+    if what.startswith("Invalid enum value") and choices:
+        return _Bad(f"{where} {subject} must be one of {', '.join(choices)}{got}")
+    expected = re.match(r"Expected `([^`]+)`(.*?)(?:, got `[^`]+`)?$", what)
+    if not expected:
+        return _Bad(f"{where} {subject}: {_plain(what)}")
+    words, rule = _type_words(expected.group(1)), expected.group(2).strip()
+    if rule.startswith("matching regex"):
+        return _Bad(f"{where} {subject} is empty")
+    if rule.startswith("of length <="):
+        return _Bad(f"{where} {subject} is longer than {rule.rsplit(' ', 1)[-1]} characters")
+    return _Bad(f"{where} {subject} must be {words}{(' ' + rule) if rule else ''}{got}")
 
 
-def _num_or_null(d: dict, key: str, where: str) -> None:
-    v = d.get(key)
-    _need(v is None or _is_num(v), where, f"{key!r} must be a finite number", v)
-
-
-def _definition(name: Any, defn: Any) -> None:
-    where = f"experiments[{_short(name)}]"
-    _need(isinstance(defn, dict), where, "must be an object", defn)
-    for key in (
-        "name",
-        "practice",
-        "section",
-        "claim",
-        "article",
-        "summary",
-        "cannot_show",
-        "definition_hash",
-    ):
-        _text(defn, key, where, required=False)
-    for key in ("requires", "probes", "metrics"):
-        _str_list(defn, key, where)
-    _opt(defn, "not_measured", dict, where)
-    _text(defn, "name", where, empty=False)  # analysis keys verdicts by it
-    variants = defn.get("variants")
-    _need(variants is None or isinstance(variants, list), where, "'variants' must be a list", variants)
-    for key in ("variants", "claims", "preconditions", "metrics", "probes", "requires", "not_measured"):
-        _need(key not in defn or defn[key] is not None, where, f"{key!r} is null")
-    for i, v in enumerate(variants or []):
-        w = f"{where}.variants[{i}]"
-        _need(isinstance(v, dict), w, "must be an object", v)
-        _text(v, "name", w)
-        for key in ("dockerfile", "target", "description"):
-            _text(v, key, w, required=False)
-        _str_list(v, "scenarios", w)
-        _str_list(v, "requires", w)
-    for table in ("claims", "preconditions"):
-        claims = defn.get(table)
-        _need(claims is None or isinstance(claims, list), where, f"{table!r} must be a list", claims)
-        for i, c in enumerate(claims or []):
-            _claim(c, f"{where}.{table}[{i}]")
-
-
-_EXPECT = ("lower", "higher", "delta")
-_OPS = ("<", "<=", ">", ">=", "==", "!=")
-
-
-def _claim(c: Any, w: str) -> None:
-    """A claim as analysis evaluates it: a ratio/delta between two variants or a check on one."""
-    _need(isinstance(c, dict), w, "must be an object", c)
-    _text(c, "metric", w, empty=False)
-    for key in ("scenario", "label", "source"):
-        _text(c, key, w, required=False)
-    for key in ("value", "tolerance", "tolerance_rel"):
-        _num_or_null(c, key, w)
-    _opt(c, "primary", bool, w)
+def _claim_rule(c: schemas.ClaimFile, w: str) -> None:
+    """A claim is a ratio/delta between two variants (expect) or a check on one (op)."""
     if c.get("expect") is not None:
-        _need(c["expect"] in _EXPECT, w, f"'expect' must be one of {', '.join(_EXPECT)}", c["expect"])
         for key in ("baseline", "candidate"):
-            _text(c, key, w, empty=False)
-        if c["expect"] == "delta":
+            v = c.get(key)
+            _need(
+                isinstance(v, str) and bool(v.strip()),
+                w,
+                f"lacks {key!r}" if v is None else f"{key!r} is empty",
+            )
+        if c.get("expect") == "delta":
             _need(c.get("value") is not None, w, "a delta claim needs 'value'")
     else:
-        _need(c.get("op") in _OPS, w, f"needs 'expect' or an 'op' of {' '.join(_OPS)}", c.get("op"))
-        _text(c, "variant", w, empty=False)
+        _need(c.get("op") is not None, w, f"needs 'expect' or an 'op' of {' '.join(_OPS)}")
+        v = c.get("variant")
+        _need(
+            isinstance(v, str) and bool(v.strip()),
+            w,
+            "lacks 'variant'" if v is None else "'variant' is empty",
+        )
         _need(c.get("value") is not None, w, "a check needs 'value'")
 
 
-def _base(b: Any, where: str) -> None:
-    """A base image record as the report shows it (names and digests text, sizes numbers)."""
-    _need(b is None or isinstance(b, dict), where, "items must be objects", b)
-    b = b or {}
-    for key in ("public", "lab_tag", "image_id", "registry_digest", "stands_in_for", "name", "tag"):
-        _text(b, key, where, required=False)
-    for key in ("bytes", "compressed_bytes", "official_compressed_bytes"):
-        _num_or_null(b, key, where)
-
-
-def _entry(t: Any, where: str) -> tuple:
-    _need(isinstance(t, dict), where, "must be an object", t)
-    for key in ("experiment", "variant", "scenario"):
-        _text(t, key, where, empty=False)
-    n = t.get("trial")
-    _need(_is_int(n) and 0 <= n < 1_000_000, where, "'trial' must be a whole number from 0", n)
-    return (t["experiment"], t["variant"], t["scenario"], n)
-
-
-def _trial(t: Any, where: str) -> tuple:
-    ident = _entry(t, where)
-    status = t.get("status")
-    _need(status in TRIAL_STATES, where, f"'status' must be one of {', '.join(TRIAL_STATES)}", status)
-    _text(t, "error", where, required=False)
-    metrics = t.get("metrics")
-    _need(metrics is None or isinstance(metrics, dict), where, "'metrics' must be an object", metrics)
-    for name, value in (metrics or {}).items():
-        ok = value is None or isinstance(value, bool | str) or _is_num(value)
-        _need(ok, where, f"metric {_short(name)} must be a finite number, true/false, text or null", value)
-    steps = t.get("steps")
-    _need(steps is None or isinstance(steps, list), where, "'steps' must be a list", steps)
-    for i, s in enumerate(steps or []):
-        w = f"{where}.steps[{i}]"
-        _need(isinstance(s, dict), w, "must be an object", s)
-        _need(
-            "index" not in s or (_is_int(s["index"]) and abs(s["index"]) < 2**31),
-            w,
-            "bad 'index'",
-            s.get("index"),
-        )
-        for key in ("seconds", "start_offset", "end_offset"):
-            _num_or_null(s, key, w)
-    for key in ("probe_data", "bases", "image"):
-        _opt(t, key, dict, where)
-    image = t.get("image") or {}
-    for key in ("layer_bytes", "layer_compressed_bytes"):
-        sizes = image.get(key)
-        _need(sizes is None or isinstance(sizes, list), where, f"image {key!r} must be a list", sizes)
-        for size in sizes or []:
-            _need(_is_num(size), where, f"image {key!r} items must be finite numbers", size)
-    for key in ("bytes", "layers"):
-        _num_or_null(image, key, f"{where}.image")
-    for key in ("id", "user", "tag", "manifest_digest", "storage_driver"):
-        _text(image, key, f"{where}.image", required=False)
-    for public, image_id in (t.get("bases") or {}).items():
-        _need(
-            isinstance(image_id, str | None), where, f"'bases'[{_short(public)}] must be a string", image_id
-        )
-    return ident
-
-
-def validate_run(data: Any) -> dict:
+def validate_run(data: Any) -> dict[str, Any]:
     """`data` if it is a run this imagebench reads; _Bad naming the first problem otherwise."""
     _run_header(data)
-    _run_fields(data)
-    _run_fingerprint(data)
-    for base in (data.get("bases") or {}).values():
-        _base(base, "bases")
-    _need(
-        data.get("seed") is None or _is_int(data["seed"]),
-        "field",
-        "'seed' must be an integer",
-        data.get("seed"),
-    )
-    for name, defn in data["experiments"].items():
-        _definition(name, defn)
-    for i, p in enumerate(data["plan"]):
-        _entry(p, f"plan[{i}]")
-    seen: set[tuple] = set()
-    for i, t in enumerate(data["trials"]):
-        trial_key = _trial(t, f"trials[{i}]")
-        _need(trial_key not in seen, f"trials[{i}]", f"repeats trial {_short(trial_key)}")
-        seen.add(trial_key)
-    return data
+    for key in ("run_id", "machine"):
+        v = data.get(key)
+        _need(
+            not isinstance(v, str) or (len(v) <= 200 and v.isprintable()),
+            "field",
+            f"{key!r} must be printable, <= 200 characters",
+        )
+    try:
+        run: schemas.RunFile = msgspec.convert(data, schemas.RunFile)
+    except msgspec.ValidationError as exc:
+        raise _model_error(data, exc) from None
+    name = (run.get("machine_identity") or {}).get("name")
+    _need(name is None or isinstance(name, str), "machine_identity", "'name' must be a string", name)
+    for exp_name, defn in run["experiments"].items():
+        for table, claims in (("claims", defn.get("claims")), ("preconditions", defn.get("preconditions"))):
+            for i, c in enumerate(claims or []):
+                _claim_rule(c, f"experiments[{_short(exp_name)}].{table}[{i}]")
+    seen: set[tuple[str, str, str, int]] = set()
+    for i, t in enumerate(run["trials"]):
+        ident = (t["experiment"], t["variant"], t["scenario"], t["trial"])
+        _need(ident not in seen, f"trials[{i}]", f"repeats trial {_short(ident)}")
+        seen.add(ident)
+    checked: dict[str, Any] = data
+    return checked
 
 
 def _run_header(data: Any) -> None:
@@ -614,55 +593,6 @@ def _run_header(data: Any) -> None:
         f"'schema_version' must be 1..{SCHEMA_VERSION}",
         version,
     )
-
-
-def _run_fields(data: dict) -> None:
-    """The run's own fields: ids, status, times, the top-level tables, command, warnings, options."""
-    for key in ("run_id", "machine"):
-        _text(data, key, "field", empty=False)
-        _need(
-            len(data[key]) <= 200 and data[key].isprintable(),
-            "field",
-            f"{key!r} must be printable, <= 200 characters",
-        )
-    _text(data, "status", "field", empty=False)
-    for key in ("created_at", "updated_at"):
-        _text(data, key, "field", required=False)
-    for key, typ in (("trials", list), ("plan", list), ("experiments", dict), ("fingerprint", dict)):
-        _need(isinstance(data.get(key), typ), "field", f"{key!r} missing or not {_tname(typ)}", data.get(key))
-    _str_list(data, "command", "field")
-    _str_list(data, "warnings", "field")
-    _opt(data, "options", dict, "field")
-    _opt(data, "bases", dict, "field")
-    _opt(data, "machine_identity", dict, "field")
-    _text(data.get("machine_identity") or {}, "name", "machine_identity", required=False)
-
-
-def _run_fingerprint(data: dict) -> None:
-    """The fingerprint's parts, the lab's network profile and bases, the machine identity's lists."""
-    for key in ("engine", "harness", "host", "lab"):
-        _opt(data["fingerprint"], key, dict, "fingerprint")
-    profile = (data["fingerprint"].get("lab") or {}).get("profile")
-    _need(
-        profile is None or isinstance(profile, dict),
-        "fingerprint.lab",
-        "'profile' must be an object",
-        profile,
-    )
-    _text(profile or {}, "name", "fingerprint.lab.profile", required=False)
-    for key in ("rate_bps", "measured_bps", "latency_ms"):
-        _num_or_null(profile or {}, key, "fingerprint.lab.profile")
-    for key, value in (data.get("machine_identity") or {}).items():
-        ok = not isinstance(value, list) or all(isinstance(x, str) for x in value)
-        _need(ok, "machine_identity", f"{key!r} items must be strings", value)
-    lab_bases = (data["fingerprint"].get("lab") or {}).get("bases")
-    _need(
-        lab_bases is None or isinstance(lab_bases, list | dict),
-        "fingerprint.lab",
-        "'bases' must be a list or object",
-    )
-    for base in lab_bases.values() if isinstance(lab_bases, dict) else lab_bases or []:
-        _base(base, "fingerprint.lab.bases")
 
 
 def read_run_file(path: Path, *, root: Path | None = None) -> dict:

@@ -86,6 +86,17 @@ def human_percent(x: float) -> str:
     return f"{sig(100 * x, 2)} %" if finite(x) else "–"
 
 
+def signed_percent(p: float) -> str:
+    """A change already in percent, signed when it grew: +12 %, -3.4 %, 0 %."""
+    return ("+" if p > 0 else "") + f"{sig(p, 2)} %"
+
+
+def signed_bytes(delta: float) -> str:
+    """A change in bytes with its sign (± for none), exact from a kilobyte on: +32 B, -4.11 kB (-4,113 B)."""
+    sign = "+" if delta > 0 else "-" if delta < 0 else "±"
+    return f"{sign}{human_bytes(abs(delta))}" + (f" ({int(delta):+,} B)" if abs(delta) >= 1000 else "")
+
+
 def human_in_unit(value: float, unit: str, kind: str = "") -> str:
     """A value in `unit` (B, s, flag, count, id, code, ratio, ...), the way a person reads it."""
     if not finite(value):

@@ -5,7 +5,7 @@ is a regression. Synthetic runs in the shape of calibration's file variants (har
 from __future__ import annotations
 
 from harness.gate import gate, render_markdown, render_text
-from harness.gate_inputs import declared_allowances
+from harness.gate.inputs import declared_allowances
 from harness.results import Run
 
 TEN_MIB = 10_485_760

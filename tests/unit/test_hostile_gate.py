@@ -10,7 +10,7 @@ from pathlib import Path
 import hostile as H
 import pytest
 
-from harness.gate_inputs import MAX_BYTES, size_field_errors
+from harness.gate.inputs import MAX_BYTES, size_field_errors
 
 PIN = "python:3.12-slim"
 # the good run with a pinned base, so the gate derives own_bytes from layer_bytes and the pin

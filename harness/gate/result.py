@@ -1,0 +1,131 @@
+"""What the gate decides: one `Check` per compared cell or claim, the `GateResult` that holds them
+with its exit code, and the constants the gate's modules share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.errors import ExitStatus, UsageError
+
+KEY = ["machine", "experiment", "variant", "scenario", "metric"]
+
+
+LAYER_METRICS = ("layers", "own_layers")
+
+
+POOLED = "(pooled)"
+
+
+N_BOOT = 2000
+
+
+SEED = 0
+
+
+EXIT_CLAIM_LOST = 6
+
+
+#: whole-image sizes and the own-layer metric each one is split into
+ATTRIBUTED = {"image_bytes": "own_bytes", "image_bytes_compressed": "own_bytes_compressed"}
+
+
+BASE_METRICS = {"image_bytes": "base_bytes", "image_bytes_compressed": "base_bytes_compressed"}
+
+
+# One side of the gate: its runs, the tidy table of the rows compared, {experiment: definition}.
+Side = tuple[list[dict], Any, dict[str, dict]]
+
+
+class GateRefused(UsageError):
+    """The two sides cannot be compared as asked (e.g. different machines without --across-machines)."""
+
+
+@dataclass
+class Check:
+    kind: str  # size | layers | time | verdict | exact | base | attributed
+    machine: str
+    experiment: str
+    variant: str
+    scenario: str
+    metric: str
+    status: str  # fail | pass | improved | skipped | changed | nondeterministic | inputs-changed
+    baseline: Any = None
+    current: Any = None
+    delta: float | None = None
+    pct: float | None = None
+    ratio: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+    n_baseline: int = 0
+    n_current: int = 0
+    message: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.experiment}/{self.variant}/{self.scenario}"
+
+
+@dataclass
+class GateResult:
+    baseline_dir: str
+    current_dir: str
+    thresholds: dict
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    machines: dict = field(default_factory=dict)
+    bases: dict = field(default_factory=dict)  # cell -> {"baseline": [base ids], "current": [...]}
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    @property
+    def improvements(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "improved"]
+
+    @property
+    def nondeterministic(self) -> list[Check]:
+        """Sizes that grew past the threshold but within their known nondeterminism (not failed)."""
+        return [c for c in self.checks if c.status == "nondeterministic"]
+
+    @property
+    def inputs_changed(self) -> list[Check]:
+        """Sizes that grew where the two sides' package inputs differ (the index cutoff): not failed."""
+        return [c for c in self.checks if c.status == "inputs-changed"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def claims_lost(self) -> list[Check]:
+        return [c for c in self.failures if c.kind == "verdict"]
+
+    @property
+    def base_changes(self) -> list[Check]:
+        return [c for c in self.checks if c.kind in ("base", "attributed") and c.status == "changed"]
+
+    @property
+    def exit_code(self) -> int:
+        if self.passed:
+            return int(ExitStatus.OK)
+        return EXIT_CLAIM_LOST if self.claims_lost else int(ExitStatus.FAILURE)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": "imagebench.gate",
+            "schema_version": 2,
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "baseline": self.baseline_dir,
+            "current": self.current_dir,
+            "thresholds": self.thresholds,
+            "machines": self.machines,
+            "notes": self.notes,
+            "base_changes": [asdict(c) for c in self.base_changes],
+            "failures": [asdict(c) for c in self.failures],
+            "checks": [asdict(c) for c in self.checks],
+        }

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from harness import __version__, cliargs
 from harness.errors import ExitStatus, HarnessError, SchemaError, UsageError
@@ -19,6 +19,9 @@ from harness.machine import as_reference
 from harness.paths import reference_dir
 from harness.paths import results_dir as default_results_dir
 from harness.results import atomic_write_json, check_results_dir, load_runs, load_table, scan_runs
+
+if TYPE_CHECKING:
+    from harness.lab.state import LabStatus
 
 
 def _err(text: str) -> None:
@@ -58,7 +61,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
             _print_json(status)
         else:
             print(_lab_summary(status))
-        down = [k for k in ("index", "registry", "apt_proxy") if not (status.get(k) or {}).get("alive")]
+        services = (
+            ("index", status["index"]),
+            ("registry", status["registry"]),
+            ("apt_proxy", status["apt_proxy"]),
+        )
+        down = [k for k, part in services if not part["alive"]]
         engine_error = (status.get("engine") or {}).get("error")
         if engine_error:
             _err(f"engine down: {engine_error}")
@@ -70,10 +78,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
     raise UsageError("lab needs one of: up, status, down")
 
 
-def _lab_summary(s: dict) -> str:
+def _lab_summary(s: LabStatus) -> str:
     eng = s.get("engine") or {}
     lines = [
-        f"engine     {eng.get('engine_version') or eng.get('version')} (buildx {eng.get('buildx_version') or eng.get('buildx')}, "
+        f"engine     {eng.get('engine_version')} (buildx {eng.get('buildx_version')}, "
         f"storage {eng.get('storage_driver')})"
     ]
     for b in s.get("bases") or []:
@@ -83,15 +91,12 @@ def _lab_summary(s: dict) -> str:
             if size
             else f"base       {b.get('lab_tag')}  ({'on demand: built by the first run that needs it' if b.get('on_demand') else 'missing'})"
         )
-    for key in ("index", "apt_proxy", "registry"):
-        part = s.get(key) or {}
-        state = "up" if part.get("alive") else "DOWN"
-        extra = (
-            f", {part.get('packages')} packages"
-            if key == "index" and part.get("packages") is not None
-            else ""
-        )
-        lines.append(f"{key:<10} {part.get('url')}  {state}{extra}")
+    index = s["index"]
+    lines.append(
+        f"{'index':<10} {index['url']}  {'up' if index['alive'] else 'DOWN'}, {index['packages']} packages"
+    )
+    for key, part in (("apt_proxy", s["apt_proxy"]), ("registry", s["registry"])):
+        lines.append(f"{key:<10} {part['url']}  {'up' if part['alive'] else 'DOWN'}")
     net = s.get("network") or {}
     mbps = (net.get("measured_bps") or 0) / 1e6  # bits per second
     lines.append(f"network    {net.get('profile')}  measured {mbps:.1f} Mbit/s")

@@ -12,8 +12,64 @@ import platform
 import re
 import shutil
 import subprocess
+from typing import TypedDict, cast
 
 from harness.errors import EngineUnavailable
+
+
+class ServerInfo(TypedDict, total=False):
+    """The keys of `docker info --format '{{json .}}'` imagebench reads."""
+
+    ServerVersion: str
+    ServerErrors: list[str]
+    Driver: str
+    DriverStatus: list[list[str]]
+    DockerRootDir: str
+    CgroupVersion: str
+    KernelVersion: str
+    OperatingSystem: str
+    NCPU: int
+    MemTotal: int
+    Architecture: str
+
+
+class ServerVersion(TypedDict, total=False):
+    """The keys of `docker version --format '{{json .Server}}'` imagebench reads."""
+
+    ApiVersion: str
+
+
+class BuildxBuilder(TypedDict):
+    """The fields of `docker buildx inspect` text output imagebench reads (`parse_buildx_inspect`)."""
+
+    name: str | None
+    driver: str | None
+    buildkit_version: str | None
+    status: str | None
+
+
+class EngineInfo(TypedDict, total=False):
+    """The engine as a fingerprint and `lab status` describe it (`engine_info`); `error` when it is down."""
+
+    docker_host: str
+    engine_version: str | None
+    api_version: str | None
+    buildx_version: str | None
+    buildkit_version: str | None
+    buildkit_version_source: str
+    builder_name: str | None
+    builder_driver: str | None
+    storage_driver: str | None
+    image_store: str
+    docker_root_dir: str | None
+    cgroup_version: str | None
+    kernel: str
+    os: str | None
+    cpus: int | None
+    mem_bytes: int | None
+    architecture: str | None
+    error: str
+
 
 MIN_ENGINE = (20, 0)
 MIN_BUILDX = (0, 12)  # `--progress=rawjson` appeared in buildx 0.12
@@ -62,13 +118,13 @@ def _first_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def server_info() -> dict:
+def server_info() -> ServerInfo:
     """`docker info` as a dict; EngineUnavailable when the daemon does not answer."""
     cp = _docker("info", "--format", "{{json .}}")
-    data: dict = {}
+    data: ServerInfo = {}
     if cp.stdout.strip():
         try:
-            data = json.loads(cp.stdout)
+            data = cast(ServerInfo, json.loads(cp.stdout))
         except json.JSONDecodeError:
             data = {}
     if cp.returncode != 0 or not data.get("ServerVersion"):
@@ -89,9 +145,9 @@ def buildx_version() -> str | None:
     return parts[1].lstrip("v") if len(parts) >= 2 else None
 
 
-def parse_buildx_inspect(text: str) -> dict:
+def parse_buildx_inspect(text: str) -> BuildxBuilder:
     """Pure: the interesting fields of `docker buildx inspect` text output."""
-    out: dict = {"name": None, "driver": None, "buildkit_version": None, "status": None}
+    out: BuildxBuilder = {"name": None, "driver": None, "buildkit_version": None, "status": None}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if not sep:
@@ -110,7 +166,7 @@ def parse_buildx_inspect(text: str) -> dict:
     return out
 
 
-def image_store(info: dict) -> str:
+def image_store(info: ServerInfo) -> str:
     """'containerd' when the daemon uses the containerd snapshotter image store, else 'classic'."""
     for pair in info.get("DriverStatus") or []:
         if len(pair) == 2 and pair[0] == "driver-type" and "containerd" in pair[1]:
@@ -120,18 +176,18 @@ def image_store(info: dict) -> str:
     return "classic"
 
 
-def engine_info() -> dict:
+def engine_info() -> EngineInfo:
     """Everything a fingerprint needs about the engine. Raises EngineUnavailable if it does not answer."""
     info = server_info()
     ver = _docker("version", "--format", "{{json .Server}}")
-    server: dict = {}
+    server: ServerVersion = {}
     if ver.returncode == 0 and ver.stdout.strip():
         try:
-            server = json.loads(ver.stdout) or {}
+            server = cast(ServerVersion, json.loads(ver.stdout)) or {}
         except json.JSONDecodeError:
             server = {}
     bx = buildx_version()
-    builder: dict = {"name": None, "driver": None, "buildkit_version": None, "status": None}
+    builder: BuildxBuilder = {"name": None, "driver": None, "buildkit_version": None, "status": None}
     if bx:
         cp = _docker("buildx", "inspect")
         if cp.returncode == 0:
@@ -182,8 +238,8 @@ def check_versions(engine_version: str | None, buildx: str | None) -> None:
         )
 
 
-def require_engine() -> dict:
+def require_engine() -> EngineInfo:
     """Return engine_info() or raise EngineUnavailable with one line saying what to do."""
     info = engine_info()
-    check_versions(info["engine_version"], info["buildx_version"])
+    check_versions(info.get("engine_version"), info.get("buildx_version"))
     return info

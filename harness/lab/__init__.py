@@ -2,9 +2,9 @@
 
 Public API (the runner and the CLI use exactly these):
 
-    lab_up(profile="unlimited", bases="lab", progress=print) -> dict
-    lab_status() -> dict
-    lab_down() -> dict
+    lab_up(profile="unlimited", bases="lab", progress=print) -> LabStatus
+    lab_status() -> LabStatus
+    lab_down() -> LabDown      # the shapes are harness.lab.state's TypedDicts
     load_lab() -> Lab      # LabError "lab is not up: run `imagebench lab up`"
     Lab.build_args(), .resolve_base(name) -> BaseRef, .registry, .index_url, .index_stats(),
     .reset_index_stats(), .profile, .check_alive(), .fingerprint(), .push(image_ref, repo)

@@ -11,8 +11,10 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeAlias, TypedDict, TypeVar
 
 from harness.errors import LabError, SchemaError
 
@@ -25,6 +27,10 @@ LIBCS = ("glibc", "musl")
 RECIPE_VERSION = 3  # 3: official apt configuration (docker-clean etc.)
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _PKG_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+
+TomlTable: TypeAlias = Mapping[str, Any]
+"""A table of bases.toml as `tomllib` parses it, before validation: its values are what the file says."""
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,8 @@ class BaseDef:
             if f.is_file()
         }
 
-    def definition(self) -> dict:
-        d = asdict(self)
+    def definition(self) -> dict[str, object]:
+        d: dict[str, object] = asdict(self)
         for k in ("official_compressed_bytes", "official_disk_bytes", "left_out", "on_demand"):
             d.pop(k)
         if not self.recipe_args:  # old hashes stay valid: only new fields' non-defaults count
@@ -150,7 +156,7 @@ def normalize_name(ref: str) -> str:
     return name
 
 
-def _req(table: dict, key: str, typ: type, where: str):
+def _req(table: TomlTable, key: str, typ: type[_T], where: str) -> _T:
     if key not in table:
         raise SchemaError(f"{where}: missing `{key}`")
     value = table[key]
@@ -188,7 +194,7 @@ BASE_FIELDS = frozenset(
 )
 
 
-def parse_bases(data: dict, source: str = "bases.toml") -> Bases:
+def parse_bases(data: TomlTable, source: str = "bases.toml") -> Bases:
     """Validate the parsed TOML and build a Bases; SchemaError naming the bad field."""
     if data.get("schema") != 1:
         raise SchemaError(f"{source}: `schema = 1` expected")
@@ -210,7 +216,7 @@ def parse_bases(data: dict, source: str = "bases.toml") -> Bases:
     return Bases(bases=bases, rules=_parse_rules(data.get("map", []), bases, source), source=source)
 
 
-def _parse_base(key: str, t: dict, defaults: dict, where: str, tags: set[str]) -> BaseDef:
+def _parse_base(key: str, t: TomlTable, defaults: TomlTable, where: str, tags: set[str]) -> BaseDef:
     """One [bases.KEY] table: its fields checked (a tag used once in `tags`), defaults filled in."""
     unknown = set(t) - BASE_FIELDS
     if unknown:
@@ -267,7 +273,7 @@ def _parse_base(key: str, t: dict, defaults: dict, where: str, tags: set[str]) -
     )
 
 
-def _recipe_args(t: dict, kind: str, where: str) -> tuple[tuple[str, str], ...]:
+def _recipe_args(t: TomlTable, kind: str, where: str) -> tuple[tuple[str, str], ...]:
     """`recipe_args = { NAME = "value" }` of a kind-dockerfile base, sorted (part of its definition)."""
     raw = t.get("recipe_args", {})
     if not isinstance(raw, dict) or not all(
@@ -280,14 +286,14 @@ def _recipe_args(t: dict, kind: str, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(raw.items()))
 
 
-def _opt_bool(t: dict, key: str, default: bool, where: str) -> bool:
+def _opt_bool(t: TomlTable, key: str, default: bool, where: str) -> bool:
     value = t.get(key, default)
     if not isinstance(value, bool):
         raise SchemaError(f"{where}: `{key}` must be true or false")
     return value
 
 
-def _base_kind(t: dict, where: str, packages: list) -> tuple[str, str, str]:
+def _base_kind(t: TomlTable, where: str, packages: Sequence[object]) -> tuple[str, str, str]:
     """(kind, libc, recipe) of a base table; a `dockerfile` base needs a recipe and a builder base."""
     kind = t.get("kind", "mmdebstrap")
     if kind not in KINDS:
@@ -306,7 +312,14 @@ def _base_kind(t: dict, where: str, packages: list) -> tuple[str, str, str]:
     return kind, libc, recipe
 
 
-def _mirror_fields(t: dict, defaults: dict) -> dict:
+class _MirrorFields(TypedDict):
+    mirror: str
+    security_mirror: str
+    dpkg_excludes: tuple[str, ...]
+    dpkg_includes: tuple[str, ...]
+
+
+def _mirror_fields(t: TomlTable, defaults: TomlTable) -> _MirrorFields:
     """The Debian mirrors and dpkg path filters of a base: its own, else [defaults], else Debian's."""
     return {
         "mirror": t.get("mirror", defaults.get("mirror", "http://deb.debian.org/debian")),
@@ -318,7 +331,7 @@ def _mirror_fields(t: dict, defaults: dict) -> dict:
     }
 
 
-def _parse_rules(raw: list, bases: dict[str, BaseDef], source: str) -> tuple[MapRule, ...]:
+def _parse_rules(raw: Sequence[TomlTable], bases: dict[str, BaseDef], source: str) -> tuple[MapRule, ...]:
     """The [[map]] rules in order; each names a defined base, or none with a reason."""
     rules = []
     for i, r in enumerate(raw):

@@ -14,11 +14,14 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from harness.errors import LabError
 from harness.lab.basedefs import BaseDef
 from harness.lab.procs import tail_text
+from harness.lab.state import BaseFacts, BaseRecord, ImageInspect, ImageSummary, SourceEntry
 
 LABEL_KEY = "org.imagebench.lab.base"
 LABEL_DEF = "org.imagebench.lab.definition"
@@ -139,15 +142,15 @@ def _docker(*args: str, timeout: float = 600.0) -> subprocess.CompletedProcess[s
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def inspect_image(ref: str) -> dict | None:
+def inspect_image(ref: str) -> ImageInspect | None:
     cp = _docker("image", "inspect", ref, timeout=30)
     if cp.returncode != 0:
         return None
-    data = json.loads(cp.stdout)
+    data = cast(list[ImageInspect], json.loads(cp.stdout))
     return data[0] if data else None
 
 
-def image_summary(info: dict) -> dict:
+def image_summary(info: ImageInspect) -> ImageSummary:
     """Pure: id, bytes, layers, labels of a `docker image inspect` object."""
     return {
         "image_id": info["Id"],
@@ -159,7 +162,7 @@ def image_summary(info: dict) -> dict:
     }
 
 
-def current(defn: BaseDef, def_hash: str) -> dict | None:
+def current(defn: BaseDef, def_hash: str) -> ImageSummary | None:
     """The existing lab image for defn if it was built from the same definition, else None."""
     info = inspect_image(defn.tag)
     if not info:
@@ -169,8 +172,13 @@ def current(defn: BaseDef, def_hash: str) -> dict | None:
 
 
 def build(
-    defn: BaseDef, def_hash: str, work_root: Path, apt_proxy: str | None, index_url: str, progress=print
-) -> dict:
+    defn: BaseDef,
+    def_hash: str,
+    work_root: Path,
+    apt_proxy: str | None,
+    index_url: str,
+    progress: Callable[[str], None] = print,
+) -> BaseRecord:
     """Build one base; returns its record.  Never leaves a partial image under the lab tag."""
     if shutil.which("mmdebstrap") is None:
         raise LabError("mmdebstrap is missing", hint="run `imagebench lab up` as root (it installs it)")
@@ -268,12 +276,12 @@ def docker_build_argv(
     return argv
 
 
-def parse_facts(out: str) -> dict:
+def parse_facts(out: str) -> BaseFacts:
     """Pure: MUSL_FACTS output -> {python, pip, musl, busybox, files, modules, ...}."""
     lines = [ln.strip() for ln in out.strip().splitlines()]
     if len(lines) < 5:
         raise ValueError(f"expected 5 lines of facts, got {len(lines)}")
-    facts = json.loads(lines[0])
+    facts = cast(BaseFacts, json.loads(lines[0]))
     facts["pip"] = lines[1] or None
     facts["musl"] = lines[2] or None
     facts["busybox"] = lines[3].lstrip("v") or None
@@ -281,7 +289,7 @@ def parse_facts(out: str) -> dict:
     return facts
 
 
-def image_facts(tag: str) -> dict:
+def image_facts(tag: str) -> BaseFacts:
     cp = _docker("run", "--rm", "--network=none", "--entrypoint", "sh", tag, "-c", MUSL_FACTS, timeout=120)
     if cp.returncode != 0:
         raise LabError(f"{tag} does not run: {tail_text(cp.stderr or cp.stdout)}")
@@ -298,8 +306,8 @@ def build_dockerfile(
     apt_proxy: str | None,
     index_url: str,
     builder_tag: str,
-    progress=print,
-) -> dict:
+    progress: Callable[[str], None] = print,
+) -> BaseRecord:
     """Build a kind-dockerfile base (musl) with `docker build`; never leaves a partial image under its tag."""
     work_root.mkdir(parents=True, exist_ok=True)
     tmp_tag = f"imagebench-lab-tmp/{defn.key}:{def_hash}"
@@ -328,7 +336,7 @@ def build_dockerfile(
     }
 
 
-def _dockerfile_record(defn: BaseDef, def_hash: str, s: dict, facts: dict) -> dict:
+def _dockerfile_record(defn: BaseDef, def_hash: str, s: ImageSummary, facts: BaseFacts) -> BaseRecord:
     return {
         "key": defn.key,
         "lab_tag": defn.tag,
@@ -350,7 +358,7 @@ def _dockerfile_record(defn: BaseDef, def_hash: str, s: dict, facts: dict) -> di
     }
 
 
-def recipe_sources(defn: BaseDef) -> list[dict]:
+def recipe_sources(defn: BaseDef) -> list[SourceEntry]:
     """The recipe's sources.txt as [{name, path, sha256}] (what the base was compiled from)."""
     f = defn.recipe_dir() / "sources.txt"
     if not f.exists():
@@ -358,9 +366,9 @@ def recipe_sources(defn: BaseDef) -> list[dict]:
     return parse_sources(f.read_text())
 
 
-def parse_sources(text: str) -> list[dict]:
+def parse_sources(text: str) -> list[SourceEntry]:
     """Pure: `name  pool-path  sha256` lines (comments and blanks skipped)."""
-    out = []
+    out: list[SourceEntry] = []
     for ln in text.splitlines():
         parts = ln.split("#", 1)[0].split()
         if len(parts) == 3:
@@ -368,7 +376,7 @@ def parse_sources(text: str) -> list[dict]:
     return out
 
 
-def record_from_image(defn: BaseDef, def_hash: str, s: dict) -> dict:
+def record_from_image(defn: BaseDef, def_hash: str, s: ImageSummary) -> BaseRecord:
     """Rebuild a base's record from the image itself (state dir lost, image kept)."""
     if defn.kind == "dockerfile":
         return _dockerfile_record(defn, def_hash, s, image_facts(defn.tag))

@@ -23,12 +23,29 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
-from harness.engine.check import engine_info, require_engine
+from harness.engine.check import EngineInfo, engine_info, require_engine
 from harness.errors import EngineUnavailable, LabError
 from harness.lab import aptproxy, builder, prereqs, procs, registry, shaper, wheelhouse
-from harness.lab.basedefs import Bases, load_bases, normalize_name
+from harness.lab.basedefs import BaseDef, Bases, load_bases, normalize_name
+from harness.lab.state import (
+    BaseEntry,
+    BaseRecord,
+    LabDown,
+    LabState,
+    LabStatus,
+    MappingEntry,
+    Measurement,
+    NetworkStatus,
+    ProcessStatus,
+    ProcRecord,
+    ProfileRecord,
+    PublicPin,
+    WheelhouseRecord,
+)
 from harness.paths import state_dir
+from harness.records import JSONObject
 
 STATE_VERSION = 1
 BASES_MODES = ("lab", "registry")
@@ -51,17 +68,17 @@ def state_file() -> Path:
     return state_dir() / "lab.json"
 
 
-def read_state() -> dict:
+def read_state() -> LabState:
     f = state_file()
     if not f.exists():
         return {}
     try:
-        return json.loads(f.read_text())
+        return cast(LabState, json.loads(f.read_text()))
     except ValueError:
         return {}
 
 
-def write_state(state: dict) -> None:
+def write_state(state: LabState) -> None:
     f = state_file()
     tmp = f.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
@@ -106,7 +123,7 @@ def urls(p: dict[str, int]) -> dict[str, str]:
 # ---- services ---------------------------------------------------------------------------------
 
 
-def _running(state: dict, name: str) -> dict | None:
+def _running(state: LabState, name: str) -> ProcRecord | None:
     proc = (state.get("processes") or {}).get(name)
     return proc if proc and procs.is_ours(proc) else None
 
@@ -131,7 +148,7 @@ def _argv_shaper(profile: shaper.Profile, p: dict[str, int]) -> list[str]:
     ]
 
 
-def check_ports(state: dict, p: dict[str, int]) -> None:
+def check_ports(state: LabState, p: dict[str, int]) -> None:
     """Every port we will bind is free or held by our own recorded process (fail before building)."""
     ours = {
         "index": "shaper",
@@ -154,10 +171,12 @@ def check_ports(state: dict, p: dict[str, int]) -> None:
         procs.require_free(port, key.replace("_", " "), env[key])
 
 
-def start_services(state: dict, p: dict[str, int], profile: shaper.Profile, progress: Progress) -> dict:
+def start_services(
+    state: LabState, p: dict[str, int], profile: shaper.Profile, progress: Progress
+) -> dict[str, ProcRecord]:
     root = lab_root()
     processes = dict(state.get("processes") or {})
-    wanted = {
+    wanted: dict[str, tuple[dict[str, int], list[str] | None]] = {
         "apt_proxy": ({"apt_backend": p["apt_backend"]}, None),
         "index": (
             {"index_backend": p["index_backend"]},
@@ -197,7 +216,7 @@ def _pythonpath() -> str:
     return f"{here}{os.pathsep}{old}" if old else here
 
 
-def stop_services(state: dict) -> dict[str, str]:
+def stop_services(state: LabState) -> dict[str, str]:
     out = {}
     for name, proc in (state.get("processes") or {}).items():
         out[name] = "stopped" if procs.stop(proc) else "not running"
@@ -213,16 +232,16 @@ def _bases_dir() -> Path:
     return d
 
 
-def _load_record(key: str) -> dict | None:
+def _load_record(key: str) -> BaseRecord | None:
     f = _bases_dir() / f"{key}.json"
     if not f.exists():
         return None
     with contextlib.suppress(ValueError):
-        return json.loads(f.read_text())
+        return cast(BaseRecord, json.loads(f.read_text()))
     return None
 
 
-def _save_record(rec: dict) -> None:
+def _save_record(rec: BaseRecord) -> None:
     f = _bases_dir() / f"{rec['key']}.json"
     tmp = f.with_suffix(".tmp")
     tmp.write_text(json.dumps(rec, indent=2))
@@ -240,7 +259,7 @@ def _base_lock(key: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def build_on_demand(defn, state: dict, progress: Progress) -> dict:
+def build_on_demand(defn: BaseDef, state: LabState, progress: Progress) -> BaseRecord:
     """Build (or find) an on-demand base for a running lab and push it to the lab registry: its record.
 
     Its builder stage's base must be there (`lab up` builds every other base)."""
@@ -257,7 +276,7 @@ def build_on_demand(defn, state: dict, progress: Progress) -> dict:
     return rec
 
 
-def ensure_base(defn, index_url: str, apt_backend: str, progress: Progress) -> dict:
+def ensure_base(defn: BaseDef, index_url: str, apt_backend: str, progress: Progress) -> BaseRecord:
     h = builder.effective_hash(defn, index_url)
     existing = builder.current(defn, h)
     rec = _load_record(defn.key)
@@ -280,7 +299,7 @@ def ensure_base(defn, index_url: str, apt_backend: str, progress: Progress) -> d
     return rec
 
 
-def push_base(rec: dict, reg: str, progress: Progress) -> dict:
+def push_base(rec: BaseRecord, reg: str, progress: Progress) -> BaseRecord:
     """Push a lab base to the local registry once per image id (so it has a registry digest)."""
     ref = f"{reg}/{rec['lab_tag']}"
     pushed = rec.get("registry") or {}
@@ -319,9 +338,9 @@ def pick_digest(repo_digests: list[str], public: str) -> str | None:
     return next((d for d in repo_digests if "@" in d), None)
 
 
-def pull_public(names: list[str], progress: Progress) -> dict[str, dict]:
+def pull_public(names: list[str], progress: Progress) -> dict[str, PublicPin]:
     """--bases registry: pull the real images once and pin them by digest."""
-    out = {}
+    out: dict[str, PublicPin] = {}
     for name in names:
         progress(f"bases: pulling {name}")
         cp = builder._docker("pull", "--quiet", name, timeout=900)
@@ -348,7 +367,7 @@ def pull_public(names: list[str], progress: Progress) -> dict[str, dict]:
 # ---- lab up / down / status -----------------------------------------------------------------
 
 
-def measure_profile(p: dict[str, int], profile: shaper.Profile) -> dict:
+def measure_profile(p: dict[str, int], profile: shaper.Profile) -> Measurement:
     nbytes = 16 * 1024 * 1024 if profile.rate_bps == 0 or profile.rate_bps >= 50e6 else 8 * 1024 * 1024
     url = f"http://{procs.HOST}:{p['index']}/-/blob"
     m = shaper.measure(url, nbytes)
@@ -357,7 +376,7 @@ def measure_profile(p: dict[str, int], profile: shaper.Profile) -> dict:
     return m
 
 
-def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = print) -> dict:
+def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = print) -> LabStatus:
     """Bring the lab up (idempotent) and return lab_status()."""
     if bases not in BASES_MODES:
         raise LabError(f"unknown --bases {bases!r}", hint="use --bases lab or --bases registry")
@@ -373,7 +392,7 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
         t = time.perf_counter()
         recs = [push_base(r, u["registry"], progress) for r in recs]
         timings["push_s"] = round(time.perf_counter() - t, 2)
-        state["bases"] = {r["key"]: {k: v for k, v in r.items() if k != "packages"} for r in recs}
+        state["bases"] = {r["key"]: _without_packages(r) for r in recs}
         if bases == "registry":
             names = sorted({d.stands_in_for for d in catalog.bases.values()} | set(ALPINE_NAMES))
             state["public_bases"] = pull_public(names, progress)
@@ -390,7 +409,14 @@ def lab_up(profile: str = "unlimited", bases: str = "lab", progress: Progress = 
     return lab_status()
 
 
-def _preflight(bases: str, engine: dict, progress: Progress) -> None:
+def _without_packages(rec: BaseRecord) -> BaseRecord:
+    """A base's record as lab.json keeps it: without its package list."""
+    out = rec.copy()
+    out.pop("packages", None)
+    return out
+
+
+def _preflight(bases: str, engine: EngineInfo, progress: Progress) -> None:
     """Tools installed, disk space under the docker root and the state dir, the registry for --bases registry."""
     prereqs.ensure_tools(progress)
     prereqs.check_disk({"docker root": engine.get("docker_root_dir"), "state dir": state_dir()})
@@ -405,7 +431,7 @@ def _preflight(bases: str, engine: dict, progress: Progress) -> None:
 
 def _start_and_record_services(
     prof: shaper.Profile, bases: str, progress: Progress
-) -> tuple[dict, dict[str, int], dict[str, str]]:
+) -> tuple[LabState, dict[str, int], dict[str, str]]:
     """Start the lab's services and write their pids to the state file: (state, ports, urls)."""
     state = read_state()
     p = ports()
@@ -426,14 +452,14 @@ def _start_and_record_services(
     return state, p, u
 
 
-def built_by_lab_up(catalog: Bases) -> list:
+def built_by_lab_up(catalog: Bases) -> list[BaseDef]:
     """The bases every `lab up` builds: all but the on-demand ones (the first run needing one builds it). Pure."""
     return [b for b in catalog.bases.values() if not b.on_demand]
 
 
 def _fill_wheelhouse_and_bases(
-    catalog: Bases, u: dict[str, str], state: dict, timings: dict[str, float], progress: Progress
-) -> tuple[dict, list[dict]]:
+    catalog: Bases, u: dict[str, str], state: LabState, timings: dict[str, float], progress: Progress
+) -> tuple[WheelhouseRecord, list[BaseRecord]]:
     """Fill the wheelhouse and build the bases side by side: (the state's wheelhouse record, base records)."""
     wh_root = lab_root() / "wheelhouse"
     pythons = sorted(
@@ -444,7 +470,7 @@ def _fill_wheelhouse_and_bases(
         }
     )
 
-    def _wheels() -> dict:
+    def _wheels() -> WheelhouseRecord:
         t = time.perf_counter()
         r = wheelhouse.fill(wh_root, pythons, progress)
         timings["wheelhouse_s"] = round(time.perf_counter() - t, 2)
@@ -459,8 +485,8 @@ def _fill_wheelhouse_and_bases(
 
 
 def _build_bases(
-    catalog: Bases, u: dict[str, str], state: dict, timings: dict[str, float], progress: Progress
-) -> list[dict]:
+    catalog: Bases, u: dict[str, str], state: LabState, timings: dict[str, float], progress: Progress
+) -> list[BaseRecord]:
     """Build every base, biggest first, two at a time; then the bases whose builder stage is a lab base.
 
     A compiled-from-source base (the musl stand-in) that fails is recorded in state["bases_failed"]:
@@ -490,8 +516,8 @@ def _build_bases(
 
 
 def _measure_and_record(
-    p: dict[str, int], prof: shaper.Profile, state: dict, timings: dict[str, float], progress: Progress
-) -> dict:
+    p: dict[str, int], prof: shaper.Profile, state: LabState, timings: dict[str, float], progress: Progress
+) -> Measurement:
     """Measure the shaped network once, keep it in the state, warn when it is more than 15 % off."""
     t = time.perf_counter()
     m = measure_profile(p, prof)
@@ -505,7 +531,7 @@ def _measure_and_record(
     return m
 
 
-def lab_down() -> dict:
+def lab_down() -> LabDown:
     """Stop what lab_up started (by recorded pids); keep images, wheelhouse, caches."""
     with _locked():
         state = read_state()
@@ -520,14 +546,14 @@ def lab_down() -> dict:
 def _alive_http(url: str, timeout: float = 3.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
-            return 200 <= r.status < 500
+            return bool(200 <= r.status < 500)
     except urllib.error.HTTPError as exc:
         return exc.code < 500
     except OSError:
         return False
 
 
-def service_health(state: dict) -> dict[str, bool]:
+def service_health(state: LabState) -> dict[str, bool]:
     p = state.get("ports") or ports()
     return {
         "index": _alive_http(f"http://{procs.HOST}:{p['index_backend']}/-/health")
@@ -538,8 +564,8 @@ def service_health(state: dict) -> dict[str, bool]:
     }
 
 
-def base_entries(catalog: Bases, _state: dict) -> list[dict]:
-    out = []
+def base_entries(catalog: Bases, _state: LabState) -> list[BaseEntry]:
+    out: list[BaseEntry] = []
     for key, defn in catalog.bases.items():
         rec = _load_record(key) or {}
         info = builder.inspect_image(defn.tag)
@@ -567,7 +593,7 @@ def base_entries(catalog: Bases, _state: dict) -> list[dict]:
     return out
 
 
-def provenance(defn, rec: dict) -> dict:
+def provenance(defn: BaseDef, rec: BaseRecord) -> JSONObject:
     if defn.kind == "dockerfile":
         facts = rec.get("facts") or {}
         return {
@@ -580,11 +606,13 @@ def provenance(defn, rec: dict) -> dict:
             "package_database": "none (no apk: Alpine's repositories are unreachable offline)",
             "debian_suite": defn.suite,
             "mirror": defn.mirror,
-            "sources": rec.get("sources", []),
+            "sources": [
+                {"name": s["name"], "path": s["path"], "sha256": s["sha256"]} for s in rec.get("sources", [])
+            ],
             "python": rec.get("python"),
             "openssl": facts.get("openssl"),
             "sqlite": facts.get("sqlite"),
-            "modules": facts.get("modules"),
+            "modules": dict(modules) if (modules := facts.get("modules")) is not None else None,
             "left_out": list(defn.left_out),
             "files": facts.get("files"),
             "packages": [],
@@ -603,7 +631,7 @@ def provenance(defn, rec: dict) -> dict:
         "mirror": defn.mirror,
         "variant": defn.variant,
         "requested_packages": list(defn.packages),
-        "packages": rec.get("packages", []),
+        "packages": list(rec.get("packages", [])),
         "package_count": len(rec.get("packages", [])),
         "pip": rec.get("pip"),
         "definition_hash": rec.get("definition_hash"),
@@ -614,11 +642,11 @@ def provenance(defn, rec: dict) -> dict:
     }
 
 
-def lab_status() -> dict:
+def lab_status() -> LabStatus:
     """What is up and what is down; works with the engine or services down."""
     state = read_state()
     try:
-        eng: dict = engine_info()
+        eng: EngineInfo = engine_info()
     except EngineUnavailable as exc:
         eng = {"error": str(exc)}
     catalog = load_bases()
@@ -655,7 +683,7 @@ def lab_status() -> dict:
     }
 
 
-def _mapping_entries(catalog: Bases) -> list[dict]:
+def _mapping_entries(catalog: Bases) -> list[MappingEntry]:
     """The public-name mapping rules as lab_status shows them."""
     return [
         {
@@ -667,7 +695,7 @@ def _mapping_entries(catalog: Bases) -> list[dict]:
     ]
 
 
-def _network_status(prof: dict, m: dict, alive: bool) -> dict:
+def _network_status(prof: ProfileRecord, m: Measurement, alive: bool) -> NetworkStatus:
     """The shaped network: its profile, the last measurement, whether the shaper runs."""
     return {
         "profile": prof["name"],
@@ -681,7 +709,7 @@ def _network_status(prof: dict, m: dict, alive: bool) -> dict:
     }
 
 
-def _process_status(state: dict) -> dict:
+def _process_status(state: LabState) -> dict[str, ProcessStatus]:
     """Each service process lab_up started: pid, port, whether it is still ours, its log."""
     return {
         name: {
@@ -694,6 +722,11 @@ def _process_status(state: dict) -> dict:
     }
 
 
+def _pin_json(pin: PublicPin) -> JSONObject:
+    """A pinned public base as a run file's JSON (its keys in pull_public's order)."""
+    return {k: v for k, v in pin.items() if isinstance(v, (str, int)) or v is None}
+
+
 # ---- the runner's handle ------------------------------------------------------------------
 
 
@@ -703,7 +736,7 @@ class BaseRef:
     lab_tag: str
     image_id: str
     bytes: int
-    provenance: dict = field(default_factory=dict)
+    provenance: JSONObject = field(default_factory=dict)
 
     @property
     def build_context(self) -> str:
@@ -722,8 +755,12 @@ class Profile:
 class Lab:
     """A running lab, as recorded in lab.json."""
 
-    def __init__(self, state: dict, catalog: Bases | None = None, progress: Progress | None = None):
-        self.state = state
+    def __init__(
+        self, state: LabState, catalog: Bases | None = None, progress: Progress | None = None
+    ) -> None:
+        self.lab_state = state
+        # records.LabHandle declares `state: dict[str, Any]`: the same object, as that protocol types it
+        self.state: dict[str, Any] = cast(dict[str, Any], state)
         # where an on-demand base's build says what it does (minutes): stderr unless the caller says
         self.progress: Progress = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.catalog = catalog or load_bases()
@@ -733,8 +770,8 @@ class Lab:
         self.index_url: str = self.urls["index"]
         self.apt_proxy_url: str = self.urls["apt_proxy"]
         self.bases_mode: str = state.get("bases_mode", "lab")
-        prof = state.get("profile") or {}
-        m = state.get("measurement") or {}
+        prof: ProfileRecord = state.get("profile") or {}
+        m: Measurement = state.get("measurement") or {}
         self.profile = Profile(
             prof.get("name", "unlimited"),
             prof.get("rate_bps", 0.0),
@@ -755,9 +792,9 @@ class Lab:
 
     def resolve_base(self, public_name: str) -> BaseRef:
         if self.bases_mode == "registry":
-            pinned = (self.state.get("public_bases") or {}).get(normalize_name(public_name))
+            pinned = (self.lab_state.get("public_bases") or {}).get(normalize_name(public_name))
             if not pinned:
-                have = ", ".join(sorted(self.state.get("public_bases") or {})) or "none"
+                have = ", ".join(sorted(self.lab_state.get("public_bases") or {})) or "none"
                 raise LabError(
                     f"{public_name} was not pulled by `lab up --bases registry`",
                     hint=f"pinned public bases: {have}",
@@ -767,13 +804,13 @@ class Lab:
                 pinned["pinned"] or pinned["public"],
                 pinned["image_id"],
                 pinned["bytes"],
-                {"source": "registry", **pinned},
+                {"source": "registry", **_pin_json(pinned)},
             )
         defn, rule = self.catalog.resolve(public_name)
         info = builder.inspect_image(defn.tag)
         if not info and defn.on_demand and self.bases_mode == "lab":
             try:
-                build_on_demand(defn, self.state, self.progress)
+                build_on_demand(defn, self.lab_state, self.progress)
             except LabError as exc:
                 raise LabError(
                     f"{public_name}: its lab base could not be built on demand: {exc.message}", hint=exc.hint
@@ -796,11 +833,12 @@ class Lab:
         )
         return BaseRef(public_name, defn.tag, s["image_id"], s["bytes"], prov)
 
-    def index_stats(self) -> dict:
+    def index_stats(self) -> JSONObject:
+        """The index's counters (`index.IndexStats`), as records.LabHandle types them: JSON."""
         url = f"http://{procs.HOST}:{self.ports['index_backend']}/-/stats"
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
-                return json.loads(r.read())
+                return cast(JSONObject, json.loads(r.read()))
         except OSError as exc:
             raise LabError(f"the lab index is not answering at {url}: {exc}", hint="run `imagebench lab up`")
 
@@ -823,7 +861,7 @@ class Lab:
             raise LabError(f"the lab index is not answering at {url}: {exc}", hint="run `imagebench lab up`")
 
     def check_alive(self) -> None:
-        health = service_health(self.state)
+        health = service_health(self.lab_state)
         down = [k.replace("_", " ") for k, ok in health.items() if not ok]
         if down:
             raise LabError(
@@ -831,8 +869,8 @@ class Lab:
                 hint="run `imagebench lab up`",
             )
 
-    def fingerprint(self) -> dict:
-        bases = {}
+    def fingerprint(self) -> JSONObject:
+        bases: JSONObject = {}
         for key, defn in self.catalog.bases.items():
             rec = _load_record(key) or {}
             bases[defn.tag] = {
@@ -849,7 +887,7 @@ class Lab:
         return {
             "bases_mode": self.bases_mode,
             "bases": bases,
-            "public_bases": self.state.get("public_bases", {}),
+            "public_bases": {k: _pin_json(v) for k, v in self.lab_state.get("public_bases", {}).items()},
             "mapping_source": self.catalog.source,
             "profile": {
                 "name": self.profile.name,
@@ -859,14 +897,15 @@ class Lab:
             },
             "index_url": self.index_url,
             "index_packages": wheelhouse.count_projects(wh_root),
-            "index_stamp": (self.state.get("wheelhouse") or {}).get("stamp"),
+            "index_stamp": (self.lab_state.get("wheelhouse") or {}).get("stamp"),
             "index_uploaded_before": self.index_uploaded_before(),
             "apt_proxy_url": self.apt_proxy_url,
             "registry_url": self.registry,
         }
 
-    def push(self, image_ref: str, repo: str) -> dict:
-        return registry.push(image_ref, self.registry, repo)
+    def push(self, image_ref: str, repo: str) -> JSONObject:
+        """`registry.push`'s record (a PushRecord, JSON values only), as records.LabHandle types it."""
+        return cast(JSONObject, registry.push(image_ref, self.registry, repo))
 
 
 def load_lab() -> Lab:

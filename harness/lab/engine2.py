@@ -17,14 +17,37 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict, cast
 
 from harness.errors import EnvironmentProblem, LabError
 from harness.lab import registry
 from harness.lab.basedefs import Bases, normalize_name
+from harness.lab.state import PushRecord
 from harness.probes.tls import START_TIMEOUT, SecondDaemon, dockerd_command, own_bridge
+from harness.records import JSONObject
 
 
-def daemon_config(mirror: str) -> dict:
+class PublishedName(PushRecord, total=False):
+    """A lab base pushed to the lab registry under its public name (`publish_public_names`)."""
+
+    lab_tag: str
+
+
+class BuilderInfo(TypedDict, total=False):
+    """A buildx builder and the engine it builds on (`describe_builder`; `error` when inspect failed)."""
+
+    name: str | None
+    driver: str | None
+    endpoint: str | None
+    error: str
+    engine_host: str | None
+    engine_id: str | None
+    engine_name: str | None
+    engine_version: str | None
+    engine_root: str | None
+
+
+def daemon_config(mirror: str) -> JSONObject:
     """Pure: the second engine's daemon.json (the lab registry as docker.io's mirror)."""
     return {"registry-mirrors": [f"http://{mirror}"]}
 
@@ -56,7 +79,7 @@ class MirrorEngine(SecondDaemon):
     label = "second dockerd"
     ns_prefix = "imagebench-e2-"
 
-    def config(self) -> dict:
+    def config(self) -> JSONObject:
         """Its daemon.json."""
         return daemon_config(self.mirror)
 
@@ -101,11 +124,11 @@ def public_repo(public: str) -> str:
 
 def publish_public_names(
     catalog: Bases, reg: str, keys: list[str] | None = None, via: str | None = None
-) -> dict:
+) -> dict[str, PublishedName]:
     """Push lab bases into the lab registry under their public names (what the mirror serves).
 
     `via` (a DOCKER_HOST) is the engine that pushes; the lab tag must exist there."""
-    out = {}
+    out: dict[str, PublishedName] = {}
     for key, defn in catalog.bases.items():
         if keys is not None and key not in keys:
             continue
@@ -124,21 +147,24 @@ def publish_public_names(
     return out
 
 
-def parse_builder(text: str) -> dict:
+def parse_builder(text: str) -> BuilderInfo:
     """Pure: name, driver and the first node's endpoint of `docker buildx inspect NAME` output."""
-    out: dict = {"name": None, "driver": None, "endpoint": None}
+    out: BuilderInfo = {"name": None, "driver": None, "endpoint": None}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if not sep:
             continue
         key, value = key.strip(), value.strip()
-        k = {"Name": "name", "Driver": "driver", "Endpoint": "endpoint"}.get(key)
-        if k and out[k] is None:
-            out[k] = value
+        if key == "Name" and out["name"] is None:
+            out["name"] = value
+        elif key == "Driver" and out["driver"] is None:
+            out["driver"] = value
+        elif key == "Endpoint" and out["endpoint"] is None:
+            out["endpoint"] = value
     return out
 
 
-def describe_builder(name: str) -> dict:
+def describe_builder(name: str) -> BuilderInfo:
     """What a buildx builder is and which engine it builds on (for a run's fingerprint)."""
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -152,7 +178,7 @@ def describe_builder(name: str) -> dict:
     if host and "://" not in host:  # a docker context name
         ctx = run("context", "inspect", host, "--format", "{{json .Endpoints.docker.Host}}")
         if ctx.returncode == 0:
-            host = json.loads(ctx.stdout or "null") or host
+            host = cast(str | None, json.loads(ctx.stdout or "null")) or host
     b["engine_host"] = host
     if host and "://" in host:
         info = subprocess.run(

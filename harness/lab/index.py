@@ -44,6 +44,7 @@ from html.parser import HTMLParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypedDict, cast
 
 DEFAULT_UPSTREAM = "https://pypi.org/simple/"
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -91,12 +92,48 @@ def project_of(filename: str) -> str | None:
     return None
 
 
+UpstreamFile = TypedDict(
+    "UpstreamFile",
+    {
+        "filename": str,
+        "url": str,
+        "hashes": dict[str, str],
+        "requires-python": str | None,
+        "yanked": bool,
+        "upload-time": str | None,
+    },
+)
+"""One file of an upstream project page (PEP 691 JSON or PEP 503 HTML), as `parse_upstream` gives it."""
+
+PageEntry = TypedDict(
+    "PageEntry", {"filename": str, "sha256": str | None, "requires-python": str | None, "yanked": bool}
+)
+"""One file the index's own project page lists."""
+
+
+class FileStats(TypedDict):
+    requests: int
+    bytes: int
+
+
+class IndexStats(TypedDict):
+    """The index's counters (`/-/stats`)."""
+
+    bytes_served: int
+    requests: int
+    pages: int
+    files: dict[str, FileStats]
+    since: float
+    upstream_fetches: int
+    upstream_bytes: int
+
+
 class _Anchors(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.files: list[dict] = []
+        self.files: list[UpstreamFile] = []
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag != "a":
             return
         a = dict(attrs)
@@ -105,7 +142,7 @@ class _Anchors(HTMLParser):
             return
         url, _, frag = href.partition("#")
         filename = urllib.parse.unquote(url.rsplit("/", 1)[-1])
-        hashes = {}
+        hashes: dict[str, str] = {}
         if "=" in frag:
             k, v = frag.split("=", 1)
             hashes[k] = v
@@ -121,16 +158,17 @@ class _Anchors(HTMLParser):
         )
 
 
-def parse_upstream(body: bytes, content_type: str, base_url: str) -> list[dict]:
+def parse_upstream(body: bytes, content_type: str, base_url: str) -> list[UpstreamFile]:
     """Pure: upstream project page (PEP 691 JSON or PEP 503 HTML) -> [{filename,url,hashes,...}]."""
     if "json" in content_type:
         data = json.loads(body)
-        files = data.get("files", [])
+        # PEP 691's file entries carry these keys (`yanked` may be a reason string: bool() below)
+        files = cast(list[UpstreamFile], data.get("files", []))
     else:
         p = _Anchors()
         p.feed(body.decode("utf-8", "replace"))
         files = p.files
-    out = []
+    out: list[UpstreamFile] = []
     for f in files:
         url = urllib.parse.urljoin(base_url, f["url"])
         out.append(
@@ -146,7 +184,7 @@ def parse_upstream(body: bytes, content_type: str, base_url: str) -> list[dict]:
     return out
 
 
-def render_project_page(project: str, files: list[dict]) -> bytes:
+def render_project_page(project: str, files: list[PageEntry]) -> bytes:
     """Pure: PEP 503 HTML for one project; files: [{filename, sha256, requires-python, yanked}]."""
     rows = []
     for f in sorted(files, key=lambda f: f["filename"]):
@@ -154,8 +192,8 @@ def render_project_page(project: str, files: list[dict]) -> bytes:
         if f.get("sha256"):
             href += f"#sha256={f['sha256']}"
         attrs = f'href="{html.escape(href)}"'
-        if f.get("requires-python"):
-            attrs += f' data-requires-python="{html.escape(f["requires-python"])}"'
+        if requires := f.get("requires-python"):
+            attrs += f' data-requires-python="{html.escape(requires)}"'
         if f.get("yanked"):
             attrs += ' data-yanked=""'
         rows.append(f"    <a {attrs}>{html.escape(f['filename'])}</a><br/>")
@@ -236,7 +274,7 @@ class IndexFiles:
         return self._rp[key]
 
     # ---- upstream ----------------------------------------------------------------------
-    def upstream_files(self, project: str) -> list[dict]:
+    def upstream_files(self, project: str) -> list[UpstreamFile]:
         if not self.upstream:
             return []
         cache = self.meta_dir / f"{project}.json"
@@ -249,7 +287,7 @@ class IndexFiles:
             and cached.get("v") == CACHE_VERSION
             and time.time() - cached.get("fetched_at", 0) < self.ttl
         ):
-            return cached["files"]
+            return cast(list[UpstreamFile], cached["files"])
         url = f"{self.upstream}{project}/"
         try:
             req = urllib.request.Request(url, headers={"Accept": JSON_ACCEPT, "User-Agent": "imagebench-lab"})
@@ -257,7 +295,7 @@ class IndexFiles:
                 body = r.read()
                 files = parse_upstream(body, r.headers.get("Content-Type", ""), r.geturl())
         except Exception:  # noqa: BLE001 - upstream unreachable or unreadable: serve what is cached
-            return cached["files"] if cached else []
+            return cast(list[UpstreamFile], cached["files"]) if cached else []
         tmp = cache.with_suffix(".tmp")
         tmp.write_text(
             json.dumps({"v": CACHE_VERSION, "fetched_at": time.time(), "url": url, "files": files})
@@ -299,9 +337,9 @@ class IndexFiles:
             return dest
 
     # ---- pages -------------------------------------------------------------------------
-    def project_entries(self, project: str) -> list[dict]:
+    def project_entries(self, project: str) -> list[PageEntry]:
         """The files a project page lists: upstream's and the wheelhouse's, none uploaded after the cutoff."""
-        entries = {}
+        entries: dict[str, PageEntry] = {}
         late = set()
         for f in self.upstream_files(project):
             if uploaded_too_late(f.get("upload-time"), self.uploaded_before):
@@ -335,7 +373,7 @@ class Stats:
             self.bytes_served = 0
             self.requests = 0
             self.pages = 0
-            self.files: dict[str, dict] = {}
+            self.files: dict[str, FileStats] = {}
             self.since = time.time()
 
     def page(self, nbytes: int) -> None:
@@ -352,13 +390,15 @@ class Stats:
             f["requests"] += 1
             f["bytes"] += nbytes
 
-    def snapshot(self, house: IndexFiles) -> dict:
+    def snapshot(self, house: IndexFiles) -> IndexStats:
         with self._lock:
             return {
                 "bytes_served": self.bytes_served,
                 "requests": self.requests,
                 "pages": self.pages,
-                "files": {k: dict(v) for k, v in self.files.items()},
+                "files": {
+                    k: FileStats(requests=v["requests"], bytes=v["bytes"]) for k, v in self.files.items()
+                },
                 "since": self.since,
                 "upstream_fetches": house.upstream_fetches,
                 "upstream_bytes": house.upstream_bytes,
@@ -369,7 +409,7 @@ class IndexServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, house: IndexFiles):
+    def __init__(self, addr: tuple[str, int], house: IndexFiles) -> None:
         super().__init__(addr, Handler)
         self.house = house
         self.stats = Stats()
@@ -380,7 +420,7 @@ class Handler(BaseHTTPRequestHandler):
     server: IndexServer
     server_version = "imagebench-index/1"
 
-    def log_message(self, format, *args):  # quiet: one short line per request
+    def log_message(self, format: str, *args: object) -> None:  # quiet: one short line per request
         if os.environ.get("IMAGEBENCH_INDEX_LOG"):
             super().log_message(format, *args)
 
@@ -393,13 +433,13 @@ class Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _json(self, obj, status: int = 200) -> None:
+    def _json(self, obj: object, status: int = 200) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json")
 
-    def do_HEAD(self):
+    def do_HEAD(self) -> None:
         self.do_GET(head=True)
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
@@ -409,7 +449,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._json({"error": "not found"}, 404)
 
-    def do_GET(self, head: bool = False):
+    def do_GET(self, head: bool = False) -> None:
         url = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(url.path)
         try:

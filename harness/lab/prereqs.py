@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import LabError
@@ -28,7 +29,7 @@ def missing_tools() -> list[str]:
     return [cmd for cmd in TOOLS if not _have(cmd)]
 
 
-def ensure_tools(progress=print) -> list[str]:
+def ensure_tools(progress: Callable[[str], None] = print) -> list[str]:
     """Install missing Debian tools with apt-get (root only); LabError naming what is missing otherwise."""
     missing = missing_tools()
     if not missing:

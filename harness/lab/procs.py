@@ -12,10 +12,11 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import LabError
+from harness.lab.state import ProcRecord
 
 # (env var, default) for each public port; internal (backend) ports are public + 10000.
 PORTS = {
@@ -106,8 +107,15 @@ class Proc:
     log: str
     started_at: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> ProcRecord:
+        return ProcRecord(
+            name=self.name,
+            pid=self.pid,
+            argv=list(self.argv),
+            port=self.port,
+            log=self.log,
+            started_at=self.started_at,
+        )
 
 
 def alive(pid: int) -> bool:
@@ -133,7 +141,7 @@ def cmdline(pid: int) -> list[str]:
     return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
-def is_ours(proc: dict) -> bool:
+def is_ours(proc: ProcRecord) -> bool:
     """The recorded pid still runs the recorded command (pids get reused)."""
     pid = proc.get("pid")
     if not pid or not alive(pid):
@@ -148,7 +156,7 @@ def spawn(
     log: Path,
     *,
     port: int | None = None,
-    env: dict | None = None,
+    env: dict[str, str] | None = None,
     wait_s: float = 20.0,
 ) -> Proc:
     """Start a detached server (own session, survives the CLI), wait until its port answers."""
@@ -191,7 +199,7 @@ def tail(path: Path, n: int = 1) -> str:
     return ""
 
 
-def stop(proc: dict, timeout: float = 5.0) -> bool:
+def stop(proc: ProcRecord, timeout: float = 5.0) -> bool:
     """SIGTERM the recorded process (only if it is still ours), SIGKILL after timeout."""
     pid = proc.get("pid")
     if not pid or not is_ours(proc):

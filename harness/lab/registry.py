@@ -13,9 +13,36 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TypedDict, cast
 
 from harness.errors import LabError
 from harness.lab import procs
+from harness.lab.state import PushRecord
+
+
+class Platform(TypedDict, total=False):
+    os: str
+    architecture: str
+
+
+class ManifestRef(TypedDict, total=False):
+    """One entry of an image index: a platform's manifest."""
+
+    digest: str
+    platform: Platform
+
+
+class Layer(TypedDict, total=False):
+    size: int
+
+
+class Manifest(TypedDict, total=False):
+    """The keys of an image manifest or image index the lab reads."""
+
+    mediaType: str
+    manifests: list[ManifestRef]
+    layers: list[Layer]
+
 
 BINARY = "docker-registry"
 MANIFEST_ACCEPT = ", ".join(
@@ -75,11 +102,11 @@ def split_ref(ref: str) -> tuple[str, str, str]:
     return host, repo, reference
 
 
-def _get(url: str, accept: str, timeout: float = 30.0) -> tuple[dict, dict]:
+def _get(url: str, accept: str, timeout: float = 30.0) -> tuple[Manifest, dict[str, str]]:
     req = urllib.request.Request(url, headers={"Accept": accept})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read()), dict(r.headers)
+            return cast(Manifest, json.loads(r.read())), dict(r.headers)
     except urllib.error.HTTPError as exc:
         raise LabError(f"registry answered {exc.code} for {url}", hint="was the image pushed?")
     except OSError as exc:
@@ -117,12 +144,12 @@ def compressed_bytes(ref: str, platform: str = "linux/amd64") -> tuple[str | Non
 def alive(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://{procs.HOST}:{port}/v2/", timeout=3) as r:
-            return r.status == 200
+            return bool(r.status == 200)
     except (OSError, urllib.error.HTTPError):
         return False
 
 
-def push(image_ref: str, registry: str, repo: str, timeout: float = 900.0) -> dict:
+def push(image_ref: str, registry: str, repo: str, timeout: float = 900.0) -> PushRecord:
     """Tag image_ref as registry/repo and push it; measure; read the manifest back."""
     target = f"{registry}/{repo}"
     if ":" not in repo.rsplit("/", 1)[-1]:

@@ -17,9 +17,11 @@ import functools
 import signal
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from harness.errors import LabError
+from harness.lab.state import Measurement, ProfileRecord
 
 READ_CHUNK = 16 * 1024
 
@@ -31,8 +33,10 @@ class Profile:
     latency_s: float  # added before each request is forwarded
     burst_bytes: int = 32 * 1024
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> ProfileRecord:
+        return ProfileRecord(
+            name=self.name, rate_bps=self.rate_bps, latency_s=self.latency_s, burst_bytes=self.burst_bytes
+        )
 
 
 PROFILES: dict[str, Profile] = {
@@ -52,7 +56,7 @@ def get_profile(name: str) -> Profile:
 class TokenBucket:
     """A shared link: reserve(n) returns how long to wait before sending n bytes."""
 
-    def __init__(self, rate_bps: float, burst_bytes: int, clock=time.monotonic):
+    def __init__(self, rate_bps: float, burst_bytes: int, clock: Callable[[], float] = time.monotonic):
         self.rate = rate_bps / 8.0  # bytes per second
         self.burst = burst_bytes
         self.clock = clock
@@ -90,7 +94,7 @@ class Shaper:
             s.close()
             await s.wait_closed()
 
-    async def _handle(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter, host: str, port: int):
+    async def _handle(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter, host: str, port: int) -> None:
         try:
             ur, uw = await asyncio.open_connection(host, port)
         except OSError:
@@ -110,7 +114,9 @@ class Shaper:
             with contextlib.suppress(Exception):
                 w.close()
 
-    async def _upstream(self, cr, uw, state) -> None:
+    async def _upstream(
+        self, cr: asyncio.StreamReader, uw: asyncio.StreamWriter, state: dict[str, bool]
+    ) -> None:
         """client -> server: delay the first bytes of each request by the profile's latency."""
         while True:
             data = await cr.read(READ_CHUNK)
@@ -124,7 +130,9 @@ class Shaper:
             uw.write(data)
             await uw.drain()
 
-    async def _downstream(self, ur, cw, state) -> None:
+    async def _downstream(
+        self, ur: asyncio.StreamReader, cw: asyncio.StreamWriter, state: dict[str, bool]
+    ) -> None:
         """server -> client: through the shared token bucket."""
         while True:
             data = await ur.read(READ_CHUNK)
@@ -148,7 +156,7 @@ def parse_route(text: str) -> tuple[int, str, int]:
     raise ValueError(f"bad route {text!r}: want LISTEN:PORT or LISTEN:HOST:PORT")
 
 
-async def _run(profile: Profile, routes, host: str) -> None:
+async def _run(profile: Profile, routes: list[tuple[int, str, int]], host: str) -> None:
     shaper = Shaper(profile, routes, host)
     await shaper.start()
     stop = asyncio.Event()
@@ -160,7 +168,7 @@ async def _run(profile: Profile, routes, host: str) -> None:
     await shaper.close()
 
 
-def measure(url: str, nbytes: int = 16 * 1024 * 1024, timeout: float = 120.0) -> dict:
+def measure(url: str, nbytes: int = 16 * 1024 * 1024, timeout: float = 120.0) -> Measurement:
     """Download nbytes from the index's /-/blob through the shaper: rate and time to first byte."""
     sep = "&" if "?" in url else "?"
     t0 = time.perf_counter()

@@ -17,12 +17,71 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TypedDict, cast
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import HarnessError
 from harness.lab.index import JSON_ACCEPT, normalize, parse_upstream, upstream_default
+
+
+class ListedFile(TypedDict):
+    """A file of a project's listing, as far as classifying needs it (and as a fixture records it)."""
+
+    filename: str
+    yanked: bool
+
+
+class ProjectRow(TypedDict, total=False):
+    """What fits of a project's newest stable release (`classify`), or why it is unknown (`error`)."""
+
+    project: str
+    version: str | None
+    error: str
+    pure: bool
+    manylinux: bool
+    musllinux: bool
+    sdist: bool
+    files: int
+
+
+class Summary(TypedDict):
+    """Fractions over the compiled packages found (`summarize`)."""
+
+    compiled_packages: int
+    with_manylinux: int
+    with_musllinux: int
+    manylinux_fraction: float | None
+    musllinux_fraction: float | None
+    manylinux_only: list[str]
+    neither: list[str]
+
+
+class BuildTry(TypedDict):
+    """One `pip install` of a package in an image (`try_build`)."""
+
+    image: str
+    package: str
+    ok: bool
+    exit_code: int
+    seconds: float
+    error: list[str]
+    tail: list[str]
+
+
+class Finding(TypedDict, total=False):
+    """The whole check for one Python (`run`; `builds` when --try-build asked for some)."""
+
+    python: str
+    platform: str
+    index: str
+    at: float
+    experiment_packages: Summary
+    popular_compiled: Summary
+    packages: list[ProjectRow]
+    builds: list[BuildTry]
+
 
 # the experiments' own packages (base-image's requirements and the lab lock's compiled ones)
 EXPERIMENT_PACKAGES = ("flask", "gunicorn", "markupsafe", "charset-normalizer", "numpy", "pandas", "pyzmq")
@@ -110,7 +169,7 @@ def _version_of(filename: str) -> Version | None:
         return None
 
 
-def classify(project: str, files: list[dict], python: str) -> dict:
+def classify(project: str, files: list[ListedFile], python: str) -> ProjectRow:
     """Pure: newest stable release of a project (from simple-index file entries) -> what fits.
 
     files: [{"filename", "yanked"?}].  The newest non-yanked, non-prerelease version that has
@@ -141,7 +200,7 @@ def classify(project: str, files: list[dict], python: str) -> dict:
     }
 
 
-def trim(files: list[dict], keep: int = 3) -> list[dict]:
+def trim(files: list[ListedFile], keep: int = 3) -> list[ListedFile]:
     """Pure: only the files of the `keep` newest stable versions and newer pre-releases (a small fixture)."""
     versions = sorted({v for f in files if (v := _version_of(f["filename"])) is not None}, reverse=True)
     stable = [v for v in versions if not (v.is_prerelease or v.is_devrelease)]
@@ -150,7 +209,7 @@ def trim(files: list[dict], keep: int = 3) -> list[dict]:
     return [f for f in files if _version_of(f["filename"]) in wanted]
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize(rows: list[ProjectRow]) -> Summary:
     """Pure: fractions over the compiled (non-pure) packages that were found."""
     compiled = [r for r in rows if r.get("version") and not r.get("pure")]
     n = len(compiled)
@@ -167,7 +226,7 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
-def fetch_listing(project: str, index_url: str, timeout: float = 30.0) -> list[dict]:
+def fetch_listing(project: str, index_url: str, timeout: float = 30.0) -> list[ListedFile]:
     url = f"{index_url.rstrip('/')}/{normalize(project)}/"
     req = urllib.request.Request(url, headers={"Accept": JSON_ACCEPT})
     with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -175,7 +234,7 @@ def fetch_listing(project: str, index_url: str, timeout: float = 30.0) -> list[d
     return [{"filename": f["filename"], "yanked": f["yanked"]} for f in files]
 
 
-def try_build(image: str, package: str, index_url: str | None = None, timeout: float = 600.0) -> dict:
+def try_build(image: str, package: str, index_url: str | None = None, timeout: float = 600.0) -> BuildTry:
     """Install `package` in `image` (host network, the lab index from the image's pip.conf).
 
     A package without a fitting wheel makes pip build its sdist, which needs a compiler: record
@@ -203,11 +262,11 @@ def try_build(image: str, package: str, index_url: str | None = None, timeout: f
 def run(
     python: str,
     packages: list[str],
-    listings: dict[str, list[dict]] | None,
+    listings: dict[str, list[ListedFile]] | None,
     index_url: str,
-) -> tuple[dict, dict[str, list[dict]]]:
-    fetched: dict[str, list[dict]] = {}
-    rows = []
+) -> tuple[Finding, dict[str, list[ListedFile]]]:
+    fetched: dict[str, list[ListedFile]] = {}
+    rows: list[ProjectRow] = []
     for p in packages:
         files = (listings or {}).get(p)
         if files is None:
@@ -219,7 +278,7 @@ def run(
         fetched[p] = files
         rows.append(classify(p, files, python))
     by = {r["project"]: r for r in rows}
-    out = {
+    out: Finding = {
         "python": python,
         "platform": f"linux {ARCH}",
         "index": index_url,
@@ -243,11 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = ap.parse_args(argv)
     index_url = a.index or upstream_default() or "https://pypi.org/simple/"
-    listings = json.loads(a.listings.read_text()) if a.listings else None
+    listings = cast(dict[str, list[ListedFile]], json.loads(a.listings.read_text())) if a.listings else None
     packages = list(dict.fromkeys(EXPERIMENT_PACKAGES + POPULAR_COMPILED))
     try:
         out, fetched = run(a.python, packages, listings, index_url)
-        builds = []
+        builds: list[BuildTry] = []
         for spec in a.try_build:
             image, sep, pkg = spec.partition("=")
             if not sep or not image or not pkg:

@@ -16,11 +16,13 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 
 from harness.errors import LabError
 from harness.lab.index import IndexFiles, normalize, parse_instant, project_of, upstream_default
+from harness.lab.state import WheelhouseRecord
 from harness.paths import experiments_dir
 
 # Newest first; the bases' glibc is 2.36 (bookworm) and 2.41 (trixie).
@@ -156,7 +158,11 @@ def for_python(reqs: list[str], python: str) -> list[str]:
 
 
 def stamp(
-    lock_text: str, sdists_text: str, pythons: list[str], platforms=PLATFORMS, cutoff: str | None = None
+    lock_text: str,
+    sdists_text: str,
+    pythons: list[str],
+    platforms: Iterable[str] = PLATFORMS,
+    cutoff: str | None = None,
 ) -> str:
     """Pure: what the wheelhouse content depends on."""
     fields = {
@@ -190,7 +196,7 @@ def is_current(root: Path, want: str) -> bool:
     return data.get("stamp") == want and files.is_dir() and any(files.iterdir())
 
 
-def pip_env() -> dict:
+def pip_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV}
     env["PIP_CONFIG_FILE"] = os.devnull  # the host's pip.conf (constraints, extra indexes) stays out
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
@@ -280,7 +286,9 @@ def _run(argv: list[str], what: str, timeout: float = 1800.0) -> float:
     return time.perf_counter() - t0
 
 
-def fill(root: Path, pythons: list[str], progress=print, force: bool = False) -> dict:
+def fill(
+    root: Path, pythons: list[str], progress: Callable[[str], None] = print, force: bool = False
+) -> WheelhouseRecord:
     """Download the lock's wheels for each Python and the sdists; skip when the stamp matches."""
     lock, sdists = lock_paths()
     if not lock.exists():
@@ -295,7 +303,7 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         return {"skipped": True, "stamp": want, "files": count_files(root), "seconds": 0.0}
     check_pip_cutoff(cutoff)
     index_url = os.environ.get("IMAGEBENCH_UPSTREAM_INDEX") or None
-    timings = {}
+    timings: dict[str, float] = {}
     skipped: dict[str, list[str]] = {}
     for py in sorted(set(pythons)):
         mine = for_python(reqs, split_target(py)[0])
@@ -308,13 +316,14 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         t0 = time.perf_counter()
         fetch_sdists(root, src, index_url or upstream_default() or "https://pypi.org/simple/")
         timings["sdists"] = round(time.perf_counter() - t0, 2)
+    unavailable = {py: v for py, v in skipped.items() if v}
     record = {
         "stamp": want,
         "pythons": sorted(set(pythons)),
         "requirements": reqs,
         "sdists": src,
         "uploaded_before": cutoff,
-        "unavailable": {py: v for py, v in skipped.items() if v},
+        "unavailable": unavailable,
         "timings_s": timings,
         "at": time.time(),
     }
@@ -326,7 +335,7 @@ def fill(root: Path, pythons: list[str], progress=print, force: bool = False) ->
         "stamp": want,
         "files": count_files(root),
         "seconds": sum(timings.values()),
-        "unavailable": record["unavailable"],
+        "unavailable": unavailable,
     }
 
 
@@ -336,7 +345,7 @@ def download_for_python(
     reqs: list[str],
     py: str,
     index_url: str | None,
-    progress=print,
+    progress: Callable[[str], None] = print,
     cutoff: str | None = None,
 ) -> list[str]:
     """Download all of reqs for one Python; if that fails, line by line, returning the lines that fail.

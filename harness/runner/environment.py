@@ -10,17 +10,24 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from harness import __version__
 from harness.engine import repro
-from harness.engine.check import engine_info
+from harness.engine.check import EngineInfo, engine_info
 from harness.errors import UsageError
 from harness.lab import load_lab
-from harness.lab.engine2 import describe_builder
+from harness.lab.engine2 import BuilderInfo, describe_builder
 from harness.paths import REPO_ROOT
 from harness.records import LabHandle
 from harness.runner.plan import RunOptions
+
+
+class FingerprintEngine(EngineInfo, total=False):
+    """The engine in a run's fingerprint: `engine_info()`, and the buildx builder a run asked for."""
+
+    builder_requested: str
+    builder: BuilderInfo
 
 
 @contextlib.contextmanager
@@ -56,7 +63,7 @@ def git_info() -> dict[str, Any]:
 
 
 def fingerprint(lab: LabHandle | None, builder: str | None) -> dict[str, Any]:
-    info = engine_info()
+    info = cast(FingerprintEngine, engine_info())  # the same dict, with the builder's keys added below
     if builder:
         info["builder_requested"] = builder
         info["builder"] = describe_builder(builder)  # its driver, endpoint and the engine it builds on

@@ -30,7 +30,7 @@ def delta_figure(res: dict) -> str:
         decimals = max(0, 2 - math.floor(math.log10(tol_abs)))
 
         def show(_m: str, x: float) -> str:
-            return f"{x:.{decimals}f} s"
+            return fmt.fixed_seconds(x, decimals)
     else:
         show = human_value
 

@@ -1,9 +1,11 @@
 """Values as text: the one place bytes, seconds, ratios and p-values become words.
 
-A leaf module (it imports nothing from harness): the report, the gate, drift and the progress
-display all format through it. Everything upstream stores base units (B, s, count); a metric's
-value with the unit the vocabulary gives it is `harness.metrics.human_value`, which calls
-`human_in_unit` here. Output is deterministic: fixed rounding, no locale, no clock.
+A leaf module (it imports nothing from harness): the report and its plots' axes, the claims'
+figures, the gate, compare, the tables, drift and the progress display all format through it.
+Everything upstream stores base units (B, s, count). The one step it cannot take is knowing a
+metric's unit: `harness.metrics.human_value` / `exact_value` / `human_interval` look that up in the
+vocabulary and call `human_in_unit` / `exact_in_unit` here. Output is deterministic: fixed rounding,
+no locale, no clock.
 """
 
 from __future__ import annotations
@@ -69,6 +71,11 @@ def human_seconds(s: float | None, digits: int = 3) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def fixed_seconds(s: float, decimals: int) -> str:
+    """Seconds at a fixed number of decimals (a tolerance's precision): `1.0021 s`."""
+    return f"{s:.{decimals}f} s"
+
+
 def human_ratio(r: float) -> str:
     """A ratio as ×1.23 (three significant digits)."""
     return f"×{sig(r, 3)}" if finite(r) else "–"
@@ -89,6 +96,11 @@ def human_percent(x: float) -> str:
 def signed_percent(p: float) -> str:
     """A change already in percent, signed when it grew: +12 %, -3.4 %, 0 %."""
     return ("+" if p > 0 else "") + f"{sig(p, 2)} %"
+
+
+def size_limit(size_bytes: float, size_pct: float | None) -> str:
+    """The gate's size threshold: `4,096 B`, or `4,096 B and 1.5 %` with a percentage."""
+    return f"{size_bytes:,} B" + (f" and {size_pct:g} %" if size_pct is not None else "")
 
 
 def signed_bytes(delta: float) -> str:
@@ -161,14 +173,31 @@ def md_table(
 def markdown_table(df: Any) -> str:
     """A DataFrame as a Markdown table (values as stored; numbers right-aligned)."""
     align = ["r" if str(t).startswith(("int", "float")) else "l" for t in df.dtypes]
-    rows = ([_cell(v) for v in row] for row in df.itertuples(index=False, name=None))
+    rows = ([plain(v) for v in row] for row in df.itertuples(index=False, name=None))
     return md_table([str(c) for c in df.columns], rows, align)
 
 
-def _cell(v: object) -> object:
+def plain(v: Any) -> Any:
+    """A table cell as plain Python: a numpy scalar unwrapped, a whole float as an int (5.0 -> 5)."""
+    if hasattr(v, "item"):
+        v = v.item()
     if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
         return int(v)
     return v
+
+
+# What each size metric measures: the report always says which size it shows.
+SIZE_NOTES = {
+    "image_bytes": "uncompressed",
+    "image_bytes_compressed": "compressed",
+}
+
+
+def metric_axis_label(metric: str, unit_label: str) -> str:
+    """`image_bytes_compressed (compressed, MB)`: metric name, which size, and unit (a plot's axis)."""
+    note = SIZE_NOTES.get(metric)
+    inner = f"{note}, {unit_label}" if note else unit_label
+    return f"{metric} ({inner})"
 
 
 def short_digest(digest: str | None, n: int = 12) -> str:

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Iterable
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import JustifyMethod
 from rich.table import Table
@@ -141,22 +141,14 @@ def table_text(df, fmt_name: str = "csv") -> str:
         df.to_csv(buf, index=False, lineterminator="\n")
         return buf.getvalue()
     if fmt_name == "json":
-        records = [{k: _plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+        records = [{k: fmt.plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
         return json.dumps(records, indent=1) + "\n"
     if fmt_name == "md":
         rows = [
-            [*(_plain(row[c]) for c in cols), human_value(row["metric"], row["value"])]
+            [*(fmt.plain(row[c]) for c in cols), human_value(row["metric"], row["value"])]
             for row in df.to_dict(orient="records")
         ]
         return fmt.md_table(
             [*cols, "human"], rows, ["r" if c in ("trial", "value") else "l" for c in cols] + ["r"]
         )
     raise ValueError(f"unknown format {fmt_name!r} (use one of {', '.join(TABLE_FORMATS)})")
-
-
-def _plain(v: Any) -> Any:
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
-        return int(v)
-    return v

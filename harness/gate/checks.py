@@ -297,7 +297,7 @@ def _size_check(
         status = "nondeterministic"
     else:
         status = "improved" if delta < -noise else "pass"
-    limit = f"{size_bytes:,} B" + (f" and {size_pct:g} %" if size_pct is not None else "")
+    limit = fmt.size_limit(size_bytes, size_pct)
     msg = (
         f"{_head(base)}: {metric} {human_value(metric, mb)} → "
         f"{human_value(metric, mc)} ({int(delta):+,} B"

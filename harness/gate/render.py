@@ -13,7 +13,7 @@ from harness.metrics import human_value, unit_of
 
 
 def _threshold_text(t: dict) -> str:
-    size = f"{t['size_bytes']:,} B" + (f" and {t['size_pct']:g} %" if t.get("size_pct") is not None else "")
+    size = fmt.size_limit(t["size_bytes"], t.get("size_pct"))
     which = "whole images and own layers" if t.get("whole_image") else "own layers"
     times = (
         "absolute times are not compared (across machines)"

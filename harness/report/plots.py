@@ -23,7 +23,6 @@ from matplotlib.ticker import FuncFormatter, LogLocator
 
 from harness import fmt
 from harness.metrics import get, kind_of, unit_of
-from harness.report.format import metric_axis_label
 from harness.verdicts import Verdict
 
 if TYPE_CHECKING:
@@ -90,7 +89,7 @@ def _meaning(metric: str) -> str:
 def value_axis(metric: str, values) -> tuple[float, str]:
     """(divisor, axis label with unit) for `metric` given the values to plot."""
     divisor, unit_label = fmt.axis_scale(unit_of(metric), values)
-    return divisor, metric_axis_label(metric, unit_label or "value")
+    return divisor, fmt.metric_axis_label(metric, unit_label or "value")
 
 
 # --------------------------------------------------------------------------- per-variant values

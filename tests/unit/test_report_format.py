@@ -1,4 +1,4 @@
-"""harness.fmt, the metric values of harness.metrics, harness.report.format and harness.progress:
+"""harness.fmt, the metric values of harness.metrics and harness.progress:
 human formatting, Markdown tables, the run display."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from harness.clock import utcnow
 from harness.metrics import exact_value, human_value
 from harness.probes.declared_metrics import BY_PROBE
 from harness.progress import Progress
-from harness.report.format import metric_axis_label
 from harness.report.published import flavour, latest_published, load_published_history
 from harness.results import load_runs, load_table
 from harness.tables import summary_rows, table_text
@@ -75,8 +74,8 @@ def test_axis_scale_and_label():
     assert fmt.axis_scale("B", [1e6, 4.1e8]) == (1e6, "MB")
     assert fmt.axis_scale("s", [0.1, 0.5]) == (1e-3, "ms")
     assert fmt.axis_scale("count", [3]) == (1.0, "count")
-    assert metric_axis_label("image_bytes", "MB") == "image_bytes (uncompressed, MB)"
-    assert metric_axis_label("image_bytes_compressed", "MB") == "image_bytes_compressed (compressed, MB)"
+    assert fmt.metric_axis_label("image_bytes", "MB") == "image_bytes (uncompressed, MB)"
+    assert fmt.metric_axis_label("image_bytes_compressed", "MB") == "image_bytes_compressed (compressed, MB)"
 
 
 def test_md_table_escapes_pipes():

@@ -14,10 +14,11 @@ import re
 import stat
 import tomllib
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from harness.errors import SchemaError, UsageError
 from harness.paths import experiments_dir
@@ -76,6 +77,12 @@ OPS = ("<", "<=", ">", ">=", "==", "!=")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
+Table: TypeAlias = Mapping[str, object]
+"""A table of the parsed experiment.toml, before it is checked (`_get` checks each value's type)."""
+OnError: TypeAlias = Callable[[str, Exception], object]
+"""What `discover` and `select` call with a broken experiment's name and its error."""
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -85,6 +92,7 @@ class Variant:
     build_args: dict[str, str] = field(default_factory=dict)
     scenarios: tuple[str, ...] = ("cold",)
     requires: tuple[str, ...] = ()
+    # the probes' own options (`[variants.run]`: each probe reads its keys): an open TOML table
     run: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     smoke: str | tuple[str, ...] | None = None  # command the built image must pass (harness/smoke.py)
@@ -131,6 +139,8 @@ class Experiment:
     probes: tuple[str, ...]
     metrics: tuple[str, ...]
     requires: tuple[str, ...]
+    # `[edits]`: source (list of paths), deps, deps_append (paths and a line); callers build it too
+    # (compare, advise), as a plain table: schemas.Edits is its model
     edits: dict[str, Any]
     variants: tuple[Variant, ...]
     claims: tuple[Claim, ...]
@@ -260,9 +270,9 @@ def _walk(top: Path) -> list[Path]:
 
 
 def _get(
-    d: dict,
+    d: Table,
     key: str,
-    typ: type | tuple,
+    typ: type | tuple[type, ...],
     ctx: _Ctx,
     *,
     required: bool = False,
@@ -289,12 +299,12 @@ def _get(
 
 
 def _str_list(
-    d: dict,
+    d: Table,
     key: str,
     ctx: _Ctx,
     *,
     allowed: tuple[str, ...] | None = None,
-    default=(),
+    default: tuple[str, ...] = (),
     table: str | None = None,
     index: int = 0,
     qual: str = "",
@@ -324,7 +334,7 @@ def _known_probes() -> tuple[str, ...]:
 
 
 def _requires(
-    d: dict, ctx: _Ctx, *, table: str | None = None, index: int = 0, qual: str = ""
+    d: Table, ctx: _Ctx, *, table: str | None = None, index: int = 0, qual: str = ""
 ) -> tuple[str, ...]:
     out = _str_list(d, "requires", ctx, table=table, index=index, qual=qual)
     for need in out:
@@ -478,7 +488,7 @@ def load_experiment(path: Path) -> Experiment:
         raise SchemaError(f"{toml_path}: key '(syntax)': nested too deep to be an experiment") from None
 
 
-def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
+def _validate(data: Table, folder: Path, ctx: _Ctx) -> Experiment:
     """The whole experiment.toml, checked in file order: the first problem is the one reported."""
     name = _header(data, folder, ctx)
     practice = _get(data, "practice", str, ctx, required=True)
@@ -533,7 +543,7 @@ def _validate(data: dict, folder: Path, ctx: _Ctx) -> Experiment:
     )
 
 
-def _header(data: dict, folder: Path, ctx: _Ctx) -> str:
+def _header(data: Table, folder: Path, ctx: _Ctx) -> str:
     """Only known top-level keys, a schema_version this imagebench reads, a name equal to the folder's."""
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
@@ -543,7 +553,7 @@ def _header(data: dict, folder: Path, ctx: _Ctx) -> str:
         raise ctx.fail(
             "schema_version", f"unsupported version {version} (this imagebench reads {SCHEMA_VERSION})"
         )
-    name = _get(data, "name", str, ctx, default=folder.name)
+    name: str = _get(data, "name", str, ctx, default=folder.name)
     if name != folder.name:
         raise ctx.fail("name", f"{name!r} must equal the folder name {folder.name!r}")
     if not NAME_RE.match(name):
@@ -551,7 +561,7 @@ def _header(data: dict, folder: Path, ctx: _Ctx) -> str:
     return name
 
 
-def _variants(data: dict, folder: Path, ctx: _Ctx, default_scen: tuple[str, ...]) -> list[Variant]:
+def _variants(data: Table, folder: Path, ctx: _Ctx, default_scen: tuple[str, ...]) -> list[Variant]:
     """The [[variants]] tables: at least one, each valid, names unique."""
     raw_variants = _get(data, "variants", list, ctx, required=True)
     if not raw_variants:
@@ -563,7 +573,7 @@ def _variants(data: dict, folder: Path, ctx: _Ctx, default_scen: tuple[str, ...]
     return variants
 
 
-def _check_edits(edits: dict, variants: list[Variant], folder: Path, ctx: _Ctx) -> None:
+def _check_edits(edits: Table, variants: list[Variant], folder: Path, ctx: _Ctx) -> None:
     """[edits] has what the variants' edit scenarios need, and its paths stay inside the folder."""
     for scen_needs, key in (
         ("edit-source", "source"),
@@ -631,9 +641,9 @@ def _variant(rv: Any, i: int, folder: Path, ctx: _Ctx, default_scen: tuple[str, 
     )
 
 
-def _cache(rv: dict, scenarios: tuple[str, ...], ctx: _Ctx, t: str, i: int, q: str) -> str:
+def _cache(rv: Table, scenarios: tuple[str, ...], ctx: _Ctx, t: str, i: int, q: str) -> str:
     """`cache`: a known strategy, and only on a variant that runs a ci scenario (elsewhere it means nothing)."""
-    cache = _get(rv, "cache", str, ctx, default="none", table=t, index=i, qual=q)
+    cache: str = _get(rv, "cache", str, ctx, default="none", table=t, index=i, qual=q)
     if cache not in CACHE_STRATEGIES:
         raise ctx.fail(
             f"{q}cache", f"unknown cache strategy {cache!r} (allowed: {', '.join(CACHE_STRATEGIES)})", t, i
@@ -643,14 +653,14 @@ def _cache(rv: dict, scenarios: tuple[str, ...], ctx: _Ctx, t: str, i: int, q: s
     return cache
 
 
-def _variant_trials(rv: dict, ctx: _Ctx, t: str, i: int, q: str) -> int | None:
-    n = _get(rv, "trials", int, ctx, default=None, table=t, index=i, qual=q)
+def _variant_trials(rv: Table, ctx: _Ctx, t: str, i: int, q: str) -> int | None:
+    n: int | None = _get(rv, "trials", int, ctx, default=None, table=t, index=i, qual=q)
     if n is not None and not 1 <= n <= 1000:
         raise ctx.fail(f"{q}trials", "must be between 1 and 1000", t, i)
     return n
 
 
-def _smoke(rv: dict, ctx: _Ctx, t: str, i: int, q: str) -> str | tuple[str, ...] | None:
+def _smoke(rv: Table, ctx: _Ctx, t: str, i: int, q: str) -> str | tuple[str, ...] | None:
     """`smoke`: a shell command (string) or an exec-form argv (non-empty list of strings)."""
     val = _get(rv, "smoke", (str, list), ctx, default=None, table=t, index=i, qual=q)
     if val is None:
@@ -713,9 +723,9 @@ def _claim(rc: Any, i: int, ctx: _Ctx, variants: set[str], table: str = "claims"
     )
 
 
-def _claim_metric(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
+def _claim_metric(rc: Table, ctx: _Ctx, t: str, i: int, q: str) -> str:
     """A claim's metric is in the vocabulary; its tolerances and an absolute value are not negative."""
-    metric = _get(rc, "metric", str, ctx, required=True, table=t, index=i, qual=q)
+    metric: str = _get(rc, "metric", str, ctx, required=True, table=t, index=i, qual=q)
     known = _known_metrics()
     if metric not in known:
         raise ctx.fail(
@@ -725,13 +735,14 @@ def _claim_metric(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
         tol = rc.get(k)
         if isinstance(tol, int | float) and not isinstance(tol, bool) and tol < 0:
             raise ctx.fail(f"{q}{k}", f"must be >= 0, got {tol}", t, i)
-    if "op" in rc and isinstance(rc.get("value"), int | float) and rc["value"] < 0:
-        raise ctx.fail(f"{q}value", f"must be >= 0 (metrics are never negative), got {rc['value']}", t, i)
+    value = rc.get("value")
+    if "op" in rc and isinstance(value, int | float) and value < 0:
+        raise ctx.fail(f"{q}value", f"must be >= 0 (metrics are never negative), got {value}", t, i)
     return metric
 
 
 def _claim_refs(
-    rc: dict, ctx: _Ctx, t: str, i: int, q: str, expect: str | None, op: str | None
+    rc: Table, ctx: _Ctx, t: str, i: int, q: str, expect: str | None, op: str | None
 ) -> tuple[dict[str, str | None], float | None]:
     """(the variants a claim names, its value): baseline and candidate for `expect`, variant for `op`."""
     refs: dict[str, str | None] = {}
@@ -753,16 +764,16 @@ def _claim_refs(
     return refs, value
 
 
-def _source(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
-    source = _get(rc, "source", str, ctx, default="article", table=t, index=i, qual=q)
+def _source(rc: Table, ctx: _Ctx, t: str, i: int, q: str) -> str:
+    source: str = _get(rc, "source", str, ctx, default="article", table=t, index=i, qual=q)
     if source not in SOURCES:
         raise ctx.fail(f"{q}source", f"must be one of {', '.join(SOURCES)}", t, i)
     return source
 
 
-def _article_section(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
+def _article_section(rc: Table, ctx: _Ctx, t: str, i: int, q: str) -> str:
     """A section id of the article list; required on a claim whose source is the article."""
-    sec = _get(rc, "article_section", str, ctx, default="", table=t, index=i, qual=q)
+    sec: str = _get(rc, "article_section", str, ctx, default="", table=t, index=i, qual=q)
     if not sec:
         if t == "claims" and rc.get("source", "article") == "article":
             raise ctx.fail(
@@ -791,7 +802,7 @@ def _article_section(rc: dict, ctx: _Ctx, t: str, i: int, q: str) -> str:
 # --------------------------------------------------------------------------- discovery
 
 
-def discover(root: Path | None = None, *, on_error=None) -> list[Experiment]:
+def discover(root: Path | None = None, *, on_error: OnError | None = None) -> list[Experiment]:
     """Every experiment under `root` (default: the repository's experiments/), sorted with calibration first.
 
     With `on_error`, a broken experiment is passed to it (its SchemaError/UsageError) and skipped, so
@@ -813,7 +824,7 @@ def discover(root: Path | None = None, *, on_error=None) -> list[Experiment]:
 
 
 def select(
-    names: list[str], *, all_: bool = False, root: Path | None = None, on_error=None
+    names: list[str], *, all_: bool = False, root: Path | None = None, on_error: OnError | None = None
 ) -> list[Experiment]:
     """The experiments a command named (or the default set / all), failing on unknown names.
 
@@ -829,7 +840,8 @@ def select(
         if n in broken:
             raise broken[n]
     for name, exc in broken.items():
-        on_error(name, exc)
+        if on_error is not None:  # broken is empty without it
+            on_error(name, exc)
     by_name = {e.name: e for e in catalog}
     if all_:
         return catalog

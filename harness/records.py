@@ -4,7 +4,7 @@ The run file and its parts are what results/README.md documents (schema `imagebe
 version 1); these TypedDicts say the same in types and change nothing on disk. Claim results and
 experiment verdicts are what `harness.analysis` hands to the report, gate and compare. `LabHandle`
 is what the runner and the probes use of a running lab (`harness.lab.core.Lab`, or a stand-in in
-tests). The verdict words are `harness.stats.Verdict`; a probe's context is the `ProbeContext`
+tests). The verdict words are `harness.verdicts.Verdict`; a probe's context is the `ProbeContext`
 dataclass in `harness.probes`.
 
 A field that older run files lack, or that is written only in some cases, is `NotRequired`. (No
@@ -13,7 +13,7 @@ A field that older run files lack, or that is written only in some cases, is `No
 
 from typing import Any, Literal, NotRequired, Protocol, TypeAlias, TypedDict, runtime_checkable
 
-from harness.stats import Verdict
+from harness.verdicts import Verdict
 
 RUN_SCHEMA = "imagebench.run"
 

@@ -17,11 +17,11 @@ import secrets
 import stat
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
@@ -31,10 +31,19 @@ from harness.clock import utcnow
 from harness.errors import EnvironmentProblem, SchemaError, UsageError
 from harness.metrics import unit_of
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+
 SCHEMA = "imagebench.run"
 SCHEMA_VERSION = 1
 # Schema history (keep in step with results/README.md):
 #   1 - first version: fingerprint, experiments, plan, trials with metrics and steps.
+
+RunDict: TypeAlias = dict[str, Any]
+"""A run file's object or one of its parts, as the runner and the readers pass it today. It is
+`harness.records.RunRecord` (TrialRecord, PlanEntry ...) in shape; the signatures here name those
+TypedDicts once their callers do (the switch gives 31 plain-mypy errors in callers today: issue 25)."""
 
 TIDY_COLUMNS = ["run_id", "machine", "experiment", "variant", "scenario", "trial", "metric", "value", "unit"]
 TRIAL_STATES = ("ok", "failed", "interrupted", "skipped")
@@ -56,7 +65,7 @@ class Run:
     run_id: str
     machine: str
     path: Path
-    data: dict[str, Any] = field(default_factory=dict)
+    data: RunDict = field(default_factory=dict)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -66,10 +75,10 @@ class Run:
         *,
         command: list[str],
         seed: int,
-        fingerprint: dict,
-        experiments: dict[str, dict],
-        plan: list[dict],
-        options: dict,
+        fingerprint: RunDict,
+        experiments: dict[str, RunDict],
+        plan: list[RunDict],
+        options: RunDict,
     ) -> Run:
         ident = machine_ids.identity()
         machine = ident["name"]
@@ -81,7 +90,7 @@ class Run:
             if not path.exists():
                 break
         now = utcnow()
-        data = {
+        data: RunDict = {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
@@ -119,10 +128,11 @@ class Run:
 
     # -- mutation -------------------------------------------------------------------------
     @property
-    def trials(self) -> list[dict]:
-        return self.data["trials"]
+    def trials(self) -> list[RunDict]:
+        trials: list[RunDict] = self.data["trials"]
+        return trials
 
-    def record_trial(self, trial: dict) -> None:
+    def record_trial(self, trial: RunDict) -> None:
         """Add (or replace an interrupted attempt of) a trial and rewrite the file atomically."""
         key = trial_key(trial)
         self.data["trials"] = [t for t in self.trials if trial_key(t) != key]
@@ -137,7 +147,7 @@ class Run:
         self.data["status"] = status
         self.save()
 
-    def missing(self) -> list[dict]:
+    def missing(self) -> list[RunDict]:
         """Plan entries without a finished (ok/failed/skipped) trial: what --resume measures."""
         done = {trial_key(t) for t in self.trials if t.get("status") in ("ok", "failed", "skipped")}
         return [p for p in self.data["plan"] if trial_key(p) not in done]
@@ -147,7 +157,7 @@ class Run:
         atomic_write_json(self.path, self.data, exclusive=create)
 
 
-def trial_key(t: dict) -> tuple:
+def trial_key(t: RunDict) -> tuple[str, str, str, int]:
     return (t["experiment"], t["variant"], t["scenario"], int(t["trial"]))
 
 
@@ -547,7 +557,7 @@ def _claim_rule(c: schemas.ClaimFile, w: str) -> None:
         _need(c.get("value") is not None, w, "a check needs 'value'")
 
 
-def validate_run(data: Any) -> dict[str, Any]:
+def validate_run(data: Any) -> RunDict:
     """`data` if it is a run this imagebench reads; _Bad naming the first problem otherwise."""
     _run_header(data)
     for key in ("run_id", "machine"):
@@ -572,7 +582,7 @@ def validate_run(data: Any) -> dict[str, Any]:
         ident = (t["experiment"], t["variant"], t["scenario"], t["trial"])
         _need(ident not in seen, f"trials[{i}]", f"repeats trial {_short(ident)}")
         seen.add(ident)
-    checked: dict[str, Any] = data
+    checked: RunDict = data  # every type a reader relies on is checked (schemas.RunFile)
     return checked
 
 
@@ -595,7 +605,7 @@ def _run_header(data: Any) -> None:
     )
 
 
-def read_run_file(path: Path, *, root: Path | None = None) -> dict:
+def read_run_file(path: Path, *, root: Path | None = None) -> RunDict:
     """Read and validate one run file; SchemaError with a one-line reason naming the file otherwise.
 
     Opens only regular files (see `read_bounded`), bounds size and nesting, and accepts only
@@ -643,7 +653,7 @@ def iter_run_files(results_dir: Path) -> Iterator[Path]:
 class Loaded:
     """What a results directory held: the valid runs and one message per skipped file."""
 
-    runs: list[dict]
+    runs: list[RunDict]
     skipped: list[str]
 
 
@@ -654,7 +664,7 @@ def scan_runs(results_dir: Path) -> Loaded:
     its trials twice.
     """
     root = Path(results_dir)
-    runs: list[dict] = []
+    runs: list[RunDict] = []
     skipped: list[str] = []
     where: dict[str, Path] = {}
     for p in iter_run_files(root):
@@ -693,7 +703,7 @@ def check_results_dir(results_dir: Path, label: str = "results") -> Path:
     return root
 
 
-def load_runs(results_dir: Path, *, on_skip=None) -> list[dict]:
+def load_runs(results_dir: Path, *, on_skip: Callable[[str], object] | None = None) -> list[RunDict]:
     """Every valid run under `results_dir`; corrupt or foreign files are skipped with a warning."""
     loaded = scan_runs(results_dir)
     for reason in loaded.skipped:
@@ -705,7 +715,11 @@ def load_runs(results_dir: Path, *, on_skip=None) -> list[dict]:
     return loaded.runs
 
 
-def tidy_rows(runs: Iterable[dict]) -> Iterator[tuple]:
+TidyRow = tuple[str, str, str, str, str, int, str, float, str]
+
+
+def tidy_rows(runs: Iterable[RunDict]) -> Iterator[TidyRow]:
+    """One row per successful trial and numeric metric (true/false, text and null left out)."""
     for run in runs:
         for t in run["trials"]:
             if t.get("status") != "ok":
@@ -726,7 +740,12 @@ def tidy_rows(runs: Iterable[dict]) -> Iterator[tuple]:
                 )
 
 
-def load_table(results_dir: Path | None = None, *, runs: list[dict] | None = None, on_skip=None):
+def load_table(
+    results_dir: Path | None = None,
+    *,
+    runs: list[RunDict] | None = None,
+    on_skip: Callable[[str], object] | None = None,
+) -> pd.DataFrame:
     """The tidy table of everything measured: run_id, machine, experiment, variant, scenario, trial, metric,
     value, unit (one row per successful trial and metric)."""
     import pandas as pd  # heavy: loaded only when a table is asked for

@@ -26,6 +26,8 @@ from typing import Annotated, Any, Literal, NotRequired, TypeAlias, TypedDict
 
 import msgspec
 
+from harness.records import JSONObject
+
 RUN_SCHEMA = "imagebench.run"
 RUN_SCHEMA_VERSION = 1
 EXPERIMENT_SCHEMA = "imagebench.experiment"
@@ -321,11 +323,11 @@ SCHEMAS: dict[str, tuple[Any, str, int, str]] = {
 }
 
 
-def json_schema(kind: str) -> dict[str, Any]:
+def json_schema(kind: str) -> JSONObject:
     """The JSON Schema (draft 2020-12) of `kind` ("run" or "experiment"), with its name and version."""
     model, name, version, description = SCHEMAS[kind]
-    body: dict[str, Any] = msgspec.json.schema(model)
-    head: dict[str, Any] = {
+    body: JSONObject = msgspec.json.schema(model)
+    head: JSONObject = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{SCHEMA_BASE_URL}/{name}/v{version}.json",
         "title": f"{name} v{version}",

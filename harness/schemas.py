@@ -9,11 +9,12 @@ claim's expect-or-op rule, repeated trials). `Experiment` is the parsed form of 
 because its messages name the TOML line, and tests/unit/test_schemas.py keeps the two key sets equal.
 
 Library: msgspec, picked by measured load time of the committed results (2 run files, 1.4 MB;
-`python /tmp/h1/bench.py` in issue 25's note, median of 5, on the shared 2-core machine):
-msgspec.json.decode(type=RunFile) 3.2-3.8 ms and msgspec.convert of the parsed file 1.5-2.1 ms,
-pydantic 2.14 TypeAdapter.validate_json(strict) 9.1-25.6 ms and validate_python 2.1-11.3 ms; and
-`import msgspec` costs a process 46 ms against 170 ms for pydantic with one TypeAdapter. Today's
-hand validation of the parsed files took 12.6-33.3 ms.
+scripts/load_time.py, median of 5 per run, 7 runs on the shared, loaded 2-core machine, the same
+TypedDicts for both): from bytes, msgspec.json.decode(type=...) 3.2-16.0 ms against 9.1-25.6 ms for
+pydantic 2.14's TypeAdapter.validate_json(strict), msgspec faster in all 7 runs; on the parsed file
+(what the reader does, as it keeps the parsed dict), msgspec.convert 1.5-7.5 ms against
+validate_python(strict) 2.1-11.3 ms, msgspec faster in 5 of 7, equal in 1; and a process pays 46 ms
+for `import msgspec` against 170 ms for pydantic with one TypeAdapter (median of 5).
 
 `python -m harness.schemas` rewrites schemas/*.schema.json from these models; a unit test fails
 when the committed files differ from what it would write.

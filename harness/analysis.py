@@ -17,15 +17,30 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 from harness import stats
 from harness.figures import check_figure, delta_figure, network_figure, ratio_figure
+from harness.jsonparts import json_list, json_object
 from harness.metrics import TIMED_KINDS, human_value, kind_of, unit_of
+from harness.records import (
+    ClaimDef,
+    ClaimKind,
+    ClaimResult,
+    ExperimentDef,
+    ExperimentVerdict,
+    RunRecord,
+)
 from harness.results import load_table
 from harness.verdicts import RunStatus, TrialStatus, Verdict
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from harness.experiment import Experiment
 
 KEYS = ["machine", "experiment", "variant", "scenario", "metric"]
 SUMMARY_COLUMNS = [*KEYS, "unit", "n", "median", "q1", "q3", "iqr", "mad", "min", "max", "cv"]
@@ -35,11 +50,40 @@ VERDICT_ORDER = (Verdict.SUPPORTED, Verdict.NOT_SUPPORTED, Verdict.INCONCLUSIVE,
 N_BOOT = 2000
 SEED = 0
 
+Key: TypeAlias = tuple[str, str]
+"""(machine, experiment)."""
+Definitions: TypeAlias = dict[str, dict[str, ExperimentDef]]
+"""{machine: {experiment: definition}}."""
+DefinitionInput: TypeAlias = "ExperimentDef | Experiment"
+"""An experiment as `evaluate_claims` accepts it: a definition dict or a `harness.experiment.Experiment`."""
+
+
+class NetworkProfile(TypedDict, total=False):
+    """The lab's network profile a run recorded (`fingerprint.lab.profile`)."""
+
+    name: str
+    rate_bps: float
+    measured_bps: float | None
+
+
+class Calibration(TypedDict):
+    """A run's own calibration judged on that run alone (`run_calibration`)."""
+
+    run_id: str
+    passed: bool | None
+    claims: list[ClaimResult]
+
 
 # --------------------------------------------------------------------------- selection
 
 
-def latest_runs(df):
+def run_records(runs: Iterable[Mapping[str, Any]]) -> list[RunRecord]:
+    """Run files as `harness.results.load_runs` returns them (checked against the run file's model,
+    `harness.schemas.RunFile`), typed as the `RunRecord`s they are. No copy, no check: a name for the type."""
+    return [cast(RunRecord, r) for r in runs]
+
+
+def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
     """Keep, per machine and experiment, only the rows of the latest run (run ids sort by time)."""
     if df.empty:
         return df.copy()
@@ -47,22 +91,22 @@ def latest_runs(df):
     return df[df["run_id"] == latest].reset_index(drop=True)
 
 
-def carried(definition: dict) -> bool:
+def carried(definition: ExperimentDef) -> bool:
     """A short calibration that a timed run carried along (its sleep-0/sleep-1 pair only), as opposed
     to a calibration the run was asked for: it describes its own run, never the catalog's calibration."""
     names = {v.get("name") if isinstance(v, dict) else v for v in definition.get("variants") or []}
     return definition.get("section") == "calibration" and bool(names) and names <= {"sleep-0", "sleep-1"}
 
 
-def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
+def latest_run_ids(runs: Iterable[RunRecord]) -> dict[Key, str]:
     """{(machine, experiment): run_id} of the latest run that has ok trials of the experiment,
     else the latest run that planned it (so a run whose trials all failed is still reported).
     A run the experiment was asked for ranks above a later one that only carried it (a timed
     run's short calibration does not replace the calibration run itself). A complete run ranks
     above any run that is not (interrupted, still running): an interrupted run is reported only
     where nothing else measured the experiment, and then never decides its verdict."""
-    with_ok: dict[tuple[str, str], tuple[bool, bool, str]] = {}
-    planned: dict[tuple[str, str], tuple[bool, bool, str]] = {}
+    with_ok: dict[Key, tuple[bool, bool, str]] = {}
+    planned: dict[Key, tuple[bool, bool, str]] = {}
     nothing = (False, False, "")
     for run in runs:
         defs = run.get("experiments", {})
@@ -75,24 +119,26 @@ def latest_run_ids(runs: Iterable[dict]) -> dict[tuple[str, str], str]:
             key = (run["machine"], name)
             planned[key] = max(planned.get(key, nothing), rank[name])
         for t in run["trials"]:
-            if t.get("status") == TrialStatus.OK:
+            if t.get("status") == TrialStatus.OK.value:
                 key = (run["machine"], t["experiment"])
                 r = rank.get(t["experiment"], (whole, True, run["run_id"]))
                 with_ok[key] = max(with_ok.get(key, nothing), r)
     return {k: with_ok.get(k, v)[2] for k, v in planned.items()}
 
 
-def complete(run: dict) -> bool:
+def complete(run: Mapping[str, object]) -> bool:
     """The run ended normally (not interrupted, not still running)."""
     return run.get("status") == RunStatus.COMPLETE
 
 
-def select_latest(runs: list[dict], df=None):
+def select_latest(
+    runs: list[RunRecord], df: pd.DataFrame | None = None
+) -> tuple[list[RunRecord], pd.DataFrame]:
     """(runs, df) restricted to the latest run per machine and experiment; trials of other
     experiments in those runs are dropped from the df, not from the run dicts."""
     chosen = latest_run_ids(runs)
     if df is None:
-        df = load_table(runs=runs)
+        df = _table(runs)
     if df.empty:
         return runs, df
     keep = [
@@ -119,12 +165,12 @@ class RunSelection:
     """The runs one report judges. `left_out`: (run_id, why) runs not pooled with the others;
     `pooled`: (run_id, what differs) runs pooled anyway because the user asked (`--pool`)."""
 
-    runs: list[dict]
+    runs: list[RunRecord]
     left_out: list[tuple[str, str]] = field(default_factory=list)
     pooled: list[tuple[str, str]] = field(default_factory=list)
 
 
-def select_runs(runs: list[dict], *, pool: bool = False) -> RunSelection:
+def select_runs(runs: list[RunRecord], *, pool: bool = False) -> RunSelection:
     """The runs a report may judge together, per machine.
 
     Per machine, `latest_run_ids` picks a run for each experiment; the newest of the picked runs is
@@ -133,7 +179,7 @@ def select_runs(runs: list[dict], *, pool: bool = False) -> RunSelection:
     require a shaped network) measured under another network profile: it is left out, and the pick is
     made again without it (an older compatible run may then report the experiment). With `pool`, such
     runs are kept and listed in `pooled` with what differs, for a banner. Pure."""
-    kept_all: list[dict] = []
+    kept_all: list[RunRecord] = []
     left: list[tuple[str, str]] = []
     pooled: list[tuple[str, str]] = []
     machines = sorted({r["machine"] for r in runs})
@@ -143,8 +189,8 @@ def select_runs(runs: list[dict], *, pool: bool = False) -> RunSelection:
             chosen = latest_run_ids(candidates)
             by_id = {r["run_id"]: r for r in candidates}
             picked = [by_id[i] for i in sorted(set(chosen.values()), reverse=True) if i in by_id]
-            kept: list[dict] = picked[:1]
-            drop: tuple[dict, str] | None = None
+            kept: list[RunRecord] = picked[:1]
+            drop: tuple[RunRecord, str] | None = None
             for run in picked[1:]:
                 why = _conflicts(run, kept, chosen)
                 if why and not pool:
@@ -161,22 +207,20 @@ def select_runs(runs: list[dict], *, pool: bool = False) -> RunSelection:
     return RunSelection(kept_all, left, pooled)
 
 
-def _fingerprint(run: dict, part: str) -> dict:
-    fp = run.get("fingerprint") or {}
-    got = fp.get(part) if isinstance(fp, dict) else None
-    return got if isinstance(got, dict) else {}
+def _fingerprint(run: RunRecord, part: str) -> Mapping[str, object]:
+    return json_object(json_object(run.get("fingerprint")).get(part))
 
 
-def _span(run: dict) -> tuple[str, str]:
+def _span(run: RunRecord) -> tuple[str, str]:
     return str(run.get("created_at") or ""), str(run.get("updated_at") or run.get("created_at") or "")
 
 
-def _overlap(a: dict, b: dict) -> bool:
+def _overlap(a: RunRecord, b: RunRecord) -> bool:
     (a0, a1), (b0, b1) = _span(a), _span(b)
     return bool(a0 and b0) and a0 < b1 and b0 < a1
 
 
-def _plain_network(run: dict, chosen: dict[tuple[str, str], str]) -> bool:
+def _plain_network(run: RunRecord, chosen: dict[Key, str]) -> bool:
     """The run decides an experiment that does not require a shaped network."""
     defs = run.get("experiments") or {}
     return any(
@@ -186,7 +230,7 @@ def _plain_network(run: dict, chosen: dict[tuple[str, str], str]) -> bool:
     )
 
 
-def _conflicts(run: dict, kept: list[dict], chosen: dict[tuple[str, str], str]) -> str:
+def _conflicts(run: RunRecord, kept: list[RunRecord], chosen: dict[Key, str]) -> str:
     """Why `run` cannot be judged beside the runs already `kept` (the first is the anchor); "" if it can."""
     anchor = kept[0]
     why = [f"ran at the same time as run {k['run_id']}" for k in kept if _overlap(run, k)][:1]
@@ -211,19 +255,19 @@ def _conflicts(run: dict, kept: list[dict], chosen: dict[tuple[str, str], str]) 
 # --------------------------------------------------------------------------- summaries
 
 
-def summary_table(df):
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per machine x experiment x variant x scenario x metric: n, median, q1, q3, iqr, mad, min,
     max, cv (sample stdev / mean, None when undefined). Sorted by the key columns."""
     import pandas as pd  # lazy: pandas costs ~0.5 s to import; verdicts from run dicts need none
 
-    rows = []
+    rows: list[list[object]] = []
     if not df.empty:
         for key, group in df.groupby(KEYS, sort=True):
             s = stats.summarize(group["value"].to_numpy())
             rows.append(
                 [
                     *key,
-                    unit_of(key[-1]) or group["unit"].iloc[0],
+                    unit_of(str(key[-1])) or group["unit"].iloc[0],
                     s["n"],
                     s["median"],
                     s["q1"],
@@ -238,14 +282,14 @@ def summary_table(df):
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def build_cv(df, metric: str = "build_seconds"):
+def build_cv(df: pd.DataFrame, metric: str = "build_seconds") -> pd.DataFrame:
     """Coefficient of variation of `metric` per machine x experiment x variant x scenario:
     how noisy build times were (pyperf warns above 10 %)."""
     table = summary_table(df[df["metric"] == metric]) if not df.empty else summary_table(df)
     return table[["machine", "experiment", "variant", "scenario", "n", "median", "cv"]].reset_index(drop=True)
 
 
-def size_consistency(df):
+def size_consistency(df: pd.DataFrame) -> pd.DataFrame:
     """Exact metrics (sizes, layer counts ...) that differ between trials of one variant.
 
     Sizes should be identical across trials; one that varies is a finding to report, not
@@ -258,7 +302,7 @@ def size_consistency(df):
     if df.empty:
         return pd.DataFrame([], columns=cols)
     exact = df[df["metric"].map(kind_of) == "exact"]
-    rows = []
+    rows: list[list[object]] = []
     for key, group in exact.groupby(KEYS, sort=True):
         values = sorted(set(group["value"].tolist()))
         if len(values) > 1:
@@ -269,21 +313,21 @@ def size_consistency(df):
 # --------------------------------------------------------------------------- experiments
 
 
-def experiments_by_machine(runs: Iterable[dict]) -> dict[str, dict[str, dict]]:
+def experiments_by_machine(runs: Iterable[RunRecord]) -> Definitions:
     """{machine: {experiment: definition}} from the run files (the definition of the run that
     `latest_run_ids` picks wins: the latest, a run asked for the experiment above one that only
     carried it; `not_measured` merged over all runs of the machine), each with `stand_in_gaps`
     ({variant: what its lab stand-in bases leave out}) where there are any."""
     runs = list(runs)
-    out: dict[str, dict[str, dict]] = {}
-    rank: dict[tuple[str, str], tuple[bool, bool, str]] = {}
+    out: Definitions = {}
+    rank: dict[Key, tuple[bool, bool, str]] = {}
     nothing = (False, False, "")
     for run in sorted(runs, key=lambda r: r["run_id"]):
         for name, definition in run.get("experiments", {}).items():
             key = (run["machine"], name)
-            previous = out.setdefault(run["machine"], {}).get(name, {})
+            previous: ExperimentDef = out.setdefault(run["machine"], {}).get(name, {})
             mine = (complete(run), not carried(definition), run["run_id"])
-            merged = dict(definition) if mine >= rank.get(key, nothing) else dict(previous)
+            merged = definition.copy() if mine >= rank.get(key, nothing) else previous.copy()
             rank[key] = max(mine, rank.get(key, nothing))
             merged["not_measured"] = {
                 **previous.get("not_measured", {}),
@@ -293,48 +337,72 @@ def experiments_by_machine(runs: Iterable[dict]) -> dict[str, dict[str, dict]]:
     return _with_stand_in_gaps(out, runs)
 
 
-def _as_definitions(experiments) -> dict[str, dict]:
+def _as_definitions(
+    experiments: Mapping[str, DefinitionInput] | Iterable[DefinitionInput] | None,
+) -> dict[str, ExperimentDef]:
     """Accept {name: dict}, a list of dicts or a list of harness.experiment.Experiment."""
     if experiments is None:
         return {}
     if isinstance(experiments, Mapping):
-        return {k: (v.to_dict() if hasattr(v, "to_dict") else dict(v)) for k, v in experiments.items()}
+        return {k: _definition(v) for k, v in experiments.items()}
     out = {}
     for e in experiments:
-        d = e.to_dict() if hasattr(e, "to_dict") else dict(e)
+        d = _definition(e)
         out[d["name"]] = d
     return out
 
 
-def _values(df, machine, experiment, variant, scenario, metric, *, keys: bool = False):
-    """The values of one cell sorted by run and trial; with `keys` also the [(run_id, trial)] they came from."""
-    sel = df[
+def _definition(e: DefinitionInput) -> ExperimentDef:
+    if isinstance(e, dict):
+        return e.copy()
+    # Experiment.to_dict is the run file's `experiments` value (records.ExperimentDef), typed as open JSON
+    return cast(ExperimentDef, e.to_dict())
+
+
+def _cell(
+    df: pd.DataFrame, machine: str, experiment: str, variant: str | None, scenario: str, metric: str
+) -> pd.DataFrame:
+    return df[
         (df["machine"] == machine)
         & (df["experiment"] == experiment)
         & (df["variant"] == variant)
         & (df["scenario"] == scenario)
         & (df["metric"] == metric)
     ].sort_values(["run_id", "trial"])
-    if keys:
-        return sel["value"].to_numpy(), list(zip(sel["run_id"], sel["trial"], strict=True))
-    return sel["value"].to_numpy()
 
 
-def _missing_reason(definition: dict, variants: Iterable[str]) -> str:
+def _values(
+    df: pd.DataFrame, machine: str, experiment: str, variant: str | None, scenario: str, metric: str
+) -> np.ndarray:
+    """The values of one cell sorted by run and trial."""
+    values: np.ndarray = _cell(df, machine, experiment, variant, scenario, metric)["value"].to_numpy()
+    return values
+
+
+def _keyed_values(
+    df: pd.DataFrame, machine: str, experiment: str, variant: str | None, scenario: str, metric: str
+) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """`_values` and the [(run_id, trial)] they came from."""
+    sel = _cell(df, machine, experiment, variant, scenario, metric)
+    values: np.ndarray = sel["value"].to_numpy()
+    return values, list(zip(sel["run_id"], sel["trial"], strict=True))
+
+
+def _missing_reason(definition: ExperimentDef, variants: Sequence[str | None]) -> str:
     notes = definition.get("not_measured") or {}
     reasons = [f"{v}: {notes[v]}" for v in variants if v in notes]
-    return "; ".join(reasons) or "no successful trials of " + ", ".join(variants)
+    return "; ".join(reasons) or "no successful trials of " + ", ".join(str(v) for v in variants)
 
 
 def evaluate_claims(
-    runs_or_df,
-    experiments=None,
+    runs_or_df: list[RunRecord] | pd.DataFrame,
+    experiments: Mapping[str, DefinitionInput] | Iterable[DefinitionInput] | None = None,
     *,
     latest: bool = False,
     with_p: bool = True,
     n_boot: int = N_BOOT,
     seed: int = SEED,
-) -> list[dict]:
+) -> list[ClaimResult]:
     """Every claim of every experiment, judged per machine.
 
     `runs_or_df` is a list of run dicts (experiments then come from the runs) or the tidy
@@ -346,7 +414,7 @@ def evaluate_claims(
     low, high, p, verdict, reason and `figure`, the measured figure as text.
     """
     df, defs_by_machine = _inputs(runs_or_df, experiments, latest)
-    out = []
+    out: list[ClaimResult] = []
     for machine in sorted(defs_by_machine):
         for name in sorted(defs_by_machine[machine]):
             definition = defs_by_machine[machine][name]
@@ -361,18 +429,26 @@ def evaluate_claims(
     return out
 
 
-def claims_of(definition: dict) -> list[tuple[int, dict]]:
+def claims_of(definition: ExperimentDef) -> list[tuple[int, ClaimDef]]:
     """(index, claim) for every claim of a definition, then its preconditions (role "precondition",
     indices after the claims)."""
     claims = list(definition.get("claims") or [])
-    pre = [{**c, "role": "precondition"} for c in definition.get("preconditions") or []]
+    pre: list[ClaimDef] = []
+    for c in definition.get("preconditions") or []:
+        p = c.copy()
+        p["role"] = "precondition"
+        pre.append(p)
     return list(enumerate(claims + pre))
 
 
-def _inputs(runs_or_df, experiments, latest=False):
+def _inputs(
+    runs_or_df: list[RunRecord] | pd.DataFrame,
+    experiments: Mapping[str, DefinitionInput] | Iterable[DefinitionInput] | None,
+    latest: bool = False,
+) -> tuple[pd.DataFrame, Definitions]:
     if isinstance(runs_or_df, list):
         runs = runs_or_df
-        df = select_latest(runs)[1] if latest else load_table(runs=runs)
+        df = select_latest(runs)[1] if latest else _table(runs)
         defs = experiments_by_machine(runs)
         if experiments is not None:
             given = _as_definitions(experiments)
@@ -380,13 +456,20 @@ def _inputs(runs_or_df, experiments, latest=False):
         return df, defs
     df = runs_or_df
     given = _as_definitions(experiments)
-    defs = {}
+    per_machine: Definitions = {}
     for machine in sorted(set(df["machine"])) if not df.empty else []:
-        defs[machine] = dict(given)
-    return df, defs
+        per_machine[machine] = dict(given)
+    return df, per_machine
 
 
-def stand_in_gaps(runs: list[dict]) -> dict[tuple[str, str, str], list[str]]:
+def _table(runs: list[RunRecord]) -> pd.DataFrame:
+    """`harness.results.load_table` of run records (which types its runs as plain dicts)."""
+    records: Any = runs
+    table: pd.DataFrame = load_table(runs=records)
+    return table
+
+
+def stand_in_gaps(runs: Iterable[RunRecord]) -> dict[tuple[str, str, str], list[str]]:
     """{(machine, experiment, variant): what the variant's lab stand-in bases leave out} from the
     provenance each run recorded for its pinned bases (empty for faithful bases)."""
     gaps: dict[tuple[str, str, str], list[str]] = {}
@@ -395,35 +478,39 @@ def stand_in_gaps(runs: list[dict]) -> dict[tuple[str, str, str], list[str]]:
         for t in run.get("trials") or []:
             left: list[str] = []
             for name in t.get("bases") or {}:
-                prov = (bases.get(name) or {}).get("provenance") or {}
-                left += [str(x) for x in prov.get("left_out") or [] if str(x) not in left]
+                pin = bases.get(name)
+                prov = json_object(pin.get("provenance") if pin else None)
+                left += [str(x) for x in json_list(prov.get("left_out")) if str(x) not in left]
             if left:
                 gaps[(run["machine"], t["experiment"], t["variant"])] = left
     return gaps
 
 
-def _with_stand_in_gaps(defs: dict, runs: list[dict]) -> dict:
+def _with_stand_in_gaps(defs: Definitions, runs: list[RunRecord]) -> Definitions:
     gaps = stand_in_gaps(runs)
-    out: dict = {}
+    out: Definitions = {}
     for machine, ds in defs.items():
         out[machine] = {}
         for name, d in ds.items():
             mine = {v: g for (m, e, v), g in gaps.items() if m == machine and e == name}
-            out[machine][name] = {**d, "stand_in_gaps": mine} if mine else d
+            if mine:
+                d = d.copy()
+                d["stand_in_gaps"] = mine
+            out[machine][name] = d
     return out
 
 
 def evaluate_claim(
-    df,
+    df: pd.DataFrame,
     machine: str,
-    definition: dict,
+    definition: ExperimentDef,
     index: int,
-    claim: dict,
+    claim: ClaimDef,
     *,
     n_boot: int = N_BOOT,
     seed: int = SEED,
     with_p: bool = True,
-) -> dict:
+) -> ClaimResult:
     """One claim of `definition` judged on `machine`'s rows of the tidy DataFrame (see evaluate_claims).
 
     A claim the experiment's own settings decide (`by_construction`, e.g. a stop time equal to the stop
@@ -435,11 +522,13 @@ def evaluate_claim(
     return res
 
 
-def _by_construction(res: dict) -> dict:
+def _by_construction(res: ClaimResult) -> ClaimResult:
     """A judged claim turned into a statement of what the experiment's settings fixed."""
     value = res["candidate_median"] if res["candidate_median"] is not None else res["median"]
     who = res["variant"] or res["candidate"] or ""
-    res.update(low=None, high=None, p=None, mde=None, interval=None, by_construction=True)
+    res["low"] = res["high"] = res["p"] = res["mde"] = None
+    res["interval"] = None
+    res["by_construction"] = True
     if res["verdict"] == NOT_MEASURED:
         return res
     res["verdict"] = BY_CONSTRUCTION
@@ -457,25 +546,25 @@ def _by_construction(res: dict) -> dict:
 
 
 def _judge(
-    df,
+    df: pd.DataFrame,
     machine: str,
-    definition: dict,
+    definition: ExperimentDef,
     index: int,
-    claim: dict,
+    claim: ClaimDef,
     *,
     n_boot: int,
     seed: int,
     with_p: bool,
-) -> dict:
+) -> ClaimResult:
     metric, scenario = claim["metric"], claim.get("scenario", "cold")
-    expect: Any = claim.get("expect")
-    kind = "delta" if expect == "delta" else "ratio" if expect else "check"
+    expect = claim.get("expect") or ""
+    kind: ClaimKind = "delta" if expect == "delta" else "ratio" if expect else "check"
     res = _blank_result(machine, definition, index, claim, kind)
     name = definition["name"]
     if kind == "check":
         return _evaluate_check(res, _values(df, machine, name, res["variant"], scenario, metric), definition)
-    b, b_keys = _values(df, machine, name, res["baseline"], scenario, metric, keys=True)
-    c, c_keys = _values(df, machine, name, res["candidate"], scenario, metric, keys=True)
+    b, b_keys = _keyed_values(df, machine, name, res["baseline"], scenario, metric)
+    c, c_keys = _keyed_values(df, machine, name, res["candidate"], scenario, metric)
     # interleaved trials (the same run and trial round for both variants) are resampled as pairs
     res["paired"] = bool(len(b) >= 2 and b_keys == c_keys and len(set(b_keys)) == len(b_keys))
     res["n_baseline"], res["n_candidate"] = len(b), len(c)
@@ -500,7 +589,7 @@ def _judge(
         rc = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, with_p=with_p)
         ratio, low, high, p, reason = rc["ratio"], rc["low"], rc["high"], rc["p_value"], rc["reason"]
         res["interval"] = "ci" if low is not None else None
-    res.update(ratio=ratio, low=low, high=high, p=p, reason=reason)
+    res["ratio"], res["low"], res["high"], res["p"], res["reason"] = ratio, low, high, p, reason
     res["verdict"] = stats.verdict(low, high, expect) if ratio is not None else Verdict.INCONCLUSIVE
     if timed and min(len(b), len(c)) < MIN_TIME_RATIO_N:
         res["verdict"] = Verdict.INCONCLUSIVE
@@ -509,7 +598,9 @@ def _judge(
     return _smoke_rule(res, df, machine, definition)
 
 
-def _blank_result(machine: str, definition: dict, index: int, claim: dict, kind: str) -> dict[str, Any]:
+def _blank_result(
+    machine: str, definition: ExperimentDef, index: int, claim: ClaimDef, kind: ClaimKind
+) -> ClaimResult:
     """A claim's result before judging: what the claim says, every measured field empty, not measured."""
     metric, scenario = claim["metric"], claim.get("scenario", "cold")
     expect = claim.get("expect")
@@ -524,8 +615,9 @@ def _blank_result(machine: str, definition: dict, index: int, claim: dict, kind:
         "label": claim.get("label", ""),
         "primary": bool(claim.get("primary", False)),
         "source": claim.get("source") or "article",
-        "article_section": claim.get("article_section"),
-        "article_figure": claim.get("article_figure"),
+        # None when the claim names none (records.ClaimResult says str: H1's file, reported)
+        "article_section": claim.get("article_section"),  # type: ignore[typeddict-item]
+        "article_figure": claim.get("article_figure"),  # type: ignore[typeddict-item]
         "role": claim.get("role") or "claim",  # claim | precondition
         "baseline": claim.get("baseline"),
         "candidate": claim.get("candidate"),
@@ -561,7 +653,7 @@ MIN_TIME_RATIO_N = 5
 MIN_TIME_CHECK_N = 2  # a time threshold is judged on the interval of the median: one trial has none
 
 
-def min_trials(claim: dict) -> int:
+def min_trials(claim: ClaimDef) -> int:
     """The fewest trials per variant a claim needs before the report can judge it (its own rules):
     a time ratio MIN_TIME_RATIO_N, any other time claim MIN_TIME_CHECK_N, an exact metric (size, count,
     flag) one, a value set by the experiment (`by_construction`) one."""
@@ -570,7 +662,7 @@ def min_trials(claim: dict) -> int:
     return MIN_TIME_RATIO_N if claim.get("expect") in ("lower", "higher") else MIN_TIME_CHECK_N
 
 
-def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
+def _smoke_rule(res: ClaimResult, df: pd.DataFrame, machine: str, definition: ExperimentDef) -> ClaimResult:
     """A candidate whose smoke check failed in any trial cannot win a size or time claim: "smaller
     but broken" (with the failing output's last line), whatever its numbers say."""
     if res["kind"] not in ("ratio", "delta") or res["verdict"] != Verdict.SUPPORTED:
@@ -580,8 +672,9 @@ def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
     smoke = _values(df, machine, definition["name"], res["candidate"], res["scenario"], "smoke_ok")
     if len(smoke) == 0 or (smoke == 1).all():
         return res
-    last = (definition.get("smoke_failures") or {}).get(res["candidate"]) or "output kept in the trial record"
-    gaps = (definition.get("stand_in_gaps") or {}).get(res["candidate"])
+    candidate = res["candidate"] or ""
+    last = (definition.get("smoke_failures") or {}).get(candidate) or "output kept in the trial record"
+    gaps = (definition.get("stand_in_gaps") or {}).get(candidate)
     if gaps:  # the lab's stand-in is incomplete: its failure says nothing about the real image
         res["verdict"] = Verdict.INCONCLUSIVE
         res["reason"] = (
@@ -602,7 +695,7 @@ def _smoke_rule(res: dict, df, machine: str, definition: dict) -> dict:
 EXACT_KINDS = ("exact", "flag", "count")  # no sampling noise: judged on the range of the trials, no p-value
 
 
-def _exact_interval(b, c) -> str:
+def _exact_interval(b: np.ndarray, c: np.ndarray) -> Literal["exact", "range", "single"]:
     """exact (every trial of both groups gave one value), range (they varied) or single (one trial in a
     group: no way to know whether the value repeats)."""
     if min(len(b), len(c)) < 2:
@@ -610,7 +703,7 @@ def _exact_interval(b, c) -> str:
     return "exact" if float(max(b)) == float(min(b)) and float(max(c)) == float(min(c)) else "range"
 
 
-def _exact_reason(metric: str, b, c) -> str | None:
+def _exact_reason(metric: str, b: np.ndarray, c: np.ndarray) -> str | None:
     """How an exact metric's comparison was judged: on one value, or on the range of the trials (None
     when every trial gave the same value: the figure says so)."""
     spread = max(float(max(b)) - float(min(b)), float(max(c)) - float(min(c)))
@@ -626,7 +719,7 @@ def _exact_reason(metric: str, b, c) -> str | None:
     )
 
 
-def _evaluate_check(res: dict, v, definition: dict) -> dict:
+def _evaluate_check(res: ClaimResult, v: np.ndarray, definition: ExperimentDef) -> ClaimResult:
     """Exact metrics (flags, sizes, counts) hold only when every trial holds (k = n); times and rates
     are judged on the interval of their median and need n >= 2 (`stats.check_detail`)."""
     res["n_candidate"] = len(v)
@@ -636,8 +729,8 @@ def _evaluate_check(res: dict, v, definition: dict) -> dict:
     res["median"] = res["candidate_median"] = stats.summarize(v)["median"]
     res["yes"] = int((v == 1).sum())
     timed = kind_of(res["metric"]) in TIMED_KINDS
-    d = stats.check_detail(v, res["op"], float(res["value"]), use_ci=timed)
-    res.update(verdict=d["verdict"], k=d["k"], low=d["low"], high=d["high"])
+    d = stats.check_detail(v, str(res["op"]), float(res["value"] or 0.0), use_ci=timed)
+    res["verdict"], res["k"], res["low"], res["high"] = d["verdict"], d["k"], d["low"], d["high"]
     if timed and d["reason"]:
         res["reason"] = d["reason"]
     distinct = sorted({float(x) for x in v})
@@ -646,7 +739,10 @@ def _evaluate_check(res: dict, v, definition: dict) -> dict:
     return res
 
 
-def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True) -> dict:
+def _evaluate_delta(
+    res: ClaimResult, b: np.ndarray, c: np.ndarray, n_boot: int, seed: int, with_p: bool = True
+) -> ClaimResult:
+    d: dict[str, float | None]
     if kind_of(res["metric"]) in EXACT_KINDS:
         d = {**stats.range_delta(b, c), "p_value": None}
         res["reason"] = _exact_reason(res["metric"], b, c)
@@ -658,7 +754,7 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
         res["tolerance"] if res["tolerance"] is not None else abs(value) * float(res["tolerance_rel"] or 0.0)
     )
     res["tolerance_abs"] = float(tol)
-    res.update(delta=d["delta"], low=d["low"], high=d["high"], p=d["p_value"])
+    res["delta"], res["low"], res["high"], res["p"] = d["delta"], d["low"], d["high"], d["p_value"]
     if d["low"] is None and res.get("interval") != "single":
         res["reason"] = "fewer than 2 values in a group: no interval"
     elif res.get("interval") is None:
@@ -668,16 +764,16 @@ def _evaluate_delta(res: dict, b, c, n_boot: int, seed: int, with_p: bool = True
     return res
 
 
-def run_calibration(run: dict, *, n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, Any]:
+def run_calibration(run: RunRecord, *, n_boot: int = N_BOOT, seed: int = SEED) -> Calibration:
     """The calibration `run` carried, judged on that run alone: {"run_id", "passed" (True when every
     time claim it measured is supported, False when one is not, None when it measured none), "claims"
     (the judged time claims)}. The calibration experiment of a run is the short one a timed run
     carries, or the full one when the run was asked for it."""
     definition = (run.get("experiments") or {}).get("calibration")
-    out: dict[str, Any] = {"run_id": run["run_id"], "passed": None, "claims": []}
+    out: Calibration = {"run_id": run["run_id"], "passed": None, "claims": []}
     if not isinstance(definition, dict):
         return out
-    df = load_table(runs=[run])
+    df = _table([run])
     for index, claim in enumerate(definition.get("claims") or []):
         if kind_of(claim.get("metric", "")) not in TIMED_KINDS:
             continue
@@ -690,8 +786,8 @@ def run_calibration(run: dict, *, n_boot: int = N_BOOT, seed: int = SEED) -> dic
 
 
 def calibrate(
-    claims: list[dict], runs: list[dict], *, n_boot: int = N_BOOT, seed: int = SEED
-) -> dict[str, dict[str, Any]]:
+    claims: list[ClaimResult], runs: list[RunRecord], *, n_boot: int = N_BOOT, seed: int = SEED
+) -> dict[str, Calibration]:
     """Time claims are judged only where the run that measured them passed its own calibration.
 
     For each time claim (kind "time"; not the calibration's own, not one decided by construction) whose verdict was
@@ -700,7 +796,7 @@ def calibrate(
     with that reason. Changes `claims` in place; returns {run_id: calibration} for the runs looked at."""
     chosen = latest_run_ids(runs)
     by_id = {r["run_id"]: r for r in runs}
-    cals: dict[str, dict[str, Any]] = {}
+    cals: dict[str, Calibration] = {}
     for c in claims:
         if c["experiment"] == "calibration" or c.get("by_construction") or c.get("role") == "precondition":
             continue
@@ -728,8 +824,8 @@ def calibrate(
 
 
 def experiment_verdicts(
-    runs: list[dict], claims: list[dict] | None = None, *, with_p: bool = True
-) -> list[dict]:
+    runs: list[RunRecord], claims: list[ClaimResult] | None = None, *, with_p: bool = True
+) -> list[ExperimentVerdict]:
     """One verdict per machine x experiment in the runs.
 
     "not measured here" when the experiment has no ok trial on that machine (reason: the
@@ -744,7 +840,7 @@ def experiment_verdicts(
     defs = experiments_by_machine(runs)
     chosen = latest_run_ids(runs)
     ok, failed, skipped = _trial_tallies(runs, chosen)
-    out = []
+    out: list[ExperimentVerdict] = []
     run_by_id = {r["run_id"]: r for r in runs}
     for machine in sorted(defs):
         for name in _catalog_order(defs[machine]):
@@ -752,7 +848,7 @@ def experiment_verdicts(
             key = (machine, name)
             mine, pre, article, extension = _claim_roles(claims, machine, name)
             errors = sorted(set(failed.get(key, [])))
-            row = {
+            row: ExperimentVerdict = {
                 "machine": machine,
                 "experiment": name,
                 "practice": d.get("practice", name),
@@ -776,7 +872,7 @@ def experiment_verdicts(
                     key, set()
                 )
                 row["reason"] = "; ".join(sorted(notes) + errors) or "no trials recorded"
-            elif not complete(run_by_id.get(chosen.get(key, ""), {"status": RunStatus.COMPLETE})):
+            elif not complete(run_by_id.get(chosen.get(key, "")) or {"status": RunStatus.COMPLETE}):
                 run = run_by_id[chosen[key]]
                 row["verdict"] = Verdict.INCONCLUSIVE
                 row["reason"] = (
@@ -796,7 +892,9 @@ def experiment_verdicts(
     return out
 
 
-def _claim_roles(claims: list[dict], machine: str, name: str) -> tuple[list[dict], ...]:
+def _claim_roles(
+    claims: list[ClaimResult], machine: str, name: str
+) -> tuple[list[ClaimResult], list[ClaimResult], list[ClaimResult], list[ClaimResult]]:
     """(claims, preconditions, the article's claims, our extensions) of experiment `name` on `machine`."""
     everything = [c for c in claims if c["machine"] == machine and c["experiment"] == name]
     mine = [c for c in everything if c.get("role", "claim") == "claim"]
@@ -808,35 +906,36 @@ def _claim_roles(claims: list[dict], machine: str, name: str) -> tuple[list[dict
 
 
 def _trial_tallies(
-    runs: list[dict], chosen: dict[tuple[str, str], str]
-) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[str]], dict[tuple[str, str], set[str]]]:
+    runs: list[RunRecord], chosen: dict[Key, str]
+) -> tuple[dict[Key, int], dict[Key, list[str]], dict[Key, set[str]]]:
     """Per (machine, experiment), over the trials of its chosen run: the ok count, the failed trials'
     errors and the skipped variants with their reasons."""
-    ok: dict[tuple[str, str], int] = {}
-    failed: dict[tuple[str, str], list[str]] = {}
-    skipped: dict[tuple[str, str], set[str]] = {}
+    ok: dict[Key, int] = {}
+    failed: dict[Key, list[str]] = {}
+    skipped: dict[Key, set[str]] = {}
     for run in runs:
         for t in run["trials"]:
             key = (run["machine"], t["experiment"])
             if chosen.get(key) != run["run_id"]:
                 continue
-            if t.get("status") == TrialStatus.OK:
+            if t.get("status") == TrialStatus.OK.value:
                 ok[key] = ok.get(key, 0) + 1
-            elif t.get("status") == TrialStatus.FAILED:
+            elif t.get("status") == TrialStatus.FAILED.value:
                 failed.setdefault(key, []).append(str(t.get("error") or "failed without an error message"))
-            elif t.get("status") == TrialStatus.SKIPPED:
+            elif t.get("status") == TrialStatus.SKIPPED.value:
                 skipped.setdefault(key, set()).add(f"{t['variant']}: {t.get('error') or 'skipped'}")
     return ok, failed, skipped
 
 
-def network_profile(run: dict | None) -> dict:
+def network_profile(run: RunRecord | None) -> NetworkProfile:
     """The lab's network profile a run recorded: {name, rate_bps, measured_bps} (empty when unknown)."""
-    lab = ((run or {}).get("fingerprint") or {}).get("lab") or {}
+    lab = json_object(json_object(run.get("fingerprint") if run else None).get("lab"))
     prof = lab.get("profile")
-    return dict(prof) if isinstance(prof, dict) else {}
+    # the run file's fingerprint is open JSON (validated by harness.results, not typed per field)
+    return cast(NetworkProfile, dict(prof)) if isinstance(prof, dict) else {}
 
 
-def _network_precondition(definition: dict, run: dict | None) -> dict | None:
+def _network_precondition(definition: ExperimentDef, run: RunRecord | None) -> ClaimResult | None:
     """An experiment that requires a shaped network is inconclusive unless its run was shaped: the
     profile is not "unlimited" and the measured rate is within 2x of the configured one."""
     if "shaped-network" not in (definition.get("requires") or []):
@@ -858,7 +957,7 @@ def _network_precondition(definition: dict, run: dict | None) -> dict | None:
     }
 
 
-def decide(row: dict, claims: list[dict], preconditions: list[dict]) -> None:
+def decide(row: ExperimentVerdict, claims: list[ClaimResult], preconditions: list[ClaimResult]) -> None:
     """Set row verdict, deciding claim and reason from the article's claims (extensions never decide).
 
     A precondition that does not hold makes the verdict "inconclusive" with "precondition not met
@@ -882,7 +981,7 @@ def decide(row: dict, claims: list[dict], preconditions: list[dict]) -> None:
     row["deciding"] = next((c for c in claims if c["primary"]), claims[0] if claims else None)
 
 
-def also_found(c: dict) -> str:
+def also_found(c: ClaimResult) -> str:
     """One line for an extension claim: what we checked beyond the article, and what came out (a value
     the experiment's settings decide is shown as such, without a verdict)."""
     if c.get("verdict") == BY_CONSTRUCTION:
@@ -890,7 +989,7 @@ def also_found(c: dict) -> str:
     return f"{c['label'] or c['metric']}: {c['figure']} ({c['verdict']})"
 
 
-def combine(verdicts: list[str]) -> str:
+def combine(verdicts: Sequence[str]) -> Verdict:
     if not verdicts:
         return Verdict.MEASURED
     if all(v == Verdict.SUPPORTED for v in verdicts):
@@ -900,7 +999,7 @@ def combine(verdicts: list[str]) -> str:
     return Verdict.INCONCLUSIVE
 
 
-def _catalog_order(defs: dict[str, dict]) -> list[str]:
+def _catalog_order(defs: dict[str, ExperimentDef]) -> list[str]:
     """Calibration first (how far to trust the rest), then by name, as the catalog lists them."""
     return sorted(defs, key=lambda n: (defs[n].get("section") != "calibration", n))
 
@@ -935,18 +1034,18 @@ class ExperimentResult:
     claim: str  # what the experiment states, in words
     article: str  # the article's figure for it, in words
     cannot_show: str
-    claims: list[dict[str, Any]]  # every claim of the experiment (article and extension), judged
-    preconditions: list[dict[str, Any]]
-    extension_claims: list[dict[str, Any]]
-    primary: dict[str, Any] | None
-    deciding: dict[str, Any] | None  # the claim (or precondition) that decided the verdict
+    claims: list[ClaimResult]  # every claim of the experiment (article and extension), judged
+    preconditions: list[ClaimResult]
+    extension_claims: list[ClaimResult]
+    primary: ClaimResult | None
+    deciding: ClaimResult | None  # the claim (or precondition) that decided the verdict
     also_found: list[str]  # the extension claims, one line each: they never decide
     ok_trials: int
     failed_trials: int
-    definition: dict[str, Any]  # the experiment as the chosen run defined it
-    run: dict[str, Any] | None  # provenance: the run that decides this experiment
-    network: dict[str, Any]  # provenance: that run's network profile (`network_profile`)
-    calibration: dict[str, Any] | None  # that run's own calibration (`run_calibration`), for time claims
+    definition: ExperimentDef  # the experiment as the chosen run defined it
+    run: RunRecord | None  # provenance: the run that decides this experiment
+    network: NetworkProfile  # provenance: that run's network profile (`network_profile`)
+    calibration: Calibration | None  # that run's own calibration (`run_calibration`), for time claims
 
 
 @dataclass(frozen=True)
@@ -955,23 +1054,23 @@ class Analysis:
     only render it."""
 
     selection: RunSelection  # which runs were judged together, which were left out or pooled
-    runs: list[dict[str, Any]]  # the runs judged
-    table: Any  # the tidy DataFrame the verdicts rest on (the chosen run per machine and experiment)
-    definitions: dict[str, dict[str, dict[str, Any]]]  # {machine: {experiment: definition}}
-    chosen: dict[tuple[str, str], str]  # {(machine, experiment): the run id that decides it}
-    claims: list[dict[str, Any]]  # every claim and precondition judged, per machine
+    runs: list[RunRecord]  # the runs judged
+    table: pd.DataFrame  # the tidy DataFrame the verdicts rest on (the chosen run per machine and experiment)
+    definitions: Definitions  # {machine: {experiment: definition}}
+    chosen: dict[Key, str]  # {(machine, experiment): the run id that decides it}
+    claims: list[ClaimResult]  # every claim and precondition judged, per machine
     experiments: list[ExperimentResult]  # per machine (sorted), in catalog order
-    calibrations: dict[str, dict[str, Any]]  # {run id: its calibration} for every run looked at
-    comparisons: dict[tuple[str, Comparison], dict[str, Any]]  # {(machine, comparison): judged}
+    calibrations: dict[str, Calibration]  # {run id: its calibration} for every run looked at
+    comparisons: dict[tuple[str, Comparison], ClaimResult]  # {(machine, comparison): judged}
 
-    def run(self, machine: str, experiment: str) -> dict[str, Any] | None:
+    def run(self, machine: str, experiment: str) -> RunRecord | None:
         """The run that decides `experiment` on `machine` (None when no run planned it)."""
         rid = self.chosen.get((machine, experiment))
         return next((r for r in self.runs if r["run_id"] == rid), None)
 
 
 def analyze(
-    runs: Iterable[dict],
+    runs: Iterable[RunRecord],
     *,
     latest: bool = True,
     pool: bool = False,
@@ -979,8 +1078,8 @@ def analyze(
     n_boot: int = N_BOOT,
     seed: int = SEED,
     comparisons: Iterable[Comparison] = (),
-    table: Any = None,
-    definitions: Mapping[str, dict] | None = None,
+    table: pd.DataFrame | None = None,
+    definitions: Mapping[str, ExperimentDef] | None = None,
 ) -> Analysis:
     """The analysis: runs in, every verdict out. The one place claims are judged.
 
@@ -1005,7 +1104,7 @@ def analyze(
         df = select_latest(runs)[1]
     else:
         selection = RunSelection(runs)
-        df = load_table(runs=runs)
+        df = _table(runs)
     defs = experiments_by_machine(runs)
     claims = [
         evaluate_claim(
@@ -1017,7 +1116,7 @@ def analyze(
     ]
     chosen = latest_run_ids(runs)
     calibrations = calibrate(claims, runs, n_boot=n_boot, seed=seed) if latest else {}
-    by_id: dict[str, dict] = {}
+    by_id: dict[str, RunRecord] = {}
     for r in runs:
         by_id.setdefault(r["run_id"], r)
     experiments = []
@@ -1041,7 +1140,13 @@ def analyze(
 
 
 def _claims_of_table(
-    runs: list[dict], table: Any, definitions: Mapping[str, dict], *, with_p: bool, n_boot: int, seed: int
+    runs: list[RunRecord],
+    table: pd.DataFrame,
+    definitions: Mapping[str, ExperimentDef],
+    *,
+    with_p: bool,
+    n_boot: int,
+    seed: int,
 ) -> Analysis:
     """`analyze` with a table: every claim of `definitions` judged per machine of `table`."""
     df, defs = _inputs(table, definitions)
@@ -1057,7 +1162,7 @@ def _claims_of_table(
 
 
 def _experiment_result(
-    row: dict, definition: dict, run: dict | None, calibration: dict | None
+    row: ExperimentVerdict, definition: ExperimentDef, run: RunRecord | None, calibration: Calibration | None
 ) -> ExperimentResult:
     return ExperimentResult(
         machine=row["machine"],
@@ -1084,7 +1189,9 @@ def _experiment_result(
     )
 
 
-def _judge_comparison(df, machine: str, definition: dict, c: Comparison, *, n_boot: int, seed: int) -> dict:
+def _judge_comparison(
+    df: pd.DataFrame, machine: str, definition: ExperimentDef, c: Comparison, *, n_boot: int, seed: int
+) -> ClaimResult:
     """A `Comparison` judged as a claim of its experiment (index -1, no p-value); not measured, with the
     reason, when the experiment has no such variant."""
     known = {v.get("name") for v in definition.get("variants", [])}
@@ -1094,11 +1201,16 @@ def _judge_comparison(df, machine: str, definition: dict, c: Comparison, *, n_bo
             "verdict": NOT_MEASURED,
             "reason": f"experiment {c.experiment} has no variant {', '.join(missing)} in this run",
         }
-    claim = {"metric": c.metric, "expect": c.expect, "baseline": c.baseline, "candidate": c.candidate}
+    claim: ClaimDef = {
+        "metric": c.metric,
+        "expect": c.expect,
+        "baseline": c.baseline,
+        "candidate": c.candidate,
+    }
     return evaluate_claim(df, machine, definition, -1, claim, n_boot=n_boot, seed=seed, with_p=False)
 
 
-def measures_time(definition: dict) -> bool:
+def measures_time(definition: ExperimentDef) -> bool:
     """The experiment states a claim about a time (the claims a run's calibration vouches for)."""
     return any(kind_of(c.get("metric", "")) == "time" for c in definition.get("claims") or [])
 
@@ -1124,15 +1236,15 @@ STEP_COLUMNS = [
 ]
 
 
-def steps_table(runs: Iterable[dict]):
+def steps_table(runs: Iterable[RunRecord]) -> pd.DataFrame:
     """Step timings of every ok trial: one row per Dockerfile step (offsets in s from the
     build's first step start)."""
     import pandas as pd  # lazy: pandas costs ~0.5 s to import; verdicts from run dicts need none
 
-    rows = []
+    rows: list[list[object]] = []
     for run in runs:
         for t in run["trials"]:
-            if t.get("status") != TrialStatus.OK:
+            if t.get("status") != TrialStatus.OK.value:
                 continue
             for s in t.get("steps") or []:
                 rows.append(
@@ -1143,7 +1255,7 @@ def steps_table(runs: Iterable[dict]):
                         t["variant"],
                         t["scenario"],
                         int(t["trial"]),
-                        int(s.get("index", 0)),
+                        int(s.get("index") or 0),
                         str(s.get("name", "")),
                         str(s.get("stage") or ""),
                         str(s.get("instruction") or ""),
@@ -1159,7 +1271,9 @@ def steps_table(runs: Iterable[dict]):
     ).reset_index(drop=True)
 
 
-def _num(x) -> float:
+def _num(x: object) -> float:
+    if not isinstance(x, (int, float, str)):  # None, a list ...: what float() refuses with a TypeError
+        return math.nan
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -1168,7 +1282,12 @@ def _num(x) -> float:
 
 
 def representative_trial(
-    df, machine: str, experiment: str, variant: str, scenario: str, metric: str = "build_seconds"
+    df: pd.DataFrame,
+    machine: str,
+    experiment: str,
+    variant: str,
+    scenario: str,
+    metric: str = "build_seconds",
 ) -> tuple[str, int] | None:
     """(run_id, trial) whose `metric` is the median of its cell (the lower middle one when n is
     even; ties broken by run and trial): the build a waterfall shows."""

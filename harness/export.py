@@ -26,24 +26,75 @@ from __future__ import annotations
 import json
 import statistics
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from harness.analysis import select_latest
+from harness.analysis import run_records, select_latest
 from harness.errors import SchemaError, UsageError
 from harness.metrics import kind_of, unit_of
+from harness.records import JSONObject, RunRecord
 from harness.results import atomic_write_json, load_runs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The pytest-benchmark JSON layout this module writes (checked against pytest-benchmark 5.x; 4.x reads it).
 PYTEST_BENCHMARK_FORMAT_VERSION = "5.1.0"
 FORMATS = ("pytest-benchmark",)
 
 
+class BenchmarkStats(TypedDict):
+    """A benchmark's `stats` object, as pytest_benchmark.stats.Stats computes it."""
+
+    min: float
+    max: float
+    mean: float
+    stddev: float
+    rounds: int
+    median: float
+    iqr: float
+    q1: float
+    q3: float
+    iqr_outliers: int
+    stddev_outliers: int
+    outliers: str
+    ld15iqr: float
+    hd15iqr: float
+    ops: float
+    total: float
+    data: list[float]
+    iterations: int
+
+
+class Benchmark(TypedDict):
+    """One benchmark entry of the document: a timed metric of one experiment x variant x scenario cell."""
+
+    group: str
+    name: str
+    fullname: str
+    params: dict[str, str]
+    param: str
+    extra_info: JSONObject
+    options: JSONObject
+    stats: BenchmarkStats
+
+
+class BenchmarkDocument(TypedDict):
+    """The pytest-benchmark JSON document `export_pytest_benchmark` returns."""
+
+    machine_info: JSONObject
+    commit_info: JSONObject
+    benchmarks: list[Benchmark]
+    datetime: str | None
+    version: str
+
+
 # --------------------------------------------------------------------------- pytest-benchmark's statistics
 
 
-def pb_stats(values: list[float]) -> dict[str, Any]:
+def pb_stats(values: list[float]) -> BenchmarkStats:
     """The `stats` object of a pytest-benchmark benchmark, computed as pytest_benchmark.stats.Stats does."""
     data = [float(v) for v in values]
     if not data:
@@ -53,10 +104,12 @@ def pb_stats(values: list[float]) -> dict[str, Any]:
     except ImportError:
         Stats = None  # type: ignore[misc, assignment]  # pytest-benchmark not installed
     if Stats is not None:
-        st = Stats()
+        make: Any = Stats  # pytest-benchmark ships no type hints
+        st = make()
         for v in data:
             st.update(v)
-        return {**{f: getattr(st, f) for f in Stats.fields}, "data": data, "iterations": 1}
+        fields = {f: getattr(st, f) for f in Stats.fields}
+        return cast(BenchmarkStats, {**fields, "data": data, "iterations": 1})  # Stats.fields: the keys above
     s = sorted(data)
     n = len(s)
     mean = statistics.mean(data)
@@ -119,7 +172,7 @@ def _iso(ts: str | None) -> str | None:
         return ts
 
 
-def _choose_machine(runs: list[dict], machine: str | None) -> str:
+def _choose_machine(runs: list[RunRecord], machine: str | None) -> str:
     machines = sorted({r["machine"] for r in runs})
     if machine is not None:
         if machine not in machines:
@@ -128,12 +181,17 @@ def _choose_machine(runs: list[dict], machine: str | None) -> str:
     return max(runs, key=lambda r: (r.get("updated_at") or "", r["run_id"]))["machine"]
 
 
-def _machine_info(machine: str, runs: list[dict]) -> dict:
+def _object(value: object) -> JSONObject:
+    """A part of the run file's open JSON (the fingerprint) that should be an object, else {}."""
+    return value if isinstance(value, dict) else {}
+
+
+def _machine_info(machine: str, runs: list[RunRecord]) -> JSONObject:
     latest = max(runs, key=lambda r: r["run_id"])
-    fp = latest.get("fingerprint") or {}
-    engine = fp.get("engine") or {}
-    harness = fp.get("harness") or {}
-    host = fp.get("host") or {}
+    fp = _object(latest.get("fingerprint"))
+    engine = _object(fp.get("engine"))
+    harness = _object(fp.get("harness"))
+    host = _object(fp.get("host"))
     python = harness.get("python") or ""
     return {
         "node": machine,
@@ -158,14 +216,14 @@ def _machine_info(machine: str, runs: list[dict]) -> dict:
             "storage_driver": engine.get("storage_driver"),
             "image_store": engine.get("image_store"),
             "mem_bytes": engine.get("mem_bytes"),
-            "network_profile": ((fp.get("lab") or {}).get("profile") or {}).get("name"),
+            "network_profile": _object(_object(fp.get("lab")).get("profile")).get("name"),
         },
     }
 
 
-def _commit_info(runs: list[dict]) -> dict:
+def _commit_info(runs: list[RunRecord]) -> JSONObject:
     latest = max(runs, key=lambda r: r["run_id"])
-    harness = (latest.get("fingerprint") or {}).get("harness") or {}
+    harness = _object(_object(latest.get("fingerprint")).get("harness"))
     return {
         "id": harness.get("git_commit") or "unversioned",
         "time": _iso(latest.get("created_at")),
@@ -177,13 +235,13 @@ def _commit_info(runs: list[dict]) -> dict:
 
 
 def export_pytest_benchmark(
-    results_dir: Path | None = None, *, runs: list[dict] | None = None, machine: str | None = None
-) -> dict:
+    results_dir: Path | None = None, *, runs: list[RunRecord] | None = None, machine: str | None = None
+) -> BenchmarkDocument:
     """The results as one pytest-benchmark JSON document (see the module docstring)."""
     if runs is None:
         if results_dir is None or not Path(results_dir).is_dir():
             raise SchemaError(f"results {results_dir} is not a readable directory")
-        runs = load_runs(results_dir, on_skip=lambda _msg: None)
+        runs = run_records(load_runs(results_dir, on_skip=lambda _msg: None))
     if not runs:
         raise SchemaError(f"no readable run file under {results_dir}")
     chosen = _choose_machine(runs, machine)
@@ -202,20 +260,21 @@ def export_pytest_benchmark(
     }
 
 
-def _benchmarks(df: Any, machine: str) -> list[dict[str, Any]]:
+def _benchmarks(df: pd.DataFrame, machine: str) -> list[Benchmark]:
     """One pytest-benchmark entry per timed metric of every experiment x variant x scenario cell; the
     cell's other metrics (medians) ride along in extra_info."""
     df = df.sort_values(["experiment", "variant", "scenario", "metric", "run_id", "trial"], kind="stable")
-    out = []
-    for (experiment, variant, scenario), cell in df.groupby(["experiment", "variant", "scenario"], sort=True):
-        extra_metrics = {}
-        for metric, g in cell.groupby("metric", sort=True):
-            if kind_of(metric) != "time":
+    out: list[Benchmark] = []
+    for key, cell in df.groupby(["experiment", "variant", "scenario"], sort=True):
+        experiment, variant, scenario = (str(k) for k in key)
+        extra_metrics: dict[str, int | float] = {}
+        for name, g in cell.groupby("metric", sort=True):
+            if kind_of(metric := str(name)) != "time":
                 value = float(g["value"].median())
                 extra_metrics[metric] = int(value) if value == int(value) else value
-        for metric, g in cell.groupby("metric", sort=True):
-            if kind_of(metric) == "time":
-                extra = {
+        for name, g in cell.groupby("metric", sort=True):
+            if kind_of(metric := str(name)) == "time":
+                extra: JSONObject = {
                     "experiment": experiment,
                     "variant": variant,
                     "scenario": scenario,
@@ -230,8 +289,8 @@ def _benchmarks(df: Any, machine: str) -> list[dict[str, Any]]:
 
 
 def _benchmark(
-    experiment: str, variant: str, scenario: str, metric: str, values: list[float], extra: dict[str, Any]
-) -> dict[str, Any]:
+    experiment: str, variant: str, scenario: str, metric: str, values: list[float], extra: JSONObject
+) -> Benchmark:
     """One benchmark entry in pytest-benchmark's shape."""
     param = f"{variant}-{scenario}"
     return {
@@ -255,7 +314,7 @@ def _benchmark(
 
 def run_export(
     results_dir: Path, *, fmt: str = "pytest-benchmark", out: Path | None = None, machine: str | None = None
-) -> dict:
+) -> BenchmarkDocument:
     """What `imagebench export` does: the document, also written to `out` when given (atomically)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (formats: {', '.join(FORMATS)})")
@@ -268,5 +327,5 @@ def run_export(
     return doc
 
 
-def dumps(doc: dict) -> str:
+def dumps(doc: Mapping[str, object]) -> str:
     return json.dumps(doc, indent=4)

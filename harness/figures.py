@@ -9,13 +9,14 @@ no report code. Values become text through harness.fmt and the vocabulary's unit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from harness import fmt
 from harness.metrics import TIMED_KINDS, exact_value, human_interval, human_value, kind_of, unit_of
 
 
-def delta_figure(res: dict) -> str:
+def delta_figure(res: Mapping[str, Any]) -> str:
     """`+1.0021 s (95 % CI +0.9712 s – +1.0330 s; expected +1.0000 s ± 0.0500 s)`: a time is printed
     at the tolerance's precision (two digits finer than the tolerance), so a bound missed by a
     fraction of a millisecond shows as missed."""
@@ -58,7 +59,7 @@ def delta_figure(res: dict) -> str:
     return f"{who}: {head} ({'; '.join(parts)})"
 
 
-def ratio_figure(res: dict) -> str:
+def ratio_figure(res: Mapping[str, Any]) -> str:
     """`image_bytes: single 410 MB → multi 55 MB (×0.134, 95 % CI ×0.133–×0.135, n = 5 and 5); expected lower`."""
     m = res["metric"]
     text = (
@@ -81,7 +82,7 @@ def ratio_figure(res: dict) -> str:
     return text
 
 
-def _expected(res: dict) -> str:
+def _expected(res: Mapping[str, Any]) -> str:
     m, op, value = res["metric"], res["op"], res["value"]
     if kind_of(m) == "flag" and op in ("==", "!=") and value in (0, 1):
         said = "yes" if value == 1 else "no"
@@ -89,7 +90,7 @@ def _expected(res: dict) -> str:
     return f"{op} {human_value(m, value)}"
 
 
-def check_figure(res: dict) -> str:
+def check_figure(res: Mapping[str, Any]) -> str:
     """Written from the data: `client_admitted = no in 5 of 5 trials; expected no` (flags),
     `uid = 0 in 5 of 5 trials; expected != 0` (exact), `stop_seconds: median 181 ms (95 % CI ...),
     n = 5; expected < 1.00 s` (times)."""

@@ -7,12 +7,22 @@ are harness.fmt), `published` the published history of python base images.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.report.render import Rendered
 
 
 def render_report(
-    results_dir, out_dir=None, *, on_skip=None, force: bool = False, pool: bool = False
-) -> dict[str, Any]:
+    results_dir: Path,
+    out_dir: Path | None = None,
+    *,
+    on_skip: Callable[[str], object] | None = None,
+    force: bool = False,
+    pool: bool = False,
+) -> Rendered:
     """See harness.report.render.render_report (imported lazily: matplotlib is slow to import)."""
     from harness.report.render import render_report as _render  # lazy: matplotlib and pandas (~2 s)
 

@@ -18,14 +18,24 @@ published data shipped in harness/data.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Generic, TypedDict, TypeVar
 
 from harness import analysis, fmt
 from harness.experiment import ARTICLE_SECTIONS
+from harness.jsonparts import json_object
+from harness.records import BasePin, ClaimResult, ExperimentDef, RunRecord
 from harness.report.published import SOURCE as PUBLISHED_SOURCE
-from harness.report.published import flavour, latest_published, load_published_history
+from harness.report.published import Snapshot, flavour, latest_published, load_published_history
 from harness.verdicts import TrialStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TableT = TypeVar("TableT")
+TableMaker = Callable[[list[str], list[list[str]]], TableT]
+"""How the view makes a table of headers and rows (`harness.report.model.Table`, which imports this module)."""
 
 SAME_SIZE = 0.10  # our ratio within +/-10 % of the article's counts as the same size of effect
 _GROUPS = {"dockerfiles": "Dockerfiles", "images": "Images", "bonus": "Bonus tips"}
@@ -238,9 +248,19 @@ INTRO = (
 )
 
 
+class LintFound(TypedDict):
+    """What hadolint found on the lint experiment's bad variant (`lint_rules_found`)."""
+
+    trials: int  # ok trials that recorded hadolint's findings
+    by_rule: dict[str, int]  # {code: trials finding it}
+    counts: dict[str, int]  # {code: findings in the last trial}
+    hadolint: str  # its version
+    base: str | None  # the image's base
+
+
 @dataclass
-class ArticleView:
-    tables: list[Any] = field(default_factory=list)  # harness.report.model.Table: figures, bases
+class ArticleView(Generic[TableT]):
+    tables: list[TableT] = field(default_factory=list)  # figures, bases
     lines: list[str] = field(default_factory=list)  # what the builder stage saves; notes
     intro: str = INTRO
 
@@ -297,7 +317,9 @@ def size_agreement(ours: float, article: float) -> str:
     return f"{fmt.human_percent(abs(r - 1))} {'smaller' if r < 1 else 'larger'} here"
 
 
-def smoke_state(df, machine: str, experiment: str, variant: str, definition: dict) -> str | None:
+def smoke_state(
+    df: pd.DataFrame, machine: str, experiment: str, variant: str, definition: ExperimentDef
+) -> str | None:
     """None when the variant passed every smoke check (or has none), else 'broken: <last line>'."""
     sel = df[
         (df["machine"] == machine)
@@ -311,7 +333,7 @@ def smoke_state(df, machine: str, experiment: str, variant: str, definition: dic
     return f"{int((sel['value'] != 1).sum())} of {len(sel)} smoke checks failed: {last}"
 
 
-def _median(df, machine: str, experiment: str, variant: str, metric: str) -> float | None:
+def _median(df: pd.DataFrame, machine: str, experiment: str, variant: str, metric: str) -> float | None:
     sel = df[
         (df["machine"] == machine)
         & (df["experiment"] == experiment)
@@ -322,7 +344,7 @@ def _median(df, machine: str, experiment: str, variant: str, metric: str) -> flo
     return float(sel["value"].median()) if len(sel) else None
 
 
-def base_text(name: str, pin: dict | None) -> str:
+def base_text(name: str, pin: BasePin | None) -> str:
     """What a pinned base name ran as: a lab stand-in named as one (with its Python), a local image
     as found, or the name itself when the run recorded no pin for it."""
     if not pin:
@@ -337,7 +359,7 @@ def base_text(name: str, pin: dict | None) -> str:
     return name if lab == name else f"{name} ran on {lab}"
 
 
-def bases_used(run: dict | None, experiment: str, variants: tuple[str, ...]) -> str:
+def bases_used(run: RunRecord | None, experiment: str, variants: tuple[str, ...]) -> str:
     """The bases the ok trials of `variants` ran on, each as `base_text` says it ('' when none recorded)."""
     if not run:
         return ""
@@ -346,14 +368,14 @@ def bases_used(run: dict | None, experiment: str, variants: tuple[str, ...]) -> 
         if (
             t.get("experiment") == experiment
             and t.get("variant") in variants
-            and t.get("status") == TrialStatus.OK
+            and t.get("status") == TrialStatus.OK.value
         ):
             names.update(dict.fromkeys(t.get("bases") or {}))
     pins = run.get("bases") or {}
     return "; ".join(base_text(n, pins.get(n) if isinstance(pins.get(n), dict) else None) for n in names)
 
 
-def lint_rules_found(run: dict | None) -> dict[str, Any] | None:
+def lint_rules_found(run: RunRecord | None) -> LintFound | None:
     """{"trials": n ok trials of the lint experiment's bad variant, "by_rule": {code: trials finding it},
     "counts": {code: findings in the last trial}, "hadolint": version, "base": the image's base} or None."""
     if not run:
@@ -363,23 +385,24 @@ def lint_rules_found(run: dict | None) -> dict[str, Any] | None:
         for t in run.get("trials") or []
         if t.get("experiment") == LINT_EXPERIMENT
         and t.get("variant") == LINT_VARIANT
-        and t.get("status") == TrialStatus.OK
+        and t.get("status") == TrialStatus.OK.value
     ]
-    lint = [((t.get("probe_data") or {}).get("lint") or {}, t) for t in trials]
+    lint = [(json_object(json_object(t.get("probe_data")).get("lint")), t) for t in trials]
     lint = [(d, t) for d, t in lint if isinstance(d.get("by_rule"), dict)]
     if not lint:
         return None
     by_rule: dict[str, int] = {}
     for d, _ in lint:
-        for code, n in d["by_rule"].items():
+        for code, n in json_object(d["by_rule"]).items():
             if n:
                 by_rule[code] = by_rule.get(code, 0) + 1
     last, t = lint[-1]
+    counts = json_object(last["by_rule"])
     return {
         "trials": len(lint),
         "by_rule": by_rule,
-        "counts": {k: int(v) for k, v in last["by_rule"].items() if v},
-        "hadolint": last.get("hadolint") or "hadolint",
+        "counts": {k: int(v) for k, v in counts.items() if v and isinstance(v, int | float | str)},
+        "hadolint": str(last.get("hadolint") or "hadolint"),
         "base": (t.get("image") or {}).get("base"),
     }
 
@@ -387,7 +410,9 @@ def lint_rules_found(run: dict | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the view
 
 
-def build_article_view(result: analysis.Analysis, table_cls: Any) -> ArticleView | None:
+def build_article_view(
+    result: analysis.Analysis, table_cls: TableMaker[TableT]
+) -> ArticleView[TableT] | None:
     """The article-vs-measured view of an analysis (`analysis.analyze` with `ARTICLE_COMPARISONS`; None
     when none of its experiments is in the runs). It judges nothing itself: each figure's pair is one of
     the analysis' comparisons."""
@@ -398,7 +423,7 @@ def build_article_view(result: analysis.Analysis, table_cls: Any) -> ArticleView
         return None
     multi = len(machines) > 1
     by_id = {r["run_id"]: r for r in runs}
-    view = ArticleView()
+    view: ArticleView[TableT] = ArticleView()
     rows: list[list[str]] = []
     for machine in machines:
         mdf = df[df["machine"] == machine]
@@ -427,9 +452,14 @@ def build_article_view(result: analysis.Analysis, table_cls: Any) -> ArticleView
 
 
 def _figure_rows(
-    mdf, machine: str, mdefs: dict, run_of: dict, judged: dict[analysis.Comparison, dict], section: str
+    mdf: pd.DataFrame,
+    machine: str,
+    mdefs: Mapping[str, ExperimentDef],
+    run_of: Mapping[str, RunRecord | None],
+    judged: Mapping[analysis.Comparison, ClaimResult],
+    section: str,
 ) -> list[list[str]]:
-    rows = []
+    rows: list[list[str]] = []
     for f in (f for f in FIGURES if f.section == section):
         definition = mdefs.get(f.experiment)
         if definition is None:
@@ -462,15 +492,17 @@ def _figure_rows(
     return rows
 
 
-def _pins(runs: list[dict]) -> dict[str, dict]:
+def _pins(runs: list[RunRecord]) -> dict[str, BasePin]:
     """{pinned name: pin} over `runs`, the latest run's pin winning."""
-    pins: dict[str, dict] = {}
+    pins: dict[str, BasePin] = {}
     for r in sorted(runs, key=lambda r: r["run_id"]):
         pins.update({k: v for k, v in (r.get("bases") or {}).items() if isinstance(v, dict)})
     return pins
 
 
-def base_pin(b: ArticleBase, runs: list[dict], base_run: dict | None) -> tuple[str | None, dict | None]:
+def base_pin(
+    b: ArticleBase, runs: list[RunRecord], base_run: RunRecord | None
+) -> tuple[str | None, BasePin | None]:
     """(pinned name, pin) standing for the article's base `b`: the one the base-image run used when it
     pinned one, else the latest pin of any run, so every table sizes a base from the same pin."""
     for pins in (_pins([base_run]) if base_run else {}, _pins(runs)):
@@ -480,8 +512,8 @@ def base_pin(b: ArticleBase, runs: list[dict], base_run: dict | None) -> tuple[s
     return None, None
 
 
-def _base_size_rows(runs: list[dict], base_run: dict | None) -> list[list[str]]:
-    rows = []
+def _base_size_rows(runs: list[RunRecord], base_run: RunRecord | None) -> list[list[str]]:
+    rows: list[list[str]] = []
     for b in ARTICLE_BASES:
         pin_name, pin = base_pin(b, runs, base_run)
         size = pin.get("bytes") if pin else None
@@ -509,7 +541,7 @@ def _base_size_rows(runs: list[dict], base_run: dict | None) -> list[list[str]]:
     return rows
 
 
-def _stand_in_why(b: ArticleBase, pin: dict) -> str:
+def _stand_in_why(b: ArticleBase, pin: BasePin) -> str:
     """Why a stand-in's size may differ from the official base's the article sized."""
     prov = pin.get("provenance") or {}
     how = f", built with {prov['built_with']}" if prov.get("built_with") else ""
@@ -517,8 +549,8 @@ def _stand_in_why(b: ArticleBase, pin: dict) -> str:
     return f"differences that bear on it: the lab's stand-in{py}{how}, not the official {b.name}"
 
 
-def _lint_rows(found: dict[str, Any] | None) -> list[list[str]]:
-    rows = []
+def _lint_rows(found: LintFound | None) -> list[list[str]]:
+    rows: list[list[str]] = []
     for code, meaning in LINT_RULES:
         if found is None:
             with_ = f"{LINT_EXPERIMENT}: hadolint on the `{LINT_VARIANT}` variant's Dockerfile"
@@ -555,7 +587,7 @@ def _lint_rows(found: dict[str, Any] | None) -> list[list[str]]:
     return rows
 
 
-def _lint_lines(found: dict[str, Any] | None, machine: str) -> list[str]:
+def _lint_lines(found: LintFound | None, machine: str) -> list[str]:
     if not found:
         return []
     theirs = {code for code, _ in LINT_RULES}
@@ -570,7 +602,7 @@ def _lint_lines(found: dict[str, Any] | None, machine: str) -> list[str]:
     ]
 
 
-def published_official(public: str, history=None) -> dict | None:
+def published_official(public: str, history: pd.DataFrame | None = None) -> Snapshot | None:
     """The published snapshot that stands for `public` in this report: its own tag's latest, else the
     latest of the tag the article's base of the same flavour is published as (so python:3.13-slim and
     python:3.12.2-slim both read python:3.12-slim's). None when neither is in the data. One source
@@ -583,7 +615,7 @@ def published_official(public: str, history=None) -> dict | None:
     return latest_published(history, base.published_tag) if base else None
 
 
-def official_size_text(pub: dict | None) -> str:
+def official_size_text(pub: Snapshot | None) -> str:
     """'46.2 MB (python:3.12-slim, 2026-09-01, Python 3.12.14, trixie)' for a published snapshot."""
     if not pub:
         return "not in the published data"
@@ -604,9 +636,15 @@ def _article_base_for(public: str) -> ArticleBase | None:
     return {"full": ARTICLE_BASES[0], "slim": ARTICLE_BASES[1], "alpine": ARTICLE_BASES[2]}[flavour(tag)]
 
 
-def _bases_table(runs: list[dict], machines: list[str], multi: bool, table_cls: Any, chosen: dict):
+def _bases_table(
+    runs: list[RunRecord],
+    machines: list[str],
+    multi: bool,
+    table_cls: TableMaker[TableT],
+    chosen: Mapping[tuple[str, str], str],
+) -> TableT:
     history = load_published_history()
-    rows = []
+    rows: list[list[str]] = []
     for machine in machines:
         mine = [r for r in runs if r["machine"] == machine]
         pins = _pins(mine)
@@ -643,7 +681,7 @@ def _bases_table(runs: list[dict], machines: list[str], multi: bool, table_cls: 
     )
 
 
-def _lab_base_compressed(runs: list[dict], pins: dict[str, dict]) -> dict[str, int]:
+def _lab_base_compressed(runs: list[RunRecord], pins: Mapping[str, BasePin]) -> dict[str, int]:
     """{base image id: compressed bytes}: in ok trials built on one base, the pushed sizes of the
     image's first k layers, k being the fewest whose uncompressed sizes add up to the base's size
     (within 1 %): those layers are the base's. (`layer_bytes` leaves out empty layers; a base's
@@ -655,7 +693,7 @@ def _lab_base_compressed(runs: list[dict], pins: dict[str, dict]) -> dict[str, i
             ids = set((t.get("bases") or {}).values())
             image = t.get("image") or {}
             packed, raw = image.get("layer_compressed_bytes") or [], image.get("layer_bytes") or []
-            if t.get("status") != TrialStatus.OK or len(ids) != 1 or not packed or not raw:
+            if t.get("status") != TrialStatus.OK.value or len(ids) != 1 or not packed or not raw:
                 continue
             base = next(iter(ids))
             want = size_of.get(base)
@@ -670,9 +708,9 @@ def _lab_base_compressed(runs: list[dict], pins: dict[str, dict]) -> dict[str, i
     return out
 
 
-def _download_lines(mdf, machine: str, multi: bool) -> list[str]:
+def _download_lines(mdf: pd.DataFrame, machine: str, multi: bool) -> list[str]:
     where = f" on {machine}" if multi else ""
-    lines = []
+    lines: list[str] = []
     for label, article, builder, single in DOWNLOAD_PAIRS:
         total = _median(mdf, machine, "multi-stage", article, "download_bytes")
         built = _median(mdf, machine, "multi-stage", builder, "download_bytes")

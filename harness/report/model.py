@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import pandas as pd
 
 from harness import analysis, fmt
-from harness.analysis import ExperimentResult
+from harness.analysis import Calibration, ExperimentResult
 from harness.experiment import ARTICLE_SECTIONS
+from harness.jsonparts import json_object
 from harness.metrics import CORE_METRICS, exact_value, get, human_value, kind_of, unit_of
+from harness.records import BasePin, ClaimResult, ExperimentDef, RunRecord
 from harness.report import plots
 from harness.report.article import (
     ARTICLE_COMPARISONS,
+    ArticleView,
     build_article_view,
     official_size_text,
     published_official,
@@ -53,7 +56,7 @@ class Link:
 @dataclass
 class Table:
     headers: list[str]
-    rows: list[list[str | Link]]
+    rows: Sequence[Sequence[str | Link]]
     align: list[str] = field(default_factory=list)  # "l" | "r" per column
 
 
@@ -82,18 +85,51 @@ class Section:
     cannot_show: str = ""  # what the experiment declares it cannot show (its caveats)
 
 
+class Trust(TypedDict):
+    """How far to trust the rest of the report (`_trust`)."""
+
+    lines: list[str]
+    findings: list[str]
+    recovery: PlotSpec | None
+    noisy: Table | None
+
+
+class Environment(TypedDict):
+    """One machine's environment: its fingerprint, bases and base drift (`_environment`)."""
+
+    machine: str
+    run_id: str
+    fingerprint: Table
+    bases: Table | None
+    drift: list[str]
+    source: str
+
+
+class BaseRow(TypedDict, total=False):
+    """A base as the environment table shows it (`_bases`): the run's pin, or for older files the
+    fingerprint's lab base, with the registry digest and the official size the lab recorded."""
+
+    public: str
+    lab_tag: str
+    image_id: str | None
+    bytes: int | None
+    provenance: object
+    registry_digest: str | None
+    official_compressed_bytes: object
+
+
 @dataclass
 class Report:
     title: str
     machines: list[str]
     runs: Table
     notes: list[str]
-    trust: dict[str, Any]
+    trust: Trust
     claims: Table
     forest: PlotSpec | None
     sections: list[Section]
-    environment: list[dict[str, Any]]
-    article: Any = None  # harness.report.article.ArticleView: the article's figures beside ours
+    environment: list[Environment]
+    article: ArticleView[Table] | None = None  # the article's figures beside ours
     pooled: bool = False  # rendered with --pool, and runs that differ were judged together
     rules: list[str] = field(default_factory=lambda: list(RULES))
 
@@ -138,7 +174,7 @@ def slug(*parts: str) -> str:
 
 
 def build_report(
-    runs: list[dict], *, n_boot: int = analysis.N_BOOT, seed: int = analysis.SEED, pool: bool = False
+    runs: list[RunRecord], *, n_boot: int = analysis.N_BOOT, seed: int = analysis.SEED, pool: bool = False
 ) -> Report:
     """The whole report from run dicts (`harness.results.load_runs`), rendering what `analysis.analyze`
     decides. Runs that may not be judged together (`analysis.select_runs`: overlapping in time, another
@@ -175,14 +211,14 @@ def _ordered(experiments: list[ExperimentResult]) -> list[ExperimentResult]:
     return sorted(experiments, key=lambda e: (e.section != "calibration", e.experiment, e.machine))
 
 
-def _variant_order(definition: dict) -> list[str]:
+def _variant_order(definition: ExperimentDef) -> list[str]:
     return [v["name"] for v in definition.get("variants", [])]
 
 
-def _runs_table(runs: list[dict]) -> Table:
-    rows = []
+def _runs_table(runs: list[RunRecord]) -> Table:
+    rows: list[list[str | Link]] = []
     for r in runs:
-        states = [t.get("status") for t in r["trials"]]
+        states: list[str | None] = [t.get("status") for t in r["trials"]]
         rows.append(
             [
                 r["machine"],
@@ -230,7 +266,9 @@ def deciding_text(v: ExperimentResult) -> tuple[str, str]:
     return label, figure
 
 
-def _claims_table(experiments: list[ExperimentResult], anchors: dict, multi: bool) -> Table:
+def _claims_table(
+    experiments: list[ExperimentResult], anchors: Mapping[tuple[str, str], str], multi: bool
+) -> Table:
     headers = [
         "practice",
         "verdict",
@@ -260,7 +298,7 @@ def _claims_table(experiments: list[ExperimentResult], anchors: dict, multi: boo
     return Table(headers, rows)
 
 
-def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
+def _forest(claims: list[ClaimResult], multi: bool) -> PlotSpec | None:
     rows = [c for c in claims if c["kind"] == "ratio"]  # every ratio claim, undefined ones drawn as such
     if not rows:
         return None
@@ -292,22 +330,14 @@ def _forest(claims: list[dict], multi: bool) -> PlotSpec | None:
     )
 
 
-def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
+def _recovery(claims: list[ClaimResult], multi: bool) -> PlotSpec | None:
     """Calibration: every delta claim's measured effect relative to the injected one, with its tolerance."""
     rows = [c for c in claims if c["kind"] == "delta" and c["delta"] is not None and c["value"]]
     if not rows:
         return None
     frame = pd.DataFrame(
         [
-            {
-                "label": (f"[{c['machine']}] " if multi else "")
-                + (c["label"] or f"{c['metric']} {c['candidate']}"),
-                "measured": c["delta"] / c["value"],
-                "low": (c["low"] / c["value"]) if c["low"] is not None else None,
-                "high": (c["high"] / c["value"]) if c["high"] is not None else None,
-                "tolerance": (c.get("tolerance_abs") or 0.0) / abs(c["value"]),
-                "verdict": c["verdict"],
-            }
+            _recovery_row(c, multi)
             for c in sorted(rows, key=lambda c: (c["experiment"], c["machine"], c["index"]))
         ]
     )
@@ -320,9 +350,26 @@ def _recovery(claims: list[dict], multi: bool) -> PlotSpec | None:
     )
 
 
+def _recovery_row(c: ClaimResult, multi: bool) -> dict[str, object]:
+    """One delta claim's row of the recovery plot (`_recovery` keeps only those with a delta and a value)."""
+    delta, value, low, high = c["delta"] or 0.0, c["value"] or 0.0, c["low"], c["high"]
+    return {
+        "label": (f"[{c['machine']}] " if multi else "") + (c["label"] or f"{c['metric']} {c['candidate']}"),
+        "measured": delta / value,
+        "low": (low / value) if low is not None else None,
+        "high": (high / value) if high is not None else None,
+        "tolerance": (c.get("tolerance_abs") or 0.0) / abs(value),
+        "verdict": c["verdict"],
+    }
+
+
 def _trust(
-    experiments: list[ExperimentResult], df, _anchors: dict, multi: bool, claims: list[dict]
-) -> dict[str, Any]:
+    experiments: list[ExperimentResult],
+    df: pd.DataFrame,
+    _anchors: Mapping[tuple[str, str], str],
+    multi: bool,
+    claims: list[ClaimResult],
+) -> Trust:
     """How far to trust the rest: the calibration verdicts, build-time noise, exact sizes and the
     recovery of known effects."""
     lines = _calibration_lines(experiments, multi)
@@ -352,7 +399,7 @@ def _trust(
 
 def _calibration_lines(experiments: list[ExperimentResult], multi: bool) -> list[str]:
     """One line per calibration verdict (its tally of injected effects), or a warning that none ran."""
-    lines = []
+    lines: list[str] = []
     for v in [v for v in _ordered(experiments) if v.section == "calibration"]:
         where = f" on {v.machine}" if multi else ""
         counts: dict[str, int] = {}
@@ -388,7 +435,7 @@ def _calibration_lines(experiments: list[ExperimentResult], multi: bool) -> list
     return lines
 
 
-def _noise_line(cv, noisy, multi: bool) -> str:
+def _noise_line(cv: pd.DataFrame, noisy: pd.DataFrame, multi: bool) -> str:
     """Build-time noise: the median coefficient of variation, the noisiest cell, how many exceed CV_WARN."""
     worst = cv.sort_values(
         ["cv", "machine", "experiment", "variant", "scenario"],
@@ -410,7 +457,7 @@ def _noise_line(cv, noisy, multi: bool) -> str:
     )
 
 
-def _size_findings(df, multi: bool) -> list[str]:
+def _size_findings(df: pd.DataFrame, multi: bool) -> list[str]:
     """One line per exact metric that took more than one value across the trials of a cell."""
     return [
         f"{r['experiment']} / {r['variant']} / {r['scenario']}"
@@ -421,9 +468,9 @@ def _size_findings(df, multi: bool) -> list[str]:
     ]
 
 
-def _noisy_table(noisy, multi: bool) -> Table | None:
+def _noisy_table(noisy: pd.DataFrame, multi: bool) -> Table | None:
     """The cells whose build-time CV exceeds CV_WARN (None when there are none)."""
-    rows = [
+    rows: list[list[str | Link]] = [
         [
             *([r["machine"]] if multi else []),
             r["experiment"],
@@ -450,17 +497,24 @@ def _noisy_table(noisy, multi: bool) -> Table | None:
 # --------------------------------------------------------------------------- one experiment
 
 
-def _section(v: ExperimentResult, df, steps, runs, anchors) -> Section:
+def _section(
+    v: ExperimentResult,
+    df: pd.DataFrame,
+    steps: pd.DataFrame,
+    runs: list[RunRecord],
+    anchors: Mapping[tuple[str, str], str],
+) -> Section:
     machine, name, definition = v.machine, v.experiment, v.definition
     edf = df[(df["machine"] == machine) & (df["experiment"] == name)]
     order = _variant_order(definition)
-    own = ((v.run or {}).get("experiments") or {}).get(name) or definition  # the reported run's own notes
+    run_defs = v.run.get("experiments") if v.run else None
+    own = (run_defs or {}).get(name) or definition  # the reported run's own notes
     not_measured = [f"{k}: {r}" for k, r in sorted((own.get("not_measured") or {}).items())]
     measured_variants = set(edf["variant"])
     for variant in order:
         if variant not in measured_variants and variant not in (own.get("not_measured") or {}):
             not_measured.append(f"{variant}: no successful trial")
-    failures = []
+    failures: list[str] = []
     if v.failed_trials:
         failures.append(f"{v.failed_trials} trial(s) failed: {v.reason}")
     stem = slug(machine, name)
@@ -490,8 +544,8 @@ def _section(v: ExperimentResult, df, steps, runs, anchors) -> Section:
     )
 
 
-def _section_claims(claims: list[dict]) -> Table:
-    rows = []
+def _section_claims(claims: list[ClaimResult]) -> Table:
+    rows: list[list[str | Link]] = []
     for c in claims:
         role = "precondition" if c.get("role") == "precondition" else c.get("source") or "article"
         if c.get("article_section") and role != "precondition":
@@ -507,28 +561,31 @@ def _section_claims(claims: list[dict]) -> Table:
         elif c["kind"] == "delta":
             what = f"{c['candidate']} − {c['baseline']}: expect a difference"
         else:
-            what = f"{c['variant']}: {c['op']} {human_value(c['metric'], c['value'])}"
+            what = f"{c['variant']}: {c['op']} {human_value(c['metric'], c['value'] or 0.0)}"
         measured = c["figure"] if c["verdict"] != Verdict.NOT_MEASURED else f"not measured ({c['reason']})"
+        reason = c.get("reason")
         if (
-            c.get("reason")
+            reason
             and c["verdict"] != Verdict.NOT_MEASURED
-            and c["reason"] not in measured
-            and not c["reason"].startswith("interval = range")
+            and reason not in measured
+            and not reason.startswith("interval = range")
         ):
-            measured += f" ({c['reason']})"
+            measured += f" ({reason})"
         mde = "–"
-        if c.get("mde") is not None:
+        c_mde = c.get("mde")
+        if c_mde is not None:
             base = abs(c.get("baseline_median") or 0)
-            mde = human_value(c["metric"], c["mde"]) + (
-                f" ({fmt.human_percent(c['mde'] / base)})" if c["kind"] == "ratio" and base else ""
+            mde = human_value(c["metric"], c_mde) + (
+                f" ({fmt.human_percent(c_mde / base)})" if c["kind"] == "ratio" and base else ""
             )
+        p = c.get("p")
         rows.append(
             [
                 c["label"] or "–",
                 f"{c['metric']} ({c['scenario']})",
                 what,
                 measured,
-                fmt.human_pvalue(c["p"]) if c["kind"] != "check" and c.get("p") is not None else "–",
+                fmt.human_pvalue(p) if c["kind"] != "check" and p is not None else "–",
                 mde,
                 role,
                 c["verdict"],
@@ -549,7 +606,7 @@ def _section_claims(claims: list[dict]) -> Table:
     )
 
 
-def _calibration_text(cal: dict[str, Any]) -> list[str]:
+def _calibration_text(cal: Calibration) -> list[str]:
     """The calibration of the run behind a section (`analysis.run_calibration`) as lines."""
     rid = cal["run_id"]
     if cal["passed"] is None:
@@ -584,12 +641,12 @@ def _provenance(v: ExperimentResult) -> list[str]:
     run, name, prof = v.run, v.experiment, v.network
     if run is None:
         return []
-    fp = run.get("fingerprint") or {}
-    h = fp.get("harness") or {}
+    h = json_object(json_object(run.get("fingerprint")).get("harness"))
     dirty = h.get("git_dirty")
     net = prof.get("name") or "unknown"
-    if prof.get("measured_bps"):
-        net += f" (measured {fmt.sig(prof['measured_bps'] / 1e6, 3)} Mbit/s)"
+    measured_bps = prof.get("measured_bps")
+    if measured_bps:
+        net += f" (measured {fmt.sig(measured_bps / 1e6, 3)} Mbit/s)"
     bases: dict[str, set[str]] = {}
     for t in run.get("trials") or []:
         if t.get("experiment") == name:
@@ -607,7 +664,7 @@ def _provenance(v: ExperimentResult) -> list[str]:
     ]
 
 
-def _metrics_to_plot(definition: dict, v: ExperimentResult, edf) -> list[str]:
+def _metrics_to_plot(definition: ExperimentDef, v: ExperimentResult, edf: pd.DataFrame) -> list[str]:
     present = set(edf["metric"])
     wanted = [c["metric"] for c in v.claims] + list(definition.get("metrics") or [])
     if not definition.get("metrics"):
@@ -616,7 +673,7 @@ def _metrics_to_plot(definition: dict, v: ExperimentResult, edf) -> list[str]:
     return [m for m in dict.fromkeys(wanted) if m in present]
 
 
-def _metric_plot(edf, metric: str, order: list[str], stem: str) -> PlotSpec:
+def _metric_plot(edf: pd.DataFrame, metric: str, order: list[str], stem: str) -> PlotSpec:
     data = edf[edf["metric"] == metric].reset_index(drop=True)
     meaning = m.meaning if (m := get(metric)) else metric
     unit = unit_of(metric) or "value"
@@ -631,7 +688,7 @@ def _metric_plot(edf, metric: str, order: list[str], stem: str) -> PlotSpec:
     )
 
 
-def _metrics_table(edf, order: list[str]) -> Table:
+def _metrics_table(edf: pd.DataFrame, order: list[str]) -> Table:
     table = analysis.summary_table(edf)
     rank = {v: i for i, v in enumerate(order)}
     table = table.assign(
@@ -639,7 +696,7 @@ def _metrics_table(edf, order: list[str]) -> Table:
         _s=table["scenario"].map(lambda s: SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else 99),
     )
     table = table.sort_values(["metric", "_s", "_v", "variant"], kind="stable")
-    rows = []
+    rows: list[list[str | Link]] = []
     for _, r in table.iterrows():
         m = r["metric"]
         spread = (
@@ -668,7 +725,9 @@ def _metrics_table(edf, order: list[str]) -> Table:
     )
 
 
-def _waterfall(v: ExperimentResult, definition: dict, edf, steps, stem: str) -> PlotSpec | None:
+def _waterfall(
+    v: ExperimentResult, definition: ExperimentDef, edf: pd.DataFrame, steps: pd.DataFrame, stem: str
+) -> PlotSpec | None:
     machine, name = v.machine, v.experiment
     mine = steps[(steps["machine"] == machine) & (steps["experiment"] == name)]
     if mine.empty:
@@ -677,11 +736,11 @@ def _waterfall(v: ExperimentResult, definition: dict, edf, steps, stem: str) -> 
     scenarios = _ordered_scenarios(set(mine["scenario"]))
     scenario = p["scenario"] if p and p["scenario"] in scenarios else scenarios[0]
     with_steps = set(mine.loc[mine["scenario"] == scenario, "variant"])
-    variants = [p["baseline"], p["candidate"]] if p and p["kind"] in ("ratio", "delta") else []
+    variants = [p["baseline"] or "", p["candidate"] or ""] if p and p["kind"] in ("ratio", "delta") else []
     if not with_steps & set(variants):  # the claimed pair was not measured: show what was
         variants = [v for v in _variant_order(definition) if v in with_steps][:4]
     time_metric = "build_span_seconds" if "build_span_seconds" in set(edf["metric"]) else "build_seconds"
-    chosen = []
+    chosen: list[pd.DataFrame] = []
     for variant in variants:
         rep = analysis.representative_trial(edf, machine, name, variant, scenario, time_metric)
         if rep is None:
@@ -713,12 +772,12 @@ def _ordered_scenarios(present: set[str]) -> list[str]:
     return [s for s in SCENARIO_ORDER if s in present] + sorted(present - set(SCENARIO_ORDER))
 
 
-def _probe_findings(runs: list[dict], machine: str, name: str, order: list[str]) -> list[str]:
+def _probe_findings(runs: list[RunRecord], machine: str, name: str, order: list[str]) -> list[str]:
     """Non-numeric probe findings, one line per variant and probe (first ok trial of the latest run)."""
     seen: dict[tuple[str, str], str] = {}
     for run in sorted((r for r in runs if r["machine"] == machine), key=lambda r: r["run_id"], reverse=True):
         for t in sorted(run["trials"], key=lambda t: (t["variant"], t["scenario"], int(t["trial"]))):
-            if t["experiment"] != name or t.get("status") != TrialStatus.OK:
+            if t["experiment"] != name or t.get("status") != TrialStatus.OK.value:
                 continue
             for probe, data in sorted((t.get("probe_data") or {}).items()):
                 key = (t["variant"], probe)
@@ -740,7 +799,7 @@ def _probe_findings(runs: list[dict], machine: str, name: str, order: list[str])
 _SKIP_KEYS = {"packages", "requested_packages"}  # long lists: in the run file, not in the report
 
 
-def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
+def _flatten(d: object, prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if isinstance(d, dict):
         for k in sorted(d, key=str):
@@ -756,7 +815,7 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
-def _provenance_text(p: Any) -> str:
+def _provenance_text(p: object) -> str:
     """One line from a base's provenance (a dict as the lab records it, or already a string)."""
     if not p:
         return "–"
@@ -776,13 +835,14 @@ def _provenance_text(p: Any) -> str:
     return ": ".join(str(p[k]) for k in ("source", "note") if p.get(k)) or json.dumps(p, sort_keys=True)
 
 
-def _bases(run: dict) -> list[dict]:
+def _bases(run: RunRecord) -> list[BaseRow]:
     """The run's bases as {public, lab_tag, image_id, bytes, provenance, registry_digest, official_compressed_bytes}:
     from the pinned `bases` (public name -> pin) or, for older files, the fingerprint's lab bases."""
-    lab = (run.get("fingerprint") or {}).get("lab") or {}
-    lab_bases = lab.get("bases") or {}
+    lab = json_object(json_object(run.get("fingerprint")).get("lab"))
+    lab_bases: Any = lab.get("bases") or {}  # a list or an object in older files: read as found
     by_tag = lab_bases if isinstance(lab_bases, dict) else {b.get("lab_tag"): b for b in lab_bases if b}
-    pins = run.get("bases") or {}
+    pins: Mapping[str, BasePin] = run.get("bases") or {}
+    items: list[Mapping[str, Any]]
     if isinstance(pins, dict) and pins:
         items = [{"public": k, **v} for k, v in pins.items() if isinstance(v, dict)]
     elif isinstance(lab_bases, list):
@@ -793,30 +853,29 @@ def _bases(run: dict) -> list[dict]:
             for k, v in lab_bases.items()
             if isinstance(v, dict)
         ]
-    out = []
+    out: list[BaseRow] = []
     for b in items:
         extra = by_tag.get(b.get("lab_tag")) or {}
         prov = b.get("provenance")
-        out.append(
-            {
-                **b,
-                "registry_digest": b.get("registry_digest") or extra.get("registry_digest"),
-                "official_compressed_bytes": (prov or {}).get("official_compressed_bytes")
-                if isinstance(prov, dict)
-                else None,
-            }
-        )
+        row = {
+            **b,
+            "registry_digest": b.get("registry_digest") or extra.get("registry_digest"),
+            "official_compressed_bytes": (prov or {}).get("official_compressed_bytes")
+            if isinstance(prov, dict)
+            else None,
+        }
+        out.append(cast(BaseRow, row))  # the run file's JSON as harness.results validated it
     return sorted(out, key=lambda b: str(b.get("public", "")))
 
 
-def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
+def _environment(machine: str, runs: list[RunRecord]) -> Environment:
     run = max(runs, key=lambda r: r["run_id"])
-    fp = dict(run.get("fingerprint") or {})
-    lab = dict(fp.get("lab") or {})
+    fp = dict(json_object(run.get("fingerprint")))
+    lab = dict(json_object(fp.get("lab")))
     lab.pop("bases", None)
     fp["lab"] = lab
     rows: list[list[str | Link]] = [[k, v] for k, v in _flatten(fp) if k]
-    ident = run.get("machine_identity") or {}
+    ident: Mapping[str, Any] = run.get("machine_identity") or {}
     if ident:  # host name and the hash that keeps two hosts of the same name apart
         rows[:0] = [
             [f"machine.{k}", ", ".join(ident[k]) if isinstance(ident[k], list) else ident[k]]
@@ -865,7 +924,7 @@ def _environment(machine: str, runs: list[dict]) -> dict[str, Any]:
     }
 
 
-def _base_drift(runs: list[dict], bases: list[dict]) -> list[str]:
+def _base_drift(runs: list[RunRecord], bases: list[BaseRow]) -> list[str]:
     """Base image ids that trials recorded but the run's fingerprint did not pin (a moving base)."""
     pinned = {str(b.get("public")): b.get("image_id") for b in bases}
     seen: dict[str, set[str]] = {}
@@ -873,7 +932,7 @@ def _base_drift(runs: list[dict], bases: list[dict]) -> list[str]:
         for t in run["trials"]:
             for public, image_id in (t.get("bases") or {}).items():
                 seen.setdefault(public, set()).add(str(image_id))
-    out = []
+    out: list[str] = []
     for public in sorted(seen):
         ids = seen[public]
         if len(ids) > 1 or (public in pinned and pinned[public] and ids != {pinned[public]}):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
@@ -26,6 +27,7 @@ from harness.metrics import get, kind_of, unit_of
 from harness.verdicts import Verdict
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.layout_engine import ConstrainedLayoutEngine
     from matplotlib.typing import RcKeyType
 
@@ -66,14 +68,14 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _figure(width: float, height: float, ncols: int = 1, **kw) -> tuple[Figure, list]:
+def _figure(width: float, height: float, ncols: int = 1, **kw: Any) -> tuple[Figure, list[Axes]]:
     apply_style()
     fig = _new_figure(width, height)
     axes = fig.subplots(1, ncols, squeeze=False, **kw)[0]
     return fig, list(axes)
 
 
-def _order(values, order=None) -> list:
+def _order(values: Iterable[str], order: Sequence[str] | None = None) -> list[str]:
     present = list(dict.fromkeys(values))
     if order:
         first = [v for v in order if v in present]
@@ -86,7 +88,7 @@ def _meaning(metric: str) -> str:
     return f"{metric}: {m.meaning}" if m else metric
 
 
-def value_axis(metric: str, values) -> tuple[float, str]:
+def value_axis(metric: str, values: Iterable[float]) -> tuple[float, str]:
     """(divisor, axis label with unit) for `metric` given the values to plot."""
     divisor, unit_label = fmt.axis_scale(unit_of(metric), values)
     return divisor, fmt.metric_axis_label(metric, unit_label or "value")
@@ -95,7 +97,9 @@ def value_axis(metric: str, values) -> tuple[float, str]:
 # --------------------------------------------------------------------------- per-variant values
 
 
-def metric_points(df, metric: str, *, order=None, title: str | None = None) -> Figure:
+def metric_points(
+    df: pd.DataFrame, metric: str, *, order: Sequence[str] | None = None, title: str | None = None
+) -> Figure:
     """One point per trial for each variant (and scenario), the median as a bar, the IQR as
     a line: the spread is visible, nothing is averaged away.
 
@@ -146,7 +150,9 @@ def metric_points(df, metric: str, *, order=None, title: str | None = None) -> F
     return fig
 
 
-def flag_shares(df, metric: str, *, order=None, title: str | None = None) -> Figure:
+def flag_shares(
+    df: pd.DataFrame, metric: str, *, order: Sequence[str] | None = None, title: str | None = None
+) -> Figure:
     """Share of trials where a 0/1 flag was 1, per variant (and scenario), with n on each bar."""
     sel = df[df["metric"] == metric]
     variants = _order(sel["variant"], order)
@@ -185,7 +191,9 @@ def flag_shares(df, metric: str, *, order=None, title: str | None = None) -> Fig
     return fig
 
 
-def metric_figure(df, metric: str, *, order=None, title: str | None = None) -> Figure:
+def metric_figure(
+    df: pd.DataFrame, metric: str, *, order: Sequence[str] | None = None, title: str | None = None
+) -> Figure:
     """The plot that fits the metric: shares for flags, points with median and IQR otherwise."""
     if kind_of(metric) == "flag" or unit_of(metric) == "flag":
         return flag_shares(df, metric, order=order, title=title)
@@ -205,7 +213,7 @@ def _wrap(text: str, width: int, lines: int = 2) -> str:
     return "\n".join(textwrap.wrap(" ".join(str(text).split()), width, max_lines=lines, placeholder="…"))
 
 
-def waterfall(steps, *, order=None, title: str | None = None) -> Figure:
+def waterfall(steps: pd.DataFrame, *, order: Sequence[str] | None = None, title: str | None = None) -> Figure:
     """Build waterfalls of paired variants, one panel per variant stacked on a shared time axis
     (stacked rather than beside each other so step names stay readable on a phone and bar
     lengths compare directly).
@@ -285,7 +293,7 @@ def _waterfall_panel(ax: Any, variant: str, rows: Any, min_width: float) -> None
 # --------------------------------------------------------------------------- claims at a glance
 
 
-def claims_forest(claims, *, title: str | None = None) -> Figure:
+def claims_forest(claims: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Ratio candidate / baseline with its 95 % interval per ratio claim, on a log axis.
 
     `claims`: DataFrame (or list of dicts) with label, ratio, low, high, verdict (and optionally
@@ -342,7 +350,7 @@ def claims_forest(claims, *, title: str | None = None) -> Figure:
     return fig
 
 
-def recovery(rows, *, title: str | None = None) -> Figure:
+def recovery(rows: pd.DataFrame, *, title: str | None = None) -> Figure:
     """Calibration: measured effect / injected effect per delta claim, with interval and tolerance band.
 
     `rows`: DataFrame with label, measured, low, high (ratios to the injected value), tolerance
@@ -350,7 +358,7 @@ def recovery(rows, *, title: str | None = None) -> Figure:
     """
 
     fig, (ax,) = _figure(8.0, 1.3 + 0.4 * max(1, len(rows)))
-    for i, r in rows.reset_index(drop=True).iterrows():
+    for i, (_, r) in enumerate(rows.reset_index(drop=True).iterrows()):
         colour = VERDICT_COLOURS.get(r["verdict"], "#777777")
         tol = float(r["tolerance"] or 0.0)
         ax.fill_betweenx([i - 0.35, i + 0.35], 1 - tol, 1 + tol, color="#d9d9d9", linewidth=0)
@@ -372,7 +380,9 @@ def recovery(rows, *, title: str | None = None) -> Figure:
 # --------------------------------------------------------------------------- published base images
 
 
-def published_history(history, tags=None, *, log: bool = True, title: str | None = None) -> Figure:
+def published_history(
+    history: pd.DataFrame, tags: Sequence[str] | None = None, *, log: bool = True, title: str | None = None
+) -> Figure:
     """Compressed size over time per python tag (docker-library/repo-info), digest changes ringed.
 
     `history`: `harness.report.published.load_published_history()` (or `harness.drift.history()`

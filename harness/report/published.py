@@ -7,6 +7,7 @@ images as Docker Hub served them at each repo-info snapshot. See harness/data/RE
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict, cast
 
 import pandas as pd
 
@@ -14,7 +15,27 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SOURCE = "docker-library/repo-info (repos/python/remote/<tag>.md, linux/amd64)"
 
 
-def load_published_history(path: Path | None = None):
+class Snapshot(TypedDict):
+    """One published snapshot of a tag (a row of `load_published_history`, numpy scalars as Python's)."""
+
+    tag: str
+    observed_at: pd.Timestamp
+    compressed_bytes: int
+    manifest_digest: str
+    index_digest: str
+    image_id: str
+    layer_count: int
+    python_version: str
+    base_distro: str
+    base_history_date: str
+    base_layer_digest: str
+    base_layer_bytes: int
+    repo_info_commit: str
+    flavour: str
+    digest_changed: bool
+
+
+def load_published_history(path: Path | None = None) -> pd.DataFrame:
     """One row per (tag, snapshot), sorted by tag and time, with `digest_changed` marking the
     snapshots whose amd64 manifest digest differs from the tag's previous snapshot.
 
@@ -38,7 +59,7 @@ def load_published_history(path: Path | None = None):
     return df
 
 
-def load_published_layers(path: Path | None = None):
+def load_published_layers(path: Path | None = None) -> pd.DataFrame:
     """One row per layer of each snapshot: tag, repo_info_commit, layer_index, layer_digest,
     layer_bytes, last_modified."""
     df = pd.read_csv(path or DATA_DIR / "python-layers.csv")
@@ -56,7 +77,7 @@ def flavour(tag: str) -> str:
     return "full"
 
 
-def latest_published(history, public: str):
+def latest_published(history: pd.DataFrame, public: str) -> Snapshot | None:
     """The latest snapshot of `public` (e.g. "python:3.12-slim") as a dict, or None if not in the data."""
     name, _, tag = str(public).rpartition(":")
     if name.split("/")[-1] != "python" or not tag:
@@ -65,4 +86,5 @@ def latest_published(history, public: str):
     if rows.empty:
         return None
     row = rows.sort_values(["observed_at", "repo_info_commit"], kind="stable").iloc[-1]
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    # the CSV's columns, as harness/data/README.md documents them
+    return cast(Snapshot, {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})

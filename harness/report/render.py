@@ -17,12 +17,14 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import jinja2
 import markupsafe
 
+from harness.analysis import run_records
 from harness.errors import SchemaError, UsageError
 from harness.report import plotcache
 from harness.report.model import Link, PlotSpec, Report, Section, Table, build_report
@@ -39,9 +41,28 @@ MANIFEST = (
 _LEGACY_MARK = "Rendered by `imagebench report`"
 
 
+class Written(TypedDict):
+    """What `write_report` wrote."""
+
+    html: Path
+    markdown: Path
+    plots: list[Path]
+
+
+class Rendered(Written):
+    """What `render_report` wrote, and the files it skipped (one message each)."""
+
+    skipped: list[str]
+
+
 def render_report(
-    results_dir: Path, out_dir: Path | None = None, *, on_skip=None, force: bool = False, pool: bool = False
-) -> dict[str, Any]:
+    results_dir: Path,
+    out_dir: Path | None = None,
+    *,
+    on_skip: Callable[[str], object] | None = None,
+    force: bool = False,
+    pool: bool = False,
+) -> Rendered:
     """Render the report of every run under `results_dir` into `out_dir` (default results_dir/report).
 
     Corrupt or foreign JSON files are skipped with a warning (passed to `on_skip` when given).
@@ -66,11 +87,11 @@ def render_report(
             + (f" ({len(skipped)} skipped)" if skipped else "")
             + f"; {out_dir} left as it was"
         )
-    report = build_report(runs, pool=pool)
-    return write_report(report, out_dir, force=force) | {"skipped": skipped}
+    report = build_report(run_records(runs), pool=pool)
+    return {**write_report(report, out_dir, force=force), "skipped": skipped}
 
 
-def write_report(report: Report, out_dir: Path, *, force: bool = False) -> dict[str, Any]:
+def write_report(report: Report, out_dir: Path, *, force: bool = False) -> Written:
     """Write index.html, REPORT.md and plots/ for an already built report model.
 
     Everything is rendered into a fresh temporary directory beside `out_dir` first, then moved
@@ -220,13 +241,13 @@ def _inline_svg(svg: str, name: str) -> str:
 # --------------------------------------------------------------------------- Markdown
 
 
-def md_text(text: Any, *, one_line: bool = True) -> str:
+def md_text(text: object, *, one_line: bool = True) -> str:
     """A string (often from a run file) made inert in Markdown: no raw HTML tag, one line."""
     out = str(text).replace("<", "&lt;").replace(">", "&gt;")
     return " ".join(out.splitlines()) if one_line else out
 
 
-def _md_code(text: Any) -> str:
+def _md_code(text: object) -> str:
     """`text` as a code span that no backtick in it can end early."""
     return "`" + " ".join(str(text).replace("`", "'").splitlines()) + "`"
 

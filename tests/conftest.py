@@ -30,11 +30,31 @@ def _isolated_machine_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGEBENCH_PLOT_CACHE", "off")
 
 
+_DOCKER_TESTS = "tests/docker/"
+_ran_docker_tests_on_workers = False
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """pytest-xdist's controller collects nothing itself: it learns here whether docker tests run."""
+    global _ran_docker_tests_on_workers
+    if any(i.startswith(_DOCKER_TESTS) for i in ids):
+        _ran_docker_tests_on_workers = True
+
+
 def pytest_sessionfinish(session):
-    """After the suite: nothing labelled by the harness or the tests may remain on the daemon."""
+    """After the suite: nothing labelled by the harness or the tests may remain on the daemon.
+
+    Under pytest-xdist the controller checks, once every worker has finished (a worker's own exit
+    status does not reach the controller, and a worker ends while another may still build)."""
     if os.environ.get("IMAGEBENCH_SKIP_DOCKER") == "1" or session.config.option.collectonly:
         return
-    if not any(item.get_closest_marker("docker") for item in getattr(session, "items", [])):
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller checks
+        return
+    ran_docker = _ran_docker_tests_on_workers or any(
+        item.get_closest_marker("docker") for item in getattr(session, "items", [])
+    )
+    if not ran_docker:
         return
     try:
         left = {}

@@ -20,6 +20,7 @@ from harness.results import load_runs
 from helpers import imagebench
 
 
+@pytest.mark.alone
 @pytest.mark.usefixtures("lab")
 def test_calibration_recovers_injected_effects(tmp_path):
     """Every calibration claim (±50 ms on wall time and build span, sizes exact, compressed within 1 %) is supported."""

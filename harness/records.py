@@ -85,7 +85,7 @@ class ImageRecord(TypedDict, total=False):
     base_image_id: str | None
     base_layers: int | None
     own_layers: int | None
-    repro: dict[str, Any]
+    repro: JSONObject
     user: str
     healthcheck: bool
 
@@ -145,6 +145,20 @@ class ClaimDef(TypedDict, total=False):
     role: str
 
 
+class VariantDef(TypedDict):
+    """A variant as run (`Experiment.to_dict`; the optional keys only when the experiment sets them)."""
+
+    name: str
+    dockerfile: str
+    target: str | None
+    scenarios: list[str]
+    requires: list[str]
+    description: str
+    smoke: NotRequired[str | list[str]]
+    trials: NotRequired[int]
+    cache: NotRequired[str]
+
+
 class ExperimentDef(TypedDict, total=False):
     """An experiment's definition as run (the run file's `experiments` values)."""
 
@@ -159,7 +173,7 @@ class ExperimentDef(TypedDict, total=False):
     probes: list[str]
     metrics: list[str]
     definition_hash: str
-    variants: list[dict[str, Any]]
+    variants: list[VariantDef]
     claims: list[ClaimDef]
     preconditions: list[ClaimDef]
     min_trials: int
@@ -175,20 +189,20 @@ class RunRecord(TypedDict):
     schema_version: int
     run_id: str
     machine: str
-    machine_identity: NotRequired[dict[str, Any]]
+    machine_identity: NotRequired[JSONObject]
     created_at: str
     updated_at: str
     status: RunStatus
     command: list[str]
     seed: int
-    options: dict[str, Any]
+    options: JSONObject
     fingerprint: dict[str, Any]
     experiments: dict[str, ExperimentDef]
     bases: NotRequired[dict[str, BasePin]]
-    python_substitutions: NotRequired[dict[str, dict[str, Any]]]
+    python_substitutions: NotRequired[dict[str, JSONObject]]
     plan: list[PlanEntry]
     trials: list[TrialRecord]
-    precision: NotRequired[dict[str, dict[str, Any]]]
+    precision: NotRequired[dict[str, JSONObject]]
     warnings: list[str]
 
 
@@ -281,7 +295,7 @@ class BaseHandle(Protocol):
     @property
     def bytes(self) -> int: ...
     @property
-    def provenance(self) -> dict[str, Any]: ...
+    def provenance(self) -> JSONObject: ...
     @property
     def build_context(self) -> str: ...
 
@@ -303,7 +317,7 @@ class LabHandle(Protocol):
     registry: str
     index_url: str
     bases_mode: str
-    state: dict[str, Any]
+    state: JSONObject
 
     @property
     def profile(self) -> ProfileHandle: ...
@@ -316,7 +330,7 @@ class LabHandle(Protocol):
         """The lab image that stands in for a public base name."""
         ...
 
-    def index_stats(self) -> dict[str, Any]:
+    def index_stats(self) -> JSONObject:
         """The lab index's byte and request counters."""
         ...
 

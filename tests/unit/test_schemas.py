@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
+from typing import get_type_hints
 
 import hostile as H
 import jsonschema
 import msgspec
 import pytest
 
-from harness import experiment, schemas
+from harness import experiment, records, schemas
 from harness.errors import SchemaError
 from harness.results import iter_run_files, read_run_file, validate_run
 
@@ -163,3 +164,14 @@ def test_schema_accepts_every_run_file_the_reader_accepts(tmp_path):
             errors = [e.message for e in v.iter_errors(json.loads(text))]
             assert not errors, f"{name}: read, but the schema says {errors[:2]}"
     assert accepted >= 100
+
+
+def test_committed_variants_fit_the_variant_record():
+    """Every variant of every committed run file has records.VariantDef's required keys and no other."""
+    declared = set(get_type_hints(records.VariantDef))
+    for path in RUN_FILES:
+        run = json.loads(path.read_text(encoding="utf-8"))
+        for exp in run["experiments"].values():
+            for v in exp.get("variants", []):
+                assert set(v) <= declared, f"{path}: undeclared {set(v) - declared}"
+                assert records.VariantDef.__required_keys__ <= set(v), f"{path}: {v.get('name')} lacks keys"

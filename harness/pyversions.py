@@ -25,10 +25,11 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from harness.errors import LabError
 from harness.lab.basedefs import normalize_name
+from harness.records import BaseHandle
 
 RULES = ("compatible", "nearest", "older", "refuse")
 DEFAULT_RULE = "compatible"
@@ -39,6 +40,35 @@ _MINOR_RE = re.compile(r"^python:(\d+)\.(\d+)(?:[.\-]|$)")
 _STANDIN_RE = re.compile(r"python:(\d+)\.(\d+)")
 
 Minor = tuple[int, int]
+
+
+class EvidenceRow(TypedDict):
+    """Pinned requirement sets tried on one candidate minor: how many failed, of how many."""
+
+    failed: int
+    sets: int
+
+
+class Evidence(TypedDict, total=False):
+    """harness/data/substitution-evidence.json: {results: {libc: {requested: {candidate: row}}}, label}."""
+
+    label: str
+    results: dict[str, dict[str, dict[str, EvidenceRow]]]
+
+
+class SubstitutionNote(TypedDict):
+    """A Python substitution as the run file records it (`python_substitutions`, a base's provenance)."""
+
+    public: str
+    requested: str
+    used: str
+    stand_in: str
+    rule: str
+    reason: str
+    release: str | None
+    available: list[str]
+    alternatives: list[str]
+    message: str
 
 
 def _normal(public: str) -> str:
@@ -116,20 +146,20 @@ def _parse(v: str) -> Minor:
 
 
 @lru_cache(maxsize=4)
-def _load_evidence(path: str) -> dict:
+def _load_evidence(path: str) -> Evidence:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return cast(Evidence, data) if isinstance(data, dict) else {}
 
 
-def load_evidence(path: Path | None = None) -> dict:
+def load_evidence(path: Path | None = None) -> Evidence:
     """The committed measurement (empty when missing or unreadable: `compatible` falls back)."""
     return _load_evidence(str(path or EVIDENCE))
 
 
-def measured(evidence: dict, requested: Minor, libc: str) -> dict[Minor, tuple[int, int]]:
+def measured(evidence: Evidence, requested: Minor, libc: str) -> dict[Minor, tuple[int, int]]:
     """{candidate minor: (failed sets, sets)} measured for code written for `requested` on `libc`. Pure."""
     table = ((evidence.get("results") or {}).get(libc) or {}).get(_fmt(requested)) or {}
     out: dict[Minor, tuple[int, int]] = {}
@@ -167,7 +197,7 @@ def rates_text(rates: dict[Minor, tuple[int, int]], pick: Minor, label: str) -> 
 
 
 def decide(
-    public: str, avail: dict[Minor, Any], rule: str, evidence: dict | None = None
+    public: str, avail: dict[Minor, Any], rule: str, evidence: Evidence | None = None
 ) -> tuple[Minor | None, str]:
     """(the stand-in minor `rule` picks for `public` among `avail` {minor: BaseDef}, the reason). Pure."""
     req = requested_minor(public)
@@ -205,7 +235,7 @@ def _evidence_name() -> str:
     return "harness/data/substitution-evidence.json"
 
 
-def resolve(lab: Any, public: str, rule: str = DEFAULT_RULE) -> tuple[Any, dict | None]:
+def resolve(lab: Any, public: str, rule: str = DEFAULT_RULE) -> tuple[BaseHandle, SubstitutionNote | None]:
     """The lab's BaseRef for `public` under `rule`, and the substitution note (None when faithful)."""
     req = requested_minor(public)
     catalog = getattr(lab, "catalog", None)
@@ -263,7 +293,7 @@ def resolve(lab: Any, public: str, rule: str = DEFAULT_RULE) -> tuple[Any, dict 
     }
 
 
-def failure_hint(notes: list[dict]) -> str:
+def failure_hint(notes: list[SubstitutionNote]) -> str:
     """Appended to the error of a build that failed after a substitution. Pure."""
     if not notes:
         return ""

@@ -22,8 +22,30 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypedDict, Unpack, cast
 
 from harness.engine.events import BuildEvents, EventParser
+from harness.records import JSONObject
+
+
+class BuildOverrides(TypedDict, total=False):
+    """The fields of a BuildSpec a copy may replace (`BuildSpec.with_overrides`)."""
+
+    context: Path
+    dockerfile: Path
+    tag: str | None
+    target: str | None
+    build_args: dict[str, str]
+    build_contexts: dict[str, str]
+    labels: dict[str, str]
+    secrets: list[str]
+    network: str | None
+    builder: str | None
+    no_cache: bool
+    flags: list[str]
+    source_date_epoch: int | None
+    rewrite_timestamp: bool
+    timeout: float
 
 
 @dataclass
@@ -44,9 +66,12 @@ class BuildSpec:
     rewrite_timestamp: bool = False
     timeout: float = 1800.0
 
-    def with_overrides(self, **overrides) -> BuildSpec:
+    def with_overrides(self, **overrides: Unpack[BuildOverrides]) -> BuildSpec:
         """A copy with fields replaced; build_args and build_contexts are merged, not replaced."""
-        spec = replace(self, **{k: v for k, v in overrides.items() if k in BuildSpec.__dataclass_fields__})
+        known = cast(
+            BuildOverrides, {k: v for k, v in overrides.items() if k in BuildSpec.__dataclass_fields__}
+        )
+        spec = replace(self, **known)
         if "build_args" in overrides:
             spec.build_args = {**self.build_args, **overrides["build_args"]}
         if "build_contexts" in overrides:
@@ -61,7 +86,7 @@ class BuildResult:
     seconds: float  # wall time of the build command
     events: BuildEvents
     image_id: str | None
-    metadata: dict
+    metadata: JSONObject  # the --metadata-file, as buildx writes it
     error: str  # one line summary ('' when ok)
     error_text: str  # BuildKit's plain-text error tail
     command: list[str]
@@ -137,12 +162,18 @@ def run_build(spec: BuildSpec, *, redact: set[str] | None = None) -> BuildResult
         returncode=rc,
         seconds=seconds,
         events=events,
-        image_id=image_id or events.image_id or metadata.get("containerimage.config.digest"),
+        image_id=image_id or events.image_id or _config_digest(metadata),
         metadata=metadata,
         error=error,
         error_text=error_text,
         command=cmd,
     )
+
+
+def _config_digest(metadata: JSONObject) -> str | None:
+    """The image config digest buildx's metadata file names, if it names one."""
+    digest = metadata.get("containerimage.config.digest")
+    return digest if isinstance(digest, str) else None
 
 
 def _build_env() -> dict[str, str]:
@@ -189,12 +220,12 @@ def _stream(cmd: list[str], parser: EventParser, timeout: float) -> int:
         timer.cancel()
 
 
-def _read_outputs(meta: Path, iid: Path) -> tuple[dict, str | None]:
+def _read_outputs(meta: Path, iid: Path) -> tuple[JSONObject, str | None]:
     """(metadata file as JSON, {} when missing or unreadable; image id from the iid file, or None)."""
-    metadata = {}
+    metadata: JSONObject = {}
     if meta.is_file():
         try:
-            metadata = json.loads(meta.read_text())
+            metadata = cast(JSONObject, json.loads(meta.read_text()))
         except json.JSONDecodeError:
             metadata = {}
     image_id = iid.read_text().strip() if iid.is_file() else None

@@ -31,6 +31,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypedDict
 
 __all__ = ["BuildEvents", "EventParser", "Step", "parse_step_name", "parse_stream", "parse_timestamp"]
 
@@ -46,6 +47,41 @@ _IMAGE_STATUS = "writing image "
 # JSONDecodeError positions this close to the end of the buffer mean "truncated, need
 # more input" (e.g. a chunk that ends inside "\u0026").
 _TRUNCATION_SLACK = 8
+
+
+class _RawVertex(TypedDict, total=False):
+    """A vertex of a rawjson status, as far as the parser reads it (BuildKit's client.Vertex)."""
+
+    digest: str
+    name: str
+    started: str | None
+    completed: str | None
+    cached: bool
+    error: str
+
+
+class _RawStatus(TypedDict, total=False):
+    """A progress status of a vertex (client.VertexStatus): transferred bytes, the image written."""
+
+    id: str
+    vertex: str
+    current: int
+
+
+class _RawLog(TypedDict, total=False):
+    """A chunk of a vertex's output (client.VertexLog; `data` is base64)."""
+
+    vertex: str
+    data: str
+
+
+class _SolveStatus(TypedDict, total=False):
+    """One object of `docker buildx build --progress=rawjson` (client.SolveStatus)."""
+
+    vertexes: list[_RawVertex]
+    statuses: list[_RawStatus]
+    logs: list[_RawLog]
+    warnings: list[object]
 
 
 @dataclass(frozen=True)
@@ -238,7 +274,7 @@ class EventParser:
 
     # ---- semantics ---------------------------------------------------------------
 
-    def _handle(self, status: dict) -> None:
+    def _handle(self, status: _SolveStatus) -> None:
         self._events += 1
         vertices = self._vertices
         for v in status.get("vertexes") or ():

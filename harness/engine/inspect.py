@@ -5,16 +5,117 @@ from __future__ import annotations
 import inspect
 import json
 import subprocess
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, cast
 
 from harness.errors import EngineUnavailable
+from harness.records import JSONObject
+
+if TYPE_CHECKING:
+    import docker
+
+
+class RootFS(TypedDict, total=False):
+    Layers: list[str]
+
+
+class ImageConfig(TypedDict, total=False):
+    """The keys of an image's (or container's) Config imagebench reads."""
+
+    User: str
+    Entrypoint: list[str] | None
+    Cmd: list[str] | None
+    Healthcheck: JSONObject | None
+    Labels: dict[str, str] | None
+    Env: list[str] | None
+    ExposedPorts: dict[str, JSONObject] | None
+    WorkingDir: str
+    StopSignal: str
+
+
+class GraphDriver(TypedDict, total=False):
+    Name: str
+    Data: dict[str, str] | None
+
+
+class ImageAttrs(TypedDict, total=False):
+    """The keys of an image's inspect data (`docker image inspect`, APIClient.inspect_image) we read."""
+
+    Id: str
+    Size: int
+    RootFS: RootFS
+    Config: ImageConfig
+    GraphDriver: GraphDriver
+    Created: str
+    RepoDigests: list[str]
+    RepoTags: list[str]
+
+
+class HistoryEntry(TypedDict, total=False):
+    """One entry of an image's history (APIClient.history)."""
+
+    Id: str
+    Created: int
+    CreatedBy: str
+    Size: int
+    Comment: str
+
+
+class DockerAPI(Protocol):
+    """The calls of the docker SDK's low-level APIClient imagebench types (types-docker leaves them untyped)."""
+
+    def inspect_image(self, image: str) -> ImageAttrs: ...
+
+    def history(self, image: str) -> list[HistoryEntry]: ...
+
+    def get_image(self, image: str, chunk_size: int | None = ...) -> Iterator[bytes]: ...
+
+
+def low_level(c: docker.DockerClient) -> DockerAPI:
+    """The client's low-level API, with the calls above typed."""
+    return c.api
+
+
+class ImageFacts(TypedDict):
+    """What `image_facts` reads of an image: sizes, layers and the config essentials."""
+
+    id: str
+    bytes: int
+    layers: int
+    layer_bytes: list[int]
+    storage_driver: str | None
+    user: str
+    entrypoint: list[str] | None
+    cmd: list[str] | None
+    healthcheck: bool
+    created: str | None
+
+
+class BaseSplit(TypedDict, total=False):
+    """An image's size split at the base it was built FROM (`split_layers`; empty when none is)."""
+
+    base: str
+    base_image_id: str
+    base_layers: int
+    base_bytes: int
+    own_bytes: int
+    own_layers: int
+
+
+class CacheRecord(TypedDict, total=False):
+    """A build cache record of `/system/df` (the keys read here)."""
+
+    ID: str
+    InUse: bool
+    Size: int
+
 
 LABEL = "imagebench.run"
 
 
 @lru_cache(maxsize=1)
-def client():
+def client() -> docker.DockerClient:
     """A docker SDK client negotiated with the daemon (DOCKER_HOST respected)."""
     import docker  # the docker SDK: loaded only when an engine is used
 
@@ -29,11 +130,11 @@ def client():
     return c
 
 
-def image_facts(image: str) -> dict[str, Any]:
+def image_facts(image: str) -> ImageFacts:
     """Uncompressed bytes, layer count, per-layer bytes (oldest first), config essentials."""
-    c = client()
-    attrs = c.api.inspect_image(image)
-    history = c.api.history(image)
+    api = low_level(client())
+    attrs = api.inspect_image(image)
+    history = api.history(image)
     layer_bytes = [int(h.get("Size") or 0) for h in reversed(history) if (h.get("Size") or 0) > 0]
     cfg = attrs.get("Config") or {}
     return {
@@ -129,12 +230,12 @@ def remove_tracked(tracked: list[tuple[str, str]], *, keep_images: bool = False)
 def labelled_leftovers(label_key: str = LABEL, value: str | None = None) -> dict[str, list[str]]:
     """Containers, images, networks and volumes that carry the harness label (optionally a run's value)."""
     c = client()
-    flt = {"label": f"{label_key}={value}" if value else label_key}
+    flt: dict[str, str | list[str] | bool] = {"label": f"{label_key}={value}" if value else label_key}
     return {
-        "containers": [x.id for x in c.containers.list(all=True, filters=flt)],
-        "images": [x.id for x in c.images.list(filters=flt)],
-        "networks": [x.id for x in c.networks.list(filters=flt)],
-        "volumes": [x.id for x in c.volumes.list(filters=flt)],
+        "containers": [x.id for x in c.containers.list(all=True, filters=flt) if x.id],
+        "images": [x.id for x in c.images.list(filters=flt) if x.id],
+        "networks": [x.id for x in c.networks.list(filters=flt) if x.id],
+        "volumes": [x.id for x in c.volumes.list(filters=flt) if x.id],
     }
 
 
@@ -143,7 +244,7 @@ def remove_labelled(label_key: str = LABEL, value: str | None = None) -> dict[st
     import docker.errors  # the docker SDK: loaded only when an engine is used
 
     c = client()
-    flt = {"label": f"{label_key}={value}" if value else label_key}
+    flt: dict[str, str | list[str] | bool] = {"label": f"{label_key}={value}" if value else label_key}
     counts = {"containers": 0, "images": 0, "networks": 0, "volumes": 0}
     for x in c.containers.list(all=True, filters=flt):
         try:
@@ -151,35 +252,36 @@ def remove_labelled(label_key: str = LABEL, value: str | None = None) -> dict[st
             counts["containers"] += 1
         except docker.errors.APIError:
             pass
-    for x in c.images.list(filters=flt):
+    for image in c.images.list(filters=flt):
         try:
-            c.images.remove(x.id, force=True)
+            c.images.remove(image.id or "", force=True)
             counts["images"] += 1
         except docker.errors.APIError:
             pass
-    for x in c.networks.list(filters=flt):
+    for network in c.networks.list(filters=flt):
         try:
-            x.remove()
+            network.remove()
             counts["networks"] += 1
         except docker.errors.APIError:
             pass
-    for x in c.volumes.list(filters=flt):
+    for volume in c.volumes.list(filters=flt):
         try:
-            x.remove(force=True)
+            volume.remove(force=True)
             counts["volumes"] += 1
         except docker.errors.APIError:
             pass
     return counts
 
 
-def build_cache_records() -> list[dict]:
+def build_cache_records() -> list[CacheRecord]:
     """The builder's cache records (empty list when pruned).
 
     Asks `/system/df` for the build cache only (API >= 1.42): the full answer sizes every image,
     container and volume, which took up to seconds per trial; older engines ignore the filter."""
-    api = client().api
+    # APIClient's request helpers (_url, _get, _result) are private: types-docker does not declare them
+    api: Any = client().api
     df = api._result(api._get(api._url("/system/df"), params={"type": "build-cache"}), True)
-    return list(df.get("BuildCache") or [])
+    return cast(list[CacheRecord], list(df.get("BuildCache") or []))
 
 
 def prune_build_cache(builder: str | None = None) -> None:
@@ -211,7 +313,7 @@ def _supports_all() -> bool:
 # --------------------------------------------------------------------------- size attribution
 
 
-def split_layers(image: str, bases: dict[str, str]) -> dict[str, Any]:
+def split_layers(image: str, bases: dict[str, str]) -> BaseSplit:
     """Which of `bases` ({name: image id}) the image's final stage was built FROM, by layers.
 
     The base is the one whose RootFS layers are the longest prefix of the image's; its bytes (the
@@ -221,10 +323,10 @@ def split_layers(image: str, bases: dict[str, str]) -> dict[str, Any]:
     """
     import docker.errors  # the docker SDK: loaded only when an engine is used
 
-    api = client().api
+    api = low_level(client())
     attrs = api.inspect_image(image)
     layers = list((attrs.get("RootFS") or {}).get("Layers") or [])
-    best: dict[str, Any] = {}
+    best: BaseSplit = {}
     for name, base_id in sorted(bases.items()):
         try:
             battrs = api.inspect_image(base_id)

@@ -21,7 +21,8 @@ import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+from harness.engine.inspect import ImageAttrs
 
 # tar-split entry types (github.com/vbatts/tar-split/tar/storage): a file by name, a raw segment
 FILE_ENTRY = 1
@@ -36,7 +37,7 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     return out
 
 
-def store_root(attrs: dict[str, Any]) -> Path | None:
+def store_root(attrs: ImageAttrs) -> Path | None:
     """The engine's data root from an image's inspect data (overlay2 only: `<root>/overlay2/<id>/diff`)."""
     driver = attrs.get("GraphDriver") or {}
     upper = (driver.get("Data") or {}).get("UpperDir")
@@ -75,7 +76,7 @@ def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def read_blobs(attrs: dict[str, Any], layer_indexes: Iterable[int]) -> dict[str, bytes] | None:
+def read_blobs(attrs: ImageAttrs, layer_indexes: Iterable[int]) -> dict[str, bytes] | None:
     """{digest hex: bytes} for the image's layers at `layer_indexes` and its config, each verified
     against its digest; None when the store cannot be read here or any blob does not match."""
     root = store_root(attrs)

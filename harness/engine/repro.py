@@ -28,12 +28,36 @@ import hashlib
 import io
 import json
 import tarfile
-from typing import IO, Any, cast
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING, TypedDict, cast
 
 from harness.engine import layerstore
 from harness.engine.check import parse_version
-from harness.engine.inspect import client
+from harness.engine.inspect import DockerAPI, client, low_level
 from harness.errors import EngineUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+
+class ReproSupport(TypedDict):
+    """What the builder does for reproducibility (`support`, the run fingerprint's `reproducibility`)."""
+
+    source_date_epoch: int | None
+    source_date_epoch_supported: bool
+    rewrite_timestamp_option: bool
+    rewrite_timestamp_honoured: bool
+    method: str
+    why: str | None
+
+
+class Repacked(TypedDict):
+    """An image re-packed with clamped mtimes (`repack`)."""
+
+    image_id: str
+    source_image_id: str
+    changed_layers: int
+
 
 #: The SOURCE_DATE_EPOCH every harness build gets (1 Jan 2020 00:00 UTC: after any base's files, so
 #: clamping only touches what our own steps wrote).
@@ -41,7 +65,7 @@ DEFAULT_EPOCH = 1577836800
 METHOD = "SOURCE_DATE_EPOCH build arg + own layers re-packed with mtimes clamped (rewrite-timestamp ignored)"
 
 
-def support(driver: str | None, buildkit: str | None) -> dict[str, Any]:
+def support(driver: str | None, buildkit: str | None) -> ReproSupport:
     """What the builder does for reproducibility, for the run fingerprint (pure)."""
     v = parse_version((buildkit or "").lstrip("v").replace("x", "0"))
     sde = bool(v) and v >= (0, 11)
@@ -115,7 +139,7 @@ def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> dict[str, Any]:
+def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> Repacked:
     """Re-pack `image_id`'s own layers (those after the first `base_layers`) with clamped mtimes,
     load the result as `tag`, and return {"image_id", "changed_layers", "source_image_id"}.
 
@@ -124,7 +148,7 @@ def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> dict[str, A
     endpoint (the whole image, streamed; base layers are skipped, not kept), and loads an archive
     that holds only the config and our layers.
     """
-    api = client().api
+    api = low_level(client())
     attrs = api.inspect_image(image_id)
     diff_ids = list((attrs.get("RootFS") or {}).get("Layers") or [])
     own = {d.split(":", 1)[1]: i for i, d in enumerate(diff_ids) if i >= base_layers}
@@ -164,11 +188,11 @@ def repack(image_id: str, base_layers: int, epoch: int, tag: str) -> dict[str, A
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     out = client().images.load(archive.getvalue())
-    new_id = out[0].id if out else client().api.inspect_image(tag)["Id"]
+    new_id = (out[0].id if out else None) or api.inspect_image(tag)["Id"]
     return {"image_id": new_id, "source_image_id": attrs["Id"], "changed_layers": changed}
 
 
-def _saved_blobs(api: Any, image_id: str, own: dict[str, int], cfg_hex: str) -> dict[str, bytes]:
+def _saved_blobs(api: DockerAPI, image_id: str, own: dict[str, int], cfg_hex: str) -> dict[str, bytes]:
     """The own layers and the config from the engine's save stream (the whole image: slow)."""
     blobs: dict[str, bytes] = {}
     stream = _Reader(api.get_image(image_id, chunk_size=1 << 20))
@@ -194,20 +218,21 @@ def _saved_blobs(api: Any, image_id: str, own: dict[str, int], cfg_hex: str) -> 
 class _Reader(io.RawIOBase):
     """A file object over an iterator of byte chunks (the engine's save stream)."""
 
-    def __init__(self, chunks) -> None:
+    def __init__(self, chunks: Iterable[bytes]) -> None:
         self._it = iter(chunks)
         self._buf = b""
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def readinto(self, b: WriteableBuffer) -> int:
         while not self._buf:
             try:
                 self._buf = next(self._it)
             except StopIteration:
                 return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
+        view = memoryview(b).cast("B")
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n

@@ -15,7 +15,7 @@ from harness import pyversions
 from harness.engine.dockerfile import base_images, read_dockerfile
 from harness.errors import LabError
 from harness.experiment import Experiment, Variant
-from harness.records import LabHandle
+from harness.records import BasePin, LabHandle
 from harness.results import Run
 
 
@@ -24,13 +24,13 @@ class BasePins:
 
     def __init__(
         self, lab: LabHandle, client: Any, run: Run, python_substitute: str, say: Callable[[str], None]
-    ):
+    ) -> None:
         self.lab = lab
         self.client = client
         self.run = run
         self.python_substitute = python_substitute
         self.say = say
-        self.pins: dict[str, dict] = {}
+        self.pins: dict[str, BasePin] = {}
 
     def pin_all(
         self, experiments: list[Experiment], unmet: Callable[[Experiment, Variant], str | None]
@@ -55,7 +55,7 @@ class BasePins:
                     recorded[name] = pin
                     self.pins[name] = pin
 
-    def resolve(self, name: str) -> dict:
+    def resolve(self, name: str) -> BasePin:
         """A public name through the lab's mapping; an image that exists locally (a user's own base) as is."""
         try:
             ref, py_note = pyversions.resolve(self.lab, name, self.python_substitute)

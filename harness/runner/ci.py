@@ -17,19 +17,41 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.ci import accounting, strategy
 from harness.ci.engine import CacheEngine, base_layers, delete_repos, image_layers, repo_blobs
 from harness.engine.buildx import BuildResult, BuildSpec, build_command
 from harness.engine.events import parse_stream
 from harness.errors import LabError, UsageError
+from harness.records import TrialRecord
 from harness.runner import cache_state
 from harness.runner.failures import TrialFailed
 from harness.runner.records import scrub
 from harness.smoke import run_smoke
 
 CHANGE = {"ci": "source", "ci-deps": "deps", "ci-none": "none"}
+
+
+class CiRecord(TypedDict):
+    """A ci trial record's `ci` part (results/README.md): the pipeline, its cache, the steps reused."""
+
+    strategy: str
+    change: str
+    image_ref: str
+    cache_ref: str | None
+    cache_dir_bytes: int | None
+    cached_steps: list[str]
+    reused_steps: list[str]
+    previous_layers: list[str]
+    layers: list[str]
+    split_from: str
+
+
+class CiTrialRecord(TrialRecord):
+    """A ci trial's record: a trial record with its `ci` part."""
+
+    ci: CiRecord
 
 
 def run_job(spec: BuildSpec, env: dict[str, str]) -> tuple[BuildResult, str]:
@@ -111,7 +133,7 @@ class CiJob:
             blobs.update(accounting.dir_blobs(self.where.local_dir))
         return blobs
 
-    def run(self) -> tuple[BuildResult, dict]:
+    def run(self) -> tuple[BuildResult, CiRecord]:
         t, ph, where = self.t, self.t.phases, self.where
         contexts, layers = self._contexts()
         spec = t.spec.with_overrides(
@@ -140,13 +162,13 @@ class CiJob:
             t.metrics.update(
                 accounting.job_metrics(result.events, result.seconds, text, layers, before, after)
             )
-            extra = {"ci": self._record(result, text, layers, prev_layers)}
+            ci = self._record(result, text, layers, prev_layers)
         if t.v.smoke:
             with ph("smoke"):
                 self._smoke()
-        return result, extra
+        return result, ci
 
-    def _record(self, result: BuildResult, text: str, base: list[str], prev_layers: list[str]) -> dict:
+    def _record(self, result: BuildResult, text: str, base: list[str], prev_layers: list[str]) -> CiRecord:
         """The trial record's `ci` part: strategy, change, where the cache lives, which steps were reused."""
         where = self.where
         return {

@@ -15,7 +15,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
+from harness.clock import utcnow
 from harness.engine import inspect as dinspect
 from harness.engine import repro
 from harness.errors import EngineUnavailable, HarnessError, Interrupted, UsageError
@@ -23,8 +25,8 @@ from harness.experiment import Experiment, Variant, select
 from harness.lab.engine2 import builder_host
 from harness.lock import daemon_lock
 from harness.probes import get_probe
-from harness.records import LabHandle
-from harness.results import Run, utcnow
+from harness.records import LabHandle, PlanEntry, TrialRecord
+from harness.results import Run, RunDict
 from harness.runner.bases import BasePins
 from harness.runner.cleanup import Tracker, cleanup_run
 from harness.runner.environment import (
@@ -44,6 +46,7 @@ from harness.runner.plan import (
     shard_experiments,
     with_calibration,
 )
+from harness.runner.records import record_from
 from harness.runner.trial import RunHandles, Trial
 
 
@@ -73,11 +76,11 @@ class Reporter:
     """Progress callbacks; harness.progress.Progress implements these for terminals and CI logs."""
 
     def message(self, text: str) -> None: ...
-    def plan(self, todo: list[dict]) -> None: ...  # optional: the remaining plan, for an ETA
+    def plan(self, todo: list[PlanEntry]) -> None: ...  # optional: the remaining plan, for an ETA
     def start(self, total: int) -> None: ...
     def trial_started(self, experiment: str, variant: str, scenario: str, trial: int) -> None: ...
     def trial_finished(self, status: str, seconds: float, error: str | None = None) -> None: ...
-    def finish(self, run: dict) -> None: ...
+    def finish(self, run: RunDict) -> None: ...
 
 
 class Runner:
@@ -133,7 +136,7 @@ class Runner:
         return RunOutcome.of(run)
 
     # -- the run file ---------------------------------------------------------------------
-    def _create(self, experiments: list[Experiment]) -> tuple[Run, list[dict]]:
+    def _create(self, experiments: list[Experiment]) -> tuple[Run, list[PlanEntry]]:
         """A new run file with its plan; the fingerprint is taken while the first trial prepares."""
         seed = self.opts.seed if self.opts.seed is not None else random.SystemRandom().randrange(2**31)
         plan = make_plan(experiments, self.opts, seed, rounds=self.opts.auto_min if self.opts.auto else None)
@@ -146,12 +149,14 @@ class Runner:
             seed=seed,
             fingerprint={},
             experiments=exps,
-            plan=plan,
+            plan=cast(list[RunDict], plan),  # results.Run still takes RunDict (issue 25)
             options=options_record(self.opts),
         )
         return run, plan
 
-    def _resume(self, experiments: list[Experiment], run_id: str) -> tuple[Run, list[Experiment], list[dict]]:
+    def _resume(
+        self, experiments: list[Experiment], run_id: str
+    ) -> tuple[Run, list[Experiment], list[PlanEntry]]:
         """The run, its own experiments (unchanged definitions) and the plan entries it has not finished."""
         run = Run.open(self.opts.results_dir, run_id)
         by_name = {e.name: e for e in experiments}
@@ -163,9 +168,9 @@ class Runner:
         self._check_definitions(run, experiments)
         run.data["status"] = "running"
         run.data.setdefault("resumed", []).append({"at": utcnow(), "command": self.opts.command})
-        return run, experiments, run.missing()
+        return run, experiments, cast(list[PlanEntry], run.missing())  # results.Run gives RunDict (issue 25)
 
-    def _experiment_record(self, exp: Experiment) -> dict:
+    def _experiment_record(self, exp: Experiment) -> RunDict:
         rec = exp.to_dict()
         rec["not_measured"] = {v.name: r for v in exp.variants if (r := self._unmet(exp, v))}
         return rec
@@ -200,12 +205,12 @@ class Runner:
             self.h.run.data["fingerprint"] = self._fp_thread.result()
             self._fp_thread = None
 
-    def _record(self, trial: dict) -> None:
+    def _record(self, trial: TrialRecord) -> None:
         self._flush_fingerprint()
-        self.h.run.record_trial(trial)
+        self.h.run.record_trial(cast(RunDict, trial))  # results.Run still takes RunDict (issue 25)
 
     # -- the loop -------------------------------------------------------------------------
-    def _measure_all(self, run: Run, experiments: list[Experiment], todo: list[dict]) -> None:
+    def _measure_all(self, run: Run, experiments: list[Experiment], todo: list[PlanEntry]) -> None:
         """Pin the bases, measure the plan (then --trials auto's rounds); however it ends, clean up."""
         workroot = Path(tempfile.mkdtemp(prefix=f"imagebench-{run.run_id}-"))
         assert self.lab is not None  # the run's setup loaded it
@@ -239,7 +244,7 @@ class Runner:
             run.finish(status)
             self.reporter.finish(run.data)
 
-    def _loop(self, experiments: list[Experiment], todo: list[dict]) -> None:
+    def _loop(self, experiments: list[Experiment], todo: list[PlanEntry]) -> None:
         by_name = {e.name: e for e in experiments}
         if hasattr(self.reporter, "plan"):  # the ETA estimates each planned trial
             self.reporter.plan(todo)
@@ -250,7 +255,7 @@ class Runner:
             exp = by_name[entry["experiment"]]
             self._one(exp, exp.variant(entry["variant"]), entry)
 
-    def _warmup(self, by_name: dict[str, Experiment], todo: list[dict]) -> None:
+    def _warmup(self, by_name: dict[str, Experiment], todo: list[PlanEntry]) -> None:
         """One untimed, unrecorded cold build of each planned variant."""
         seen = set()
         for entry in todo:
@@ -273,7 +278,8 @@ class Runner:
         for exp in experiments:
             t = self.opts.auto_min
             while True:
-                status, entries = auto_round(exp, run.trials, self.opts, run.data["seed"], t)
+                trials = cast(list[TrialRecord], run.trials)  # results.Run gives RunDict (issue 25)
+                status, entries = auto_round(exp, trials, self.opts, run.data["seed"], t)
                 precision.update(status)
                 if not entries:
                     break
@@ -282,38 +288,38 @@ class Runner:
                     self._one(exp, exp.variant(entry["variant"]), entry)
                 t += 1
 
-    def _one(self, exp: Experiment, v: Variant, entry: dict) -> None:
+    def _one(self, exp: Experiment, v: Variant, entry: PlanEntry) -> None:
         """Measure and record one plan entry (skipped when this host cannot run it)."""
         self.reporter.trial_started(exp.name, v.name, entry["scenario"], entry["trial"])
         t0 = time.perf_counter()
         reason = self._unmet(exp, v)
         if reason:
-            self._record({**entry, "status": "skipped", "error": reason, "metrics": {}})
+            skipped = record_from(entry, "skipped", reason)
+            skipped["metrics"] = {}
+            self._record(skipped)
             self.reporter.trial_finished("skipped", 0.0, reason)
             return
         trial = Trial(self.h, exp, v, entry)
         try:
             rec = trial.run()
         except KeyboardInterrupt:
-            self._record(
-                {
-                    **entry,
-                    "status": "interrupted",
-                    "error": "interrupted",
-                    "metrics": {},
-                    "ended_at": utcnow(),
-                }
-            )
+            interrupted = record_from(entry, "interrupted", "interrupted")
+            interrupted["metrics"] = {}
+            interrupted["ended_at"] = utcnow()
+            self._record(interrupted)
             self.reporter.trial_finished("interrupted", time.perf_counter() - t0, "interrupted")
             raise
         except EngineUnavailable as exc:
-            self._record({**entry, "status": "failed", "error": str(exc), "metrics": {}})
+            failed = record_from(entry, "failed", str(exc))
+            failed["metrics"] = {}
+            self._record(failed)
             raise EngineUnavailable(
                 f"trial {exp.name}/{v.name}/{entry['scenario']}/#{entry['trial']}: {exc}; "
                 f"results so far kept in {self.h.run.path}"
             ) from None
         except HarnessError as exc:
-            rec = {**entry, "status": "failed", "error": str(exc), "metrics": {}}
+            rec = record_from(entry, "failed", str(exc))
+            rec["metrics"] = {}
         with trial.phases("record"):
             self._record(rec)
         log_phases(entry, rec["status"], trial.phases, time.perf_counter() - t0)

@@ -10,16 +10,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from harness import __version__
 from harness.engine import repro
 from harness.engine.check import EngineInfo, engine_info
+from harness.engine.repro import ReproSupport
 from harness.errors import UsageError
 from harness.lab import load_lab
 from harness.lab.engine2 import BuilderInfo, describe_builder
 from harness.paths import REPO_ROOT
-from harness.records import LabHandle
+from harness.records import JSONObject, LabHandle
 from harness.runner.plan import RunOptions
 
 
@@ -28,6 +29,31 @@ class FingerprintEngine(EngineInfo, total=False):
 
     builder_requested: str
     builder: BuilderInfo
+
+
+class GitInfo(TypedDict):
+    git_commit: str | None
+    git_dirty: bool | None
+
+
+class HarnessInfo(GitInfo):
+    version: str
+    python: str
+
+
+class HostInfo(TypedDict):
+    cpus: int | None
+    loadavg: list[float]
+
+
+class Fingerprint(TypedDict):
+    """A run's `fingerprint` (results/README.md): the engine, the harness, the host, the lab, reproducibility."""
+
+    engine: FingerprintEngine
+    harness: HarnessInfo
+    host: HostInfo
+    lab: JSONObject | None
+    reproducibility: ReproSupport
 
 
 @contextlib.contextmanager
@@ -47,7 +73,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def git_info() -> dict[str, Any]:
+def git_info() -> GitInfo:
     def git(*args: str) -> str | None:
         try:
             return subprocess.run(
@@ -62,12 +88,12 @@ def git_info() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(dirty) if dirty is not None else None}
 
 
-def fingerprint(lab: LabHandle | None, builder: str | None) -> dict[str, Any]:
+def fingerprint(lab: LabHandle | None, builder: str | None) -> Fingerprint:
     info = cast(FingerprintEngine, engine_info())  # the same dict, with the builder's keys added below
     if builder:
         info["builder_requested"] = builder
         info["builder"] = describe_builder(builder)  # its driver, endpoint and the engine it builds on
-    fp = {
+    fp: Fingerprint = {
         "engine": info,
         "harness": {"version": __version__, **git_info(), "python": sys.version.split()[0]},
         "host": {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())},

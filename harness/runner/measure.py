@@ -15,7 +15,10 @@ from typing import Any
 
 from harness.engine import inspect as dinspect
 from harness.engine import repro
+from harness.engine.inspect import BaseSplit
+from harness.engine.repro import ReproSupport
 from harness.errors import LabError
+from harness.runner.records import MeasuredRepro
 from harness.smoke import SmokeResult, command_text, run_smoke
 
 PACKAGE_METRICS = ("packages_os", "packages_python", "os_files")
@@ -24,14 +27,14 @@ PACKAGE_METRICS = ("packages_os", "packages_python", "os_files")
 class ImageMeasurer:
     """Per-run measurement of built images: re-pack, package counts and smoke, cached by image id."""
 
-    def __init__(self, client: Any, repro_support: dict, track: Callable[[str, str], None]) -> None:
+    def __init__(self, client: Any, repro_support: ReproSupport, track: Callable[[str, str], None]) -> None:
         self.client = client
         self.repro = repro_support
         self.track = track
-        self.package_cache: dict[str, dict] = {}
+        self.package_cache: dict[str, dict[str, int]] = {}
         self.smoke_cache: dict[tuple[str, str], SmokeResult] = {}
 
-    def reproducible(self, image_id: str, split: dict, tag: str) -> dict:
+    def reproducible(self, image_id: str, split: BaseSplit, tag: str) -> MeasuredRepro:
         """The image to measure: the build's own when the exporter rewrote timestamps, else our layers
         re-packed with mtimes clamped to SOURCE_DATE_EPOCH (harness/engine/repro.py), loaded as TAG-repro."""
         if self.repro["rewrite_timestamp_honoured"]:
@@ -41,9 +44,15 @@ class ImageMeasurer:
         except Exception as exc:  # noqa: BLE001 - the build's own image is still a valid measurement: say why
             return {"image_id": image_id, "method": None, "why": f"re-pack failed: {str(exc)[:200]}"}
         self.track("image", out["image_id"])
-        return {**out, "method": self.repro["method"], "epoch": repro.DEFAULT_EPOCH}
+        return {
+            "image_id": out["image_id"],
+            "source_image_id": out["source_image_id"],
+            "changed_layers": out["changed_layers"],
+            "method": self.repro["method"],
+            "epoch": repro.DEFAULT_EPOCH,
+        }
 
-    def packages(self, image_id: str, labels: dict[str, str]) -> dict:
+    def packages(self, image_id: str, labels: dict[str, str]) -> dict[str, int]:
         """OS and Python package counts, files where there is no package database, gcc on PATH."""
         if image_id not in self.package_cache:
             self.package_cache[image_id] = dinspect.package_counts(image_id, labels)

@@ -12,6 +12,8 @@ import os
 import time
 from collections.abc import Iterator
 
+from harness.records import PlanEntry
+
 PHASE_LOG_ENV = "IMAGEBENCH_PHASE_LOG"
 
 
@@ -30,7 +32,7 @@ class Phases:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
 
-def log_phases(entry: dict, status: str, phases: Phases, total: float) -> None:
+def log_phases(entry: PlanEntry, status: str, phases: Phases, total: float) -> None:
     """Append the trial's phases to $IMAGEBENCH_PHASE_LOG (nothing when it is not set)."""
     path = os.environ.get(PHASE_LOG_ENV)
     if not path:

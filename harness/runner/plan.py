@@ -9,11 +9,21 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, TypedDict
 
 from harness.experiment import Experiment, Variant, load_experiment
 from harness.metrics import kind_of
 from harness.paths import results_dir as default_results_dir
+from harness.records import JSONObject, PlanEntry, TrialRecord
 from harness.stats import precise_enough
+
+
+class Precision(TypedDict):
+    """--trials auto: where one (variant, scenario)'s build time stands (the run file's `precision`)."""
+
+    n: int
+    within_3pct: bool
+    stopped_by: Literal["precision", "cap", "running"]
 
 
 @dataclass
@@ -35,7 +45,7 @@ class RunOptions:
     python_substitute: str = "compatible"  # harness/pyversions.py: compatible | nearest | older | refuse
 
 
-def options_record(o: RunOptions) -> dict:
+def options_record(o: RunOptions) -> JSONObject:
     """The options a run file records (`options`)."""
     return {
         "trials": "auto" if o.auto else o.trials,
@@ -66,7 +76,7 @@ def scenarios_for(exp: Experiment, variant: Variant, quick: bool) -> tuple[str, 
     return keep
 
 
-def plan_entry(exp: Experiment, v: Variant, scenario: str, trial: int, order: int) -> dict:
+def plan_entry(exp: Experiment, v: Variant, scenario: str, trial: int, order: int) -> PlanEntry:
     return {"experiment": exp.name, "variant": v.name, "scenario": scenario, "trial": trial, "order": order}
 
 
@@ -77,10 +87,10 @@ def make_plan(
     *,
     start_trial: int = 0,
     rounds: int | None = None,
-) -> list[dict]:
+) -> list[PlanEntry]:
     """Trial-major plan: for each trial round, the variants in a shuffled (seeded) order."""
     rng = random.Random(seed)
-    plan: list[dict] = []
+    plan: list[PlanEntry] = []
     for exp in experiments:
         n = rounds if rounds is not None else (1 if opts.quick else (opts.trials or exp.trials))
         n = max(n, exp.min_trials)  # calibration's power: never lowered by --trials or --quick
@@ -94,23 +104,25 @@ def make_plan(
 
 
 def auto_round(
-    exp: Experiment, trials: list[dict], opts: RunOptions, seed: int, t: int
-) -> tuple[dict[str, dict], list[dict]]:
+    exp: Experiment, trials: list[TrialRecord], opts: RunOptions, seed: int, t: int
+) -> tuple[dict[str, Precision], list[PlanEntry]]:
     """--trials auto, round `t`: each (variant, scenario)'s precision so far and the shuffled plan
     entries of the pairs whose median build time is not yet within +/-3 % (none at the cap)."""
-    precision: dict[str, dict] = {}
+    precision: dict[str, Precision] = {}
     pending: list[tuple[Variant, str]] = []
     for v in exp.variants:
         for scen in scenarios_for(exp, v, opts.quick):
-            vals = [
+            found = [
                 tr["metrics"].get("build_seconds")
                 for tr in trials
                 if (tr["experiment"], tr["variant"], tr["scenario"], tr["status"])
                 == (exp.name, v.name, scen, "ok")
             ]
-            vals = [x for x in vals if x is not None]
+            vals = [x for x in found if x is not None]
             ok = len(vals) >= 2 and precise_enough(vals, 0.03)
-            stopped = "precision" if ok else ("cap" if t >= opts.auto_cap else "running")
+            stopped: Literal["precision", "cap", "running"] = (
+                "precision" if ok else ("cap" if t >= opts.auto_cap else "running")
+            )
             precision[f"{exp.name}/{v.name}/{scen}"] = {
                 "n": len(vals),
                 "within_3pct": bool(ok),

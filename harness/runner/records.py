@@ -6,13 +6,36 @@ The fields are those results/README.md documents; secrets are scrubbed from anyt
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
 from docker.utils.build import exclude_paths
 
 from harness.engine.buildx import BuildResult
 from harness.engine.events import BuildEvents, Step
+from harness.engine.inspect import BaseSplit, ImageFacts
+from harness.records import ImageRecord, PlanEntry, StepRecord, TrialRecord, TrialStatus
+
+
+class MeasuredRepro(TypedDict, total=False):
+    """The image a trial measures (`ImageMeasurer.reproducible`): the build's own, or its re-pack."""
+
+    image_id: Required[str]
+    method: str | None
+    why: str
+    epoch: int
+    source_image_id: str
+    changed_layers: int
+
+
+class MeasuredImage(ImageFacts, BaseSplit, total=False):
+    """What a trial learns about its image: the facts, the split at its base, the re-pack, the push."""
+
+    repro: MeasuredRepro
+    manifest_digest: str | None
+    layer_compressed_bytes: list[int] | None
+
 
 DEPS_HINTS = ("pip install", "pip3 install", "requirements", "apt-get install", "npm ci", "npm install")
 IMAGE_KEYS = (
@@ -31,6 +54,17 @@ IMAGE_KEYS = (
     "user",
     "healthcheck",
 )
+
+
+def record_from(entry: PlanEntry, status: TrialStatus, error: str | None) -> TrialRecord:
+    """A trial record's first keys: the plan entry's (in its order), the status and the error.
+
+    Every caller adds `metrics` (and what else its status keeps) next, key by key, so the run file
+    keeps the order it always had."""
+    rec = cast(TrialRecord, dict(entry))  # `metrics` follows at once: see above
+    rec["status"] = status
+    rec["error"] = error
+    return rec
 
 
 def context_bytes(ctx_dir: Path, dockerfile: Path | None = None) -> int:
@@ -95,7 +129,7 @@ def _offset(t: float | None, t0: float | None) -> float | None:
     return round(t - t0, 6) if (t0 is not None and t is not None) else None
 
 
-def steps_record(result: BuildResult) -> list[dict]:
+def steps_record(result: BuildResult) -> list[StepRecord]:
     steps = result.events.dockerfile_steps()
     starts = [s.started for s in steps if s.started is not None]
     t0 = min(starts) if starts else None
@@ -114,15 +148,16 @@ def steps_record(result: BuildResult) -> list[dict]:
     ]
 
 
-def image_record(image: dict, tag: str) -> dict:
+def image_record(image: Mapping[str, object], tag: str) -> ImageRecord:
+    """The run file's `image` of a trial: IMAGE_KEYS of what was measured (a MeasuredImage), and the tag."""
     rec = {k: image.get(k) for k in IMAGE_KEYS if k in image}
     rec["tag"] = tag
-    return rec
+    return cast(ImageRecord, rec)
 
 
-def clean_metrics(metrics: dict) -> dict:
+def clean_metrics(metrics: Mapping[str, object]) -> dict[str, float]:
     """Numbers only (booleans as 0/1), NaN dropped."""
-    out = {}
+    out: dict[str, float] = {}
     for k, v in metrics.items():
         if isinstance(v, bool):
             v = int(v)

@@ -9,26 +9,38 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from harness.clock import utcnow
 from harness.engine import inspect as dinspect
 from harness.engine import repro
 from harness.engine.buildx import BuildResult, BuildSpec, run_build
+from harness.engine.inspect import BaseSplit
+from harness.engine.repro import ReproSupport
 from harness.errors import HarnessError, UsageError
 from harness.experiment import CI_SCENARIOS, Experiment, Variant, discover
 from harness.paths import results_dir as default_results_dir
 from harness.paths import state_dir
 from harness.probes import ProbeContext, collect_extras, get_probe
-from harness.records import LabHandle
-from harness.results import Run, utcnow
+from harness.records import LabHandle, PlanEntry, TrialRecord
+from harness.results import Run
 from harness.runner import cache_state
 from harness.runner.bases import BasePins
-from harness.runner.ci import CiJob
+from harness.runner.ci import CiJob, CiTrialRecord
 from harness.runner.cleanup import LABEL, Tracker
 from harness.runner.failures import TrialFailed, diagnose_failure
 from harness.runner.measure import PACKAGE_METRICS, ImageMeasurer
 from harness.runner.phases import Phases
-from harness.runner.records import build_metrics, clean_metrics, image_record, scrub, steps_record
+from harness.runner.records import (
+    MeasuredImage,
+    MeasuredRepro,
+    build_metrics,
+    clean_metrics,
+    image_record,
+    record_from,
+    scrub,
+    steps_record,
+)
 from harness.smoke import SmokeResult
 
 
@@ -40,7 +52,7 @@ class RunHandles:
     lab: LabHandle
     client: Any
     builder: str | None  # the buildx builder every build uses (None: the current one)
-    repro: dict  # what the builder does for reproducibility (harness/engine/repro.py support())
+    repro: ReproSupport  # what the builder does for reproducibility (harness/engine/repro.py support())
     pins: BasePins
     images: ImageMeasurer
     tracker: Tracker
@@ -65,7 +77,7 @@ class Trial:
     """One plan entry measured: `run()` returns its record (ok or failed) or raises HarnessError."""
 
     def __init__(
-        self, h: RunHandles, exp: Experiment, v: Variant, entry: dict, *, record: bool = True
+        self, h: RunHandles, exp: Experiment, v: Variant, entry: PlanEntry, *, record: bool = True
     ) -> None:
         self.h, self.exp, self.v, self.entry, self.record = h, exp, v, entry, record
         self.scen: str = entry["scenario"]
@@ -75,8 +87,10 @@ class Trial:
         self.smoke: SmokeResult | None = None
         self.nonce = os.urandom(6).hex()
         self.ci: CiJob | None = None  # the ci scenarios' job (harness/runner/ci.py)
+        self.split: BaseSplit = {}  # the image's size split at its base (set by _measure_image)
+        self.measured: MeasuredRepro  # the image measured: the build's own or its re-pack (_measure_image)
 
-    def run(self) -> dict:
+    def run(self) -> TrialRecord:
         with self.phases("workspace"):
             self._workspace()
             self._spec()
@@ -199,7 +213,7 @@ class Trial:
         return result
 
     # -- measurement ----------------------------------------------------------------------------
-    def _measure(self, result: BuildResult) -> dict:
+    def _measure(self, result: BuildResult) -> MeasuredImage:
         """Every metric of the built image; returns the image facts for the record."""
         assert result.image_id is not None  # a successful build names its image (--iidfile)
         self.metrics.update(build_metrics(result, self.ctx_dir, self.dockerfile, self.exp.deps_step))
@@ -207,7 +221,7 @@ class Trial:
         compressed = self.exp.compressed and self.h.lab is not None
         if compressed:
             with self.phases("push"):
-                pushed = self._push(image)
+                pushed_ref = self._push(image)
         self.pctx.image = result.image_id
         with self.phases("probes"):
             for p in self.probes:
@@ -219,12 +233,10 @@ class Trial:
             self.metrics["smoke_ok"] = 1 if self.smoke.ok else 0
         if compressed:
             with self.phases("pull"):
-                self.metrics["pull_seconds"] = self.h.images.pull_back(
-                    pushed["ref"], self.measured["image_id"]
-                )
+                self.metrics["pull_seconds"] = self.h.images.pull_back(pushed_ref, self.measured["image_id"])
         return image
 
-    def _measure_image(self, image_id: str) -> dict:
+    def _measure_image(self, image_id: str) -> MeasuredImage:
         """Size split at the base, the reproducible image, its facts and package counts."""
         m = self.metrics
         with self.phases("attribution"):
@@ -235,11 +247,18 @@ class Trial:
         with self.phases("repro"):
             self.measured = self.h.images.reproducible(image_id, self.split, self.tag)
         with self.phases("inspect"):
-            image = dinspect.image_facts(self.measured["image_id"])
-        image.update(self.split, repro=self.measured)
+            # the facts, to which the split, the re-pack and (after a push) the registry's sizes are added
+            facts = dinspect.image_facts(self.measured["image_id"])
+        image = cast(MeasuredImage, {**facts, **self.split, "repro": self.measured})
         m["image_bytes"] = image["bytes"]
         m["layers"] = image["layers"]
-        m.update({k: self.split[k] for k in ("own_bytes", "base_bytes", "own_layers") if k in self.split})
+        s = self.split
+        if "own_bytes" in s:
+            m["own_bytes"] = s["own_bytes"]
+        if "base_bytes" in s:
+            m["base_bytes"] = s["base_bytes"]
+        if "own_layers" in s:
+            m["own_layers"] = s["own_layers"]
         with self.phases("packages"):  # the measured image: same content, same counts, once per id
             pkgs = self.h.images.packages(image["id"], self.labels)
         m.update({k: pkgs[k] for k in PACKAGE_METRICS if k in pkgs})
@@ -247,8 +266,8 @@ class Trial:
             m["gcc_present"] = pkgs["gcc_present"]
         return image
 
-    def _push(self, image: dict) -> dict:
-        """Push to the lab registry: compressed sizes (whole, base and own) and the push time."""
+    def _push(self, image: MeasuredImage) -> str:
+        """Push to the lab registry: compressed sizes (whole, base and own) and the push time; the pushed ref."""
         pushed = self.h.lab.push(self.measured["image_id"], f"imagebench-run/{self.exp.name}-{self.v.name}")
         image["manifest_digest"] = pushed.get("manifest_digest")
         image["layer_compressed_bytes"] = pushed.get("layer_sizes")
@@ -257,7 +276,8 @@ class Trial:
             self.metrics.update(dinspect.split_compressed(pushed["layer_sizes"], self.split["base_layers"]))
         if pushed.get("push_seconds") is not None:
             self.metrics["push_seconds"] = pushed["push_seconds"]
-        return pushed
+        ref: str = pushed["ref"]
+        return ref
 
     def _smoke(self, image_id: str) -> SmokeResult:
         """The smoke check (cached per image); a failure's last line is noted in the run's experiment
@@ -269,43 +289,40 @@ class Trial:
         return res
 
     # -- records and cleanup --------------------------------------------------------------------
-    def _ok_record(self, started: str, result: BuildResult, image: dict) -> dict:
-        trial = {
-            **self.entry,
-            "status": "ok",
-            "error": None,
-            "started_at": started,
-            "ended_at": utcnow(),
-            "metrics": clean_metrics(self.metrics),
-            "image": image_record(image, self.tag),
-            "bases": self.base_ids,
-            "steps": scrub(steps_record(result), self.redact),
-            "probe_data": scrub(self.pctx.details, self.redact),
-        }
+    def _ok_record(
+        self, started: str, result: BuildResult, image: MeasuredImage | dict[str, str | None]
+    ) -> TrialRecord:
+        trial = record_from(self.entry, "ok", None)
+        trial["started_at"] = started
+        trial["ended_at"] = utcnow()
+        trial["metrics"] = clean_metrics(self.metrics)
+        trial["image"] = image_record(image, self.tag)
+        trial["bases"] = self.base_ids
+        trial["steps"] = scrub(steps_record(result), self.redact)
+        trial["probe_data"] = scrub(self.pctx.details, self.redact)
         if self.smoke is not None:
             trial["smoke"] = scrub(self.smoke.record(), self.redact)
         if result.events.error_text.strip():
             trial["build_warnings"] = scrub(result.events.error_text.strip(), self.redact)[-2000:]
         return trial
 
-    def _failed_record(self, started: str, exc: TrialFailed) -> dict:
-        return {
-            **self.entry,
-            "status": "failed",
-            "error": scrub(str(exc), self.redact),
-            "started_at": started,
-            "ended_at": utcnow(),
-            "metrics": clean_metrics(self.metrics),
-            "bases": self.base_ids,
-            "error_text": scrub(exc.result.error_text, self.redact)[-4000:],
-            "steps": scrub(steps_record(exc.result), self.redact),
-        }
+    def _failed_record(self, started: str, exc: TrialFailed) -> TrialRecord:
+        trial = record_from(self.entry, "failed", scrub(str(exc), self.redact))
+        trial["started_at"] = started
+        trial["ended_at"] = utcnow()
+        trial["metrics"] = clean_metrics(self.metrics)
+        trial["bases"] = self.base_ids
+        trial["error_text"] = scrub(exc.result.error_text, self.redact)[-4000:]
+        trial["steps"] = scrub(steps_record(exc.result), self.redact)
+        return trial
 
-    def _ci_record(self, started: str) -> dict:
+    def _ci_record(self, started: str) -> CiTrialRecord:
         """A ci trial: the job on a fresh runner (harness/runner/ci.py); no image measured here."""
         self.ci = CiJob(self)
-        result, extra = self.ci.run()
-        return {**self._ok_record(started, result, {"id": result.image_id}), **extra}
+        result, ci = self.ci.run()
+        rec = cast(CiTrialRecord, self._ok_record(started, result, {"id": result.image_id}))
+        rec["ci"] = ci
+        return rec
 
     def _cleanup(self) -> None:
         if self.ci is not None:

@@ -5,6 +5,7 @@ as observations, merged with recorded ones into one size-over-time table per ima
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness.drift.schema import SCHEMA, SCHEMA_VERSION, canonical
 from harness.drift.store import load_observations
@@ -24,6 +25,7 @@ def load_published(data_dir: Path | None = None) -> list[dict]:
     except (OSError, ValueError, KeyError) as exc:
         raise EnvironmentProblem(f"cannot read the published history: {exc}") from None
     by_snapshot: dict[tuple[str, str], list] = {}
+    row: Any  # a CSV row (harness/data/README.md): pandas-stubs type its fields as any scalar
     for row in layers.itertuples(index=False):
         by_snapshot.setdefault((row.tag, row.repo_info_commit), []).append(
             (row.layer_digest, int(row.layer_bytes))

@@ -56,7 +56,7 @@ class ProbeContext:
     image: str | None = None  # image id after the build
     tag: str | None = None
     build: Callable[..., Any] | None = None  # runner callback: build(**overrides) -> BuildResult
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
     track: Callable[[str, str], None] = lambda _kind, _ident: None
     redact: set[str] = field(default_factory=set)
     # the experiment catalog under a folder (harness.experiment.discover, passed in by the runner so

@@ -22,9 +22,68 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypedDict
 
 from harness.probes import Probe
+
+RunOptions: TypeAlias = dict[str, Any]
+"""A variant's `run = {...}` options for one probe, as experiment.toml gives them: TOML values, each
+checked (or converted) where a probe reads it."""
+
+
+class ComposeService(TypedDict, total=False):
+    """One service of a compose document, as the probes write it (written out as JSON)."""
+
+    image: str
+    command: list[str]
+    healthcheck: dict[str, object]
+    deploy: dict[str, object]
+    memswap_limit: object
+    labels: dict[str, str]
+
+
+class ProcStatus(TypedDict, total=False):
+    """What `parse_proc_status` reads of /proc/<pid>/status."""
+
+    uids: list[int]
+    uid: int
+    gids: list[int]
+    gid: int
+    name: str
+    groups: list[int]
+
+
+class TopRow(TypedDict):
+    """One process of `container.top()`: host pid, parent pid, command line."""
+
+    pid: int
+    ppid: int
+    cmd: str
+
+
+class ContainerTop(TypedDict, total=False):
+    """`container.top()`'s answer."""
+
+    Titles: list[str]
+    Processes: list[list[str]]
+
+
+class EventActor(TypedDict, total=False):
+    ID: str
+    Attributes: dict[str, str]
+
+
+class DaemonEvent(TypedDict, total=False):
+    """A daemon event (`client.events(decode=True)`): the keys the probes read."""
+
+    Type: str
+    Action: str
+    status: str
+    id: str
+    time: int
+    timeNano: int
+    Actor: EventActor
+
 
 TRIAL_LABEL = "imagebench.trial"
 PROBE_LABEL = "imagebench.probe"
@@ -33,7 +92,7 @@ PROBE_LABEL = "imagebench.probe"
 # --------------------------------------------------------------------------- options
 
 
-def options(ctx: Any, probe: str) -> dict[str, Any]:
+def options(ctx: Any, probe: str) -> RunOptions:
     """The variant's `run = {...}` options, with a per-probe sub-table (`run = {stop = {...}}`) on top."""
     run = dict(getattr(ctx.variant, "run", None) or {})
     own = run.pop(probe, None)
@@ -67,15 +126,19 @@ def percentile(values: list[float], q: float) -> float | None:
 # --------------------------------------------------------------------------- /proc parsing (pure)
 
 
-def parse_proc_status(text: str) -> dict[str, Any]:
+def parse_proc_status(text: str) -> ProcStatus:
     """Uid/Gid lines of /proc/<pid>/status -> {'uid': effective, 'gid': effective, 'uids': [...], ...}."""
-    out: dict[str, Any] = {}
+    out: ProcStatus = {}
     for line in text.splitlines():
         key, _, rest = line.partition(":")
-        if key in ("Uid", "Gid"):
+        if key == "Uid":
             ids = [int(x) for x in rest.split()]
-            out[key.lower() + "s"] = ids  # real, effective, saved, filesystem
-            out[key.lower()] = ids[1] if len(ids) > 1 else ids[0]
+            out["uids"] = ids  # real, effective, saved, filesystem
+            out["uid"] = ids[1] if len(ids) > 1 else ids[0]
+        elif key == "Gid":
+            ids = [int(x) for x in rest.split()]
+            out["gids"] = ids  # real, effective, saved, filesystem
+            out["gid"] = ids[1] if len(ids) > 1 else ids[0]
         elif key == "Name":
             out["name"] = rest.strip()
         elif key == "Groups":
@@ -91,10 +154,10 @@ def parse_cmdline(raw: bytes) -> list[str]:
     return [p.decode("utf-8", "replace") for p in parts]
 
 
-def parse_top(top: dict) -> list[dict[str, Any]]:
+def parse_top(top: ContainerTop) -> list[TopRow]:
     """container.top() -> [{'pid': host pid, 'ppid': ..., 'cmd': '...'}]."""
     titles = [t.upper() for t in top.get("Titles") or []]
-    rows = []
+    rows: list[TopRow] = []
     for proc in top.get("Processes") or []:
         row = dict(zip(titles, proc, strict=False))
         cmd = row.get("CMD") or row.get("COMMAND") or row.get("ARGS") or ""
@@ -113,21 +176,21 @@ def parse_top(top: dict) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- events
 
 
-def event_seconds(a: dict, b: dict) -> float:
+def event_seconds(a: DaemonEvent, b: DaemonEvent) -> float:
     """Seconds between two daemon events (timeNano, falling back to time)."""
     ta = a.get("timeNano") or a.get("time", 0) * 1_000_000_000
     tb = b.get("timeNano") or b.get("time", 0) * 1_000_000_000
     return (tb - ta) / 1e9
 
 
-def event_time(ev: dict) -> float:
+def event_time(ev: DaemonEvent) -> float:
     """Event time as a Unix timestamp (float seconds)."""
     if ev.get("timeNano"):
         return ev["timeNano"] / 1e9
     return float(ev.get("time", 0))
 
 
-def is_action(ev: dict, action: str) -> bool:
+def is_action(ev: DaemonEvent, action: str) -> bool:
     return (
         ev.get("Type", "container") == "container" and (ev.get("Action") or ev.get("status") or "") == action
     )
@@ -137,7 +200,7 @@ class EventWatch:
     """Collect a container's daemon events in a background thread; wait for one with a bound."""
 
     def __init__(self, client: Any, container_id: str, *, since: float | None = None) -> None:
-        self.items: list[dict] = []
+        self.items: list[DaemonEvent] = []
         self._cv = threading.Condition()
         self._closed = False
         since_i = int(since if since is not None else time.time()) - 1
@@ -158,7 +221,9 @@ class EventWatch:
                 self._closed = True
                 self._cv.notify_all()
 
-    def wait_for(self, pred: Callable[[dict], bool], timeout: float, *, start: int = 0) -> dict | None:
+    def wait_for(
+        self, pred: Callable[[DaemonEvent], bool], timeout: float, *, start: int = 0
+    ) -> DaemonEvent | None:
         """First event (from index `start`) matching pred, waiting at most `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self._cv:
@@ -171,7 +236,7 @@ class EventWatch:
                     return None
                 self._cv.wait(min(left, 0.25))
 
-    def snapshot(self) -> list[dict]:
+    def snapshot(self) -> list[DaemonEvent]:
         with self._cv:
             return list(self.items)
 
@@ -234,7 +299,7 @@ class Owned:
         self.track_container(c.id)
         return c
 
-    def create_low(self, image: str, host_config: dict | None = None, **kwargs: Any) -> Any:
+    def create_low(self, image: str, host_config: dict[str, object] | None = None, **kwargs: Any) -> Any:
         """APIClient.create_container (for options the high-level API lacks, e.g. stop_timeout)."""
         api = self.client.api
         labels = {**self.labels, **(kwargs.pop("labels", None) or {})}
@@ -260,7 +325,7 @@ class Owned:
 
     # ---- compose
     def compose_up(
-        self, services: dict[str, dict], *, start: bool = True, timeout: float = 120.0
+        self, services: dict[str, ComposeService], *, start: bool = True, timeout: float = 120.0
     ) -> dict[str, str]:
         """Write a compose file for `services`, `up -d` it (or only `create` it), return {service: container id}."""
         cmd = compose_command()
@@ -366,11 +431,11 @@ class Owned:
         return errors
 
 
-def compose_document(services: dict[str, dict], labels: dict[str, str]) -> dict:
+def compose_document(services: dict[str, ComposeService], labels: dict[str, str]) -> dict[str, object]:
     """A compose document: every service and the default network carry our labels."""
-    doc_services = {}
+    doc_services: dict[str, ComposeService] = {}
     for name, spec in services.items():
-        s = dict(spec)
+        s = spec.copy()
         s["labels"] = {**labels, **(s.get("labels") or {})}
         doc_services[name] = s
     return {"services": doc_services, "networks": {"default": {"labels": dict(labels)}}}
@@ -438,7 +503,7 @@ def read_host_proc(pid: int, name: str) -> bytes | None:
         return None
 
 
-def pid1_status(container: Any) -> dict[str, Any]:
+def pid1_status(container: Any) -> ProcStatus:
     """uid/gid of PID 1: host /proc when the daemon is local, else `cat /proc/1/status` inside."""
     pid = host_pid(container)
     raw = read_host_proc(pid, "status") if pid else None
@@ -467,7 +532,7 @@ def wait_status(container: Any, statuses: Iterable[str], timeout: float, poll: f
     status = ""
     while True:
         container.reload()
-        status = container.attrs.get("State", {}).get("Status", "")
+        status = str(container.attrs.get("State", {}).get("Status", ""))
         if status in want or time.monotonic() >= deadline:
             return status
         time.sleep(poll)
@@ -499,7 +564,7 @@ def wait_log(container: Any, needle: str, timeout: float, poll: float = 0.05) ->
 
 
 def image_ref(ctx: Any) -> str:
-    ref = ctx.image or ctx.tag
+    ref: str | None = ctx.image or ctx.tag
     if not ref:
         raise RuntimeError("the probe needs the built image (ctx.image is empty)")
     return ref
@@ -517,9 +582,9 @@ class ContainerProbe(Probe):
     def __init__(self) -> None:
         self._owned: Owned | None = None
 
-    def start(self, ctx: Any) -> tuple[dict[str, Any], Owned, dict[str, Any]]:
+    def start(self, ctx: Any) -> tuple[RunOptions, Owned, dict[str, object]]:
         self._owned = Owned(ctx, self.name)
-        details: dict[str, Any] = {}
+        details: dict[str, object] = {}
         ctx.details[self.name] = details
         return options(ctx, self.name), self._owned, details
 

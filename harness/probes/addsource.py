@@ -32,9 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from harness.engine.inspect import HistoryEntry
 from harness.errors import ProbeFailed, UsageError
 from harness.probes import BuildExtras, Probe, ProbeContext, register
-from harness.probes._containers import files_in_image
+from harness.probes._containers import RunOptions, files_in_image
 
 PAYLOAD_BYTES = 256 * 1024
 URL_ARG = "PAYLOAD_URL"
@@ -118,7 +119,7 @@ def step_of(events: Any, instructions: tuple[str, ...] = ("ADD", "COPY")) -> Any
     return max(same, key=lambda s: s.started if s.started is not None else float("-inf"))
 
 
-def layer_bytes_for(history: list[dict], instruction: str) -> int | None:
+def layer_bytes_for(history: list[HistoryEntry], instruction: str) -> int | None:
     """Pure: Size of the newest history entry whose CreatedBy starts with the instruction."""
     for h in history:  # newest first
         created = (h.get("CreatedBy") or "").strip()
@@ -135,7 +136,7 @@ class AddSourceProbe(Probe):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def _opts(self, ctx: ProbeContext) -> dict[str, Any]:
+    def _opts(self, ctx: ProbeContext) -> RunOptions:
         run = dict(ctx.variant.run or {})
         if run.get("source") not in ("url", "tar"):
             raise UsageError(
@@ -167,7 +168,7 @@ class AddSourceProbe(Probe):
         history = ctx.client.api.history(ctx.image)
         instr = "ADD" if opts["source"] == "url" else None
         out: dict[str, float] = {}
-        details: dict[str, Any] = {"source": opts["source"]}
+        details: dict[str, object] = {"source": opts["source"]}
         if opts["source"] == "url":
             out.update(self._url(ctx, details))
         else:
@@ -190,7 +191,7 @@ class AddSourceProbe(Probe):
         ctx.details[self.name] = details
         return out
 
-    def _url(self, ctx: ProbeContext, details: dict[str, Any]) -> dict[str, float]:
+    def _url(self, ctx: ProbeContext, details: dict[str, object]) -> dict[str, float]:
         if ctx.build is None or self._server is None:
             raise ProbeFailed("addsource needs the runner's rebuild callback")
         srv = self._server

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any
+from typing import TypedDict
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import (
@@ -28,16 +28,38 @@ from harness.probes._containers import (
 )
 
 
-def cli_line(case: dict) -> str:
+class Case(TypedDict):
+    """One way of running the image: its command and entrypoint (None: the image's own)."""
+
+    case: str
+    command: list[str] | None
+    entrypoint: str | None
+
+
+class CaseRow(TypedDict, total=False):
+    """What one case did: whether it started, PID 1's argv, the exit code, whether the app ran."""
+
+    case: str
+    docker_run: str
+    started: bool
+    error: str
+    pid1_cmdline: list[str]
+    exit_code: int | None
+    argv: list[str]
+    app_ran: bool
+    output: list[str]
+
+
+def cli_line(case: Case) -> str:
     parts = ["docker", "run"]
-    if case.get("entrypoint") is not None:
-        parts += ["--entrypoint", case["entrypoint"]]
+    if (entrypoint := case.get("entrypoint")) is not None:
+        parts += ["--entrypoint", entrypoint]
     parts.append("IMAGE")
     parts += case.get("command") or []
     return " ".join(shlex.quote(p) if p != "IMAGE" else p for p in parts)
 
 
-def default_cases(args: list[str], entrypoint: str) -> list[dict]:
+def default_cases(args: list[str], entrypoint: str) -> list[Case]:
     return [
         {"case": "run", "command": None, "entrypoint": None},
         {"case": "run-args", "command": list(args), "entrypoint": None},
@@ -45,7 +67,7 @@ def default_cases(args: list[str], entrypoint: str) -> list[dict]:
     ]
 
 
-def overridden(plain: dict, with_args: dict, marker: str | None) -> bool:
+def overridden(plain: CaseRow, with_args: CaseRow, marker: str | None) -> bool:
     """Did ARGS replace the program? (the app's marker missing, else a different executable)."""
     if marker:
         return not with_args.get("app_ran", False)
@@ -58,14 +80,14 @@ class ArgvProbe(ContainerProbe):
     name = "argv"
 
     def _run_case(
-        self, _ctx: ProbeContext, owned: Owned, image: str, case: dict, marker: str | None, hold: float
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
-        if case.get("command") is not None:
-            kwargs["command"] = list(case["command"])
-        if case.get("entrypoint") is not None:
-            kwargs["entrypoint"] = [case["entrypoint"]]
-        row: dict[str, Any] = {"case": case["case"], "docker_run": cli_line(case)}
+        self, _ctx: ProbeContext, owned: Owned, image: str, case: Case, marker: str | None, hold: float
+    ) -> CaseRow:
+        kwargs: dict[str, object] = {}
+        if (command := case.get("command")) is not None:
+            kwargs["command"] = list(command)
+        if (entrypoint := case.get("entrypoint")) is not None:
+            kwargs["entrypoint"] = [entrypoint]
+        row: CaseRow = {"case": case["case"], "docker_run": cli_line(case)}
         c = owned.create(image, **kwargs)
         try:
             c.start()

@@ -14,6 +14,7 @@ Needs the lab (`imagebench lab up`); experiments that use it should declare
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import ProbeFailed
@@ -23,8 +24,9 @@ from harness.probes._containers import files_in_image
 PIP_CACHE = "/root/.cache/pip"
 
 
-def summarize_stats(stats: dict) -> tuple[int, int, dict[str, int]]:
-    """Pure: (bytes served, package files served, {file: bytes}) from the index's /-/stats answer."""
+def summarize_stats(stats: Mapping[str, Any]) -> tuple[int, int, dict[str, int]]:
+    """Pure: (bytes served, package files served, {file: bytes}) from the index's /-/stats answer
+    (harness.lab.index.IndexStats; records.LabHandle.index_stats types it as a plain dict)."""
     files = stats.get("files") or {}
     per_file = {name: int((v or {}).get("bytes", 0)) for name, v in files.items()}
     nfiles = sum(int((v or {}).get("requests", 0)) for v in files.values())

@@ -30,18 +30,40 @@ import re
 import socket
 import time
 import urllib.request
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import (
+    ComposeService,
     ContainerProbe,
     EventWatch,
+    RunOptions,
     compose_command,
     event_time,
     image_ref,
     is_action,
 )
+
+
+class HealthConfig(TypedDict, total=False):
+    """An engine HealthConfig (an image's or container's Config.Healthcheck; durations in ns)."""
+
+    Test: list[str]
+    Interval: int
+    Timeout: int
+    StartPeriod: int
+    Retries: int
+
+
+class HealthLogEntry(TypedDict):
+    """One health probe the engine ran, times relative to the hang."""
+
+    start: float | None
+    end: float | None
+    exit: int | None
+
 
 _DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
 _NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
@@ -58,7 +80,7 @@ def duration_ns(value: Any) -> int:
     return int(sum(float(n) * _NS[u] for n, u in parts))
 
 
-def health_window(hc: dict | None, default: float = 6.0) -> float:
+def health_window(hc: HealthConfig | None, default: float = 6.0) -> float:
     """Seconds to wait for `unhealthy` given a Healthcheck config (ns values, engine defaults)."""
     if not hc or not hc.get("Test") or hc["Test"][0] == "NONE":
         return default
@@ -68,23 +90,26 @@ def health_window(hc: dict | None, default: float = 6.0) -> float:
     return max(default, (interval + timeout) * retries + 4.0)
 
 
-def engine_healthcheck(spec: dict) -> dict:
+def engine_healthcheck(spec: RunOptions) -> HealthConfig:
     """Our run-option table -> the engine's HealthConfig (ns durations, capitalised keys)."""
     test: Any = spec.get("test")
     if isinstance(test, str):
         test = ["CMD-SHELL", test]
-    out: dict[str, Any] = {"Test": list(test)}
-    for key, eng in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod")):
-        if key in spec:
-            out[eng] = duration_ns(spec[key])
+    out: HealthConfig = {"Test": list(test)}
+    if "interval" in spec:
+        out["Interval"] = duration_ns(spec["interval"])
+    if "timeout" in spec:
+        out["Timeout"] = duration_ns(spec["timeout"])
+    if "start_period" in spec:
+        out["StartPeriod"] = duration_ns(spec["start_period"])
     if "retries" in spec:
         out["Retries"] = int(spec["retries"])
     return out
 
 
-def compose_healthcheck(spec: dict) -> dict:
+def compose_healthcheck(spec: RunOptions) -> dict[str, object]:
     test: Any = spec.get("test")
-    out: dict[str, Any] = {"test": ["CMD-SHELL", test] if isinstance(test, str) else list(test)}
+    out: dict[str, object] = {"test": ["CMD-SHELL", test] if isinstance(test, str) else list(test)}
     for key in ("interval", "timeout", "start_period"):
         if key in spec:
             v = spec[key]
@@ -97,7 +122,7 @@ def compose_healthcheck(spec: dict) -> dict:
 def http_ok(url: str, timeout: float) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
-            return 200 <= r.status < 300
+            return bool(200 <= r.status < 300)
     except Exception:  # noqa: BLE001 - any failure to answer is not healthy
         return False
 
@@ -116,11 +141,12 @@ def container_ip(container: Any) -> str | None:
     nets = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
     for net in nets.values():
         if net.get("IPAddress"):
-            return net["IPAddress"]
-    return container.attrs.get("NetworkSettings", {}).get("IPAddress") or None
+            return str(net["IPAddress"])
+    ip: str | None = container.attrs.get("NetworkSettings", {}).get("IPAddress") or None
+    return ip
 
 
-def ps_row(client: Any, cid: str) -> dict[str, Any]:
+def ps_row(client: Any, cid: str) -> dict[str, object]:
     """The container's row in the engine's container list (what `docker ps -a` prints): State
     ("running", "exited", ...) and Status ("Up 9 seconds (unhealthy)"); {} when it is not listed."""
     for row in client.api.containers(all=True, filters={"id": cid}):
@@ -138,9 +164,9 @@ def _ts(text: str) -> float | None:
     return base.timestamp() + float("0." + (m.group(2) or "0"))
 
 
-def health_log(state: dict, t0: float) -> list[dict]:
-    """The engine's last health probes, times relative to t0 (the hang)."""
-    out = []
+def health_log(state: Mapping[str, Any], t0: float) -> list[HealthLogEntry]:
+    """The engine's last health probes, times relative to t0 (the hang); `state` is a container's State."""
+    out: list[HealthLogEntry] = []
     for entry in (state.get("Health") or {}).get("Log") or []:
         start, end = _ts(entry.get("Start", "")), _ts(entry.get("End", ""))
         out.append(
@@ -157,7 +183,7 @@ def health_log(state: dict, t0: float) -> list[dict]:
 class HealthProbe(ContainerProbe):
     name = "health"
 
-    def _create(self, ctx: ProbeContext, opts: dict[str, Any], owned: Any, details: dict[str, Any]) -> Any:
+    def _create(self, ctx: ProbeContext, opts: RunOptions, owned: Any, details: dict[str, object]) -> Any:
         """The (not yet started) app container: through compose or `docker run` flags when the
         experiment gives a healthcheck, else with the image's own HEALTHCHECK; None without compose."""
         image = image_ref(ctx)
@@ -166,13 +192,13 @@ class HealthProbe(ContainerProbe):
             if compose_command() is None:
                 details["not_measured"] = "docker compose (v2) is not available"
                 return None
-            svc: dict[str, Any] = {"image": image}
+            svc: ComposeService = {"image": image}
             if hc_spec:
                 svc["healthcheck"] = compose_healthcheck(hc_spec)
             details["how"] = "compose"
             ids = owned.compose_up({"app": svc}, start=False)  # started below, under the event watch
             return ctx.client.containers.get(ids["app"])
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, object] = {}
         if hc_spec:
             kwargs["healthcheck"] = engine_healthcheck(hc_spec)
             details["how"] = "docker run flags"
@@ -215,7 +241,8 @@ class HealthProbe(ContainerProbe):
             mark = len(watch.snapshot())
             t_hang = time.time()
             send_hang(ip, port, str(opts.get("hang_path", "/hang")))
-            details["app_hung"] = not http_ok(health_url, 1.0)
+            app_hung = not http_ok(health_url, 1.0)
+            details["app_hung"] = app_hung
             ev = watch.wait_for(lambda e: is_action(e, "health_status: unhealthy"), window, start=mark)
             if ev is None:
                 time.sleep(max(0.0, t_hang + window - time.time()))
@@ -228,7 +255,7 @@ class HealthProbe(ContainerProbe):
             details["health_log"] = health_log(state, t_hang)
             details["events"] = [e.get("Action") for e in watch.snapshot()[mark:]]
         values: dict[str, float] = {
-            "app_hung": float(details["app_hung"]),
+            "app_hung": float(app_hung),
             "reported_unhealthy": float(ev is not None),
             "running_while_hung": float(ps.get("State") == "running"),
         }

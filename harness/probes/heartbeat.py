@@ -13,7 +13,6 @@ writer_mib = 64, writer = true, timeout = seconds + 60, command = [...].
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import ContainerProbe, image_ref, wait_exit
@@ -33,13 +32,14 @@ COMMAND = [
 ]
 
 
-def parse_result(text: str) -> dict[str, Any] | None:
+def parse_result(text: str) -> dict[str, float] | None:
     """The last JSON object line of the program's output."""
     for line in reversed(text.strip().splitlines()):
         line = line.strip()
         if line.startswith("{"):
             try:
-                return json.loads(line)
+                result: dict[str, float] = json.loads(line)  # the program prints numbers only
+                return result
             except json.JSONDecodeError:
                 continue
     return None
@@ -51,9 +51,10 @@ class HeartbeatProbe(ContainerProbe):
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, _ = self.start(ctx)
-        fmt: dict[str, Any] = {
+        seconds = float(opts.get("seconds", 5))
+        fmt: dict[str, object] = {
             "dir": str(opts.get("dir", "/tmp")),
-            "seconds": float(opts.get("seconds", 5)),
+            "seconds": seconds,
             "interval_ms": float(opts.get("interval_ms", 10)),
             "op": str(opts.get("op", "fchmod")),
             "writer_mib": int(opts.get("writer_mib", 64)),
@@ -61,11 +62,11 @@ class HeartbeatProbe(ContainerProbe):
         cmd = [str(p).format(**fmt) for p in (opts.get("command") or COMMAND)]
         if opts.get("writer") is False:
             cmd.append("--no-writer")
-        details: dict[str, Any] = {"command": cmd}
+        details: dict[str, object] = {"command": cmd}
         ctx.details[self.name] = details
         c = owned.create(image_ref(ctx), command=cmd)
         c.start()
-        code = wait_exit(c, float(opts.get("timeout", fmt["seconds"] + 60)))
+        code = wait_exit(c, float(opts.get("timeout", seconds + 60)))
         out = c.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         details["exit_code"] = code
         res = parse_result(out)

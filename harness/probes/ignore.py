@@ -77,7 +77,7 @@ class IgnoreProbe(Probe):
             ctx.client, ctx.image, str(Path(workdir) / ".git" / "HEAD"), ctx.labels, ctx.track
         )
         out = {"env_file_in_image": 1.0 if env_files else 0.0, "git_dir_in_image": 1.0 if git_files else 0.0}
-        details: dict[str, Any] = {"generated": getattr(self, "_made", {}), "workdir": workdir}
+        details: dict[str, object] = {"generated": getattr(self, "_made", {}), "workdir": workdir}
         if ctx.build is not None:
             with open(ctx.context / LOG_FILE, "a", encoding="utf-8") as fh:
                 fh.write("\nGET /health 200 (a new log line)\n")

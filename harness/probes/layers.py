@@ -143,9 +143,10 @@ class SavedImage:
             raise ProbeFailed(f"{self.path}: {member} is not a file")
         return _Closing(fh, tf)
 
-    def config_json(self) -> dict:
+    def config_json(self) -> dict[str, object]:
         with self.open(self.config) as fh:
-            return json.load(fh)
+            config: dict[str, object] = json.load(fh)
+            return config
 
     def layer_tars(self) -> Iterator[tuple[int, tarfile.TarFile]]:
         for i, name in enumerate(self.layers):

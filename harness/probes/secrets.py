@@ -35,9 +35,11 @@ import json
 import secrets as pysecrets
 import socket
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.engine.inspect import HistoryEntry, ImageAttrs
 from harness.errors import ProbeFailed, UsageError
 from harness.probes import BuildExtras, Probe, ProbeContext, register
 from harness.probes._containers import file_from_image
@@ -57,10 +59,10 @@ def scrub(text: str, secret: str | None) -> str:
 def find_places(
     canary: str,
     *,
-    config: dict | None = None,
-    history: list[dict] | None = None,
+    config: Mapping[str, object] | None = None,
+    history: list[HistoryEntry] | None = None,
     layer_hits: list[int] | None = None,
-    inspected: dict[str, Any] | None = None,
+    inspected: Mapping[str, object] | None = None,
 ) -> list[str]:
     """Pure: the names of the places holding the canary (never the canary itself)."""
     places: list[str] = []
@@ -84,7 +86,7 @@ def in_build_output(names: list[str], canary: str, min_prefix: int = 16) -> int:
     return sum(1 for n in names if canary in n or head in n)
 
 
-def config_keys_with(canary: str, config: dict) -> list[str]:
+def config_keys_with(canary: str, config: ImageAttrs) -> list[str]:
     """Pure: which keys of an image's Config (Env, Labels, Cmd, ...) hold the canary."""
     cfg = config.get("Config") or {}
     return sorted(k for k, v in cfg.items() if canary in json.dumps(v))
@@ -102,7 +104,7 @@ def layers_with(saved: Any, needle: bytes) -> list[int]:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 @register
@@ -120,7 +122,7 @@ class SecretsProbe(Probe):
 
     # ---------------------------------------------------------------- lifecycle
     def _inject(self, ctx: ProbeContext) -> str:
-        how = (ctx.variant.run or {}).get("inject", "")
+        how: str = (ctx.variant.run or {}).get("inject", "")
         if how not in INJECTIONS:
             raise UsageError(
                 f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: run.inject must be one "
@@ -169,7 +171,7 @@ class SecretsProbe(Probe):
             nlayers = len(saved.layers)
         finally:
             tar.unlink(missing_ok=True)
-        inspected: dict[str, Any] = {}
+        inspected: dict[str, object] = {}
         delivered: bool | None = None
         notes: list[str] = []
         if how in ("env", "arg", "arg-stage", "mount"):
@@ -208,7 +210,7 @@ class SecretsProbe(Probe):
         return out
 
     # ---------------------------------------------------------------- run time
-    def _runtime_env(self, ctx: ProbeContext, canary: str, digest: str) -> tuple[bool, dict[str, Any]]:
+    def _runtime_env(self, ctx: ProbeContext, canary: str, digest: str) -> tuple[bool, dict[str, object]]:
         c = ctx.client.containers.run(
             ctx.image,
             entrypoint=["sleep"],
@@ -224,7 +226,9 @@ class SecretsProbe(Probe):
         delivered = res.exit_code == 0 and res.output.decode(errors="replace").split()[:1] == [digest]
         return delivered, {"container_inspect": ctx.client.api.inspect_container(c.id)}
 
-    def _swarm(self, ctx: ProbeContext, canary: str, digest: str) -> tuple[bool | None, dict[str, Any], str]:
+    def _swarm(
+        self, ctx: ProbeContext, canary: str, digest: str
+    ) -> tuple[bool | None, dict[str, object], str]:
         import docker.types  # lazy: the docker SDK costs ~0.8 s to import, and every probe module is loaded to list them
 
         client = ctx.client

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
 
 from harness.errors import EnvironmentProblem, ProbeFailed, UsageError
 from harness.probes import Probe, ProbeContext, register
@@ -32,7 +31,7 @@ TIMEOUT = 120.0
 MODES = ("none", "key", "tampered")
 
 
-def cosign(args: list[str], home: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+def cosign(args: list[str], home: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("cosign")
     if exe is None:
         raise EnvironmentProblem(
@@ -90,7 +89,7 @@ class SignProbe(Probe):
         repo = f"{registry_of(ctx)}/imagebench-sign/app-{ctx.nonce}"
         tag = "v1"
         digest = push(ctx.client, ctx.image, repo, tag)
-        details: dict[str, Any] = {"mode": mode, "signed_digest": None, "tag_digest_at_verify": digest}
+        details: dict[str, object] = {"mode": mode, "signed_digest": None, "tag_digest_at_verify": digest}
         if mode in ("key", "tampered"):
             s = cosign(
                 ["sign", "--yes", "--key", "cosign.key", "--tlog-upload=false", f"{repo}@{digest}"], home

@@ -22,11 +22,12 @@ Run options (variant `run = {...}` or `run = {stop = {...}}`):
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TypedDict
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import (
     ContainerProbe,
+    DaemonEvent,
     EventWatch,
     event_seconds,
     image_ref,
@@ -35,10 +36,20 @@ from harness.probes._containers import (
     wait_log,
 )
 
+
+class StopMeasurement(TypedDict, total=False):
+    """What `docker stop` did (`stop_measurement`): signals sent, forced, seconds to exit, exit code."""
+
+    signals: list[str]
+    forced: bool
+    seconds: float
+    exit_code: int | None
+
+
 SHELLS = {"sh", "bash", "dash", "ash", "busybox", "zsh"}
 
 
-def stop_measurement(events: list[dict]) -> dict[str, Any]:
+def stop_measurement(events: list[DaemonEvent]) -> StopMeasurement:
     """From a container's events after `docker stop`: seconds, forced, exit code, signals (pure)."""
     kills = [e for e in events if is_action(e, "kill")]
     signals = [str((e.get("Actor") or {}).get("Attributes", {}).get("signal", "")) for e in kills]
@@ -49,7 +60,7 @@ def stop_measurement(events: list[dict]) -> dict[str, Any]:
         (e for e in events if is_action(e, "die") and (first is None or e["timeNano"] >= first["timeNano"])),
         None,
     )
-    out: dict[str, Any] = {"signals": signals, "forced": "9" in signals}
+    out: StopMeasurement = {"signals": signals, "forced": "9" in signals}
     if first is not None and die is not None:
         out["seconds"] = event_seconds(first, die)
     if die is not None:
@@ -76,13 +87,13 @@ class StopProbe(ContainerProbe):
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, _ = self.start(ctx)
         timeout = int(opts.get("stop_timeout", 3))
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, object] = {}
         if opts.get("init"):
             kwargs["init"] = True
         if opts.get("command"):
             kwargs["command"] = list(opts["command"])
         c = owned.create(image_ref(ctx), **kwargs)
-        details: dict[str, Any] = {"stop_timeout": timeout, "init": bool(opts.get("init"))}
+        details: dict[str, object] = {"stop_timeout": timeout, "init": bool(opts.get("init"))}
         ctx.details[self.name] = details
         with EventWatch(ctx.client, c.id) as watch:
             c.start()
@@ -119,6 +130,6 @@ class StopProbe(ContainerProbe):
             values["sigterm_received"] = float(marker_after_stop(log_before, log_after, marker))
         if "seconds" in m:
             values["stop_seconds"] = m["seconds"]
-        if m.get("exit_code") is not None:
-            values["exit_code"] = float(m["exit_code"])
+        if (exit_code := m.get("exit_code")) is not None:
+            values["exit_code"] = float(exit_code)
         return values

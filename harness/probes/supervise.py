@@ -26,10 +26,10 @@ import time
 from typing import Any
 
 from harness.probes import ProbeContext, register
-from harness.probes._containers import ContainerProbe, image_ref, parse_top
+from harness.probes._containers import ContainerProbe, TopRow, image_ref, parse_top
 
 
-def worker_pids(procs: list[dict], match: str) -> list[int]:
+def worker_pids(procs: list[TopRow], match: str) -> list[int]:
     return [p["pid"] for p in procs if match in p["cmd"] and "<defunct>" not in p["cmd"]]
 
 
@@ -38,11 +38,11 @@ def app_restarted(before: list[int], after: list[int]) -> bool:
     return bool(before) and not set(before) & set(after)
 
 
-def zombie_count(procs: list[dict]) -> int:
+def zombie_count(procs: list[TopRow]) -> int:
     return sum(1 for p in procs if "<defunct>" in p["cmd"])
 
 
-def restart_policy(name: str) -> dict | None:
+def restart_policy(name: str) -> dict[str, str | int] | None:
     if not name or name == "no":
         return None
     if name == "on-failure":
@@ -54,8 +54,8 @@ def restart_policy(name: str) -> dict | None:
 class SuperviseProbe(ContainerProbe):
     name = "supervise"
 
-    def _procs(self, containers: list[Any]) -> dict[str, list[dict]]:
-        out = {}
+    def _procs(self, containers: list[Any]) -> dict[str, list[TopRow]]:
+        out: dict[str, list[TopRow]] = {}
         for c in containers:
             try:
                 c.reload()
@@ -95,7 +95,7 @@ class SuperviseProbe(ContainerProbe):
         cap = float(opts.get("recovery_cap", 10))
         policy = restart_policy(str(opts.get("restart", "on-failure")))
         details.update({"mode": mode, "restart": policy, "recovery_cap": cap})
-        kw: dict[str, Any] = {"restart_policy": policy} if policy else {}
+        kw: dict[str, object] = {"restart_policy": policy} if policy else {}
         containers = [owned.create(image, **kw)]
         if mode == "split":
             if not opts.get("worker_command"):

@@ -39,7 +39,7 @@ def registry_of(ctx: ProbeContext) -> str:
 def push(client: Any, image: str, repo: str, tag: str, _labels_track: Any = None) -> str:
     """Tag `image` as repo:tag, push it, drop the local tag; returns the manifest digest."""
     client.api.tag(image, repo, tag)
-    digest = None
+    digest: str | None = None
     try:
         for msg in client.api.push(repo, tag=tag, stream=True, decode=True):
             if msg.get("error"):
@@ -63,10 +63,11 @@ def pull_id(client: Any, repo: str, tag: str, track: Any) -> str | None:
         img = client.images.pull(repo, tag=tag)
     except docker.errors.APIError:
         return None
-    track("image", img.id)
+    image_id: str = img.id
+    track("image", image_id)
     with contextlib.suppress(Exception):
         client.api.remove_image(f"{repo}:{tag}", noprune=True)
-    return img.id
+    return image_id
 
 
 def commit_tag(image_id: str, version: int) -> str:
@@ -105,8 +106,9 @@ class TagsProbe(Probe):
         )
         if not res.ok or not res.image_id:
             raise ProbeFailed(f"building base release {release} failed: {res.error}")
-        ctx.track("image", res.image_id)
-        return res.image_id
+        image_id: str = res.image_id
+        ctx.track("image", image_id)
+        return image_id
 
     def before_build(self, ctx: ProbeContext) -> BuildExtras:
         kind, how = self._mode(ctx)

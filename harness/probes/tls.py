@@ -50,7 +50,7 @@ STOP_TIMEOUT = 15.0
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -185,7 +185,7 @@ def dockerd_command(
     return cmd
 
 
-def _ip(*args: str) -> subprocess.CompletedProcess:
+def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
 
 
@@ -220,7 +220,7 @@ class SecondDaemon:
 
     def __init__(self, root: Path, port: int, certs: dict[str, Path] | None) -> None:
         self.root, self.port, self.certs = root, port, certs
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.log = root / "dockerd.log"
         self.bridge: str | None = None
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shlex
 import time
-from typing import Any
+from typing import TypedDict
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import ContainerProbe, image_ref, pid1_status, wait_status
@@ -64,7 +64,17 @@ def parse_write_test(text: str) -> dict[str, list[str]]:
     return out
 
 
-def parse_passwd_line(line: str) -> dict[str, Any] | None:
+class PasswdEntry(TypedDict):
+    """A line of /etc/passwd: the fields the user probe reports."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+
+
+def parse_passwd_line(line: str) -> PasswdEntry | None:
     parts = line.strip().split(":")
     if len(parts) < 7:
         return None
@@ -81,7 +91,7 @@ class UserProbe(ContainerProbe):
 
     def after_build(self, ctx: ProbeContext) -> dict[str, float]:
         opts, owned, details = self.start(ctx)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, object] = {}
         if opts.get("command"):
             kwargs["command"] = list(opts["command"])
         c = owned.create(image_ref(ctx), **kwargs)

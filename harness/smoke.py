@@ -19,7 +19,10 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.records import JSONObject
 
 DEFAULT_TIMEOUT = 120.0
 TAIL_CHARS = 2000
@@ -34,9 +37,9 @@ class SmokeResult:
     seconds: float
     output: str
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JSONObject:
         """What the trial record keeps: always the outcome, the output only when it failed."""
-        rec: dict[str, Any] = {
+        rec: JSONObject = {
             "command": self.command if isinstance(self.command, str) else list(self.command),
             "ok": self.ok,
             "exit_code": self.exit_code,

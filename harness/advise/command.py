@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from rich import box
@@ -27,16 +27,21 @@ from harness.advise.outcome import (
     AS_ORIGINAL,
     WORKING,
     Outcome,
+    OutcomeRecord,
+    StandInEntry,
+    StandInVerdict,
     build_line,
     classify,
     stand_in_verdict,
     variant_outcome,
 )
 from harness.advise.rewrites import ContextInfo, Rewrite, parse, rewrites
+from harness.analysis import run_records
 from harness.engine.dockerfile import base_images
 from harness.errors import HarnessError, UsageError
 from harness.experiment import Claim, Experiment, Variant
 from harness.metrics import human_value
+from harness.records import JSONObject, RunRecord, TrialRecord
 from harness.runner import Reporter, RunOptions, RunOutcome, run_experiments
 from harness.runner.environment import load_lab_or_none
 from harness.stats import ratio_ci
@@ -53,6 +58,73 @@ COLUMNS = (
 )
 ABSOLUTE = ("packages_os",)  # shown as counts, not ratios
 EFFECT_METRICS = ("image_bytes", "image_bytes_compressed", "build_seconds")
+
+
+class Cell(TypedDict, total=False):
+    """One column of a variant's row: the median, and for a rewrite its ratio to the original."""
+
+    metric: str
+    scenario: str
+    median: float
+    ratio: float | None
+    low: float | None
+    high: float | None
+
+
+class StandIns(TypedDict):
+    """The original alone on the other stand-ins (`other_stand_ins`)."""
+
+    used: str | None  # the Python minor of the main run (None: no substitution)
+    tried: list[StandInEntry]
+
+
+class TriedRecord(OutcomeRecord):
+    """One stand-in tried, as the summary states it."""
+
+    python: str
+    rule: str
+    run_id: str | None
+
+
+class StandInSummary(StandInVerdict):
+    """A failing original under every stand-in, as the summary states it."""
+
+    used: str | None
+    tried: list[TriedRecord]
+
+
+class Row(TypedDict, total=False):
+    """One variant's summary row (`_row`); rewrites are ranked, a failing original says how it fails."""
+
+    variant: str
+    reason: str
+    status: str
+    failure: str | None
+    vs_original: str | None
+    root: bool | None
+    cells: dict[str, Cell]
+    effect: str | None
+    effect_bound: float | None
+    rank: int
+    stops_root: bool
+    recommended: bool
+    outcome: OutcomeRecord
+    stand_ins: StandInSummary
+
+
+class Summary(TypedDict):
+    """What `advise` measured, ranked (`summarize`): `imagebench advise --json` prints it."""
+
+    run_id: str
+    dockerfile: str
+    context: str
+    smoke: str | None
+    scenarios: list[str]
+    edit_file: str | None
+    original: Row
+    rewrites: list[Row]
+
+
 _SKIP_DIRS = {".git", ".hg", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache"}
 MAX_ENTRIES = 50_000
 MAX_TEXT = 256 * 1024
@@ -194,7 +266,7 @@ def _slug(path: Path) -> str:
 def experiment(advice: Advice, folder: Path, smoke: str | None, trials: int = 3) -> Experiment:
     """The original and every rewrite as the variants of one experiment in `folder`."""
     scen = advice.scenarios
-    run: dict[str, Any] = {}
+    run: JSONObject = {}  # the variants' run settings (experiment.toml's [variants.run])
     probes: tuple[str, ...] = ()
     if any(r.name == "exec-form" for r in advice.rewrites):
         probes = ("stop",)
@@ -223,9 +295,8 @@ def experiment(advice: Advice, folder: Path, smoke: str | None, trials: int = 3)
     )
 
 
-def _write_variants(advice: Advice, folder: Path, smoke: str | None, run: dict[str, Any]) -> list[Variant]:
+def _write_variants(advice: Advice, folder: Path, smoke: str | None, run: JSONObject) -> list[Variant]:
     """The original and each rewrite written into `folder` (with their .dockerignore) as variants."""
-    has_smoke = "smoke" in {f.name for f in dataclasses.fields(Variant)}
     variants = []
     texts = [(ORIGINAL, advice.original, advice.original_ignore, f"your {advice.dockerfile.name}")]
     texts += [
@@ -236,7 +307,6 @@ def _write_variants(advice: Advice, folder: Path, smoke: str | None, run: dict[s
             fh.write(text)
         if ignore is not None:
             (folder / f"{name}.Dockerfile.dockerignore").write_text(ignore, encoding="utf-8")
-        extra: dict[str, Any] = {"smoke": smoke} if (smoke and has_smoke) else {}
         variants.append(
             Variant(
                 name=name,
@@ -245,7 +315,7 @@ def _write_variants(advice: Advice, folder: Path, smoke: str | None, run: dict[s
                 scenarios=advice.scenarios,
                 run=run,
                 description=why,
-                **extra,
+                smoke=smoke or None,
             )
         )
     return variants
@@ -286,7 +356,7 @@ def advise(
     smoke: str | None,
     opts: RunOptions,
     reporter: Any = None,
-) -> tuple[RunOutcome, dict[str, Any]]:
+) -> tuple[RunOutcome, Summary]:
     """Measure the original and every rewrite through the runner; the ranked summary. When the original
     fails and its base was a Python substitution, the original alone is tried on the other stand-ins."""
     if not advice.rewrites:
@@ -297,9 +367,10 @@ def advise(
         exp = experiment(advice, folder, smoke)
         outcome = run_experiments([exp], opts, reporter)
     stand_ins = None
-    if variant_outcome(outcome.run.data, ORIGINAL).fails:
-        stand_ins = other_stand_ins(advice, outcome.run.data, smoke, opts, reporter)
-    return outcome, summarize(outcome.run.data, advice, smoke, stand_ins)
+    (run,) = run_records([outcome.run.data])
+    if variant_outcome(run, ORIGINAL).fails:
+        stand_ins = other_stand_ins(advice, run, smoke, opts, reporter)
+    return outcome, summarize(run, advice, smoke, stand_ins)
 
 
 class _Relay(Reporter):
@@ -317,7 +388,7 @@ class _Relay(Reporter):
             self.message(f"  {status}: {error}")
 
 
-def substituted_base(advice: Advice, run: dict) -> tuple[str, str] | None:
+def substituted_base(advice: Advice, run: RunRecord) -> tuple[str, str] | None:
     """(public base, Python minor used) of the original's first base that was a Python substitution. Pure."""
     subs = run.get("python_substitutions") or {}
     for b in base_images(advice.original, {}):
@@ -326,7 +397,7 @@ def substituted_base(advice: Advice, run: dict) -> tuple[str, str] | None:
     return None
 
 
-def stand_in_entry(rule: str, public: str, data: dict, planned: str = "?") -> dict[str, Any]:
+def stand_in_entry(rule: str, public: str, data: RunRecord, planned: str = "?") -> StandInEntry:
     """What the original's run under `rule` says: {"rule", "python" (as the run recorded its substitution;
     `planned` when it made none), "outcome", "run_id"}. Pure."""
     note = (data.get("python_substitutions") or {}).get(public) or {}
@@ -339,8 +410,8 @@ def stand_in_entry(rule: str, public: str, data: dict, planned: str = "?") -> di
 
 
 def other_stand_ins(
-    advice: Advice, run: dict, smoke: str | None, opts: RunOptions, reporter: Any = None
-) -> dict[str, Any]:
+    advice: Advice, run: RunRecord, smoke: str | None, opts: RunOptions, reporter: Any = None
+) -> StandIns:
     """The original alone, one cold trial on each other stand-in a `--python-substitute` rule picks for its
     substituted base, each a run file of its own (experiment `advise-<project>-py<major><minor>`):
     {"used": minor of the main run or None (no substitution), "tried": [stand_in_entry, ...]}."""
@@ -349,7 +420,7 @@ def other_stand_ins(
         return {"used": None, "tried": []}
     public, used = found
     seen = {used}
-    tried: list[dict[str, Any]] = []
+    tried: list[StandInEntry] = []
     lab = load_lab_or_none(opts.bases)
     for rule in pyversions.RULES:
         if rule == opts.python_substitute:
@@ -370,7 +441,7 @@ def other_stand_ins(
 
 def _try_original(
     advice: Advice, smoke: str | None, opts: RunOptions, rule: str, py: str, public: str, reporter: Reporter
-) -> dict[str, Any]:
+) -> StandInEntry:
     """One cold trial of the original under `rule`, as stand_in_entry says it."""
     only = dataclasses.replace(advice, rewrites=[])
     retry = dataclasses.replace(opts, python_substitute=rule, trials=1, auto=False, warmup=False)
@@ -380,7 +451,7 @@ def _try_original(
         exp = experiment(only, folder, smoke, trials=1)
         exp = dataclasses.replace(exp, name=f"{exp.name}-py{py.replace('.', '')}")  # a valid name: no dot
         try:
-            data = run_experiments([exp], retry, reporter).run.data
+            (data,) = run_records([run_experiments([exp], retry, reporter).run.data])
         except HarnessError as exc:
             return {"rule": rule, "python": py, "outcome": Outcome("none", str(exc)), "run_id": None}
     return stand_in_entry(rule, public, data, py)
@@ -389,12 +460,12 @@ def _try_original(
 # --------------------------------------------------------------------------- summary
 
 
-def failing_line(trial: dict) -> str:
+def failing_line(trial: TrialRecord) -> str:
     """The line that says why a trial failed: the compiler's or pip's error line when there is one."""
     return build_line(trial)
 
 
-def _values(run: dict, variant: str, scenario: str, metric: str) -> list[float]:
+def _values(run: RunRecord, variant: str, scenario: str, metric: str) -> list[float]:
     return [
         float(t["metrics"][metric])
         for t in run["trials"]
@@ -405,7 +476,7 @@ def _values(run: dict, variant: str, scenario: str, metric: str) -> list[float]:
     ]
 
 
-def _runs_as_root(run: dict, variant: str) -> bool | None:
+def _runs_as_root(run: RunRecord, variant: str) -> bool | None:
     for t in run["trials"]:
         if t["variant"] == variant and t["status"] == "ok" and "image" in t:
             user = (t["image"].get("user") or "").split(":")[0]
@@ -414,8 +485,8 @@ def _runs_as_root(run: dict, variant: str) -> bool | None:
 
 
 def summarize(
-    run: dict, advice: Advice, smoke: str | None, stand_ins: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    run: RunRecord, advice: Advice, smoke: str | None, stand_ins: StandIns | None = None
+) -> Summary:
     """Per variant: status, medians and, for rewrites, ratio to the original with its 95 % interval;
     rewrites ranked by their strongest effect (lowest upper bound of a size/time ratio). A rewrite that
     fails exactly as the original does is "as the original" and ranked like a working one; `stand_ins`
@@ -448,7 +519,7 @@ def summarize(
                 ],
             }
 
-    def key(r: dict) -> tuple:
+    def key(r: Row) -> tuple[bool, float, str]:
         broken = r["status"] not in WORKING
         return (broken, r["effect_bound"] if r["effect_bound"] is not None else 9e9, r["variant"])
 
@@ -481,19 +552,19 @@ def _original_status(o: Outcome, smoke: str | None) -> tuple[str, str | None, st
 
 
 def _row(
-    run: dict, name: str, reason: str, status: tuple[str, str | None, str | None], seed: int
-) -> dict[str, Any]:
+    run: RunRecord, name: str, reason: str, status: tuple[str, str | None, str | None], seed: int
+) -> Row:
     """One variant's summary row: status, the cells of COLUMNS and its strongest effect."""
-    cells: dict[str, Any] = {}
+    cells: dict[str, Cell] = {}
     for col, metric, scen in COLUMNS:
         vals = _values(run, name, scen, metric)
         if not vals:
             continue
-        cell: dict[str, Any] = {"metric": metric, "scenario": scen, "median": float(np.median(vals))}
+        cell: Cell = {"metric": metric, "scenario": scen, "median": float(np.median(vals))}
         base = _values(run, ORIGINAL, scen, metric)
         if name != ORIGINAL and base:
             r = ratio_ci(base, vals, seed=seed, with_p=False)
-            cell.update({k: r.get(k) for k in ("ratio", "low", "high")})
+            cell["ratio"], cell["low"], cell["high"] = r["ratio"], r["low"], r["high"]
         cells[col] = cell
     best = _strongest_effect(cells)
     return {
@@ -509,36 +580,38 @@ def _row(
     }
 
 
-def _strongest_effect(cells: dict[str, Any]) -> tuple[str, float] | None:
+def _strongest_effect(cells: dict[str, Cell]) -> tuple[str, float] | None:
     """(column, bound) of the size/time ratio with the lowest upper bound; a single trial's ratio
     (no interval) ranks after any interval."""
-    best = None
+    best: tuple[str, float] | None = None
     for col, cell in cells.items():
-        if cell["metric"] not in EFFECT_METRICS or cell.get("ratio") is None:
+        ratio, high = cell.get("ratio"), cell.get("high")
+        if cell["metric"] not in EFFECT_METRICS or ratio is None:
             continue
-        bound = cell["high"] if cell.get("high") is not None else 1.0 + abs(cell["ratio"])
+        bound = high if high is not None else 1.0 + abs(ratio)
         if best is None or bound < best[1]:
             best = (col, bound)
     return best
 
 
-def _cell(metric: str, cell: dict | None, original: bool) -> str:
+def _cell(metric: str, cell: Cell | None, original: bool) -> str:
 
     if not cell:
         return "-"
-    if original or cell.get("ratio") is None or metric in ABSOLUTE:
+    ratio, low, high = cell.get("ratio"), cell.get("low"), cell.get("high")
+    if original or ratio is None or metric in ABSOLUTE:
         return human_value(metric, cell["median"])
 
     def num(x: float) -> str:
         return f"{x:.3f}" if 0.01 <= x < 100 else f"{x:.3g}"
 
-    r = f"×{num(cell['ratio'])}"
-    if cell.get("low") is not None:
-        r += f" ({num(cell['low'])}–{num(cell['high'])})"
+    r = f"×{num(ratio)}"
+    if low is not None:
+        r += f" ({num(low)}–{num(high if high is not None else low)})"
     return r
 
 
-def render(summary: dict[str, Any]) -> str:
+def render(summary: Summary) -> str:
     """The ranked table, then each rewrite's reason and every broken rewrite's failing line."""
 
     table = Table(
@@ -549,7 +622,7 @@ def render(summary: dict[str, Any]) -> str:
         table.add_column(col, justify="left" if col in ("rewrite", "status") else "right")
     metric_of = {c: m for c, m, _ in COLUMNS}
 
-    def add(r: dict, rank: str, original: bool) -> None:
+    def add(r: Row, rank: str, original: bool) -> None:
         root = "-" if r["root"] is None else ("yes" if r["root"] else "no")
         table.add_row(
             rank,
@@ -576,7 +649,7 @@ def render(summary: dict[str, Any]) -> str:
     return cap.get().rstrip()
 
 
-def _original_lines(summary: dict[str, Any]) -> list[str]:
+def _original_lines(summary: Summary) -> list[str]:
     """Said once, before the table: the original fails, why, and whether the Python substitution matters."""
     o = summary["original"]
     if o["status"] != "fails":
@@ -594,7 +667,7 @@ def _original_lines(summary: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _rewrite_line(r: dict[str, Any]) -> str:
+def _rewrite_line(r: Row) -> str:
     has_ci = any(c.get("high") is not None for c in r["cells"].values())
     if r["recommended"]:
         mark = "recommended" + ("; fails as the original does" if r["status"] == AS_ORIGINAL else "")

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypedDict
+
+from harness.records import RunRecord, TrialRecord
 
 # a Python exception line: "NameError: name 'x' is not defined", "werkzeug.exceptions.NotFound: 404 ..."
 _EXC_RE = re.compile(
@@ -46,7 +49,7 @@ def key_line(output: str) -> str:
     return lines[-1][:200] if lines else "(no output)"
 
 
-def build_line(trial: dict) -> str:
+def build_line(trial: TrialRecord) -> str:
     """The line that says why a build failed: the compiler's or pip's error line when there is one. Pure."""
     text = trial.get("error_text") or ""
     lines = [_BUILDKIT_PREFIX.sub("", ln.strip()) for ln in text.splitlines() if ln.strip()]
@@ -60,6 +63,22 @@ def build_line(trial: dict) -> str:
         if hits:
             return hits[0][:200]
     return (trial.get("error") or "build failed")[:200]
+
+
+class OutcomeRecord(TypedDict):
+    """An `Outcome` as the advise summary's JSON states it."""
+
+    kind: str
+    line: str
+    exit_code: int | None
+
+
+class StandInVerdict(TypedDict):
+    """Whether the original's failure depends on the Python substitution (`stand_in_verdict`)."""
+
+    verdict: str
+    message: str
+    passes_with: str | None
 
 
 @dataclass(frozen=True)
@@ -90,11 +109,11 @@ class Outcome:
             return f"smoke check failed ({code}): {self.line}"
         return "passes" if self.kind == "pass" else "not measured"
 
-    def record(self) -> dict:
+    def record(self) -> OutcomeRecord:
         return {"kind": self.kind, "line": self.line, "exit_code": self.exit_code}
 
 
-def variant_outcome(run: dict, variant: str) -> Outcome:
+def variant_outcome(run: RunRecord, variant: str) -> Outcome:
     """The first failure among the variant's trials (a build failure before a smoke failure), else pass.
     Pure."""
     trials = [t for t in run.get("trials", []) if t.get("variant") == variant]
@@ -136,7 +155,16 @@ def _versions(vs: list[str]) -> str:
     return vs[0] if len(vs) == 1 else ", ".join(vs[:-1]) + " and " + vs[-1]
 
 
-def stand_in_verdict(original: Outcome, used: str | None, tried: list[dict]) -> dict:
+class StandInEntry(TypedDict):
+    """The original tried on another stand-in: the rule, the Python it ran, its outcome, its run."""
+
+    rule: str
+    python: str
+    outcome: Outcome
+    run_id: str | None
+
+
+def stand_in_verdict(original: Outcome, used: str | None, tried: list[StandInEntry]) -> StandInVerdict:
     """Whether the original's failure depends on the Python substitution. Pure.
 
     used: the Python minor the original ran on when its base was a substitution (None: no substitution,

@@ -22,8 +22,10 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypedDict, cast
 
 from harness.engine.events import BuildEvents
+from harness.lab.registry import Manifest
 
 BLOB_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 IMPORT_PREFIX = "importing cache manifest from "
@@ -51,7 +53,22 @@ def time_split(events: BuildEvents, wall: float) -> dict[str, float]:
     return {"import": imp, "export": exp, "push": push, "build": max(0.0, wall - imp - exp - push)}
 
 
-def _objects(text: str) -> Iterator[dict]:
+class _Status(TypedDict, total=False):
+    """A vertex status of a rawjson object: a blob's transfer (`id` its digest, `total` its bytes,
+    `vertex` the step it belongs to)."""
+
+    id: str
+    total: int
+    vertex: str
+
+
+class _Progress(TypedDict, total=False):
+    """A rawjson object, as far as the byte accounting reads it."""
+
+    statuses: list[_Status]
+
+
+def _objects(text: str) -> Iterator[_Progress]:
     """The JSON objects of a rawjson stream, up to the first plain text."""
     dec = json.JSONDecoder()
     pos, n = 0, len(text)
@@ -65,7 +82,7 @@ def _objects(text: str) -> Iterator[dict]:
         except json.JSONDecodeError:
             return
         if isinstance(obj, dict):
-            yield obj
+            yield cast(_Progress, obj)
 
 
 def downloads(text: str) -> dict[str, int]:
@@ -87,7 +104,7 @@ def pulled_bytes(down: dict[str, int], base_layers: Iterable[str]) -> dict[str, 
     return {"base": b, "cache": total - b, "total": total}
 
 
-def manifest_blobs(manifest: dict, digest: str, size: int) -> tuple[dict[str, int], list[str]]:
+def manifest_blobs(manifest: Manifest, digest: str, size: int) -> tuple[dict[str, int], list[str]]:
     """({digest: size} a manifest makes reachable, itself included; digests of child manifests to read).
 
     BuildKit's registry cache is an OCI index whose `manifests` hold layers and its cache config

@@ -12,17 +12,20 @@ import json
 import os
 import urllib.error
 import urllib.request
+from typing import cast
 
 from harness.ci.accounting import manifest_blobs
 from harness.errors import EnvironmentProblem, LabError
 from harness.lab import registry as labreg
 from harness.lab.engine2 import MirrorEngine, daemon_config, namespaced_command
+from harness.lab.registry import Manifest
 from harness.probes.tls import dockerd_command
+from harness.records import JSONObject
 
 SNAPSHOTTER = "overlayfs"
 
 
-def containerd_config(mirror: str) -> dict:
+def containerd_config(mirror: str) -> JSONObject:
     """Pure: daemon.json of the ci engine (the lab registry as mirror, the containerd image store)."""
     return {**daemon_config(mirror), "features": {"containerd-snapshotter": True}}
 
@@ -39,7 +42,7 @@ class CacheEngine(MirrorEngine):
     label = "ci engine (containerd image store)"
     ns_prefix = "imagebench-ci-"
 
-    def config(self) -> dict:
+    def config(self) -> JSONObject:
         return containerd_config(self.mirror)
 
     def command(self, exe: str, ns: str, bridge: str) -> list[str]:
@@ -79,7 +82,13 @@ class CacheEngine(MirrorEngine):
         return {"images": images, "build_cache": records}
 
 
-def _get(url: str) -> tuple[dict | None, int, str]:
+class RegistryAnswer(Manifest, total=False):
+    """A manifest, an image index or a tag list, as the registry's JSON answers."""
+
+    tags: list[str]
+
+
+def _get(url: str) -> tuple[RegistryAnswer | None, int, str]:
     """(manifest JSON or None on 404, its size in bytes, its digest) from the registry over HTTP."""
     req = urllib.request.Request(url, headers={"Accept": labreg.MANIFEST_ACCEPT})
     try:
@@ -92,7 +101,7 @@ def _get(url: str) -> tuple[dict | None, int, str]:
         raise LabError(f"registry answered {exc.code} for {url}") from None
     except OSError as exc:
         raise LabError(f"registry at {url.split('/v2/')[0]} is not answering: {exc}") from None
-    return json.loads(body), len(body), digest
+    return cast(RegistryAnswer, json.loads(body)), len(body), digest
 
 
 def tags(registry: str, repo: str) -> list[str]:
@@ -118,7 +127,7 @@ def repo_blobs(registry: str, repos: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def image_manifest(registry: str, repo: str, reference: str) -> dict | None:
+def image_manifest(registry: str, repo: str, reference: str) -> RegistryAnswer | None:
     """An image's manifest (an index's linux/amd64 one, else its first); None when there is none."""
     manifest, _, _ = _get(f"http://{registry}/v2/{repo}/manifests/{reference}")
     if manifest is not None and "manifests" in manifest:

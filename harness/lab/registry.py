@@ -26,20 +26,27 @@ class Platform(TypedDict, total=False):
 
 
 class ManifestRef(TypedDict, total=False):
-    """One entry of an image index: a platform's manifest."""
+    """One entry of an image index: a platform's manifest (or, in BuildKit's cache index, a blob)."""
 
+    mediaType: str
     digest: str
+    size: int
     platform: Platform
 
 
 class Layer(TypedDict, total=False):
+    """A blob a manifest names: a layer or the image config."""
+
+    mediaType: str
+    digest: str
     size: int
 
 
 class Manifest(TypedDict, total=False):
-    """The keys of an image manifest or image index the lab reads."""
+    """The keys of an image manifest or image index the lab (and the ci trials) read."""
 
     mediaType: str
+    config: Layer
     manifests: list[ManifestRef]
     layers: list[Layer]
 

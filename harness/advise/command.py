@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import numpy as np
 from rich import box
@@ -355,7 +355,7 @@ def advise(
     *,
     smoke: str | None,
     opts: RunOptions,
-    reporter: Any = None,
+    reporter: Reporter | None = None,
 ) -> tuple[RunOutcome, Summary]:
     """Measure the original and every rewrite through the runner; the ranked summary. When the original
     fails and its base was a Python substitution, the original alone is tried on the other stand-ins."""
@@ -376,7 +376,7 @@ def advise(
 class _Relay(Reporter):
     """The retry's progress through the command's reporter, without a second summary table."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Reporter | None) -> None:
         self.inner = inner
 
     def message(self, text: str) -> None:
@@ -410,7 +410,7 @@ def stand_in_entry(rule: str, public: str, data: RunRecord, planned: str = "?") 
 
 
 def other_stand_ins(
-    advice: Advice, run: RunRecord, smoke: str | None, opts: RunOptions, reporter: Any = None
+    advice: Advice, run: RunRecord, smoke: str | None, opts: RunOptions, reporter: Reporter | None = None
 ) -> StandIns:
     """The original alone, one cold trial on each other stand-in a `--python-substitute` rule picks for its
     substituted base, each a run file of its own (experiment `advise-<project>-py<major><minor>`):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from harness import analysis, fmt
 from harness.analysis import Calibration, ExperimentResult
@@ -41,7 +42,7 @@ SCENARIO_ORDER = ["cold", "warm", "edit-source", "edit-deps", "base-bump"]
 class PlotSpec:
     name: str  # file stem, unique in the report
     caption: str
-    make: Callable[[], Any]  # () -> matplotlib Figure
+    make: Callable[[], Figure]
 
 
 @dataclass(frozen=True)

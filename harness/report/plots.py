@@ -248,7 +248,7 @@ def waterfall(steps: pd.DataFrame, *, order: Sequence[str] | None = None, title:
     return fig
 
 
-def _waterfall_panel(ax: Any, variant: str, rows: Any, min_width: float) -> None:
+def _waterfall_panel(ax: Axes, variant: str, rows: pd.DataFrame, min_width: float) -> None:
     """One variant's build steps as bars from start to end (cached steps hatched, executed ones
     labelled with their duration), titled with scenario, trial and how many steps executed."""
     y = np.arange(len(rows))

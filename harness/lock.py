@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypedDict, cast
 
 from harness import clock
 from harness.errors import LockBusy
@@ -23,10 +24,18 @@ def lock_path() -> Path:
     return state_dir() / f"daemon-{key}.lock"
 
 
-def holder(path: Path | None = None) -> dict | None:
+class Holder(TypedDict, total=False):
+    """What the lock file says about the run holding it."""
+
+    pid: int
+    owner: str
+    since: str
+
+
+def holder(path: Path | None = None) -> Holder | None:
     path = path or lock_path()
     try:
-        return json.loads(path.read_text() or "null")
+        return cast(Holder | None, json.loads(path.read_text() or "null"))
     except (OSError, ValueError):
         return None
 

@@ -21,7 +21,7 @@ import secrets
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.paths import state_dir
 
@@ -39,7 +39,26 @@ def _read(path: Path) -> str:
         return ""
 
 
-def hardware() -> dict[str, Any]:
+class Hardware(TypedDict):
+    """What makes timings comparable: the CPU model, logical CPUs, memory in GiB."""
+
+    cpu_model: str
+    cpus: int
+    memory_gib: int
+
+
+class MachineIdentity(TypedDict):
+    """A run file's `machine_identity` (results/README.md); `override` and `role` as the caller sets them."""
+
+    name: str
+    host: str
+    hash: str
+    sources: list[str]
+    hardware: Hardware
+    override: bool
+
+
+def hardware() -> Hardware:
     """CPU model, logical CPUs and memory (GiB, rounded): what makes timings comparable."""
     model = ""
     for line in _read(Path("/proc/cpuinfo")).splitlines():
@@ -70,7 +89,7 @@ def persisted_id(state: Path | None = None) -> str:
 
 
 @lru_cache(maxsize=1)
-def _measured() -> dict[str, Any]:
+def _measured() -> MachineIdentity:
     host = _safe(socket.gethostname() or "machine")
     hw = hardware()
     system_id = _read(Path("/etc/machine-id"))
@@ -78,12 +97,19 @@ def _measured() -> dict[str, Any]:
     material = "\n".join([system_id, local_id, hw["cpu_model"], str(hw["cpus"]), str(hw["memory_gib"])])
     digest = hashlib.sha256(material.encode()).hexdigest()[:8]
     sources = (["/etc/machine-id"] if system_id else []) + ["state-dir machine-id", "hardware"]
-    return {"name": f"{host}-{digest}", "host": host, "hash": digest, "sources": sources, "hardware": hw}
+    return {
+        "name": f"{host}-{digest}",
+        "host": host,
+        "hash": digest,
+        "sources": sources,
+        "hardware": hw,
+        "override": False,
+    }
 
 
-def identity() -> dict[str, Any]:
+def identity() -> MachineIdentity:
     """{"name", "host", "hash", "sources", "hardware", "override"}: the run file's `machine_identity`."""
-    ident = dict(_measured())
+    ident = _measured().copy()
     override = os.environ.get("IMAGEBENCH_MACHINE")
     ident["override"] = bool(override)
     if override:
@@ -99,7 +125,7 @@ def machine_name() -> str:
 REFERENCE_PREFIX = "reference-"
 
 
-def as_reference(runs: list[dict]) -> list[dict]:
+def as_reference(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The committed reference runs, labelled as another machine so they never pool with this one's."""
     out = []
     for run in runs:

@@ -22,16 +22,18 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -40,13 +42,15 @@ from rich.progress import Progress as RichProgress
 from rich.text import Text
 
 from harness import fmt
-from harness.tables import summary_table
+from harness.tables import SummaryRow, summary_table
 
 
 class Progress:
     """Run progress: a rich bar with ETA on a TTY, one plain line per event elsewhere."""
 
-    def __init__(self, console: Console | None = None, *, plain: bool | None = None, stream=None) -> None:
+    def __init__(
+        self, console: Console | None = None, *, plain: bool | None = None, stream: TextIO | None = None
+    ) -> None:
         self.console = console or Console(file=stream or sys.stderr)
         self.plain = (not self.console.is_terminal) if plain is None else plain
         self.total = 0
@@ -63,7 +67,9 @@ class Progress:
         self._eta_at: tuple[float, float] | None = None  # (eta seconds, monotonic time it was computed)
 
     # -- the runner's calls ------------------------------------------------------------
-    def set_plan(self, plan: Iterable[dict], priors: TrialPriors | dict[Key, float] | None = None) -> None:
+    def set_plan(
+        self, plan: Iterable[Mapping[str, object]], priors: TrialPriors | dict[Key, float] | None = None
+    ) -> None:
         """The trials still to run, in order, and prior trial seconds (from earlier run files) for the ETA.
 
         A plain dict of priors counts as one source (one earlier run)."""
@@ -125,7 +131,7 @@ class Progress:
         else:
             self._line(text)
 
-    def finish(self, summary_rows: Iterable[dict] | None = None) -> None:
+    def finish(self, summary_rows: Iterable[SummaryRow] | None = None) -> None:
         if self._bar is not None:
             self._bar.update(self._task, description="done")
             self._bar.stop()
@@ -225,7 +231,7 @@ class _EtaColumn(ProgressColumn):
         super().__init__()
         self.progress = progress
 
-    def render(self, _task) -> Text:
+    def render(self, _task: Task) -> Text:
         eta = self.progress.eta_now()
         return Text("ETA –" if eta is None else f"ETA {fmt.human_seconds(eta)}", style="progress.remaining")
 
@@ -242,7 +248,7 @@ class TrialPriors:
 
 
 def trial_priors(
-    results_dirs: Iterable, *, cells: Iterable[Key] | None = None, max_files: int = 30
+    results_dirs: Iterable[Path], *, cells: Iterable[Key] | None = None, max_files: int = 30
 ) -> TrialPriors:
     """Mean seconds (started_at to ended_at) of the ok trials of each (experiment, variant, scenario)
     and (experiment,), from the newest run file under `results_dirs` that measured it: what the ETA

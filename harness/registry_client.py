@@ -25,9 +25,56 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from harness.errors import EnvironmentProblem, UsageError
+from harness.records import JSONObject
+
+
+class LayerInfo(TypedDict):
+    """A layer of a platform manifest: its digest, compressed size and media type."""
+
+    digest: str | None
+    size: int
+    mediaType: str | None
+
+
+class _Platform(TypedDict, total=False):
+    os: str
+    architecture: str
+
+
+class _Descriptor(TypedDict, total=False):
+    """A descriptor in a manifest or index (OCI image spec): digest, size, media type, platform."""
+
+    digest: str
+    size: int
+    mediaType: str
+    platform: _Platform
+    annotations: dict[str, str]
+
+
+class _Manifest(TypedDict, total=False):
+    """A manifest or an index as a registry serves it: the keys read here."""
+
+    schemaVersion: int
+    mediaType: str
+    config: _Descriptor
+    layers: list[_Descriptor]
+    manifests: list[_Descriptor]
+
+
+class ManifestInfoRecord(TypedDict):
+    """`ManifestInfo.to_dict()`."""
+
+    reference: str
+    digest: str
+    media_type: str
+    index_digest: str | None
+    config_digest: str
+    layers: list[LayerInfo]
+    compressed_bytes: int
+
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -154,13 +201,13 @@ class ManifestInfo:
     media_type: str
     index_digest: str | None  # manifest list / OCI index digest, when the tag points to one
     config_digest: str  # the image ID
-    layers: list[dict[str, Any]] = field(default_factory=list)  # [{digest, size, mediaType}]
+    layers: list[LayerInfo] = field(default_factory=list)
 
     @property
     def compressed_bytes(self) -> int:
         return sum(int(layer.get("size") or 0) for layer in self.layers)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> ManifestInfoRecord:
         return {
             "reference": self.reference,
             "digest": self.digest,
@@ -216,7 +263,7 @@ class RegistryClient:
                 f"{r.familiar()}: unsupported manifest (schemaVersion {version}, "
                 f"{media_type or 'no media type'}) from {r.api_host}"
             )
-        layers = [
+        layers: list[LayerInfo] = [
             {
                 "digest": layer.get("digest"),
                 "size": int(layer.get("size") or 0),
@@ -233,13 +280,14 @@ class RegistryClient:
             layers=layers,
         )
 
-    def config(self, ref: str | Reference, info: ManifestInfo | None = None) -> dict:
+    def config(self, ref: str | Reference, info: ManifestInfo | None = None) -> JSONObject:
         """The image config blob (architecture, os, config.Env, rootfs, history)."""
         r = ref if isinstance(ref, Reference) else parse_ref(ref)
         info = info or self.resolve(r)
         data, _ = self._request(r, f"/v2/{r.repository}/blobs/{info.config_digest}", accept="*/*")
         try:
-            return json.loads(data)
+            config: JSONObject = json.loads(data)
+            return config
         except ValueError:
             raise RegistryError(f"{r.familiar()}: config blob {info.config_digest} is not JSON") from None
 
@@ -265,10 +313,10 @@ class RegistryClient:
         scheme = "http" if is_loopback(host) else "https"
         return f"{scheme}://{host}"
 
-    def _get_manifest(self, r: Reference, reference: str) -> tuple[dict, str, str]:
+    def _get_manifest(self, r: Reference, reference: str) -> tuple[_Manifest, str, str]:
         data, headers = self._request(r, f"/v2/{r.repository}/manifests/{reference}", accept=ACCEPT)
         try:
-            body = json.loads(data)
+            body = cast(_Manifest, json.loads(data))
         except ValueError:
             raise RegistryError(f"{r.familiar()}: manifest from {r.api_host} is not JSON") from None
         media_type = (headers.get("Content-Type") or "").split(";")[0].strip()
@@ -281,7 +329,7 @@ class RegistryClient:
         digest = computed if header_digest is None or header_digest.startswith("sha256:") else header_digest
         return body, media_type, digest
 
-    def _pick_platform(self, r: Reference, index: dict) -> dict:
+    def _pick_platform(self, r: Reference, index: _Manifest) -> _Descriptor:
         seen = []
         for entry in index.get("manifests") or []:
             plat = entry.get("platform") or {}
@@ -369,7 +417,7 @@ class RegistryClient:
             ) from None
         except (OSError, ValueError) as exc:
             raise RegistryError(f"{r.familiar()}: token service {realm_host}: bad answer {exc}") from None
-        token = data.get("token") or data.get("access_token")
+        token: str | None = data.get("token") or data.get("access_token")
         if not token:
             raise RegistryError(f"{r.familiar()}: token service {realm_host} returned no token")
         return token

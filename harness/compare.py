@@ -25,21 +25,25 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 import numpy as np
 from docker.utils.build import exclude_paths
 from rich.console import Console
 from rich.table import Table
 
-from harness.analysis import analyze
+from harness.analysis import analyze, run_records
 from harness.errors import UsageError
 from harness.experiment import SCENARIOS, Claim, Experiment, Variant
 from harness.metrics import TIMED_KINDS, human_value, kind_of
 from harness.probes import get_probe
+from harness.records import ClaimVerdict, JSONObject, RunRecord
 from harness.results import load_table
-from harness.runner import RunOptions, RunOutcome, run_experiments
+from harness.runner import Reporter, RunOptions, RunOutcome, run_experiments
 from harness.stats import ratio_ci
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 # shown first, in this order; any other metric the run recorded follows
 SUMMARY_METRICS = (
@@ -241,7 +245,7 @@ def make_pair(
     _copy_dockerfiles(a, b, folder)
     edits_def = _edits(a, b, context, scenarios, edit, deps)
     (folder / "experiment.toml").write_text(f'practice = "compare"\nclaim = "{nb} vs {na}"\n')
-    run_opts: dict[str, Any] = {"ready": ""} if probes else {}  # a user's app prints no agreed ready line
+    run_opts: dict[str, str] = {"ready": ""} if probes else {}  # a user's app prints no agreed ready line
     variants = tuple(
         Variant(
             name=name,
@@ -304,9 +308,9 @@ def _copy_dockerfiles(a: Path, b: Path, folder: Path) -> None:
 
 def _edits(
     a: Path, b: Path, context: Path, scenarios: tuple[str, ...], edit: tuple[str, ...], deps: str | None
-) -> dict[str, Any]:
+) -> dict[str, str | list[str]]:
     """The `edits` table for edit-source / edit-deps: the files given, else those the COPY lines name."""
-    edits_def: dict[str, Any] = {}
+    edits_def: dict[str, str | list[str]] = {}
     if "edit-source" not in scenarios and "edit-deps" not in scenarios:
         return edits_def
     found = default_edits([a, b], context)
@@ -352,14 +356,15 @@ def compare(
     *,
     context: Path | None,
     opts: RunOptions,
-    reporter=None,
+    reporter: Reporter | None = None,
     scenarios: tuple[str, ...] = ("cold",),
     edit: tuple[str, ...] = (),
     deps: str | None = None,
     probes: tuple[str, ...] = (),
     smoke: str | None = None,
     claims: tuple[str, ...] = (),
-) -> tuple[RunOutcome, dict[str, Any]]:
+) -> tuple[RunOutcome, CompareSummary]:
+    """Build A and B as one two-variant experiment (`make_pair`), run it, and summarise B against A."""
     with tempfile.TemporaryDirectory(prefix="imagebench-compare-") as tmp:
         folder = Path(tmp) / "compare"
         folder.mkdir()
@@ -379,7 +384,7 @@ def compare(
             for key, val in exp.edits.items():
                 reporter.message(f"{'edit-source' if key == 'source' else 'edit-deps'} edits: {val}")
         outcome = run_experiments([exp], opts, reporter)
-    summary = summarize(outcome.run.data, exp.variants[0].name, exp.variants[1].name)
+    summary = summarize(run_records([outcome.run.data])[0], exp.variants[0].name, exp.variants[1].name)
     summary["edits"] = dict(exp.edits)
     return outcome, summary
 
@@ -387,11 +392,58 @@ def compare(
 # --------------------------------------------------------------------------- summary
 
 
-def _varies(values) -> bool:
+class Difference(TypedDict):
+    """B against A on one metric: what `difference_text` puts in words."""
+
+    a_median: float
+    b_median: float
+    n: int  # trials on the side with fewer
+    exact: bool  # neither variant varies: the difference is exact
+    ratio: float | None  # B/A with its bootstrap 95 % interval (stats.ratio_ci)
+    low: float | None
+    high: float | None
+    reason: str | None
+
+
+class CompareRow(Difference):
+    """One scenario and metric of `summarize` (its JSON also holds each variant's name -> its median)."""
+
+    scenario: str
+    metric: str
+    unit: str
+    p_value: float | None
+    difference: str
+
+
+class StatedClaim(TypedDict):
+    """A claim the user stated (`--claim`), judged by the analysis."""
+
+    label: str | None
+    metric: str | None
+    scenario: str | None
+    verdict: ClaimVerdict | None
+    figure: str | None
+    reason: str | None
+
+
+class CompareSummary(TypedDict):
+    """What `compare` returns and `imagebench compare --json` prints."""
+
+    run_id: str
+    baseline: str
+    candidate: str
+    rows: list[CompareRow]
+    claims: list[StatedClaim]
+    failed: list[str]
+    warnings: list[str]
+    edits: NotRequired[JSONObject]  # the edits table as the experiment holds it
+
+
+def _varies(values: npt.NDArray[Any]) -> bool:
     return len(values) > 1 and float(max(values)) != float(min(values))
 
 
-def difference_text(metric: str, _unit: str, ra: dict) -> str:
+def difference_text(metric: str, _unit: str, ra: Difference) -> str:
     """One sentence: B against A with its interval, exact, or no detectable difference. Pure."""
     a, b = ra["a_median"], ra["b_median"]
     if ra["exact"]:
@@ -422,14 +474,14 @@ def difference_text(metric: str, _unit: str, ra: dict) -> str:
     return f"B {word} by {abs(ratio - 1) * 100:.0f} % (95 % CI {lo:.0f}-{hi:.0f} %)"
 
 
-def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
+def summarize(run: RunRecord, base: str, cand: str) -> CompareSummary:
     """Per scenario and metric: both medians, B/A with its bootstrap 95 % interval, and a sentence.
 
     No p-value where neither variant varies (the difference is then exact), and no verdict unless
     the user stated a claim (those are judged and listed under `claims`)."""
 
-    df = load_table(runs=[run])
-    rows = []
+    df = load_table(runs=[dict(run)])
+    rows: list[CompareRow] = []
     present = list(dict.fromkeys(df.metric)) if len(df) else []
     order = [m for m in SUMMARY_METRICS if m in present] + sorted(
         m for m in present if m not in SUMMARY_METRICS and m not in SKIP_METRICS
@@ -446,25 +498,38 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
             once = min(len(va), len(vb)) < 2
             exact = not _varies(va) and not _varies(vb) and not (once and kind_of(metric) in TIMED_KINDS)
             r = ratio_ci(va, vb, seed=run.get("seed", 0) % (2**31), with_p=not exact)
-            row = {
+            # each variant's median also under its own name, for the JSON: keys no TypedDict can name
+            named = {base: float(np.median(va)), cand: float(np.median(vb))}
+            fields = {
                 "scenario": scen,
                 "metric": metric,
                 "unit": sub.unit.iloc[0],
                 "a_median": float(np.median(va)),
                 "b_median": float(np.median(vb)),
-                base: float(np.median(va)),
-                cand: float(np.median(vb)),
+                **named,
                 "n": min(len(va), len(vb)),
                 "exact": exact,
-                **{k: r.get(k) for k in ("ratio", "low", "high", "reason")},
-                "p_value": None if exact else r.get("p_value"),
+                "ratio": r["ratio"],
+                "low": r["low"],
+                "high": r["high"],
+                "reason": r["reason"],
+                "p_value": None if exact else r["p_value"],
+                "difference": "",
             }
+            row = cast(CompareRow, fields)
             row["difference"] = difference_text(metric, row["unit"], row)
             rows.append(row)
-    claims = []
+    claims: list[StatedClaim] = []
     if any((d or {}).get("claims") for d in run.get("experiments", {}).values()):
         claims = [
-            {k: c.get(k) for k in ("label", "metric", "scenario", "verdict", "figure", "reason")}
+            {
+                "label": c.get("label"),
+                "metric": c.get("metric"),
+                "scenario": c.get("scenario"),
+                "verdict": c.get("verdict"),
+                "figure": c.get("figure"),
+                "reason": c.get("reason"),
+            }
             for c in analyze([run], latest=False).claims
         ]
     failed = [f"{t['variant']}: {t.get('error')}" for t in run["trials"] if t["status"] == "failed"]
@@ -479,7 +544,7 @@ def summarize(run: dict, base: str, cand: str) -> dict[str, Any]:
     }
 
 
-def render_compare(summary: dict[str, Any]) -> str:
+def render_compare(summary: CompareSummary) -> str:
     """A terminal table per scenario: medians, B against A in words with the interval; stated claims."""
 
     base, cand = summary["baseline"], summary["candidate"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from statistics import median
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from rich.console import JustifyMethod
 from rich.table import Table
@@ -22,13 +22,35 @@ from harness.results import TIDY_COLUMNS
 from harness.verdicts import TrialStatus, Verdict
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from harness.analysis import ExperimentResult
 
 SUMMARY_FIELDS = ("experiment", "variant", "scenario", "n", "median_build_seconds", "image_bytes", "verdict")
 TABLE_FORMATS = ("csv", "md", "json")
 
 
-def summary_table(rows: Iterable[dict]) -> Table:
+class SummaryRow(TypedDict):
+    """One row of the run summary: an experiment, variant and scenario's ok trials and medians."""
+
+    experiment: str
+    variant: str
+    scenario: str
+    n: int  # ok trials
+    median_build_seconds: float | None
+    image_bytes: float | None
+    smoke: NotRequired[str | None]  # smoke checks passed, "k/n"
+    verdict: str  # the experiment's Verdict, "" when it was not judged
+
+
+class _Cell(TypedDict):
+    trials: list[int]
+    build: list[float]
+    size: list[float]
+    smoke: list[int]
+
+
+def summary_table(rows: Iterable[SummaryRow]) -> Table:
     """The rich table `Progress.finish` prints: one row per experiment, variant and scenario."""
     table = Table(title="imagebench run summary", title_justify="left")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
@@ -63,7 +85,9 @@ def summary_table(rows: Iterable[dict]) -> Table:
     return table
 
 
-def summary_rows(runs: list[dict], verdicts: list[ExperimentResult] | None = None) -> list[dict]:
+def summary_rows(
+    runs: Sequence[Mapping[str, Any]], verdicts: list[ExperimentResult] | None = None
+) -> list[SummaryRow]:
     """Rows for `Progress.finish` from run dicts: n ok trials, median build_seconds and image_bytes per
     experiment/variant/scenario, and the experiment's verdict (from `analysis.analyze`, every run
     pooled: `latest=False`).
@@ -75,11 +99,11 @@ def summary_rows(runs: list[dict], verdicts: list[ExperimentResult] | None = Non
             from harness import analysis  # pandas and scipy: loaded only when there are claims to judge
 
             # verdicts need the intervals only
-            verdicts = analysis.analyze(runs, latest=False, with_p=False).experiments
+            verdicts = analysis.analyze(analysis.run_records(runs), latest=False, with_p=False).experiments
         else:
             verdicts = []
     verdict_of = {v.experiment: v.verdict for v in verdicts}
-    cells: dict[tuple[str, str, str], dict[str, list]] = {}
+    cells: dict[tuple[str, str, str], _Cell] = {}
     for r in runs:
         for t in r.get("trials", []):
             if t.get("status") != TrialStatus.OK:
@@ -124,7 +148,7 @@ def summary_rows(runs: list[dict], verdicts: list[ExperimentResult] | None = Non
     ]
 
 
-def table_text(df, fmt_name: str = "csv") -> str:
+def table_text(df: pd.DataFrame, fmt_name: str = "csv") -> str:
     """The tidy table as text: `csv` (RFC 4180, base units), `md` (a Markdown table with values
     in base units and a human column) or `json` (a list of records)."""
     cols = [c for c in TIDY_COLUMNS if c in df.columns]

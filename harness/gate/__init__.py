@@ -60,7 +60,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 from harness.errors import UsageError
 from harness.gate.checks import groups, mark_changed_inputs, metric_check, note_one_sided
@@ -78,7 +77,17 @@ from harness.gate.load import (
     pair_machines,
 )
 from harness.gate.render import render_markdown, render_text
-from harness.gate.result import EXIT_CLAIM_LOST, N_BOOT, POOLED, SEED, Check, GateRefused, GateResult
+from harness.gate.result import (
+    EXIT_CLAIM_LOST,
+    N_BOOT,
+    POOLED,
+    SEED,
+    Check,
+    GateRefused,
+    GateResult,
+    Limits,
+    Thresholds,
+)
 from harness.results import json_default
 
 __all__ = [
@@ -101,7 +110,7 @@ __all__ = [
 ]
 
 
-def _number(value: Any, flag: str) -> float:
+def _number(value: object, flag: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UsageError(f"{flag} must be a number, got {value!r}")
     if not math.isfinite(value):
@@ -109,13 +118,16 @@ def _number(value: Any, flag: str) -> float:
     return float(value)
 
 
-def validate_thresholds(size_bytes, size_pct, layers, time_ratio, conf) -> None:
-    """Every threshold finite and in range; UsageError (exit 2) with the flag's name otherwise."""
-    if _number(size_bytes, "--size-bytes") < 0 or int(size_bytes) != size_bytes:
+def validate_thresholds(
+    size_bytes: object, size_pct: object, layers: object, time_ratio: object, conf: object
+) -> None:
+    """Every threshold finite and in range; UsageError (exit 2) with the flag's name otherwise (the
+    values as a caller may pass them: any type)."""
+    if (n := _number(size_bytes, "--size-bytes")) < 0 or int(n) != n:
         raise UsageError(f"--size-bytes must be a whole number >= 0, got {size_bytes}")
     if size_pct is not None and not 0 <= _number(size_pct, "--size-pct") <= 1e6:
         raise UsageError(f"--size-pct must be between 0 and 1000000, got {size_pct}")
-    if _number(layers, "--layers") < 0 or int(layers) != layers:
+    if (n := _number(layers, "--layers")) < 0 or int(n) != n:
         raise UsageError(f"--layers must be a whole number >= 0, got {layers}")
     if not 0 < _number(time_ratio, "--time-ratio") <= 1e6:
         raise UsageError(f"--time-ratio must be > 0 and <= 1000000, got {time_ratio}")
@@ -142,12 +154,19 @@ def gate(
 ) -> GateResult:
     """Compare `current_dir` with `baseline_dir` (see the module docstring for the rules)."""
     _validate(size_bytes, size_pct, layers, time_ratio, conf)
-    limits = {"size_bytes": size_bytes, "size_pct": size_pct, "layers": layers, "time_ratio": time_ratio}
-    result = GateResult(
-        str(baseline_dir),
-        str(current_dir),
-        thresholds={**limits, "conf": conf, "across_machines": across_machines, "whole_image": whole_image},
-    )
+    limits: Limits = {
+        "size_bytes": size_bytes,
+        "size_pct": size_pct,
+        "layers": layers,
+        "time_ratio": time_ratio,
+    }
+    thresholds: Thresholds = {
+        **limits,
+        "conf": conf,
+        "across_machines": across_machines,
+        "whole_image": whole_image,
+    }
+    result = GateResult(str(baseline_dir), str(current_dir), thresholds=thresholds)
     base_runs, base = load_side(baseline_dir, "baseline", result.notes)
     cur_runs, cur = load_side(current_dir, "current", result.notes)
     base, cur = pair_machines(base, cur, result, base_runs, cur_runs, across_machines=across_machines)

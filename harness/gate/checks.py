@@ -5,7 +5,8 @@ layer counts, exact metrics and times (see `harness.gate` for the rules).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import numpy as np
 
@@ -16,10 +17,39 @@ from harness.gate.result import (
     BASE_METRICS,
     KEY,
     LAYER_METRICS,
+    Bases,
+    Cell,
     Check,
     GateResult,
+    Key,
+    Limits,
 )
 from harness.metrics import human_value, kind_of, unit_of
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import pandas as pd
+
+Values: TypeAlias = "npt.NDArray[Any]"
+"""One cell's values over one side's trials."""
+Groups: TypeAlias = dict[Key, Values]
+"""{(machine, experiment, variant, scenario, metric): values} of one side (`groups`)."""
+Allowance: TypeAlias = tuple[float, str]
+"""(bytes, why) a size may move without being a regression."""
+Allowances: TypeAlias = dict[tuple[str, str, str], Allowance]
+"""{(experiment, variant, metric): allowance} the experiments declare (`inputs.declared_allowances`)."""
+
+
+class Where(TypedDict):
+    """What every check of one metric cell names: the cell, its metric and each side's trial count."""
+
+    machine: str
+    experiment: str
+    variant: str
+    scenario: str
+    metric: str
+    n_baseline: int
+    n_current: int
 
 
 def mark_changed_inputs(result: GateResult, changed: dict[str, str]) -> None:
@@ -37,19 +67,27 @@ def mark_changed_inputs(result: GateResult, changed: dict[str, str]) -> None:
         )
 
 
-def groups(df) -> dict[tuple, Any]:
+def groups(df: pd.DataFrame) -> Groups:
     """{(machine, experiment, variant, scenario, metric): values} of a tidy table."""
-    return {k: g["value"].to_numpy() for k, g in df.groupby(KEY, sort=True)} if not df.empty else {}
+    if df.empty:
+        return {}
+    return {_key(k): g["value"].to_numpy() for k, g in df.groupby(KEY, sort=True)}
+
+
+def _key(k: tuple[Hashable, ...]) -> Key:
+    """A group key of `KEY`'s five text columns as the tuple it is."""
+    machine, experiment, variant, scenario, metric = (str(x) for x in k)
+    return (machine, experiment, variant, scenario, metric)
 
 
 def metric_check(
-    key: tuple,
-    base_groups: dict,
-    cur_groups: dict,
+    key: Key,
+    base_groups: Groups,
+    cur_groups: Groups,
     result: GateResult,
     *,
-    limits: dict[str, Any],
-    allowances: dict,
+    limits: Limits,
+    allowances: Allowances,
     conf: float,
     n_boot: int,
     seed: int,
@@ -93,7 +131,7 @@ def _ids_text(ids: list[str]) -> str:
     return ", ".join(fmt.short_digest(i) for i in ids) or "unknown"
 
 
-def _base_move(cell: tuple, bases: dict) -> str:
+def _base_move(cell: Cell, bases: Bases) -> str:
     def ids(side: str) -> list[str]:
         table = bases.get(side) or {}
         if cell in table:
@@ -108,7 +146,7 @@ def _base_move(cell: tuple, bases: dict) -> str:
     return f"base {_ids_text(b)} -> {_ids_text(c)}"
 
 
-def _attributed(key, base_groups, cur_groups, bases) -> Check:
+def _attributed(key: Key, base_groups: Groups, cur_groups: Groups, bases: Bases) -> Check:
     """A whole-image size split into the base's change (drift) and our layers' change (gated separately)."""
     machine, experiment, variant, scenario, metric = key
     cell = key[:4]
@@ -155,7 +193,7 @@ def _attributed(key, base_groups, cur_groups, bases) -> Check:
     )
 
 
-def _base_check(key, b, c, bases) -> Check:
+def _base_check(key: Key, b: Values, c: Values, bases: Bases) -> Check:
     """The base's bytes: a change is drift, reported with the base digests, never a failure."""
     machine, experiment, variant, scenario, metric = key
     mb, mc = _median(b), _median(c)
@@ -187,7 +225,7 @@ def _base_check(key, b, c, bases) -> Check:
 SAME_CONTENT_REL = 0.001
 
 
-def _same_content_allowance(key: tuple, base_groups: dict, cur_groups: dict) -> tuple[float, str] | None:
+def _same_content_allowance(key: Key, base_groups: Groups, cur_groups: Groups) -> Allowance | None:
     """(bytes, why) a `*_compressed` size may move when its uncompressed size is one value in every
     baseline and current trial; None otherwise."""
     metric = key[4]
@@ -207,24 +245,36 @@ def _same_content_allowance(key: tuple, base_groups: dict, cur_groups: dict) -> 
     return allowed, why
 
 
-def _larger(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
+def _larger(a: Allowance | None, b: Allowance | None) -> Allowance | None:
     """The larger of two (bytes, why) allowances (either may be None)."""
     if a is None or b is None:
         return a or b
     return a if a[0] >= b[0] else b
 
 
-def _median(values) -> float:
+def _median(values: Values) -> float:
     return float(np.median(values))
 
 
 def _compare(
-    key, b, c, *, size_bytes, size_pct, layers, time_ratio, conf, n_boot, seed, notes, declared=None
+    key: Key,
+    b: Values,
+    c: Values,
+    *,
+    size_bytes: int,
+    size_pct: float | None,
+    layers: int,
+    time_ratio: float,
+    conf: float,
+    n_boot: int,
+    seed: int,
+    notes: list[str],
+    declared: Allowance | None = None,
 ) -> Check | None:
     """One metric cell, baseline values `b` against current `c`: exact metrics (sizes, layer counts,
     other exact values) and times are judged; counts, flags and rates are left to the report."""
     machine, experiment, variant, scenario, metric = key
-    base = {
+    base: Where = {
         "machine": machine,
         "experiment": experiment,
         "variant": variant,
@@ -247,11 +297,11 @@ def _compare(
     return None  # counts, flags, rates: described by the report, not gated
 
 
-def _head(base: dict[str, Any]) -> str:
+def _head(base: Where) -> str:
     return f"{base['variant']} ({base['experiment']}, {base['scenario']})"
 
 
-def _note_spread(b, c, where: str, metric: str, notes: list[str]) -> None:
+def _note_spread(b: Values, c: Values, where: str, metric: str, notes: list[str]) -> None:
     """An exact metric that differs between one side's trials is noted (and compared by the median)."""
     for side, values in (("baseline", b), ("current", c)):
         if len(set(values.tolist())) > 1:
@@ -262,11 +312,11 @@ def _note_spread(b, c, where: str, metric: str, notes: list[str]) -> None:
             )
 
 
-def _known_nondeterminism(b, c, declared: tuple[float, str] | None) -> tuple[float, str]:
+def _known_nondeterminism(b: Values, c: Values, declared: Allowance | None) -> Allowance:
     """(bytes, why) a size may move without it being a regression: the larger of the experiment's
-    declared allowance and the spread between one side's own trials (harness/gate_inputs.py)."""
+    declared allowance and the spread between one side's own trials (harness/gate/inputs.py)."""
     sb, sc = spread(b), spread(c)
-    known = (0.0, "")
+    known: Allowance = (0.0, "")
     if sb or sc:
         which = "baseline" if sb >= sc else "current"
         known = (max(sb, sc), f"the {which} trials' own spread ({int(max(sb, sc)):,} B)")
@@ -276,10 +326,10 @@ def _known_nondeterminism(b, c, declared: tuple[float, str] | None) -> tuple[flo
 
 
 def _size_check(
-    base: dict[str, Any],
+    base: Where,
     mb: float,
     mc: float,
-    known: tuple[float, str],
+    known: Allowance,
     size_bytes: int,
     size_pct: float | None,
 ) -> Check:
@@ -315,7 +365,7 @@ def _size_check(
     )
 
 
-def _layers_check(base: dict[str, Any], mb: float, mc: float, layers: int) -> Check:
+def _layers_check(base: Where, mb: float, mc: float, layers: int) -> Check:
     """A layer count: fails with more than `layers` extra layers."""
     delta = mc - mb
     pct = (100.0 * delta / mb) if mb else None
@@ -328,7 +378,7 @@ def _layers_check(base: dict[str, Any], mb: float, mc: float, layers: int) -> Ch
     )
 
 
-def _exact_check(base: dict[str, Any], mb: float, mc: float) -> Check:
+def _exact_check(base: Where, mb: float, mc: float) -> Check:
     """Any other exact value: a change is reported, not gated."""
     metric = base["metric"]
     delta = mc - mb
@@ -346,7 +396,7 @@ def _exact_check(base: dict[str, Any], mb: float, mc: float) -> Check:
 
 
 def _time_check(
-    base: dict[str, Any], b, c, *, time_ratio: float, conf: float, n_boot: int, seed: int
+    base: Where, b: Values, c: Values, *, time_ratio: float, conf: float, n_boot: int, seed: int
 ) -> Check:
     """A time: fails when the lower bound of the current/baseline ratio's interval exceeds
     `time_ratio`, improves when the upper bound is below 1."""
@@ -386,8 +436,10 @@ def _time_check(
     return check
 
 
-def note_one_sided(base_groups: dict, cur_groups: dict, notes: list[str]) -> None:
-    def cells(keys):
+def note_one_sided(base_groups: Groups, cur_groups: Groups, notes: list[str]) -> None:
+    """Cells measured on one side only are noted (a CI shard measures part of the catalog), not failed."""
+
+    def cells(keys: Groups) -> set[Cell]:
         return {(m, e, v, s) for m, e, v, s, _ in keys}
 
     only_base = sorted(cells(base_groups) - cells(cur_groups))

@@ -4,16 +4,20 @@ side's compared rows, without the report's calibration rule); a supported claim 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from harness.analysis import NOT_MEASURED, analyze
-from harness.gate.result import (
-    Check,
-    Side,
-)
+from harness.gate.result import Check, Side
+from harness.records import ClaimResult
+
+ClaimId: TypeAlias = tuple[
+    str, str, str, str, str | None, str | None, str | None, str | None, float | None, str | None
+]
+"""A claim as both sides know it: machine, experiment, metric, scenario, baseline, candidate, variant,
+op, value, expect."""
 
 
-def _claim_id(c: dict) -> tuple:
+def _claim_id(c: ClaimResult) -> ClaimId:
     return (
         c["machine"],
         c["experiment"],
@@ -28,15 +32,16 @@ def _claim_id(c: dict) -> tuple:
     )
 
 
-def _claim_name(c: dict) -> str:
-    if c.get("label"):
-        return c["label"]
+def _claim_name(c: ClaimResult) -> str:
+    label = c.get("label")
+    if label:
+        return label
     if c.get("expect"):
         return f"{c['metric']}: {c['candidate']} {c['expect']} than {c['baseline']} ({c['scenario']})"
     return f"{c['metric']} of {c.get('variant')} {c.get('op')} {c.get('value')} ({c['scenario']})"
 
 
-def verdict_checks(baseline: Side, current: Side, *, n_boot, seed, notes) -> list[Check]:
+def verdict_checks(baseline: Side, current: Side, *, n_boot: int, seed: int, notes: list[str]) -> list[Check]:
     """Every claim judged on both sides (the analysis of each side's compared rows, without the
     report's calibration rule): a supported claim that is no longer supported (or no longer measured
     although its experiment ran) fails; other moves are improvements or changes."""
@@ -62,7 +67,7 @@ def verdict_checks(baseline: Side, current: Side, *, n_boot, seed, notes) -> lis
     return out
 
 
-def _claim_check(c: dict, **fields: Any) -> Check:
+def _claim_check(c: ClaimResult, **fields: Any) -> Check:
     """A verdict check on claim `c` (its machine, experiment, candidate, scenario and metric)."""
     return Check(
         kind="verdict",
@@ -75,7 +80,9 @@ def _claim_check(c: dict, **fields: Any) -> Check:
     )
 
 
-def _missing_claim(b: dict, a: dict | None, measured_now: bool, notes: list[str]) -> Check | None:
+def _missing_claim(
+    b: ClaimResult, a: ClaimResult | None, measured_now: bool, notes: list[str]
+) -> Check | None:
     """A claim the current results do not measure: a failure when it was supported and its experiment
     ran, else a note (nothing when the experiment did not run at all)."""
     if measured_now and b["verdict"] == "supported":
@@ -92,7 +99,7 @@ def _missing_claim(b: dict, a: dict | None, measured_now: bool, notes: list[str]
     return None
 
 
-def _verdict_check(b: dict, a: dict) -> Check:
+def _verdict_check(b: ClaimResult, a: ClaimResult) -> Check:
     """A claim measured on both sides: pass when its verdict held, fail when it lost "supported"."""
     if a["verdict"] == b["verdict"]:
         status = "pass"

@@ -21,8 +21,8 @@ inputs is not a regression as long as the difference stays within what is known 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from harness.errors import SchemaError
 from harness.metrics import unit_of
@@ -36,13 +36,13 @@ _COUNT_METRICS = ("layers", "own_layers")
 _LIST_FIELDS = ("layer_bytes", "layer_compressed_bytes")
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     text = text.encode("unicode_escape", "backslashreplace").decode("ascii")
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _bad(value: Any) -> bool:
+def _bad(value: object) -> bool:
     """True unless `value` is a whole number of bytes (an int, or a float with no fraction) in range."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return True
@@ -51,14 +51,14 @@ def _bad(value: Any) -> bool:
     return not 0 <= value <= MAX_BYTES
 
 
-def _fraction(value: Any) -> bool:
+def _fraction(value: object) -> bool:
     """True for a finite number above 0 and at most 1 (a relative tolerance)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     return math.isfinite(value) and 0 < value <= 1
 
 
-def _file_of(directory: Path, run: dict) -> str:
+def _file_of(directory: Path, run: Mapping[str, object]) -> str:
     """The run's file for a message: `<dir>/<machine>/<run id>.json` when it exists, else the run id."""
     run_id = str(run.get("run_id"))
     for path in iter_run_files(directory):
@@ -67,14 +67,17 @@ def _file_of(directory: Path, run: dict) -> str:
     return f"the run file of {run_id} in {directory}"
 
 
-def size_field_errors(run: dict) -> list[str]:
-    """Pure: 'trial N (experiment/variant/scenario): field is VALUE' for each bad size field of `run`."""
+def size_field_errors(run: Mapping[str, object]) -> list[str]:
+    """Pure: 'trial N (experiment/variant/scenario): field is VALUE' for each bad size field of `run`
+    (read as it may be: any value of any field)."""
     out: list[str] = []
-    pins: dict = run["bases"] if isinstance(run.get("bases"), dict) else {}
-    for name, pin in sorted(pins.items()):
+    bases = run.get("bases")
+    pins: dict[object, object] = bases if isinstance(bases, dict) else {}
+    for name, pin in sorted(pins.items(), key=lambda item: str(item[0])):
         if isinstance(pin, dict) and "bytes" in pin and _bad(pin["bytes"]):
             out.append(f"bases.{name}.bytes is {_short(pin['bytes'])}, not a byte count")
-    trials: list = run["trials"] if isinstance(run.get("trials"), list) else []
+    listed = run.get("trials")
+    trials: list[object] = listed if isinstance(listed, list) else []
     for i, trial in enumerate(trials):
         if not isinstance(trial, dict) or trial.get("status") != "ok":
             continue
@@ -99,7 +102,7 @@ def size_field_errors(run: dict) -> list[str]:
     return out
 
 
-def check_size_fields(runs: list[dict], directory: Path, label: str) -> None:
+def check_size_fields(runs: Sequence[Mapping[str, object]], directory: Path, label: str) -> None:
     """SchemaError (exit 4, one line naming the file and the field) for the first run with a bad size
     field; the count of further bad fields is said."""
     for run in runs:
@@ -112,7 +115,9 @@ def check_size_fields(runs: list[dict], directory: Path, label: str) -> None:
             )
 
 
-def declared_allowances(definitions: list[dict]) -> dict[tuple[str, str, str], tuple[float, str]]:
+def declared_allowances(
+    definitions: Sequence[Mapping[str, object]],
+) -> dict[tuple[str, str, str], tuple[float, str]]:
     """{(experiment, variant, metric): (bytes, why)} from every `delta` claim with a tolerance on a size
     metric, in any of `definitions` ({experiment: definition} of each run); the largest wins."""
     out: dict[tuple[str, str, str], tuple[float, str]] = {}
@@ -137,7 +142,7 @@ def declared_allowances(definitions: list[dict]) -> dict[tuple[str, str, str], t
     return out
 
 
-def _claim_allowance(claim: Any) -> tuple[str, str, float] | None:
+def _claim_allowance(claim: object) -> tuple[str, str, float] | None:
     """(metric, candidate, allowed bytes) of a size `delta` claim with a positive tolerance, else None."""
     if not isinstance(claim, dict) or claim.get("expect") != "delta":
         return None
@@ -155,7 +160,7 @@ def _claim_allowance(claim: Any) -> tuple[str, str, float] | None:
     return (metric, variant, allowed) if allowed > 0 else None
 
 
-def spread(values) -> float:
+def spread(values: Iterable[float]) -> float:
     """The largest minus the smallest value of one side's trials (0 for one trial)."""
-    values = list(values)
-    return float(max(values) - min(values)) if values else 0.0
+    listed = list(values)
+    return float(max(listed) - min(listed)) if listed else 0.0

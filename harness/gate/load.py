@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from harness.analysis import select_latest
+from harness.analysis import run_records, select_latest
 from harness.errors import SchemaError
 from harness.gate.inputs import check_size_fields
-from harness.gate.result import (
-    POOLED,
-    GateRefused,
-    GateResult,
-)
+from harness.gate.result import POOLED, Cell, GateRefused, GateResult
+from harness.records import BasePin, ExperimentDef, RunRecord, TrialRecord
 from harness.results import load_runs
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def load_side(directory: Path, label: str, notes: list[str]) -> tuple[list[dict], Any]:
 
+def load_side(directory: Path, label: str, notes: list[str]) -> tuple[list[RunRecord], pd.DataFrame]:
+    """One side's runs (each known by `machine_key`, own-layer sizes derived where missing) and the
+    tidy table of the latest run per machine and experiment. SchemaError (exit 4) when the directory
+    holds no readable run file or a size field is not a byte count."""
     directory = Path(directory)
     if not directory.is_dir():
         raise SchemaError(f"{label} results {directory} is not a readable directory")
     skipped: list[str] = []
-    runs = load_runs(directory, on_skip=skipped.append)
+    runs = run_records(load_runs(directory, on_skip=skipped.append))
     notes.extend(f"{label}: {s}" for s in skipped)
     if not runs:
         raise SchemaError(
@@ -44,7 +46,7 @@ def load_side(directory: Path, label: str, notes: list[str]) -> tuple[list[dict]
     return runs, df
 
 
-def hardware_of(run: dict) -> tuple:
+def hardware_of(run: RunRecord) -> tuple[object, ...]:
     """(cpus, memory GiB, kernel, architecture, engine version) from a run's fingerprint."""
     eng = (run.get("fingerprint") or {}).get("engine") or {}
     mem = eng.get("mem_bytes")
@@ -57,7 +59,7 @@ def hardware_of(run: dict) -> tuple:
     )
 
 
-def machine_key(run: dict) -> str:
+def machine_key(run: RunRecord) -> str:
     """The machine a run was measured on: its machine_identity name (host + hash of its ids), or for a
     run recorded without one, its folder name plus a short hash of the fingerprint's hardware."""
     ident = run.get("machine_identity") or {}
@@ -69,7 +71,7 @@ def machine_key(run: dict) -> str:
     return f"{run.get('machine')}~{hashlib.sha256(repr(hw).encode()).hexdigest()[:6]}"
 
 
-def _describe_machines(runs: list[dict], keys: list[str]) -> str:
+def _describe_machines(runs: list[RunRecord], keys: list[str]) -> str:
     out = []
     for key in keys:
         run = next(r for r in runs if r["machine"] == key)
@@ -88,17 +90,17 @@ def _describe_machines(runs: list[dict], keys: list[str]) -> str:
     return "; ".join(out) or "none"
 
 
-def _base_pin(run: dict, trial: dict) -> tuple[str, dict] | None:
+def _base_pin(run: RunRecord, trial: TrialRecord) -> tuple[str, BasePin, int] | None:
     """The base the trial's final stage was built FROM, for runs recorded without own-layer metrics:
-    the run's pinned base whose bytes equal a prefix sum of the image's layer bytes."""
-    image = trial.get("image") or {}
-    layer_bytes = [int(x) for x in image.get("layer_bytes") or []]
+    the run's pinned base whose bytes equal a prefix sum of the image's layer bytes, with the number
+    of the image's layers it makes up."""
+    layer_bytes = [int(x) for x in (trial.get("image") or {}).get("layer_bytes") or []]
     pins = run.get("bases") or {}
-    best = None
+    best: tuple[str, BasePin, int] | None = None
     for name in trial.get("bases") or {}:
-        pin = pins.get(name) or {}
-        total = pin.get("bytes")
-        if not isinstance(total, int):
+        pin = pins.get(name)
+        total = pin.get("bytes") if pin else None
+        if pin is None or not isinstance(total, int):
             continue
         acc = 0
         for k, b in enumerate(layer_bytes, 1):
@@ -108,10 +110,10 @@ def _base_pin(run: dict, trial: dict) -> tuple[str, dict] | None:
                 break
             if acc > total:
                 break
-    return (best[0], {**best[1], "_layers": best[2]}) if best else None
+    return best
 
 
-def derive_attribution(run: dict, trial: dict) -> None:
+def derive_attribution(run: RunRecord, trial: TrialRecord) -> None:
     """Fill own_bytes / own_bytes_compressed / base_bytes / base_bytes_compressed into a trial recorded
     before they existed (in memory only). Needs the image's layer list and the run's base pins."""
     metrics = trial.get("metrics")
@@ -122,7 +124,7 @@ def derive_attribution(run: dict, trial: dict) -> None:
         found = _base_pin(run, trial)
         if found is None:
             return
-        name, pin, k = found[0], found[1], found[1]["_layers"]
+        name, pin, k = found
         metrics["base_bytes"] = pin["bytes"]
         metrics["own_bytes"] = int(metrics["image_bytes"]) - int(pin["bytes"])
         if isinstance(metrics.get("layers"), int | float):
@@ -134,18 +136,17 @@ def derive_attribution(run: dict, trial: dict) -> None:
             metrics["own_bytes_compressed"] = sum(comp[k:])
         image.setdefault("base", name)
         image.setdefault("base_image_id", pin.get("image_id"))
-        image.setdefault("attribution", "derived by the gate from layer_bytes and the pinned base")
 
 
-def latest_definitions(runs: list[dict]) -> dict[str, dict]:
+def latest_definitions(runs: list[RunRecord]) -> dict[str, ExperimentDef]:
     """{experiment: definition}, the latest run's definition winning."""
-    out: dict[str, dict] = {}
+    out: dict[str, ExperimentDef] = {}
     for run in sorted(runs, key=lambda r: r["run_id"]):
         out.update(run.get("experiments") or {})
     return out
 
 
-def index_cutoff_of(run: dict) -> str | None:
+def index_cutoff_of(run: RunRecord) -> str | None:
     """The lab index's cutoff a run was served with (None: none recorded, as in runs before it existed)."""
     lab = (run.get("fingerprint") or {}).get("lab")
     value = lab.get("index_uploaded_before") if isinstance(lab, dict) else None
@@ -156,11 +157,13 @@ def _cutoff_text(values: set[str | None]) -> str:
     return ", ".join(sorted(v or "none recorded" for v in values))
 
 
-def changed_inputs(base_runs: list[dict], base, cur_runs: list[dict], cur) -> dict[str, str]:
+def changed_inputs(
+    base_runs: list[RunRecord], base: pd.DataFrame, cur_runs: list[RunRecord], cur: pd.DataFrame
+) -> dict[str, str]:
     """{experiment: why its package inputs differ} for experiments whose compared runs (the ones in each
     side's table) were served by the lab index with different cutoffs."""
 
-    def per_experiment(runs: list[dict], df) -> dict[str, set[str | None]]:
+    def per_experiment(runs: list[RunRecord], df: pd.DataFrame) -> dict[str, set[str | None]]:
         cutoff = {r.get("run_id"): index_cutoff_of(r) for r in runs}
         out: dict[str, set[str | None]] = {}
         if df.empty:
@@ -177,7 +180,18 @@ def changed_inputs(base_runs: list[dict], base, cur_runs: list[dict], cur) -> di
     }
 
 
-def pair_machines(base, cur, result: GateResult, base_runs, cur_runs, *, across_machines: bool):
+def pair_machines(
+    base: pd.DataFrame,
+    cur: pd.DataFrame,
+    result: GateResult,
+    base_runs: list[RunRecord],
+    cur_runs: list[RunRecord],
+    *,
+    across_machines: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two tables restricted to the machines both sides measured (the others noted), or with
+    `across_machines` and no machine in common, every machine pooled as one; GateRefused (exit 2)
+    when no machine is in common and pooling was not asked for. Fills `result.machines`."""
     bm = sorted(set(base["machine"])) if not base.empty else []
     cm = sorted(set(cur["machine"])) if not cur.empty else []
     common = sorted(set(bm) & set(cm))
@@ -206,12 +220,12 @@ def pair_machines(base, cur, result: GateResult, base_runs, cur_runs, *, across_
     return base, cur
 
 
-def base_ids(runs: list[dict], df) -> dict:
+def base_ids(runs: list[RunRecord], df: pd.DataFrame) -> dict[Cell, list[str]]:
     """{(machine, experiment, variant, scenario): sorted base image ids} of the trials in `df`'s runs."""
     if df.empty:
         return {}
     chosen = set(zip(df["run_id"], df["experiment"], strict=True))
-    out: dict = {}
+    out: dict[Cell, set[str]] = {}
     for run in runs:
         for t in run.get("trials") or []:
             if t.get("status") != "ok" or (run["run_id"], t.get("experiment")) not in chosen:

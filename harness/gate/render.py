@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness import fmt
-from harness.gate.result import (
-    Check,
-    GateResult,
-)
+from harness.gate.result import Check, GateResult, Thresholds
 from harness.metrics import human_value, unit_of
 
 
-def _threshold_text(t: dict) -> str:
+def _threshold_text(t: Thresholds) -> str:
     size = fmt.size_limit(t["size_bytes"], t.get("size_pct"))
     which = "whole images and own layers" if t.get("whole_image") else "own layers"
     times = (
@@ -55,8 +50,11 @@ def render_text(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-def _md_value(c: Check, v: Any) -> str:
-    return v if isinstance(v, str) else human_value(c.metric, v)
+def _md_value(c: Check, v: float | str | None) -> str:
+    """A check's baseline or current value: a verdict as it reads, a value in the metric's unit."""
+    if isinstance(v, str):
+        return v
+    return human_value(c.metric, v) if v is not None else "–"
 
 
 def _md_change(c: Check) -> str:

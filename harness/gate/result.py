@@ -5,9 +5,13 @@ with its exit code, and the constants the gate's modules share.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from harness.errors import ExitStatus, UsageError
+from harness.records import ExperimentDef, JSONObject, RunRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KEY = ["machine", "experiment", "variant", "scenario", "metric"]
 
@@ -34,8 +38,48 @@ ATTRIBUTED = {"image_bytes": "own_bytes", "image_bytes_compressed": "own_bytes_c
 BASE_METRICS = {"image_bytes": "base_bytes", "image_bytes_compressed": "base_bytes_compressed"}
 
 
-# One side of the gate: its runs, the tidy table of the rows compared, {experiment: definition}.
-Side = tuple[list[dict], Any, dict[str, dict]]
+Cell: TypeAlias = tuple[str, str, str, str]
+"""(machine, experiment, variant, scenario)."""
+Key: TypeAlias = tuple[str, str, str, str, str]
+"""(machine, experiment, variant, scenario, metric): one compared cell's metric (`KEY`)."""
+Side: TypeAlias = "tuple[list[RunRecord], pd.DataFrame, dict[str, ExperimentDef]]"
+"""One side of the gate: its runs, the tidy table of the rows compared, {experiment: definition}."""
+Bases: TypeAlias = dict[str, dict[Cell, list[str]]]
+"""{"baseline" | "current": {cell: sorted base image ids of its compared trials}}."""
+
+
+class Limits(TypedDict):
+    """What a measured value may move by before it fails (`gate`'s thresholds without `conf`)."""
+
+    size_bytes: int
+    size_pct: float | None
+    layers: int
+    time_ratio: float
+
+
+class Thresholds(Limits):
+    """The thresholds a gate ran with, as its result records them."""
+
+    conf: float
+    across_machines: bool
+    whole_image: bool
+
+
+class GateJSON(TypedDict):
+    """`GateResult.to_dict`: what `imagebench gate --json` prints (schema imagebench.gate v2)."""
+
+    schema: str
+    schema_version: int
+    passed: bool
+    exit_code: int
+    baseline: str
+    current: str
+    thresholds: Thresholds
+    machines: dict[str, list[str]]
+    notes: list[str]
+    base_changes: list[JSONObject]
+    failures: list[JSONObject]
+    checks: list[JSONObject]
 
 
 class GateRefused(UsageError):
@@ -51,8 +95,8 @@ class Check:
     scenario: str
     metric: str
     status: str  # fail | pass | improved | skipped | changed | nondeterministic | inputs-changed
-    baseline: Any = None
-    current: Any = None
+    baseline: float | str | None = None  # a value, or a verdict word
+    current: float | str | None = None
     delta: float | None = None
     pct: float | None = None
     ratio: float | None = None
@@ -72,11 +116,11 @@ class Check:
 class GateResult:
     baseline_dir: str
     current_dir: str
-    thresholds: dict
+    thresholds: Thresholds
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    machines: dict = field(default_factory=dict)
-    bases: dict = field(default_factory=dict)  # cell -> {"baseline": [base ids], "current": [...]}
+    machines: dict[str, list[str]] = field(default_factory=dict)  # baseline, current, compared
+    bases: Bases = field(default_factory=dict)
 
     @property
     def failures(self) -> list[Check]:
@@ -114,7 +158,7 @@ class GateResult:
             return int(ExitStatus.OK)
         return EXIT_CLAIM_LOST if self.claims_lost else int(ExitStatus.FAILURE)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> GateJSON:
         return {
             "schema": "imagebench.gate",
             "schema_version": 2,

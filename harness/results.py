@@ -443,11 +443,15 @@ def _surrogate_warning(fields: list[str]) -> str:
 
 _EXPECT = ("lower", "higher", "delta")
 _OPS = ("<", "<=", ">", ">=", "==", "!=")
-_CHOICES = {"status": TRIAL_STATES, "expect": _EXPECT, "op": _OPS, "schema": (SCHEMA,)}
+_CHOICES = {"status": TRIAL_STATES, "expect": _EXPECT, "op": _OPS}  # below the top level
+_TABLES = {"trials": "a list", "plan": "a list", "experiments": "an object", "fingerprint": "an object"}
+_PLURAL = {"a string": "strings", "a finite number": "finite numbers", "an integer": "finite numbers"}
+_NOT_NULL = ("variants", "claims", "preconditions", "metrics", "probes", "requires", "not_measured")
+_INT64 = ("<= 9223372036854775807", ">= -9223372036854775807")
 _TYPE_WORDS = {
     "str": "a string",
     "int": "an integer",
-    "float": "a number",
+    "float": "a finite number",
     "bool": "true/false",
     "object": "an object",
     "array": "a list",
@@ -476,11 +480,13 @@ def _is_int(v: Any) -> bool:
 
 
 def _type_words(expr: str) -> str:
-    """msgspec's `str | int | null` as today's words: "a string or an integer or null"."""
+    """msgspec's `str | int | float | null` as today's words: "a string or a finite number" (null,
+    always allowed beside the others where it is, is not named)."""
     words = [_TYPE_WORDS.get(t.strip(), t.strip()) for t in expr.split("|")]
-    if "an integer" in words and "a number" in words:
+    if "a finite number" in words and "an integer" in words:
         words.remove("an integer")
-    return " or ".join(dict.fromkeys(words))
+    named = [w for w in words if w != "null"] or words
+    return " or ".join(dict.fromkeys(named))
 
 
 def _resolve(data: Any, path: str) -> tuple[list[str | int], Any]:
@@ -516,6 +522,19 @@ def _failing_key(node: Any, value_type: Any) -> str | None:
     return None
 
 
+def _pattern(segments: list[str | int]) -> str:
+    """The segments as _DICT_VALUES names a place: `trials[].metrics` (indexes and keys left out)."""
+    out = ""
+    for seg in segments:
+        if isinstance(seg, int):
+            out += "[]"
+        elif out in _DICT_VALUES:
+            out += "{}"
+        else:
+            out += "." + seg if out else seg
+    return out
+
+
 def _where(segments: list[str | int]) -> str:
     """Segments as today's messages name a place: `trials[0].image`, `experiments['pip-cache']`."""
     out, pattern = "", ""
@@ -535,27 +554,65 @@ def _model_error(data: Any, exc: msgspec.ValidationError) -> _Bad:
     what, path = (m.group("what"), m.group("path") or "") if m else (str(exc), "")
     segments, value = _resolve(data, path)
     missing = re.match(r"Object missing required field `(.+)`$", what)
-    if missing:
-        return _Bad(f"{_where(segments)} lacks {missing.group(1)!r}")
-    if len(segments) >= 2 and isinstance(segments[-1], int):  # an item of a list
-        where, subject, key = _where(segments[:-2]), f"{segments[-2]!r} items", segments[-2]
-    elif segments:
-        where, subject, key = _where(segments[:-1]), repr(segments[-1]), segments[-1]
-    else:
-        where, subject, key = "the file", "", ""
-    got = "" if value is None else f", got {_short(value)}"
-    choices = _CHOICES.get(str(key))
-    if what.startswith("Invalid enum value") and choices:
-        return _Bad(f"{where} {subject} must be one of {', '.join(choices)}{got}")
+    if missing:  # said as if the key were there and null, as today's checks read a missing key
+        return _field_error(_where(segments), missing.group(1), None, "", "", "lacks")
     expected = re.match(r"Expected `([^`]+)`(.*?)(?:, got `[^`]+`)?$", what)
-    if not expected:
-        return _Bad(f"{where} {subject}: {_plain(what)}")
-    words, rule = _type_words(expected.group(1)), expected.group(2).strip()
+    words, rule = (_type_words(expected.group(1)), expected.group(2).strip()) if expected else ("", "")
+    if what.startswith("Invalid enum value"):
+        rule = "enum"
+    if len(segments) >= 2 and isinstance(segments[-1], int):  # an item of a list
+        if words == "an object":
+            return _Bad(f"{_where(segments)} must be an object{_got(value)}")
+        plural = _PLURAL.get(words, words)
+        return _Bad(f"{_where(segments[:-2])} {segments[-2]!r} items must be {plural}{_got(value)}")
+    parent = _pattern(segments[:-1])
+    if parent in _DICT_VALUES:  # a value of an open object: experiments['x'], trials[0].metrics['y']
+        name = _short(segments[-1])
+        if parent == "trials[].metrics":
+            return _Bad(
+                f"{_where(segments[:-2])} metric {name} must be a finite number, true/false, text or null"
+                f"{_got(value)}"
+            )
+        if parent == "trials[].bases":
+            return _Bad(f"{_where(segments[:-2])} 'bases'[{name}] must be a string{_got(value)}")
+        if parent in ("bases", "fingerprint.lab.bases"):
+            return _Bad(f"{parent} items must be objects{_got(value)}")
+        if words == "an object":
+            return _Bad(f"{_where(segments)} must be an object{_got(value)}")
+    if not segments:
+        return _Bad(f"the file: {_plain(what)}")
+    return _field_error(_where(segments[:-1]), str(segments[-1]), value, words, rule, what)
+
+
+def _got(value: Any) -> str:
+    return "" if value is None else f", got {_short(value)}"
+
+
+def _field_error(where: str, key: str, value: Any, words: str, rule: str, what: str) -> _Bad:
+    """One field's problem, worded as results.py's checks worded it before the model."""
+    got = _got(value)
+    if where == "field" and key in _TABLES:
+        return _Bad(f"field {key!r} missing or not {_TABLES[key]}{got}")
+    if key == "trial":
+        return _Bad(f"{where} 'trial' must be a whole number from 0{got}")
+    if key == "index":
+        return _Bad(f"{where} bad 'index'{got}")
+    if value is None and where.startswith("experiments[") and key in _NOT_NULL:
+        return _Bad(f"{where} {key!r} is null")
+    choices = _CHOICES.get(key) if where != "field" else None
+    if choices and (rule == "enum" or value is None or words == "a string"):
+        return _Bad(f"{where} {key!r} must be one of {', '.join(choices)}{got}")
+    if what == "lacks" or (value is None and words == "a string"):
+        return _Bad(f"{where} lacks {key!r}")
     if rule.startswith("matching regex"):
-        return _Bad(f"{where} {subject} is empty")
+        return _Bad(f"{where} {key!r} is empty")
     if rule.startswith("of length <="):
-        return _Bad(f"{where} {subject} is longer than {rule.rsplit(' ', 1)[-1]} characters")
-    return _Bad(f"{where} {subject} must be {words}{(' ' + rule) if rule else ''}{got}")
+        return _Bad(f"{where} {key!r} is longer than {rule.rsplit(' ', 1)[-1]} characters")
+    if rule in _INT64:  # an integer of more than 64 bits where a number goes
+        words, rule = "a finite number", ""
+    if not words:
+        return _Bad(f"{where} {key!r}: {_plain(what)}")
+    return _Bad(f"{where} {key!r} must be {words}{(' ' + rule) if rule else ''}{got}")
 
 
 def _claim_rule(c: schemas.ClaimFile, w: str) -> None:

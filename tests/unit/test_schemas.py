@@ -125,16 +125,22 @@ def test_corrupted_run_file_fails_the_schema_and_the_reader_with_one_line(tmp_pa
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d["trials"][0].update(trial=-1), "trials[0] 'trial' must be an integer >= 0, got -1"),
+        (
+            lambda d: d["trials"][0].update(trial=-1),
+            "trials[0] 'trial' must be a whole number from 0, got -1",
+        ),
         (lambda d: d["trials"][0].update(experiment=" "), "trials[0] 'experiment' is empty"),
-        (lambda d: d["trials"][0]["metrics"].update(m=[1]), "trials[0].metrics 'm' must be"),
-        (lambda d: d.update(command=["a", 1]), "field 'command' items must be a string, got 1"),
-        (lambda d: d.pop("trials"), "field lacks 'trials'"),
-        (lambda d: d.update(plan={}), "field 'plan' must be a list, got {}"),
+        (
+            lambda d: d["trials"][0]["metrics"].update(m=[1]),
+            "trials[0] metric 'm' must be a finite number, true/false, text or null, got [1]",
+        ),
+        (lambda d: d.update(command=["a", 1]), "field 'command' items must be strings, got 1"),
+        (lambda d: d.pop("trials"), "field 'trials' missing or not a list"),
+        (lambda d: d.update(plan={}), "field 'plan' missing or not a list, got {}"),
         (lambda d: d.update(trials=d["trials"][:1] * 2), "trials[1] repeats trial"),
         (
             lambda d: d["fingerprint"].update(lab={"profile": {"rate_bps": "x"}}),
-            "fingerprint.lab.profile 'rate_bps'",
+            "fingerprint.lab.profile 'rate_bps' must be a finite number, got 'x'",
         ),
         (lambda d: next(iter(d["experiments"].values())).pop("name"), "] lacks 'name'"),
     ],
@@ -146,6 +152,25 @@ def test_model_errors_read_as_todays_one_line_messages(change, message):
     with pytest.raises(Exception) as exc:
         validate_run(data)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_every_corrupted_run_file_gets_the_message_it_got_before_the_model(tmp_path):
+    """Each of the hostile corpus's 819 run-file mutations is accepted or refused as before the model
+    (221e4e2's hand-written checks), with the very same one-line message (tests/fixtures/run_file_messages.json)."""
+    expected = json.loads(
+        (REPO / "tests" / "fixtures" / "run_file_messages.json").read_text(encoding="utf-8")
+    )
+    cases = H.run_file_mutations()
+    assert len(cases) == len(expected["messages"])
+    path = tmp_path / "r.json"
+    for name, _key, text in cases:
+        path.write_text(text, encoding="utf-8")
+        try:
+            read_run_file(path)
+            got = "ACCEPTED"
+        except SchemaError as exc:
+            got = str(exc).replace(str(path), "<f>")
+        assert got == expected["messages"][name], name
 
 
 def test_schema_accepts_every_run_file_the_reader_accepts(tmp_path):

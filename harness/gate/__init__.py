@@ -49,10 +49,11 @@ layers, time: ExitStatus.FAILURE); 6 a supported claim lost (wins over 1 when bo
 usage errors and refusals (different machines, bad thresholds) raise UsageError (2);
 unreadable results SchemaError (4). Threshold validation lives here (`validate_thresholds`).
 
-The package, by concept: `load` (each side's runs, machine identity, size attribution), `checks`
-(sizes, layers, exact metrics, times), `claims` (verdicts through `harness.analysis.analyze`), `render`
-(text and Markdown), `inputs` (size fields checked, known nondeterminism), `result` (Check,
-GateResult); `gate` and `run_gate` here put them together.
+The package, by concept: `load` (each side's runs, machine identity, own-layer sizes derived for old
+runs), `checks` (sizes, layers, exact metrics, times), `attribution` (a whole image split into the
+base's change and ours), `claims` (verdicts through `harness.analysis.analyze`), `render` (text and
+Markdown), `inputs` (size fields checked, known nondeterminism), `result` (Check, GateResult, the
+shapes they share); `gate` and `run_gate` here put them together.
 """
 
 from __future__ import annotations

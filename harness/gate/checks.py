@@ -6,50 +6,32 @@ layer counts, exact metrics and times (see `harness.gate` for the rules).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from harness import fmt, stats
+from harness.gate.attribution import attributed_check, base_check
 from harness.gate.inputs import spread
 from harness.gate.result import (
     ATTRIBUTED,
     BASE_METRICS,
     KEY,
     LAYER_METRICS,
-    Bases,
+    Allowance,
+    Allowances,
     Cell,
     Check,
     GateResult,
+    Groups,
     Key,
     Limits,
+    Values,
+    Where,
+    median,
 )
 from harness.metrics import human_value, kind_of, unit_of
 
 if TYPE_CHECKING:
-    import numpy.typing as npt
     import pandas as pd
-
-Values: TypeAlias = "npt.NDArray[Any]"
-"""One cell's values over one side's trials."""
-Groups: TypeAlias = dict[Key, Values]
-"""{(machine, experiment, variant, scenario, metric): values} of one side (`groups`)."""
-Allowance: TypeAlias = tuple[float, str]
-"""(bytes, why) a size may move without being a regression."""
-Allowances: TypeAlias = dict[tuple[str, str, str], Allowance]
-"""{(experiment, variant, metric): allowance} the experiments declare (`inputs.declared_allowances`)."""
-
-
-class Where(TypedDict):
-    """What every check of one metric cell names: the cell, its metric and each side's trial count."""
-
-    machine: str
-    experiment: str
-    variant: str
-    scenario: str
-    metric: str
-    n_baseline: int
-    n_current: int
 
 
 def mark_changed_inputs(result: GateResult, changed: dict[str, str]) -> None:
@@ -100,7 +82,7 @@ def metric_check(
     if key[4] in ATTRIBUTED and not whole_image:
         own = ATTRIBUTED[key[4]]
         if (*cell, own) in base_groups and (*cell, own) in cur_groups:
-            return _attributed(key, base_groups, cur_groups, result.bases)
+            return attributed_check(key, base_groups, cur_groups, result.bases)
     if (
         key[4] == "layers"
         and not whole_image
@@ -109,7 +91,7 @@ def metric_check(
     ):
         return None  # our layers are gated as own_layers; the base's count is the base's business
     if key[4] in BASE_METRICS.values():
-        return _base_check(key, base_groups[key], cur_groups[key], result.bases)
+        return base_check(key, base_groups[key], cur_groups[key], result.bases)
     if across_machines and kind_of(key[4]) == "time":
         return None
     return _compare(
@@ -124,97 +106,6 @@ def metric_check(
         n_boot=n_boot,
         seed=seed,
         notes=result.notes,
-    )
-
-
-def _ids_text(ids: list[str]) -> str:
-    return ", ".join(fmt.short_digest(i) for i in ids) or "unknown"
-
-
-def _base_move(cell: Cell, bases: Bases) -> str:
-    def ids(side: str) -> list[str]:
-        table = bases.get(side) or {}
-        if cell in table:
-            return table[cell]
-        return sorted({i for k, v in table.items() if k[1:] == cell[1:] for i in v})
-
-    b, c = ids("baseline"), ids("current")
-    if not b and not c:
-        return "base ids not recorded"
-    if b == c:
-        return f"same base {_ids_text(b)}"
-    return f"base {_ids_text(b)} -> {_ids_text(c)}"
-
-
-def _attributed(key: Key, base_groups: Groups, cur_groups: Groups, bases: Bases) -> Check:
-    """A whole-image size split into the base's change (drift) and our layers' change (gated separately)."""
-    machine, experiment, variant, scenario, metric = key
-    cell = key[:4]
-    own = ATTRIBUTED[metric]
-    mb, mc = _median(base_groups[key]), _median(cur_groups[key])
-    ob, oc = _median(base_groups[(*cell, own)]), _median(cur_groups[(*cell, own)])
-    own_delta = oc - ob
-    base_delta = (mc - mb) - own_delta
-    kind = "compressed " if metric.endswith("compressed") else ""
-    if base_delta:
-        base_text = (
-            f"the base grew by {fmt.signed_bytes(base_delta)[1:]}"
-            if base_delta > 0
-            else (f"the base shrank by {fmt.signed_bytes(base_delta)[1:]}")
-        )
-    else:
-        base_text = "the base did not change size"
-    own_text = (
-        f"our layers grew by {fmt.signed_bytes(own_delta)[1:]}"
-        if own_delta > 0
-        else f"our layers shrank by {fmt.signed_bytes(own_delta)[1:]}"
-        if own_delta < 0
-        else "our layers did not change size"
-    )
-    msg = (
-        f"{variant} ({experiment}, {scenario}): {kind}image {fmt.signed_bytes(mc - mb)}: {base_text} "
-        f"({_base_move(cell, bases)}); {own_text} (gated as {own})"
-    )
-    return Check(
-        kind="attributed",
-        machine=machine,
-        experiment=experiment,
-        variant=variant,
-        scenario=scenario,
-        metric=metric,
-        status="changed" if base_delta else "pass",
-        baseline=mb,
-        current=mc,
-        delta=mc - mb,
-        pct=(100.0 * (mc - mb) / mb) if mb else None,
-        n_baseline=len(base_groups[key]),
-        n_current=len(cur_groups[key]),
-        message=msg,
-    )
-
-
-def _base_check(key: Key, b: Values, c: Values, bases: Bases) -> Check:
-    """The base's bytes: a change is drift, reported with the base digests, never a failure."""
-    machine, experiment, variant, scenario, metric = key
-    mb, mc = _median(b), _median(c)
-    delta = mc - mb
-    what = "compressed bytes" if metric.endswith("compressed") else "bytes"
-    msg = f"{variant} ({experiment}, {scenario}): base {what} {fmt.signed_bytes(delta)} ({_base_move(key[:4], bases)})"
-    return Check(
-        kind="base",
-        machine=machine,
-        experiment=experiment,
-        variant=variant,
-        scenario=scenario,
-        metric=metric,
-        status="changed" if delta else "pass",
-        baseline=mb,
-        current=mc,
-        delta=delta,
-        pct=(100.0 * delta / mb) if mb else None,
-        n_baseline=len(b),
-        n_current=len(c),
-        message=msg + (": drift, not a regression" if delta else ""),
     )
 
 
@@ -237,7 +128,7 @@ def _same_content_allowance(key: Key, base_groups: Groups, cur_groups: Groups) -
     values = {float(v) for v in base_groups[plain]} | {float(v) for v in cur_groups[plain]}
     if len(values) != 1 or not len(base_groups[key]):
         return None
-    allowed = SAME_CONTENT_REL * _median(base_groups[key])
+    allowed = SAME_CONTENT_REL * median(base_groups[key])
     why = (
         f"the uncompressed {plain[4]} is {int(values.pop()):,} B in every trial on both sides, so only the "
         f"compression of equal-sized content moved (allowed {SAME_CONTENT_REL:.1%} of the compressed size)"
@@ -250,10 +141,6 @@ def _larger(a: Allowance | None, b: Allowance | None) -> Allowance | None:
     if a is None or b is None:
         return a or b
     return a if a[0] >= b[0] else b
-
-
-def _median(values: Values) -> float:
-    return float(np.median(values))
 
 
 def _compare(
@@ -288,10 +175,10 @@ def _compare(
         _note_spread(b, c, f"{experiment}/{variant}/{scenario}", metric, notes)
         if unit_of(metric) == "B":
             known = _known_nondeterminism(b, c, declared)
-            return _size_check(base, _median(b), _median(c), known, size_bytes, size_pct)
+            return _size_check(base, median(b), median(c), known, size_bytes, size_pct)
         if metric in LAYER_METRICS:
-            return _layers_check(base, _median(b), _median(c), layers)
-        return _exact_check(base, _median(b), _median(c))
+            return _layers_check(base, median(b), median(c), layers)
+        return _exact_check(base, median(b), median(c))
     if kind == "time":
         return _time_check(base, b, c, time_ratio=time_ratio, conf=conf, n_boot=n_boot, seed=seed)
     return None  # counts, flags, rates: described by the report, not gated
@@ -402,7 +289,7 @@ def _time_check(
     `time_ratio`, improves when the upper bound is below 1."""
     metric = base["metric"]
     r = stats.ratio_ci(b, c, n_boot=n_boot, seed=seed, conf=conf)
-    mb, mc = _median(b), _median(c)
+    mb, mc = median(b), median(c)
     check = Check(
         kind="time",
         status="pass",

@@ -1,16 +1,19 @@
 """What the gate decides: one `Check` per compared cell or claim, the `GateResult` that holds them
-with its exit code, and the constants the gate's modules share.
+with its exit code, and the constants and shapes the gate's modules share.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+
+import numpy as np
 
 from harness.errors import ExitStatus, UsageError
 from harness.records import ExperimentDef, JSONObject, RunRecord
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     import pandas as pd
 
 KEY = ["machine", "experiment", "variant", "scenario", "metric"]
@@ -80,6 +83,33 @@ class GateJSON(TypedDict):
     base_changes: list[JSONObject]
     failures: list[JSONObject]
     checks: list[JSONObject]
+
+
+Values: TypeAlias = "npt.NDArray[Any]"
+"""One cell's values over one side's trials."""
+Groups: TypeAlias = dict[Key, Values]
+"""{(machine, experiment, variant, scenario, metric): values} of one side (`groups`)."""
+Allowance: TypeAlias = tuple[float, str]
+"""(bytes, why) a size may move without being a regression."""
+Allowances: TypeAlias = dict[tuple[str, str, str], Allowance]
+"""{(experiment, variant, metric): allowance} the experiments declare (`inputs.declared_allowances`)."""
+
+
+class Where(TypedDict):
+    """What every check of one metric cell names: the cell, its metric and each side's trial count."""
+
+    machine: str
+    experiment: str
+    variant: str
+    scenario: str
+    metric: str
+    n_baseline: int
+    n_current: int
+
+
+def median(values: Values) -> float:
+    """One side's values of a cell as the gate compares them: their median."""
+    return float(np.median(values))
 
 
 class GateRefused(UsageError):

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias, cast
 
 from harness import __version__, cliargs
 from harness.errors import ExitStatus, HarnessError, SchemaError, UsageError
@@ -39,6 +39,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         _err(f"{message} (see `{self.prog} --help`)")
         raise SystemExit(ExitStatus.USAGE)
+
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"  # what add_subparsers returns (typeshed)
 
 
 # --------------------------------------------------------------------------- lab
@@ -494,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_lab(sub: Any) -> None:
+def _add_lab(sub: Subparsers) -> None:
     """The `lab` subcommand's arguments."""
     p = sub.add_parser("lab", help="prepare, inspect or stop the controlled environment")
     lab_sub = p.add_subparsers(dest="lab_cmd", metavar="up|status|down", parser_class=_Parser)
@@ -520,14 +523,14 @@ def _add_lab(sub: Any) -> None:
     dn.add_argument("--json", action="store_true")
 
 
-def _add_list(sub: Any) -> None:
+def _add_list(sub: Subparsers) -> None:
     """The `list` subcommand's arguments."""
     p = sub.add_parser("list", help="the experiment catalog")
     p.add_argument("--json", action="store_true")
     p.add_argument("--experiments", default=None, help=argparse.SUPPRESS)
 
 
-def _add_run(sub: Any) -> None:
+def _add_run(sub: Subparsers) -> None:
     """The `run` subcommand's arguments."""
     p = sub.add_parser("run", help="measure experiments; one results file per run")
     p.add_argument("names", nargs="*", metavar="EXPERIMENT")
@@ -547,7 +550,7 @@ def _add_run(sub: Any) -> None:
     _add_run_flags(p)
 
 
-def _add_compare(sub: Any) -> None:
+def _add_compare(sub: Subparsers) -> None:
     """The `compare` subcommand's arguments."""
     p = sub.add_parser("compare", help="measure two Dockerfiles of your own")
     p.add_argument("a", metavar="A.Dockerfile")
@@ -580,7 +583,7 @@ def _add_compare(sub: Any) -> None:
     _add_run_flags(p)
 
 
-def _add_advise(sub: Any) -> None:
+def _add_advise(sub: Subparsers) -> None:
     """The `advise` subcommand's arguments."""
     p = sub.add_parser("advise", help="rewrite your Dockerfile with each practice, measure what each buys")
     p.add_argument("dockerfile", metavar="Dockerfile")
@@ -593,13 +596,13 @@ def _add_advise(sub: Any) -> None:
     _add_run_flags(p)
 
 
-def _add_table(sub: Any) -> None:
+def _add_table(sub: Subparsers) -> None:
     """The `table` subcommand's arguments."""
     p = sub.add_parser("table", help="the tidy table of everything measured")
     p.add_argument("--format", choices=("csv", "md", "json"), default="csv")
 
 
-def _add_report(sub: Any) -> None:
+def _add_report(sub: Subparsers) -> None:
     """The `report` subcommand's arguments."""
     p = sub.add_parser("report", help="render index.html, REPORT.md and plots")
     p.add_argument(
@@ -623,7 +626,7 @@ def _add_report(sub: Any) -> None:
     )
 
 
-def _add_drift(sub: Any) -> None:
+def _add_drift(sub: Subparsers) -> None:
     """The `drift` subcommand's arguments."""
     p = sub.add_parser("drift", help="observe base images now, append to history, flag changes")
     p.add_argument(
@@ -665,7 +668,7 @@ def _add_drift(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _add_gate(sub: Any) -> None:
+def _add_gate(sub: Subparsers) -> None:
     """The `gate` subcommand's arguments."""
     p = sub.add_parser("gate", help="exit non-zero on a regression between two results directories")
     p.add_argument("--baseline", type=cliargs.path, required=True)
@@ -705,7 +708,7 @@ def _add_gate(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _add_export(sub: Any) -> None:
+def _add_export(sub: Subparsers) -> None:
     """The `export` subcommand's arguments."""
     p = sub.add_parser("export", help="results in a format CI trackers read")
     p.add_argument("--format", choices=("pytest-benchmark",), required=True)

@@ -23,6 +23,7 @@ _PLAIN_UNITS = ("count", "id", "code")
 def finite(x: object) -> bool:
     """True when `x` is a number that is neither None, NaN nor infinite."""
     try:
+        # float() takes more than a type can say (numbers, numpy scalars, numeric text): try it
         return x is not None and math.isfinite(float(x))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False

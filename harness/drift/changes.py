@@ -8,19 +8,88 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
+from harness.drift.schema import Observation
 from harness.errors import UsageError
 from harness.fmt import human_bytes
 
+Number = int | float
 
-def _pm_version_key(version: str) -> list:
+
+class Delta(TypedDict):
+    """A number before and after, the change and the change in percent (None where unknown)."""
+
+    before: Number | None
+    after: Number | None
+    delta: Number | None
+    pct: float | None
+
+
+class LayersDelta(Delta):
+    """The layer count's change, and the layer digests added and removed."""
+
+    added: list[str | None]
+    removed: list[str | None]
+    changed: bool
+
+
+class Change(TypedDict):
+    before: str
+    after: str
+
+
+class PackagesDiff(TypedDict):
+    """Packages added and removed ({name: version}), upgraded and downgraded ({name: change})."""
+
+    added: dict[str, str]
+    removed: dict[str, str]
+    upgraded: dict[str, Change]
+    downgraded: dict[str, Change]
+    changed: int
+
+
+class ObservationRef(TypedDict):
+    observed_at: str | None
+    digest: str | None
+    source: str | None
+
+
+class VersionChange(TypedDict):
+    before: str | None
+    after: str | None
+    changed: bool
+
+
+Diff = TypedDict(
+    "Diff",
+    {
+        "image": str | None,
+        "from": ObservationRef,
+        "to": ObservationRef,
+        "digest_changed": bool,
+        "image_id_changed": bool,
+        "compressed_bytes": Delta,
+        "uncompressed_bytes": Delta,
+        "layers": LayersDelta,
+        "packages": PackagesDiff | None,
+        "python_packages": PackagesDiff | None,
+        "python_version": VersionChange,
+    },
+)
+"""What changed between two observations (`diff`)."""
+
+
+VersionPart = list[int | tuple[int, ...]]
+
+
+def _pm_version_key(version: str) -> list[int | VersionPart]:
     """A sort key for Debian (and most apk) version strings, after dpkg's verrevcmp."""
     epoch, _, rest = version.partition(":") if re.match(r"^\d+:", version) else ("0", "", version)
     upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
 
-    def part(s: str) -> list:
-        out: list = []
+    def part(s: str) -> VersionPart:
+        out: VersionPart = []
         while s:
             m = re.match(r"^([^\d]*)(\d*)", s)
             assert m is not None  # both groups may be empty: it always matches
@@ -41,23 +110,23 @@ def compare_versions(a: str, b: str) -> int:
     return (ka > kb) - (ka < kb)
 
 
-def _delta(before: Any, after: Any) -> dict:
-    d: dict[str, Any] = {"before": before, "after": after, "delta": None, "pct": None}
+def _delta(before: Number | None, after: Number | None) -> Delta:
+    d: Delta = {"before": before, "after": after, "delta": None, "pct": None}
     if isinstance(before, int | float) and isinstance(after, int | float):
         d["delta"] = after - before
         d["pct"] = (100.0 * (after - before) / before) if before else None
     return d
 
 
-def diff_packages(before: dict[str, str] | None, after: dict[str, str] | None) -> dict | None:
+def diff_packages(before: dict[str, str] | None, after: dict[str, str] | None) -> PackagesDiff | None:
     """Packages added, removed, upgraded and downgraded (by Debian version order); None when either
     side has no package list."""
     if before is None or after is None:
         return None
     added = {n: after[n] for n in sorted(set(after) - set(before))}
     removed = {n: before[n] for n in sorted(set(before) - set(after))}
-    upgraded: dict[str, dict[str, str]] = {}
-    downgraded: dict[str, dict[str, str]] = {}
+    upgraded: dict[str, Change] = {}
+    downgraded: dict[str, Change] = {}
     for n in sorted(set(before) & set(after)):
         if before[n] == after[n]:
             continue
@@ -72,14 +141,19 @@ def diff_packages(before: dict[str, str] | None, after: dict[str, str] | None) -
     }
 
 
-def diff(prev: dict, cur: dict) -> dict:
+def diff(prev: Observation, cur: Observation) -> Diff:
     """What changed from observation `prev` to `cur` (pure)."""
     before_layers = list(prev.get("layer_digests") or [])
     after_layers = list(cur.get("layer_digests") or [])
-    layers = _delta(prev.get("layers"), cur.get("layers"))
-    layers["added"] = [d for d in after_layers if d not in before_layers]
-    layers["removed"] = [d for d in before_layers if d not in after_layers]
-    layers["changed"] = bool(layers["added"] or layers["removed"] or layers["delta"])
+    count = _delta(prev.get("layers"), cur.get("layers"))
+    added = [d for d in after_layers if d not in before_layers]
+    removed = [d for d in before_layers if d not in after_layers]
+    layers: LayersDelta = {
+        **count,
+        "added": added,
+        "removed": removed,
+        "changed": bool(added or removed or count["delta"]),
+    }
     pkgs = diff_packages(prev.get("packages"), cur.get("packages"))
     pip = diff_packages(prev.get("python_packages"), cur.get("python_packages"))
     return {
@@ -134,15 +208,15 @@ class Thresholds:
             raise UsageError("drift threshold pct must be >= 0")
 
 
-def judge(d: dict, thresholds: Thresholds | None = None) -> list[str]:
+def judge(d: Diff, thresholds: Thresholds | None = None) -> list[str]:
     """The reasons `d` (a diff) is drift beyond `thresholds`; empty when it is not."""
     t = thresholds or Thresholds()
     reasons = []
-    for key, limit, label in (
-        ("compressed_bytes", t.compressed_bytes, "compressed size"),
-        ("uncompressed_bytes", t.uncompressed_bytes, "uncompressed size"),
+    for change, limit, label in (
+        (d["compressed_bytes"], t.compressed_bytes, "compressed size"),
+        (d["uncompressed_bytes"], t.uncompressed_bytes, "uncompressed size"),
     ):
-        delta, pct = d[key]["delta"], d[key]["pct"]
+        delta, pct = change["delta"], change["pct"]
         if delta is None or abs(delta) <= limit:
             continue
         if t.pct is not None and pct is not None and abs(pct) <= t.pct:
@@ -164,7 +238,7 @@ def judge(d: dict, thresholds: Thresholds | None = None) -> list[str]:
     return reasons
 
 
-def package_summary(pk: dict, limit: int = 6) -> str:
+def package_summary(pk: PackagesDiff, limit: int = 6) -> str:
     """`tzdata 2025b -> 2025c, +libfoo 1.0, -libbar` (pure; at most `limit` names, then a count)."""
     parts = [
         f"{n} {v['before']} -> {v['after']}"
@@ -183,16 +257,15 @@ def _signed_bytes(n: float) -> str:
     return text if abs(n) < 1000 else f"{text} ({int(n):+,} B)"
 
 
-def anything_changed(d: dict) -> bool:
+def anything_changed(d: Diff) -> bool:
     """True when `d` (a diff) shows any change at all, within the thresholds or not."""
-    pk = d.get("packages") or {}
-    pp = d.get("python_packages") or {}
+    pk, pp = d.get("packages"), d.get("python_packages")
     return bool(
-        pp.get("changed")
+        (pp and pp["changed"])
         or d["digest_changed"]
         or d["compressed_bytes"]["delta"]
         or d["uncompressed_bytes"]["delta"]
         or d["layers"]["changed"]
-        or pk.get("changed")
+        or (pk and pk["changed"])
         or d["python_version"]["changed"]
     )

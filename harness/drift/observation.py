@@ -11,9 +11,9 @@ import contextlib
 from typing import Any
 
 from harness.drift.probe import PROBE_SCRIPT, parse_pip, parse_probe
-from harness.drift.schema import SCHEMA, SCHEMA_VERSION, canonical, utcnow
+from harness.drift.schema import SCHEMA, SCHEMA_VERSION, Observation, canonical, utcnow
 from harness.errors import EnvironmentProblem, HarnessError, UsageError
-from harness.registry_client import DOCKER_HUB, RegistryClient, parse_ref
+from harness.registry_client import DOCKER_HUB, Reference, RegistryClient, parse_ref
 
 PROBE_TIMEOUT = 120.0
 
@@ -25,7 +25,7 @@ def observe(
     client: Any = None,
     inspect: bool = True,
     keep_image: bool = False,
-) -> dict:
+) -> Observation:
     """Observe one image tag now.
 
     The registry gives the digest, layers and compressed size (RegistryError, exit 3, when it
@@ -43,7 +43,7 @@ def observe(
     ref = parse_ref(image_ref)
     registry = registry or RegistryClient()
     info = registry.resolve(ref)
-    obs: dict[str, Any] = {
+    obs: Observation = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "image": ref.familiar(),
@@ -73,7 +73,7 @@ def observe(
     return obs
 
 
-def observe_local(image_ref: str, *, client: Any = None) -> dict:
+def observe_local(image_ref: str, *, client: Any = None) -> Observation:
     """Observe an image in the local engine, no registry and no network: image ID (and registry digest
     when it has one), uncompressed bytes, layers (diff IDs and sizes from the image history),
     OS packages with versions and Python distributions with versions, read by a throw-away
@@ -96,7 +96,7 @@ def observe_local(image_ref: str, *, client: Any = None) -> dict:
         history = []
     sizes = [int(h.get("Size") or 0) for h in reversed(history) if (h.get("Size") or 0) > 0]
     repo_digests = [d for d in attrs.get("RepoDigests") or [] if "@" in d]
-    obs: dict[str, Any] = {
+    obs: Observation = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "image": canonical(image_ref),
@@ -145,7 +145,7 @@ def _one_line(exc: BaseException) -> str:
     return (text[-1] if text else type(exc).__name__)[:300]
 
 
-def _inspect_in_engine(obs: dict, pinned, client: Any, *, keep_image: bool) -> None:
+def _inspect_in_engine(obs: Observation, pinned: Reference, client: Any, *, keep_image: bool) -> None:
     import docker.errors  # the docker SDK: loaded only when an engine is used
 
     client = _engine(client)
@@ -194,7 +194,7 @@ def _run_probe(client: Any, image: str) -> str:
             raise EnvironmentProblem(
                 f"{image}: the package probe did not finish in {PROBE_TIMEOUT:g} s"
             ) from None
-        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        out: str = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
         if "@@end" not in out:
             err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace").strip()
             raise EnvironmentProblem(

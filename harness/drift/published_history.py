@@ -4,17 +4,45 @@ as observations, merged with recorded ones into one size-over-time table per ima
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, cast
 
-from harness.drift.schema import SCHEMA, SCHEMA_VERSION, canonical
+from harness.drift.schema import SCHEMA, SCHEMA_VERSION, Observation, canonical
 from harness.drift.store import load_observations
 from harness.errors import EnvironmentProblem, HarnessError
 from harness.registry_client import DOCKER_HUB, parse_ref
 from harness.report.published import flavour, load_published_history, load_published_layers
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def load_published(data_dir: Path | None = None) -> list[dict]:
+
+class _LayerRow(Protocol):
+    """A row of harness/data/python-layers.csv (harness/data/README.md)."""
+
+    tag: str
+    repo_info_commit: str
+    layer_digest: str
+    layer_bytes: int
+
+
+class _TagRow(Protocol):
+    """A row of harness/data/python-tags.csv (harness/data/README.md); observed_at parsed as a datetime."""
+
+    tag: str
+    repo_info_commit: str
+    manifest_digest: str
+    index_digest: str
+    image_id: str
+    compressed_bytes: int
+    layer_count: int
+    python_version: str
+    observed_at: datetime
+    base_distro: str
+
+
+def load_published(data_dir: Path | None = None) -> list[Observation]:
     """The published history of `python:*` tags (docker-library/repo-info, linux/amd64) as
     observations with source "published": digest, index digest, image ID, compressed bytes, layers
     (digests and sizes), Python version and the date (the newest layer's Last-Modified). No
@@ -24,38 +52,40 @@ def load_published(data_dir: Path | None = None) -> list[dict]:
         layers = load_published_layers(Path(data_dir) / "python-layers.csv" if data_dir else None)
     except (OSError, ValueError, KeyError) as exc:
         raise EnvironmentProblem(f"cannot read the published history: {exc}") from None
-    by_snapshot: dict[tuple[str, str], list] = {}
-    row: Any  # a CSV row (harness/data/README.md): pandas-stubs type its fields as any scalar
-    for row in layers.itertuples(index=False):
+    by_snapshot: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    # pandas-stubs type a row's fields as any scalar: the CSV's columns are what the protocols say
+    for raw in layers.itertuples(index=False):
+        row = cast(_LayerRow, raw)
         by_snapshot.setdefault((row.tag, row.repo_info_commit), []).append(
             (row.layer_digest, int(row.layer_bytes))
         )
-    out = []
-    for row in tags.itertuples(index=False):
-        layer_list = by_snapshot.get((row.tag, row.repo_info_commit), [])
+    out: list[Observation] = []
+    for raw_tag in tags.itertuples(index=False):
+        tag_row = cast(_TagRow, raw_tag)
+        layer_list = by_snapshot.get((tag_row.tag, tag_row.repo_info_commit), [])
         out.append(
             {
                 "schema": SCHEMA,
                 "schema_version": SCHEMA_VERSION,
-                "image": f"python:{row.tag}",
+                "image": f"python:{tag_row.tag}",
                 "registry": DOCKER_HUB,
                 "repository": "library/python",
-                "tag": row.tag,
-                "digest": row.manifest_digest,
-                "index_digest": row.index_digest,
-                "image_id": row.image_id,
-                "compressed_bytes": int(row.compressed_bytes),
+                "tag": tag_row.tag,
+                "digest": tag_row.manifest_digest,
+                "index_digest": tag_row.index_digest,
+                "image_id": tag_row.image_id,
+                "compressed_bytes": int(tag_row.compressed_bytes),
                 "uncompressed_bytes": None,
-                "layers": int(row.layer_count),
+                "layers": int(tag_row.layer_count),
                 "layer_digests": [d for d, _ in layer_list],
                 "layer_sizes": [s for _, s in layer_list],
                 "package_manager": None,
                 "packages": None,
-                "python_version": str(row.python_version),
-                "observed_at": row.observed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "python_version": str(tag_row.python_version),
+                "observed_at": tag_row.observed_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "source": "published",
-                "base_distro": row.base_distro,
-                "repo_info_commit": row.repo_info_commit,
+                "base_distro": tag_row.base_distro,
+                "repo_info_commit": tag_row.repo_info_commit,
                 "errors": [],
             }
         )
@@ -83,8 +113,8 @@ def history(
     results_dir: Path | None = None,
     *,
     data_dir: Path | None = None,
-    published: list[dict] | None = None,
-):
+    published: list[Observation] | None = None,
+) -> pd.DataFrame:
     """Size over time of one image: published snapshots plus recorded observations, oldest first.
 
     Repeated snapshots of one unchanged image (same source, digest and date) collapse to one row.
@@ -114,7 +144,7 @@ def history(
             "uncompressed_bytes": o.get("uncompressed_bytes"),
             "layers": o.get("layers"),
             "python_version": o.get("python_version"),
-            "packages": len(o["packages"]) if isinstance(o.get("packages"), dict) else None,
+            "packages": len(packages) if isinstance(packages := o.get("packages"), dict) else None,
         }
         for o in rows
     ]

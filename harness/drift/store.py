@@ -11,8 +11,9 @@ import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
-from harness.drift.schema import SCHEMA, SCHEMA_VERSION, canonical
+from harness.drift.schema import SCHEMA, SCHEMA_VERSION, Observation, canonical
 from harness.errors import EnvironmentProblem
 
 DRIFT_DIR = "drift"
@@ -28,7 +29,7 @@ def history_path(results_dir: Path, image: str) -> Path:
     return Path(results_dir) / DRIFT_DIR / f"{slug(canonical(image))}.jsonl"
 
 
-def append_observation(path: Path, obs: dict) -> None:
+def append_observation(path: Path, obs: Observation) -> None:
     """Append one observation as one line: O_APPEND, one write, fsync. A file whose last line was
     cut short (a crash mid-write) gets a newline first, so the new line stays readable."""
     path = Path(path)
@@ -54,12 +55,12 @@ def append_observation(path: Path, obs: dict) -> None:
         raise EnvironmentProblem(f"cannot append to {path}: {exc.strerror or exc}") from None
 
 
-def read_observations(path: Path, *, on_skip: Callable[[str], None] | None = None) -> list[dict]:
+def read_observations(path: Path, *, on_skip: Callable[[str], None] | None = None) -> list[Observation]:
     """Every readable observation in a drift file, oldest first; corrupt lines are skipped with a warning."""
     path = Path(path)
     if not path.is_file():
         return []
-    out = []
+    out: list[Observation] = []
     with open(path, encoding="utf-8", errors="replace") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
@@ -79,15 +80,17 @@ def read_observations(path: Path, *, on_skip: Callable[[str], None] | None = Non
                 else:
                     warnings.warn(msg, stacklevel=2)
                 continue
-            out.append(obs)
+            out.append(cast(Observation, obs))
     return out
 
 
-def load_observations(results_dir: Path, image: str | None = None, *, on_skip=None) -> list[dict]:
+def load_observations(
+    results_dir: Path, image: str | None = None, *, on_skip: Callable[[str], None] | None = None
+) -> list[Observation]:
     """Recorded observations of one image (or of every image), oldest first."""
     root = Path(results_dir) / DRIFT_DIR
     paths = [history_path(results_dir, image)] if image else sorted(root.glob("*.jsonl"))
-    out = []
+    out: list[Observation] = []
     for p in paths:
         out.extend(read_observations(p, on_skip=on_skip))
     return sorted(out, key=lambda o: o["observed_at"])

@@ -5,8 +5,11 @@ Pure: a DriftReport or a history DataFrame in, lines of text out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from harness.drift.changes import Change, PackagesDiff
+from harness.drift.schema import Observation
 from harness.drift.track import DriftReport, ImageDrift
 from harness.fmt import human_bytes, short_digest
 
@@ -46,49 +49,59 @@ def _image_lines(i: ImageDrift, max_packages: int) -> list[str]:
     lines += [f"{INDENT}partial: {err}" for err in o.get("errors") or []]
     if i.status == "first":
         return [*lines, f"{INDENT}first observation: recorded as the baseline"]
-    d = i.diff or {}
+    d = i.diff
     if i.previous:
         lines.append(
             f"{INDENT}since {i.previous.get('observed_at')}"
             + (
                 f": digest {short_digest(d['from']['digest'])} -> {short_digest(d['to']['digest'])}"
-                if d.get("digest_changed")
+                if d is not None and d["digest_changed"]
                 else ": same digest"
             )
         )
     lines += [f"{INDENT}- {r}" for r in i.reasons]
-    if d.get("layers", {}).get("added") and not any(r.startswith("layers") for r in i.reasons):
+    if d is not None and d["layers"]["added"] and not any(r.startswith("layers") for r in i.reasons):
         lines.append(
             f"{INDENT}layers replaced: {len(d['layers']['removed'])} removed, {len(d['layers']['added'])} added"
         )
-    lines += _os_package_lines(d.get("packages"), max_packages)
-    lines += _python_package_lines(d.get("python_packages"), max_packages)
+    lines += _os_package_lines(d["packages"] if d is not None else None, max_packages)
+    lines += _python_package_lines(d["python_packages"] if d is not None else None, max_packages)
     return lines
 
 
-def _observation_line(label: str, image: str, o: dict) -> str:
+def _observation_line(label: str, image: str, o: Observation) -> str:
     """`DRIFTED  python:3.12-slim  sha256:abc…  41 MB compressed, 120 MB on disk, 4 layers, python 3.12.8`."""
-    size = f"{human_bytes(o['compressed_bytes'])} compressed" if o.get("compressed_bytes") is not None else ""
-    if o.get("uncompressed_bytes") is not None:
-        size += (", " if size else "") + f"{human_bytes(o['uncompressed_bytes'])} on disk"
+    compressed, on_disk = o.get("compressed_bytes"), o.get("uncompressed_bytes")
+    size = f"{human_bytes(compressed)} compressed" if compressed is not None else ""
+    if on_disk is not None:
+        size += (", " if size else "") + f"{human_bytes(on_disk)} on disk"
     layers = f"{o.get('layers')} layer{'' if o.get('layers') == 1 else 's'}"
     return f"{label:8} {image}  {short_digest(o.get('digest'))}  {size}, {layers}" + (
         f", python {o['python_version']}" if o.get("python_version") else ""
     )
 
 
-def _change_text(v: Any) -> str:
+def _change_text(v: str | Change) -> str:
     return f"{v['before']} -> {v['after']}" if isinstance(v, dict) else v
 
 
-def _os_package_lines(pk: dict | None, max_packages: int) -> list[str]:
+def _of_kind(pk: PackagesDiff, kind: str) -> Mapping[str, str | Change]:
+    """The packages of one PACKAGE_SIGNS kind: added and removed {name: version}, the others {name: change}."""
+    if kind == "added":
+        return pk["added"]
+    if kind == "removed":
+        return pk["removed"]
+    return pk["upgraded"] if kind == "upgraded" else pk["downgraded"]
+
+
+def _os_package_lines(pk: PackagesDiff | None, max_packages: int) -> list[str]:
     """OS packages changed, `max_packages` at most per kind in total order, then how many more."""
     if not (pk and pk["changed"]):
         return []
     lines: list[str] = []
     shown = 0
     for kind, sign in PACKAGE_SIGNS:
-        for name, v in pk[kind].items():
+        for name, v in _of_kind(pk, kind).items():
             if shown >= max_packages:
                 break
             lines.append(f"{INDENT}  {sign} {name} {_change_text(v)}")
@@ -98,14 +111,14 @@ def _os_package_lines(pk: dict | None, max_packages: int) -> list[str]:
     return lines
 
 
-def _python_package_lines(pp: dict | None, max_packages: int) -> list[str]:
+def _python_package_lines(pp: PackagesDiff | None, max_packages: int) -> list[str]:
     """Python distributions changed, at most `max_packages` of each kind."""
     if not (pp and pp["changed"]):
         return []
     return [
         f"{INDENT}  {sign} {name} {_change_text(v)} (python)"
         for kind, sign in PACKAGE_SIGNS
-        for name, v in list(pp[kind].items())[:max_packages]
+        for name, v in list(_of_kind(pp, kind).items())[:max_packages]
     ]
 
 

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.drift.changes import Thresholds, anything_changed, diff, judge
+from harness.drift.changes import Diff, Thresholds, anything_changed, diff, judge
 from harness.drift.observation import observe, observe_local
-from harness.drift.schema import canonical, utcnow
+from harness.drift.schema import Observation, canonical, utcnow
 from harness.drift.store import append_observation, history_path, read_observations
 from harness.errors import ExitStatus, HarnessError
 from harness.lab import load_lab
@@ -29,9 +29,9 @@ DEFAULT_PUBLIC_IMAGES = ("python:3.13-slim", "python:3.12-slim", "python:3.12-al
 class ImageDrift:
     image: str
     status: str  # first | unchanged | changed (within thresholds) | drifted | error
-    observation: dict | None = None
-    previous: dict | None = None
-    diff: dict | None = None
+    observation: Observation | None = None
+    previous: dict[str, object] | None = None  # PREVIOUS_FIELDS of the previous observation
+    diff: Diff | None = None
     reasons: list[str] = field(default_factory=list)
     error: str | None = None
     file: str | None = None
@@ -60,7 +60,7 @@ class DriftReport:
             return int(ExitStatus.ENVIRONMENT)
         return int(ExitStatus.OK)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "schema": "imagebench.drift-report",
             "schema_version": 1,
@@ -72,12 +72,12 @@ class DriftReport:
         }
 
 
-def _previous_view(history: list[dict]) -> dict | None:
+def _previous_view(history: list[Observation]) -> Observation | None:
     """The latest observation, with the package list (and Python version) of the latest observation
     that had one, so a partial observation does not hide package changes."""
     if not history:
         return None
-    prev = dict(history[-1])
+    prev = history[-1].copy()
     if prev.get("packages") is None:
         for old in reversed(history[:-1]):
             if old.get("packages") is not None:
@@ -94,8 +94,8 @@ def drift(
     *,
     registry: RegistryClient | None = None,
     client: Any = None,
-    observe_fn: Callable[[str], dict] | None = None,
-    on_skip=None,
+    observe_fn: Callable[[str], Observation] | None = None,
+    on_skip: Callable[[str], None] | None = None,
     local: bool = False,
 ) -> DriftReport:
     """Observe each image, append the observation to its history, diff against the previous one.
@@ -134,7 +134,7 @@ def _track_one(
     image: str,
     results_dir: Path,
     thresholds: Thresholds,
-    observe_fn: Callable[[str], dict],
+    observe_fn: Callable[[str], Observation],
     on_skip: Callable[[str], None] | None,
 ) -> ImageDrift:
     """Observe one image, append the observation to its history and judge it against the previous one."""

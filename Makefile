@@ -48,7 +48,7 @@ bench: setup      ## pytest-benchmark suite; JSON under .benchmarks/
 lint: setup       ## format, lint and type checks, and the workflows' lint, as CI runs them (mypy's settings: pyproject.toml)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy harness
+	$(VENV)/bin/mypy --strict harness
 	$(VENV)/bin/check-jsonschema --schemafile schemas/run.schema.json $(filter-out results/perf/% results/drift/% results/report/% results/gate/%,$(wildcard results/*/*.json)) && $(VENV)/bin/check-jsonschema --schemafile schemas/experiment.schema.json $(wildcard experiments/*/experiment.toml docs/sketches/*/experiment.toml)
 	$(VENV)/bin/zizmor --offline .github/workflows/
 	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)

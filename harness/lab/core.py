@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from harness.engine.check import EngineInfo, engine_info, require_engine
 from harness.errors import EngineUnavailable, LabError
@@ -759,8 +759,8 @@ class Lab:
         self, state: LabState, catalog: Bases | None = None, progress: Progress | None = None
     ) -> None:
         self.lab_state = state
-        # records.LabHandle declares `state: dict[str, Any]`: the same object, as that protocol types it
-        self.state: dict[str, Any] = cast(dict[str, Any], state)
+        # records.LabHandle's `state`: the same object, as open JSON (lab_state is the typed view)
+        self.state: JSONObject = cast(JSONObject, state)
         # where an on-demand base's build says what it does (minutes): stderr unless the caller says
         self.progress: Progress = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.catalog = catalog or load_bases()

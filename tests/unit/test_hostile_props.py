@@ -250,5 +250,7 @@ def test_many_variants_load_in_linear_time(tmp_path):
         return time.perf_counter() - t0
 
     load(200)  # imports and caches warm
-    small, big = min(load(1500) for _ in range(2)), load(6000)
+    # the fastest of three of each size: a busy machine (make test runs the unit tests beside the docker
+    # tests) slows single loads, rarely all three; linear gives a ratio near 4, quadratic near 16
+    small, big = min(load(1500) for _ in range(3)), min(load(6000) for _ in range(3))
     assert big / small < 8, (small, big)

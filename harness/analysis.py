@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypedDict, cast
 
 from harness import stats
 from harness.figures import check_figure, delta_figure, network_figure, ratio_figure
@@ -77,12 +77,6 @@ class Calibration(TypedDict):
 # --------------------------------------------------------------------------- selection
 
 
-def run_records(runs: Iterable[Mapping[str, Any]]) -> list[RunRecord]:
-    """Run files as `harness.results.load_runs` returns them (checked against the run file's model,
-    `harness.schemas.RunFile`), typed as the `RunRecord`s they are. No copy, no check: a name for the type."""
-    return [cast(RunRecord, r) for r in runs]
-
-
 def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
     """Keep, per machine and experiment, only the rows of the latest run (run ids sort by time)."""
     if df.empty:
@@ -138,7 +132,7 @@ def select_latest(
     experiments in those runs are dropped from the df, not from the run dicts."""
     chosen = latest_run_ids(runs)
     if df is None:
-        df = _table(runs)
+        df = load_table(runs=runs)
     if df.empty:
         return runs, df
     keep = [
@@ -448,7 +442,7 @@ def _inputs(
 ) -> tuple[pd.DataFrame, Definitions]:
     if isinstance(runs_or_df, list):
         runs = runs_or_df
-        df = select_latest(runs)[1] if latest else _table(runs)
+        df = select_latest(runs)[1] if latest else load_table(runs=runs)
         defs = experiments_by_machine(runs)
         if experiments is not None:
             given = _as_definitions(experiments)
@@ -460,13 +454,6 @@ def _inputs(
     for machine in sorted(set(df["machine"])) if not df.empty else []:
         per_machine[machine] = dict(given)
     return df, per_machine
-
-
-def _table(runs: list[RunRecord]) -> pd.DataFrame:
-    """`harness.results.load_table` of run records (which types its runs as plain dicts)."""
-    records: Any = runs
-    table: pd.DataFrame = load_table(runs=records)
-    return table
 
 
 def stand_in_gaps(runs: Iterable[RunRecord]) -> dict[tuple[str, str, str], list[str]]:
@@ -615,9 +602,8 @@ def _blank_result(
         "label": claim.get("label", ""),
         "primary": bool(claim.get("primary", False)),
         "source": claim.get("source") or "article",
-        # None when the claim names none (records.ClaimResult says str: H1's file, reported)
-        "article_section": claim.get("article_section"),  # type: ignore[typeddict-item]
-        "article_figure": claim.get("article_figure"),  # type: ignore[typeddict-item]
+        "article_section": claim.get("article_section"),  # None when the claim names none
+        "article_figure": claim.get("article_figure"),
         "role": claim.get("role") or "claim",  # claim | precondition
         "baseline": claim.get("baseline"),
         "candidate": claim.get("candidate"),
@@ -773,7 +759,7 @@ def run_calibration(run: RunRecord, *, n_boot: int = N_BOOT, seed: int = SEED) -
     out: Calibration = {"run_id": run["run_id"], "passed": None, "claims": []}
     if not isinstance(definition, dict):
         return out
-    df = _table([run])
+    df = load_table(runs=[run])
     for index, claim in enumerate(definition.get("claims") or []):
         if kind_of(claim.get("metric", "")) not in TIMED_KINDS:
             continue
@@ -1104,7 +1090,7 @@ def analyze(
         df = select_latest(runs)[1]
     else:
         selection = RunSelection(runs)
-        df = _table(runs)
+        df = load_table(runs=runs)
     defs = experiments_by_machine(runs)
     claims = [
         evaluate_claim(

@@ -22,7 +22,7 @@ from harness.results import atomic_write_json, check_results_dir, load_runs, loa
 
 if TYPE_CHECKING:
     from harness.lab.state import LabStatus
-    from harness.results import RunDict
+    from harness.records import PlanEntry, RunRecord
     from harness.runner import RunOptions
     from harness.runner.core import Reporter
 
@@ -207,7 +207,7 @@ class _ProgressReporter:
         self.progress = Progress()
         self.results = results
 
-    def plan(self, todo: list[RunDict]) -> None:
+    def plan(self, todo: list[PlanEntry]) -> None:
         """The runner's remaining plan: the ETA estimates each trial (priors from earlier run files)."""
         from harness.progress import trial_priors  # per command: rich's live display
 
@@ -229,7 +229,7 @@ class _ProgressReporter:
         if error and status != "ok":
             print(f"  {status}: {error}", file=sys.stderr, flush=True)
 
-    def finish(self, run: RunDict) -> None:
+    def finish(self, run: RunRecord) -> None:
         from harness.tables import summary_rows  # per command: rich tables
 
         try:
@@ -344,14 +344,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_results_dir(Path(args.results))
     out = Path(args.out) if args.out else Path(args.results) / "report"
     if args.with_reference:  # the committed reference beside this machine's runs, as another machine
-        from harness.analysis import run_records  # per command: numpy
         from harness.report.model import build_report  # per command: pandas and matplotlib (~2 s)
         from harness.report.render import write_report  # per command: pandas and matplotlib (~2 s)
 
         warn = lambda m: _err(f"warning: {m}")  # noqa: E731
         runs = load_runs(Path(args.results), on_skip=warn)
         runs += as_reference(load_runs(reference_dir(), on_skip=warn))
-        paths = write_report(build_report(run_records(runs), pool=args.pool), out, force=args.force)
+        paths = write_report(build_report(runs, pool=args.pool), out, force=args.force)
     else:
         paths = render_report(
             Path(args.results), out, on_skip=lambda m: _err(f"warning: {m}"), force=args.force, pool=args.pool
@@ -412,7 +411,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.analysis import run_records  # per command: numpy (~0.4 s)
     from harness.export import export_pytest_benchmark  # per command: numpy via analysis (~0.4 s)
 
     results = check_results_dir(Path(args.results))
@@ -423,7 +421,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     runs = load_runs(results, on_skip=lambda m: _err(f"warning: {m}"))
     if not runs:
         raise UsageError(f"no valid run file under {results}; nothing to export")
-    data = export_pytest_benchmark(runs=run_records(runs))
+    data = export_pytest_benchmark(runs=runs)
     text = json.dumps(data, indent=2)
     if out is not None:
         atomic_write_json(out, data)

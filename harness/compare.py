@@ -32,7 +32,7 @@ from docker.utils.build import exclude_paths
 from rich.console import Console
 from rich.table import Table
 
-from harness.analysis import analyze, run_records
+from harness.analysis import analyze
 from harness.errors import UsageError
 from harness.experiment import SCENARIOS, Claim, Experiment, Variant
 from harness.metrics import TIMED_KINDS, human_value, kind_of
@@ -384,7 +384,7 @@ def compare(
             for key, val in exp.edits.items():
                 reporter.message(f"{'edit-source' if key == 'source' else 'edit-deps'} edits: {val}")
         outcome = run_experiments([exp], opts, reporter)
-    summary = summarize(run_records([outcome.run.data])[0], exp.variants[0].name, exp.variants[1].name)
+    summary = summarize(outcome.run.data, exp.variants[0].name, exp.variants[1].name)
     summary["edits"] = dict(exp.edits)
     return outcome, summary
 
@@ -480,7 +480,7 @@ def summarize(run: RunRecord, base: str, cand: str) -> CompareSummary:
     No p-value where neither variant varies (the difference is then exact), and no verdict unless
     the user stated a claim (those are judged and listed under `claims`)."""
 
-    df = load_table(runs=[dict(run)])
+    df = load_table(runs=[run])
     rows: list[CompareRow] = []
     present = list(dict.fromkeys(df.metric)) if len(df) else []
     order = [m for m in SUMMARY_METRICS if m in present] + sorted(

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from harness.analysis import run_records, select_latest
+from harness.analysis import select_latest
 from harness.errors import SchemaError, UsageError
 from harness.metrics import kind_of, unit_of
 from harness.records import JSONObject, RunRecord
@@ -241,7 +241,7 @@ def export_pytest_benchmark(
     if runs is None:
         if results_dir is None or not Path(results_dir).is_dir():
             raise SchemaError(f"results {results_dir} is not a readable directory")
-        runs = run_records(load_runs(results_dir, on_skip=lambda _msg: None))
+        runs = load_runs(results_dir, on_skip=lambda _msg: None)
     if not runs:
         raise SchemaError(f"no readable run file under {results_dir}")
     chosen = _choose_machine(runs, machine)

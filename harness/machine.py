@@ -21,9 +21,10 @@ import secrets
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from harness.paths import state_dir
+from harness.records import RunRecord
 
 ID_FILE = "machine-id"
 
@@ -125,11 +126,11 @@ def machine_name() -> str:
 REFERENCE_PREFIX = "reference-"
 
 
-def as_reference(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def as_reference(runs: list[RunRecord]) -> list[RunRecord]:
     """The committed reference runs, labelled as another machine so they never pool with this one's."""
     out = []
     for run in runs:
-        run = dict(run)
+        run = run.copy()
         run["machine"] = REFERENCE_PREFIX + str(run.get("machine", "machine"))
         ident = dict(run.get("machine_identity") or {})
         ident["role"] = "reference run committed in results/ (another machine)"

@@ -29,7 +29,7 @@ from typing import Any, TypedDict, cast
 
 from harness.errors import LabError
 from harness.lab.basedefs import normalize_name
-from harness.records import BaseHandle
+from harness.records import BaseHandle, SubstitutionNote
 
 RULES = ("compatible", "nearest", "older", "refuse")
 DEFAULT_RULE = "compatible"
@@ -54,21 +54,6 @@ class Evidence(TypedDict, total=False):
 
     label: str
     results: dict[str, dict[str, dict[str, EvidenceRow]]]
-
-
-class SubstitutionNote(TypedDict):
-    """A Python substitution as the run file records it (`python_substitutions`, a base's provenance)."""
-
-    public: str
-    requested: str
-    used: str
-    stand_in: str
-    rule: str
-    reason: str
-    release: str | None
-    available: list[str]
-    alternatives: list[str]
-    message: str
 
 
 def _normal(public: str) -> str:

@@ -182,6 +182,36 @@ class ExperimentDef(TypedDict, total=False):
     stand_in_gaps: dict[str, list[str]]
 
 
+class SubstitutionNote(TypedDict):
+    """A Python substitution as the run file records it (`python_substitutions`, a base's provenance)."""
+
+    public: str
+    requested: str
+    used: str
+    stand_in: str
+    rule: str
+    reason: str
+    release: str | None
+    available: list[str]
+    alternatives: list[str]
+    message: str
+
+
+class Precision(TypedDict):
+    """--trials auto: where one (variant, scenario)'s build time stands (the run file's `precision`)."""
+
+    n: int
+    within_3pct: bool
+    stopped_by: Literal["precision", "cap", "running"]
+
+
+class ResumeRecord(TypedDict):
+    """One `imagebench run --resume` of the run (the run file's `resumed`)."""
+
+    at: str
+    command: list[str]
+
+
 class RunRecord(TypedDict):
     """A run file (`"schema": "imagebench.run"`), as results/README.md documents it."""
 
@@ -199,10 +229,11 @@ class RunRecord(TypedDict):
     fingerprint: dict[str, Any]
     experiments: dict[str, ExperimentDef]
     bases: NotRequired[dict[str, BasePin]]
-    python_substitutions: NotRequired[dict[str, JSONObject]]
+    python_substitutions: NotRequired[dict[str, SubstitutionNote]]
     plan: list[PlanEntry]
     trials: list[TrialRecord]
-    precision: NotRequired[dict[str, JSONObject]]
+    precision: NotRequired[dict[str, Precision]]
+    resumed: NotRequired[list[ResumeRecord]]
     warnings: list[str]
 
 
@@ -222,8 +253,8 @@ class ClaimResult(TypedDict, total=False):
     label: str
     primary: bool
     source: str
-    article_section: str  # as the claim states it (ClaimDef); "" when it names none
-    article_figure: str
+    article_section: str | None  # as the claim states it (ClaimDef); None when it names none
+    article_figure: str | None
     role: str
     baseline: str | None
     candidate: str | None

@@ -18,10 +18,10 @@ import stat
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
@@ -34,16 +34,13 @@ from harness.metrics import unit_of
 if TYPE_CHECKING:
     import pandas as pd
 
+    from harness.records import ExperimentDef, JSONObject, PlanEntry, RunRecord, RunStatus, TrialRecord
+
 
 SCHEMA = "imagebench.run"
 SCHEMA_VERSION = 1
 # Schema history (keep in step with results/README.md):
 #   1 - first version: fingerprint, experiments, plan, trials with metrics and steps.
-
-RunDict: TypeAlias = dict[str, Any]
-"""A run file's object or one of its parts, as the runner and the readers pass it today. It is
-`harness.records.RunRecord` (TrialRecord, PlanEntry ...) in shape; the signatures here name those
-TypedDicts once their callers do (the switch gives 31 plain-mypy errors in callers today: issue 25)."""
 
 TIDY_COLUMNS = ["run_id", "machine", "experiment", "variant", "scenario", "trial", "metric", "value", "unit"]
 TRIAL_STATES = ("ok", "failed", "interrupted", "skipped")
@@ -65,7 +62,7 @@ class Run:
     run_id: str
     machine: str
     path: Path
-    data: RunDict = field(default_factory=dict)
+    data: RunRecord
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -75,10 +72,10 @@ class Run:
         *,
         command: list[str],
         seed: int,
-        fingerprint: RunDict,
-        experiments: dict[str, RunDict],
-        plan: list[RunDict],
-        options: RunDict,
+        fingerprint: JSONObject,
+        experiments: dict[str, ExperimentDef],
+        plan: list[PlanEntry],
+        options: JSONObject,
     ) -> Run:
         ident = machine_ids.identity()
         machine = ident["name"]
@@ -90,12 +87,13 @@ class Run:
             if not path.exists():
                 break
         now = utcnow()
-        data: RunDict = {
+        data: RunRecord = {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
             "machine": machine,
-            "machine_identity": ident,
+            # MachineIdentity holds only JSON values, but mypy takes no TypedDict for a dict[str, JSONValue]
+            "machine_identity": cast("JSONObject", ident),
             "created_at": now,
             "updated_at": now,
             "status": "running",
@@ -128,11 +126,10 @@ class Run:
 
     # -- mutation -------------------------------------------------------------------------
     @property
-    def trials(self) -> list[RunDict]:
-        trials: list[RunDict] = self.data["trials"]
-        return trials
+    def trials(self) -> list[TrialRecord]:
+        return self.data["trials"]
 
-    def record_trial(self, trial: RunDict) -> None:
+    def record_trial(self, trial: TrialRecord) -> None:
         """Add (or replace an interrupted attempt of) a trial and rewrite the file atomically."""
         key = trial_key(trial)
         self.data["trials"] = [t for t in self.trials if trial_key(t) != key]
@@ -143,11 +140,11 @@ class Run:
         if message not in self.data["warnings"]:
             self.data["warnings"].append(message)
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: RunStatus) -> None:
         self.data["status"] = status
         self.save()
 
-    def missing(self) -> list[RunDict]:
+    def missing(self) -> list[PlanEntry]:
         """Plan entries without a finished (ok/failed/skipped) trial: what --resume measures."""
         done = {trial_key(t) for t in self.trials if t.get("status") in ("ok", "failed", "skipped")}
         return [p for p in self.data["plan"] if trial_key(p) not in done]
@@ -157,7 +154,7 @@ class Run:
         atomic_write_json(self.path, self.data, exclusive=create)
 
 
-def trial_key(t: RunDict) -> tuple[str, str, str, int]:
+def trial_key(t: TrialRecord | PlanEntry) -> tuple[str, str, str, int]:
     return (t["experiment"], t["variant"], t["scenario"], int(t["trial"]))
 
 
@@ -638,7 +635,7 @@ def _claim_rule(c: schemas.ClaimFile, w: str) -> None:
         _need(c.get("value") is not None, w, "a check needs 'value'")
 
 
-def validate_run(data: Any) -> RunDict:
+def validate_run(data: Any) -> RunRecord:
     """`data` if it is a run this imagebench reads; _Bad naming the first problem otherwise."""
     _run_header(data)
     for key in ("run_id", "machine"):
@@ -663,8 +660,7 @@ def validate_run(data: Any) -> RunDict:
         ident = (t["experiment"], t["variant"], t["scenario"], t["trial"])
         _need(ident not in seen, f"trials[{i}]", f"repeats trial {_short(ident)}")
         seen.add(ident)
-    checked: RunDict = data  # every type a reader relies on is checked (schemas.RunFile)
-    return checked
+    return cast("RunRecord", data)  # every type a reader relies on is checked (schemas.RunFile)
 
 
 def _run_header(data: Any) -> None:
@@ -686,7 +682,7 @@ def _run_header(data: Any) -> None:
     )
 
 
-def read_run_file(path: Path, *, root: Path | None = None) -> RunDict:
+def read_run_file(path: Path, *, root: Path | None = None) -> RunRecord:
     """Read and validate one run file; SchemaError with a one-line reason naming the file otherwise.
 
     Opens only regular files (see `read_bounded`), bounds size and nesting, and accepts only
@@ -734,7 +730,7 @@ def iter_run_files(results_dir: Path) -> Iterator[Path]:
 class Loaded:
     """What a results directory held: the valid runs and one message per skipped file."""
 
-    runs: list[RunDict]
+    runs: list[RunRecord]
     skipped: list[str]
 
 
@@ -745,7 +741,7 @@ def scan_runs(results_dir: Path) -> Loaded:
     its trials twice.
     """
     root = Path(results_dir)
-    runs: list[RunDict] = []
+    runs: list[RunRecord] = []
     skipped: list[str] = []
     where: dict[str, Path] = {}
     for p in iter_run_files(root):
@@ -784,7 +780,7 @@ def check_results_dir(results_dir: Path, label: str = "results") -> Path:
     return root
 
 
-def load_runs(results_dir: Path, *, on_skip: Callable[[str], object] | None = None) -> list[RunDict]:
+def load_runs(results_dir: Path, *, on_skip: Callable[[str], object] | None = None) -> list[RunRecord]:
     """Every valid run under `results_dir`; corrupt or foreign files are skipped with a warning."""
     loaded = scan_runs(results_dir)
     for reason in loaded.skipped:
@@ -799,7 +795,7 @@ def load_runs(results_dir: Path, *, on_skip: Callable[[str], object] | None = No
 TidyRow = tuple[str, str, str, str, str, int, str, float, str]
 
 
-def tidy_rows(runs: Iterable[RunDict]) -> Iterator[TidyRow]:
+def tidy_rows(runs: Iterable[RunRecord]) -> Iterator[TidyRow]:
     """One row per successful trial and numeric metric (true/false, text and null left out)."""
     for run in runs:
         for t in run["trials"]:
@@ -824,7 +820,7 @@ def tidy_rows(runs: Iterable[RunDict]) -> Iterator[TidyRow]:
 def load_table(
     results_dir: Path | None = None,
     *,
-    runs: list[RunDict] | None = None,
+    runs: list[RunRecord] | None = None,
     on_skip: Callable[[str], object] | None = None,
 ) -> pd.DataFrame:
     """The tidy table of everything measured: run_id, machine, experiment, variant, scenario, trial, metric,

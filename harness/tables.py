@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from statistics import median
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from rich.console import JustifyMethod
 from rich.table import Table
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from harness.analysis import ExperimentResult
+    from harness.records import RunRecord
 
 SUMMARY_FIELDS = ("experiment", "variant", "scenario", "n", "median_build_seconds", "image_bytes", "verdict")
 TABLE_FORMATS = ("csv", "md", "json")
@@ -86,7 +87,7 @@ def summary_table(rows: Iterable[SummaryRow]) -> Table:
 
 
 def summary_rows(
-    runs: Sequence[Mapping[str, Any]], verdicts: list[ExperimentResult] | None = None
+    runs: Sequence[RunRecord], verdicts: list[ExperimentResult] | None = None
 ) -> list[SummaryRow]:
     """Rows for `Progress.finish` from run dicts: n ok trials, median build_seconds and image_bytes per
     experiment/variant/scenario, and the experiment's verdict (from `analysis.analyze`, every run
@@ -99,14 +100,14 @@ def summary_rows(
             from harness import analysis  # pandas and scipy: loaded only when there are claims to judge
 
             # verdicts need the intervals only
-            verdicts = analysis.analyze(analysis.run_records(runs), latest=False, with_p=False).experiments
+            verdicts = analysis.analyze(runs, latest=False, with_p=False).experiments
         else:
             verdicts = []
     verdict_of = {v.experiment: v.verdict for v in verdicts}
     cells: dict[tuple[str, str, str], _Cell] = {}
     for r in runs:
         for t in r.get("trials", []):
-            if t.get("status") != TrialStatus.OK:
+            if t.get("status") != TrialStatus.OK.value:
                 continue
             cell = cells.setdefault(
                 (t["experiment"], t["variant"], t["scenario"]),

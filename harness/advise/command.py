@@ -36,7 +36,6 @@ from harness.advise.outcome import (
     variant_outcome,
 )
 from harness.advise.rewrites import ContextInfo, Rewrite, parse, rewrites
-from harness.analysis import run_records
 from harness.engine.dockerfile import base_images
 from harness.errors import HarnessError, UsageError
 from harness.experiment import Claim, Experiment, Variant
@@ -367,7 +366,7 @@ def advise(
         exp = experiment(advice, folder, smoke)
         outcome = run_experiments([exp], opts, reporter)
     stand_ins = None
-    (run,) = run_records([outcome.run.data])
+    run = outcome.run.data
     if variant_outcome(run, ORIGINAL).fails:
         stand_ins = other_stand_ins(advice, run, smoke, opts, reporter)
     return outcome, summarize(run, advice, smoke, stand_ins)
@@ -400,10 +399,10 @@ def substituted_base(advice: Advice, run: RunRecord) -> tuple[str, str] | None:
 def stand_in_entry(rule: str, public: str, data: RunRecord, planned: str = "?") -> StandInEntry:
     """What the original's run under `rule` says: {"rule", "python" (as the run recorded its substitution;
     `planned` when it made none), "outcome", "run_id"}. Pure."""
-    note = (data.get("python_substitutions") or {}).get(public) or {}
+    note = (data.get("python_substitutions") or {}).get(public)
     return {
         "rule": rule,
-        "python": str(note.get("used") or planned),
+        "python": str((note["used"] if note else None) or planned),
         "outcome": variant_outcome(data, ORIGINAL),
         "run_id": data.get("run_id"),
     }
@@ -451,7 +450,7 @@ def _try_original(
         exp = experiment(only, folder, smoke, trials=1)
         exp = dataclasses.replace(exp, name=f"{exp.name}-py{py.replace('.', '')}")  # a valid name: no dot
         try:
-            (data,) = run_records([run_experiments([exp], retry, reporter).run.data])
+            data = run_experiments([exp], retry, reporter).run.data
         except HarnessError as exc:
             return {"rule": rule, "python": py, "outcome": Outcome("none", str(exc)), "run_id": None}
     return stand_in_entry(rule, public, data, py)

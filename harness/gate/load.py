@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.analysis import run_records, select_latest
+from harness.analysis import select_latest
 from harness.errors import SchemaError
 from harness.gate.inputs import check_size_fields
 from harness.gate.result import POOLED, Cell, GateRefused, GateResult
@@ -30,7 +30,7 @@ def load_side(directory: Path, label: str, notes: list[str]) -> tuple[list[RunRe
     if not directory.is_dir():
         raise SchemaError(f"{label} results {directory} is not a readable directory")
     skipped: list[str] = []
-    runs = run_records(load_runs(directory, on_skip=skipped.append))
+    runs = load_runs(directory, on_skip=skipped.append)
     notes.extend(f"{label}: {s}" for s in skipped)
     if not runs:
         raise SchemaError(

@@ -24,7 +24,6 @@ from typing import TypedDict
 import jinja2
 import markupsafe
 
-from harness.analysis import run_records
 from harness.errors import SchemaError, UsageError
 from harness.report import plotcache
 from harness.report.model import Link, PlotSpec, Report, Section, Table, build_report
@@ -87,7 +86,7 @@ def render_report(
             + (f" ({len(skipped)} skipped)" if skipped else "")
             + f"; {out_dir} left as it was"
         )
-    report = build_report(run_records(runs), pool=pool)
+    report = build_report(runs, pool=pool)
     return {**write_report(report, out_dir, force=force), "skipped": skipped}
 
 

@@ -25,8 +25,8 @@ from harness.experiment import Experiment, Variant, select
 from harness.lab.engine2 import builder_host
 from harness.lock import daemon_lock
 from harness.probes import get_probe
-from harness.records import LabHandle, PlanEntry, TrialRecord
-from harness.results import Run, RunDict
+from harness.records import ExperimentDef, LabHandle, PlanEntry, RunRecord, RunStatus, TrialRecord
+from harness.results import Run
 from harness.runner.bases import BasePins
 from harness.runner.cleanup import Tracker, cleanup_run
 from harness.runner.environment import (
@@ -80,7 +80,7 @@ class Reporter:
     def start(self, total: int) -> None: ...
     def trial_started(self, experiment: str, variant: str, scenario: str, trial: int) -> None: ...
     def trial_finished(self, status: str, seconds: float, error: str | None = None) -> None: ...
-    def finish(self, run: RunDict) -> None: ...
+    def finish(self, run: RunRecord) -> None: ...
 
 
 class Runner:
@@ -149,7 +149,7 @@ class Runner:
             seed=seed,
             fingerprint={},
             experiments=exps,
-            plan=cast(list[RunDict], plan),  # results.Run still takes RunDict (issue 25)
+            plan=plan,
             options=options_record(self.opts),
         )
         return run, plan
@@ -168,10 +168,11 @@ class Runner:
         self._check_definitions(run, experiments)
         run.data["status"] = "running"
         run.data.setdefault("resumed", []).append({"at": utcnow(), "command": self.opts.command})
-        return run, experiments, cast(list[PlanEntry], run.missing())  # results.Run gives RunDict (issue 25)
+        return run, experiments, run.missing()
 
-    def _experiment_record(self, exp: Experiment) -> RunDict:
-        rec = exp.to_dict()
+    def _experiment_record(self, exp: Experiment) -> ExperimentDef:
+        # Experiment.to_dict is the run file's `experiments` value (records.ExperimentDef), typed as open JSON
+        rec = cast(ExperimentDef, exp.to_dict())
         rec["not_measured"] = {v.name: r for v in exp.variants if (r := self._unmet(exp, v))}
         return rec
 
@@ -207,7 +208,7 @@ class Runner:
 
     def _record(self, trial: TrialRecord) -> None:
         self._flush_fingerprint()
-        self.h.run.record_trial(cast(RunDict, trial))  # results.Run still takes RunDict (issue 25)
+        self.h.run.record_trial(trial)
 
     # -- the loop -------------------------------------------------------------------------
     def _measure_all(self, run: Run, experiments: list[Experiment], todo: list[PlanEntry]) -> None:
@@ -219,7 +220,7 @@ class Runner:
             run, self.lab, self.client, self.builder, self.repro, pins, self.images, self.tracker,
             self.opts.keep_images, workroot, self._flush_fingerprint,
         )  # fmt: skip
-        status = "failed"
+        status: RunStatus = "failed"
         try:
             pins.pin_all(experiments, self._unmet)
             self._loop(experiments, todo)
@@ -278,7 +279,7 @@ class Runner:
         for exp in experiments:
             t = self.opts.auto_min
             while True:
-                trials = cast(list[TrialRecord], run.trials)  # results.Run gives RunDict (issue 25)
+                trials = run.trials
                 status, entries = auto_round(exp, trials, self.opts, run.data["seed"], t)
                 precision.update(status)
                 if not entries:

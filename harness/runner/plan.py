@@ -9,21 +9,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Literal
 
 from harness.experiment import Experiment, Variant, load_experiment
 from harness.metrics import kind_of
 from harness.paths import results_dir as default_results_dir
-from harness.records import JSONObject, PlanEntry, TrialRecord
+from harness.records import JSONObject, PlanEntry, Precision, TrialRecord
 from harness.stats import precise_enough
-
-
-class Precision(TypedDict):
-    """--trials auto: where one (variant, scenario)'s build time stands (the run file's `precision`)."""
-
-    n: int
-    within_3pct: bool
-    stopped_by: Literal["precision", "cap", "running"]
 
 
 @dataclass

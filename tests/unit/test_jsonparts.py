@@ -1,10 +1,10 @@
-"""harness.jsonparts reads the run file's open JSON parts; analysis.run_records names run dicts as records."""
+"""harness.jsonparts reads the run file's open JSON parts; analysis.network_profile reads the recorded one."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.analysis import network_profile, run_records
+from harness.analysis import network_profile
 from harness.jsonparts import json_list, json_object
 
 
@@ -32,25 +32,17 @@ def test_json_list_returns_the_list_itself():
     assert json_list(items) is items
 
 
-def test_run_records_keeps_the_same_dicts_in_order():
-    """run_records only names the type: the same dict objects, in the same order, none dropped."""
-    runs = [{"run_id": "b", "trials": []}, {"run_id": "a", "trials": []}]
-    assert [id(r) for r in run_records(runs)] == [id(r) for r in runs]
-
-
 @pytest.mark.parametrize(
     "fingerprint",
     [None, "not an object", {"lab": None}, {"lab": "down"}, {"lab": {"profile": ["x"]}}],
 )
 def test_network_profile_of_a_fingerprint_without_one_is_empty(fingerprint):
     """A fingerprint whose lab part or profile is missing or not an object gives no profile."""
-    (run,) = run_records([{"run_id": "r", "fingerprint": fingerprint}])
+    run = {"run_id": "r", "fingerprint": fingerprint}
     assert network_profile(run) == {}
 
 
 def test_network_profile_reads_the_recorded_profile():
     """The profile the lab recorded in the run's fingerprint, as it was recorded."""
-    (run,) = run_records(
-        [{"run_id": "r", "fingerprint": {"lab": {"profile": {"name": "100mbit", "rate_bps": 1e8}}}}]
-    )
+    run = {"run_id": "r", "fingerprint": {"lab": {"profile": {"name": "100mbit", "rate_bps": 1e8}}}}
     assert network_profile(run) == {"name": "100mbit", "rate_bps": 1e8}

@@ -41,7 +41,7 @@ from harness.errors import HarnessError, UsageError
 from harness.experiment import Claim, Experiment, Variant
 from harness.metrics import human_value
 from harness.records import JSONObject, RunRecord, TrialRecord
-from harness.runner import Reporter, RunOptions, RunOutcome, run_experiments
+from harness.runner import QuietReporter, Reporter, RunOptions, RunOutcome, run_experiments
 from harness.runner.environment import load_lab_or_none
 from harness.stats import ratio_ci
 
@@ -372,7 +372,7 @@ def advise(
     return outcome, summarize(run, advice, smoke, stand_ins)
 
 
-class _Relay(Reporter):
+class _Relay(QuietReporter):
     """The retry's progress through the command's reporter, without a second summary table."""
 
     def __init__(self, inner: Reporter | None) -> None:

@@ -6,10 +6,10 @@ names, established before the timed build), trial.py (one trial's build and reco
 environment.py (fingerprint, lab, capabilities), core.py (the Runner: the run file and the loop).
 
 Public API (the CLI, compare and advise use exactly these): `RunOptions`, `RunOutcome`,
-`Reporter`, `run_experiments`, and the planning helpers.
+`Reporter` (a protocol; `QuietReporter` says nothing), `run_experiments`, and the planning helpers.
 """
 
-from harness.runner.core import Reporter, Runner, RunOutcome, run_experiments
+from harness.runner.core import QuietReporter, Reporter, Runner, RunOutcome, run_experiments
 from harness.runner.environment import capability_missing
 from harness.runner.plan import (
     SHORT_CALIBRATION,
@@ -23,6 +23,7 @@ from harness.runner.plan import (
 __all__ = [
     "SHORT_CALIBRATION",
     "SHORT_CALIBRATION_ROUNDS",
+    "QuietReporter",
     "Reporter",
     "RunOptions",
     "RunOutcome",

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 from harness.clock import utcnow
 from harness.engine import inspect as dinspect
@@ -72,15 +72,38 @@ class RunOutcome:
         )
 
 
-class Reporter:
-    """Progress callbacks; harness.progress.Progress implements these for terminals and CI logs."""
+class Reporter(Protocol):
+    """Progress callbacks the runner makes; the CLI's reporter (harness.progress.Progress for terminals
+    and CI logs) has them without importing the runner. `QuietReporter` says nothing."""
 
     def message(self, text: str) -> None: ...
-    def plan(self, todo: list[PlanEntry]) -> None: ...  # optional: the remaining plan, for an ETA
+    def plan(self, todo: list[PlanEntry]) -> None: ...  # the remaining plan, for an ETA
     def start(self, total: int) -> None: ...
     def trial_started(self, experiment: str, variant: str, scenario: str, trial: int) -> None: ...
     def trial_finished(self, status: str, seconds: float, error: str | None = None) -> None: ...
     def finish(self, run: RunRecord) -> None: ...
+
+
+class QuietReporter:
+    """A Reporter that says nothing: the runner's default, and a base for one that overrides a few."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def plan(self, todo: list[PlanEntry]) -> None:
+        pass
+
+    def start(self, total: int) -> None:
+        pass
+
+    def trial_started(self, experiment: str, variant: str, scenario: str, trial: int) -> None:
+        pass
+
+    def trial_finished(self, status: str, seconds: float, error: str | None = None) -> None:
+        pass
+
+    def finish(self, run: RunRecord) -> None:
+        pass
 
 
 class Runner:
@@ -90,7 +113,7 @@ class Runner:
         self, opts: RunOptions, reporter: Reporter | None = None, lab: LabHandle | None = None
     ) -> None:
         self.opts = opts
-        self.reporter = reporter or Reporter()
+        self.reporter: Reporter = reporter or QuietReporter()
         self.lab = lab
         self.builder = opts.builder
         if opts.builder:  # a docker-driver builder on another engine: images land there, inspect them there

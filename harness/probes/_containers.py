@@ -22,13 +22,86 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeAlias, TypedDict
+from typing import Any, TypeAlias, TypedDict, cast
 
 from harness.probes import Probe
 
-RunOptions: TypeAlias = dict[str, Any]
-"""A variant's `run = {...}` options for one probe, as experiment.toml gives them: TOML values, each
-checked (or converted) where a probe reads it."""
+Number: TypeAlias = int | float | str
+"""A number a probe reads with float() or int(): TOML's number, or its text ("2.5")."""
+
+
+class Case(TypedDict):
+    """One way of running the image (probes/argv.py): its command and entrypoint (None: the image's own)."""
+
+    case: str
+    command: list[str] | None
+    entrypoint: str | None
+
+
+class HealthcheckOptions(TypedDict, total=False):
+    """`run = {healthcheck = {...}}` (probes/health.py): durations in seconds or as "1m30s"."""
+
+    test: str | list[str]
+    interval: Number
+    timeout: Number
+    start_period: Number
+    retries: int | str
+
+
+class RunOptions(TypedDict, total=False):
+    """A variant's `run = {...}` options for one probe, as experiment.toml gives them (with the probe's
+    own sub-table on top, `options`): the keys the probes read. TOML values, not checked at load: each
+    probe converts (float(), int(), str(), list()) what it reads."""
+
+    command: list[str]  # argv, heartbeat, logs, stop, user: the container's command
+    timeout: Number
+    ready: str
+    ready_timeout: Number
+    settle: Number
+    source: str  # addsource
+    dest: str
+    member: str
+    etag: bool
+    marker: str  # argv
+    cases: list[Case]
+    args: list[str]
+    entrypoint: str
+    hold: Number
+    healthcheck: HealthcheckOptions  # health
+    compose: bool
+    observe: Number
+    port: Number
+    health_path: str
+    hang_path: str
+    seconds: Number  # heartbeat
+    dir: str
+    interval_ms: Number
+    op: str
+    writer_mib: Number
+    writer: bool
+    lines: Number  # logs
+    memory: Number  # limits: bytes or "64m"
+    memory_swap: Number
+    cpus: Number
+    mem_mib: Number
+    cpu_seconds: Number
+    workloads: list[str]
+    mem_command: list[str]
+    cpu_command: list[str]
+    neighbour_seconds: Number
+    neighbour_workers: Number
+    hog_workers: Number
+    stop_timeout: Number  # stop
+    init: bool
+    term_marker: str
+    mode: str  # supervise
+    worker_match: str
+    worker_command: list[str]
+    app_match: str
+    recovery_cap: Number
+    restart: str
+    paths: list[str]  # user
+    app_paths: list[str]
 
 
 class ComposeService(TypedDict, total=False):
@@ -94,11 +167,11 @@ PROBE_LABEL = "imagebench.probe"
 
 def options(ctx: Any, probe: str) -> RunOptions:
     """The variant's `run = {...}` options, with a per-probe sub-table (`run = {stop = {...}}`) on top."""
-    run = dict(getattr(ctx.variant, "run", None) or {})
+    run: dict[str, object] = dict(getattr(ctx.variant, "run", None) or {})
     own = run.pop(probe, None)
     if isinstance(own, dict):
         run.update(own)
-    return run
+    return cast("RunOptions", run)  # the TOML table as the experiment gives it (see RunOptions)
 
 
 def parse_bytes(value: Any) -> int | None:

@@ -30,7 +30,7 @@ import threading
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.engine.inspect import HistoryEntry
 from harness.errors import ProbeFailed, UsageError
@@ -137,7 +137,7 @@ class AddSourceProbe(Probe):
         self._thread: threading.Thread | None = None
 
     def _opts(self, ctx: ProbeContext) -> RunOptions:
-        run = dict(ctx.variant.run or {})
+        run = cast("RunOptions", dict(ctx.variant.run or {}))  # the TOML table as the experiment gives it
         if run.get("source") not in ("url", "tar"):
             raise UsageError(
                 f"experiment {ctx.experiment.name}, variant {ctx.variant.name}: "

@@ -19,6 +19,7 @@ from typing import TypedDict
 
 from harness.probes import ProbeContext, register
 from harness.probes._containers import (
+    Case,
     ContainerProbe,
     Owned,
     image_ref,
@@ -26,14 +27,6 @@ from harness.probes._containers import (
     read_host_proc,
     wait_exit,
 )
-
-
-class Case(TypedDict):
-    """One way of running the image: its command and entrypoint (None: the image's own)."""
-
-    case: str
-    command: list[str] | None
-    entrypoint: str | None
 
 
 class CaseRow(TypedDict, total=False):

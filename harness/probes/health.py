@@ -39,6 +39,7 @@ from harness.probes._containers import (
     ComposeService,
     ContainerProbe,
     EventWatch,
+    HealthcheckOptions,
     RunOptions,
     compose_command,
     event_time,
@@ -90,7 +91,7 @@ def health_window(hc: HealthConfig | None, default: float = 6.0) -> float:
     return max(default, (interval + timeout) * retries + 4.0)
 
 
-def engine_healthcheck(spec: RunOptions) -> HealthConfig:
+def engine_healthcheck(spec: HealthcheckOptions) -> HealthConfig:
     """Our run-option table -> the engine's HealthConfig (ns durations, capitalised keys)."""
     test: Any = spec.get("test")
     if isinstance(test, str):
@@ -107,7 +108,7 @@ def engine_healthcheck(spec: RunOptions) -> HealthConfig:
     return out
 
 
-def compose_healthcheck(spec: RunOptions) -> dict[str, object]:
+def compose_healthcheck(spec: HealthcheckOptions) -> dict[str, object]:
     test: Any = spec.get("test")
     out: dict[str, object] = {"test": ["CMD-SHELL", test] if isinstance(test, str) else list(test)}
     for key in ("interval", "timeout", "start_period"):

@@ -5,8 +5,10 @@ the types of every field the readers use, unknown keys accepted and ignored, so 
 writer's extras never take a file down. `harness.results.validate_run` checks a parsed run file
 against it and keeps by hand only what a type cannot say (the header's messages, printable ids, a
 claim's expect-or-op rule, repeated trials). `Experiment` is the parsed form of an experiment.toml
-(unknown keys refused, as `harness.experiment` refuses them); the loader still checks it by hand,
-because its messages name the TOML line, and tests/unit/test_schemas.py keeps the two key sets equal.
+(unknown keys refused): `harness.experiment.load_experiment` checks the parsed TOML against it first
+and words msgspec's error (its path, `$.variants[0].name`) as the one-line message naming the TOML
+line; by hand it keeps only what a type cannot say (files inside the folder, claims naming variants,
+known metrics and probes, the scenarios' [edits]).
 
 Library: msgspec, picked by measured load time of the committed results (2 run files, 1.4 MB;
 scripts/load_time.py, median of 5 per run, 7 runs on the shared, loaded 2-core machine, the same

@@ -349,8 +349,7 @@ def _as_definitions(
 def _definition(e: DefinitionInput) -> ExperimentDef:
     if isinstance(e, dict):
         return e.copy()
-    # Experiment.to_dict is the run file's `experiments` value (records.ExperimentDef), typed as open JSON
-    return cast(ExperimentDef, e.to_dict())
+    return e.to_dict()
 
 
 def _cell(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 import msgspec
 
@@ -28,6 +28,7 @@ from harness import schemas
 from harness.errors import SchemaError, UsageError
 from harness.paths import experiments_dir
 from harness.probes import known_probes
+from harness.records import ClaimDef, ExperimentDef, VariantDef
 from harness.results import read_bounded
 
 SCHEMA_VERSION = 1
@@ -179,7 +180,7 @@ class Experiment:
                         h.update(chunk)
         return "sha256:" + h.hexdigest()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ExperimentDef:
         """The definition as recorded in results files (so reports never need experiments/)."""
         return {
             "name": self.name,
@@ -193,30 +194,36 @@ class Experiment:
             "probes": list(self.probes),
             "metrics": list(self.metrics),
             "definition_hash": self.definition_hash(),
-            "variants": [
-                {
-                    "name": v.name,
-                    "dockerfile": v.dockerfile,
-                    "target": v.target,
-                    "scenarios": list(v.scenarios),
-                    "requires": list(v.requires),
-                    "description": v.description,
-                    **({"smoke": v.smoke if isinstance(v.smoke, str) else list(v.smoke)} if v.smoke else {}),
-                    **({"trials": v.trials} if v.trials else {}),
-                    **({"cache": v.cache} if v.cache != "none" else {}),
-                }
-                for v in self.variants
-            ],
-            "claims": [
-                {k: getattr(c, k) for k in Claim.__dataclass_fields__ if getattr(c, k) not in (None, "")}
-                for c in self.claims
-            ],
-            "preconditions": [
-                {k: getattr(c, k) for k in Claim.__dataclass_fields__ if getattr(c, k) not in (None, "")}
-                for c in self.preconditions
-            ],
+            "variants": [_variant_def(v) for v in self.variants],
+            "claims": [_claim_def(c) for c in self.claims],
+            "preconditions": [_claim_def(c) for c in self.preconditions],
             "min_trials": self.min_trials,
         }
+
+
+def _variant_def(v: Variant) -> VariantDef:
+    """A variant as recorded: the optional keys only when the experiment sets them, in this order."""
+    rec: VariantDef = {
+        "name": v.name,
+        "dockerfile": v.dockerfile,
+        "target": v.target,
+        "scenarios": list(v.scenarios),
+        "requires": list(v.requires),
+        "description": v.description,
+    }
+    if v.smoke:
+        rec["smoke"] = v.smoke if isinstance(v.smoke, str) else list(v.smoke)
+    if v.trials:
+        rec["trials"] = v.trials
+    if v.cache != "none":
+        rec["cache"] = v.cache
+    return rec
+
+
+def _claim_def(c: Claim) -> ClaimDef:
+    """A claim as recorded: the fields it sets (Claim's fields are ClaimDef keys, read by name here)."""
+    fields = {k: getattr(c, k) for k in Claim.__dataclass_fields__ if getattr(c, k) not in (None, "")}
+    return cast("ClaimDef", fields)
 
 
 # --------------------------------------------------------------------------- validation

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 from harness.clock import utcnow
 from harness.engine import inspect as dinspect
@@ -194,8 +194,7 @@ class Runner:
         return run, experiments, run.missing()
 
     def _experiment_record(self, exp: Experiment) -> ExperimentDef:
-        # Experiment.to_dict is the run file's `experiments` value (records.ExperimentDef), typed as open JSON
-        rec = cast(ExperimentDef, exp.to_dict())
+        rec = exp.to_dict()
         rec["not_measured"] = {v.name: r for v in exp.variants if (r := self._unmet(exp, v))}
         return rec
 

@@ -45,7 +45,10 @@ Int64 = Annotated[int, msgspec.Meta(ge=-(2**63) + 1, le=2**63 - 1)]
 Number: TypeAlias = Int64 | float
 """A finite number: the parser refuses NaN and infinities, an integer fits 64 bits."""
 OpenObject: TypeAlias = dict[str, Any]
-"""An object the readers pass through untouched (a probe's data, the engine's info)."""
+"""An object the readers pass through untouched (a probe's data, the engine's info). `Any` is msgspec's
+"any JSON value" here and no reader sees this type (`results.validate_run` gives a records.RunRecord):
+msgspec takes neither records.JSONObject (a recursive alias: "name 'JSONValue' is not defined",
+msgspec issue 722) nor dict[str, object] (its JSON Schema: "type <class 'object'> is not supported")."""
 
 
 # ---------------------------------------------------------------------------------- the run file

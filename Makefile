@@ -29,9 +29,10 @@ run: lab          ## quickstart 1: lab up, measure the short tour (ALL=1: whole 
 	@echo "with the committed reference run beside it: $(IB) --results $(RESULTS) report --with-reference"
 
 # `make test`: unit tests, notebooks and benchmarks (run once, as tests) on one pytest-xdist worker
-# beside the docker tests on the other (one engine: the docker tests run one after another); then the
+# beside the docker tests on the other (one engine: tests/conftest.py keeps the docker tests in one scope,
+# run one after another); then the
 # tests marked `alone` (they time builds) with nothing else running
-XDIST ?= -n 2 --dist loadgroup
+XDIST ?= -n 2 --dist loadscope
 test: lab         ## quickstart 2: the whole suite (unit, docker, notebooks, benchmarks once)
 	$(PY) -m pytest tests --benchmark-disable -q -m "not alone" $(XDIST)
 	$(PY) -m pytest tests --benchmark-disable -q -m alone

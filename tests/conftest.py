@@ -31,11 +31,30 @@ def _isolated_machine_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _DOCKER_TESTS = "tests/docker/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `pytest -n N --dist loadscope` (make test): every docker test in one scope, so one worker
+    runs them one after another (one engine, one lab, one daemon lock), while the other workers take
+    the unit tests file by file. (xdist's own loadgroup marks do not reach the scheduler under pytest 9,
+    which ignores the node id xdist rewrites.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DockerTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _DOCKER_TESTS if nodeid.startswith(_DOCKER_TESTS) else nodeid.split("::", 1)[0]
+
+    return DockerTestsTogether(config, log)
+
+
 _ran_docker_tests_on_workers = False
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_node_collection_finished(node, ids):
+def pytest_xdist_node_collection_finished(ids):
     """pytest-xdist's controller collects nothing itself: it learns here whether docker tests run."""
     global _ran_docker_tests_on_workers
     if any(i.startswith(_DOCKER_TESTS) for i in ids):

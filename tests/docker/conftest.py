@@ -20,15 +20,11 @@ REPO = Path(__file__).resolve().parents[2]
 TEST_LABEL = "imagebench.test"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads xdist_group marks (--dist loadgroup)
 def pytest_collection_modifyitems(items):
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.docker)
-            # one engine, one lab: under pytest-xdist every docker test runs on the same worker, one
-            # after another, while unit tests use the other workers (`make test`)
-            item.add_marker(pytest.mark.xdist_group("docker"))
             if os.environ.get("IMAGEBENCH_SKIP_DOCKER") == "1":
                 item.add_marker(pytest.mark.skip(reason="IMAGEBENCH_SKIP_DOCKER=1"))
 

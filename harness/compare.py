@@ -35,6 +35,7 @@ from rich.table import Table
 from harness.analysis import analyze
 from harness.errors import UsageError
 from harness.experiment import SCENARIOS, Claim, Experiment, Variant
+from harness.fmt import fixed, general
 from harness.metrics import TIMED_KINDS, human_value, kind_of
 from harness.probes import get_probe
 from harness.records import ClaimVerdict, JSONObject, RunRecord
@@ -453,25 +454,25 @@ def difference_text(metric: str, _unit: str, ra: Difference) -> str:
         if a:
             pct = abs(b / a - 1) * 100
             word = "larger" if b > a else "smaller"
-            return f"B {word} by {pct:.0f} % ({human_value(metric, b)} vs {human_value(metric, a)}; {every})"
+            return f"B {word} by {fixed(pct, 0)} % ({human_value(metric, b)} vs {human_value(metric, a)}; {every})"
         return f"B {human_value(metric, b)} vs A {human_value(metric, a)} ({every})"
     ratio, low, high = ra.get("ratio"), ra.get("low"), ra.get("high")
     if ratio is None:
         return f"B {human_value(metric, b)} vs A {human_value(metric, a)} ({ra.get('reason') or 'no ratio'})"
     if low is None or high is None:
         return (
-            f"B/A = {ratio:.2f} (one trial each: no interval, not a finding)"
+            f"B/A = {fixed(ratio, 2)} (one trial each: no interval, not a finding)"
             if ra.get("n", 2) < 2
-            else (f"B/A = {ratio:.2f} (too few trials for an interval)")
+            else (f"B/A = {fixed(ratio, 2)} (too few trials for an interval)")
         )
     if low <= 1 <= high:
-        return f"no detectable difference (B/A {ratio:.2f}, 95 % CI {low:.2f}-{high:.2f})"
+        return f"no detectable difference (B/A {fixed(ratio, 2)}, 95 % CI {fixed(low, 2)}-{fixed(high, 2)})"
     word = "larger" if ratio > 1 else "smaller"
     if ratio > 1:
         lo, hi = (low - 1) * 100, (high - 1) * 100
     else:
         lo, hi = (1 - high) * 100, (1 - low) * 100
-    return f"B {word} by {abs(ratio - 1) * 100:.0f} % (95 % CI {lo:.0f}-{hi:.0f} %)"
+    return f"B {word} by {fixed(abs(ratio - 1) * 100, 0)} % (95 % CI {fixed(lo, 0)}-{fixed(hi, 0)} %)"
 
 
 def summarize(run: RunRecord, base: str, cand: str) -> CompareSummary:
@@ -559,7 +560,7 @@ def render_compare(summary: CompareSummary) -> str:
             for col in ("metric", f"A {base}", f"B {cand}", "n", "B against A", "p"):
                 table.add_column(col, justify="left" if col in ("metric", "B against A") else "right")
             for r in (r for r in summary["rows"] if r["scenario"] == scen):
-                p = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
+                p = "" if r["p_value"] is None else general(r["p_value"])
                 table.add_row(
                     r["metric"],
                     human_value(r["metric"], r["a_median"]),

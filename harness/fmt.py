@@ -72,9 +72,30 @@ def human_seconds(s: float | None, digits: int = 3) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def fixed(x: float, decimals: int) -> str:
+    """`x` at a fixed number of decimals: fixed(1.2345, 2) is `1.23`, fixed(12.6, 0) is `13`."""
+    return f"{x:.{decimals}f}"
+
+
 def fixed_seconds(s: float, decimals: int) -> str:
     """Seconds at a fixed number of decimals (a tolerance's precision): `1.0021 s`."""
-    return f"{s:.{decimals}f} s"
+    return f"{fixed(s, decimals)} s"
+
+
+def signed_fixed_percent(p: float, decimals: int = 2) -> str:
+    """A change already in percent, always signed, at fixed decimals: `+1.25 %`, `-0.40 %`."""
+    return f"{p:+.{decimals}f} %"
+
+
+def figure(x: float) -> str:
+    """A ratio's figure in a table cell: three decimals from 0.01 to 100 (`0.482`), else three
+    significant digits (`0.00412`, `1.23e+03`)."""
+    return f"{x:.3f}" if 0.01 <= x < 100 else general(x)
+
+
+def general(x: float, digits: int = 3) -> str:
+    """`x` with `digits` significant digits in Python's g style (`0.0123`, `1.2e-05`): a p-value."""
+    return f"{x:.{digits}g}"
 
 
 def human_ratio(r: float) -> str:

@@ -39,6 +39,7 @@ from harness.advise.rewrites import ContextInfo, Rewrite, parse, rewrites
 from harness.engine.dockerfile import base_images
 from harness.errors import HarnessError, UsageError
 from harness.experiment import Claim, Experiment, Variant
+from harness.fmt import figure
 from harness.metrics import human_value
 from harness.records import JSONObject, RunRecord, TrialRecord
 from harness.runner import QuietReporter, Reporter, RunOptions, RunOutcome, run_experiments
@@ -601,12 +602,9 @@ def _cell(metric: str, cell: Cell | None, original: bool) -> str:
     if original or ratio is None or metric in ABSOLUTE:
         return human_value(metric, cell["median"])
 
-    def num(x: float) -> str:
-        return f"{x:.3f}" if 0.01 <= x < 100 else f"{x:.3g}"
-
-    r = f"×{num(ratio)}"
+    r = f"×{figure(ratio)}"
     if low is not None:
-        r += f" ({num(low)}–{num(high if high is not None else low)})"
+        r += f" ({figure(low)}–{figure(high if high is not None else low)})"
     return r
 
 

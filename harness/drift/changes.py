@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from harness.drift.schema import Observation
 from harness.errors import UsageError
-from harness.fmt import human_bytes
+from harness.fmt import signed_bytes, signed_fixed_percent
 
 Number = int | float
 
@@ -221,7 +221,9 @@ def judge(d: Diff, thresholds: Thresholds | None = None) -> list[str]:
             continue
         if t.pct is not None and pct is not None and abs(pct) <= t.pct:
             continue
-        reasons.append(f"{label} {_signed_bytes(delta)}" + (f" ({pct:+.2f} %)" if pct is not None else ""))
+        reasons.append(
+            f"{label} {signed_bytes(delta)}" + (f" ({signed_fixed_percent(pct)})" if pct is not None else "")
+        )
     if d["layers"]["delta"] is not None and abs(d["layers"]["delta"]) > t.layers:
         reasons.append(f"layers {d['layers']['before']} -> {d['layers']['after']}")
     pk = d.get("packages")
@@ -249,12 +251,6 @@ def package_summary(pk: PackagesDiff, limit: int = 6) -> str:
     parts += [f"-{n}" for n in pk["removed"]]
     more = len(parts) - limit
     return ", ".join(parts[:limit]) + (f" and {more} more" if more > 0 else "")
-
-
-def _signed_bytes(n: float) -> str:
-    sign = "+" if n > 0 else "-" if n < 0 else "±"
-    text = f"{sign}{human_bytes(abs(n))}"
-    return text if abs(n) < 1000 else f"{text} ({int(n):+,} B)"
 
 
 def anything_changed(d: Diff) -> bool:

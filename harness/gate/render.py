@@ -14,7 +14,7 @@ def _threshold_text(t: Thresholds) -> str:
         "absolute times are not compared (across machines)"
         if t.get("across_machines")
         else f"a time fails when the lower bound of its {round(t['conf'] * 100):d} % interval of "
-        f"current/baseline is above ×{t['time_ratio']:.2f}"
+        f"current/baseline is above ×{fmt.fixed(t['time_ratio'], 2)}"
     )
     return (
         f"sizes of {which} may grow by at most {size} (base changes are drift); layers by at most "

@@ -60,6 +60,28 @@ def test_human_seconds(value, text):
     assert fmt.human_seconds(value) == text
 
 
+@pytest.mark.parametrize(
+    ("call", "text"),
+    [
+        (lambda: fmt.fixed(1.2345, 2), "1.23"),
+        (lambda: fmt.fixed(12.6, 0), "13"),
+        (lambda: fmt.fixed_seconds(1.00214, 4), "1.0021 s"),
+        (lambda: fmt.signed_fixed_percent(1.254), "+1.25 %"),
+        (lambda: fmt.signed_fixed_percent(-0.4), "-0.40 %"),
+        (lambda: fmt.figure(0.48217), "0.482"),
+        (lambda: fmt.figure(0.004123), "0.00412"),
+        (lambda: fmt.figure(1234.5), "1.23e+03"),
+        (lambda: fmt.general(0.012345), "0.0123"),
+        (lambda: fmt.signed_bytes(-4113), "-4.11 kB (-4,113 B)"),
+        (lambda: fmt.signed_bytes(32), "+32 B"),
+    ],
+)
+def test_fixed_figures_have_one_home(call, text):
+    """Fixed decimals, a ratio's table figure, g-style p-values and signed changes are fmt's, as compare,
+    advise, the gate and drift print them."""
+    assert call() == text
+
+
 def test_human_value_by_unit():
     """human_value formats by the metric's unit (bytes, yes/no, count, seconds); exact_value prints every byte."""
     assert human_value("image_bytes", 130e6) == "130 MB"

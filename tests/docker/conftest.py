@@ -65,11 +65,17 @@ def daemon_to_ourselves() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def busybox_base() -> str:
+def busybox_base() -> Iterator[str]:
+    """The tiny offline base (tests/fixtures/make_busybox_base.sh); removed afterwards when this session
+    imported it (a tag that was there before, the user's, stays)."""
+    tag = os.environ.get("IMAGEBENCH_TEST_BASE", "imagebench-test/busybox:latest")
+    existed = subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0
     out = subprocess.run(
         ["bash", str(REPO / "tests/fixtures/make_busybox_base.sh")],
         capture_output=True,
         text=True,
         check=True,
     )
-    return out.stdout.strip().splitlines()[-1]
+    yield out.stdout.strip().splitlines()[-1]
+    if not existed:
+        subprocess.run(["docker", "rmi", tag], capture_output=True)

@@ -407,19 +407,24 @@ def evaluate_claims(
     low, high, p, verdict, reason and `figure`, the measured figure as text.
     """
     df, defs_by_machine = _inputs(runs_or_df, experiments, latest)
-    out: list[ClaimResult] = []
-    for machine in sorted(defs_by_machine):
-        for name in sorted(defs_by_machine[machine]):
-            definition = defs_by_machine[machine][name]
-            for index, claim in claims_of(definition):
-                out.append(
-                    evaluate_claim(
-                        df, machine, definition, index, claim, n_boot=n_boot, seed=seed, with_p=with_p
-                    )
-                )
+    out = _judge_every_claim(df, defs_by_machine, with_p=with_p, n_boot=n_boot, seed=seed)
     if latest and isinstance(runs_or_df, list):
         calibrate(out, runs_or_df, n_boot=n_boot, seed=seed)
     return out
+
+
+def _judge_every_claim(
+    df: pd.DataFrame, defs: Definitions, *, with_p: bool, n_boot: int, seed: int
+) -> list[ClaimResult]:
+    """Every claim of every experiment of every machine in `defs`, judged on `df`, in a stable order."""
+    return [
+        evaluate_claim(
+            df, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed, with_p=with_p
+        )
+        for machine in sorted(defs)
+        for name in sorted(defs[machine])
+        for index, claim in claims_of(defs[machine][name])
+    ]
 
 
 def claims_of(definition: ExperimentDef) -> list[tuple[int, ClaimDef]]:
@@ -1091,14 +1096,7 @@ def analyze(
         selection = RunSelection(runs)
         df = load_table(runs=runs)
     defs = experiments_by_machine(runs)
-    claims = [
-        evaluate_claim(
-            df, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed, with_p=with_p
-        )
-        for machine in sorted(defs)
-        for name in sorted(defs[machine])
-        for index, claim in claims_of(defs[machine][name])
-    ]
+    claims = _judge_every_claim(df, defs, with_p=with_p, n_boot=n_boot, seed=seed)
     chosen = latest_run_ids(runs)
     calibrations = calibrate(claims, runs, n_boot=n_boot, seed=seed) if latest else {}
     by_id: dict[str, RunRecord] = {}
@@ -1135,14 +1133,7 @@ def _claims_of_table(
 ) -> Analysis:
     """`analyze` with a table: every claim of `definitions` judged per machine of `table`."""
     df, defs = _inputs(table, definitions)
-    claims = [
-        evaluate_claim(
-            df, machine, defs[machine][name], index, claim, n_boot=n_boot, seed=seed, with_p=with_p
-        )
-        for machine in sorted(defs)
-        for name in sorted(defs[machine])
-        for index, claim in claims_of(defs[machine][name])
-    ]
+    claims = _judge_every_claim(df, defs, with_p=with_p, n_boot=n_boot, seed=seed)
     return Analysis(RunSelection(runs), runs, df, defs, latest_run_ids(runs), claims, [], {}, {})
 
 

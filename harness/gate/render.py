@@ -114,22 +114,14 @@ def _md_lists(result: GateResult) -> list[str]:
             for c in result.failures
         ]
         out.append("")
-    if result.nondeterministic:
-        out += ["### Known nondeterminism (not gated)", ""]
-        out += [f"- {fmt.md_escape(c.message)}" for c in result.nondeterministic]
-        out.append("")
-    if result.inputs_changed:
-        out += ["### Inputs changed (not gated)", ""]
-        out += [f"- {fmt.md_escape(c.message)}" for c in result.inputs_changed]
-        out.append("")
-    if result.base_changes:
-        out += ["### Base changes (drift, not gated)", ""]
-        out += [f"- {fmt.md_escape(c.message)}" for c in result.base_changes]
-        out.append("")
-    if result.improvements:
-        out += ["### Improvements", ""]
-        out += [f"- {fmt.md_escape(c.message)}" for c in result.improvements]
-        out.append("")
+    for title, checks in (
+        ("Known nondeterminism (not gated)", result.nondeterministic),
+        ("Inputs changed (not gated)", result.inputs_changed),
+        ("Base changes (drift, not gated)", result.base_changes),
+        ("Improvements", result.improvements),
+    ):
+        if checks:
+            out += [f"### {title}", "", *(f"- {fmt.md_escape(c.message)}" for c in checks), ""]
     return out
 
 
